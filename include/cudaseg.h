@@ -1,0 +1,27 @@
+// cudaseg: a C++/CUDA runtime for real-time semantic segmentation.
+//
+// This umbrella header is the public C++ API. It brings in:
+//   Tensor, DType, Device, Storage     runtime/tensor.h   (views, copies, casts)
+//   Generator (Philox 4x32-10)         runtime/rng.h
+//   read_image / write_png             runtime/image_io.h
+//   gpu:: devices, streams, events,    runtime/gpu.h
+//         caching allocator statistics
+//   set_num_threads / parallel_for     runtime/thread_pool.h
+//   cudaseg::Error, logging            runtime/error.h, runtime/log.h
+//   version, compiled_backends         runtime/version.h
+// Every failure is reported by throwing cudaseg::Error; the library never
+// exits or aborts the process.
+#pragma once
+
+#include "cudaseg_config.h"
+#include "runtime/device.h"
+#include "runtime/dtype.h"
+#include "runtime/error.h"
+#include "runtime/gpu.h"
+#include "runtime/image_io.h"
+#include "runtime/log.h"
+#include "runtime/rng.h"
+#include "runtime/storage.h"
+#include "runtime/tensor.h"
+#include "runtime/thread_pool.h"
+#include "runtime/version.h"

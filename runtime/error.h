@@ -1,0 +1,48 @@
+// cudaseg::Error: the one exception type of the library. It carries a message
+// (the op, the argument, the shapes) and an optional context chain (the layer
+// or file it happened in), outermost first in what().
+#pragma once
+
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace cudaseg {
+
+class Error : public std::runtime_error {
+ public:
+  explicit Error(const std::string& message);
+
+  // The message without context.
+  const std::string& message() const { return message_; }
+  const std::vector<std::string>& context() const { return context_; }
+
+  // Returns a copy with `where` prepended to the context ("backbone.layer1.0: ...").
+  Error with_context(const std::string& where) const;
+
+ private:
+  Error(std::string message, std::vector<std::string> context);
+  static std::string compose(const std::string& message, const std::vector<std::string>& context);
+  std::string message_;
+  std::vector<std::string> context_;
+};
+
+namespace detail {
+template <typename... Args>
+std::string concat(const Args&... args) {
+  std::ostringstream os;
+  (os << ... << args);
+  return os.str();
+}
+}  // namespace detail
+
+}  // namespace cudaseg
+
+// Throws cudaseg::Error with the streamed message when `cond` is false.
+#define CUDASEG_CHECK(cond, ...)                                       \
+  do {                                                                 \
+    if (!(cond)) throw ::cudaseg::Error(::cudaseg::detail::concat(__VA_ARGS__)); \
+  } while (0)
+
+#define CUDASEG_FAIL(...) throw ::cudaseg::Error(::cudaseg::detail::concat(__VA_ARGS__))

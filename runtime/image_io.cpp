@@ -1,0 +1,109 @@
+#include "runtime/image_io.h"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <vector>
+
+#define STB_IMAGE_IMPLEMENTATION
+#define STB_IMAGE_STATIC
+#define STBI_ONLY_JPEG
+#define STBI_ONLY_PNG
+#define STBI_ONLY_BMP
+#define STBI_NO_STDIO
+#define STB_IMAGE_WRITE_IMPLEMENTATION
+#define STB_IMAGE_WRITE_STATIC
+#define STBI_WRITE_NO_STDIO
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#pragma GCC diagnostic ignored "-Wunused-but-set-variable"
+#include <stb_image.h>
+#include <stb_image_write.h>
+#pragma GCC diagnostic pop
+
+namespace cudaseg {
+namespace {
+
+std::vector<unsigned char> read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  CUDASEG_CHECK(in.good(), "read_image: cannot open '", path, "': ", std::strerror(errno));
+  std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  CUDASEG_CHECK(!in.bad(), "read_image: error reading '", path, "': ", std::strerror(errno));
+  return bytes;
+}
+
+uint32_t le32(const unsigned char* p) { return p[0] | p[1] << 8 | p[2] << 16 | static_cast<uint32_t>(p[3]) << 24; }
+
+// stb_image decodes some truncated files without complaint (it pads a cut
+// JPEG scan or BMP pixel array), so the container is checked for its end first.
+void check_complete(const std::vector<unsigned char>& b, const std::string& path) {
+  const size_t n = b.size();
+  CUDASEG_CHECK(n > 0, "read_image: '", path, "' is empty");
+  if (n >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF) {
+    bool eoi = false;  // the end-of-image marker, allowing trailing padding
+    for (size_t i = n - 1; i > 0 && i + 64 > n; --i)
+      if (b[i - 1] == 0xFF && b[i] == 0xD9) eoi = true;
+    CUDASEG_CHECK(eoi, "read_image: '", path, "' is a truncated JPEG (no end-of-image marker)");
+  } else if (n >= 8 && std::memcmp(b.data(), "\x89PNG\r\n\x1a\n", 8) == 0) {
+    static const unsigned char iend[] = {'I', 'E', 'N', 'D'};
+    bool found = false;
+    for (size_t i = n >= 12 ? n - 12 : 0; i + 4 <= n && !found; ++i) found = std::memcmp(&b[i], iend, 4) == 0;
+    CUDASEG_CHECK(found, "read_image: '", path, "' is a truncated PNG (no IEND chunk)");
+  } else if (n >= 2 && b[0] == 'B' && b[1] == 'M') {
+    CUDASEG_CHECK(n >= 14 && le32(&b[2]) <= n, "read_image: '", path, "' is a truncated BMP (header says ",
+                  n >= 14 ? le32(&b[2]) : 0, " bytes, file has ", n, ")");
+  } else {
+    CUDASEG_FAIL("read_image: '", path, "' is not a JPEG, PNG or BMP image");
+  }
+}
+
+}  // namespace
+
+Tensor read_image(const std::string& path, int channels) {
+  CUDASEG_CHECK(channels >= 0 && channels <= 4, "read_image: channels must be 0..4, got ", channels);
+  const std::vector<unsigned char> bytes = read_file(path);
+  check_complete(bytes, path);
+  int w = 0, h = 0, file_channels = 0;
+  unsigned char* pixels = stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &w, &h,
+                                                &file_channels, channels);
+  CUDASEG_CHECK(pixels != nullptr, "read_image: cannot decode '", path, "': ", stbi_failure_reason());
+  const int c = channels == 0 ? file_channels : channels;
+  Tensor out = Tensor::empty({h, w, c}, DType::u8);
+  std::memcpy(out.raw_data(), pixels, static_cast<size_t>(h) * w * c);
+  stbi_image_free(pixels);
+  return out;
+}
+
+void write_png(const std::string& path, const Tensor& image) {
+  CUDASEG_CHECK(image.dtype() == DType::u8, "write_png: '", path, "': expected a uint8 image, got ",
+                image.str());
+  CUDASEG_CHECK(image.dim() == 2 || (image.dim() == 3 && image.size(2) >= 1 && image.size(2) <= 4),
+                "write_png: '", path, "': expected [H, W] or [H, W, C<=4], got ", shape_str(image.shape()));
+  Tensor host = image.to(Device::cpu()).contiguous();
+  const int h = static_cast<int>(host.size(0)), w = static_cast<int>(host.size(1));
+  const int c = host.dim() == 3 ? static_cast<int>(host.size(2)) : 1;
+  std::vector<unsigned char> encoded;
+  auto sink = [](void* ctx, void* data, int size) {
+    auto* v = static_cast<std::vector<unsigned char>*>(ctx);
+    v->insert(v->end(), static_cast<unsigned char*>(data), static_cast<unsigned char*>(data) + size);
+  };
+  CUDASEG_CHECK(stbi_write_png_to_func(sink, &encoded, w, h, c, host.raw_data(), w * c) != 0,
+                "write_png: encoding '", path, "' failed");
+  const std::string tmp = path + ".tmp";
+  std::FILE* f = std::fopen(tmp.c_str(), "wb");
+  CUDASEG_CHECK(f != nullptr, "write_png: cannot create '", tmp, "': ", std::strerror(errno));
+  const bool ok = std::fwrite(encoded.data(), 1, encoded.size(), f) == encoded.size();
+  const bool closed = std::fclose(f) == 0;
+  if (!ok || !closed) {
+    std::remove(tmp.c_str());
+    CUDASEG_FAIL("write_png: writing '", path, "' failed: ", std::strerror(errno));
+  }
+  CUDASEG_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, "write_png: cannot rename '", tmp,
+                "' to '", path, "': ", std::strerror(errno));
+}
+
+}  // namespace cudaseg

@@ -1,0 +1,19 @@
+// Image files to and from u8 HWC tensors (stb_image / stb_image_write).
+#pragma once
+
+#include <string>
+
+#include "runtime/tensor.h"
+
+namespace cudaseg {
+
+// Reads a JPEG, PNG or BMP file into a u8 [H, W, channels] CPU tensor
+// (channels 1, 3 or 4; 0 keeps the file's own count). Missing, unreadable,
+// truncated or non-image files throw cudaseg::Error naming the file and why.
+Tensor read_image(const std::string& path, int channels = 3);
+
+// Writes a u8 [H, W] or [H, W, C] (C in 1..4) tensor as PNG, atomically
+// (temporary file, then rename).
+void write_png(const std::string& path, const Tensor& image);
+
+}  // namespace cudaseg

@@ -1,0 +1,41 @@
+#include "runtime/storage.h"
+
+#include <cstdlib>
+
+#include "runtime/error.h"
+#include "runtime/gpu.h"
+
+namespace cudaseg {
+
+void* cpu_aligned_alloc(size_t nbytes) {
+  const size_t rounded = (nbytes + kCpuAlignment - 1) / kCpuAlignment * kCpuAlignment;
+  void* ptr = std::aligned_alloc(kCpuAlignment, rounded == 0 ? kCpuAlignment : rounded);
+  CUDASEG_CHECK(ptr != nullptr, "out of host memory allocating ", nbytes, " bytes");
+  return ptr;
+}
+
+void cpu_aligned_free(void* ptr) { std::free(ptr); }
+
+Storage::Storage(void* data, size_t nbytes, Device device, std::function<void(void*)> release)
+    : data_(data), nbytes_(nbytes), device_(device), release_(std::move(release)) {}
+
+Storage::~Storage() {
+  if (release_) release_(data_);
+}
+
+std::shared_ptr<Storage> Storage::allocate(size_t nbytes, Device device) {
+  if (device.is_cpu()) {
+    void* ptr = cpu_aligned_alloc(nbytes);
+    return std::shared_ptr<Storage>(new Storage(ptr, nbytes, device, cpu_aligned_free));
+  }
+  gpu::Block block = gpu::allocate(nbytes, device.index);
+  return std::shared_ptr<Storage>(
+      new Storage(block.ptr, nbytes, device, [block](void*) { gpu::release(block); }));
+}
+
+std::shared_ptr<Storage> Storage::wrap(void* data, size_t nbytes, Device device,
+                                       std::function<void(void*)> release) {
+  return std::shared_ptr<Storage>(new Storage(data, nbytes, device, std::move(release)));
+}
+
+}  // namespace cudaseg
