@@ -23,9 +23,8 @@ CUDASEG_HD inline void mulhilo(uint32_t a, uint32_t b, uint32_t& hi, uint32_t& l
 }
 
 // Ten rounds over counter (c0..c3) with key (k0, k1).
-CUDASEG_HD inline Block philox4x32_10(uint64_t counter, uint64_t seed) {
-  uint32_t c0 = static_cast<uint32_t>(counter), c1 = static_cast<uint32_t>(counter >> 32), c2 = 0, c3 = 0;
-  uint32_t k0 = static_cast<uint32_t>(seed), k1 = static_cast<uint32_t>(seed >> 32);
+CUDASEG_HD inline Block philox4x32_10(Block ctr, uint32_t k0, uint32_t k1) {
+  uint32_t c0 = ctr.v[0], c1 = ctr.v[1], c2 = ctr.v[2], c3 = ctr.v[3];
   for (int round = 0; round < 10; ++round) {
     uint32_t hi0, lo0, hi1, lo1;
     mulhilo(0xD2511F53u, c0, hi0, lo0);
@@ -39,6 +38,12 @@ CUDASEG_HD inline Block philox4x32_10(uint64_t counter, uint64_t seed) {
     k1 += 0xBB67AE85u;
   }
   return Block{{c0, c1, c2, c3}};
+}
+
+// The streams use a 64-bit counter and the seed as key.
+CUDASEG_HD inline Block philox4x32_10(uint64_t counter, uint64_t seed) {
+  return philox4x32_10(Block{{static_cast<uint32_t>(counter), static_cast<uint32_t>(counter >> 32), 0u, 0u}},
+                       static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32));
 }
 
 CUDASEG_HD inline uint32_t bits(uint64_t seed, uint64_t index) {

@@ -40,9 +40,9 @@ struct TensorImpl {
 
   // Autograd state (see autograd/). A leaf that requires grad has no grad_fn.
   bool requires_grad = false;
-  bool retains_grad = false;
   std::shared_ptr<Tensor> grad;
   std::shared_ptr<autograd::Node> grad_fn;
+  std::weak_ptr<autograd::Node> grad_accumulator;  // a leaf's AccumulateGrad node
   uint32_t output_nr = 0;
 };
 
@@ -134,6 +134,7 @@ class Tensor {
   // The same data with no history and requires_grad false.
   Tensor detach() const;
   TensorImpl& impl() const;
+  const std::shared_ptr<TensorImpl>& impl_ptr() const { return impl_; }
 
  private:
   Tensor make_view(Shape shape, Shape strides, int64_t offset) const;

@@ -1,0 +1,75 @@
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <string>
+
+#include "runtime/image_io.h"
+
+using namespace cudaseg;
+
+namespace {
+std::string fixture(const std::string& name) { return std::string(CUDASEG_TEST_DATA) + "/images/" + name; }
+
+// The fixture's pixel rule (tools/make_image_fixtures.py).
+int expected(int x, int y, int c) {
+  if (c == 0) return (x * 37 + y * 11) % 256;
+  if (c == 1) return (x * 5 + y * 53) % 256;
+  return (x * y) % 256;
+}
+
+void expect_error(const std::string& path, const std::string& reason) {
+  try {
+    read_image(path);
+    FAIL() << "expected an error for " << path;
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find(path), std::string::npos) << what;
+    EXPECT_NE(what.find(reason), std::string::npos) << what;
+  }
+}
+}  // namespace
+
+TEST(ImageIO, ReadsPngAndBmpExactly) {
+  for (const char* name : {"gradient_13x7.png", "gradient_13x7.bmp"}) {
+    Tensor img = read_image(fixture(name));
+    ASSERT_EQ(img.shape(), (Shape{7, 13, 3})) << name;
+    ASSERT_EQ(img.dtype(), DType::u8);
+    const uint8_t* p = img.data<uint8_t>();
+    for (int y = 0; y < 7; ++y)
+      for (int x = 0; x < 13; ++x)
+        for (int c = 0; c < 3; ++c) ASSERT_EQ(p[(y * 13 + x) * 3 + c], expected(x, y, c)) << name;
+  }
+}
+
+TEST(ImageIO, ReadsJpegApproximately) {
+  Tensor img = read_image(fixture("gradient_13x7.jpg"));
+  ASSERT_EQ(img.shape(), (Shape{7, 13, 3}));
+  Tensor gray = read_image(fixture("gradient_13x7.jpg"), 1);
+  EXPECT_EQ(gray.shape(), (Shape{7, 13, 1}));
+}
+
+TEST(ImageIO, PngWriteReadRoundTrip) {
+  Tensor img = Tensor::empty({5, 9, 4}, DType::u8);
+  uint8_t* p = img.data<uint8_t>();
+  for (int i = 0; i < 5 * 9 * 4; ++i) p[i] = static_cast<uint8_t>(i * 7 + 3);
+  const std::string path = testing::TempDir() + "roundtrip.png";
+  write_png(path, img);
+  Tensor back = read_image(path, 0);
+  ASSERT_EQ(back.shape(), img.shape());
+  EXPECT_EQ(back.to_vector(), img.to_vector());
+  // A strided view is written as its logical content.
+  Tensor label = img.select(2, 1);
+  write_png(path, label);
+  EXPECT_EQ(read_image(path, 0).squeeze(2).to_vector(), label.to_vector());
+  std::remove(path.c_str());
+}
+
+TEST(ImageIO, BadFilesNameTheFileAndTheReason) {
+  expect_error(fixture("does_not_exist.png"), "cannot open");
+  expect_error(fixture("not_an_image.png"), "not a JPEG, PNG or BMP");
+  expect_error(fixture("gradient_13x7_truncated.png"), "truncated");
+  expect_error(fixture("gradient_13x7_truncated.jpg"), "truncated");
+  expect_error(fixture("gradient_13x7_truncated.bmp"), "truncated");
+  EXPECT_THROW(write_png("/nonexistent-dir/x.png", Tensor::zeros({2, 2}, DType::u8)), Error);
+  EXPECT_THROW(write_png(testing::TempDir() + "f.png", Tensor::zeros({2, 2})), Error);
+}
