@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# GPU check: on a machine with an NVIDIA GPU, configure for that GPU only,
+# build, run every test suite (the CUDA ones included), compute-sanitizer on
+# the CUDA suite, and the benchmark programs; print a compact report (also to
+# $OUT/gpu_report.txt when $OUT is set). Record the result in docs/gpu-results.md.
+#
+# Build dependencies missing on the machine (the lent GPU machines have no
+# package mirror) are unpacked from .gpudeps/*.deb, made by
+# scripts/fetch_gpu_deps.sh where Debian's mirrors are reachable.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+BUILD_DIR="${BUILD_DIR:-build-gpu}"
+REPORT="$(mktemp)"
+say() { echo "$*" | tee -a "$REPORT"; }
+
+command -v nvidia-smi >/dev/null || { echo "gpu_check: nvidia-smi not found: no NVIDIA GPU here" >&2; exit 1; }
+export PATH="/usr/local/cuda/bin:$PATH"
+arch="$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -1 | tr -d '.[:space:]')"
+[ -n "$arch" ] || { echo "gpu_check: cannot read the GPU's compute capability" >&2; exit 1; }
+if [ "$arch" = "90" ]; then arch="90a"; fi
+
+if ls .gpudeps/*.deb >/dev/null 2>&1; then
+  deps=/tmp/cudaseg-deps
+  mkdir -p "$deps"
+  for f in .gpudeps/*.deb; do dpkg -x "$f" "$deps"; done
+  export CMAKE_PREFIX_PATH="$deps/usr:${CMAKE_PREFIX_PATH:-}"
+  export CPATH="$deps/usr/include:$deps/usr/include/x86_64-linux-gnu:${CPATH:-}"
+  libdirs="$deps/usr/lib/x86_64-linux-gnu:$deps/usr/lib/x86_64-linux-gnu/openblas-pthread"
+  export LIBRARY_PATH="$libdirs:${LIBRARY_PATH:-}"
+  export LD_LIBRARY_PATH="$libdirs:${LD_LIBRARY_PATH:-}"
+  ln -sf libopenblas.so.0 "$deps/usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblas.so" 2>/dev/null || true
+fi
+
+say "== cudaseg gpu_check $(date -u +%Y-%m-%dT%H:%MZ) commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+say "$(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader)"
+say "nvcc: $(nvcc --version | tail -1)"
+
+cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DCUDASEG_CUDA=ON \
+  -DCMAKE_CUDA_ARCHITECTURES="$arch" >"$BUILD_DIR.configure.log" 2>&1 \
+  || { tail -30 "$BUILD_DIR.configure.log"; exit 1; }
+cmake --build "$BUILD_DIR" -j "$(nproc)" >"$BUILD_DIR.build.log" 2>&1 \
+  || { grep -E "error" "$BUILD_DIR.build.log" | head -30; exit 1; }
+say "build: ok (sm_$arch)"
+
+ctest --test-dir "$BUILD_DIR" -j 4 --output-on-failure >"$BUILD_DIR.ctest.log" 2>&1
+status=$?
+say "$(grep -E 'tests passed|tests failed' "$BUILD_DIR.ctest.log")"
+say "skipped: $(grep -c '(Skipped)' "$BUILD_DIR.ctest.log")"
+grep -E "\*\*\*Failed|Exception" "$BUILD_DIR.ctest.log" | tee -a "$REPORT"
+
+if command -v compute-sanitizer >/dev/null && [ -x "$BUILD_DIR/test_cuda" ]; then
+  for tool in memcheck racecheck; do
+    compute-sanitizer --tool "$tool" --error-exitcode 3 "$BUILD_DIR/test_cuda" >"$BUILD_DIR.$tool.log" 2>&1
+    say "compute-sanitizer $tool: exit $? ($(grep -c 'ERROR SUMMARY: 0 errors' "$BUILD_DIR.$tool.log") clean summaries)"
+  done
+fi
+
+for bench in "$BUILD_DIR"/bench_*; do
+  [ -x "$bench" ] || continue
+  say "== $(basename "$bench") --device cuda"
+  "$bench" --device cuda 2>&1 | tee -a "$REPORT"
+done
+
+if [ -n "${OUT:-}" ]; then
+  cp "$REPORT" "$OUT/gpu_report.txt"
+  cp "$BUILD_DIR.ctest.log" "$OUT/ctest.log"
+fi
+exit $status
