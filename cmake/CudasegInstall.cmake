@@ -31,5 +31,7 @@ set(CUDASEG_PC_LIBS_PRIVATE "-lopenblas -lz -lpthread")
 if(CUDASEG_WITH_CUDA)
   string(APPEND CUDASEG_PC_LIBS_PRIVATE " -L${CUDAToolkit_LIBRARY_DIR} -lcudart -lcublas -lcublasLt ${CUDNN_LIBRARY}")
 endif()
+# Relative to the .pc file, so the installed tree can be moved.
+file(RELATIVE_PATH CUDASEG_PC_TO_PREFIX "/root/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/root")
 configure_file(cmake/cudaseg.pc.in "${CMAKE_CURRENT_BINARY_DIR}/cudaseg.pc" @ONLY)
 install(FILES "${CMAKE_CURRENT_BINARY_DIR}/cudaseg.pc" DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
