@@ -17,5 +17,6 @@ if(NOT OPENBLAS_INCLUDE_DIR OR NOT OPENBLAS_LIBRARY)
 endif()
 
 set(CUDASEG_PRIVATE_INCLUDES ${STB_INCLUDE_DIR} ${OPENBLAS_INCLUDE_DIR})
-set(CUDASEG_PUBLIC_LIBS Threads::Threads)
-set(CUDASEG_PRIVATE_LIBS ${OPENBLAS_LIBRARY} ZLIB::ZLIB nlohmann_json::nlohmann_json)
+# nlohmann/json is public: the net registry and checkpoint APIs take JSON.
+set(CUDASEG_PUBLIC_LIBS Threads::Threads nlohmann_json::nlohmann_json)
+set(CUDASEG_PRIVATE_LIBS ${OPENBLAS_LIBRARY} ZLIB::ZLIB)
