@@ -1,0 +1,150 @@
+#include "ops/cpu/loss.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+#include <vector>
+
+#include "ops/common.h"
+#include "runtime/thread_pool.h"
+
+namespace cudaseg::ops::cpu {
+namespace {
+
+// y[c * ys] = log_softmax(x * inv_temp) over the C values x[c * xs].
+template <typename T>
+void log_softmax_strided(const T* x, int64_t xs, T* y, int64_t ys, int64_t c_count, T inv_temp = T(1)) {
+  T mx = -std::numeric_limits<T>::infinity();
+  for (int64_t c = 0; c < c_count; ++c) mx = std::max(mx, x[c * xs] * inv_temp);
+  T total = 0;
+  for (int64_t c = 0; c < c_count; ++c) total += std::exp(x[c * xs] * inv_temp - mx);
+  const T lse = mx + std::log(total);
+  for (int64_t c = 0; c < c_count; ++c) y[c * ys] = x[c * xs] * inv_temp - lse;
+}
+
+template <typename T>
+T upstream_at(const UpstreamGrad& g, const T* pg, T g0, int64_t i) {
+  return g.per_element ? pg[i] * static_cast<T>(g.factor) : g0;
+}
+
+}  // namespace
+
+double cross_entropy_forward(const Tensor& logits, const Tensor& target, const Tensor& weight, int64_t ignore_index,
+                             const Tensor& log_probs, const Tensor& loss) {
+  return dispatch_float("cross_entropy", logits.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const int64_t n = logits.size(0), c_count = logits.size(1), s = logits.size(2);
+    const T* x = logits.data<T>();
+    T* lp = log_probs.data<T>();
+    T* l = loss.data<T>();
+    const int64_t* t = target.data<int64_t>();
+    const T* w = weight.defined() ? weight.data<T>() : nullptr;
+    parallel_for(0, n * s, std::max<int64_t>(1, 2048 / std::max<int64_t>(c_count, 1)), [&](int64_t p0, int64_t p1) {
+      for (int64_t p = p0; p < p1; ++p) {
+        const int64_t i = p / s, j = p % s, base = i * c_count * s + j;
+        log_softmax_strided(x + base, s, lp + base, s, c_count);
+        const int64_t tc = t[p];
+        if (tc == ignore_index) {
+          l[p] = 0;
+          continue;
+        }
+        l[p] = -(w ? w[tc] : T(1)) * lp[base + tc * s];
+      }
+    });
+    // Summed serially so the divisor does not depend on the thread count.
+    double total_weight = 0;
+    for (int64_t p = 0; p < n * s; ++p)
+      if (t[p] != ignore_index) total_weight += w ? static_cast<double>(w[t[p]]) : 1.0;
+    return total_weight;
+  });
+}
+
+void cross_entropy_backward(const Tensor& log_probs, const Tensor& target, const Tensor& weight,
+                            int64_t ignore_index, const UpstreamGrad& grad, const Tensor& out) {
+  dispatch_float("cross_entropy_backward", log_probs.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const int64_t n = log_probs.size(0), c_count = log_probs.size(1), s = log_probs.size(2);
+    const T* lp = log_probs.data<T>();
+    T* o = out.data<T>();
+    const int64_t* t = target.data<int64_t>();
+    const T* w = weight.defined() ? weight.data<T>() : nullptr;
+    const T* pg = grad.per_element ? grad.grad.data<T>() : nullptr;
+    const T g0 = grad.per_element ? T(0) : static_cast<T>(grad.grad.item() * grad.factor);
+    parallel_for(0, n * s, std::max<int64_t>(1, 2048 / std::max<int64_t>(c_count, 1)), [&](int64_t p0, int64_t p1) {
+      for (int64_t p = p0; p < p1; ++p) {
+        const int64_t i = p / s, j = p % s, base = i * c_count * s + j;
+        const int64_t tc = t[p];
+        if (tc == ignore_index) {
+          for (int64_t c = 0; c < c_count; ++c) o[base + c * s] = 0;
+          continue;
+        }
+        const T g = upstream_at(grad, pg, g0, p) * (w ? w[tc] : T(1));
+        for (int64_t c = 0; c < c_count; ++c) o[base + c * s] = g * std::exp(lp[base + c * s]);
+        o[base + tc * s] -= g;
+      }
+    });
+  });
+}
+
+int64_t ohem_select(const Tensor& losses, double threshold, int64_t n_min, const Tensor& scale, double* mean) {
+  return dispatch_float("ohem_cross_entropy", losses.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const int64_t count = losses.numel();
+    const T* l = losses.data<T>();
+    T* sc = scale.data<T>();
+    // The comparison happens in the losses' dtype, as torch compares float32 tensors.
+    const T thr = static_cast<T>(threshold);
+    std::vector<int64_t> kept;
+    for (int64_t i = 0; i < count; ++i)
+      if (l[i] > thr) kept.push_back(i);
+    if (static_cast<int64_t>(kept.size()) < n_min) {
+      kept.resize(count);
+      std::iota(kept.begin(), kept.end(), 0);
+      std::partial_sort(kept.begin(), kept.begin() + n_min, kept.end(),
+                        [&](int64_t a, int64_t b) { return l[a] > l[b] || (l[a] == l[b] && a < b); });
+      kept.resize(n_min);
+    }
+    std::fill(sc, sc + count, T(0));
+    double total = 0;
+    const int64_t k = static_cast<int64_t>(kept.size());
+    for (int64_t i : kept) {
+      total += static_cast<double>(l[i]);
+      sc[i] = T(1) / static_cast<T>(k);
+    }
+    *mean = total / static_cast<double>(k);  // 0/0 = NaN when nothing is kept, as torch's mean
+    return k;
+  });
+}
+
+double kd_forward(const Tensor& student, const Tensor& teacher, double temperature, const Tensor& prob_diff) {
+  return dispatch_float("kd_loss", student.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const int64_t n = student.size(0), c_count = student.size(1), s = student.size(2);
+    const T* xs = student.data<T>();
+    const T* xt = teacher.data<T>();
+    T* d = prob_diff.data<T>();
+    const T inv_t = static_cast<T>(1.0 / temperature);
+    // Per-position sums, added serially afterwards: the result does not depend on the thread count.
+    std::vector<double> partial(static_cast<size_t>(n * s));
+    parallel_for(0, n * s, std::max<int64_t>(1, 1024 / std::max<int64_t>(c_count, 1)), [&](int64_t p0, int64_t p1) {
+      std::vector<T> lps(c_count), lpt(c_count);
+      for (int64_t p = p0; p < p1; ++p) {
+        const int64_t base = (p / s) * c_count * s + p % s;
+        log_softmax_strided(xs + base, s, lps.data(), 1, c_count, inv_t);
+        log_softmax_strided(xt + base, s, lpt.data(), 1, c_count, inv_t);
+        double acc = 0;
+        for (int64_t c = 0; c < c_count; ++c) {
+          const T q = std::exp(lpt[c]);
+          // q log q is 0 at q == 0 (torch's xlogy).
+          if (q > 0) acc += static_cast<double>(q * (lpt[c] - lps[c]));
+          d[base + c * s] = std::exp(lps[c]) - q;
+        }
+        partial[p] = acc;
+      }
+    });
+    return std::accumulate(partial.begin(), partial.end(), 0.0);
+  });
+}
+
+}  // namespace cudaseg::ops::cpu

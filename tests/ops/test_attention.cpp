@@ -1,0 +1,156 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "common/testing.h"
+#include "ops/attention.h"
+
+using namespace cudaseg;
+using cudaseg::testing::all_close;
+using cudaseg::testing::noncontiguous;
+using cudaseg::testing::randn;
+using cudaseg::testing::throws_mentioning;
+
+namespace {
+
+// Row-major offset of `index` (right-aligned) in `shape`, size-1 dims broadcast.
+int64_t bcast_offset(const Shape& shape, const Shape& index) {
+  int64_t off = 0;
+  const size_t lead = index.size() - shape.size();
+  for (size_t d = 0; d < shape.size(); ++d) off = off * shape[d] + (shape[d] == 1 ? 0 : index[lead + d]);
+  return off;
+}
+
+// softmax(q k^T * scale + bias, masked) v by definition, in double; `batch`
+// is the broadcast batch shape.
+Tensor naive_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& bias, const Tensor& mask,
+                       double scale, const Shape& batch) {
+  const int64_t lq = q.size(-2), lk = k.size(-2), d = q.size(-1), dv = v.size(-1);
+  const std::vector<double> vq = q.to_vector(), vk = k.to_vector(), vv = v.to_vector();
+  const std::vector<double> vb = bias.defined() ? bias.to_vector() : std::vector<double>();
+  const std::vector<double> vm = mask.defined() ? mask.to_vector() : std::vector<double>();
+  const Shape qb(q.shape().begin(), q.shape().end() - 2), kb(k.shape().begin(), k.shape().end() - 2),
+      vbs(v.shape().begin(), v.shape().end() - 2);
+  const int64_t nb = shape_numel(batch);
+  std::vector<double> out(nb * lq * dv);
+  for (int64_t b = 0; b < nb; ++b) {
+    Shape idx(batch.size());
+    for (int64_t r = b, i = static_cast<int64_t>(batch.size()) - 1; i >= 0; --i) {
+      idx[i] = r % batch[i];
+      r /= batch[i];
+    }
+    const int64_t oq = bcast_offset(qb, idx) * lq * d, ok = bcast_offset(kb, idx) * lk * d,
+                  ov = bcast_offset(vbs, idx) * lk * dv;
+    for (int64_t i = 0; i < lq; ++i) {
+      std::vector<double> s(lk);
+      double mx = -INFINITY;
+      for (int64_t j = 0; j < lk; ++j) {
+        double acc = 0;
+        for (int64_t c = 0; c < d; ++c) acc += vq[oq + i * d + c] * vk[ok + j * d + c];
+        s[j] = acc * scale;
+        Shape full = idx;
+        full.push_back(i);
+        full.push_back(j);
+        if (bias.defined()) s[j] += vb[bcast_offset(bias.shape(), full)];
+        if (mask.defined() && vm[bcast_offset(mask.shape(), full)] == 0) s[j] = -INFINITY;
+        mx = std::max(mx, s[j]);
+      }
+      double total = 0;
+      for (double& x : s) total += (x = std::exp(x - mx));
+      for (int64_t c = 0; c < dv; ++c) {
+        double acc = 0;
+        for (int64_t j = 0; j < lk; ++j) acc += s[j] / total * vv[ov + j * dv + c];
+        out[(b * lq + i) * dv + c] = acc;
+      }
+    }
+  }
+  Shape shape = batch;
+  shape.insert(shape.end(), {lq, dv});
+  return Tensor::from_vector(out, shape, DType::f64);
+}
+
+}  // namespace
+
+TEST(Attention, PlainMatchesNaiveWithDefaultScale) {
+  const Tensor q = randn({2, 3, 7, 5}, 1), k = randn({2, 3, 9, 5}, 2), v = randn({2, 3, 9, 4}, 3);
+  EXPECT_TRUE(all_close(ops::scaled_dot_product_attention(q, k, v),
+                        naive_attention(q, k, v, Tensor(), Tensor(), 1 / std::sqrt(5.0), {2, 3}), 1e-12, 1e-12));
+  EXPECT_TRUE(all_close(ops::scaled_dot_product_attention(q, k, v, Tensor(), Tensor(), 0.3),
+                        naive_attention(q, k, v, Tensor(), Tensor(), 0.3, {2, 3}), 1e-12, 1e-12));
+}
+
+TEST(Attention, NonContiguousAndPermutedInputs) {
+  // [B, L, heads, D] permuted to [B, heads, L, D], as multi-head attention does.
+  const Tensor q = randn({2, 7, 3, 4}, 4).permute({0, 2, 1, 3}), k = noncontiguous(randn({2, 3, 5, 4}, 5));
+  const Tensor v = randn({2, 5, 3, 6}, 6).permute({0, 2, 1, 3});
+  EXPECT_TRUE(all_close(ops::scaled_dot_product_attention(q, k, v),
+                        naive_attention(q.contiguous(), k.contiguous(), v.contiguous(), Tensor(), Tensor(), 0.5, {2, 3}),
+                        1e-12, 1e-12));
+}
+
+TEST(Attention, SwinWindowsWithRelativePositionBias) {
+  // 3 windows (B*nW) x 2 heads x 49 tokens, a [heads, 49, 49] bias broadcast over windows.
+  const Tensor q = randn({3, 2, 49, 8}, 7), k = randn({3, 2, 49, 8}, 8), v = randn({3, 2, 49, 8}, 9);
+  const Tensor bias = randn({2, 49, 49}, 10);
+  EXPECT_TRUE(all_close(ops::scaled_dot_product_attention(q, k, v, bias),
+                        naive_attention(q, k, v, bias, Tensor(), 1 / std::sqrt(8.0), {3, 2}), 1e-12, 1e-12));
+  // Shifted windows mask pairs of tokens per window: a [nW, 1, 49, 49] mask broadcast over heads.
+  std::vector<double> keep = randn({3, 1, 49, 49}, 11).to_vector();
+  for (double& x : keep) x = x > -1.0;
+  const Tensor mask = Tensor::from_vector(keep, {3, 1, 49, 49}, DType::boolean);
+  EXPECT_TRUE(all_close(ops::scaled_dot_product_attention(q, k, v, bias, mask),
+                        naive_attention(q, k, v, bias, mask, 1 / std::sqrt(8.0), {3, 2}), 1e-12, 1e-12));
+}
+
+TEST(Attention, SegFormerSpatialReductionLqDiffersFromLk) {
+  // Lq = 7*13 tokens attend to Lk = 12 reduced tokens; key/value shared over heads by broadcasting.
+  const Tensor q = randn({2, 1, 91, 8}, 12), k = randn({2, 1, 12, 8}, 13), v = randn({2, 1, 12, 8}, 14);
+  const Tensor qh = randn({2, 2, 91, 8}, 15);
+  EXPECT_TRUE(all_close(ops::scaled_dot_product_attention(q, k, v),
+                        naive_attention(q, k, v, Tensor(), Tensor(), 1 / std::sqrt(8.0), {2, 1}), 1e-12, 1e-12));
+  EXPECT_TRUE(all_close(ops::scaled_dot_product_attention(qh, k, v),
+                        naive_attention(qh, k, v, Tensor(), Tensor(), 1 / std::sqrt(8.0), {2, 2}), 1e-12, 1e-12));
+}
+
+TEST(Attention, BooleanMaskKeepsTrueEntries) {
+  const Tensor q = randn({2, 5, 4}, 16), k = randn({2, 6, 4}, 17), v = randn({2, 6, 3}, 18);
+  // A key-padding mask [2, 1, 6] with at least one kept key per row.
+  std::vector<double> m(12, 1.0);
+  m[4] = m[5] = m[6] = 0.0;
+  const Tensor mask = Tensor::from_vector(m, {2, 1, 6}, DType::boolean);
+  const Tensor bias = randn({5, 6}, 19);
+  EXPECT_TRUE(all_close(ops::scaled_dot_product_attention(q, k, v, Tensor(), mask),
+                        naive_attention(q, k, v, Tensor(), mask, 0.5, {2}), 1e-12, 1e-12));
+  EXPECT_TRUE(all_close(ops::scaled_dot_product_attention(q, k, v, bias, mask, 0.7),
+                        naive_attention(q, k, v, bias, mask, 0.7, {2}), 1e-12, 1e-12));
+}
+
+TEST(Attention, FullyMaskedRowIsNaNAsTorch) {
+  const Tensor q = randn({2, 3}, 20), k = randn({4, 3}, 21), v = randn({4, 2}, 22);
+  const Tensor mask = Tensor::zeros({2, 4}, DType::boolean);
+  const std::vector<double> out = ops::scaled_dot_product_attention(q, k, v, Tensor(), mask).to_vector();
+  for (double x : out) EXPECT_TRUE(std::isnan(x));
+}
+
+TEST(Attention, Float32) {
+  const Tensor q = randn({3, 7, 5}, 23, DType::f32), k = randn({3, 9, 5}, 24, DType::f32);
+  const Tensor v = randn({3, 9, 6}, 25, DType::f32), bias = randn({7, 9}, 26, DType::f32);
+  EXPECT_TRUE(all_close(ops::scaled_dot_product_attention(q, k, v, bias),
+                        naive_attention(q, k, v, bias, Tensor(), 1 / std::sqrt(5.0), {3}), 1e-5, 1e-5));
+}
+
+TEST(Attention, MisuseErrors) {
+  const Tensor q = randn({2, 7, 5}, 1), k = randn({2, 9, 5}, 2), v = randn({2, 9, 4}, 3);
+  EXPECT_TRUE(throws_mentioning([&] { ops::scaled_dot_product_attention(q, randn({2, 9, 6}, 4), v); },
+                                {"scaled_dot_product_attention", "query", "[2, 7, 5]", "[2, 9, 6]"}));
+  EXPECT_TRUE(throws_mentioning([&] { ops::scaled_dot_product_attention(q, k, randn({2, 8, 4}, 5)); },
+                                {"scaled_dot_product_attention", "value", "[2, 8, 4]"}));
+  EXPECT_TRUE(throws_mentioning([&] { ops::scaled_dot_product_attention(q, k, v, randn({7, 8}, 6)); },
+                                {"scaled_dot_product_attention", "bias", "[7, 8]"}));
+  EXPECT_TRUE(throws_mentioning([&] { ops::scaled_dot_product_attention(q, k, v, Tensor(), randn({7, 9}, 7)); },
+                                {"scaled_dot_product_attention", "mask", "bool", "float64"}));
+  EXPECT_TRUE(throws_mentioning([&] { ops::scaled_dot_product_attention(q, randn({3, 9, 5}, 8), v); },
+                                {"scaled_dot_product_attention", "cannot be broadcast"}));
+  EXPECT_TRUE(throws_mentioning([&] { ops::scaled_dot_product_attention(randn({5}, 9), k, v); },
+                                {"scaled_dot_product_attention", "at least 2 dims", "[5]"}));
+}

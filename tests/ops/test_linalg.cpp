@@ -1,0 +1,150 @@
+#include <gtest/gtest.h>
+
+#include "common/testing.h"
+#include "ops/linalg.h"
+
+using namespace cudaseg;
+using cudaseg::testing::all_close;
+using cudaseg::testing::noncontiguous;
+using cudaseg::testing::randn;
+using cudaseg::testing::throws_mentioning;
+
+namespace {
+
+// Row-major offset of `index` (right-aligned) in a tensor of `shape`, with
+// size-1 dims broadcast.
+int64_t bcast_offset(const Shape& shape, const Shape& index) {
+  int64_t off = 0;
+  const size_t lead = index.size() - shape.size();
+  for (size_t d = 0; d < shape.size(); ++d) off = off * shape[d] + (shape[d] == 1 ? 0 : index[lead + d]);
+  return off;
+}
+
+// torch.matmul by definition, in double.
+Tensor naive_matmul(const Tensor& a, const Tensor& b) {
+  Shape as = a.shape(), bs = b.shape();
+  if (a.dim() == 1) as.insert(as.begin(), 1);
+  if (b.dim() == 1) bs.push_back(1);
+  const int64_t n = as[as.size() - 2], m = as.back(), p = bs.back();
+  const Shape ab(as.begin(), as.end() - 2), bb(bs.begin(), bs.end() - 2);
+  Shape batch(std::max(ab.size(), bb.size()), 1);
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const int64_t x = i + ab.size() >= batch.size() ? ab[i + ab.size() - batch.size()] : 1;
+    const int64_t y = i + bb.size() >= batch.size() ? bb[i + bb.size() - batch.size()] : 1;
+    batch[i] = std::max(x, y);
+  }
+  const std::vector<double> va = a.to_vector(), vb = b.to_vector();
+  const int64_t nb = shape_numel(batch);
+  std::vector<double> out(nb * n * p);
+  for (int64_t bi = 0; bi < nb; ++bi) {
+    Shape idx(batch.size());
+    for (int64_t r = bi, d = static_cast<int64_t>(batch.size()) - 1; d >= 0; --d) {
+      idx[d] = r % batch[d];
+      r /= batch[d];
+    }
+    const int64_t oa = bcast_offset(ab, idx) * n * m, ob = bcast_offset(bb, idx) * m * p;
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = 0; j < p; ++j) {
+        double acc = 0;
+        for (int64_t k = 0; k < m; ++k) acc += va[oa + i * m + k] * vb[ob + k * p + j];
+        out[(bi * n + i) * p + j] = acc;
+      }
+  }
+  Shape shape = batch;
+  if (a.dim() > 1) shape.push_back(n);
+  if (b.dim() > 1) shape.push_back(p);
+  return Tensor::from_vector(out, shape, DType::f64);
+}
+
+}  // namespace
+
+TEST(Linalg, MatmulMatchesNaiveOnOddSizes) {
+  const Tensor a = randn({7, 13}, 1), b = randn({13, 5}, 2);
+  EXPECT_TRUE(all_close(ops::matmul(a, b), naive_matmul(a, b), 1e-12, 1e-12));
+}
+
+TEST(Linalg, MatmulOnNonContiguousAndTransposedViews) {
+  const Tensor a = randn({7, 13}, 3), b = randn({5, 13}, 4);
+  const Tensor bt = b.transpose(0, 1);  // BLAS reads it transposed, no copy
+  EXPECT_TRUE(all_close(ops::matmul(noncontiguous(a), bt), naive_matmul(a, bt.contiguous()), 1e-12, 1e-12));
+  const Tensor c = randn({3, 7, 13}, 5).permute({1, 0, 2});  // [7, 3, 13], batch stride not outermost
+  const Tensor d = randn({13, 4}, 6);
+  EXPECT_TRUE(all_close(ops::matmul(c, d), naive_matmul(c.contiguous(), d), 1e-12, 1e-12));
+}
+
+TEST(Linalg, MatmulBroadcastsBatchDims) {
+  const Tensor a = randn({2, 1, 3, 4}, 7), b = randn({5, 4, 6}, 8);
+  const Tensor out = ops::matmul(a, b);
+  EXPECT_EQ(out.shape(), (Shape{2, 5, 3, 6}));
+  EXPECT_TRUE(all_close(out, naive_matmul(a, b), 1e-12, 1e-12));
+  const Tensor c = randn({3, 4}, 9), e = randn({2, 3, 4, 5}, 10);
+  EXPECT_TRUE(all_close(ops::matmul(c, e), naive_matmul(c, e), 1e-12, 1e-12));
+  const Tensor f = randn({1, 4, 5}, 11).expand({3, 4, 5});  // stride-0 batch dim
+  EXPECT_TRUE(all_close(ops::matmul(c, f), naive_matmul(c, f.contiguous()), 1e-12, 1e-12));
+}
+
+TEST(Linalg, MatmulOneDimensionalCases) {
+  const Tensor v = randn({6}, 12), w = randn({6}, 13), m = randn({6, 3}, 14), l = randn({4, 6}, 15);
+  const Tensor bm = randn({2, 6, 3}, 16), bl = randn({2, 4, 6}, 17);
+  const Tensor dot = ops::matmul(v, w);
+  EXPECT_EQ(dot.dim(), 0);
+  EXPECT_TRUE(all_close(dot, naive_matmul(v, w), 1e-12, 1e-12));
+  EXPECT_EQ(ops::matmul(v, m).shape(), (Shape{3}));
+  EXPECT_TRUE(all_close(ops::matmul(v, m), naive_matmul(v, m), 1e-12, 1e-12));
+  EXPECT_EQ(ops::matmul(l, v).shape(), (Shape{4}));
+  EXPECT_TRUE(all_close(ops::matmul(l, v), naive_matmul(l, v), 1e-12, 1e-12));
+  EXPECT_EQ(ops::matmul(v, bm).shape(), (Shape{2, 3}));
+  EXPECT_TRUE(all_close(ops::matmul(v, bm), naive_matmul(v, bm), 1e-12, 1e-12));
+  EXPECT_EQ(ops::matmul(bl, v).shape(), (Shape{2, 4}));
+  EXPECT_TRUE(all_close(ops::matmul(bl, v), naive_matmul(bl, v), 1e-12, 1e-12));
+}
+
+TEST(Linalg, MatmulFloat32) {
+  const Tensor a = randn({9, 17}, 18, DType::f32), b = randn({17, 11}, 19, DType::f32);
+  const Tensor out = ops::matmul(a, b);
+  EXPECT_EQ(out.dtype(), DType::f32);
+  EXPECT_TRUE(all_close(out, naive_matmul(a, b), 1e-5, 1e-5));
+}
+
+TEST(Linalg, BmmMatchesNaive) {
+  const Tensor a = randn({3, 5, 7}, 20), b = randn({3, 7, 2}, 21);
+  EXPECT_TRUE(all_close(ops::bmm(noncontiguous(a), b), naive_matmul(a, b), 1e-12, 1e-12));
+}
+
+TEST(Linalg, LinearMatchesNaive) {
+  const Tensor x = randn({2, 3, 13}, 22), w = randn({7, 13}, 23), bias = randn({7}, 24);
+  const std::vector<double> vx = x.to_vector(), vw = w.to_vector(), vb = bias.to_vector();
+  std::vector<double> ref(6 * 7), ref_nb(6 * 7);
+  for (int r = 0; r < 6; ++r)
+    for (int o = 0; o < 7; ++o) {
+      double acc = 0;
+      for (int i = 0; i < 13; ++i) acc += vx[r * 13 + i] * vw[o * 13 + i];
+      ref_nb[r * 7 + o] = acc;
+      ref[r * 7 + o] = acc + vb[o];
+    }
+  EXPECT_TRUE(all_close(ops::linear(x, w, bias), Tensor::from_vector(ref, {2, 3, 7}, DType::f64), 1e-12, 1e-12));
+  EXPECT_TRUE(all_close(ops::linear(noncontiguous(x), noncontiguous(w)),
+                        Tensor::from_vector(ref_nb, {2, 3, 7}, DType::f64), 1e-12, 1e-12));
+  // A weight stored transposed (as W^T.t()) takes the other BLAS path.
+  const Tensor wt = w.transpose(0, 1).contiguous().transpose(0, 1);
+  EXPECT_TRUE(all_close(ops::linear(x, wt, bias), Tensor::from_vector(ref, {2, 3, 7}, DType::f64), 1e-12, 1e-12));
+  EXPECT_EQ(ops::linear(randn({13}, 25), w, bias).shape(), (Shape{7}));
+}
+
+TEST(Linalg, MisuseErrors) {
+  EXPECT_TRUE(throws_mentioning([] { ops::matmul(randn({3, 4}, 1), randn({5, 2}, 2)); },
+                                {"matmul", "inner dims", "[3, 4]", "[5, 2]"}));
+  EXPECT_TRUE(throws_mentioning([] { ops::matmul(randn({2, 3, 4}, 1), randn({3, 4, 2}, 2)); },
+                                {"matmul", "cannot be broadcast"}));
+  EXPECT_TRUE(throws_mentioning([] { ops::bmm(randn({2, 3, 4}, 1), randn({3, 4, 2}, 2)); },
+                                {"bmm", "batch sizes", "[2, 3, 4]", "[3, 4, 2]"}));
+  EXPECT_TRUE(throws_mentioning([] { ops::bmm(randn({3, 4}, 1), randn({3, 4, 2}, 2)); }, {"bmm", "input", "[3, 4]"}));
+  EXPECT_TRUE(throws_mentioning([] { ops::linear(randn({2, 5}, 1), randn({3, 4}, 2)); },
+                                {"linear", "[2, 5]", "[3, 4]"}));
+  EXPECT_TRUE(throws_mentioning([] { ops::linear(randn({2, 4}, 1), randn({3, 4}, 2), randn({4}, 3)); },
+                                {"linear", "bias", "[4]"}));
+  EXPECT_TRUE(throws_mentioning([] { ops::matmul(randn({2, 4}, 1), randn({4, 2}, 2, DType::f32)); },
+                                {"matmul", "float32", "float64"}));
+  EXPECT_TRUE(throws_mentioning([] { ops::matmul(Tensor::ones({2, 2}, DType::i64), Tensor::ones({2, 2}, DType::i64)); },
+                                {"matmul", "int64"}));
+}
