@@ -1,0 +1,181 @@
+#include "ops/cpu/activation.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "ops/common.h"
+#include "runtime/thread_pool.h"
+
+namespace cudaseg::ops::cpu {
+namespace {
+
+constexpr double kSeluScale = 1.0507009873554804934193349852946;
+constexpr double kSeluAlpha = 1.6732632423543772848170429916717;
+constexpr double kSqrt1_2 = 0.70710678118654752440;
+constexpr double kInvSqrt2Pi = 0.39894228040143267794;
+constexpr double kSqrt2OverPi = 0.79788456080286535588;
+constexpr double kGeluCubic = 0.044715;
+
+constexpr int64_t kGrain = 1 << 14;
+
+double sigmoid_of(double x) { return 1.0 / (1.0 + std::exp(-x)); }
+
+// out[i] = f(x[i]), computed in double.
+template <typename T, typename F>
+void map1(const Tensor& x, const Tensor& out, F f) {
+  const T* px = x.data<T>();
+  T* po = out.data<T>();
+  parallel_for(0, x.numel(), kGrain, [&](int64_t s, int64_t e) {
+    for (int64_t i = s; i < e; ++i) po[i] = static_cast<T>(f(static_cast<double>(px[i])));
+  });
+}
+
+// out[i] = g[i] * df(x[i]).
+template <typename T, typename F>
+void map_grad(const Tensor& g, const Tensor& x, const Tensor& out, F df) {
+  const T* pg = g.data<T>();
+  const T* px = x.data<T>();
+  T* po = out.data<T>();
+  parallel_for(0, x.numel(), kGrain, [&](int64_t s, int64_t e) {
+    for (int64_t i = s; i < e; ++i) po[i] = static_cast<T>(pg[i] * df(static_cast<double>(px[i])));
+  });
+}
+
+template <typename T>
+void forward_typed(const ActivationArgs& args, const Tensor& x, const Tensor& out) {
+  const double a = args.a, b = args.b;
+  switch (args.kind) {
+    case Activation::relu: return map1<T>(x, out, [](double v) { return v < 0 ? 0.0 : v; });
+    case Activation::leaky_relu: return map1<T>(x, out, [a](double v) { return v > 0 ? v : a * v; });
+    case Activation::elu: return map1<T>(x, out, [a](double v) { return v > 0 ? v : a * std::expm1(v); });
+    case Activation::celu:
+      return map1<T>(x, out, [a](double v) { return v > 0 ? v : a * std::expm1(v / a); });
+    case Activation::selu:
+      return map1<T>(x, out, [](double v) { return kSeluScale * (v > 0 ? v : kSeluAlpha * std::expm1(v)); });
+    case Activation::gelu:
+      return map1<T>(x, out, [](double v) { return 0.5 * v * (1.0 + std::erf(v * kSqrt1_2)); });
+    case Activation::gelu_tanh:
+      return map1<T>(x, out, [](double v) {
+        return 0.5 * v * (1.0 + std::tanh(kSqrt2OverPi * (v + kGeluCubic * v * v * v)));
+      });
+    case Activation::silu: return map1<T>(x, out, [](double v) { return v * sigmoid_of(v); });
+    case Activation::hardswish:
+      return map1<T>(x, out, [](double v) { return v * std::min(std::max(v + 3.0, 0.0), 6.0) / 6.0; });
+    case Activation::hardsigmoid:
+      return map1<T>(x, out, [](double v) { return std::min(std::max(v + 3.0, 0.0), 6.0) / 6.0; });
+    case Activation::hardtanh: return map1<T>(x, out, [a, b](double v) { return std::min(std::max(v, a), b); });
+    case Activation::sigmoid: return map1<T>(x, out, sigmoid_of);
+    case Activation::tanh: return map1<T>(x, out, [](double v) { return std::tanh(v); });
+  }
+}
+
+// Derivatives at the kinks follow PyTorch: relu'(0) = 0, leaky/elu/celu/selu
+// take their negative branch at 0, hardtanh/hardsigmoid are flat at both
+// ends, hardswish uses x/3 + 1/2 on the closed interval [-3, 3].
+template <typename T>
+void backward_typed(const ActivationArgs& args, const Tensor& g, const Tensor& x, const Tensor& out) {
+  const double a = args.a, b = args.b;
+  switch (args.kind) {
+    case Activation::relu: return map_grad<T>(g, x, out, [](double v) { return v > 0 ? 1.0 : 0.0; });
+    case Activation::leaky_relu: return map_grad<T>(g, x, out, [a](double v) { return v > 0 ? 1.0 : a; });
+    case Activation::elu: return map_grad<T>(g, x, out, [a](double v) { return v > 0 ? 1.0 : a * std::exp(v); });
+    case Activation::celu:
+      return map_grad<T>(g, x, out, [a](double v) { return v > 0 ? 1.0 : std::exp(v / a); });
+    case Activation::selu:
+      return map_grad<T>(g, x, out,
+                         [](double v) { return v > 0 ? kSeluScale : kSeluScale * kSeluAlpha * std::exp(v); });
+    case Activation::gelu:
+      return map_grad<T>(g, x, out, [](double v) {
+        return 0.5 * (1.0 + std::erf(v * kSqrt1_2)) + v * kInvSqrt2Pi * std::exp(-0.5 * v * v);
+      });
+    case Activation::gelu_tanh:
+      return map_grad<T>(g, x, out, [](double v) {
+        const double t = std::tanh(kSqrt2OverPi * (v + kGeluCubic * v * v * v));
+        return 0.5 * (1.0 + t) + 0.5 * v * (1.0 - t * t) * kSqrt2OverPi * (1.0 + 3.0 * kGeluCubic * v * v);
+      });
+    case Activation::silu:
+      return map_grad<T>(g, x, out, [](double v) {
+        const double s = sigmoid_of(v);
+        return s * (1.0 + v * (1.0 - s));
+      });
+    case Activation::hardswish:
+      return map_grad<T>(g, x, out, [](double v) { return v < -3.0 ? 0.0 : (v <= 3.0 ? v / 3.0 + 0.5 : 1.0); });
+    case Activation::hardsigmoid:
+      return map_grad<T>(g, x, out, [](double v) { return v > -3.0 && v < 3.0 ? 1.0 / 6.0 : 0.0; });
+    case Activation::hardtanh:
+      return map_grad<T>(g, x, out, [a, b](double v) { return v > a && v < b ? 1.0 : 0.0; });
+    case Activation::sigmoid: return map_grad<T>(g, x, out, [](double y) { return y * (1.0 - y); });
+    case Activation::tanh: return map_grad<T>(g, x, out, [](double y) { return 1.0 - y * y; });
+  }
+}
+
+}  // namespace
+
+void activation(const ActivationArgs& args, const Tensor& x, const Tensor& out) {
+  dispatch_float("activation", x.dtype(), [&](auto tag) { forward_typed<decltype(tag)>(args, x, out); });
+}
+
+void activation_backward(const ActivationArgs& args, const Tensor& grad, const Tensor& x,
+                         const Tensor& grad_input) {
+  dispatch_float("activation_backward", x.dtype(),
+                 [&](auto tag) { backward_typed<decltype(tag)>(args, grad, x, grad_input); });
+}
+
+void prelu(const Tensor& x, const Tensor& weight, const Tensor& out) {
+  const int64_t rows = x.size(0) * x.size(1), C = x.size(1), S = x.size(2);
+  dispatch_float("prelu", x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* px = x.data<T>();
+    const T* pw = weight.data<T>();
+    T* po = out.data<T>();
+    const bool shared = weight.numel() == 1;
+    parallel_for(0, rows, std::max<int64_t>(1, kGrain / std::max<int64_t>(S, 1)), [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        const T w = pw[shared ? 0 : r % C];
+        for (int64_t i = r * S; i < (r + 1) * S; ++i) po[i] = px[i] > 0 ? px[i] : w * px[i];
+      }
+    });
+  });
+}
+
+void prelu_backward(const Tensor& grad, const Tensor& x, const Tensor& weight, const Tensor& grad_input,
+                    const Tensor& grad_weight) {
+  const int64_t N = x.size(0), C = x.size(1), S = x.size(2);
+  dispatch_float("prelu_backward", x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* px = x.data<T>();
+    const T* pg = grad.data<T>();
+    const T* pw = weight.data<T>();
+    const bool shared = weight.numel() == 1;
+    if (grad_input.defined()) {
+      T* gx = grad_input.data<T>();
+      parallel_for(0, N * C, std::max<int64_t>(1, kGrain / std::max<int64_t>(S, 1)), [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) {
+          const T w = pw[shared ? 0 : r % C];
+          for (int64_t i = r * S; i < (r + 1) * S; ++i) gx[i] = px[i] > 0 ? pg[i] : w * pg[i];
+        }
+      });
+    }
+    if (!grad_weight.defined()) return;
+    // Per-channel sums of grad * x over the negative side, then folded into
+    // the single weight when it is shared.
+    std::vector<double> per_channel(C, 0.0);
+    parallel_for(0, C, 1, [&](int64_t c0, int64_t c1) {
+      for (int64_t c = c0; c < c1; ++c)
+        for (int64_t n = 0; n < N; ++n)
+          for (int64_t i = (n * C + c) * S; i < (n * C + c + 1) * S; ++i)
+            if (!(px[i] > 0)) per_channel[c] += static_cast<double>(pg[i]) * px[i];
+    });
+    T* gw = grad_weight.data<T>();
+    if (shared) {
+      double total = 0;
+      for (double v : per_channel) total += v;
+      gw[0] = static_cast<T>(total);
+    } else {
+      for (int64_t c = 0; c < C; ++c) gw[c] = static_cast<T>(per_channel[c]);
+    }
+  });
+}
+
+}  // namespace cudaseg::ops::cpu

@@ -1,0 +1,283 @@
+#include "ops/cpu/norm.h"
+
+#include <cmath>
+
+#include "ops/common.h"
+#include "runtime/thread_pool.h"
+
+namespace cudaseg::ops::cpu {
+namespace {
+
+// Optional per-channel parameter: weight (default 1) or bias (default 0).
+template <typename T>
+struct Param {
+  Param(const Tensor& t, double fallback) : p(t.defined() ? t.data<T>() : nullptr), fallback(fallback) {}
+  double operator[](int64_t c) const { return p ? static_cast<double>(p[c]) : fallback; }
+  const T* p;
+  double fallback;
+};
+
+template <typename T>
+T* optional_data(const Tensor& t) {
+  return t.defined() ? t.data<T>() : nullptr;
+}
+
+// Enough items per chunk that a chunk is worth a thread.
+int64_t grain_for(int64_t work_per_item) { return std::max<int64_t>(1, (1 << 14) / std::max<int64_t>(work_per_item, 1)); }
+
+template <typename T>
+void row_moments(const T* x, int64_t n, double& mean, double& var) {
+  double s = 0;
+  for (int64_t i = 0; i < n; ++i) s += x[i];
+  mean = s / static_cast<double>(n);
+  double q = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const double d = x[i] - mean;
+    q += d * d;
+  }
+  var = q / static_cast<double>(n);
+}
+
+}  // namespace
+
+void batch_norm_stats(const Tensor& x, std::vector<double>& mean, std::vector<double>& var) {
+  const int64_t N = x.size(0), C = x.size(1), S = x.size(2);
+  mean.assign(C, 0.0);
+  var.assign(C, 0.0);
+  dispatch_float("batch_norm", x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* px = x.data<T>();
+    parallel_for(0, C, grain_for(N * S), [&](int64_t c0, int64_t c1) {
+      for (int64_t c = c0; c < c1; ++c) {
+        double s = 0;
+        for (int64_t n = 0; n < N; ++n)
+          for (int64_t i = 0; i < S; ++i) s += px[(n * C + c) * S + i];
+        const double m = s / static_cast<double>(N * S);
+        double q = 0;
+        for (int64_t n = 0; n < N; ++n)
+          for (int64_t i = 0; i < S; ++i) {
+            const double d = px[(n * C + c) * S + i] - m;
+            q += d * d;
+          }
+        mean[c] = m;
+        var[c] = q / static_cast<double>(N * S);
+      }
+    });
+  });
+}
+
+void batch_norm_apply(const Tensor& x, const std::vector<double>& mean, const std::vector<double>& invstd,
+                      const Tensor& weight, const Tensor& bias, const Tensor& out) {
+  const int64_t N = x.size(0), C = x.size(1), S = x.size(2);
+  dispatch_float("batch_norm", x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* px = x.data<T>();
+    T* po = out.data<T>();
+    const Param<T> w(weight, 1.0), b(bias, 0.0);
+    parallel_for(0, N * C, grain_for(S), [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        const int64_t c = r % C;
+        const double scale = invstd[c] * w[c], shift = b[c] - mean[c] * scale;
+        for (int64_t i = 0; i < S; ++i) po[r * S + i] = static_cast<T>(px[r * S + i] * scale + shift);
+      }
+    });
+  });
+}
+
+void batch_norm_backward(const Tensor& grad, const Tensor& x, const std::vector<double>& mean,
+                         const std::vector<double>& invstd, const Tensor& weight, bool batch_stats,
+                         const Tensor& grad_input, const Tensor& grad_weight, const Tensor& grad_bias) {
+  const int64_t N = x.size(0), C = x.size(1), S = x.size(2);
+  const double M = static_cast<double>(N * S);
+  dispatch_float("batch_norm_backward", x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* px = x.data<T>();
+    const T* pg = grad.data<T>();
+    T* gx = optional_data<T>(grad_input);
+    T* gw = optional_data<T>(grad_weight);
+    T* gb = optional_data<T>(grad_bias);
+    const Param<T> w(weight, 1.0);
+    parallel_for(0, C, grain_for(N * S), [&](int64_t c0, int64_t c1) {
+      for (int64_t c = c0; c < c1; ++c) {
+        double sum_g = 0, sum_gxhat = 0;
+        for (int64_t n = 0; n < N; ++n)
+          for (int64_t i = 0; i < S; ++i) {
+            const int64_t k = (n * C + c) * S + i;
+            sum_g += pg[k];
+            sum_gxhat += pg[k] * (px[k] - mean[c]) * invstd[c];
+          }
+        if (gw) gw[c] = static_cast<T>(sum_gxhat);
+        if (gb) gb[c] = static_cast<T>(sum_g);
+        if (!gx) continue;
+        const double scale = w[c] * invstd[c];
+        for (int64_t n = 0; n < N; ++n)
+          for (int64_t i = 0; i < S; ++i) {
+            const int64_t k = (n * C + c) * S + i;
+            double g = pg[k];
+            // Training mode: the batch mean and variance depend on x as well.
+            if (batch_stats) g -= (sum_g + (px[k] - mean[c]) * invstd[c] * sum_gxhat) / M;
+            gx[k] = static_cast<T>(scale * g);
+          }
+      }
+    });
+  });
+}
+
+void update_running(const Tensor& running, const std::vector<double>& stat, double momentum) {
+  dispatch_float("batch_norm", running.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    T* p = running.data<T>();
+    const int64_t stride = running.stride(0);
+    for (size_t c = 0; c < stat.size(); ++c) {
+      T& r = p[static_cast<int64_t>(c) * stride];
+      r = static_cast<T>((1.0 - momentum) * r + momentum * stat[c]);
+    }
+  });
+  running.storage()->bump_version();
+}
+
+void group_norm(const Tensor& x, int64_t groups, const Tensor& weight, const Tensor& bias, double eps,
+                const Tensor& out) {
+  const int64_t N = x.size(0), C = x.size(1), S = x.size(2), Cg = C / groups, L = Cg * S;
+  dispatch_float("group_norm", x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* px = x.data<T>();
+    T* po = out.data<T>();
+    const Param<T> w(weight, 1.0), b(bias, 0.0);
+    parallel_for(0, N * groups, grain_for(L), [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        const T* row = px + r * L;
+        double mean, var;
+        row_moments(row, L, mean, var);
+        const double rstd = 1.0 / std::sqrt(var + eps);
+        for (int64_t j = 0; j < Cg; ++j) {
+          const int64_t c = (r % groups) * Cg + j;
+          const double scale = rstd * w[c], shift = b[c] - mean * scale;
+          for (int64_t i = 0; i < S; ++i) po[r * L + j * S + i] = static_cast<T>(row[j * S + i] * scale + shift);
+        }
+      }
+    });
+  });
+}
+
+void group_norm_backward(const Tensor& grad, const Tensor& x, int64_t groups, const Tensor& weight,
+                         double eps, const Tensor& grad_input, const Tensor& grad_weight,
+                         const Tensor& grad_bias) {
+  const int64_t N = x.size(0), C = x.size(1), S = x.size(2), Cg = C / groups, L = Cg * S;
+  std::vector<double> mean(N * groups), rstd(N * groups);
+  dispatch_float("group_norm_backward", x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* px = x.data<T>();
+    const T* pg = grad.data<T>();
+    T* gx = optional_data<T>(grad_input);
+    T* gw = optional_data<T>(grad_weight);
+    T* gb = optional_data<T>(grad_bias);
+    const Param<T> w(weight, 1.0);
+    parallel_for(0, N * groups, grain_for(L), [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        double var;
+        row_moments(px + r * L, L, mean[r], var);
+        rstd[r] = 1.0 / std::sqrt(var + eps);
+        if (!gx) continue;
+        // dx = rstd * (g' - mean(g') - xhat * mean(g' * xhat)) with g' = grad * weight.
+        double sum_g = 0, sum_gxhat = 0;
+        for (int64_t j = 0; j < Cg; ++j) {
+          const double wc = w[(r % groups) * Cg + j];
+          for (int64_t i = 0; i < S; ++i) {
+            const int64_t k = r * L + j * S + i;
+            sum_g += pg[k] * wc;
+            sum_gxhat += pg[k] * wc * (px[k] - mean[r]) * rstd[r];
+          }
+        }
+        const double mg = sum_g / static_cast<double>(L), mgx = sum_gxhat / static_cast<double>(L);
+        for (int64_t j = 0; j < Cg; ++j) {
+          const double wc = w[(r % groups) * Cg + j];
+          for (int64_t i = 0; i < S; ++i) {
+            const int64_t k = r * L + j * S + i;
+            const double xhat = (px[k] - mean[r]) * rstd[r];
+            gx[k] = static_cast<T>(rstd[r] * (pg[k] * wc - mg - xhat * mgx));
+          }
+        }
+      }
+    });
+    if (!gw && !gb) return;
+    parallel_for(0, C, grain_for(N * S), [&](int64_t c0, int64_t c1) {
+      for (int64_t c = c0; c < c1; ++c) {
+        double sum_g = 0, sum_gxhat = 0;
+        for (int64_t n = 0; n < N; ++n) {
+          const int64_t r = n * groups + c / Cg;
+          for (int64_t i = 0; i < S; ++i) {
+            const int64_t k = (n * C + c) * S + i;
+            sum_g += pg[k];
+            sum_gxhat += pg[k] * (px[k] - mean[r]) * rstd[r];
+          }
+        }
+        if (gw) gw[c] = static_cast<T>(sum_gxhat);
+        if (gb) gb[c] = static_cast<T>(sum_g);
+      }
+    });
+  });
+}
+
+namespace {
+
+// ||v||_p of the D elements v[0], v[I], ..., with p = 2 kept exact as a sqrt.
+template <typename T>
+double p_norm(const T* v, int64_t D, int64_t I, double p) {
+  double s = 0;
+  for (int64_t d = 0; d < D; ++d) {
+    const double a = std::abs(static_cast<double>(v[d * I]));
+    s += p == 2.0 ? a * a : (p == 1.0 ? a : std::pow(a, p));
+  }
+  return p == 2.0 ? std::sqrt(s) : (p == 1.0 ? s : std::pow(s, 1.0 / p));
+}
+
+}  // namespace
+
+void normalize(const Tensor& x, double p, double eps, const Tensor& out) {
+  const int64_t O = x.size(0), D = x.size(1), I = x.size(2);
+  dispatch_float("normalize", x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* px = x.data<T>();
+    T* po = out.data<T>();
+    parallel_for(0, O * I, grain_for(D), [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        const int64_t base = (r / I) * D * I + r % I;
+        const double denom = std::max(p_norm(px + base, D, I, p), eps);
+        for (int64_t d = 0; d < D; ++d) po[base + d * I] = static_cast<T>(px[base + d * I] / denom);
+      }
+    });
+  });
+}
+
+void normalize_backward(const Tensor& grad, const Tensor& x, double p, double eps, const Tensor& grad_input) {
+  const int64_t O = x.size(0), D = x.size(1), I = x.size(2);
+  dispatch_float("normalize_backward", x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* px = x.data<T>();
+    const T* pg = grad.data<T>();
+    T* gx = grad_input.data<T>();
+    parallel_for(0, O * I, grain_for(D), [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        const int64_t base = (r / I) * D * I + r % I;
+        const double n = p_norm(px + base, D, I, p);
+        // As clamp_min in PyTorch, the norm passes gradient where n >= eps.
+        if (n < eps) {
+          for (int64_t d = 0; d < D; ++d) gx[base + d * I] = static_cast<T>(pg[base + d * I] / eps);
+          continue;
+        }
+        double gdotx = 0;
+        for (int64_t d = 0; d < D; ++d) gdotx += static_cast<double>(pg[base + d * I]) * px[base + d * I];
+        // d||x||_p / dx = sign(x) |x|^(p-1) / ||x||^(p-1)
+        for (int64_t d = 0; d < D; ++d) {
+          const double v = px[base + d * I];
+          const double dn = p == 2.0 ? v / n
+                                     : (v > 0 ? 1.0 : (v < 0 ? -1.0 : 0.0)) * std::pow(std::abs(v) / n, p - 1.0);
+          gx[base + d * I] = static_cast<T>(pg[base + d * I] / n - gdotx / (n * n) * dn);
+        }
+      }
+    });
+  });
+}
+
+}  // namespace cudaseg::ops::cpu
