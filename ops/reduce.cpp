@@ -3,43 +3,83 @@
 #include <algorithm>
 
 #include "ops/common.h"
-#include "ops/cpu/kernels.h"
+#include "ops/cpu/reduce.h"
 
 namespace cudaseg::ops {
+namespace {
 
-Tensor sum(const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim) {
-  check_defined("sum", "input", x);
+// The reduced dims moved last so each output element reduces one contiguous row.
+struct RowPlan {
+  Tensor rows_x;  // [rows, count] contiguous
+  int64_t rows = 1, count = 1;
+  Shape out_shape;
+};
+
+RowPlan plan_rows(const char* op, const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
+  check_defined(op, "input", x);
   const int64_t nd = x.dim();
-  std::vector<bool> reduce(static_cast<size_t>(nd), dims_in.empty());
-  for (int64_t d : dims_in) {
-    const int64_t w = wrap_dim(d, nd, "sum");
-    CUDASEG_CHECK(nd == 0 || !reduce[w], "sum: dim ", d, " repeated in ", shape_str(dims_in));
+  std::vector<bool> reduce(static_cast<size_t>(nd), dims.empty());
+  for (int64_t d : dims) {
+    const int64_t w = wrap_dim(d, nd, op);
+    CUDASEG_CHECK(nd == 0 || !reduce[w], op, ": dim ", d, " repeated in ", shape_str(dims),
+                  " for input ", shape_str(x.shape()));
     if (nd > 0) reduce[w] = true;
   }
-  // Kept dims first, reduced dims last: each output element is one contiguous row.
+  RowPlan plan;
   std::vector<int64_t> order;
-  Shape out_shape, kept_shape;
-  int64_t rows = 1, count = 1;
   for (int64_t d = 0; d < nd; ++d)
     if (!reduce[d]) {
       order.push_back(d);
-      kept_shape.push_back(x.size(d));
-      rows *= x.size(d);
+      plan.rows *= x.size(d);
     }
   for (int64_t d = 0; d < nd; ++d)
     if (reduce[d]) {
       order.push_back(d);
-      count *= x.size(d);
+      plan.count *= x.size(d);
     }
   for (int64_t d = 0; d < nd; ++d) {
-    if (!reduce[d]) out_shape.push_back(x.size(d));
-    else if (keepdim) out_shape.push_back(1);
+    if (!reduce[d]) plan.out_shape.push_back(x.size(d));
+    else if (keepdim) plan.out_shape.push_back(1);
   }
-  if (!x.device().is_cpu()) no_kernel("sum", x);
-  Tensor rowsx = x.permute(order).contiguous();
-  Tensor out = Tensor::empty(kept_shape, x.dtype(), x.device());
-  cpu::sum_rows(rowsx, rows, count, out);
-  return out.view(out_shape);
+  if (!x.device().is_cpu()) no_kernel(op, x);
+  plan.rows_x = x.permute(order).contiguous();
+  return plan;
+}
+
+Tensor reduce(const char* op, cpu::ReduceOp kind, const Tensor& x, const std::vector<int64_t>& dims,
+              bool keepdim, double correction = 0.0) {
+  check_defined(op, "input", x);
+  const bool floating = kind != cpu::ReduceOp::sum && kind != cpu::ReduceOp::amax && kind != cpu::ReduceOp::amin;
+  CUDASEG_CHECK(!floating || is_floating(x.dtype()), op, ": expected a floating tensor, got ", x.str());
+  CUDASEG_CHECK(x.dtype() != DType::boolean, op, ": not supported for bool input ", x.str());
+  RowPlan plan = plan_rows(op, x, dims, keepdim);
+  CUDASEG_CHECK(plan.count > 0 || (kind != cpu::ReduceOp::amax && kind != cpu::ReduceOp::amin), op,
+                ": cannot reduce over an empty set of elements of input ", shape_str(x.shape()));
+  Tensor out = Tensor::empty({plan.rows}, x.dtype(), x.device());
+  cpu::reduce_rows(kind, plan.rows_x, plan.rows, plan.count, correction, out);
+  return out.view(plan.out_shape);
+}
+
+ValuesIndices arg_reduce(const char* op, bool largest, const Tensor& x, std::optional<int64_t> dim,
+                         bool keepdim, bool want_values) {
+  check_defined(op, "input", x);
+  std::vector<int64_t> dims;
+  if (dim) dims.push_back(*dim);
+  RowPlan plan = plan_rows(op, x, dims, keepdim);
+  CUDASEG_CHECK(plan.count > 0, op, ": cannot reduce over an empty dim of input ", shape_str(x.shape()));
+  ValuesIndices out;
+  out.indices = Tensor::empty({plan.rows}, DType::i64, x.device());
+  if (want_values) out.values = Tensor::empty({plan.rows}, x.dtype(), x.device());
+  cpu::arg_reduce_rows(largest, plan.rows_x, plan.rows, plan.count, out.values, out.indices);
+  out.indices = out.indices.view(plan.out_shape);
+  if (want_values) out.values = out.values.view(plan.out_shape);
+  return out;
+}
+
+}  // namespace
+
+Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
+  return reduce("sum", cpu::ReduceOp::sum, x, dims, keepdim);
 }
 
 Tensor sum_to(const Tensor& x, const Shape& shape) {
@@ -61,6 +101,80 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
   }
   if (dims.empty()) return x.reshape(shape);
   return sum(x, dims, true).reshape(shape);
+}
+
+Tensor mean(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
+  return reduce("mean", cpu::ReduceOp::mean, x, dims, keepdim);
+}
+
+Tensor amax(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
+  return reduce("amax", cpu::ReduceOp::amax, x, dims, keepdim);
+}
+
+Tensor amin(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
+  return reduce("amin", cpu::ReduceOp::amin, x, dims, keepdim);
+}
+
+Tensor max(const Tensor& x) { return reduce("max", cpu::ReduceOp::amax, x, {}, false); }
+Tensor min(const Tensor& x) { return reduce("min", cpu::ReduceOp::amin, x, {}, false); }
+
+ValuesIndices max(const Tensor& x, int64_t dim, bool keepdim) {
+  return arg_reduce("max", true, x, dim, keepdim, true);
+}
+
+ValuesIndices min(const Tensor& x, int64_t dim, bool keepdim) {
+  return arg_reduce("min", false, x, dim, keepdim, true);
+}
+
+Tensor argmax(const Tensor& x, std::optional<int64_t> dim, bool keepdim) {
+  if (dim) return arg_reduce("argmax", true, x, dim, keepdim, false).indices;
+  check_defined("argmax", "input", x);
+  Tensor flat = arg_reduce("argmax", true, x.reshape({-1}), 0, false, false).indices;
+  return keepdim ? flat.view(Shape(x.shape().size(), 1)) : flat;
+}
+
+Tensor argmin(const Tensor& x, std::optional<int64_t> dim, bool keepdim) {
+  if (dim) return arg_reduce("argmin", false, x, dim, keepdim, false).indices;
+  check_defined("argmin", "input", x);
+  Tensor flat = arg_reduce("argmin", false, x.reshape({-1}), 0, false, false).indices;
+  return keepdim ? flat.view(Shape(x.shape().size(), 1)) : flat;
+}
+
+Tensor var(const Tensor& x, const std::vector<int64_t>& dims, double correction, bool keepdim) {
+  return reduce("var", cpu::ReduceOp::var, x, dims, keepdim, correction);
+}
+
+Tensor std(const Tensor& x, const std::vector<int64_t>& dims, double correction, bool keepdim) {
+  return reduce("std", cpu::ReduceOp::std, x, dims, keepdim, correction);
+}
+
+Tensor norm(const Tensor& x, double p, const std::vector<int64_t>& dims, bool keepdim) {
+  CUDASEG_CHECK(p == 1.0 || p == 2.0, "norm: p must be 1 or 2, got ", p, " (input ",
+                x.defined() ? shape_str(x.shape()) : std::string("undefined"), ")");
+  return reduce("norm", p == 1.0 ? cpu::ReduceOp::norm1 : cpu::ReduceOp::norm2, x, dims, keepdim);
+}
+
+Tensor value_selecting_reduction_backward(const Tensor& grad, int64_t dim, const Tensor& indices,
+                                          const Shape& input_shape, bool keepdim) {
+  const char* op = "value_selecting_reduction_backward";
+  check_defined(op, "grad", grad);
+  check_defined(op, "indices", indices);
+  CUDASEG_CHECK(indices.dtype() == DType::i64, op, ": indices must be int64, got ", indices.str());
+  CUDASEG_CHECK(grad.shape() == indices.shape(), op, ": grad ", shape_str(grad.shape()),
+                " and indices ", shape_str(indices.shape()), " differ");
+  const int64_t nd = static_cast<int64_t>(input_shape.size());
+  const int64_t d = wrap_dim(dim, nd, op);
+  Tensor out = Tensor::zeros(input_shape, grad.dtype(), grad.device());
+  if (nd == 0) return grad.reshape({}).clone();
+  Tensor g = keepdim ? grad : grad.unsqueeze(d);
+  Tensor idx = keepdim ? indices : indices.unsqueeze(d);
+  Shape kept = input_shape;
+  kept[d] = 1;
+  CUDASEG_CHECK(g.shape() == kept, op, ": grad ", shape_str(grad.shape()), " does not match input ",
+                shape_str(input_shape), " reduced over dim ", dim);
+  if (!grad.device().is_cpu()) no_kernel(op, grad);
+  cpu::scatter_along_dim(g, idx, d, out);
+  return out;
 }
 
 }  // namespace cudaseg::ops

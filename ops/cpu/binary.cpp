@@ -1,4 +1,5 @@
 #include <array>
+#include <cmath>
 
 #include "ops/cpu/kernels.h"
 #include "runtime/strided.h"
@@ -11,11 +12,17 @@ namespace {
 template <typename T>
 using Compute = std::conditional_t<std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>, float, T>;
 
-template <typename T, typename F>
+template <typename T>
+const T* base_ptr(const Tensor& t) {
+  return static_cast<const T*>(t.storage()->data());
+}
+
+// out[i] = f(a[i], b[i]) over out's shape, with element types O, A, B.
+template <typename O, typename A, typename B, typename F>
 void apply2(const Tensor& a, const Tensor& b, const Tensor& out, F f) {
-  T* o = static_cast<T*>(out.storage()->data());
-  const T* pa = static_cast<const T*>(a.storage()->data());
-  const T* pb = static_cast<const T*>(b.storage()->data());
+  O* o = static_cast<O*>(out.storage()->data());
+  const A* pa = base_ptr<A>(a);
+  const B* pb = base_ptr<B>(b);
   if (a.is_contiguous() && b.is_contiguous() && out.is_contiguous()) {
     o += out.offset();
     pa += a.offset();
@@ -30,6 +37,31 @@ void apply2(const Tensor& a, const Tensor& b, const Tensor& out, F f) {
                       [&](const std::array<int64_t, 3>& k) { o[k[0]] = f(pa[k[1]], pb[k[2]]); });
 }
 
+template <typename C>
+C apply_op(BinaryOp op, C x, C y, C alpha) {
+  switch (op) {
+    case BinaryOp::add: return x + alpha * y;
+    case BinaryOp::sub: return x - alpha * y;
+    case BinaryOp::mul: return x * y;
+    case BinaryOp::div: return x / y;
+    case BinaryOp::pow: return static_cast<C>(std::pow(x, y));
+  }
+  return x;
+}
+
+template <typename T>
+bool compare_values(CompareOp op, T x, T y) {
+  switch (op) {
+    case CompareOp::eq: return x == y;
+    case CompareOp::ne: return x != y;
+    case CompareOp::lt: return x < y;
+    case CompareOp::le: return x <= y;
+    case CompareOp::gt: return x > y;
+    case CompareOp::ge: return x >= y;
+  }
+  return false;
+}
+
 }  // namespace
 
 void binary(BinaryOp op, const Tensor& a, const Tensor& b, double alpha, const Tensor& out) {
@@ -40,22 +72,15 @@ void binary(BinaryOp op, const Tensor& a, const Tensor& b, double alpha, const T
     } else {
       using C = Compute<T>;
       const C al = static_cast<C>(alpha);
-      switch (op) {
-        case BinaryOp::add:
-          if (alpha == 1.0)
-            apply2<T>(a, b, out, [](T x, T y) { return T(C(x) + C(y)); });
-          else
-            apply2<T>(a, b, out, [al](T x, T y) { return T(C(x) + al * C(y)); });
-          break;
-        case BinaryOp::sub:
-          if (alpha == 1.0)
-            apply2<T>(a, b, out, [](T x, T y) { return T(C(x) - C(y)); });
-          else
-            apply2<T>(a, b, out, [al](T x, T y) { return T(C(x) - al * C(y)); });
-          break;
-        case BinaryOp::mul: apply2<T>(a, b, out, [](T x, T y) { return T(C(x) * C(y)); }); break;
-        case BinaryOp::div: apply2<T>(a, b, out, [](T x, T y) { return T(C(x) / C(y)); }); break;
-      }
+      // The common cases get their own loops so the compiler can vectorise them.
+      if (op == BinaryOp::add && alpha == 1.0)
+        apply2<T, T, T>(a, b, out, [](T x, T y) { return T(C(x) + C(y)); });
+      else if (op == BinaryOp::sub && alpha == 1.0)
+        apply2<T, T, T>(a, b, out, [](T x, T y) { return T(C(x) - C(y)); });
+      else if (op == BinaryOp::mul)
+        apply2<T, T, T>(a, b, out, [](T x, T y) { return T(C(x) * C(y)); });
+      else
+        apply2<T, T, T>(a, b, out, [op, al](T x, T y) { return T(apply_op<C>(op, C(x), C(y), al)); });
     }
   });
 }
@@ -68,32 +93,52 @@ void affine_scalar(const Tensor& a, double scale, double shift, const Tensor& ou
     } else {
       using C = Compute<T>;
       const C sc = static_cast<C>(scale), sh = static_cast<C>(shift);
-      apply2<T>(a, a, out, [sc, sh](T x, T) { return T(C(x) * sc + sh); });
+      apply2<T, T, T>(a, a, out, [sc, sh](T x, T) { return T(C(x) * sc + sh); });
     }
   });
 }
 
-void sum_rows(const Tensor& x, int64_t rows, int64_t reduce_count, const Tensor& out) {
-  dispatch_dtype(x.dtype(), [&](auto tag) {
+void binary_scalar(BinaryOp op, const Tensor& a, double s, bool scalar_first, const Tensor& out) {
+  dispatch_dtype(out.dtype(), [&](auto tag) {
     using T = decltype(tag);
     if constexpr (std::is_same_v<T, bool>) {
-      CUDASEG_FAIL("sum of a bool tensor is not supported");
+      CUDASEG_FAIL("scalar arithmetic on bool tensors is not supported");
     } else {
-      // Accumulate in double (or int64 for integers) so the reference is not
-      // the least accurate party in a comparison.
-      using Acc = std::conditional_t<std::is_integral_v<T>, int64_t, double>;
-      const T* px = x.data<T>();
-      T* po = out.data<T>();
-      parallel_for(0, rows, std::max<int64_t>(1, (1 << 14) / std::max<int64_t>(reduce_count, 1)),
-                   [&](int64_t s, int64_t e) {
-                     for (int64_t r = s; r < e; ++r) {
-                       Acc acc = 0;
-                       const T* row = px + r * reduce_count;
-                       for (int64_t i = 0; i < reduce_count; ++i) acc += static_cast<Acc>(convert<double>(row[i]));
-                       po[r] = convert<T>(acc);
-                     }
-                   });
+      using C = Compute<T>;
+      const C sc = static_cast<C>(s);
+      if (scalar_first)
+        apply2<T, T, T>(a, a, out, [op, sc](T x, T) { return T(apply_op<C>(op, sc, C(x), C(1))); });
+      else
+        apply2<T, T, T>(a, a, out, [op, sc](T x, T) { return T(apply_op<C>(op, C(x), sc, C(1))); });
     }
+  });
+}
+
+void compare(CompareOp op, const Tensor& a, const Tensor& b, const Tensor& out) {
+  dispatch_dtype(a.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    using C = std::conditional_t<std::is_same_v<T, bool>, bool, Compute<T>>;
+    apply2<bool, T, T>(a, b, out, [op](T x, T y) { return compare_values<C>(op, C(x), C(y)); });
+  });
+}
+
+void compare_scalar(CompareOp op, const Tensor& a, double s, const Tensor& out) {
+  dispatch_dtype(a.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    apply2<bool, T, T>(a, a, out, [op, s](T x, T) { return compare_values<double>(op, convert<double>(x), s); });
+  });
+}
+
+void where(const Tensor& cond, const Tensor& a, const Tensor& b, const Tensor& out) {
+  dispatch_dtype(out.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    T* o = static_cast<T*>(out.storage()->data());
+    const bool* pc = base_ptr<bool>(cond);
+    const T* pa = base_ptr<T>(a);
+    const T* pb = base_ptr<T>(b);
+    for_each_strided<4>(out.shape(), {&out.strides(), &cond.strides(), &a.strides(), &b.strides()},
+                        {out.offset(), cond.offset(), a.offset(), b.offset()},
+                        [&](const std::array<int64_t, 4>& k) { o[k[0]] = pc[k[1]] ? pa[k[2]] : pb[k[3]]; });
   });
 }
 
