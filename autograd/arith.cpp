@@ -171,7 +171,7 @@ Tensor div(const Tensor& a, const Tensor& b) {
   if (autograd::any_requires_grad({&a, &b})) {
     auto node = std::make_shared<DivBackward>();
     node->b = SavedTensor(b);
-    if (b.requires_grad()) node->result = SavedTensor(out);
+    if (b.requires_grad()) node->result = SavedTensor(out.detach());  // the output itself would hold this node: a cycle
     node->a_shape = a.shape();
     node->b_shape = b.shape();
     autograd::record(node, {&a, &b}, {&out});
@@ -227,7 +227,7 @@ Tensor pow(const Tensor& a, const Tensor& b) {
     auto node = std::make_shared<PowBackward>();
     node->a = SavedTensor(a);
     node->b = SavedTensor(b);
-    if (b.requires_grad()) node->result = SavedTensor(out);
+    if (b.requires_grad()) node->result = SavedTensor(out.detach());  // the output itself would hold this node: a cycle
     node->a_shape = a.shape();
     node->b_shape = b.shape();
     autograd::record(node, {&a, &b}, {&out});

@@ -84,3 +84,15 @@ TEST(Autograd, SecondBackwardNeedsRetainGraph) {
   for (size_t i = 0; i < 3; ++i) EXPECT_DOUBLE_EQ(g[i], 4 * xv[i]);
   EXPECT_THROW(autograd::backward(y), Error);
 }
+
+TEST(Autograd, GraphIsFreedWithItsOutputs) {
+  // A node saving its own output would keep itself alive through the output's grad_fn.
+  std::weak_ptr<autograd::Node> node;
+  {
+    Tensor a = leaf({3}, 11), b = leaf({3}, 12);
+    Tensor q = fn::div(a, b);
+    node = q.grad_fn();
+    EXPECT_FALSE(node.expired());
+  }
+  EXPECT_TRUE(node.expired());
+}
