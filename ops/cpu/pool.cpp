@@ -1,0 +1,287 @@
+#include "ops/cpu/pool.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "ops/common.h"
+#include "runtime/thread_pool.h"
+
+namespace cudaseg::ops::cpu {
+namespace {
+
+// Runs f(plane) for every plane in parallel, in chunks of about 32K
+// elements of work.
+template <typename F>
+void for_each_plane(int64_t planes, int64_t work_per_plane, F&& f) {
+  const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 15) / std::max<int64_t>(work_per_plane, 1));
+  parallel_for(0, planes, grain, [&](int64_t s, int64_t e) {
+    for (int64_t p = s; p < e; ++p) f(p);
+  });
+}
+
+int64_t plane_size(const Tensor& t) { return t.size(-2) * t.size(-1); }
+
+// The window of output index o along an axis of PyTorch's adaptive pooling:
+// [floor(o*in/out), ceil((o+1)*in/out)).
+int64_t adaptive_start(int64_t o, int64_t out, int64_t in) { return (o / out) * in + ((o % out) * in) / out; }
+int64_t adaptive_end(int64_t o, int64_t out, int64_t in) { return 1 + ((o + 1) * in - 1) / out; }
+
+template <typename T>
+bool beats(T val, T best) {
+  return val > best || std::isnan(val);
+}
+
+}  // namespace
+
+void max_pool2d(const Tensor& input, const PoolGeometry& g, const Tensor& output, const Tensor& indices) {
+  dispatch_float("max_pool2d", input.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* in = input.data<T>();
+    T* out = output.data<T>();
+    int64_t* idx = indices.data<int64_t>();
+    const int64_t planes = output.numel() / (g.oh * g.ow);
+    for_each_plane(planes, g.oh * g.ow * g.kh * g.kw, [&](int64_t p) {
+      const T* x = in + p * g.ih * g.iw;
+      T* y = out + p * g.oh * g.ow;
+      int64_t* yi = idx + p * g.oh * g.ow;
+      for (int64_t oy = 0; oy < g.oh; ++oy) {
+        int64_t y0 = oy * g.sh - g.ph;
+        const int64_t y1 = std::min(y0 + (g.kh - 1) * g.dh + 1, g.ih);
+        while (y0 < 0) y0 += g.dh;
+        for (int64_t ox = 0; ox < g.ow; ++ox) {
+          int64_t x0 = ox * g.sw - g.pw;
+          const int64_t x1 = std::min(x0 + (g.kw - 1) * g.dw + 1, g.iw);
+          while (x0 < 0) x0 += g.dw;
+          // As PyTorch: the index starts at the first element inside the input
+          // even when every value is -inf.
+          int64_t best_index = y0 * g.iw + x0;
+          T best = -std::numeric_limits<T>::infinity();
+          for (int64_t iy = y0; iy < y1; iy += g.dh)
+            for (int64_t ix = x0; ix < x1; ix += g.dw) {
+              const T v = x[iy * g.iw + ix];
+              if (beats(v, best)) {
+                best = v;
+                best_index = iy * g.iw + ix;
+              }
+            }
+          y[oy * g.ow + ox] = best;
+          yi[oy * g.ow + ox] = best_index;
+        }
+      }
+    });
+  });
+}
+
+void scatter_add_plane(const Tensor& grad_output, const Tensor& indices, const Tensor& grad_input) {
+  dispatch_float("max_pool2d_backward", grad_output.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* go = grad_output.data<T>();
+    const int64_t* idx = indices.data<int64_t>();
+    T* gi = grad_input.data<T>();
+    const int64_t in_plane = plane_size(grad_input), out_plane = plane_size(grad_output);
+    const int64_t planes = grad_output.numel() / std::max<int64_t>(out_plane, 1);
+    for_each_plane(planes, out_plane + in_plane, [&](int64_t p) {
+      T* dst = gi + p * in_plane;
+      std::fill(dst, dst + in_plane, T(0));
+      for (int64_t i = p * out_plane; i < (p + 1) * out_plane; ++i) {
+        const int64_t k = idx[i];
+        CUDASEG_CHECK(k >= 0 && k < in_plane, "max_pool2d_backward: index ", k, " is outside the input plane ",
+                      grad_input.size(-2), "x", grad_input.size(-1), " of ", shape_str(grad_input.shape()));
+        dst[k] += go[i];
+      }
+    });
+  });
+}
+
+void scatter_plane(const char* op, const Tensor& input, const Tensor& indices, const Tensor& output) {
+  dispatch_float(op, input.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* x = input.data<T>();
+    const int64_t* idx = indices.data<int64_t>();
+    T* y = output.data<T>();
+    const int64_t in_plane = plane_size(input), out_plane = plane_size(output);
+    const int64_t planes = output.numel() / std::max<int64_t>(out_plane, 1);
+    for_each_plane(planes, out_plane + in_plane, [&](int64_t p) {
+      T* dst = y + p * out_plane;
+      std::fill(dst, dst + out_plane, T(0));
+      for (int64_t i = p * in_plane; i < (p + 1) * in_plane; ++i) {
+        const int64_t k = idx[i];
+        CUDASEG_CHECK(k >= 0 && k < out_plane, op, ": index ", k, " in 'indices' ", shape_str(indices.shape()),
+                      " is outside the output plane ", output.size(-2), "x", output.size(-1));
+        dst[k] = x[i];
+      }
+    });
+  });
+}
+
+void gather_plane(const char* op, const Tensor& source, const Tensor& indices, const Tensor& output) {
+  dispatch_float(op, source.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* s = source.data<T>();
+    const int64_t* idx = indices.data<int64_t>();
+    T* y = output.data<T>();
+    const int64_t src_plane = plane_size(source), out_plane = plane_size(output);
+    const int64_t planes = output.numel() / std::max<int64_t>(out_plane, 1);
+    for_each_plane(planes, out_plane, [&](int64_t p) {
+      const T* src = s + p * src_plane;
+      for (int64_t i = p * out_plane; i < (p + 1) * out_plane; ++i) {
+        const int64_t k = idx[i];
+        CUDASEG_CHECK(k >= 0 && k < src_plane, op, ": index ", k, " in 'indices' ", shape_str(indices.shape()),
+                      " is outside the plane ", source.size(-2), "x", source.size(-1));
+        y[i] = src[k];
+      }
+    });
+  });
+}
+
+namespace {
+
+// The input window of output (oy, ox) of avg_pool2d, clipped to the input
+// (empty when it covers only padding), and its divisor.
+struct AvgWindow {
+  int64_t y0, y1, x0, x1, divisor;
+};
+
+AvgWindow avg_window(const PoolGeometry& g, int64_t oy, int64_t ox, bool count_include_pad, int64_t divisor_override) {
+  int64_t y0 = oy * g.sh - g.ph, x0 = ox * g.sw - g.pw;
+  int64_t y1 = std::min(y0 + g.kh, g.ih + g.ph), x1 = std::min(x0 + g.kw, g.iw + g.pw);
+  const int64_t padded_size = (y1 - y0) * (x1 - x0);
+  y0 = std::max<int64_t>(y0, 0);
+  x0 = std::max<int64_t>(x0, 0);
+  y1 = std::min(y1, g.ih);
+  x1 = std::min(x1, g.iw);
+  int64_t divisor = divisor_override;
+  if (divisor == 0) divisor = count_include_pad ? padded_size : (y1 - y0) * (x1 - x0);
+  return {y0, y1, x0, x1, divisor};
+}
+
+}  // namespace
+
+void avg_pool2d(const Tensor& input, const PoolGeometry& g, bool count_include_pad, int64_t divisor_override,
+                const Tensor& output) {
+  dispatch_float("avg_pool2d", input.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* in = input.data<T>();
+    T* out = output.data<T>();
+    const int64_t planes = output.numel() / (g.oh * g.ow);
+    for_each_plane(planes, g.oh * g.ow * g.kh * g.kw, [&](int64_t p) {
+      const T* x = in + p * g.ih * g.iw;
+      T* y = out + p * g.oh * g.ow;
+      for (int64_t oy = 0; oy < g.oh; ++oy)
+        for (int64_t ox = 0; ox < g.ow; ++ox) {
+          const AvgWindow w = avg_window(g, oy, ox, count_include_pad, divisor_override);
+          T sum = 0;
+          for (int64_t iy = w.y0; iy < w.y1; ++iy)
+            for (int64_t ix = w.x0; ix < w.x1; ++ix) sum += x[iy * g.iw + ix];
+          // A window wholly in the padding is 0, as PyTorch (no 0/0).
+          y[oy * g.ow + ox] = (w.y0 >= w.y1 || w.x0 >= w.x1) ? T(0) : sum / static_cast<T>(w.divisor);
+        }
+    });
+  });
+}
+
+void avg_pool2d_backward(const Tensor& grad_output, const PoolGeometry& g, bool count_include_pad,
+                         int64_t divisor_override, const Tensor& grad_input) {
+  dispatch_float("avg_pool2d_backward", grad_output.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* go = grad_output.data<T>();
+    T* gi = grad_input.data<T>();
+    const int64_t planes = grad_output.numel() / (g.oh * g.ow);
+    for_each_plane(planes, g.oh * g.ow * g.kh * g.kw, [&](int64_t p) {
+      const T* dy = go + p * g.oh * g.ow;
+      T* dx = gi + p * g.ih * g.iw;
+      std::fill(dx, dx + g.ih * g.iw, T(0));
+      for (int64_t oy = 0; oy < g.oh; ++oy)
+        for (int64_t ox = 0; ox < g.ow; ++ox) {
+          const AvgWindow w = avg_window(g, oy, ox, count_include_pad, divisor_override);
+          if (w.y0 >= w.y1 || w.x0 >= w.x1) continue;
+          const T delta = dy[oy * g.ow + ox] / static_cast<T>(w.divisor);
+          for (int64_t iy = w.y0; iy < w.y1; ++iy)
+            for (int64_t ix = w.x0; ix < w.x1; ++ix) dx[iy * g.iw + ix] += delta;
+        }
+    });
+  });
+}
+
+void adaptive_avg_pool2d(const Tensor& input, const Tensor& output) {
+  dispatch_float("adaptive_avg_pool2d", input.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const int64_t ih = input.size(2), iw = input.size(3), oh = output.size(2), ow = output.size(3);
+    const T* in = input.data<T>();
+    T* out = output.data<T>();
+    for_each_plane(output.numel() / (oh * ow), ih * iw + oh * ow, [&](int64_t p) {
+      const T* x = in + p * ih * iw;
+      T* y = out + p * oh * ow;
+      for (int64_t oy = 0; oy < oh; ++oy) {
+        const int64_t y0 = adaptive_start(oy, oh, ih), y1 = adaptive_end(oy, oh, ih);
+        for (int64_t ox = 0; ox < ow; ++ox) {
+          const int64_t x0 = adaptive_start(ox, ow, iw), x1 = adaptive_end(ox, ow, iw);
+          T sum = 0;
+          for (int64_t iy = y0; iy < y1; ++iy)
+            for (int64_t ix = x0; ix < x1; ++ix) sum += x[iy * iw + ix];
+          y[oy * ow + ox] = sum / static_cast<T>(y1 - y0) / static_cast<T>(x1 - x0);
+        }
+      }
+    });
+  });
+}
+
+void adaptive_avg_pool2d_backward(const Tensor& grad_output, const Tensor& grad_input) {
+  dispatch_float("adaptive_avg_pool2d_backward", grad_output.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const int64_t ih = grad_input.size(2), iw = grad_input.size(3);
+    const int64_t oh = grad_output.size(2), ow = grad_output.size(3);
+    const T* go = grad_output.data<T>();
+    T* gi = grad_input.data<T>();
+    for_each_plane(grad_output.numel() / (oh * ow), ih * iw + oh * ow, [&](int64_t p) {
+      const T* dy = go + p * oh * ow;
+      T* dx = gi + p * ih * iw;
+      std::fill(dx, dx + ih * iw, T(0));
+      for (int64_t oy = 0; oy < oh; ++oy) {
+        const int64_t y0 = adaptive_start(oy, oh, ih), y1 = adaptive_end(oy, oh, ih);
+        for (int64_t ox = 0; ox < ow; ++ox) {
+          const int64_t x0 = adaptive_start(ox, ow, iw), x1 = adaptive_end(ox, ow, iw);
+          const T delta = dy[oy * ow + ox] / static_cast<T>(y1 - y0) / static_cast<T>(x1 - x0);
+          for (int64_t iy = y0; iy < y1; ++iy)
+            for (int64_t ix = x0; ix < x1; ++ix) dx[iy * iw + ix] += delta;
+        }
+      }
+    });
+  });
+}
+
+void adaptive_max_pool2d(const Tensor& input, const Tensor& output, const Tensor& indices) {
+  dispatch_float("adaptive_max_pool2d", input.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const int64_t ih = input.size(2), iw = input.size(3), oh = output.size(2), ow = output.size(3);
+    const T* in = input.data<T>();
+    T* out = output.data<T>();
+    int64_t* idx = indices.data<int64_t>();
+    for_each_plane(output.numel() / (oh * ow), ih * iw + oh * ow, [&](int64_t p) {
+      const T* x = in + p * ih * iw;
+      T* y = out + p * oh * ow;
+      int64_t* yi = idx + p * oh * ow;
+      for (int64_t oy = 0; oy < oh; ++oy) {
+        const int64_t y0 = adaptive_start(oy, oh, ih), y1 = adaptive_end(oy, oh, ih);
+        for (int64_t ox = 0; ox < ow; ++ox) {
+          const int64_t x0 = adaptive_start(ox, ow, iw), x1 = adaptive_end(ox, ow, iw);
+          int64_t best_index = y0 * iw + x0;
+          T best = -std::numeric_limits<T>::infinity();
+          for (int64_t iy = y0; iy < y1; ++iy)
+            for (int64_t ix = x0; ix < x1; ++ix) {
+              const T v = x[iy * iw + ix];
+              if (beats(v, best)) {
+                best = v;
+                best_index = iy * iw + ix;
+              }
+            }
+          y[oy * ow + ox] = best;
+          yi[oy * ow + ox] = best_index;
+        }
+      }
+    });
+  });
+}
+
+}  // namespace cudaseg::ops::cpu

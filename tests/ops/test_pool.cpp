@@ -1,0 +1,314 @@
+// Pooling forward against naive double loops written here, pinned PyTorch
+// values, and misuse errors.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "common/testing.h"
+#include "ops/pool.h"
+
+using namespace cudaseg;
+using cudaseg::testing::all_close;
+using cudaseg::testing::noncontiguous;
+using cudaseg::testing::randn;
+using cudaseg::testing::throws_mentioning;
+
+namespace {
+
+// Output size of one axis, from the definition: windows start at
+// o*stride - pad; floor mode keeps windows that end inside input + pad; ceil
+// mode also keeps a last partial window if it starts inside input + left pad.
+int64_t ref_out_size(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d, bool ceil_mode) {
+  const int64_t span = d * (k - 1) + 1;
+  const double exact = static_cast<double>(in + 2 * p - span) / static_cast<double>(s);
+  int64_t out = static_cast<int64_t>(ceil_mode ? std::ceil(exact) : std::floor(exact)) + 1;
+  if (ceil_mode && (out - 1) * s >= in + p) --out;
+  return out;
+}
+
+struct PoolRef {
+  Tensor out, indices;
+};
+
+PoolRef ref_max_pool(const Tensor& x, const ops::MaxPool2dParams& p) {
+  const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
+  const int64_t sh = p.stride[0] ? p.stride[0] : p.kernel_size[0], sw = p.stride[1] ? p.stride[1] : p.kernel_size[1];
+  const int64_t OH = ref_out_size(H, p.kernel_size[0], sh, p.padding[0], p.dilation[0], p.ceil_mode);
+  const int64_t OW = ref_out_size(W, p.kernel_size[1], sw, p.padding[1], p.dilation[1], p.ceil_mode);
+  const std::vector<double> v = x.to_vector();
+  std::vector<double> out, idx;
+  for (int64_t n = 0; n < N * C; ++n)
+    for (int64_t oy = 0; oy < OH; ++oy)
+      for (int64_t ox = 0; ox < OW; ++ox) {
+        double best = -std::numeric_limits<double>::infinity();
+        int64_t best_i = -1;
+        for (int64_t ky = 0; ky < p.kernel_size[0]; ++ky)
+          for (int64_t kx = 0; kx < p.kernel_size[1]; ++kx) {
+            const int64_t iy = oy * sh - p.padding[0] + ky * p.dilation[0];
+            const int64_t ix = ox * sw - p.padding[1] + kx * p.dilation[1];
+            if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+            const double val = v[(n * H + iy) * W + ix];
+            if (best_i < 0 || val > best) {
+              best = val;
+              best_i = iy * W + ix;
+            }
+          }
+        out.push_back(best);
+        idx.push_back(static_cast<double>(best_i));
+      }
+  return {Tensor::from_vector(out, {N, C, OH, OW}, DType::f64),
+          Tensor::from_vector(idx, {N, C, OH, OW}, DType::i64)};
+}
+
+Tensor ref_avg_pool(const Tensor& x, const ops::AvgPool2dParams& p) {
+  const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
+  const int64_t kh = p.kernel_size[0], kw = p.kernel_size[1];
+  const int64_t sh = p.stride[0] ? p.stride[0] : kh, sw = p.stride[1] ? p.stride[1] : kw;
+  const int64_t ph = p.padding[0], pw = p.padding[1];
+  const int64_t OH = ref_out_size(H, kh, sh, ph, 1, p.ceil_mode), OW = ref_out_size(W, kw, sw, pw, 1, p.ceil_mode);
+  const std::vector<double> v = x.to_vector();
+  std::vector<double> out;
+  for (int64_t n = 0; n < N * C; ++n)
+    for (int64_t oy = 0; oy < OH; ++oy)
+      for (int64_t ox = 0; ox < OW; ++ox) {
+        double sum = 0;
+        int64_t inside = 0, in_padded = 0;
+        for (int64_t ky = 0; ky < kh; ++ky)
+          for (int64_t kx = 0; kx < kw; ++kx) {
+            const int64_t iy = oy * sh - ph + ky, ix = ox * sw - pw + kx;
+            // Positions in the padding count for count_include_pad; those
+            // beyond it (a ceil-mode window hanging off) never do.
+            if (iy < H + ph && ix < W + pw) ++in_padded;
+            if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+            sum += v[(n * H + iy) * W + ix];
+            ++inside;
+          }
+        double div = p.count_include_pad ? in_padded : inside;
+        if (p.divisor_override) div = static_cast<double>(*p.divisor_override);
+        out.push_back(inside == 0 ? 0.0 : sum / div);
+      }
+  return Tensor::from_vector(out, {N, C, OH, OW}, DType::f64);
+}
+
+PoolRef ref_adaptive(const Tensor& x, int64_t OH, int64_t OW, bool max) {
+  const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
+  const std::vector<double> v = x.to_vector();
+  std::vector<double> out, idx;
+  for (int64_t n = 0; n < N * C; ++n)
+    for (int64_t oy = 0; oy < OH; ++oy)
+      for (int64_t ox = 0; ox < OW; ++ox) {
+        const auto y0 = static_cast<int64_t>(std::floor(static_cast<double>(oy * H) / OH));
+        const auto y1 = static_cast<int64_t>(std::ceil(static_cast<double>((oy + 1) * H) / OH));
+        const auto x0 = static_cast<int64_t>(std::floor(static_cast<double>(ox * W) / OW));
+        const auto x1 = static_cast<int64_t>(std::ceil(static_cast<double>((ox + 1) * W) / OW));
+        double acc = max ? -std::numeric_limits<double>::infinity() : 0.0;
+        int64_t best_i = -1;
+        for (int64_t iy = y0; iy < y1; ++iy)
+          for (int64_t ix = x0; ix < x1; ++ix) {
+            const double val = v[(n * H + iy) * W + ix];
+            if (!max) {
+              acc += val;
+            } else if (best_i < 0 || val > acc) {
+              acc = val;
+              best_i = iy * W + ix;
+            }
+          }
+        out.push_back(max ? acc : acc / static_cast<double>((y1 - y0) * (x1 - x0)));
+        idx.push_back(static_cast<double>(best_i));
+      }
+  return {Tensor::from_vector(out, {N, C, OH, OW}, DType::f64),
+          Tensor::from_vector(idx, {N, C, OH, OW}, DType::i64)};
+}
+
+std::vector<ops::MaxPool2dParams> max_configs() {
+  return {
+      {{3, 3}, {2, 2}, {1, 1}, {1, 1}, false},  // the segmentation stem
+      {{3, 3}, {2, 2}, {1, 1}, {1, 1}, true},
+      {{2, 2}, {0, 0}, {0, 0}, {1, 1}, true},   // default stride, ceil: hangs off 7 and 13
+      {{3, 2}, {2, 3}, {0, 1}, {1, 1}, true},   // the last-window rule on W
+      {{3, 3}, {1, 2}, {1, 0}, {2, 3}, false},  // dilation
+      {{3, 3}, {2, 1}, {1, 1}, {2, 2}, true},
+      {{1, 4}, {1, 3}, {0, 2}, {1, 1}, false},
+  };
+}
+
+}  // namespace
+
+TEST(PoolMaxPool2d, MatchesNaiveLoopForEveryOption) {
+  const Tensor x = randn({2, 3, 7, 13}, 1);
+  for (const auto& p : max_configs()) {
+    const PoolRef ref = ref_max_pool(x, p);
+    for (const Tensor& in : {x, noncontiguous(x)}) {
+      auto [out, idx] = ops::max_pool2d_with_indices(in, p);
+      EXPECT_TRUE(all_close(out, ref.out)) << "kernel " << p.kernel_size[0] << "x" << p.kernel_size[1];
+      EXPECT_EQ(idx.dtype(), DType::i64);
+      EXPECT_EQ(idx.to_vector(), ref.indices.to_vector());
+    }
+    EXPECT_TRUE(all_close(ops::max_pool2d(x.to(DType::f32), p), ref.out, 1e-6, 1e-6));
+  }
+}
+
+TEST(PoolMaxPool2d, OutputSizeRule) {
+  // ceil_mode keeps a window hanging off the edge only if it starts inside input + left padding.
+  EXPECT_EQ(ops::pool_output_size(6, 3, 2, 0, 1, false), 2);
+  EXPECT_EQ(ops::pool_output_size(6, 3, 2, 0, 1, true), 3);
+  EXPECT_EQ(ops::pool_output_size(7, 2, 3, 1, 1, true), 3);  // 4 before the rule
+  EXPECT_EQ(ops::pool_output_size(5, 2, 3, 1, 1, true), 2);
+  EXPECT_EQ(ops::pool_output_size(13, 3, 2, 1, 1, false), 7);
+  EXPECT_EQ(ops::pool_output_size(13, 3, 1, 0, 4, false), 5);
+}
+
+TEST(PoolMaxPool2d, PinnedTorchValues) {
+  // torch 1.13: z = torch.tensor([float((i*37) % 42) for i in range(42)]).view(1,1,6,7)
+  std::vector<double> z;
+  for (int i = 0; i < 42; ++i) z.push_back((i * 37) % 42);
+  const Tensor x = Tensor::from_vector(z, {1, 1, 6, 7});
+  // F.max_pool2d(z, kernel_size=(3,2), stride=(2,3), padding=(0,1), ceil_mode=..., return_indices=True)
+  ops::MaxPool2dParams p{{3, 2}, {2, 3}, {0, 1}, {1, 1}, false};
+  auto [floor_out, floor_idx] = ops::max_pool2d_with_indices(x, p);
+  EXPECT_EQ(floor_out.shape(), (Shape{1, 1, 2, 3}));
+  EXPECT_EQ(floor_out.to_vector(), (std::vector<double>{14, 41, 31, 28, 41, 40}));
+  EXPECT_EQ(floor_idx.to_vector(), (std::vector<double>{14, 17, 19, 28, 17, 34}));
+  p.ceil_mode = true;
+  auto [ceil_out, ceil_idx] = ops::max_pool2d_with_indices(x, p);
+  EXPECT_EQ(ceil_out.shape(), (Shape{1, 1, 3, 3}));
+  EXPECT_EQ(ceil_out.to_vector(), (std::vector<double>{14, 41, 31, 28, 41, 40, 35, 25, 40}));
+  EXPECT_EQ(ceil_idx.to_vector(), (std::vector<double>{14, 17, 19, 28, 17, 34, 35, 37, 34}));
+}
+
+TEST(PoolMaxPool2d, NanWinsAndTiesGoToTheFirst) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  // torch 1.13 gives indices [0, 6] for this input with kernel_size 2.
+  const Tensor x = Tensor::from_vector({5, 1, 2, 0, 5, 3, nan, 1}, {1, 1, 2, 4}, DType::f64);
+  auto [out, idx] = ops::max_pool2d_with_indices(x, {{2, 2}});
+  const std::vector<double> o = out.to_vector();
+  EXPECT_EQ(o[0], 5);
+  EXPECT_TRUE(std::isnan(o[1]));
+  EXPECT_EQ(idx.to_vector(), (std::vector<double>{0, 6}));
+}
+
+TEST(PoolMaxUnpool2d, RoundTripWithMaxPool) {
+  const Tensor x = randn({2, 3, 8, 10}, 2);
+  const ops::MaxPool2dParams p{{2, 2}};
+  auto [pooled, idx] = ops::max_pool2d_with_indices(x, p);
+  const std::array<int64_t, 2> size = ops::max_unpool2d_output_size(pooled.shape(), p);
+  EXPECT_EQ(size, (std::array<int64_t, 2>{8, 10}));  // (4-1)*2 + 2, (5-1)*2 + 2
+  const Tensor up = ops::max_unpool2d(pooled, idx, size);
+  ASSERT_EQ(up.shape(), x.shape());
+  // Each 2x2 block keeps its maximum in place and zeros elsewhere.
+  const std::vector<double> xv = x.to_vector(), uv = up.to_vector();
+  std::vector<double> expect(xv.size(), 0.0);
+  for (int64_t n = 0; n < 6; ++n)
+    for (int64_t by = 0; by < 4; ++by)
+      for (int64_t bx = 0; bx < 5; ++bx) {
+        int64_t best = -1;
+        for (int64_t dy = 0; dy < 2; ++dy)
+          for (int64_t dx = 0; dx < 2; ++dx) {
+            const int64_t i = n * 80 + (2 * by + dy) * 10 + 2 * bx + dx;
+            if (best < 0 || xv[i] > xv[best]) best = i;
+          }
+        expect[best] = xv[best];
+      }
+  EXPECT_EQ(uv, expect);
+  // Non-contiguous operands and an explicit, larger output size.
+  const Tensor up2 = ops::max_unpool2d(noncontiguous(pooled), noncontiguous(idx), {9, 11});
+  const std::vector<double> u2 = up2.to_vector();
+  for (int64_t n = 0; n < 6; ++n)
+    for (int64_t i = 0; i < 20; ++i) {
+      const auto k = static_cast<int64_t>(idx.to_vector()[n * 20 + i]);
+      EXPECT_EQ(u2[n * 99 + k], pooled.to_vector()[n * 20 + i]);
+    }
+}
+
+TEST(PoolAvgPool2d, MatchesNaiveLoopForEveryOption) {
+  const Tensor x = randn({2, 3, 7, 13}, 3);
+  std::vector<ops::AvgPool2dParams> configs;
+  for (bool include : {true, false})
+    for (bool ceil_mode : {false, true}) {
+      configs.push_back({{3, 3}, {2, 2}, {1, 1}, ceil_mode, include, std::nullopt});
+      configs.push_back({{3, 2}, {2, 3}, {0, 1}, ceil_mode, include, std::nullopt});
+      configs.push_back({{2, 4}, {0, 0}, {1, 2}, ceil_mode, include, std::nullopt});
+    }
+  configs.push_back({{3, 3}, {2, 2}, {1, 1}, true, true, 5});
+  configs.push_back({{2, 2}, {1, 1}, {1, 0}, false, false, -3});
+  for (const auto& p : configs) {
+    const Tensor ref = ref_avg_pool(x, p);
+    EXPECT_TRUE(all_close(ops::avg_pool2d(x, p), ref, 1e-12, 1e-12))
+        << "kernel " << p.kernel_size[0] << "x" << p.kernel_size[1] << " ceil " << p.ceil_mode << " include "
+        << p.count_include_pad;
+    EXPECT_TRUE(all_close(ops::avg_pool2d(noncontiguous(x), p), ref, 1e-12, 1e-12));
+    EXPECT_TRUE(all_close(ops::avg_pool2d(x.to(DType::f32), p), ref, 1e-5, 1e-5));
+  }
+}
+
+TEST(PoolAvgPool2d, PinnedTorchValues) {
+  std::vector<double> z;
+  for (int i = 0; i < 42; ++i) z.push_back((i * 37) % 42);
+  const Tensor x = Tensor::from_vector(z, {1, 1, 6, 7});
+  // torch 1.13: F.avg_pool2d(z, kernel_size=(3,2), stride=(2,3), padding=(0,1), ceil_mode=True,
+  //                          count_include_pad=True / False), z as in PoolMaxPool2d.PinnedTorchValues
+  ops::AvgPool2dParams p{{3, 2}, {2, 3}, {0, 1}, true, true, std::nullopt};
+  EXPECT_TRUE(all_close(ops::avg_pool2d(x, p),
+                        Tensor::from_vector({3.5, 29.5, 21.5, 10.5, 15.5, 28.5, 15.75, 19, 14.5}, {1, 1, 3, 3}),
+                        1e-6, 1e-6));
+  p.count_include_pad = false;
+  EXPECT_TRUE(all_close(ops::avg_pool2d(x, p),
+                        Tensor::from_vector({7, 29.5, 21.5, 21, 15.5, 28.5, 31.5, 19, 14.5}, {1, 1, 3, 3}),
+                        1e-6, 1e-6));
+}
+
+TEST(PoolAdaptive, AvgAndMaxMatchNaiveLoopForAnyOutputSize) {
+  const Tensor x = randn({2, 3, 7, 13}, 4);
+  const std::vector<std::array<int64_t, 2>> sizes = {{3, 5}, {9, 17}, {1, 1}, {7, 13}, {2, 13}, {14, 4}};
+  for (const auto& s : sizes) {
+    const PoolRef avg = ref_adaptive(x, s[0], s[1], false);
+    const PoolRef mx = ref_adaptive(x, s[0], s[1], true);
+    for (const Tensor& in : {x, noncontiguous(x)}) {
+      EXPECT_TRUE(all_close(ops::adaptive_avg_pool2d(in, s), avg.out, 1e-12, 1e-12)) << s[0] << "x" << s[1];
+      auto [out, idx] = ops::adaptive_max_pool2d_with_indices(in, s);
+      EXPECT_TRUE(all_close(out, mx.out)) << s[0] << "x" << s[1];
+      EXPECT_EQ(idx.to_vector(), mx.indices.to_vector());
+    }
+    EXPECT_TRUE(all_close(ops::adaptive_avg_pool2d(x.to(DType::f32), s), avg.out, 1e-5, 1e-5));
+    EXPECT_TRUE(all_close(ops::adaptive_max_pool2d(x.to(DType::f32), s), mx.out, 1e-6, 1e-6));
+  }
+}
+
+TEST(PoolMisuse, ErrorsNameOpArgumentAndShape) {
+  const Tensor x = randn({2, 3, 7, 13}, 5);
+  EXPECT_TRUE(throws_mentioning([&] { ops::max_pool2d(randn({3, 7, 13}, 1), {{2, 2}}); },
+                                {"max_pool2d", "input", "[3, 7, 13]"}));
+  EXPECT_TRUE(throws_mentioning([&] { ops::max_pool2d(x, {{3, 3}, {1, 1}, {2, 2}}); },
+                                {"max_pool2d", "padding [2, 2]", "kernel_size [3, 3]", "[2, 3, 7, 13]"}));
+  EXPECT_TRUE(throws_mentioning([&] { ops::max_pool2d(x, {{3, 3}, {0, 2}}); }, {"max_pool2d", "stride [0, 2]"}));
+  EXPECT_TRUE(throws_mentioning([&] { ops::max_pool2d(x, {{0, 3}}); }, {"max_pool2d", "kernel_size [0, 3]"}));
+  EXPECT_TRUE(throws_mentioning([&] { ops::max_pool2d(x, {{3, 3}, {1, 1}, {0, 0}, {0, 1}}); },
+                                {"max_pool2d", "dilation [0, 1]"}));
+  EXPECT_TRUE(throws_mentioning([&] { ops::max_pool2d(x, {{3, 3}, {1, 1}, {0, 0}, {4, 1}}); },
+                                {"max_pool2d", "too small", "[2, 3, 7, 13]"}));
+  EXPECT_TRUE(
+      throws_mentioning([&] { ops::max_pool2d(x.to(DType::i64), {{2, 2}}); }, {"max_pool2d", "input", "int64"}));
+  EXPECT_TRUE(throws_mentioning([&] { ops::avg_pool2d(x, {{2, 2}, {0, 0}, {0, 0}, false, true, 0}); },
+                                {"avg_pool2d", "divisor_override"}));
+  EXPECT_TRUE(throws_mentioning([&] { ops::avg_pool2d(x, {{2, 2}, {0, 0}, {2, 0}}); },
+                                {"avg_pool2d", "padding [2, 0]", "kernel_size [2, 2]"}));
+  EXPECT_TRUE(throws_mentioning([&] { ops::adaptive_avg_pool2d(x, {0, 3}); },
+                                {"adaptive_avg_pool2d", "output_size [0, 3]", "[2, 3, 7, 13]"}));
+  EXPECT_TRUE(throws_mentioning([&] { ops::adaptive_max_pool2d(randn({7, 13}, 1), {2, 2}); },
+                                {"adaptive_max_pool2d", "input", "[7, 13]"}));
+
+  auto [pooled, idx] = ops::max_pool2d_with_indices(x, {{2, 2}});
+  EXPECT_TRUE(throws_mentioning([&] { ops::max_unpool2d(pooled, idx.to(DType::f32), {6, 12}); },
+                                {"max_unpool2d", "indices", "int64"}));
+  EXPECT_TRUE(throws_mentioning([&] { ops::max_unpool2d(pooled, idx.narrow(3, 0, 2), {6, 12}); },
+                                {"max_unpool2d", "indices", "[2, 3, 3, 2]", "[2, 3, 3, 6]"}));
+  // Indices of a 6x12 plane do not fit a 3x3 output.
+  EXPECT_TRUE(throws_mentioning([&] { ops::max_unpool2d(pooled, idx, {3, 3}); },
+                                {"max_unpool2d", "index", "outside the output plane 3x3"}));
+  EXPECT_TRUE(throws_mentioning([&] { ops::max_pool2d_backward(pooled, idx, {2, 4, 7, 13}); },
+                                {"max_pool2d_backward", "grad_output", "[2, 3, 3, 6]", "[2, 4, 7, 13]"}));
+  EXPECT_TRUE(throws_mentioning([&] { ops::avg_pool2d_backward(pooled, {2, 3, 7, 13}, {{3, 3}}); },
+                                {"avg_pool2d_backward", "grad_output", "[2, 3, 3, 6]", "[2, 3, 2, 4]"}));
+}
