@@ -1,0 +1,17 @@
+// Differentiable conv2d and conv_transpose2d (torch.nn.functional's). The
+// forward is ops::conv2d / ops::conv_transpose2d; the recorded node's backward
+// calls the ops:: backward kernels for each input that needs a gradient
+// (input, weight, and bias when given).
+#pragma once
+
+#include "ops/conv.h"
+#include "runtime/tensor.h"
+
+namespace cudaseg::fn {
+
+Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias = Tensor(),
+              const ops::Conv2dParams& params = {});
+Tensor conv_transpose2d(const Tensor& input, const Tensor& weight, const Tensor& bias = Tensor(),
+                        const ops::ConvTranspose2dParams& params = {});
+
+}  // namespace cudaseg::fn

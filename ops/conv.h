@@ -1,0 +1,70 @@
+// 2-D convolution and transposed convolution, forward and backward, with the
+// semantics of torch.nn.functional.conv2d / conv_transpose2d (NCHW, batched
+// 4-D input only). Non-contiguous inputs are accepted; results are new
+// contiguous tensors. The backward functions are the pure kernels that
+// autograd/conv.h wires into the tape; they are public so that fused or
+// hand-written backward passes can call them directly.
+//
+// On the CPU, dense convolutions run as im2col + OpenBLAS GEMM over bounded
+// tiles of output rows (a 1x1, stride-1, unpadded convolution is one GEMM per
+// image with no im2col), and convolutions with one input channel per group
+// (depthwise, with any channel multiplier) run as direct loops.
+#pragma once
+
+#include <array>
+#include <cstdint>
+
+#include "runtime/tensor.h"
+
+namespace cudaseg::ops {
+
+// Per-axis (height, width) options, as torch's ints or pairs.
+struct Conv2dParams {
+  std::array<int64_t, 2> stride{1, 1};    // >= 1
+  std::array<int64_t, 2> padding{0, 0};   // >= 0, zeros on both sides
+  std::array<int64_t, 2> dilation{1, 1};  // >= 1
+  int64_t groups = 1;                     // divides input and output channels
+};
+
+struct ConvTranspose2dParams {
+  std::array<int64_t, 2> stride{1, 1};
+  std::array<int64_t, 2> padding{0, 0};
+  // Extra rows/columns added on the bottom/right of the output; each must be
+  // smaller than the stride or the dilation of its axis (PyTorch's rule).
+  std::array<int64_t, 2> output_padding{0, 0};
+  std::array<int64_t, 2> dilation{1, 1};
+  int64_t groups = 1;
+};
+
+// input [N, C, H, W], weight [O, C/groups, kh, kw], bias [O] or undefined.
+// Output [N, O, Ho, Wo] with Ho = (H + 2*ph - dh*(kh-1) - 1) / sh + 1.
+Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias = Tensor(),
+              const Conv2dParams& params = {});
+
+// Gradient of conv2d with respect to its input of shape `input_shape`, given
+// grad_output [N, O, Ho, Wo].
+Tensor conv2d_backward_input(const Tensor& grad_output, const Tensor& weight, const Shape& input_shape,
+                             const Conv2dParams& params = {});
+// Gradient of conv2d with respect to its weight of shape `weight_shape`.
+Tensor conv2d_backward_weight(const Tensor& grad_output, const Tensor& input, const Shape& weight_shape,
+                              const Conv2dParams& params = {});
+// Gradient with respect to the bias of conv2d or conv_transpose2d: grad_output
+// [N, O, H, W] summed over N, H and W, giving [O].
+Tensor conv2d_backward_bias(const Tensor& grad_output);
+
+// input [N, Cin, H, W], weight [Cin, Cout/groups, kh, kw] (PyTorch's layout),
+// bias [Cout] or undefined. Output [N, Cout, Ho, Wo] with
+// Ho = (H - 1)*sh - 2*ph + dh*(kh-1) + output_padding_h + 1 (> 0).
+// It is the adjoint of conv2d: conv_transpose2d(x, w) == conv2d_backward_input(x, w, ...).
+Tensor conv_transpose2d(const Tensor& input, const Tensor& weight, const Tensor& bias = Tensor(),
+                        const ConvTranspose2dParams& params = {});
+
+// Gradient of conv_transpose2d with respect to its input of shape `input_shape`,
+// given grad_output [N, Cout, Ho, Wo].
+Tensor conv_transpose2d_backward_input(const Tensor& grad_output, const Tensor& weight,
+                                       const Shape& input_shape, const ConvTranspose2dParams& params = {});
+// Gradient of conv_transpose2d with respect to its weight of shape `weight_shape`.
+Tensor conv_transpose2d_backward_weight(const Tensor& grad_output, const Tensor& input,
+                                        const Shape& weight_shape, const ConvTranspose2dParams& params = {});
+
+}  // namespace cudaseg::ops
