@@ -1,0 +1,94 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "common/testing.h"
+#include "nets/layers.h"
+#include "ops/conv.h"
+#include "ops/norm.h"
+
+using namespace cudaseg;
+namespace ct = cudaseg::testing;
+
+TEST(Layers, Conv2dHasTorchNamesShapesAndInitBounds) {
+  nn::manual_seed(3);
+  nn::Conv2d conv(6, 8, nn::Conv2dOptions{{3, 5}, {2, 1}, {1, 2}, {1, 1}, 2, true});
+  auto sd = conv.state_dict();
+  ASSERT_EQ(sd.size(), 2u);
+  EXPECT_EQ(sd[0].first, "weight");
+  EXPECT_EQ(sd[0].second.shape(), (Shape{8, 3, 3, 5}));
+  EXPECT_EQ(sd[1].first, "bias");
+  const double bound = 1.0 / std::sqrt(3.0 * 3 * 5);
+  for (double v : conv.weight.to_vector()) EXPECT_LE(std::abs(v), bound);
+  EXPECT_GT(ct::max_abs_diff(conv.weight, Tensor::zeros(conv.weight.shape())), bound / 2);  // not all zero
+  Tensor x = ct::randn({2, 6, 7, 13}, 1, DType::f32);
+  Tensor y = conv.forward(x);
+  EXPECT_TRUE(ct::all_close(y, ops::conv2d(x, conv.weight, conv.bias, conv.params()), 0, 0));
+  EXPECT_EQ(y.shape(), (Shape{2, 8, 4, 13}));
+  nn::Conv2d no_bias(4, 4, 1, 1, 0, 1, 1, false);
+  EXPECT_EQ(no_bias.state_dict().size(), 1u);
+  EXPECT_THROW(nn::Conv2d(6, 8, 3, 1, 1, 1, 4), Error);  // 4 does not divide 6
+}
+
+TEST(Layers, ManualSeedMakesConstructionReproducible) {
+  nn::manual_seed(11);
+  nn::Linear a(5, 3);
+  nn::manual_seed(11);
+  nn::Linear b(5, 3);
+  EXPECT_EQ(a.weight.to_vector(), b.weight.to_vector());
+  EXPECT_EQ(a.bias.to_vector(), b.bias.to_vector());
+  nn::Linear c(5, 3);
+  EXPECT_NE(a.weight.to_vector(), c.weight.to_vector());
+}
+
+TEST(Layers, BatchNorm2dTracksStatsInTrainingAndUsesThemInEval) {
+  nn::BatchNorm2d bn(3);
+  auto sd = bn.state_dict();
+  ASSERT_EQ(sd.size(), 5u);
+  EXPECT_EQ(sd[4].first, "num_batches_tracked");
+  EXPECT_EQ(sd[4].second.dtype(), DType::i64);
+  EXPECT_EQ(sd[4].second.dim(), 0);
+  Tensor x = ct::randn({4, 3, 5, 7}, 2, DType::f32);
+  bn.train();
+  Tensor y = bn.forward(x);
+  EXPECT_EQ(bn.num_batches_tracked.item(), 1.0);
+  // running_mean = 0.9 * 0 + 0.1 * batch mean
+  std::vector<double> xv = x.to_vector(), rm = bn.running_mean.to_vector();
+  for (int c = 0; c < 3; ++c) {
+    double m = 0;
+    for (int n = 0; n < 4; ++n)
+      for (int i = 0; i < 35; ++i) m += xv[(n * 3 + c) * 35 + i];
+    EXPECT_NEAR(rm[c], 0.1 * m / 140, 1e-6);
+  }
+  bn.eval();
+  Tensor ye = bn.forward(x);
+  EXPECT_EQ(bn.num_batches_tracked.item(), 1.0);
+  EXPECT_TRUE(ct::all_close(ye, ops::batch_norm(x, bn.running_mean, bn.running_var, bn.weight, bn.bias, false),
+                            0, 0));
+  EXPECT_FALSE(ct::all_close(ye, y, 1e-3, 1e-3));
+}
+
+TEST(Layers, ActivationsByNameAndPReLU) {
+  Tensor x = ct::randn({2, 3, 4, 5}, 3, DType::f32);
+  Tensor r = nn::make_activation("relu")->forward(x);
+  for (double v : r.to_vector()) EXPECT_GE(v, 0.0);
+  auto prelu = nn::make_activation("prelu", 3);
+  EXPECT_EQ(prelu->state_dict()[0].second.shape(), (Shape{3}));
+  EXPECT_EQ(prelu->state_dict()[0].second.to_vector(), std::vector<double>(3, 0.25));
+  EXPECT_TRUE(nn::make_activation("none")->forward(x).is_same(x));
+  EXPECT_TRUE(ct::throws_mentioning([] { nn::make_activation("swishy"); }, {"swishy", "relu6"}));
+}
+
+TEST(Layers, PoolingUpsampleDropout) {
+  Tensor x = ct::randn({1, 2, 9, 13}, 4, DType::f32);
+  EXPECT_EQ(nn::MaxPool2d(3, 2, 1).forward(x).shape(), (Shape{1, 2, 5, 7}));
+  EXPECT_EQ(nn::AdaptiveAvgPool2d(1).forward(x).shape(), (Shape{1, 2, 1, 1}));
+  EXPECT_EQ(nn::Upsample(std::nullopt, std::array<double, 2>{2, 2}, "bilinear", true).forward(x).shape(),
+            (Shape{1, 2, 18, 26}));
+  EXPECT_THROW(nn::Upsample(std::nullopt, std::nullopt, "nearest"), Error);
+  nn::Dropout drop(0.5);
+  drop.eval();
+  EXPECT_TRUE(ct::all_close(drop.forward(x), x, 0, 0));
+  drop.train();
+  EXPECT_FALSE(ct::all_close(drop.forward(x), x, 0, 0));
+}
