@@ -1,0 +1,9 @@
+// The nets compiled into the library. Each net family file defines its
+// register_<family>() function; register_builtin_nets() calls them all once.
+#pragma once
+
+namespace cudaseg::nets {
+
+void register_builtin_nets();
+
+}  // namespace cudaseg::nets
