@@ -9,6 +9,11 @@
 //   set_num_threads / parallel_for     runtime/thread_pool.h
 //   cudaseg::Error, logging            runtime/error.h, runtime/log.h
 //   version, compiled_backends         runtime/version.h
+//   ops::  the op set, no autograd     ops/ops.h
+//   fn::   the differentiable ops,     autograd/fn.h
+//          backward(), NoGradGuard, gradcheck
+//   nn::   Module and the torch.nn layers   nets/module.h, nets/layers.h
+//   nets:: the registry of networks    nets/registry.h
 // Every failure is reported by throwing cudaseg::Error; the library never
 // exits or aborts the process.
 #pragma once
@@ -25,3 +30,8 @@
 #include "runtime/tensor.h"
 #include "runtime/thread_pool.h"
 #include "runtime/version.h"
+#include "ops/ops.h"
+#include "autograd/fn.h"
+#include "nets/layers.h"
+#include "nets/module.h"
+#include "nets/registry.h"
