@@ -3,6 +3,11 @@
 #include "ops/common.h"
 #include "ops/cpu/conv.h"
 
+#include "cudaseg_config.h"
+#if CUDASEG_WITH_CUDA
+#include "cuda/conv.h"
+#endif
+
 namespace cudaseg::ops {
 namespace {
 
@@ -88,6 +93,17 @@ cpu::ConvGeom transpose_geom(const char* op, const Shape& x, const Shape& w, con
   return g;
 }
 
+#if CUDASEG_WITH_CUDA
+cuda::ConvSpec spec_of(const cpu::ConvGeom& g) {
+  cuda::ConvSpec s;
+  s.stride = {g.sh, g.sw};
+  s.padding = {g.ph, g.pw};
+  s.dilation = {g.dh, g.dw};
+  s.groups = g.groups;
+  return s;
+}
+#endif
+
 Shape image_shape(const cpu::ConvGeom& g) { return {g.n, g.c, g.h, g.w}; }
 Shape output_shape(const cpu::ConvGeom& g) { return {g.n, g.o, g.ho, g.wo}; }
 
@@ -113,7 +129,14 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, con
   const cpu::ConvGeom g = conv_geom(op, input.shape(), weight.shape(), params);
   check_bias(op, bias, g.o, weight.shape());
   Tensor out = Tensor::empty(output_shape(g), input.dtype(), input.device());
-  if (!input.device().is_cpu()) no_kernel(op, input);
+  if (!input.device().is_cpu()) {
+#if CUDASEG_WITH_CUDA
+    cuda::conv2d_forward(input, weight, bias, out, spec_of(g));
+    return out;
+#else
+    no_kernel(op, input);
+#endif
+  }
   cpu::conv2d_forward(input.contiguous(), weight.contiguous(), bias.defined() ? bias.contiguous() : bias, out, g);
   return out;
 }
@@ -127,7 +150,14 @@ Tensor conv2d_backward_input(const Tensor& grad_output, const Tensor& weight, co
   const cpu::ConvGeom g = conv_geom(op, input_shape, weight.shape(), params);
   check_grad_output(op, grad_output, output_shape(g));
   Tensor gx = Tensor::empty(input_shape, grad_output.dtype(), grad_output.device());
-  if (!grad_output.device().is_cpu()) no_kernel(op, grad_output);
+  if (!grad_output.device().is_cpu()) {
+#if CUDASEG_WITH_CUDA
+    cuda::conv2d_backward_input(grad_output, weight, gx, spec_of(g));
+    return gx;
+#else
+    no_kernel(op, grad_output);
+#endif
+  }
   cpu::conv2d_backward_input(grad_output.contiguous(), weight.contiguous(), gx, g);
   return gx;
 }
@@ -141,7 +171,14 @@ Tensor conv2d_backward_weight(const Tensor& grad_output, const Tensor& input, co
   const cpu::ConvGeom g = conv_geom(op, input.shape(), weight_shape, params);
   check_grad_output(op, grad_output, output_shape(g));
   Tensor gw = Tensor::empty(weight_shape, grad_output.dtype(), grad_output.device());
-  if (!grad_output.device().is_cpu()) no_kernel(op, grad_output);
+  if (!grad_output.device().is_cpu()) {
+#if CUDASEG_WITH_CUDA
+    cuda::conv2d_backward_weight(grad_output, input, gw, spec_of(g));
+    return gw;
+#else
+    no_kernel(op, grad_output);
+#endif
+  }
   cpu::conv2d_backward_weight(grad_output.contiguous(), input.contiguous(), gw, g);
   return gw;
 }
@@ -151,7 +188,14 @@ Tensor conv2d_backward_bias(const Tensor& grad_output) {
   check_dim(op, "grad_output", grad_output, 4);
   check_float(op, "grad_output", grad_output);
   Tensor gb = Tensor::empty({grad_output.size(1)}, grad_output.dtype(), grad_output.device());
-  if (!grad_output.device().is_cpu()) no_kernel(op, grad_output);
+  if (!grad_output.device().is_cpu()) {
+#if CUDASEG_WITH_CUDA
+    cuda::conv2d_backward_bias(grad_output.contiguous(), gb);
+    return gb;
+#else
+    no_kernel(op, grad_output);
+#endif
+  }
   cpu::conv2d_backward_bias(grad_output.contiguous(), gb);
   return gb;
 }
@@ -165,7 +209,15 @@ Tensor conv_transpose2d(const Tensor& input, const Tensor& weight, const Tensor&
   const cpu::ConvGeom g = transpose_geom(op, input.shape(), weight.shape(), params);
   check_bias(op, bias, g.c, weight.shape());
   Tensor out = Tensor::empty(image_shape(g), input.dtype(), input.device());
-  if (!input.device().is_cpu()) no_kernel(op, input);
+  if (!input.device().is_cpu()) {
+#if CUDASEG_WITH_CUDA
+    cuda::conv2d_backward_input(input, weight, out, spec_of(g));
+    if (bias.defined()) cuda::add_channel_bias(out, bias.contiguous());
+    return out;
+#else
+    no_kernel(op, input);
+#endif
+  }
   cpu::conv2d_backward_input(input.contiguous(), weight.contiguous(), out, g);
   if (bias.defined()) cpu::add_channel_bias(out, bias.contiguous());
   return out;
@@ -180,7 +232,14 @@ Tensor conv_transpose2d_backward_input(const Tensor& grad_output, const Tensor& 
   const cpu::ConvGeom g = transpose_geom(op, input_shape, weight.shape(), params);
   check_grad_output(op, grad_output, image_shape(g));
   Tensor gx = Tensor::empty(input_shape, grad_output.dtype(), grad_output.device());
-  if (!grad_output.device().is_cpu()) no_kernel(op, grad_output);
+  if (!grad_output.device().is_cpu()) {
+#if CUDASEG_WITH_CUDA
+    cuda::conv2d_forward(grad_output, weight, Tensor(), gx, spec_of(g));
+    return gx;
+#else
+    no_kernel(op, grad_output);
+#endif
+  }
   cpu::conv2d_forward(grad_output.contiguous(), weight.contiguous(), Tensor(), gx, g);
   return gx;
 }
@@ -194,7 +253,14 @@ Tensor conv_transpose2d_backward_weight(const Tensor& grad_output, const Tensor&
   const cpu::ConvGeom g = transpose_geom(op, input.shape(), weight_shape, params);
   check_grad_output(op, grad_output, image_shape(g));
   Tensor gw = Tensor::empty(weight_shape, grad_output.dtype(), grad_output.device());
-  if (!grad_output.device().is_cpu()) no_kernel(op, grad_output);
+  if (!grad_output.device().is_cpu()) {
+#if CUDASEG_WITH_CUDA
+    cuda::conv2d_backward_weight(input, grad_output, gw, spec_of(g));
+    return gw;
+#else
+    no_kernel(op, grad_output);
+#endif
+  }
   cpu::conv2d_backward_weight(input.contiguous(), grad_output.contiguous(), gw, g);
   return gw;
 }
