@@ -2,11 +2,17 @@
 
 #include <cmath>
 
+#include "cudaseg_config.h"
 #include "ops/binary.h"
 #include "ops/common.h"
 #include "ops/cpu/attention.h"
 #include "ops/linalg.h"
 #include "ops/reduce.h"
+#if CUDASEG_WITH_CUDA
+#include "cuda/attention.h"
+#include "cuda/binary.h"
+#include "cuda/linalg.h"
+#endif
 
 namespace cudaseg::ops {
 namespace {
@@ -15,11 +21,8 @@ constexpr const char* kOp = "scaled_dot_product_attention";
 
 Shape batch_of(const Tensor& t) { return Shape(t.shape().begin(), t.shape().end() - 2); }
 
-}  // namespace
-
-AttentionForward scaled_dot_product_attention_forward(const Tensor& q, const Tensor& k, const Tensor& v,
-                                                      const Tensor& bias, const Tensor& mask,
-                                                      std::optional<double> scale) {
+// Validates the operands; returns the broadcast scores shape [B..., Lq, Lk].
+Shape check_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& bias, const Tensor& mask) {
   check_defined(kOp, "query", q);
   check_defined(kOp, "key", k);
   check_defined(kOp, "value", v);
@@ -37,8 +40,7 @@ AttentionForward scaled_dot_product_attention_forward(const Tensor& q, const Ten
   if (mask.defined())
     CUDASEG_CHECK(mask.dtype() == DType::boolean, kOp, ": mask must be bool (true = keep), got ",
                   dtype_name(mask.dtype()), " ", shape_str(mask.shape()), "; pass a float mask as bias");
-  Shape batch = broadcast_shapes(kOp, broadcast_shapes(kOp, batch_of(q), batch_of(k)), batch_of(v));
-  Shape scores_shape = batch;
+  Shape scores_shape = broadcast_shapes(kOp, broadcast_shapes(kOp, batch_of(q), batch_of(k)), batch_of(v));
   scores_shape.insert(scores_shape.end(), {lq, lk});
   for (const auto& [name, t] : {std::pair<const char*, const Tensor*>{"bias", &bias}, {"mask", &mask}}) {
     if (!t->defined()) continue;
@@ -55,23 +57,85 @@ AttentionForward scaled_dot_product_attention_forward(const Tensor& q, const Ten
     if (s[s.size() - 2] != lq || s.back() != lk) fail();
     scores_shape = s;
   }
-  batch.assign(scores_shape.begin(), scores_shape.end() - 2);
+#if CUDASEG_WITH_CUDA
+  if (q.device().is_cuda()) return scores_shape;
+#endif
   if (!q.device().is_cpu()) no_kernel(kOp, q);
+  return scores_shape;
+}
 
+double resolve_scale(const Tensor& q, std::optional<double> scale) {
+  return scale.has_value() ? *scale : 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
+}
+
+// `shape` with its last two dims replaced.
+Shape with_matrix(const Shape& shape, int64_t rows, int64_t cols) {
+  Shape s(shape.begin(), shape.end() - 2);
+  s.insert(s.end(), {rows, cols});
+  return s;
+}
+
+// sum_to on the tensor's device (the CUDA one is a deterministic GEMM).
+Tensor reduce_to(const Tensor& x, const Shape& shape) {
+#if CUDASEG_WITH_CUDA
+  if (x.device().is_cuda()) return cuda::sum_to(x, shape);
+#endif
+  return sum_to(x, shape);
+}
+
+// x * s for a fresh contiguous product (in place on CUDA).
+Tensor scaled(const Tensor& x, double s) {
+#if CUDASEG_WITH_CUDA
+  if (x.device().is_cuda()) {
+    cuda::affine_scalar(x, s, 0.0, x);
+    return x;
+  }
+#endif
+  return mul(x, s);
+}
+
+}  // namespace
+
+AttentionForward scaled_dot_product_attention_forward(const Tensor& q, const Tensor& k, const Tensor& v,
+                                                      const Tensor& bias, const Tensor& mask,
+                                                      std::optional<double> scale) {
+  const Shape scores_shape = check_attention(q, k, v, bias, mask);
+  const Tensor eb = bias.defined() ? bias.expand(scores_shape) : bias;
+  const Tensor em = mask.defined() ? mask.expand(scores_shape) : mask;
   AttentionForward f;
-  f.scale = scale.has_value() ? *scale : 1.0 / std::sqrt(static_cast<double>(d));
+  f.scale = resolve_scale(q, scale);
   f.probs = matmul(q, k.transpose(-1, -2));
   if (f.probs.shape() != scores_shape) f.probs = f.probs.expand(scores_shape).contiguous();
-  cpu::attention_softmax(f.probs, bias.defined() ? bias.expand(scores_shape) : bias,
-                         mask.defined() ? mask.expand(scores_shape) : mask, f.scale);
-  Shape vshape = batch;
-  vshape.insert(vshape.end(), {lk, v.size(-1)});
-  f.out = matmul(f.probs, v.expand(vshape));
+#if CUDASEG_WITH_CUDA
+  if (q.device().is_cuda()) {
+    cuda::attention_softmax(f.probs, eb, em, f.scale);
+  } else {
+    cpu::attention_softmax(f.probs, eb, em, f.scale);
+  }
+#else
+  cpu::attention_softmax(f.probs, eb, em, f.scale);
+#endif
+  f.out = matmul(f.probs, v.expand(with_matrix(scores_shape, k.size(-2), v.size(-1))));
   return f;
 }
 
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& bias,
                                     const Tensor& mask, std::optional<double> scale) {
+#if CUDASEG_WITH_CUDA
+  // Without autograd nothing needs the probabilities: one fused kernel, no [Lq, Lk] buffer.
+  if (q.defined() && q.device().is_cuda() && q.dim() >= 2 && v.defined() && v.dim() >= 2 &&
+      q.size(-1) <= cuda::kAttentionMaxHeadDim && v.size(-1) <= cuda::kAttentionMaxHeadDim) {
+    const Shape scores_shape = check_attention(q, k, v, bias, mask);
+    const int64_t lq = q.size(-2), lk = k.size(-2);
+    Tensor out = Tensor::empty(with_matrix(scores_shape, lq, v.size(-1)), q.dtype(), q.device());
+    cuda::attention_fused(q.expand(with_matrix(scores_shape, lq, q.size(-1))),
+                          k.expand(with_matrix(scores_shape, lk, k.size(-1))),
+                          v.expand(with_matrix(scores_shape, lk, v.size(-1))),
+                          bias.defined() ? bias.expand(scores_shape) : bias,
+                          mask.defined() ? mask.expand(scores_shape) : mask, resolve_scale(q, scale), out);
+    return out;
+  }
+#endif
   return scaled_dot_product_attention_forward(q, k, v, bias, mask, scale).out;
 }
 
@@ -79,15 +143,23 @@ AttentionGrads scaled_dot_product_attention_backward(const Tensor& grad, const T
                                                      const Tensor& v, const Tensor& probs, double scale,
                                                      const Shape& bias_shape, AttentionNeeds needs) {
   AttentionGrads out;
-  if (needs.v) out.v = sum_to(matmul(probs.transpose(-1, -2), grad), v.shape());
+  if (needs.v) out.v = reduce_to(matmul(probs.transpose(-1, -2), grad), v.shape());
   if (!needs.q && !needs.k && !needs.bias) return out;
   // dL/dscores = softmax backward of dL/dprobs = grad @ v^T.
   Tensor ds = matmul(grad, v.transpose(-1, -2));
   if (!ds.is_contiguous() || ds.shape() != probs.shape()) ds = ds.expand(probs.shape()).contiguous();
+#if CUDASEG_WITH_CUDA
+  if (ds.device().is_cuda()) {
+    cuda::softmax_backward_rows(probs, ds);
+  } else {
+    cpu::softmax_backward_rows(probs, ds);
+  }
+#else
   cpu::softmax_backward_rows(probs, ds);
-  if (needs.bias) out.bias = sum_to(ds, bias_shape);
-  if (needs.q) out.q = sum_to(mul(matmul(ds, k), scale), q.shape());
-  if (needs.k) out.k = sum_to(mul(matmul(ds.transpose(-1, -2), q), scale), k.shape());
+#endif
+  if (needs.bias) out.bias = reduce_to(ds, bias_shape);
+  if (needs.q) out.q = reduce_to(scaled(matmul(ds, k), scale), q.shape());
+  if (needs.k) out.k = reduce_to(scaled(matmul(ds.transpose(-1, -2), q), scale), k.shape());
   return out;
 }
 

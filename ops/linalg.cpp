@@ -1,8 +1,12 @@
 #include "ops/linalg.h"
 
+#include "cudaseg_config.h"
 #include "ops/common.h"
 #include "ops/cpu/linalg.h"
 #include "ops/reduce.h"
+#if CUDASEG_WITH_CUDA
+#include "cuda/linalg.h"
+#endif
 
 namespace cudaseg::ops {
 namespace {
@@ -17,6 +21,22 @@ void check_operands(const char* op, const char* an, const Tensor& a, const char*
 
 Tensor blas_ready(const Tensor& t) { return cpu::blas_compatible(t) ? t : t.contiguous(); }
 
+// The device's own kernel, or the error naming the op.
+void check_kernel(const char* op, const Tensor& t) {
+#if CUDASEG_WITH_CUDA
+  if (t.device().is_cuda()) return;
+#endif
+  if (!t.device().is_cpu()) no_kernel(op, t);
+}
+
+// sum_to on the tensor's device (the CUDA one is a deterministic GEMM).
+Tensor reduce_to(const Tensor& x, const Shape& shape) {
+#if CUDASEG_WITH_CUDA
+  if (x.device().is_cuda()) return cuda::sum_to(x, shape);
+#endif
+  return sum_to(x, shape);
+}
+
 // a [..., n, m] @ b [..., m, p], both at least 2-D, batch dims broadcast.
 Tensor batched(const char* op, const Tensor& a, const Tensor& b) {
   const int64_t m = a.size(-1);
@@ -28,9 +48,15 @@ Tensor batched(const char* op, const Tensor& a, const Tensor& b) {
   sa.insert(sa.end(), {a.size(-2), m});
   sb.insert(sb.end(), {m, b.size(-1)});
   shape.insert(shape.end(), {a.size(-2), b.size(-1)});
-  if (!a.device().is_cpu()) no_kernel(op, a);
+  check_kernel(op, a);
   if (m == 0) return Tensor::zeros(shape, a.dtype(), a.device());
   Tensor out = Tensor::empty(shape, a.dtype(), a.device());
+#if CUDASEG_WITH_CUDA
+  if (a.device().is_cuda()) {
+    cuda::batched_matmul(blas_ready(a).expand(sa), blas_ready(b).expand(sb), out);
+    return out;
+  }
+#endif
   cpu::batched_matmul(blas_ready(a).expand(sa), blas_ready(b).expand(sb), out);
   return out;
 }
@@ -75,13 +101,19 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
                   " must be [", outf, "] for weight ", shape_str(weight.shape()));
   Shape shape = x.shape();
   shape.back() = outf;
-  if (!x.device().is_cpu()) no_kernel("linear", x);
+  check_kernel("linear", x);
   const Tensor x2 = blas_ready(x.reshape({-1, in}));
   Tensor out = Tensor::empty({x2.size(0), outf}, x.dtype(), x.device());
   if (in == 0) {
     out.fill_(0.0);
     if (bias.defined()) out.copy_(bias.expand(out.shape()));
   } else {
+#if CUDASEG_WITH_CUDA
+    if (x.device().is_cuda()) {
+      cuda::linear(x2, blas_ready(weight), bias.defined() ? bias.contiguous() : bias, out);
+      return out.view(shape);
+    }
+#endif
     cpu::linear(x2, blas_ready(weight), bias.defined() ? bias.contiguous() : bias, out);
   }
   return out.view(shape);
@@ -96,8 +128,8 @@ MatmulGrads matmul_backward(const Tensor& grad, const Tensor& a, const Tensor& b
   gshape.insert(gshape.end(), {a2.size(-2), b2.size(-1)});
   const Tensor g = grad.reshape(gshape);
   MatmulGrads out;
-  if (need_a) out.a = sum_to(matmul(g, b2.transpose(-1, -2)), a2.shape()).reshape(a.shape());
-  if (need_b) out.b = sum_to(matmul(a2.transpose(-1, -2), g), b2.shape()).reshape(b.shape());
+  if (need_a) out.a = reduce_to(matmul(g, b2.transpose(-1, -2)), a2.shape()).reshape(a.shape());
+  if (need_b) out.b = reduce_to(matmul(a2.transpose(-1, -2), g), b2.shape()).reshape(b.shape());
   return out;
 }
 
@@ -108,7 +140,7 @@ LinearGrads linear_backward(const Tensor& grad, const Tensor& x, const Tensor& w
   LinearGrads out;
   if (need_input) out.input = matmul(g2, weight).view(x.shape());
   if (need_weight) out.weight = matmul(g2.transpose(0, 1), x.reshape({-1, in}));
-  if (need_bias) out.bias = sum(g2, {0});
+  if (need_bias) out.bias = reduce_to(g2, {outf});
   return out;
 }
 

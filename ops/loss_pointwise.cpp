@@ -1,9 +1,13 @@
 // Elementwise and per-sample losses: binary cross entropy with logits, dice,
 // kl_div, mse, l1, smooth_l1.
+#include "cudaseg_config.h"
 #include "ops/common.h"
 #include "ops/cpu/loss.h"
 #include "ops/loss.h"
 #include "ops/loss_reduce.h"
+#if CUDASEG_WITH_CUDA
+#include "cuda/loss.h"
+#endif
 
 namespace cudaseg::ops {
 namespace {
@@ -20,10 +24,29 @@ void check_pair(const char* op, const Tensor& input, const Tensor& target) {
   check_same_dtype(op, {{"input", &input}, {"target", &target}});
   CUDASEG_CHECK(input.shape() == target.shape(), op, ": target ", shape_str(target.shape()),
                 " must have the input's shape ", shape_str(input.shape()));
-  if (!input.device().is_cpu()) no_kernel(op, input);
+  loss_detail::on_cuda(op, input);
 }
 
 int64_t batch_of(const Tensor& t) { return t.dim() == 0 ? 1 : t.size(0); }
+
+#if CUDASEG_WITH_CUDA
+// Where the CUDA kernels reduce in place: the 0-dim output and the factor
+// of the sum, or the per-element output for 'none'.
+struct DeviceReduction {
+  Tensor out;
+  bool reduce = false;
+  double factor = 1.0;
+};
+DeviceReduction device_reduction(const Tensor& input, Reduction r) {
+  DeviceReduction d;
+  d.reduce = r != Reduction::none;
+  d.out = d.reduce ? Tensor::empty({}, input.dtype(), input.device())
+                   : Tensor::empty(input.shape(), input.dtype(), input.device());
+  if (r == Reduction::mean) d.factor = 1.0 / static_cast<double>(input.numel());
+  if (r == Reduction::batchmean) d.factor = 1.0 / static_cast<double>(batch_of(input));
+  return d;
+}
+#endif
 
 Tensor empty_like(const Tensor& t) { return Tensor::empty(t.shape(), t.dtype(), t.device()); }
 
@@ -47,6 +70,13 @@ Tensor pointwise(const char* op, cpu::Pointwise kind, const Tensor& input, const
                  double beta, bool allow_batchmean) {
   check_reduction(op, r, allow_batchmean);
   check_pair(op, input, target);
+#if CUDASEG_WITH_CUDA
+  if (input.device().is_cuda()) {
+    const DeviceReduction d = device_reduction(input, r);
+    cuda::pointwise_loss(kind, input.contiguous(), target.contiguous(), beta, d.reduce, d.factor, d.out);
+    return d.out;
+  }
+#endif
   Tensor l = empty_like(input);
   cpu::pointwise_loss(kind, input.contiguous(), target.contiguous(), beta, l);
   return reduce(l, r, batch_of(input));
@@ -57,6 +87,13 @@ LossGrads pointwise_backward(cpu::Pointwise kind, const Tensor& grad, const Tens
   LossGrads g;
   if (need_input) g.input = empty_like(input);
   if (need_target) g.target = empty_like(target);
+#if CUDASEG_WITH_CUDA
+  if (input.device().is_cuda()) {
+    cuda::pointwise_loss_backward(kind, input.contiguous(), target.contiguous(), beta,
+                                  upstream(grad, r, input.numel(), batch_of(input)), g.input, g.target);
+    return g;
+  }
+#endif
   cpu::pointwise_loss_backward(kind, input.contiguous(), target.contiguous(), beta,
                                upstream(grad, r, input.numel(), batch_of(input)), g.input, g.target);
   return g;
@@ -86,6 +123,14 @@ Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& targe
   const char* op = "binary_cross_entropy_with_logits";
   check_reduction(op, options.reduction, false);
   check_pair(op, input, target);
+#if CUDASEG_WITH_CUDA
+  if (input.device().is_cuda()) {
+    const DeviceReduction d = device_reduction(input, options.reduction);
+    cuda::bce_with_logits(input.contiguous(), target.contiguous(), expanded(op, "weight", input, options.weight),
+                          expanded(op, "pos_weight", input, options.pos_weight), d.reduce, d.factor, d.out);
+    return d.out;
+  }
+#endif
   Tensor l = empty_like(input);
   cpu::bce_with_logits(input.contiguous(), target.contiguous(), expanded(op, "weight", input, options.weight),
                        expanded(op, "pos_weight", input, options.pos_weight), l);
@@ -99,6 +144,15 @@ LossGrads binary_cross_entropy_with_logits_backward(const Tensor& grad, const Te
   LossGrads g;
   if (need_input) g.input = empty_like(input);
   if (need_target) g.target = empty_like(target);
+#if CUDASEG_WITH_CUDA
+  if (input.device().is_cuda()) {
+    cuda::bce_with_logits_backward(input.contiguous(), target.contiguous(),
+                                   expanded(op, "weight", input, options.weight),
+                                   expanded(op, "pos_weight", input, options.pos_weight),
+                                   upstream(grad, options.reduction, input.numel(), 1), g.input, g.target);
+    return g;
+  }
+#endif
   cpu::bce_with_logits_backward(input.contiguous(), target.contiguous(), expanded(op, "weight", input, options.weight),
                                 expanded(op, "pos_weight", input, options.pos_weight),
                                 upstream(grad, options.reduction, input.numel(), 1), g.input, g.target);
@@ -113,6 +167,12 @@ Tensor dice_loss(const Tensor& input, const Tensor& target, const DiceOptions& o
   check_pair(op, input, target);
   CUDASEG_CHECK(input.dim() >= 1, op, ": input must have a batch dim, got ", shape_str(input.shape()));
   Tensor per_sample = Tensor::empty({batch_of(input)}, input.dtype(), input.device());
+#if CUDASEG_WITH_CUDA
+  if (input.device().is_cuda()) {
+    cuda::dice(as_samples(input), as_samples(target), options.smooth, options.apply_sigmoid, per_sample);
+    return reduce(per_sample, options.reduction, batch_of(input));
+  }
+#endif
   cpu::dice(as_samples(input), as_samples(target), options.smooth, options.apply_sigmoid, per_sample);
   return reduce(per_sample, options.reduction, batch_of(input));
 }
@@ -124,6 +184,14 @@ LossGrads dice_loss_backward(const Tensor& grad, const Tensor& input, const Tens
   if (need_input) g.input = empty_like(input);
   if (need_target) g.target = empty_like(target);
   // The gradients are fresh contiguous tensors: their [N, M] views write through.
+#if CUDASEG_WITH_CUDA
+  if (input.device().is_cuda()) {
+    cuda::dice_backward(as_samples(input), as_samples(target), options.smooth, options.apply_sigmoid,
+                        upstream(grad, options.reduction, n, n), need_input ? as_samples(g.input) : Tensor(),
+                        need_target ? as_samples(g.target) : Tensor());
+    return g;
+  }
+#endif
   cpu::dice_backward(as_samples(input), as_samples(target), options.smooth, options.apply_sigmoid,
                      upstream(grad, options.reduction, n, n), need_input ? as_samples(g.input) : Tensor(),
                      need_target ? as_samples(g.target) : Tensor());
