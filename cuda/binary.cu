@@ -1,87 +1,111 @@
-// Broadcasting binary arithmetic and scalar affine maps on CUDA. One thread
-// per output element in a grid-stride loop; contiguous operands take a flat
-// path with no index arithmetic, the rest go through StridedOffsets.
+// Broadcasting binary arithmetic and the tensor-scalar forms on CUDA. One
+// thread per output element in a grid-stride loop (the map launchers of
+// elementwise.cuh): contiguous operands take a flat path with no index
+// arithmetic, the rest (permuted, sliced, broadcast) go through
+// StridedOffsets. 16-bit types compute in float and integers in themselves,
+// as the CPU kernels do, so results differ from theirs only by rounding.
 #include "cuda/binary.h"
-#include "cuda/indexing.cuh"
+#include "cuda/elementwise.cuh"
 
 namespace cudaseg::cuda {
 namespace {
 
-template <typename T, typename F>
-__global__ void binary_flat(T* out, const T* a, const T* b, int64_t n, F f) {
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
-    out[i] = store<T>(f(load(a[i]), load(b[i])));
-}
-
-template <typename T, typename F>
-__global__ void binary_strided(T* out, const T* a, const T* b, int64_t n, StridedOffsets<3> idx, F f) {
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    int64_t off[3];
-    idx.get(i, off);
-    out[off[0]] = store<T>(f(load(a[off[1]]), load(b[off[2]])));
-  }
-}
-
-template <typename T, typename F>
-void launch(const Tensor& a, const Tensor& b, const Tensor& out, F f, const char* op) {
-  const int64_t n = out.numel();
-  if (n == 0) return;
-  gpu::DeviceGuard guard(out.device().index);
-  cudaStream_t stream = stream_for(out);
-  if (a.is_contiguous() && b.is_contiguous() && out.is_contiguous()) {
-    binary_flat<T><<<blocks_for(n), kThreads, 0, stream>>>(ptr<T>(out), ptr<const T>(a), ptr<const T>(b), n, f);
+template <typename C>
+__device__ __forceinline__ C pow_c(C x, C y) {
+  if constexpr (std::is_same_v<C, float>) {
+    return powf(x, y);
   } else {
-    const auto idx = make_offsets<3>(out.shape(), {&out, &a, &b}, op);
-    binary_strided<T><<<blocks_for(n), kThreads, 0, stream>>>(ptr<T>(out), ptr<const T>(a), ptr<const T>(b), n,
-                                                               idx, f);
+    return ::pow(x, y);
   }
-  CUDASEG_CUDA_LAUNCH_CHECK(op, " ", a.str(), ", ", b.str());
+}
+
+// The op is a runtime field: the branch is uniform across the grid and these
+// kernels are bound by memory, so one instantiation per dtype serves all ops.
+template <typename C>
+__device__ __forceinline__ C apply_op(BinaryOp op, C x, C y, C alpha) {
+  switch (op) {
+    case BinaryOp::add: return x + alpha * y;
+    case BinaryOp::sub: return x - alpha * y;
+    case BinaryOp::mul: return x * y;
+    case BinaryOp::div: return x / y;
+    case BinaryOp::pow:
+      if constexpr (std::is_floating_point_v<C>) return pow_c(x, y);
+      break;
+  }
+  return x;
 }
 
 // Functors rather than device lambdas: nvcc cannot define those inside the
 // generic lambdas of the dtype dispatch.
-template <typename A>
-struct AddF {
-  A alpha;
-  __device__ A operator()(A x, A y) const { return x + alpha * y; }
+template <typename T>
+struct BinaryF {
+  BinaryOp op;
+  compute_t<T> alpha;
+  __device__ T operator()(T x, T y) const {
+    return from_compute<T>(apply_op(op, to_compute(x), to_compute(y), alpha));
+  }
 };
-template <typename A>
-struct MulF {
-  __device__ A operator()(A x, A y) const { return x * y; }
-};
-template <typename A>
-struct DivF {
-  __device__ A operator()(A x, A y) const { return x / y; }
-};
-template <typename A>
+
+template <typename T>
 struct AffineF {
-  A scale, shift;
-  __device__ A operator()(A x, A) const { return x * scale + shift; }
+  compute_t<T> scale, shift;
+  __device__ T operator()(T x) const { return from_compute<T>(to_compute(x) * scale + shift); }
 };
+
+template <typename T>
+struct ScalarF {
+  BinaryOp op;
+  compute_t<T> s;
+  bool scalar_first;
+  __device__ T operator()(T x) const {
+    const compute_t<T> v = to_compute(x), one = 1;
+    return from_compute<T>(scalar_first ? apply_op(op, s, v, one) : apply_op(op, v, s, one));
+  }
+};
+
+const char* op_name(BinaryOp op) {
+  switch (op) {
+    case BinaryOp::add: return "add";
+    case BinaryOp::sub: return "sub";
+    case BinaryOp::mul: return "mul";
+    case BinaryOp::div: return "div";
+    case BinaryOp::pow: return "pow";
+  }
+  return "binary";
+}
+
+void check_integer_op(BinaryOp op, const Tensor& t) {
+  CUDASEG_CHECK(is_floating(t.dtype()) || (op != BinaryOp::div && op != BinaryOp::pow), op_name(op),
+                ": CUDA kernel needs a floating dtype, got ", t.str());
+}
 
 }  // namespace
 
 void binary(BinaryOp op, const Tensor& a, const Tensor& b, double alpha, const Tensor& out) {
-  const char* name = op == BinaryOp::add ? "add" : op == BinaryOp::sub ? "sub" : op == BinaryOp::mul ? "mul" : "div";
-  dispatch_floating(name, out.dtype(), [&](auto tag) {
+  const char* name = op_name(op);
+  check_integer_op(op, out);
+  dispatch_numeric(name, out.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    using A = acc_t<T>;
-    switch (op) {
-      case BinaryOp::add: launch<T>(a, b, out, AddF<A>{static_cast<A>(alpha)}, name); break;
-      case BinaryOp::sub: launch<T>(a, b, out, AddF<A>{static_cast<A>(-alpha)}, name); break;
-      case BinaryOp::mul: launch<T>(a, b, out, MulF<A>{}, name); break;
-      case BinaryOp::div: launch<T>(a, b, out, DivF<A>{}, name); break;
-    }
+    using C = compute_t<T>;
+    launch_map2<T, T, T>(name, out, a, b, BinaryF<T>{op, static_cast<C>(alpha)});
   });
 }
 
 void affine_scalar(const Tensor& a, double scale, double shift, const Tensor& out) {
-  dispatch_floating("affine", out.dtype(), [&](auto tag) {
+  dispatch_numeric("affine", out.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    using A = acc_t<T>;
-    launch<T>(a, a, out, AffineF<A>{static_cast<A>(scale), static_cast<A>(shift)}, "affine");
+    using C = compute_t<T>;
+    launch_map1<T, T>("affine", out, a, AffineF<T>{static_cast<C>(scale), static_cast<C>(shift)});
+  });
+}
+
+void binary_scalar(BinaryOp op, const Tensor& a, double s, bool scalar_first, const Tensor& out) {
+  const char* name = op_name(op);
+  check_integer_op(op, out);
+  dispatch_numeric(name, out.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    using C = compute_t<T>;
+    launch_map1<T, T>(name, out, a, ScalarF<T>{op, static_cast<C>(s), scalar_first});
   });
 }
 

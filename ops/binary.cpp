@@ -3,6 +3,11 @@
 #include "ops/common.h"
 #include "ops/cpu/kernels.h"
 
+#include "cudaseg_config.h"
+#if CUDASEG_WITH_CUDA
+#include "cuda/binary.h"
+#endif
+
 namespace cudaseg::ops {
 namespace {
 
@@ -23,7 +28,12 @@ Tensor binary(const char* name, cpu::BinaryOp op, const Tensor& a, const Tensor&
     cpu::binary(op, a.expand(shape), b.expand(shape), alpha, out);
     return out;
   }
+#if CUDASEG_WITH_CUDA
+  cuda::binary(op, a.expand(shape), b.expand(shape), alpha, out);
+  return out;
+#else
   no_kernel(name, a);
+#endif
 }
 
 Tensor affine(const char* name, const Tensor& a, double scale, double shift) {
@@ -34,7 +44,12 @@ Tensor affine(const char* name, const Tensor& a, double scale, double shift) {
     cpu::affine_scalar(a, scale, shift, out);
     return out;
   }
+#if CUDASEG_WITH_CUDA
+  cuda::affine_scalar(a, scale, shift, out);
+  return out;
+#else
   no_kernel(name, a);
+#endif
 }
 
 Tensor scalar_op(const char* name, cpu::BinaryOp op, const Tensor& a, double s, bool scalar_first) {
@@ -45,7 +60,12 @@ Tensor scalar_op(const char* name, cpu::BinaryOp op, const Tensor& a, double s, 
     cpu::binary_scalar(op, a, s, scalar_first, out);
     return out;
   }
+#if CUDASEG_WITH_CUDA
+  cuda::binary_scalar(op, a, s, scalar_first, out);
+  return out;
+#else
   no_kernel(name, a);
+#endif
 }
 
 void check_floating(const char* name, const Tensor& a) {

@@ -3,6 +3,11 @@
 #include "ops/common.h"
 #include "ops/cpu/kernels.h"
 
+#include "cudaseg_config.h"
+#if CUDASEG_WITH_CUDA
+#include "cuda/compare.h"
+#endif
+
 namespace cudaseg::ops {
 namespace {
 
@@ -17,7 +22,12 @@ Tensor compare(const char* name, cpu::CompareOp op, const Tensor& a, const Tenso
     cpu::compare(op, a.expand(shape), b.expand(shape), out);
     return out;
   }
+#if CUDASEG_WITH_CUDA
+  cuda::compare(op, a.expand(shape), b.expand(shape), out);
+  return out;
+#else
   no_kernel(name, a);
+#endif
 }
 
 Tensor compare(const char* name, cpu::CompareOp op, const Tensor& a, double b) {
@@ -27,7 +37,12 @@ Tensor compare(const char* name, cpu::CompareOp op, const Tensor& a, double b) {
     cpu::compare_scalar(op, a, b, out);
     return out;
   }
+#if CUDASEG_WITH_CUDA
+  cuda::compare_scalar(op, a, b, out);
+  return out;
+#else
   no_kernel(name, a);
+#endif
 }
 
 }  // namespace
@@ -59,7 +74,12 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
     cpu::where(cond.expand(shape), a.expand(shape), b.expand(shape), out);
     return out;
   }
+#if CUDASEG_WITH_CUDA
+  cuda::where(cond.expand(shape), a.expand(shape), b.expand(shape), out);
+  return out;
+#else
   no_kernel("where", a);
+#endif
 }
 
 }  // namespace cudaseg::ops

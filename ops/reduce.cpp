@@ -5,13 +5,20 @@
 #include "ops/common.h"
 #include "ops/cpu/reduce.h"
 
+#include "cudaseg_config.h"
+#if CUDASEG_WITH_CUDA
+#include "cuda/reduce.h"
+#endif
+
 namespace cudaseg::ops {
 namespace {
 
 // The reduced dims moved last so each output element reduces one contiguous row.
+// On CUDA, a contiguous input whose reduced dims are one run of adjacent dims
+// is used as it is, viewed as [outer, count, inner] (no permuted copy).
 struct RowPlan {
-  Tensor rows_x;  // [rows, count] contiguous
-  int64_t rows = 1, count = 1;
+  Tensor rows_x;  // [rows, count] contiguous, or [outer, count, inner] with rows = outer * inner
+  int64_t rows = 1, count = 1, outer = 1, inner = 1;
   Shape out_shape;
 };
 
@@ -41,7 +48,23 @@ RowPlan plan_rows(const char* op, const Tensor& x, const std::vector<int64_t>& d
     if (!reduce[d]) plan.out_shape.push_back(x.size(d));
     else if (keepdim) plan.out_shape.push_back(1);
   }
-  if (!x.device().is_cpu()) no_kernel(op, x);
+  if (x.device().is_cuda() && x.is_contiguous()) {
+    int64_t first = nd, last = -1;
+    for (int64_t d = 0; d < nd; ++d)
+      if (reduce[d]) {
+        first = std::min(first, d);
+        last = d;
+      }
+    bool run = last >= 0;
+    for (int64_t d = first; run && d <= last; ++d) run = reduce[d];
+    if (run) {
+      for (int64_t d = 0; d < first; ++d) plan.outer *= x.size(d);
+      for (int64_t d = last + 1; d < nd; ++d) plan.inner *= x.size(d);
+      plan.rows_x = x;
+      return plan;
+    }
+  }
+  plan.outer = plan.rows;
   plan.rows_x = x.permute(order).contiguous();
   return plan;
 }
@@ -56,7 +79,15 @@ Tensor reduce(const char* op, cpu::ReduceOp kind, const Tensor& x, const std::ve
   CUDASEG_CHECK(plan.count > 0 || (kind != cpu::ReduceOp::amax && kind != cpu::ReduceOp::amin), op,
                 ": cannot reduce over an empty set of elements of input ", shape_str(x.shape()));
   Tensor out = Tensor::empty({plan.rows}, x.dtype(), x.device());
-  cpu::reduce_rows(kind, plan.rows_x, plan.rows, plan.count, correction, out);
+  if (x.device().is_cpu()) {
+    cpu::reduce_rows(kind, plan.rows_x, plan.rows, plan.count, correction, out);
+  } else {
+#if CUDASEG_WITH_CUDA
+    cuda::reduce(kind, plan.rows_x, plan.outer, plan.count, plan.inner, correction, out);
+#else
+    no_kernel(op, x);
+#endif
+  }
   return out.view(plan.out_shape);
 }
 
@@ -70,7 +101,15 @@ ValuesIndices arg_reduce(const char* op, bool largest, const Tensor& x, std::opt
   ValuesIndices out;
   out.indices = Tensor::empty({plan.rows}, DType::i64, x.device());
   if (want_values) out.values = Tensor::empty({plan.rows}, x.dtype(), x.device());
-  cpu::arg_reduce_rows(largest, plan.rows_x, plan.rows, plan.count, out.values, out.indices);
+  if (x.device().is_cpu()) {
+    cpu::arg_reduce_rows(largest, plan.rows_x, plan.rows, plan.count, out.values, out.indices);
+  } else {
+#if CUDASEG_WITH_CUDA
+    cuda::arg_reduce(largest, plan.rows_x, plan.outer, plan.count, plan.inner, out.values, out.indices);
+#else
+    no_kernel(op, x);
+#endif
+  }
   out.indices = out.indices.view(plan.out_shape);
   if (want_values) out.values = out.values.view(plan.out_shape);
   return out;
@@ -172,8 +211,15 @@ Tensor value_selecting_reduction_backward(const Tensor& grad, int64_t dim, const
   kept[d] = 1;
   CUDASEG_CHECK(g.shape() == kept, op, ": grad ", shape_str(grad.shape()), " does not match input ",
                 shape_str(input_shape), " reduced over dim ", dim);
-  if (!grad.device().is_cpu()) no_kernel(op, grad);
-  cpu::scatter_along_dim(g, idx, d, out);
+  if (grad.device().is_cpu()) {
+    cpu::scatter_along_dim(g, idx, d, out);
+  } else {
+#if CUDASEG_WITH_CUDA
+    cuda::scatter_along_dim(g, idx, d, out);
+#else
+    no_kernel(op, grad);
+#endif
+  }
   return out;
 }
 

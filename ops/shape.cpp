@@ -5,6 +5,11 @@
 #include "ops/common.h"
 #include "ops/cpu/shape.h"
 
+#include "cudaseg_config.h"
+#if CUDASEG_WITH_CUDA
+#include "cuda/shape.h"
+#endif
+
 namespace cudaseg::ops {
 namespace {
 
@@ -158,8 +163,16 @@ Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, PadMode mode, doub
   Shape out_shape;
   pad_amounts(x.shape(), pads, mode, before, out_shape);
   Tensor out = Tensor::empty(out_shape, x.dtype(), x.device());
-  if (!x.device().is_cpu()) no_kernel("pad", x);
-  if (out.numel() > 0) cpu::pad(x.contiguous(), before, pad_kind(mode), value, out);
+  if (out.numel() == 0) return out;
+  if (x.device().is_cpu()) {
+    cpu::pad(x.contiguous(), before, pad_kind(mode), value, out);
+  } else {
+#if CUDASEG_WITH_CUDA
+    cuda::pad(x.contiguous(), before, pad_kind(mode), value, out);
+#else
+    no_kernel("pad", x);
+#endif
+  }
   return out;
 }
 
@@ -173,8 +186,16 @@ Tensor pad_backward(const Tensor& grad, const Shape& input_shape, const std::vec
                 " is not the shape ", shape_str(out_shape), " of input ", shape_str(input_shape),
                 " padded by ", shape_str(pads), " (", pad_mode_name(mode), ")");
   Tensor grad_input = Tensor::zeros(input_shape, grad.dtype(), grad.device());
-  if (!grad.device().is_cpu()) no_kernel("pad_backward", grad);
-  if (grad.numel() > 0) cpu::pad_backward(grad.contiguous(), before, pad_kind(mode), grad_input);
+  if (grad.numel() == 0) return grad_input;
+  if (grad.device().is_cpu()) {
+    cpu::pad_backward(grad.contiguous(), before, pad_kind(mode), grad_input);
+  } else {
+#if CUDASEG_WITH_CUDA
+    cuda::pad_backward(grad.contiguous(), before, pad_kind(mode), grad_input);
+#else
+    no_kernel("pad_backward", grad);
+#endif
+  }
   return grad_input;
 }
 
@@ -230,7 +251,6 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   const int64_t d = wrap_dim(dim, x.dim(), "index_select");
   const int64_t n = x.dim() == 0 ? 1 : x.size(d);
   Tensor idx = index.to(DType::i64).contiguous();
-  if (!x.device().is_cpu()) no_kernel("index_select", x);
   for (double v : idx.to_vector())
     CUDASEG_CHECK(v >= 0 && v < n, "index_select: index ", static_cast<int64_t>(v), " out of range for dim ",
                   d, " of size ", n, " (input ", shape_str(x.shape()), ")");
@@ -240,7 +260,16 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   for (int64_t k = 0; k < d; ++k) outer *= x.size(k);
   for (int64_t k = d + 1; k < x.dim(); ++k) inner *= x.size(k);
   Tensor out = Tensor::empty(out_shape, x.dtype(), x.device());
-  if (out.numel() > 0) cpu::index_select(x.contiguous(), outer, inner, idx, out);
+  if (out.numel() == 0) return out;
+  if (x.device().is_cpu()) {
+    cpu::index_select(x.contiguous(), outer, inner, idx, out);
+  } else {
+#if CUDASEG_WITH_CUDA
+    cuda::index_select(x.contiguous(), outer, inner, idx, out);
+#else
+    no_kernel("index_select", x);
+#endif
+  }
   return out;
 }
 
@@ -258,8 +287,16 @@ Tensor index_select_backward(const Tensor& grad, const Shape& input_shape, int64
   for (int64_t k = 0; k < d; ++k) outer *= input_shape[k];
   for (int64_t k = d + 1; k < nd; ++k) inner *= input_shape[k];
   Tensor out = Tensor::zeros(input_shape, grad.dtype(), grad.device());
-  if (!grad.device().is_cpu()) no_kernel("index_select_backward", grad);
-  if (grad.numel() > 0) cpu::index_add(grad.contiguous(), outer, inner, idx, out);
+  if (grad.numel() == 0) return out;
+  if (grad.device().is_cpu()) {
+    cpu::index_add(grad.contiguous(), outer, inner, idx, out);
+  } else {
+#if CUDASEG_WITH_CUDA
+    cuda::index_add(grad.contiguous(), outer, inner, idx, out);
+#else
+    no_kernel("index_select_backward", grad);
+#endif
+  }
   return out;
 }
 

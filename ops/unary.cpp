@@ -3,6 +3,11 @@
 #include "ops/common.h"
 #include "ops/cpu/unary.h"
 
+#include "cudaseg_config.h"
+#if CUDASEG_WITH_CUDA
+#include "cuda/unary.h"
+#endif
+
 namespace cudaseg::ops {
 namespace {
 
@@ -16,7 +21,12 @@ Tensor unary(const char* name, cpu::UnaryOp op, const Tensor& x, bool floating_o
     cpu::unary(op, x, out);
     return out;
   }
+#if CUDASEG_WITH_CUDA
+  cuda::unary(op, x, out);
+  return out;
+#else
   no_kernel(name, x);
+#endif
 }
 
 }  // namespace
@@ -39,7 +49,12 @@ Tensor clamp(const Tensor& x, std::optional<double> min, std::optional<double> m
     cpu::clamp(x, min.has_value(), min.value_or(0.0), max.has_value(), max.value_or(0.0), out);
     return out;
   }
+#if CUDASEG_WITH_CUDA
+  cuda::clamp(x, min.has_value(), min.value_or(0.0), max.has_value(), max.value_or(0.0), out);
+  return out;
+#else
   no_kernel("clamp", x);
+#endif
 }
 
 Tensor to_dtype(const Tensor& x, DType dtype) {
