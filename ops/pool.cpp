@@ -1,7 +1,16 @@
 #include "ops/pool.h"
 
+#include "cudaseg_config.h"
 #include "ops/common.h"
 #include "ops/cpu/pool.h"
+
+#if CUDASEG_WITH_CUDA
+#include "cuda/pool.h"
+// The CUDA kernel's call; a CPU-only build has none.
+#define CUDASEG_POOL_CUDA(op, t, call) call
+#else
+#define CUDASEG_POOL_CUDA(op, t, call) no_kernel(op, t)
+#endif
 
 namespace cudaseg::ops {
 namespace {
@@ -102,10 +111,12 @@ std::pair<Tensor, Tensor> max_pool2d_with_indices(const Tensor& input, const Max
   check_input(op, input);
   const cpu::PoolGeometry g = max_geometry(op, input.shape(), params);
   const Shape shape{input.size(0), input.size(1), g.oh, g.ow};
-  if (!input.device().is_cpu()) no_kernel(op, input);
   Tensor out = Tensor::empty(shape, input.dtype(), input.device());
   Tensor indices = Tensor::empty(shape, DType::i64, input.device());
-  cpu::max_pool2d(input.contiguous(), g, out, indices);
+  if (input.device().is_cuda())
+    CUDASEG_POOL_CUDA(op, input, cuda::max_pool2d(input.contiguous(), g, out, indices));
+  else
+    cpu::max_pool2d(input.contiguous(), g, out, indices);
   return {out, indices};
 }
 
@@ -122,9 +133,12 @@ Tensor max_pool2d_backward(const Tensor& grad_output, const Tensor& indices, con
                 ": 'grad_output' ", shape_str(grad_output.shape()), " does not match input_shape ",
                 shape_str(input_shape), " in N and C");
   check_indices(op, indices, "grad_output", grad_output);
-  if (!grad_output.device().is_cpu()) no_kernel(op, grad_output);
   Tensor grad_input = Tensor::empty(input_shape, grad_output.dtype(), grad_output.device());
-  cpu::scatter_add_plane(grad_output.contiguous(), indices.contiguous(), grad_input);
+  if (grad_output.device().is_cuda())
+    CUDASEG_POOL_CUDA(op, grad_output,
+                      cuda::max_pool2d_backward(grad_output.contiguous(), indices.contiguous(), grad_input));
+  else
+    cpu::scatter_add_plane(grad_output.contiguous(), indices.contiguous(), grad_input);
   return grad_input;
 }
 
@@ -133,10 +147,12 @@ Tensor max_unpool2d(const Tensor& input, const Tensor& indices, std::array<int64
   check_input(op, input);
   check_indices(op, indices, "input", input);
   check_output_size(op, output_size, input);
-  if (!input.device().is_cpu()) no_kernel(op, input);
   Tensor out = Tensor::empty({input.size(0), input.size(1), output_size[0], output_size[1]}, input.dtype(),
                              input.device());
-  cpu::scatter_plane(op, input.contiguous(), indices.contiguous(), out);
+  if (input.device().is_cuda())
+    CUDASEG_POOL_CUDA(op, input, cuda::max_unpool2d(input.contiguous(), indices.contiguous(), out));
+  else
+    cpu::scatter_plane(op, input.contiguous(), indices.contiguous(), out);
   return out;
 }
 
@@ -158,9 +174,12 @@ Tensor max_unpool2d_backward(const Tensor& grad_output, const Tensor& indices) {
                 ": 'indices' ", shape_str(indices.shape()), " does not match 'grad_output' ",
                 shape_str(grad_output.shape()), " in N and C");
   check_same_device(op, {{"grad_output", &grad_output}, {"indices", &indices}});
-  if (!grad_output.device().is_cpu()) no_kernel(op, grad_output);
   Tensor grad_input = Tensor::empty(indices.shape(), grad_output.dtype(), grad_output.device());
-  cpu::gather_plane(op, grad_output.contiguous(), indices.contiguous(), grad_input);
+  if (grad_output.device().is_cuda())
+    CUDASEG_POOL_CUDA(op, grad_output,
+                      cuda::max_unpool2d_backward(grad_output.contiguous(), indices.contiguous(), grad_input));
+  else
+    cpu::gather_plane(op, grad_output.contiguous(), indices.contiguous(), grad_input);
   return grad_input;
 }
 
@@ -168,9 +187,12 @@ Tensor avg_pool2d(const Tensor& input, const AvgPool2dParams& params) {
   const char* op = "avg_pool2d";
   check_input(op, input);
   const cpu::PoolGeometry g = avg_geometry(op, input.shape(), params);
-  if (!input.device().is_cpu()) no_kernel(op, input);
   Tensor out = Tensor::empty({input.size(0), input.size(1), g.oh, g.ow}, input.dtype(), input.device());
-  cpu::avg_pool2d(input.contiguous(), g, params.count_include_pad, params.divisor_override.value_or(0), out);
+  const int64_t divisor = params.divisor_override.value_or(0);
+  if (input.device().is_cuda())
+    CUDASEG_POOL_CUDA(op, input, cuda::avg_pool2d(input.contiguous(), g, params.count_include_pad, divisor, out));
+  else
+    cpu::avg_pool2d(input.contiguous(), g, params.count_include_pad, divisor, out);
   return out;
 }
 
@@ -179,10 +201,14 @@ Tensor avg_pool2d_backward(const Tensor& grad_output, const Shape& input_shape, 
   check_input_shape(op, input_shape);
   const cpu::PoolGeometry g = avg_geometry(op, input_shape, params);
   check_grad_output(op, grad_output, {input_shape[0], input_shape[1], g.oh, g.ow});
-  if (!grad_output.device().is_cpu()) no_kernel(op, grad_output);
   Tensor grad_input = Tensor::empty(input_shape, grad_output.dtype(), grad_output.device());
-  cpu::avg_pool2d_backward(grad_output.contiguous(), g, params.count_include_pad, params.divisor_override.value_or(0),
-                           grad_input);
+  const int64_t divisor = params.divisor_override.value_or(0);
+  if (grad_output.device().is_cuda())
+    CUDASEG_POOL_CUDA(op, grad_output,
+                      cuda::avg_pool2d_backward(grad_output.contiguous(), g, params.count_include_pad, divisor,
+                                                grad_input));
+  else
+    cpu::avg_pool2d_backward(grad_output.contiguous(), g, params.count_include_pad, divisor, grad_input);
   return grad_input;
 }
 
@@ -190,10 +216,12 @@ Tensor adaptive_avg_pool2d(const Tensor& input, std::array<int64_t, 2> output_si
   const char* op = "adaptive_avg_pool2d";
   check_input(op, input);
   check_output_size(op, output_size, input);
-  if (!input.device().is_cpu()) no_kernel(op, input);
   Tensor out = Tensor::empty({input.size(0), input.size(1), output_size[0], output_size[1]}, input.dtype(),
                              input.device());
-  cpu::adaptive_avg_pool2d(input.contiguous(), out);
+  if (input.device().is_cuda())
+    CUDASEG_POOL_CUDA(op, input, cuda::adaptive_avg_pool2d(input.contiguous(), out));
+  else
+    cpu::adaptive_avg_pool2d(input.contiguous(), out);
   return out;
 }
 
@@ -204,9 +232,11 @@ Tensor adaptive_avg_pool2d_backward(const Tensor& grad_output, const Shape& inpu
   check_grad_output(op, grad_output, {input_shape[0], input_shape[1], grad_output.size(2), grad_output.size(3)});
   CUDASEG_CHECK(grad_output.size(2) > 0 && grad_output.size(3) > 0, op, ": 'grad_output' ",
                 shape_str(grad_output.shape()), " must have a non-empty plane");
-  if (!grad_output.device().is_cpu()) no_kernel(op, grad_output);
   Tensor grad_input = Tensor::empty(input_shape, grad_output.dtype(), grad_output.device());
-  cpu::adaptive_avg_pool2d_backward(grad_output.contiguous(), grad_input);
+  if (grad_output.device().is_cuda())
+    CUDASEG_POOL_CUDA(op, grad_output, cuda::adaptive_avg_pool2d_backward(grad_output.contiguous(), grad_input));
+  else
+    cpu::adaptive_avg_pool2d_backward(grad_output.contiguous(), grad_input);
   return grad_input;
 }
 
@@ -214,11 +244,13 @@ std::pair<Tensor, Tensor> adaptive_max_pool2d_with_indices(const Tensor& input, 
   const char* op = "adaptive_max_pool2d";
   check_input(op, input);
   check_output_size(op, output_size, input);
-  if (!input.device().is_cpu()) no_kernel(op, input);
   const Shape shape{input.size(0), input.size(1), output_size[0], output_size[1]};
   Tensor out = Tensor::empty(shape, input.dtype(), input.device());
   Tensor indices = Tensor::empty(shape, DType::i64, input.device());
-  cpu::adaptive_max_pool2d(input.contiguous(), out, indices);
+  if (input.device().is_cuda())
+    CUDASEG_POOL_CUDA(op, input, cuda::adaptive_max_pool2d(input.contiguous(), out, indices));
+  else
+    cpu::adaptive_max_pool2d(input.contiguous(), out, indices);
   return {out, indices};
 }
 

@@ -3,8 +3,17 @@
 #include <cmath>
 #include <sstream>
 
+#include "cudaseg_config.h"
 #include "ops/common.h"
 #include "ops/cpu/resize.h"
+
+#if CUDASEG_WITH_CUDA
+#include "cuda/resize.h"
+// The CUDA kernel's call; a CPU-only build has none.
+#define CUDASEG_RESIZE_CUDA(op, t, call) call
+#else
+#define CUDASEG_RESIZE_CUDA(op, t, call) no_kernel(op, t)
+#endif
 
 namespace cudaseg::ops {
 namespace {
@@ -72,10 +81,12 @@ Tensor upsample_nearest2d(const Tensor& input, std::array<int64_t, 2> output_siz
   const char* op = "upsample_nearest2d";
   check_input(op, input);
   check_output_size(op, output_size, input.shape());
-  if (!input.device().is_cpu()) no_kernel(op, input);
   Tensor out = Tensor::empty({input.size(0), input.size(1), output_size[0], output_size[1]}, input.dtype(),
                              input.device());
-  cpu::upsample_nearest2d(input.contiguous(), out, scale_h, scale_w);
+  if (input.device().is_cuda())
+    CUDASEG_RESIZE_CUDA(op, input, cuda::upsample_nearest2d(input.contiguous(), out, scale_h, scale_w));
+  else
+    cpu::upsample_nearest2d(input.contiguous(), out, scale_h, scale_w);
   return out;
 }
 
@@ -83,9 +94,12 @@ Tensor upsample_nearest2d_backward(const Tensor& grad_output, const Shape& input
                                    std::optional<double> scale_h, std::optional<double> scale_w) {
   const char* op = "upsample_nearest2d_backward";
   check_backward(op, grad_output, input_shape);
-  if (!grad_output.device().is_cpu()) no_kernel(op, grad_output);
   Tensor grad_input = Tensor::empty(input_shape, grad_output.dtype(), grad_output.device());
-  cpu::upsample_nearest2d_backward(grad_output.contiguous(), grad_input, scale_h, scale_w);
+  if (grad_output.device().is_cuda())
+    CUDASEG_RESIZE_CUDA(op, grad_output,
+                        cuda::upsample_nearest2d_backward(grad_output.contiguous(), grad_input, scale_h, scale_w));
+  else
+    cpu::upsample_nearest2d_backward(grad_output.contiguous(), grad_input, scale_h, scale_w);
   return grad_input;
 }
 
@@ -94,10 +108,13 @@ Tensor upsample_bilinear2d(const Tensor& input, std::array<int64_t, 2> output_si
   const char* op = "upsample_bilinear2d";
   check_input(op, input);
   check_output_size(op, output_size, input.shape());
-  if (!input.device().is_cpu()) no_kernel(op, input);
   Tensor out = Tensor::empty({input.size(0), input.size(1), output_size[0], output_size[1]}, input.dtype(),
                              input.device());
-  cpu::upsample_bilinear2d(input.contiguous(), out, align_corners, scale_h, scale_w);
+  if (input.device().is_cuda())
+    CUDASEG_RESIZE_CUDA(op, input,
+                        cuda::upsample_bilinear2d(input.contiguous(), out, align_corners, scale_h, scale_w));
+  else
+    cpu::upsample_bilinear2d(input.contiguous(), out, align_corners, scale_h, scale_w);
   return out;
 }
 
@@ -105,9 +122,13 @@ Tensor upsample_bilinear2d_backward(const Tensor& grad_output, const Shape& inpu
                                     std::optional<double> scale_h, std::optional<double> scale_w) {
   const char* op = "upsample_bilinear2d_backward";
   check_backward(op, grad_output, input_shape);
-  if (!grad_output.device().is_cpu()) no_kernel(op, grad_output);
   Tensor grad_input = Tensor::empty(input_shape, grad_output.dtype(), grad_output.device());
-  cpu::upsample_bilinear2d_backward(grad_output.contiguous(), grad_input, align_corners, scale_h, scale_w);
+  if (grad_output.device().is_cuda())
+    CUDASEG_RESIZE_CUDA(op, grad_output,
+                        cuda::upsample_bilinear2d_backward(grad_output.contiguous(), grad_input, align_corners,
+                                                           scale_h, scale_w));
+  else
+    cpu::upsample_bilinear2d_backward(grad_output.contiguous(), grad_input, align_corners, scale_h, scale_w);
   return grad_input;
 }
 
@@ -161,10 +182,13 @@ Tensor grid_sample(const Tensor& input, const Tensor& grid, const std::string& m
   const char* op = "grid_sample";
   const GridSampleModes modes = grid_sample_modes(op, mode, padding_mode);
   check_grid(op, input, grid);
-  if (!input.device().is_cpu()) no_kernel(op, input);
   Tensor out = Tensor::empty({input.size(0), input.size(1), grid.size(1), grid.size(2)}, input.dtype(),
                              input.device());
-  cpu::grid_sample(input.contiguous(), grid.contiguous(), out, modes.border, align_corners);
+  if (input.device().is_cuda())
+    CUDASEG_RESIZE_CUDA(op, input,
+                        cuda::grid_sample(input.contiguous(), grid.contiguous(), out, modes.border, align_corners));
+  else
+    cpu::grid_sample(input.contiguous(), grid.contiguous(), out, modes.border, align_corners);
   return out;
 }
 
@@ -180,12 +204,16 @@ std::pair<Tensor, Tensor> grid_sample_backward(const Tensor& grad_output, const 
   const Shape expected{input.size(0), input.size(1), grid.size(1), grid.size(2)};
   CUDASEG_CHECK(grad_output.shape() == expected, op, ": 'grad_output' ", shape_str(grad_output.shape()),
                 " should be ", shape_str(expected));
-  if (!input.device().is_cpu()) no_kernel(op, input);
   Tensor grad_input, grad_grid;
   if (output_mask[0]) grad_input = Tensor::empty(input.shape(), input.dtype(), input.device());
   if (output_mask[1]) grad_grid = Tensor::empty(grid.shape(), grid.dtype(), grid.device());
-  cpu::grid_sample_backward(grad_output.contiguous(), input.contiguous(), grid.contiguous(), grad_input, grad_grid,
-                            modes.border, align_corners);
+  if (input.device().is_cuda())
+    CUDASEG_RESIZE_CUDA(op, input,
+                        cuda::grid_sample_backward(grad_output.contiguous(), input.contiguous(), grid.contiguous(),
+                                                   grad_input, grad_grid, modes.border, align_corners));
+  else
+    cpu::grid_sample_backward(grad_output.contiguous(), input.contiguous(), grid.contiguous(), grad_input,
+                              grad_grid, modes.border, align_corners);
   return {grad_input, grad_grid};
 }
 
