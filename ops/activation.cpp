@@ -1,8 +1,12 @@
 #include "ops/activation.h"
 
+#include "cudaseg_config.h"
 #include "ops/binary.h"
 #include "ops/common.h"
 #include "ops/cpu/activation.h"
+#if CUDASEG_WITH_CUDA
+#include "cuda/activation.h"
+#endif
 
 namespace cudaseg::ops {
 namespace {
@@ -10,11 +14,21 @@ namespace {
 using cpu::Activation;
 using cpu::ActivationArgs;
 
+// Without the CUDA backend a device tensor has no kernel.
+void check_device(const char* op, const Tensor& t) {
+  if (!CUDASEG_WITH_CUDA && !t.device().is_cpu()) no_kernel(op, t);
+}
+
 Tensor unary(const char* op, const ActivationArgs& args, const Tensor& input) {
   check_float(op, "input", input);
-  if (!input.device().is_cpu()) no_kernel(op, input);
+  check_device(op, input);
   Tensor out = Tensor::empty(input.shape(), input.dtype(), input.device());
-  cpu::activation(args, input.contiguous(), out);
+#if CUDASEG_WITH_CUDA
+  if (input.device().is_cuda())
+    cuda::activation(args, input.contiguous(), out);
+  else
+#endif
+    cpu::activation(args, input.contiguous(), out);
   return out;
 }
 
@@ -25,14 +39,19 @@ void check_grad(const char* op, const Tensor& grad, const char* arg, const Tenso
   check_same_dtype(op, {{arg, &t}, {"grad_output", &grad}});
   CUDASEG_CHECK(grad.shape() == t.shape(), op, ": grad_output ", shape_str(grad.shape()), " differs from ", arg,
                 " ", shape_str(t.shape()));
-  if (!t.device().is_cpu()) no_kernel(op, t);
+  check_device(op, t);
 }
 
 Tensor unary_backward(const char* op, const ActivationArgs& args, const Tensor& grad, const Tensor& input,
                       const char* arg = "input") {
   check_grad(op, grad, arg, input);
   Tensor out = Tensor::empty(input.shape(), input.dtype(), input.device());
-  cpu::activation_backward(args, grad.contiguous(), input.contiguous(), out);
+#if CUDASEG_WITH_CUDA
+  if (input.device().is_cuda())
+    cuda::activation_backward(args, grad.contiguous(), input.contiguous(), out);
+  else
+#endif
+    cpu::activation_backward(args, grad.contiguous(), input.contiguous(), out);
   return out;
 }
 
@@ -67,7 +86,7 @@ void check_prelu(const char* op, const Tensor& input, const Tensor& weight) {
   CUDASEG_CHECK(weight.dim() <= 1 && (weight.numel() == 1 || weight.numel() == channels), op, ": weight ",
                 shape_str(weight.shape()), " must have 1 element or one per channel of input ",
                 shape_str(input.shape()), " (", channels, " channels)");
-  if (!input.device().is_cpu()) no_kernel(op, input);
+  check_device(op, input);
 }
 
 int64_t glu_dim(const char* op, const Tensor& input, int64_t dim) {
@@ -78,6 +97,16 @@ int64_t glu_dim(const char* op, const Tensor& input, int64_t dim) {
                 shape_str(input.shape()), " has ", input.size(d));
   return d;
 }
+
+#if CUDASEG_WITH_CUDA
+// input as a contiguous [outer, size(dim), inner] view.
+Tensor around_dim(const Tensor& input, int64_t dim) {
+  int64_t outer = 1, inner = 1;
+  for (int64_t d = 0; d < dim; ++d) outer *= input.size(d);
+  for (int64_t d = dim + 1; d < input.dim(); ++d) inner *= input.size(d);
+  return input.contiguous().view({outer, input.size(dim), inner});
+}
+#endif
 
 }  // namespace
 
@@ -105,13 +134,28 @@ Tensor prelu(const Tensor& input, const Tensor& weight) {
   check_prelu("prelu", input, weight);
   const Tensor x = prelu_view(input);
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
-  cpu::prelu(x, weight.contiguous(), out);
+#if CUDASEG_WITH_CUDA
+  if (x.device().is_cuda())
+    cuda::prelu(x, weight.contiguous(), out);
+  else
+#endif
+    cpu::prelu(x, weight.contiguous(), out);
   return out.view(input.shape());
 }
 
 Tensor glu(const Tensor& input, int64_t dim) {
   const int64_t d = glu_dim("glu", input, dim);
   const int64_t half = input.size(d) / 2;
+#if CUDASEG_WITH_CUDA
+  if (input.device().is_cuda()) {
+    const Tensor x = around_dim(input, d);
+    Shape shape = input.shape();
+    shape[d] = half;
+    Tensor out = Tensor::empty(shape, input.dtype(), input.device());
+    cuda::glu(x, out.view({x.size(0), half, x.size(2)}));
+    return out;
+  }
+#endif
   return mul(input.narrow(d, 0, half), sigmoid(input.narrow(d, half, half)));
 }
 
@@ -164,7 +208,12 @@ PreluGrads prelu_backward(const Tensor& g, const Tensor& input, const Tensor& we
   PreluGrads r;
   if (need_input) r.input = Tensor::empty(x.shape(), x.dtype(), x.device());
   if (need_weight) r.weight = Tensor::empty(weight.shape(), weight.dtype(), weight.device());
-  cpu::prelu_backward(g.contiguous().view(x.shape()), x, weight.contiguous(), r.input, r.weight);
+#if CUDASEG_WITH_CUDA
+  if (x.device().is_cuda())
+    cuda::prelu_backward(g.contiguous().view(x.shape()), x, weight.contiguous(), r.input, r.weight);
+  else
+#endif
+    cpu::prelu_backward(g.contiguous().view(x.shape()), x, weight.contiguous(), r.input, r.weight);
   if (need_input) r.input = r.input.view(input.shape());
   return r;
 }
@@ -173,6 +222,15 @@ Tensor glu_backward(const Tensor& g, const Tensor& input, int64_t dim) {
   const char* op = "glu_backward";
   const int64_t d = glu_dim(op, input, dim);
   const int64_t half = input.size(d) / 2;
+#if CUDASEG_WITH_CUDA
+  if (input.device().is_cuda()) {
+    check_grad(op, g, "output", input.narrow(d, 0, half));
+    const Tensor x = around_dim(input, d);
+    Tensor gx = Tensor::empty(input.shape(), input.dtype(), input.device());
+    cuda::glu_backward(g.contiguous().view({x.size(0), half, x.size(2)}), x, gx.view(x.shape()));
+    return gx;
+  }
+#endif
   const Tensor a = input.narrow(d, 0, half), sb = sigmoid(input.narrow(d, half, half));
   check_grad(op, g, "output", sb);
   Tensor gx = Tensor::empty(input.shape(), input.dtype(), input.device());

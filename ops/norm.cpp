@@ -2,8 +2,12 @@
 
 #include <cmath>
 
+#include "cudaseg_config.h"
 #include "ops/common.h"
 #include "ops/cpu/norm.h"
+#if CUDASEG_WITH_CUDA
+#include "cuda/norm.h"
+#endif
 
 namespace cudaseg::ops {
 namespace {
@@ -37,7 +41,9 @@ void check_common(const char* op, const Tensor& input, const Tensor& weight, con
   if (grad.defined())
     CUDASEG_CHECK(grad.shape() == input.shape(), op, ": grad_output ", shape_str(grad.shape()),
                   " differs from input ", shape_str(input.shape()));
+#if !CUDASEG_WITH_CUDA
   if (!input.device().is_cpu()) no_kernel(op, input);
+#endif
 }
 
 void check_batch_norm(const char* op, const Tensor& input, const Tensor& running_mean,
@@ -139,6 +145,14 @@ Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor&
                   const Tensor& bias, bool training, double momentum, double eps) {
   check_batch_norm("batch_norm", input, running_mean, running_var, weight, bias, training, eps);
   const Tensor x = as_ncs("batch_norm", input);
+#if CUDASEG_WITH_CUDA
+  if (x.device().is_cuda()) {
+    Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
+    cuda::batch_norm(x, running_mean, running_var, contiguous_or_undefined(weight), contiguous_or_undefined(bias),
+                     training, momentum, eps, out);
+    return out.view(input.shape());
+  }
+#endif
   std::vector<double> mean, var, invstd;
   batch_norm_moments(x, running_mean, running_var, training, eps, mean, var, invstd);
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
@@ -160,11 +174,19 @@ NormGrads batch_norm_backward(const Tensor& grad_output, const Tensor& input, co
   check_defined(op, "grad_output", grad_output);
   check_batch_norm(op, input, running_mean, running_var, weight, Tensor(), training, eps, grad_output);
   const Tensor x = as_ncs(op, input);
-  std::vector<double> mean, var, invstd;
-  batch_norm_moments(x, running_mean, running_var, training, eps, mean, var, invstd);
   const Shape channels{x.size(1)};
   NormGrads g{empty_if(mask[0], x.shape(), x), empty_if(mask[1] && weight.defined(), channels, x),
               empty_if(mask[2], channels, x)};
+#if CUDASEG_WITH_CUDA
+  if (x.device().is_cuda()) {
+    cuda::batch_norm_backward(grad_output.contiguous().view(x.shape()), x, running_mean, running_var,
+                              contiguous_or_undefined(weight), training, eps, g.input, g.weight, g.bias);
+    if (g.input.defined()) g.input = g.input.view(input.shape());
+    return g;
+  }
+#endif
+  std::vector<double> mean, var, invstd;
+  batch_norm_moments(x, running_mean, running_var, training, eps, mean, var, invstd);
   cpu::batch_norm_backward(grad_output.contiguous().view(x.shape()), x, mean, invstd,
                            contiguous_or_undefined(weight), training, g.input, g.weight, g.bias);
   if (g.input.defined()) g.input = g.input.view(input.shape());
@@ -179,6 +201,12 @@ Tensor layer_norm(const Tensor& input, const Shape& normalized_shape, const Tens
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
   const Tensor w = weight.defined() ? weight.contiguous().view({K}) : weight;
   const Tensor b = bias.defined() ? bias.contiguous().view({K}) : bias;
+#if CUDASEG_WITH_CUDA
+  if (x.device().is_cuda()) {
+    cuda::group_norm(x, 1, w, b, eps, out);
+    return out.view(input.shape());
+  }
+#endif
   cpu::group_norm(x, 1, w, b, eps, out);
   return out.view(input.shape());
 }
@@ -193,7 +221,12 @@ NormGrads layer_norm_backward(const Tensor& grad_output, const Tensor& input, co
   const Tensor w = weight.defined() ? weight.contiguous().view({K}) : weight;
   NormGrads g{empty_if(mask[0], x.shape(), x), empty_if(mask[1] && weight.defined(), {K}, x),
               empty_if(mask[2], {K}, x)};
-  cpu::group_norm_backward(grad_output.contiguous().view(x.shape()), x, 1, w, eps, g.input, g.weight, g.bias);
+#if CUDASEG_WITH_CUDA
+  if (x.device().is_cuda())
+    cuda::group_norm_backward(grad_output.contiguous().view(x.shape()), x, 1, w, eps, g.input, g.weight, g.bias);
+  else
+#endif
+    cpu::group_norm_backward(grad_output.contiguous().view(x.shape()), x, 1, w, eps, g.input, g.weight, g.bias);
   if (g.input.defined()) g.input = g.input.view(input.shape());
   if (g.weight.defined()) g.weight = g.weight.view(normalized_shape);
   if (g.bias.defined()) g.bias = g.bias.view(normalized_shape);
@@ -203,6 +236,14 @@ NormGrads layer_norm_backward(const Tensor& grad_output, const Tensor& input, co
 Tensor layer_norm_channels(const Tensor& input, const Tensor& weight, const Tensor& bias, double eps) {
   const char* op = "layer_norm_channels";
   check_group_norm(op, input, 1, weight, bias, eps);
+#if CUDASEG_WITH_CUDA
+  if (input.device().is_cuda()) {
+    const Tensor x = as_ncs(op, input);
+    Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
+    cuda::layer_norm_channels(x, contiguous_or_undefined(weight), contiguous_or_undefined(bias), eps, out);
+    return out.view(input.shape());
+  }
+#endif
   const Tensor x = channels_last_rows(input);
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
   cpu::group_norm(x, 1, contiguous_or_undefined(weight), contiguous_or_undefined(bias), eps, out);
@@ -214,8 +255,19 @@ NormGrads layer_norm_channels_backward(const Tensor& grad_output, const Tensor& 
   const char* op = "layer_norm_channels_backward";
   check_defined(op, "grad_output", grad_output);
   check_group_norm(op, input, 1, weight, Tensor(), eps, grad_output);
-  const Tensor x = channels_last_rows(input);
   const Shape channels{input.size(1)};
+#if CUDASEG_WITH_CUDA
+  if (input.device().is_cuda()) {
+    const Tensor x = as_ncs(op, input);
+    NormGrads g{empty_if(mask[0], x.shape(), x), empty_if(mask[1] && weight.defined(), channels, x),
+                empty_if(mask[2], channels, x)};
+    cuda::layer_norm_channels_backward(grad_output.contiguous().view(x.shape()), x,
+                                       contiguous_or_undefined(weight), eps, g.input, g.weight, g.bias);
+    if (g.input.defined()) g.input = g.input.view(input.shape());
+    return g;
+  }
+#endif
+  const Tensor x = channels_last_rows(input);
   NormGrads g{empty_if(mask[0], x.shape(), x), empty_if(mask[1] && weight.defined(), channels, x),
               empty_if(mask[2], channels, x)};
   cpu::group_norm_backward(channels_last_rows(grad_output), x, 1, contiguous_or_undefined(weight), eps, g.input,
@@ -228,7 +280,12 @@ Tensor group_norm(const Tensor& input, int64_t num_groups, const Tensor& weight,
   check_group_norm("group_norm", input, num_groups, weight, bias, eps);
   const Tensor x = as_ncs("group_norm", input);
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
-  cpu::group_norm(x, num_groups, contiguous_or_undefined(weight), contiguous_or_undefined(bias), eps, out);
+#if CUDASEG_WITH_CUDA
+  if (x.device().is_cuda())
+    cuda::group_norm(x, num_groups, contiguous_or_undefined(weight), contiguous_or_undefined(bias), eps, out);
+  else
+#endif
+    cpu::group_norm(x, num_groups, contiguous_or_undefined(weight), contiguous_or_undefined(bias), eps, out);
   return out.view(input.shape());
 }
 
@@ -241,8 +298,14 @@ NormGrads group_norm_backward(const Tensor& grad_output, const Tensor& input, in
   const Shape channels{x.size(1)};
   NormGrads g{empty_if(mask[0], x.shape(), x), empty_if(mask[1] && weight.defined(), channels, x),
               empty_if(mask[2], channels, x)};
-  cpu::group_norm_backward(grad_output.contiguous().view(x.shape()), x, num_groups,
-                           contiguous_or_undefined(weight), eps, g.input, g.weight, g.bias);
+#if CUDASEG_WITH_CUDA
+  if (x.device().is_cuda())
+    cuda::group_norm_backward(grad_output.contiguous().view(x.shape()), x, num_groups,
+                              contiguous_or_undefined(weight), eps, g.input, g.weight, g.bias);
+  else
+#endif
+    cpu::group_norm_backward(grad_output.contiguous().view(x.shape()), x, num_groups,
+                             contiguous_or_undefined(weight), eps, g.input, g.weight, g.bias);
   if (g.input.defined()) g.input = g.input.view(input.shape());
   return g;
 }
@@ -251,7 +314,12 @@ Tensor normalize(const Tensor& input, double p, int64_t dim, double eps) {
   check_normalize("normalize", input, p, eps);
   const Tensor x = around_dim(input, wrap_dim(dim, input.dim(), "normalize"));
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
-  cpu::normalize(x, p, eps, out);
+#if CUDASEG_WITH_CUDA
+  if (x.device().is_cuda())
+    cuda::normalize(x, p, eps, out);
+  else
+#endif
+    cpu::normalize(x, p, eps, out);
   return out.view(input.shape());
 }
 
@@ -261,7 +329,12 @@ Tensor normalize_backward(const Tensor& grad_output, const Tensor& input, double
   check_normalize(op, input, p, eps, grad_output);
   const Tensor x = around_dim(input, wrap_dim(dim, input.dim(), op));
   Tensor gx = Tensor::empty(x.shape(), x.dtype(), x.device());
-  cpu::normalize_backward(grad_output.contiguous().view(x.shape()), x, p, eps, gx);
+#if CUDASEG_WITH_CUDA
+  if (x.device().is_cuda())
+    cuda::normalize_backward(grad_output.contiguous().view(x.shape()), x, p, eps, gx);
+  else
+#endif
+    cpu::normalize_backward(grad_output.contiguous().view(x.shape()), x, p, eps, gx);
   return gx.view(input.shape());
 }
 
