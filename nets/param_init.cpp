@@ -72,7 +72,7 @@ void det_rule_range(ParamRule rule, const Shape& shape, double& low, double& hig
       int64_t fan_in = shape[1];
       for (size_t d = 2; d < shape.size(); ++d) fan_in *= shape[d];
       CUDASEG_CHECK(fan_in > 0, "det_rule_range: fan_in 0 for shape ", shape_str(shape));
-      const double b = 1.0 / std::sqrt(static_cast<double>(fan_in));
+      const double b = std::sqrt(3.0 / static_cast<double>(fan_in));
       low = -b;
       high = b;
       return;

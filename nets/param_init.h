@@ -18,7 +18,8 @@
 //   2 other integer dtype            -> Keep:         not generated; the model keeps its value
 //   3 running_mean                   -> RunningMean:  U[-0.2, 0.2]
 //   4 running_var                    -> RunningVar:   U[0.5, 1.5]
-//   5 weight, ndim >= 2              -> FanIn:        U[-b, b], b = 1/sqrt(shape[1] * prod(shape[2:])) in double
+//   5 weight, ndim >= 2              -> FanIn:        U[-b, b], b = sqrt(3 / fan_in) in double,
+//                                       fan_in = shape[1] * prod(shape[2:]) (variance 1/fan_in)
 //   6 weight, ndim == 1, numel == 1  -> ScalarWeight: U[0.05, 0.45]  (PReLU slope)
 //   7 weight, ndim == 1              -> NormWeight:   U[0.5, 1.5]    (BN / LN scale)
 //   8 bias                           -> Bias:         U[-0.2, 0.2]
