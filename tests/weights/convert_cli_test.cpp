@@ -1,0 +1,158 @@
+// rtseg_convert (weights/convert.h convert_main): conversions, listing,
+// exports, --fp16, --config with the expected-tensors hook, detection by
+// content, and the exit status and one-line message of each failure.
+#include <sstream>
+
+#include <gtest/gtest.h>
+
+#include "tests/weights/helpers.h"
+#include "weights/convert.h"
+#include "weights/pth.h"
+#include "weights/safetensors.h"
+
+namespace cudaseg::weights {
+namespace {
+
+struct Result {
+  int status;
+  std::string out, err;
+};
+
+Result convert(std::vector<std::string> args) {
+  args.insert(args.begin(), "rtseg_convert");
+  std::vector<const char*> argv;
+  for (const std::string& a : args) argv.push_back(a.c_str());
+  std::ostringstream out, err;
+  const int status = convert_main(static_cast<int>(argv.size()), argv.data(), out, err);
+  return {status, out.str(), err.str()};
+}
+
+bool one_line(const std::string& text) { return !text.empty() && text.find('\n') == text.size() - 1; }
+
+TEST(ConvertCli, HelpAndUsageErrors) {
+  const Result help = convert({"--help"});
+  EXPECT_EQ(help.status, 0);
+  EXPECT_NE(help.out.find("usage: rtseg_convert"), std::string::npos);
+  const std::vector<std::vector<std::string>> bad = {
+      {}, {"a.pth"}, {"a.pth", "--bogus"}, {"a.pth", "-o"}, {"a.pth", "--to", "onnx", "-o", "x"},
+      {"a.pth", "--list", "-o", "x"}, {"a.pth", "b.pth", "-o", "x"}};
+  for (const auto& args : bad) {
+    const Result r = convert(args);
+    EXPECT_EQ(r.status, 2) << r.err;
+    EXPECT_TRUE(one_line(r.err)) << r.err;
+    EXPECT_EQ(r.err.rfind("rtseg_convert: ", 0), 0u) << r.err;
+  }
+}
+
+TEST(ConvertCli, RuntimeErrorsAreOneLineWithStatusOne) {
+  testing::TempDir dir;
+  for (const std::string& input : {testing::pth_fixture("malicious_system.pth"), testing::pth_fixture("truncated.pth"),
+                                   dir.file("missing.pth"), testing::pth_fixture("expected.json")}) {
+    const Result r = convert({input, "-o", dir.file("out.bin")});
+    EXPECT_EQ(r.status, 1) << r.err;
+    EXPECT_TRUE(one_line(r.err)) << r.err;
+    EXPECT_EQ(r.err.rfind("rtseg_convert: ", 0), 0u) << r.err;
+  }
+  EXPECT_FALSE(testing::file_exists(dir.file("out.json")));
+}
+
+TEST(ConvertCli, PthToCheckpointIsExact) {
+  testing::TempDir dir;
+  const Result r = convert({testing::pth_fixture("wrap_state_dict.pth"), "-o", dir.file("m.bin")});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("state dict under 'state_dict'"), std::string::npos) << r.out;
+  const Checkpoint ck = load_checkpoint(dir.file("m.json"));
+  testing::expect_same_tensors(load_pth(testing::pth_fixture("wrap_state_dict.pth")).tensors, ck.tensors);
+  EXPECT_NE(ck.metadata_json.find("wrap_state_dict.pth"), std::string::npos);
+}
+
+TEST(ConvertCli, Fp16ConvertsOnlyFloatingTensors) {
+  testing::TempDir dir;
+  ASSERT_EQ(convert({testing::pth_fixture("dtypes.pth"), "-o", dir.file("h.bin"), "--fp16"}).status, 0);
+  const TensorDict original = load_pth(testing::pth_fixture("dtypes.pth")).tensors;
+  const Checkpoint ck = load_checkpoint(dir.file("h"));
+  for (const auto& [name, t] : original) {
+    const Tensor& h = ck.tensors.at(name);
+    if (is_floating(t.dtype())) {
+      EXPECT_EQ(h.dtype(), DType::f16) << name;
+      EXPECT_EQ(testing::hex_of(h), testing::hex_of(t.to(DType::f16))) << name;
+    } else {
+      EXPECT_EQ(testing::hex_of(h), testing::hex_of(t)) << name;
+      EXPECT_EQ(h.dtype(), t.dtype()) << name;
+    }
+  }
+}
+
+TEST(ConvertCli, ListsEveryFormatDetectedByContent) {
+  testing::TempDir dir;
+  const std::string weird = dir.file("weights.data");  // no telling extension
+  testing::write_bytes(weird, testing::read_bytes(testing::pth_fixture("module_prefix.pth")));
+  const Result pth = convert({weird, "--list"});
+  ASSERT_EQ(pth.status, 0) << pth.err;
+  EXPECT_NE(pth.out.find("1.num_batches_tracked int64 []\n"), std::string::npos) << pth.out;
+  EXPECT_NE(pth.out.find("0.weight float32 [4, 3, 3, 3]\n"), std::string::npos) << pth.out;
+
+  ASSERT_EQ(convert({weird, "--to", "safetensors", "-o", dir.file("w.st")}).status, 0);
+  ASSERT_EQ(convert({weird, "-o", dir.file("w")}).status, 0);
+  EXPECT_EQ(convert({dir.file("w.st"), "--list"}).out, pth.out);
+  EXPECT_EQ(convert({dir.file("w.json"), "--list"}).out, pth.out);
+  EXPECT_EQ(convert({dir.file("w.bin"), "--list"}).out, pth.out);
+}
+
+TEST(ConvertCli, ExportsToPthAndSafetensors) {
+  testing::TempDir dir;
+  const TensorDict original = load_pth(testing::pth_fixture("dtypes.pth")).tensors;
+  ASSERT_EQ(convert({testing::pth_fixture("dtypes.pth"), "-o", dir.file("c.bin")}).status, 0);
+  ASSERT_EQ(convert({dir.file("c.json"), "--to", "pth", "-o", dir.file("c.pth")}).status, 0);
+  testing::expect_same_tensors(original, load_pth(dir.file("c.pth")).tensors);
+  ASSERT_EQ(convert({dir.file("c.pth"), "--to", "safetensors", "-o", dir.file("c.safetensors")}).status, 0);
+  const SafetensorsContents st = load_safetensors(dir.file("c.safetensors"));
+  testing::expect_same_tensors(original, st.tensors);
+  EXPECT_EQ(st.metadata.at("converter"), "rtseg_convert");
+}
+
+TEST(ConvertCli, ConfigCopiesTheModelObject) {
+  testing::TempDir dir;
+  write_file_atomic(dir.file("cfg.json"),
+                    R"({"model": {"name": "tiny", "num_classes": 2}, "classes": ["bg", "fg"],
+                        "palette": [[0, 0, 0], [255, 10, 20]], "preprocess": {"channel_order": "BGR"}})");
+  ASSERT_EQ(convert({testing::pth_fixture("module_prefix.pth"), "--config", dir.file("cfg.json"), "-o",
+                     dir.file("m.bin")}).status, 0);
+  const Checkpoint ck = load_checkpoint(dir.file("m"));
+  EXPECT_EQ(nlohmann::json::parse(ck.model_json), nlohmann::json::parse(R"({"name": "tiny", "num_classes": 2})"));
+  EXPECT_EQ(ck.class_names, (std::vector<std::string>{"bg", "fg"}));
+  EXPECT_EQ(ck.palette[1], (std::array<uint8_t, 3>{{255, 10, 20}}));
+  EXPECT_EQ(ck.preprocess.channel_order, "BGR");
+
+  write_file_atomic(dir.file("bad.json"), R"({"net": "tiny"})");
+  const Result r = convert({testing::pth_fixture("module_prefix.pth"), "--config", dir.file("bad.json"), "-o",
+                            dir.file("n.bin")});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("\"model\" object"), std::string::npos) << r.err;
+}
+
+TEST(ConvertCli, ConfigValidatesAgainstTheRegisteredParameterList) {
+  testing::TempDir dir;
+  write_file_atomic(dir.file("cfg.json"), R"({"model": {"name": "tiny", "num_classes": 2}})");
+  std::vector<TensorSpec> expected = specs_of(load_pth(testing::pth_fixture("module_prefix.pth")).tensors);
+  set_expected_tensors_provider([&expected](const std::string& model) -> std::optional<std::vector<TensorSpec>> {
+    if (nlohmann::json::parse(model)["name"] != "tiny") return std::nullopt;
+    return expected;
+  });
+  const std::vector<std::string> args = {testing::pth_fixture("module_prefix.pth"), "--config", dir.file("cfg.json"),
+                                         "-o", dir.file("m.bin")};
+  EXPECT_EQ(convert(args).status, 0);
+  expected.erase(expected.begin());
+  expected.push_back({"head.cls.weight", {2, 4, 1, 1}, DType::f32});
+  expected[0].shape = {5};
+  const Result r = convert(args);
+  set_expected_tensors_provider(nullptr);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_TRUE(one_line(r.err)) << r.err;
+  EXPECT_NE(r.err.find("1 missing, 1 unexpected, 1 mis-shaped"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("head.cls.weight float32[2, 4, 1, 1]"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("0.weight float32[4, 3, 3, 3]"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace cudaseg::weights

@@ -1,0 +1,322 @@
+#include "weights/checkpoint.h"
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <cstring>
+#include <random>
+#include <unordered_set>
+
+#include <nlohmann/json.hpp>
+
+namespace cudaseg::weights {
+
+namespace {
+
+using json = nlohmann::json;
+
+constexpr uint64_t kAlignment = 64;
+constexpr char kTrailerMagic[16] = {'C', 'U', 'D', 'A', 'S', 'E', 'G', '-', 'B', 'L', 'O', 'B', '-', 'v', '1', '\n'};
+constexpr size_t kTrailerSize = 32;  // magic + 16 hex digits of the blob id
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+std::string base_name(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+std::string new_blob_id() {
+  std::random_device device;
+  std::mt19937_64 mix((static_cast<uint64_t>(device()) << 32) ^ device() ^
+                      static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()));
+  static const char* const kHex = "0123456789abcdef";
+  std::string id(16, '0');
+  uint64_t v = mix();
+  for (char& c : id) {
+    c = kHex[v & 15];
+    v >>= 4;
+  }
+  return id;
+}
+
+// ---- manifest validation: every field is checked before use ----
+
+class Reader {
+ public:
+  explicit Reader(std::string source) : source_(std::move(source)) {}
+
+  [[noreturn]] void fail(const std::string& where, const std::string& what) const {
+    CUDASEG_FAIL(source_, ": ", where, ": ", what);
+  }
+  const json& field(const json& obj, const char* key, const std::string& where) const {
+    if (!obj.is_object()) fail(where, "is not an object");
+    auto it = obj.find(key);
+    if (it == obj.end()) fail(where, std::string("missing field '") + key + "'");
+    return *it;
+  }
+  uint64_t unsigned_int(const json& v, const std::string& where) const {
+    if (!v.is_number_unsigned() && !(v.is_number_integer() && v.get<int64_t>() >= 0)) {
+      fail(where, "must be a non-negative integer, found " + v.dump());
+    }
+    return v.get<uint64_t>();
+  }
+  std::string string(const json& v, const std::string& where) const {
+    if (!v.is_string()) fail(where, "must be a string, found " + v.dump());
+    return v.get<std::string>();
+  }
+  double number(const json& v, const std::string& where) const {
+    if (!v.is_number()) fail(where, "must be a number, found " + v.dump());
+    return v.get<double>();
+  }
+  const json& array(const json& v, const std::string& where) const {
+    if (!v.is_array()) fail(where, "must be an array");
+    return v;
+  }
+  std::string object_text(const json& obj, const char* key, const std::string& where) const {
+    auto it = obj.find(key);
+    if (it == obj.end()) return "{}";
+    if (!it->is_object()) fail(where + "." + key, "must be an object");
+    return it->dump();
+  }
+
+  TensorDict tensors(const json& list, const Bytes& data, const std::string& where) const {
+    TensorDict out;
+    std::unordered_set<std::string> names;
+    size_t i = 0;
+    for (const json& entry : array(list, where)) {
+      const std::string at = where + "[" + std::to_string(i++) + "]";
+      const std::string name = string(field(entry, "name", at), at + ".name");
+      const std::string label = "tensor '" + name + "'";
+      if (name.empty() || !names.insert(name).second) fail(at, "empty or duplicate name '" + name + "'");
+      DType dtype{};
+      try {
+        dtype = dtype_from_name(string(field(entry, "dtype", at), label + " dtype"));
+      } catch (const Error& e) {
+        fail(label, e.message());
+      }
+      Shape shape;
+      for (const json& d : array(field(entry, "shape", at), label + " shape")) {
+        const uint64_t size = unsigned_int(d, label + " shape");
+        if (size > (uint64_t{1} << 48)) fail(label, "dimension " + std::to_string(size) + " is too large");
+        shape.push_back(static_cast<int64_t>(size));
+      }
+      const uint64_t offset = unsigned_int(field(entry, "offset", at), label + " offset");
+      const uint64_t nbytes = unsigned_int(field(entry, "nbytes", at), label + " nbytes");
+      if (offset % kAlignment != 0) fail(label, "offset " + std::to_string(offset) + " is not 64-byte aligned");
+      const uint64_t expected = checked_nbytes(shape, dtype, source_ + ": " + label);
+      if (expected != nbytes) {
+        fail(label, "nbytes " + std::to_string(nbytes) + " does not match " + dtype_name(dtype) + shape_str(shape) +
+                        " (" + std::to_string(expected) + " bytes)");
+      }
+      const Bytes bytes = data.sub(offset, nbytes, source_ + ": " + label);
+      out.insert(name, tensor_over_bytes(bytes, dtype, shape, contiguous_strides(shape), 0, source_ + ": " + label));
+    }
+    return out;
+  }
+
+ private:
+  std::string source_;
+};
+
+// ---- writing ----
+
+struct Placed {
+  const Tensor* tensor;
+  uint64_t offset;
+};
+
+json place(const TensorDict& tensors, uint64_t& cursor, std::vector<Placed>& placed) {
+  json list = json::array();
+  for (const auto& [name, t] : tensors) {
+    cursor = (cursor + kAlignment - 1) / kAlignment * kAlignment;
+    list.push_back({{"name", name}, {"dtype", dtype_name(t.dtype())}, {"shape", t.shape()},
+                    {"offset", cursor}, {"nbytes", t.nbytes()}});
+    placed.push_back({&t, cursor});
+    cursor += t.nbytes();
+  }
+  return list;
+}
+
+json parse_object(const std::string& text, const char* what) {
+  json v;
+  try {
+    v = json::parse(text);
+  } catch (const json::exception& e) {
+    CUDASEG_FAIL("checkpoint ", what, " is not valid JSON: ", e.what());
+  }
+  CUDASEG_CHECK(v.is_object(), "checkpoint ", what, " must be a JSON object, found ", text);
+  return v;
+}
+
+}  // namespace
+
+CheckpointPaths checkpoint_paths(const std::string& path) {
+  std::string stem = path;
+  if (ends_with(path, ".json") || ends_with(path, ".bin")) stem = path.substr(0, path.rfind('.'));
+  CUDASEG_CHECK(!stem.empty() && stem.back() != '/', "checkpoint path '", path, "' names no file");
+  return {stem + ".json", stem + ".bin"};
+}
+
+void save_checkpoint(const std::string& path, const Checkpoint& ck) {
+  const CheckpointPaths paths = checkpoint_paths(path);
+  const Preprocess& pre = ck.preprocess;
+  CUDASEG_CHECK(pre.mean.size() == pre.std.size(), paths.json, ": preprocess mean and std differ in length");
+  CUDASEG_CHECK(ck.palette.empty() || ck.class_names.empty() || ck.palette.size() == ck.class_names.size(),
+                paths.json, ": ", ck.palette.size(), " palette colours for ", ck.class_names.size(), " classes");
+  uint64_t cursor = 0;
+  std::vector<Placed> placed;
+  const std::string id = new_blob_id();
+  json manifest = {{"format", kCheckpointFormat}, {"version", kCheckpointVersion}};
+  manifest["model"] = parse_object(ck.model_json, "model");
+  manifest["preprocess"] = {{"mean", pre.mean}, {"std", pre.std}, {"scale", pre.scale},
+                            {"channel_order", pre.channel_order}, {"input_size", pre.input_size}};
+  manifest["classes"] = ck.class_names;
+  manifest["palette"] = json::array();
+  for (const auto& c : ck.palette) manifest["palette"].push_back({c[0], c[1], c[2]});
+  manifest["metadata"] = parse_object(ck.metadata_json, "metadata");
+  manifest["tensors"] = place(ck.tensors, cursor, placed);
+  if (ck.train_state) {
+    const TrainState& ts = *ck.train_state;
+    manifest["train_state"] = {{"step", ts.step}, {"epoch", ts.epoch},
+                               {"rng", {{"seed", ts.rng_seed}, {"offset", ts.rng_offset}}},
+                               {"loader", parse_object(ts.loader_json, "train_state.loader")},
+                               {"optimizer", parse_object(ts.optimizer_json, "train_state.optimizer")}};
+    manifest["train_state"]["tensors"] = place(ts.optimizer, cursor, placed);
+  }
+  const uint64_t data_size = (cursor + kAlignment - 1) / kAlignment * kAlignment;
+  manifest["blob"] = {{"file", base_name(paths.bin)}, {"id", id}, {"size", data_size + kTrailerSize}};
+
+  AtomicFile bin(paths.bin);
+  for (const Placed& p : placed) {
+    bin.write_zeros(p.offset - bin.position());
+    const Tensor& t = *p.tensor;
+    if (t.device().is_cpu() && t.is_contiguous()) {
+      bin.write(t.raw_data(), t.nbytes());
+    } else {
+      const std::vector<uint8_t> bytes = contiguous_bytes(t);
+      bin.write(bytes.data(), bytes.size());
+    }
+  }
+  bin.write_zeros(data_size - bin.position());
+  bin.write(kTrailerMagic, sizeof(kTrailerMagic));
+  bin.write(id.data(), id.size());
+  bin.commit();
+  write_file_atomic(paths.json, manifest.dump(1) + "\n");
+}
+
+Checkpoint parse_checkpoint(const std::string& manifest_text, const Bytes& blob, const std::string& source,
+                            const CheckpointLoadOptions& options) {
+  Reader r(source);
+  json m;
+  try {
+    m = json::parse(manifest_text);
+  } catch (const json::exception& e) {
+    CUDASEG_FAIL(source, ": manifest is not valid JSON: ", e.what());
+  }
+  const std::string format = r.string(r.field(m, "format", "manifest"), "format");
+  if (format != kCheckpointFormat) r.fail("format", "'" + format + "' is not " + kCheckpointFormat);
+  const uint64_t version = r.unsigned_int(r.field(m, "version", "manifest"), "version");
+  if (version != static_cast<uint64_t>(kCheckpointVersion)) {
+    r.fail("version", std::to_string(version) + " is not supported (this build reads version " +
+                          std::to_string(kCheckpointVersion) + ")");
+  }
+  const json& b = r.field(m, "blob", "manifest");
+  const uint64_t size = r.unsigned_int(r.field(b, "size", "blob"), "blob.size");
+  const std::string id = r.string(r.field(b, "id", "blob"), "blob.id");
+  if (size != blob.size || size < kTrailerSize) {
+    r.fail("blob", "the manifest expects " + std::to_string(size) + " bytes, the blob has " +
+                       std::to_string(blob.size) + " (truncated or replaced)");
+  }
+  const Bytes trailer = blob.sub(size - kTrailerSize, kTrailerSize, source + ": blob trailer");
+  if (std::memcmp(trailer.data, kTrailerMagic, sizeof(kTrailerMagic)) != 0 ||
+      std::string(reinterpret_cast<const char*>(trailer.data) + 16, 16) != id) {
+    r.fail("blob", "the blob does not belong to this manifest (blob id " + id +
+                       " not found; the pair comes from different saves)");
+  }
+  const Bytes data = blob.sub(0, size - kTrailerSize, source + ": blob");
+
+  Checkpoint ck;
+  ck.model_json = r.object_text(m, "model", "manifest");
+  ck.metadata_json = r.object_text(m, "metadata", "manifest");
+  if (m.contains("preprocess")) {
+    const json& p = m["preprocess"];
+    Preprocess& pre = ck.preprocess;
+    pre.mean.clear();
+    pre.std.clear();
+    for (const json& v : r.array(r.field(p, "mean", "preprocess"), "preprocess.mean"))
+      pre.mean.push_back(r.number(v, "preprocess.mean"));
+    for (const json& v : r.array(r.field(p, "std", "preprocess"), "preprocess.std"))
+      pre.std.push_back(r.number(v, "preprocess.std"));
+    if (pre.mean.size() != pre.std.size()) r.fail("preprocess", "mean and std differ in length");
+    pre.scale = r.number(r.field(p, "scale", "preprocess"), "preprocess.scale");
+    pre.channel_order = r.string(r.field(p, "channel_order", "preprocess"), "preprocess.channel_order");
+    if (pre.channel_order != "RGB" && pre.channel_order != "BGR") r.fail("preprocess.channel_order", "must be RGB or BGR");
+    for (const json& v : r.array(r.field(p, "input_size", "preprocess"), "preprocess.input_size"))
+      pre.input_size.push_back(static_cast<int64_t>(r.unsigned_int(v, "preprocess.input_size")));
+  }
+  if (m.contains("classes")) {
+    for (const json& v : r.array(m["classes"], "classes")) ck.class_names.push_back(r.string(v, "classes"));
+  }
+  if (m.contains("palette")) {
+    for (const json& c : r.array(m["palette"], "palette")) {
+      if (!c.is_array() || c.size() != 3) r.fail("palette", "each colour must be [R, G, B]");
+      std::array<uint8_t, 3> rgb{};
+      for (size_t i = 0; i < 3; ++i) {
+        const uint64_t v = r.unsigned_int(c[i], "palette");
+        if (v > 255) r.fail("palette", "component " + std::to_string(v) + " exceeds 255");
+        rgb[i] = static_cast<uint8_t>(v);
+      }
+      ck.palette.push_back(rgb);
+    }
+  }
+  ck.tensors = r.tensors(r.field(m, "tensors", "manifest"), data, "tensors");
+  if (m.contains("train_state")) {
+    const json& t = m["train_state"];
+    TrainState ts;
+    ts.step = static_cast<int64_t>(r.unsigned_int(r.field(t, "step", "train_state"), "train_state.step"));
+    ts.epoch = static_cast<int64_t>(r.unsigned_int(r.field(t, "epoch", "train_state"), "train_state.epoch"));
+    const json& rng = r.field(t, "rng", "train_state");
+    ts.rng_seed = r.unsigned_int(r.field(rng, "seed", "train_state.rng"), "train_state.rng.seed");
+    ts.rng_offset = r.unsigned_int(r.field(rng, "offset", "train_state.rng"), "train_state.rng.offset");
+    ts.loader_json = r.object_text(t, "loader", "train_state");
+    ts.optimizer_json = r.object_text(t, "optimizer", "train_state");
+    ts.optimizer = r.tensors(r.field(t, "tensors", "train_state"), data, "train_state.tensors");
+    ck.train_state = std::move(ts);
+  }
+  if (options.expected) check_tensors(ck.tensors, *options.expected, source);
+  return ck;
+}
+
+Checkpoint load_checkpoint(const std::string& path, const CheckpointLoadOptions& options) {
+  const CheckpointPaths paths = checkpoint_paths(path);
+  const std::string manifest = read_text_file(paths.json);
+  std::string blob_file = base_name(paths.bin);
+  try {
+    const json m = json::parse(manifest);
+    if (m.is_object() && m.contains("blob") && m["blob"].is_object() && m["blob"].contains("file") &&
+        m["blob"]["file"].is_string()) {
+      blob_file = m["blob"]["file"].get<std::string>();
+    }
+  } catch (const json::exception&) {
+    // parse_checkpoint reports the syntax error with its position.
+  }
+  CUDASEG_CHECK(!blob_file.empty() && blob_file.find('/') == std::string::npos && blob_file != "." &&
+                    blob_file != "..",
+                paths.json, ": blob.file '", blob_file, "' must be a file name beside the manifest");
+  const size_t slash = paths.json.rfind('/');
+  const std::string dir = slash == std::string::npos ? "" : paths.json.substr(0, slash + 1);
+  return parse_checkpoint(manifest, map_file(dir + blob_file), paths.json, options);
+}
+
+bool looks_like_manifest(const Bytes& bytes) {
+  size_t i = 0;
+  while (i < bytes.size && std::isspace(bytes.data[i])) ++i;
+  if (i >= bytes.size || bytes.data[i] != '{') return false;
+  const std::string head(reinterpret_cast<const char*>(bytes.data), std::min<size_t>(bytes.size, 4096));
+  return head.find(kCheckpointFormat) != std::string::npos;
+}
+
+}  // namespace cudaseg::weights

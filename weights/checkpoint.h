@@ -1,0 +1,81 @@
+// cudaseg's own checkpoint: NAME.json (the manifest) + NAME.bin (the blob of
+// raw little-endian tensor data, each tensor 64-byte aligned). The format is
+// specified in docs/checkpoint-format.md. Loading maps the blob and views it
+// (no copy); saving is atomic per file and the pair is tied by a blob id, so
+// a crash mid-save never yields tensors read from the wrong blob.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "weights/file_io.h"
+#include "weights/tensor_dict.h"
+
+namespace cudaseg::weights {
+
+inline constexpr const char* kCheckpointFormat = "cudaseg-checkpoint";
+inline constexpr int kCheckpointVersion = 1;
+
+// How images are turned into the net's input: x = (pixel * scale - mean) / std
+// per channel, channels in `channel_order`, resized to `input_size` ([H, W];
+// empty means any size).
+struct Preprocess {
+  std::vector<double> mean{0.485, 0.456, 0.406};
+  std::vector<double> std{0.229, 0.224, 0.225};
+  double scale = 1.0 / 255.0;
+  std::string channel_order = "RGB";
+  std::vector<int64_t> input_size;
+};
+
+// What a training run needs to resume exactly. JSON-valued fields hold JSON
+// text (an object), which keeps the JSON library out of this header.
+struct TrainState {
+  int64_t step = 0;
+  int64_t epoch = 0;
+  uint64_t rng_seed = 0;    // runtime/rng.h Generator state
+  uint64_t rng_offset = 0;
+  std::string loader_json = "{}";     // data-loader position (epoch, index, shuffle seed, ...)
+  std::string optimizer_json = "{}";  // optimizer name and hyper-parameters
+  TensorDict optimizer;               // optimizer tensors ("exp_avg/backbone.conv1.weight", ...)
+};
+
+struct Checkpoint {
+  std::string model_json = "{}";  // the registry `model` object: {"name": "stdc", ...}
+  Preprocess preprocess;
+  std::vector<std::string> class_names;
+  std::vector<std::array<uint8_t, 3>> palette;  // RGB per class
+  TensorDict tensors;                           // parameters and buffers, state-dict names
+  std::optional<TrainState> train_state;
+  std::string metadata_json = "{}";  // free-form provenance (source file, converter, ...)
+};
+
+struct CheckpointLoadOptions {
+  // When set, the tensors must match exactly (weights/tensor_dict.h check_tensors).
+  std::optional<std::vector<TensorSpec>> expected;
+};
+
+// NAME.json and NAME.bin for a path ending in .json or .bin, or a bare NAME.
+struct CheckpointPaths {
+  std::string json, bin;
+};
+CheckpointPaths checkpoint_paths(const std::string& path);
+
+// Writes NAME.bin, then NAME.json, each through a temporary file, fsync and rename.
+void save_checkpoint(const std::string& path, const Checkpoint& checkpoint);
+
+// Maps NAME.bin and returns tensors viewing the mapping; every offset and
+// size is checked against the blob before use.
+Checkpoint load_checkpoint(const std::string& path, const CheckpointLoadOptions& options = {});
+
+// The same from memory (fuzzing, tests): `manifest` is the JSON text, `blob`
+// the bytes of NAME.bin; `source` names them in errors.
+Checkpoint parse_checkpoint(const std::string& manifest, const Bytes& blob, const std::string& source,
+                            const CheckpointLoadOptions& options = {});
+
+// True when `bytes` start like a cudaseg manifest (a JSON object naming the format).
+bool looks_like_manifest(const Bytes& bytes);
+
+}  // namespace cudaseg::weights

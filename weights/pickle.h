@@ -1,0 +1,73 @@
+// A restricted unpickler for the data.pkl of torch.save, and the matching
+// writer. The reader interprets the opcodes of pickle protocols 2-4 that
+// state dicts use, and resolves only these globals:
+//   collections.OrderedDict, torch._utils._rebuild_tensor_v2,
+//   torch._utils._rebuild_parameter, torch.{Float,Half,BFloat16,Double,Long,
+//   Int,Byte,Bool}Storage
+// Any other global (posix.system, builtins.eval, torch.storage._load_from_bytes,
+// numpy scalars ...) is refused with an error naming it. Nothing from the file
+// is ever called: "calls" of the allowed globals build plain values.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "runtime/tensor.h"
+
+namespace cudaseg::weights {
+
+struct PyObject {
+  enum class Kind { none, boolean, integer, floating, string, bytes, list, tuple, dict, global, storage, tensor };
+  Kind kind = Kind::none;
+  bool boolean = false;
+  int64_t integer = 0;
+  double floating = 0;
+  // string and bytes: the content; global: "module.name"; storage: its key.
+  std::string text;
+  std::vector<const PyObject*> items;                                 // list, tuple
+  std::vector<std::pair<const PyObject*, const PyObject*>> entries;  // dict, in insertion order
+
+  // storage (from a persistent id) and the global of a storage type.
+  DType dtype = DType::f32;
+  std::string location;
+  int64_t numel = 0;
+
+  // tensor: a view of `storage` (offsets and strides in elements).
+  const PyObject* storage = nullptr;
+  int64_t offset = 0;
+  Shape shape, strides;
+
+  // The value of string key `key` of a dict, or nullptr.
+  const PyObject* get(const std::string& key) const;
+  std::string kind_name() const;
+};
+
+// The unpickled object graph. Objects live in an arena owned by the result,
+// so cycles and deep nesting cost nothing to destroy.
+struct PickleResult {
+  std::vector<std::unique_ptr<PyObject>> arena;
+  const PyObject* root = nullptr;
+};
+
+// Unpickles `size` bytes; throws cudaseg::Error (prefixed with `source`) on
+// malformed input or a global outside the list above.
+PickleResult unpickle(const uint8_t* data, size_t size, const std::string& source);
+
+// One tensor of a state dict to pickle, as a view of storage `key`.
+struct PickledTensor {
+  std::string name;
+  DType dtype = DType::f32;
+  std::string storage_key;
+  int64_t storage_numel = 0;
+  int64_t offset = 0;
+  Shape shape, strides;
+};
+
+// The data.pkl torch.save writes for an OrderedDict of these tensors
+// (protocol 2, torch._utils._rebuild_tensor_v2, persistent storage ids).
+std::string pickle_state_dict(const std::vector<PickledTensor>& tensors);
+
+}  // namespace cudaseg::weights
