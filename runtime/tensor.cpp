@@ -23,7 +23,9 @@ std::string shape_str(const Shape& shape) {
 
 int64_t shape_numel(const Shape& shape) {
   int64_t n = 1;
-  for (int64_t s : shape) n *= s;
+  for (int64_t s : shape)
+    CUDASEG_CHECK(s >= 0 && !__builtin_mul_overflow(n, s, &n), "shape ", shape_str(shape),
+                  " has a negative size or more than 2^63 elements");
   return n;
 }
 
@@ -105,6 +107,8 @@ Tensor Tensor::arange(int64_t n, DType dtype, Device device) {
 Tensor Tensor::from_storage(std::shared_ptr<Storage> storage, DType dtype, const Shape& shape,
                             const Shape& strides, int64_t offset) {
   CUDASEG_CHECK(storage != nullptr, "from_storage: null storage");
+  CUDASEG_CHECK(reinterpret_cast<uintptr_t>(storage->data()) % dtype_size(dtype) == 0, "from_storage: storage at ",
+                storage->data(), " is not aligned for ", dtype_name(dtype));
   auto impl = std::make_shared<TensorImpl>();
   impl->storage = std::move(storage);
   impl->dtype = dtype;
@@ -391,12 +395,16 @@ Tensor Tensor::as_strided(const Shape& shape, const Shape& strides, int64_t offs
   check_shape(shape, "as_strided");
   CUDASEG_CHECK(offset >= 0, "as_strided: negative offset ", offset);
   int64_t last = offset;
-  bool empty = false;
+  bool empty = false, overflow = false;
   for (size_t i = 0; i < shape.size(); ++i) {
     CUDASEG_CHECK(strides[i] >= 0, "as_strided: negative stride in ", shape_str(strides));
+    int64_t reach = 0;
     if (shape[i] == 0) empty = true;
-    else last += (shape[i] - 1) * strides[i];
+    else overflow = overflow || __builtin_mul_overflow(shape[i] - 1, strides[i], &reach) ||
+                    __builtin_add_overflow(last, reach, &last);
   }
+  CUDASEG_CHECK(!overflow, "as_strided: view of shape ", shape_str(shape), " strides ", shape_str(strides),
+                " offset ", offset, " overflows 64-bit element offsets");
   const int64_t capacity = static_cast<int64_t>(storage()->nbytes() / itemsize());
   CUDASEG_CHECK(empty || last < capacity, "as_strided: view of shape ", shape_str(shape),
                 " strides ", shape_str(strides), " offset ", offset, " reaches element ", last,

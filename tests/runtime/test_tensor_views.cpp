@@ -3,6 +3,8 @@
 // tensor of the same shape.
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include "runtime/rng.h"
 #include "runtime/tensor.h"
 
@@ -159,4 +161,14 @@ TEST(TensorCopies, CopyIntoStridedView) {
   EXPECT_EQ(v[5 + 1], 2.0);
   EXPECT_EQ(v[15 + 4], 9.0);
   EXPECT_EQ(v[10], 0.0);
+}
+
+TEST(TensorViews, HostileGeometryIsRejectedNotOverflowed) {
+  Tensor x = iota({4});
+  EXPECT_THROW(x.as_strided({int64_t(1) << 62, 4}, {4, int64_t(1) << 62}, 0), Error);
+  EXPECT_THROW(x.as_strided({3}, {1}, std::numeric_limits<int64_t>::max() - 1), Error);
+  EXPECT_THROW(shape_numel({int64_t(1) << 40, int64_t(1) << 40}), Error);
+  auto storage = Storage::allocate(16, Device::cpu());
+  auto unaligned = Storage::wrap(static_cast<char*>(storage->data()) + 1, 8, Device::cpu(), nullptr);
+  EXPECT_THROW(Tensor::from_storage(unaligned, DType::f32, {1}, {1}, 0), Error);
 }
