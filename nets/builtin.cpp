@@ -2,6 +2,8 @@
 
 namespace cudaseg::nets {
 
-void register_builtin_nets() {}
+void register_builtin_nets() {
+  register_segformer();
+}
 
 }  // namespace cudaseg::nets

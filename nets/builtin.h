@@ -6,4 +6,6 @@ namespace cudaseg::nets {
 
 void register_builtin_nets();
 
+void register_segformer();  // nets/segformer.cpp
+
 }  // namespace cudaseg::nets
