@@ -6,4 +6,7 @@ namespace cudaseg::nets {
 
 void register_builtin_nets();
 
+void register_stdc();       // nets/stdc.cpp
+void register_ppliteseg();  // nets/ppliteseg.cpp
+
 }  // namespace cudaseg::nets
