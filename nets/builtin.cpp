@@ -4,6 +4,8 @@ namespace cudaseg::nets {
 
 void register_builtin_nets() {
   register_segformer();
+  register_stdc();
+  register_ppliteseg();
 }
 
 }  // namespace cudaseg::nets

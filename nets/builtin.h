@@ -7,5 +7,7 @@ namespace cudaseg::nets {
 void register_builtin_nets();
 
 void register_segformer();  // nets/segformer.cpp
+void register_stdc();       // nets/stdc.cpp
+void register_ppliteseg();  // nets/ppliteseg.cpp
 
 }  // namespace cudaseg::nets

@@ -92,6 +92,13 @@ Golden Golden::load(const std::string& stem) {
   return g;
 }
 
+DType Golden::dtype() const {
+  const std::string name = json_.value("dtype", "float32");
+  if (name == "float32") return DType::f32;
+  if (name == "float64") return DType::f64;
+  CUDASEG_FAIL("golden ", stem_, ": unsupported dtype '", name, "' (float32, float64)");
+}
+
 std::string Golden::case_name(size_t i) const {
   const Shape s = json_shape(case_json(i).at("input").at("shape"));
   return std::to_string(s[2]) + "x" + std::to_string(s[3]);
@@ -115,6 +122,7 @@ nn::ModulePtr Golden::build(const Json& overrides) const {
     net = nets::create_net(config);
   }
   fill_det_params(*net, seed());
+  if (dtype() != DType::f32) net->to(dtype());
   return net;
 }
 
@@ -127,7 +135,7 @@ Tensor Golden::input(size_t i) const {
   CUDASEG_CHECK(rel(c.sum, e.at("sum"), e.at("abs_sum")) < 1e-12 &&
                     rel(c.sq_sum, e.at("sq_sum"), e.at("sq_sum")) < 1e-12,
                 "golden ", stem_, ": the input of case ", case_name(i), " differs from the recorded one");
-  return x;
+  return dtype() == DType::f32 ? x : x.to(dtype());
 }
 
 Tensor Golden::labels(size_t i) const {

@@ -88,13 +88,17 @@ class Golden {
   const Json& model() const { return json_.at("model"); }
   uint64_t seed() const { return json_.at("seed").get<uint64_t>(); }
   size_t num_cases() const { return json_.at("cases").size(); }
+  // The golden's computation dtype: "dtype" of the file, float32 when absent;
+  // float64 goldens (tools/goldens/make_golden_f64.py) run the net in double.
+  DType dtype() const;
   const Json& case_json(size_t i) const { return json_.at("cases").at(i); }
   // "64x128" for case i.
   std::string case_name(size_t i) const;
 
-  // The net by registry (model + overrides), every state_dict entry det-filled.
+  // The net by registry (model + overrides), every state_dict entry det-filled
+  // (in float32), then converted to dtype().
   nn::ModulePtr build(const Json& overrides = Json::object()) const;
-  Tensor input(size_t i) const;   // float32 [N, 3, H, W]
+  Tensor input(size_t i) const;   // [N, 3, H, W], det_uniform in float32, then dtype()
   Tensor labels(size_t i) const;  // int64 [N, H, W]
 
  private:
