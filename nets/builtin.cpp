@@ -2,6 +2,9 @@
 
 namespace cudaseg::nets {
 
-void register_builtin_nets() {}
+void register_builtin_nets() {
+  register_ddrnet();
+  register_enet();
+}
 
 }  // namespace cudaseg::nets

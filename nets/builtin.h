@@ -6,4 +6,7 @@ namespace cudaseg::nets {
 
 void register_builtin_nets();
 
+void register_ddrnet();  // nets/ddrnet.h
+void register_enet();    // nets/enet.h
+
 }  // namespace cudaseg::nets
