@@ -9,5 +9,7 @@ void register_builtin_nets();
 void register_segformer();  // nets/segformer.cpp
 void register_stdc();       // nets/stdc.cpp
 void register_ppliteseg();  // nets/ppliteseg.cpp
+void register_ddrnet();  // nets/ddrnet.h
+void register_enet();    // nets/enet.h
 
 }  // namespace cudaseg::nets

@@ -61,10 +61,22 @@ std::shared_ptr<nn::Conv2d> conv3x3(int64_t in_channels, int64_t out_channels, i
 std::shared_ptr<nn::Sequential> conv_bn_act(int64_t in_channels, int64_t out_channels, int64_t kernel_size,
                                             int64_t stride, int64_t dilation, int64_t groups, bool bias,
                                             const std::string& act_type) {
-  const int64_t padding = (kernel_size - 1) / 2 * dilation;
+  return conv_bn_act(in_channels, out_channels, nn::Pair{kernel_size, kernel_size}, stride, dilation, groups, bias,
+                     act_type);
+}
+
+std::shared_ptr<nn::Sequential> conv_bn_act(int64_t in_channels, int64_t out_channels, nn::Pair kernel_size,
+                                            int64_t stride, int64_t dilation, int64_t groups, bool bias,
+                                            const std::string& act_type) {
+  nn::Conv2dOptions options;
+  options.kernel_size = kernel_size;
+  options.stride = {stride, stride};
+  options.padding = {(kernel_size[0] - 1) / 2 * dilation, (kernel_size[1] - 1) / 2 * dilation};
+  options.dilation = {dilation, dilation};
+  options.groups = groups;
+  options.bias = bias;
   auto seq = std::make_shared<nn::Sequential>();
-  seq->push_back(std::make_shared<nn::Conv2d>(in_channels, out_channels, kernel_size, stride, padding, dilation,
-                                              groups, bias));
+  seq->push_back(std::make_shared<nn::Conv2d>(in_channels, out_channels, options));
   seq->push_back(std::make_shared<nn::BatchNorm2d>(out_channels));
   seq->push_back(std::make_shared<Activation>(act_type));
   return seq;

@@ -41,6 +41,12 @@ std::shared_ptr<nn::Sequential> conv_bn_act(int64_t in_channels, int64_t out_cha
                                             int64_t stride = 1, int64_t dilation = 1, int64_t groups = 1,
                                             bool bias = false, const std::string& act_type = "relu");
 
+// ConvBNAct with a (kh, kw) kernel (ENet's asymmetric 5x1 / 1x5): padding
+// ((kh-1)/2*dilation, (kw-1)/2*dilation).
+std::shared_ptr<nn::Sequential> conv_bn_act(int64_t in_channels, int64_t out_channels, nn::Pair kernel_size,
+                                            int64_t stride = 1, int64_t dilation = 1, int64_t groups = 1,
+                                            bool bias = false, const std::string& act_type = "relu");
+
 // SegHead: ConvBNAct 3x3 (in -> hid, act_type) then a bias-free conv1x1 (hid -> num_class).
 std::shared_ptr<nn::Sequential> seg_head(int64_t in_channels, int64_t num_class, const std::string& act_type,
                                          int64_t hid_channels = 128);
