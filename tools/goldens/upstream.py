@@ -1,0 +1,339 @@
+"""Builds the upstream PyTorch models that cudaseg's nets must reproduce.
+
+Upstream code is never copied into cudaseg: it is imported from a checkout
+given on the command line (--upstream DIR). DIR is either a checkout of
+zh320/realtime-semantic-segmentation-pytorch (nets stdc, ppliteseg, bisenetv2,
+fastscnn, ddrnet, enet) or of NVlabs/SegFormer (net segformer).
+
+Shims (imports only, no numerics changed):
+  * zh320: models/__init__.py imports every model, and fanet.py does
+    `from torchvision.models.resnet import BasicBlock` at import time. When
+    torchvision is missing (Debian's torch 1.13 here) a stub package provides
+    that name; none of the nets built here touches it.
+  * NVlabs SegFormer: mix_transformer.py and segformer_head.py are loaded
+    straight from their files with stub modules for their imports:
+    timm (DropPath -- timm's drop_path, identity at drop_prob 0 or in eval --
+    to_2tuple, trunc_normal_, register_model, _cfg), mmseg builder registries,
+    get_root_logger, mmcv.runner.load_checkpoint, mmseg.ops.resize
+    (= F.interpolate, as in mmseg), mmcv.cnn.ConvModule (conv without bias when
+    a norm follows, `bn` BatchNorm2d for SyncBN, `activate` ReLU; order
+    conv-norm-act, the mmcv names and maths) and a BaseDecodeHead that keeps
+    mmseg's attributes (conv_seg, dropout = Dropout2d(dropout_ratio),
+    _transform_inputs for 'multiple_select'). The model is wrapped as mmseg's
+    EncoderDecoder (`backbone.*`, `decode_head.*` keys, as in NVlabs
+    checkpoints); its forward is EncoderDecoder.encode_decode: head logits at
+    1/4 resized bilinearly (align_corners=False) to the input size.
+
+Model configs are cudaseg's registry `model` objects: the upstream
+constructor arguments, except that the class count is `num_classes`.
+"""
+
+import importlib.util
+import math
+import os
+import subprocess
+import sys
+import types
+import warnings
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+ZH320_CLASSES = {
+    "stdc": ("stdc", "STDC"),
+    "ppliteseg": ("pp_liteseg", "PPLiteSeg"),
+    "bisenetv2": ("bisenetv2", "BiSeNetv2"),
+    "fastscnn": ("fastscnn", "FastSCNN"),
+    "ddrnet": ("ddrnet", "DDRNet"),
+    "enet": ("enet", "ENet"),
+}
+
+# The golden sets: file stem -> registry config.
+NETS = {
+    "stdc1_aux": {"name": "stdc", "encoder_type": "stdc1", "num_classes": 19, "use_aux": True,
+                  "use_detail_head": False},
+    "stdc2_aux": {"name": "stdc", "encoder_type": "stdc2", "num_classes": 19, "use_aux": True,
+                  "use_detail_head": False},
+    "stdc1_detail": {"name": "stdc", "encoder_type": "stdc1", "num_classes": 19, "use_aux": False,
+                     "use_detail_head": True},
+    "stdc2_detail": {"name": "stdc", "encoder_type": "stdc2", "num_classes": 19, "use_aux": False,
+                     "use_detail_head": True},
+    "ppliteseg_stdc1": {"name": "ppliteseg", "encoder_type": "stdc1", "num_classes": 19},
+    "ppliteseg_stdc2": {"name": "ppliteseg", "encoder_type": "stdc2", "num_classes": 19},
+    "bisenetv2_aux": {"name": "bisenetv2", "num_classes": 19, "use_aux": True},
+    "fastscnn": {"name": "fastscnn", "num_classes": 19},
+    "ddrnet23slim_aux": {"name": "ddrnet", "arch_type": "DDRNet-23-slim", "num_classes": 19, "use_aux": True},
+    "ddrnet23_aux": {"name": "ddrnet", "arch_type": "DDRNet-23", "num_classes": 19, "use_aux": True},
+    "enet": {"name": "enet", "num_classes": 19},
+    "segformer_b0": {"name": "segformer", "backbone": "mit_b0", "num_classes": 19},
+}
+
+
+def git_commit(path):
+    try:
+        return subprocess.check_output(["git", "-C", path, "rev-parse", "HEAD"], text=True).strip()
+    except Exception:
+        return None
+
+
+def git_remote(path):
+    try:
+        return subprocess.check_output(["git", "-C", path, "config", "--get", "remote.origin.url"], text=True).strip()
+    except Exception:
+        return None
+
+
+def _stub(name, **attrs):
+    mod = types.ModuleType(name)
+    mod.__dict__.update(attrs)
+    sys.modules[name] = mod
+    return mod
+
+
+def _ensure_torchvision_stub():
+    try:
+        import torchvision  # noqa: F401
+        return False
+    except ImportError:
+        pass
+
+    class _Missing(nn.Module):
+        def __init__(self, *a, **k):
+            raise RuntimeError("torchvision stub: not available in this environment")
+
+    _stub("torchvision")
+    _stub("torchvision.models", resnet18=_Missing, resnet34=_Missing, resnet50=_Missing, resnet101=_Missing,
+          resnet152=_Missing, mobilenet_v2=_Missing)
+    _stub("torchvision.models.resnet", BasicBlock=_Missing)
+    return True
+
+
+def build_zh320(upstream, config):
+    _ensure_torchvision_stub()
+    if upstream not in sys.path:
+        sys.path.insert(0, upstream)
+    import models  # noqa: F401  (zh320's package; registers every model)
+    name = config["name"]
+    modfile, cls_name = ZH320_CLASSES[name]
+    mod = importlib.import_module(f"models.{modfile}")
+    cls = getattr(mod, cls_name)
+    kwargs = {k: v for k, v in config.items() if k not in ("name", "num_classes")}
+    kwargs["num_class"] = config["num_classes"]
+    model = cls(**kwargs)
+    info = {"class": f"models.{modfile}.{cls_name}", "ctor_kwargs": kwargs}
+    return model, info
+
+
+# ---------------------------------------------------------------- SegFormer shim
+def _drop_path(x, drop_prob=0.0, training=False):
+    # timm.models.layers.drop_path
+    if drop_prob == 0.0 or not training:
+        return x
+    keep_prob = 1 - drop_prob
+    shape = (x.shape[0],) + (1,) * (x.ndim - 1)
+    random_tensor = keep_prob + torch.rand(shape, dtype=x.dtype, device=x.device)
+    random_tensor.floor_()
+    return x.div(keep_prob) * random_tensor
+
+
+class DropPath(nn.Module):
+    def __init__(self, drop_prob=None):
+        super().__init__()
+        self.drop_prob = drop_prob
+
+    def forward(self, x):
+        return _drop_path(x, self.drop_prob, self.training)
+
+
+def _to_2tuple(x):
+    return tuple(x) if isinstance(x, (tuple, list)) else (x, x)
+
+
+class _Registry:
+    def register_module(self, *a, **k):
+        return lambda cls: cls
+
+
+class ConvModule(nn.Module):
+    """mmcv.cnn.ConvModule restricted to what SegFormerHead uses (2d conv, BN, ReLU)."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
+                 bias="auto", conv_cfg=None, norm_cfg=None, act_cfg=dict(type="ReLU"), inplace=True,
+                 order=("conv", "norm", "act")):
+        super().__init__()
+        assert conv_cfg is None and tuple(order) == ("conv", "norm", "act")
+        with_norm = norm_cfg is not None
+        if bias == "auto":
+            bias = not with_norm
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias=bias)
+        self.with_norm = with_norm
+        if with_norm:
+            assert norm_cfg["type"] in ("BN", "SyncBN"), norm_cfg
+            self.bn = nn.BatchNorm2d(out_channels)  # mmcv names BN/SyncBN layers 'bn'; eps 1e-5, momentum 0.1
+        self.with_activation = act_cfg is not None
+        if self.with_activation:
+            assert act_cfg["type"] == "ReLU"
+            self.activate = nn.ReLU(inplace=inplace)
+
+    def forward(self, x):
+        x = self.conv(x)
+        if self.with_norm:
+            x = self.bn(x)
+        if self.with_activation:
+            x = self.activate(x)
+        return x
+
+
+def _resize(input, size=None, scale_factor=None, mode="nearest", align_corners=None, warning=True):
+    # mmseg.ops.resize: only warns, then F.interpolate
+    if isinstance(size, torch.Size):
+        size = tuple(int(x) for x in size)
+    return F.interpolate(input, size, scale_factor, mode, align_corners)
+
+
+class BaseDecodeHead(nn.Module):
+    """mmseg BaseDecodeHead: the attributes and input selection SegFormerHead uses."""
+
+    def __init__(self, in_channels, channels, *, num_classes, dropout_ratio=0.1, conv_cfg=None, norm_cfg=None,
+                 act_cfg=dict(type="ReLU"), in_index=-1, input_transform=None, loss_decode=None,
+                 ignore_index=255, sampler=None, align_corners=False, **kwargs):
+        super().__init__()
+        assert input_transform == "multiple_select"
+        self.in_channels = in_channels
+        self.channels = channels
+        self.num_classes = num_classes
+        self.dropout_ratio = dropout_ratio
+        self.norm_cfg = norm_cfg
+        self.in_index = in_index
+        self.input_transform = input_transform
+        self.ignore_index = ignore_index
+        self.align_corners = align_corners
+        self.conv_seg = nn.Conv2d(channels, num_classes, kernel_size=1)  # built by mmseg, unused by SegFormerHead
+        self.dropout = nn.Dropout2d(dropout_ratio) if dropout_ratio > 0 else None
+
+    def _transform_inputs(self, inputs):
+        return [inputs[i] for i in self.in_index]
+
+
+def _load_file(modname, path):
+    spec = importlib.util.spec_from_file_location(modname, path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[modname] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _install_segformer_stubs():
+    _stub("timm")
+    _stub("timm.models")
+    _stub("timm.models.layers", DropPath=DropPath, to_2tuple=_to_2tuple, trunc_normal_=nn.init.trunc_normal_)
+    _stub("timm.models.registry", register_model=lambda f: f)
+    _stub("timm.models.vision_transformer", _cfg=lambda **k: k)
+    mmseg = _stub("mmseg")
+    mmseg.__path__ = []
+    _stub("mmseg.models").__path__ = []
+    _stub("mmseg.models.builder", BACKBONES=_Registry(), HEADS=_Registry())
+    _stub("mmseg.models.backbones").__path__ = []
+    _stub("mmseg.models.decode_heads").__path__ = []
+    _stub("mmseg.models.decode_heads.decode_head", BaseDecodeHead=BaseDecodeHead)
+    _stub("mmseg.models.utils")
+    _stub("mmseg.utils", get_root_logger=lambda *a, **k: None)
+    _stub("mmseg.ops", resize=_resize)
+    _stub("mmcv")
+    _stub("mmcv.runner", load_checkpoint=lambda *a, **k: None)
+    _stub("mmcv.cnn", ConvModule=ConvModule, DepthwiseSeparableConvModule=None)
+    _stub("attr")
+    _stub("IPython", embed=lambda *a, **k: None)
+
+
+class EncoderDecoder(nn.Module):
+    """mmseg EncoderDecoder.encode_decode: backbone -> decode head -> resize to the input (ac=False)."""
+
+    def __init__(self, backbone, decode_head):
+        super().__init__()
+        self.backbone = backbone
+        self.decode_head = decode_head
+
+    def forward(self, x, is_training=False):
+        feats = self.backbone(x)
+        head = self.decode_head(feats)
+        out = _resize(head, size=x.shape[2:], mode="bilinear", align_corners=self.decode_head.align_corners)
+        if is_training:
+            return out, (head,)
+        return out
+
+
+SEGFORMER_HEADS = {  # local_configs/segformer/B0/segformer.b0.512x1024.city.160k.py
+    "mit_b0": dict(in_channels=[32, 64, 160, 256], in_index=[0, 1, 2, 3], feature_strides=[4, 8, 16, 32],
+                   channels=128, dropout_ratio=0.1, norm_cfg=dict(type="SyncBN", requires_grad=True),
+                   align_corners=False, decoder_params=dict(embed_dim=256)),
+}
+
+
+def build_segformer(upstream, config):
+    _install_segformer_stubs()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mt = _load_file("mmseg.models.backbones.mix_transformer",
+                        os.path.join(upstream, "mmseg/models/backbones/mix_transformer.py"))
+        sh = _load_file("mmseg.models.decode_heads.segformer_head",
+                        os.path.join(upstream, "mmseg/models/decode_heads/segformer_head.py"))
+    bb = config.get("backbone", "mit_b0")
+    backbone = getattr(mt, bb)()
+    head_kwargs = dict(SEGFORMER_HEADS[bb], num_classes=config["num_classes"])
+    head = sh.SegFormerHead(**head_kwargs)
+    info = {"class": f"mmseg EncoderDecoder(backbone=mix_transformer.{bb}, decode_head=SegFormerHead)",
+            "ctor_kwargs": {"backbone": bb, "decode_head": head_kwargs}}
+    return EncoderDecoder(backbone, head), info
+
+
+def build(upstream, config):
+    """Returns (model, info) where info holds the class, constructor args and upstream commit."""
+    upstream = os.path.abspath(upstream)
+    if config["name"] == "segformer":
+        model, info = build_segformer(upstream, config)
+    else:
+        model, info = build_zh320(upstream, config)
+    info["upstream_path_commit"] = git_commit(upstream)
+    info["upstream_remote"] = git_remote(upstream)
+    return model, info
+
+
+def forward(model, config, x, training):
+    """The upstream forward: (main, [extra outputs]) with the upstream return structure."""
+    name = config["name"]
+    if name in ("stdc", "bisenetv2", "ddrnet", "segformer"):
+        out = model(x, is_training=training)
+    else:
+        out = model(x)
+    if isinstance(out, tuple):
+        main, extra = out
+        extra = list(extra) if isinstance(extra, (tuple, list)) else [extra]
+        return main, extra
+    return out, []
+
+
+def extra_kind(config):
+    """What the extra outputs of a train forward are: 'aux', 'detail', 'head' or None."""
+    if config["name"] == "segformer":
+        return "head"
+    if config.get("use_detail_head"):
+        return "detail"
+    if config.get("use_aux"):
+        return "aux"
+    return None
+
+
+def disable_dropout(model):
+    """Train mode with stochastic layers off (p = 0), so a training step is reproducible elsewhere."""
+    n = 0
+    for m in model.modules():
+        if isinstance(m, (nn.Dropout, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout)):
+            if m.p > 0:
+                m.p = 0.0
+                n += 1
+        if type(m).__name__ == "DropPath" and getattr(m, "drop_prob", 0):
+            m.drop_prob = 0.0
+            n += 1
+    return n
