@@ -159,6 +159,9 @@ def train_step(up, config, seed, x, labels):
         "outputs": outputs,
         "loss": losses,
         "grads": grads,
+        # grads below ~1e-6 of this are rounding noise around an exact zero (a bias before a
+        # train-mode BatchNorm, BN on 1x1 maps of batch 2): compare with an absolute tolerance
+        "grad_norm_max": max((v["norm"] for v in grads.values() if v), default=0.0),
         "grad_samples": grad_samples,
         "buffer_sums_after": buffers,
     }
