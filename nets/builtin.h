@@ -6,4 +6,7 @@ namespace cudaseg::nets {
 
 void register_builtin_nets();
 
+void register_bisenetv2();
+void register_fastscnn();
+
 }  // namespace cudaseg::nets
