@@ -8,6 +8,8 @@ void register_builtin_nets() {
   register_ppliteseg();
   register_ddrnet();
   register_enet();
+  register_bisenetv2();
+  register_fastscnn();
 }
 
 }  // namespace cudaseg::nets

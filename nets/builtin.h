@@ -11,5 +11,7 @@ void register_stdc();       // nets/stdc.cpp
 void register_ppliteseg();  // nets/ppliteseg.cpp
 void register_ddrnet();  // nets/ddrnet.h
 void register_enet();    // nets/enet.h
+void register_bisenetv2();
+void register_fastscnn();
 
 }  // namespace cudaseg::nets
