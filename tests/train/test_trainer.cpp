@@ -1,0 +1,183 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <limits>
+
+#include "common/testing.h"
+#include "nets/registry.h"
+#include "train/trainer.h"
+#include "train/validate.h"
+#include "trainer_toy.h"
+#include "weights/checkpoint.h"
+
+using namespace cudaseg;
+using namespace cudaseg::train;
+namespace ct = cudaseg::testing;
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path fresh_dir(const std::string& name) {
+  const fs::path dir = fs::temp_directory_path() / ("cudaseg_test_trainer_" + name);
+  fs::remove_all(dir);
+  return dir;
+}
+
+std::shared_ptr<train_testing::BlobsDataset> blobs(int64_t n, uint64_t seed) {
+  return std::make_shared<train_testing::BlobsDataset>(n, 12, 12, seed);
+}
+
+// A source that yields good batches, then one with a NaN pixel.
+class PoisonedBatches : public BatchSource {
+ public:
+  PoisonedBatches(DatasetPtr data, int64_t poison_at) : inner_(data, 2, 1, {}), poison_at_(poison_at) {}
+  Batch next() override {
+    Batch b = inner_.next();
+    if (++drawn_ == poison_at_) {
+      b.images = b.images.clone();
+      b.images.data<float>()[5] = std::numeric_limits<float>::quiet_NaN();
+    }
+    return b;
+  }
+  nlohmann::json state() const override { return inner_.state(); }
+  void set_state(const nlohmann::json& s) override { inner_.set_state(s); }
+  int64_t epoch() const override { return inner_.epoch(); }
+
+ private:
+  ShuffledBatches inner_;
+  int64_t poison_at_;
+  int64_t drawn_ = 0;
+};
+
+}  // namespace
+
+TEST(Trainer, ShortRunOnSyntheticDataRaisesMiou) {
+  const fs::path dir = fresh_dir("miou");
+  Json config = train_testing::toy_config();
+  config["train"]["val_interval"] = 15;
+  auto val = blobs(6, 99);
+  Trainer trainer(config, dir.string(), blobs(24, 1), val);
+  std::vector<std::string> lines;
+  trainer.set_log([&](const std::string& l) { lines.push_back(l); });
+  const double before =
+      evaluate(trainer.net(), *val, ValConfig{}, weights::Preprocess{}, Device::cpu()).confusion.miou();
+  const TrainResult r = trainer.run();
+  EXPECT_EQ(r.step, 30);
+  EXPECT_GT(r.last_miou, before + 0.25) << "before " << before;
+  EXPECT_GT(r.best_miou, 0.7);
+  EXPECT_GE(r.best_step, 15);
+  // Progress lines carry the loss terms, lr, throughput and ETA; validations the per-class table.
+  bool progress = false, table = false;
+  for (const auto& l : lines) {
+    progress = progress || (l.find("step 10/30") != std::string::npos && l.find("seg ") != std::string::npos &&
+                            l.find("lr ") != std::string::npos && l.find("img/s") != std::string::npos &&
+                            l.find("ETA") != std::string::npos);
+    table = table || (l.find("val step 30: mIoU") != std::string::npos && l.find("blue") != std::string::npos);
+  }
+  EXPECT_TRUE(progress);
+  EXPECT_TRUE(table);
+  // The effective config, the last training checkpoint and the best weights.
+  const Json saved = load_config((dir / "config.json").string());
+  EXPECT_EQ(saved["optimizer"]["momentum"], 0.9);
+  EXPECT_EQ(saved, trainer.config());
+  const weights::Checkpoint last = weights::load_checkpoint((dir / "last").string());
+  ASSERT_TRUE(last.train_state.has_value());
+  EXPECT_EQ(last.train_state->step, 30);
+  const weights::Checkpoint best = weights::load_checkpoint((dir / "best").string());
+  EXPECT_FALSE(best.train_state.has_value());
+  EXPECT_EQ(Json::parse(best.model_json), trainer.config()["model"]);
+  EXPECT_NEAR(Json::parse(best.metadata_json)["miou"].get<double>(), r.best_miou, 1e-12);
+  EXPECT_EQ(best.class_names, (std::vector<std::string>{"background", "red", "blue"}));
+  fs::remove_all(dir);
+}
+
+// Interrupted at step 5 and resumed, the run ends bit-identical to one that
+// never stopped: weights, BN buffers, optimizer moments, EMA, dropout masks
+// (RNG) and the loader's shuffled order all continue exactly.
+TEST(Trainer, ResumeIsBitIdentical) {
+  Json config = train_testing::toy_config();
+  config["model"]["dropout"] = 0.2;
+  config["model"]["use_aux"] = true;
+  config["optimizer"] = {{"type", "sgd"}, {"lr", 0.05}, {"nesterov", true}, {"weight_decay", 1e-3}};
+  config["schedule"] = {{"policy", "onecycle"}, {"warmup_iters", 3}};
+  config["loss"] = {{"type", "ohem"}, {"aux_coef", {0.4}}};
+  config["ema"] = {{"enabled", true}};
+  config["train"]["iters"] = 11;
+  config["train"]["ckpt_interval"] = 4;
+  auto train_set = blobs(10, 3);  // 2 full batches of 4 per epoch: epochs roll over
+  auto val = blobs(2, 4);
+
+  const fs::path a = fresh_dir("resume_a"), b = fresh_dir("resume_b");
+  Trainer whole(config, a.string(), train_set, val);
+  whole.set_log([](const std::string&) {});
+  whole.run();
+
+  {
+    Trainer first(config, b.string(), train_set, val);
+    first.set_log([](const std::string&) {});
+    EXPECT_EQ(first.run(5).step, 5);  // "interrupted" after step 5
+  }
+  Trainer second(config, b.string(), train_set, val);
+  second.set_log([](const std::string&) {});
+  second.resume(b.string());
+  EXPECT_EQ(second.step(), 5);
+  const TrainResult r = second.run();
+  EXPECT_EQ(r.step, 11);
+
+  const auto sa = whole.net().state_dict(), sb = second.net().state_dict();
+  ASSERT_EQ(sa.size(), sb.size());
+  for (size_t i = 0; i < sa.size(); ++i) {
+    EXPECT_EQ(sa[i].second.to_vector(), sb[i].second.to_vector()) << sa[i].first;
+  }
+  const auto ea = weights::load_checkpoint((a / "best").string()), eb = weights::load_checkpoint((b / "best").string());
+  for (const auto& [name, t] : ea.tensors) EXPECT_EQ(t.to_vector(), eb.tensors.at(name).to_vector()) << name;
+  const auto la = weights::load_checkpoint((a / "last").string()), lb = weights::load_checkpoint((b / "last").string());
+  EXPECT_EQ(la.train_state->loader_json, lb.train_state->loader_json);
+  EXPECT_EQ(la.train_state->rng_offset, lb.train_state->rng_offset);
+  for (const auto& [name, t] : la.train_state->optimizer) {
+    EXPECT_EQ(t.to_vector(), lb.train_state->optimizer.at(name).to_vector()) << name;
+  }
+  fs::remove_all(a);
+  fs::remove_all(b);
+}
+
+TEST(Trainer, NanLossStopsWithAClearErrorAndKeepsTheLastGoodCheckpoint) {
+  const fs::path dir = fresh_dir("nan");
+  Json config = train_testing::toy_config();
+  config["train"]["ckpt_interval"] = 1;
+  auto data = blobs(8, 5);
+  Trainer trainer(config, dir.string(), data, nullptr);
+  trainer.set_log([](const std::string&) {});
+  trainer.set_batch_source(std::make_unique<PoisonedBatches>(data, 3));
+  EXPECT_TRUE(ct::throws_mentioning([&] { trainer.run(); },
+                                    {"diverged", "nan", "step 3", "seg", "last good checkpoint", "last"}));
+  const weights::Checkpoint last = weights::load_checkpoint((dir / "last").string());
+  EXPECT_EQ(last.train_state->step, 2);
+  for (const auto& [name, t] : last.tensors) {
+    for (double v : t.to_vector()) ASSERT_TRUE(std::isfinite(v)) << name;
+  }
+  fs::remove_all(dir);
+}
+
+TEST(Trainer, ResumeRefusesAnotherModelOrAWeightsOnlyCheckpoint) {
+  const fs::path dir = fresh_dir("refuse");
+  Json config = train_testing::toy_config();
+  config["train"]["iters"] = 2;
+  config["train"]["val_interval"] = 1;
+  config["schedule"]["warmup_iters"] = 0;
+  auto data = blobs(8, 6);
+  {
+    Trainer t(config, dir.string(), data, blobs(1, 7));
+    t.set_log([](const std::string&) {});
+    t.run();
+  }
+  config["model"]["width"] = 4;
+  Trainer other(config, (dir / "other").string(), data, nullptr);
+  EXPECT_TRUE(ct::throws_mentioning([&] { other.resume(dir.string()); }, {"differs from the config"}));
+  EXPECT_TRUE(ct::throws_mentioning([&] { other.resume((dir / "best").string()); }, {"not a training checkpoint"}));
+  config["model"]["num_classes"] = 5;
+  EXPECT_TRUE(ct::throws_mentioning([&] { Trainer(config, dir.string(), data, nullptr); },
+                                    {"blobs", "3 classes", "num_classes is 5"}));
+  fs::remove_all(dir);
+}
