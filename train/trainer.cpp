@@ -34,19 +34,22 @@ std::vector<Tensor> train_outputs(nn::Module& net, const Tensor& images) {
 
 }  // namespace
 
-Trainer::Trainer(const Json& config, std::string out_dir, DatasetPtr train, DatasetPtr val)
+Trainer::Trainer(const Json& config, std::string out_dir, TrainData data)
     : config_(resolve_config(config)),
       out_dir_(std::move(out_dir)),
-      train_(std::move(train)),
-      val_(std::move(val)),
+      data_(std::move(data)),
       tc_(train_config(config_)),
       device_(Device::parse(tc_.device)),
       log_([](const std::string& line) { CUDASEG_LOG_INFO(line); }) {
-  CUDASEG_CHECK(train_ != nullptr, "Trainer: no training dataset");
+  CUDASEG_CHECK(data_.train != nullptr, "Trainer: no training loader");
+  CUDASEG_CHECK(data_.train->options().batch_size == tc_.batch_size, "Trainer: the train loader's batch size ",
+                data_.train->options().batch_size, " differs from train.batch_size ", tc_.batch_size);
   const int64_t classes = config_["model"]["num_classes"].get<int64_t>();
-  for (const auto& d : {train_, val_}) {
-    CUDASEG_CHECK(d == nullptr || d->num_classes() == classes, "Trainer: dataset '", d ? d->name() : "",
-                  "' has ", d ? d->num_classes() : 0, " classes, model.num_classes is ", classes);
+  for (const auto& loader : {data_.train, data_.val}) {
+    if (!loader) continue;
+    const Dataset& d = loader->dataset();
+    CUDASEG_CHECK(d.num_classes() == classes, "Trainer: dataset '", d.name(), "' has ", d.num_classes(),
+                  " classes, model.num_classes is ", classes);
   }
   // Initialisation, then dropout, draw from the layers' generator; its state is checkpointed.
   nn::manual_seed(tc_.seed);
@@ -61,7 +64,7 @@ Trainer::Trainer(const Json& config, std::string out_dir, DatasetPtr train, Data
   schedule_ = std::make_unique<LrSchedule>(oc.lr, schedule_config(config_));
   loss_ = std::make_unique<SegLoss>(loss_config(config_), classes);
   ema_ = std::make_unique<ModelEma>(*net_, ec);
-  batches_ = std::make_unique<ShuffledBatches>(train_, tc_.batch_size, tc_.seed, preprocess());
+  batches_ = std::make_unique<LoaderBatches>(data_.train);
   fs::create_directories(out_dir_);
   save_config((fs::path(out_dir_) / "config.json").string(), config_);
 }
@@ -75,13 +78,20 @@ void Trainer::set_batch_source(std::unique_ptr<BatchSource> source) {
 
 void Trainer::set_log(std::function<void(const std::string&)> log) { log_ = std::move(log); }
 
-weights::Preprocess Trainer::preprocess() const { return weights::Preprocess{}; }
+weights::Preprocess Trainer::preprocess() const {
+  weights::Preprocess p;
+  const Json& a = config_["augment"];
+  if (a.contains("mean")) p.mean = a["mean"].get<std::vector<double>>();
+  if (a.contains("std")) p.std = a["std"].get<std::vector<double>>();
+  return p;
+}
 
 void Trainer::save_last() const {
   weights::Checkpoint ck;
   ck.model_json = config_["model"].dump();
   ck.preprocess = preprocess();
-  ck.class_names = train_->class_names();
+  ck.class_names = data_.train->dataset().class_names();
+  ck.palette = data_.train->dataset().palette();
   for (const auto& [name, t] : net_->state_dict()) ck.tensors.insert(name, t);
   weights::TrainState ts;
   ts.step = step_;
@@ -107,7 +117,8 @@ void Trainer::save_best(double miou) const {
   weights::Checkpoint ck;
   ck.model_json = config_["model"].dump();
   ck.preprocess = preprocess();
-  ck.class_names = train_->class_names();
+  ck.class_names = data_.train->dataset().class_names();
+  ck.palette = data_.train->dataset().palette();
   for (const auto& [name, t] : ema_->state()) ck.tensors.insert(name, t);
   ck.metadata_json = Json{{"config", config_}, {"kind", "best"}, {"step", step_}, {"miou", miou}}.dump();
   weights::save_checkpoint((fs::path(out_dir_) / "best").string(), ck);
@@ -149,13 +160,13 @@ void Trainer::resume(const std::string& path) {
 double Trainer::validate() {
   nn::Module& net = eval_net_ ? *eval_net_ : *net_;
   if (eval_net_) ema_->copy_to(*eval_net_);
-  const EvalResult r = evaluate(net, *val_, val_config(config_), preprocess(), device_);
+  const EvalResult r = evaluate(net, *data_.val, val_config(config_), device_);
   const double miou = r.confusion.miou();
   char line[128];
   std::snprintf(line, sizeof line, "val step %lld: mIoU %.2f%%, pixel acc %.2f%% over %lld images",
                 static_cast<long long>(step_), 100.0 * miou, 100.0 * r.confusion.pixel_accuracy(),
                 static_cast<long long>(r.images));
-  log_(line + std::string("\n") + r.confusion.table(val_->class_names()));
+  log_(line + std::string("\n") + r.confusion.table(data_.val->dataset().class_names()));
   return miou;
 }
 
@@ -199,7 +210,7 @@ TrainResult Trainer::run(int64_t stop_at) {
     if (tc_.log_interval > 0 && (step_ % tc_.log_interval == 0 || last)) {
       log_progress(loss, lr, seconds, step_ - first);
     }
-    if (val_ && (last || (tc_.val_interval > 0 && step_ % tc_.val_interval == 0))) {
+    if (data_.val && (last || (tc_.val_interval > 0 && step_ % tc_.val_interval == 0))) {
       result_.last_miou = validate();
       if (result_.last_miou > result_.best_miou) {
         result_.best_miou = result_.last_miou;

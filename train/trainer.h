@@ -20,14 +20,21 @@
 
 #include "nets/module.h"
 #include "train/config.h"
-#include "train/dataset.h"
 #include "train/ema.h"
 #include "train/losses.h"
 #include "train/optim.h"
 #include "train/schedule.h"
 #include "train/trainer_data.h"
+#include "weights/checkpoint.h"
 
 namespace cudaseg::train {
+
+// The loaders of a run (train/data_config.h's build_data makes them from the
+// config's data and augment sections). `val` may be null: no validation.
+struct TrainData {
+  std::shared_ptr<Loader> train;
+  std::shared_ptr<Loader> val;
+};
 
 struct TrainResult {
   int64_t step = 0;          // steps completed
@@ -38,12 +45,12 @@ struct TrainResult {
 
 class Trainer {
  public:
-  // `config` is resolved by the constructor; `val` may be null (no validation).
-  // The dataset's class count must equal the model's num_classes.
-  Trainer(const Json& config, std::string out_dir, DatasetPtr train, DatasetPtr val);
+  // `config` is resolved by the constructor. The datasets' class count must
+  // equal model.num_classes and the train loader's batch size train.batch_size.
+  Trainer(const Json& config, std::string out_dir, TrainData data);
   ~Trainer();
 
-  // Uses `source` instead of the plain shuffled loader built from `train`.
+  // Draws training batches from `source` instead of the train loader.
   void set_batch_source(std::unique_ptr<BatchSource> source);
   // Receives each progress and validation line (default: the log at info level).
   void set_log(std::function<void(const std::string&)> log);
@@ -68,7 +75,7 @@ class Trainer {
 
   Json config_;
   std::string out_dir_;
-  DatasetPtr train_, val_;
+  TrainData data_;
   TrainConfig tc_;
   Device device_;
   nn::ModulePtr net_, eval_net_;

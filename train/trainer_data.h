@@ -1,53 +1,40 @@
-// How the trainer gets its data: samples normalised into network inputs, and
-// the BatchSource interface the loop draws from, whose position is saved in
-// training checkpoints so a resumed run sees exactly the batches an
-// uninterrupted one would. ShuffledBatches is the plain source (reshuffle per
-// epoch, drop the last partial batch, no augmentation).
+// Where the trainer draws its batches from. A BatchSource hands out batches
+// endlessly (epoch after epoch) and reports a position that training
+// checkpoints save, so a resumed run sees exactly the batches an
+// uninterrupted one would. LoaderBatches adapts the loader (train/loader.h).
 #pragma once
 
-#include <cstdint>
-#include <vector>
+#include <memory>
 
 #include <nlohmann/json.hpp>
 
-#include "train/dataset.h"
-#include "weights/checkpoint.h"
+#include "train/loader.h"
 
 namespace cudaseg::train {
-
-// Images u8 [H, W, 3] of equal size -> f32 [N, 3, H, W] as
-// (pixel * scale - mean) / std; labels stacked into i64 [N, H, W].
-Batch collate(const std::vector<Sample>& samples, const weights::Preprocess& preprocess);
 
 class BatchSource {
  public:
   virtual ~BatchSource() = default;
   virtual Batch next() = 0;
-  // The position (JSON object) and its restore.
+  // The position (a JSON object) and its restore.
   virtual nlohmann::json state() const = 0;
   virtual void set_state(const nlohmann::json& state) = 0;
   virtual int64_t epoch() const = 0;
 };
 
-class ShuffledBatches : public BatchSource {
+class LoaderBatches : public BatchSource {
  public:
-  // Throws when the dataset holds fewer samples than one batch.
-  ShuffledBatches(DatasetPtr dataset, int64_t batch_size, uint64_t seed, weights::Preprocess preprocess);
+  explicit LoaderBatches(std::shared_ptr<Loader> loader);
+  // The next batch, moving on to the next epoch at the end of one; throws
+  // when an epoch holds no batch (fewer samples than a batch with drop_last).
   Batch next() override;
+  // {"epoch": e, "batch": b}: the batch next() returns next.
   nlohmann::json state() const override;
   void set_state(const nlohmann::json& state) override;
-  int64_t epoch() const override { return epoch_; }
+  int64_t epoch() const override { return loader_->position().epoch; }
 
  private:
-  void shuffle();
-
-  DatasetPtr dataset_;
-  int64_t batch_size_;
-  uint64_t seed_;
-  weights::Preprocess preprocess_;
-  int64_t epoch_ = 0;
-  int64_t index_ = 0;  // next position in order_
-  std::vector<int64_t> order_;
+  std::shared_ptr<Loader> loader_;
 };
 
 }  // namespace cudaseg::train

@@ -5,7 +5,6 @@
 #include "autograd/engine.h"
 #include "ops/ops.h"
 #include "runtime/error.h"
-#include "train/trainer_data.h"
 
 namespace cudaseg::train {
 
@@ -57,17 +56,16 @@ Tensor infer(nn::Module& net, const Tensor& images, const ValConfig& config) {
   return infer_slide(net, images, {config.crop_size[0], config.crop_size[1]}, {config.stride[0], config.stride[1]});
 }
 
-EvalResult evaluate(nn::Module& net, const Dataset& data, const ValConfig& config,
-                    const weights::Preprocess& preprocess, Device device) {
+EvalResult evaluate(nn::Module& net, Loader& loader, const ValConfig& config, Device device) {
   const bool was_training = net.is_training();
   net.eval();
+  const Dataset& data = loader.dataset();
   EvalResult result{ConfusionMatrix(data.num_classes(), data.ignore_index()), 0};
   try {
-    for (int64_t i = 0; i < data.size(); ++i) {
-      const Batch b = collate({data.get(i)}, preprocess);
-      const Tensor logits = infer(net, b.images.to(device), config);
-      result.confusion.update_logits(logits, b.labels);
-      ++result.images;
+    loader.seek(0, 0);
+    while (std::optional<Batch> b = loader.next()) {
+      result.confusion.update_logits(infer(net, b->images.to(device), config), b->labels);
+      result.images += b->images.size(0);
     }
   } catch (...) {
     net.train(was_training);

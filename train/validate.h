@@ -9,9 +9,8 @@
 
 #include "nets/module.h"
 #include "train/config.h"
-#include "train/dataset.h"
+#include "train/loader.h"
 #include "train/metrics.h"
-#include "weights/checkpoint.h"
 
 namespace cudaseg::train {
 
@@ -28,9 +27,9 @@ struct EvalResult {
   int64_t images = 0;
 };
 
-// Every sample of `data`, one at a time (sizes may differ), on `device`; the
-// net is switched to eval mode and back to the mode it was in.
-EvalResult evaluate(nn::Module& net, const Dataset& data, const ValConfig& config,
-                    const weights::Preprocess& preprocess, Device device);
+// One pass over the loader (from its first batch) on `device`, scored
+// against the loader's dataset classes and ignore index; the net is switched
+// to eval mode and back to the mode it was in.
+EvalResult evaluate(nn::Module& net, Loader& loader, const ValConfig& config, Device device);
 
 }  // namespace cudaseg::train

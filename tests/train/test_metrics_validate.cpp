@@ -66,8 +66,9 @@ TEST(Validate, EvaluateScoresEveryLabelledPixelAndRestoresTheMode) {
   nn::manual_seed(7);
   nn::ModulePtr net = nets::create_net({{"name", "train_toy"}, {"num_classes", 3}});
   net->train();
-  train_testing::BlobsDataset data(3, 10, 12, 1);
-  const EvalResult r = evaluate(*net, data, ValConfig{}, weights::Preprocess{}, Device::cpu());
+  auto loader = train_testing::toy_loader(std::make_shared<train_testing::BlobsDataset>(3, 10, 12, 1), false);
+  loader->next();  // evaluation starts from the first sample wherever the loader stands
+  const EvalResult r = evaluate(*net, *loader, ValConfig{}, Device::cpu());
   EXPECT_EQ(r.images, 3);
   EXPECT_EQ(r.confusion.total(), 3 * 9 * 12);  // the top row is ignored
   EXPECT_TRUE(net->is_training());

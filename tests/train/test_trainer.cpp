@@ -24,14 +24,10 @@ fs::path fresh_dir(const std::string& name) {
   return dir;
 }
 
-std::shared_ptr<train_testing::BlobsDataset> blobs(int64_t n, uint64_t seed) {
-  return std::make_shared<train_testing::BlobsDataset>(n, 12, 12, seed);
-}
-
 // A source that yields good batches, then one with a NaN pixel.
 class PoisonedBatches : public BatchSource {
  public:
-  PoisonedBatches(DatasetPtr data, int64_t poison_at) : inner_(data, 2, 1, {}), poison_at_(poison_at) {}
+  PoisonedBatches(std::shared_ptr<Loader> loader, int64_t poison_at) : inner_(loader), poison_at_(poison_at) {}
   Batch next() override {
     Batch b = inner_.next();
     if (++drawn_ == poison_at_) {
@@ -45,7 +41,7 @@ class PoisonedBatches : public BatchSource {
   int64_t epoch() const override { return inner_.epoch(); }
 
  private:
-  ShuffledBatches inner_;
+  LoaderBatches inner_;
   int64_t poison_at_;
   int64_t drawn_ = 0;
 };
@@ -56,12 +52,12 @@ TEST(Trainer, ShortRunOnSyntheticDataRaisesMiou) {
   const fs::path dir = fresh_dir("miou");
   Json config = train_testing::toy_config();
   config["train"]["val_interval"] = 15;
-  auto val = blobs(6, 99);
-  Trainer trainer(config, dir.string(), blobs(24, 1), val);
+  const TrainData data = train_testing::toy_data(24, 6, 1);
+  Trainer trainer(config, dir.string(), data);
   std::vector<std::string> lines;
   trainer.set_log([&](const std::string& l) { lines.push_back(l); });
   const double before =
-      evaluate(trainer.net(), *val, ValConfig{}, weights::Preprocess{}, Device::cpu()).confusion.miou();
+      evaluate(trainer.net(), *data.val, ValConfig{}, Device::cpu()).confusion.miou();
   const TrainResult r = trainer.run();
   EXPECT_EQ(r.step, 30);
   EXPECT_GT(r.last_miou, before + 0.25) << "before " << before;
@@ -105,20 +101,21 @@ TEST(Trainer, ResumeIsBitIdentical) {
   config["ema"] = {{"enabled", true}};
   config["train"]["iters"] = 11;
   config["train"]["ckpt_interval"] = 4;
-  auto train_set = blobs(10, 3);  // 2 full batches of 4 per epoch: epochs roll over
-  auto val = blobs(2, 4);
+  // 10 samples: 2 full batches of 4 per epoch, so epochs roll over; flips
+  // are drawn per (epoch, index); 2 loader threads.
+  auto data = [] { return train_testing::toy_data(10, 2, 3, 2); };
 
   const fs::path a = fresh_dir("resume_a"), b = fresh_dir("resume_b");
-  Trainer whole(config, a.string(), train_set, val);
+  Trainer whole(config, a.string(), data());
   whole.set_log([](const std::string&) {});
   whole.run();
 
   {
-    Trainer first(config, b.string(), train_set, val);
+    Trainer first(config, b.string(), data());
     first.set_log([](const std::string&) {});
     EXPECT_EQ(first.run(5).step, 5);  // "interrupted" after step 5
   }
-  Trainer second(config, b.string(), train_set, val);
+  Trainer second(config, b.string(), data());
   second.set_log([](const std::string&) {});
   second.resume(b.string());
   EXPECT_EQ(second.step(), 5);
@@ -146,10 +143,10 @@ TEST(Trainer, NanLossStopsWithAClearErrorAndKeepsTheLastGoodCheckpoint) {
   const fs::path dir = fresh_dir("nan");
   Json config = train_testing::toy_config();
   config["train"]["ckpt_interval"] = 1;
-  auto data = blobs(8, 5);
-  Trainer trainer(config, dir.string(), data, nullptr);
+  const TrainData data = train_testing::toy_data(8, 0, 5);
+  Trainer trainer(config, dir.string(), data);
   trainer.set_log([](const std::string&) {});
-  trainer.set_batch_source(std::make_unique<PoisonedBatches>(data, 3));
+  trainer.set_batch_source(std::make_unique<PoisonedBatches>(data.train, 3));
   EXPECT_TRUE(ct::throws_mentioning([&] { trainer.run(); },
                                     {"diverged", "nan", "step 3", "seg", "last good checkpoint", "last"}));
   const weights::Checkpoint last = weights::load_checkpoint((dir / "last").string());
@@ -166,18 +163,21 @@ TEST(Trainer, ResumeRefusesAnotherModelOrAWeightsOnlyCheckpoint) {
   config["train"]["iters"] = 2;
   config["train"]["val_interval"] = 1;
   config["schedule"]["warmup_iters"] = 0;
-  auto data = blobs(8, 6);
   {
-    Trainer t(config, dir.string(), data, blobs(1, 7));
+    Trainer t(config, dir.string(), train_testing::toy_data(8, 1, 6));
     t.set_log([](const std::string&) {});
     t.run();
   }
   config["model"]["width"] = 4;
-  Trainer other(config, (dir / "other").string(), data, nullptr);
+  Trainer other(config, (dir / "other").string(), train_testing::toy_data(8, 0, 6));
   EXPECT_TRUE(ct::throws_mentioning([&] { other.resume(dir.string()); }, {"differs from the config"}));
   EXPECT_TRUE(ct::throws_mentioning([&] { other.resume((dir / "best").string()); }, {"not a training checkpoint"}));
   config["model"]["num_classes"] = 5;
-  EXPECT_TRUE(ct::throws_mentioning([&] { Trainer(config, dir.string(), data, nullptr); },
+  EXPECT_TRUE(ct::throws_mentioning([&] { Trainer(config, dir.string(), train_testing::toy_data(8, 0, 6)); },
                                     {"blobs", "3 classes", "num_classes is 5"}));
+  config["model"]["num_classes"] = 3;
+  config["train"]["batch_size"] = 2;
+  EXPECT_TRUE(ct::throws_mentioning([&] { Trainer(config, dir.string(), train_testing::toy_data(8, 0, 6)); },
+                                    {"batch size 4", "train.batch_size 2"}));
   fs::remove_all(dir);
 }

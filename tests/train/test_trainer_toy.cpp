@@ -70,6 +70,29 @@ nlohmann::json toy_config() {
                      {"ckpt_interval", 0}}}};
 }
 
+std::shared_ptr<train::Loader> toy_loader(train::DatasetPtr data, bool training, int64_t batch_size, uint64_t seed,
+                                          int workers) {
+  train::LoaderOptions lo;
+  lo.batch_size = training ? batch_size : 1;
+  lo.shuffle = training;
+  lo.drop_last = training;
+  lo.workers = workers;
+  lo.seed = seed;
+  train::AugmentOptions ao;
+  ao.flip = true;
+  ao.seed = seed;
+  train::TransformPtr t = training ? train::TransformPtr(std::make_shared<train::TrainTransform>(ao))
+                                   : std::make_shared<train::ValTransform>(ao.mean, ao.std);
+  return std::make_shared<train::Loader>(std::move(data), t, lo);
+}
+
+train::TrainData toy_data(int64_t n_train, int64_t n_val, uint64_t seed, int workers) {
+  train::TrainData d;
+  d.train = toy_loader(std::make_shared<BlobsDataset>(n_train, 12, 12, seed), true, 4, seed, workers);
+  if (n_val > 0) d.val = toy_loader(std::make_shared<BlobsDataset>(n_val, 12, 12, seed + 1000), false);
+  return d;
+}
+
 train::Sample BlobsDataset::get(int64_t index) const {
   Generator g(seed_ * 1000003 + static_cast<uint64_t>(index));
   const auto r = g.uniform({8}).to_vector();

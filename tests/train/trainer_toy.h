@@ -8,6 +8,8 @@
 #include <nlohmann/json.hpp>
 
 #include "train/dataset.h"
+#include "train/loader.h"
+#include "train/trainer.h"
 
 namespace cudaseg::train_testing {
 
@@ -19,6 +21,13 @@ void register_toy_net();
 
 // {"model": {"name": "train_toy", "num_classes": 3}, small fast settings}.
 nlohmann::json toy_config();
+
+// A loader over `data`: shuffled with a flip augmentation for training,
+// in order with plain normalisation for validation (batch 1).
+std::shared_ptr<train::Loader> toy_loader(train::DatasetPtr data, bool training, int64_t batch_size = 4,
+                                          uint64_t seed = 1, int workers = 0);
+// Train and val loaders over BlobsDataset(n_train) and BlobsDataset(n_val) (none when n_val is 0).
+train::TrainData toy_data(int64_t n_train, int64_t n_val, uint64_t seed, int workers = 0);
 
 // `size` images of h x w: a dark background (class 0), a red rectangle
 // (class 1) and a blue one (class 2), with pixel noise; the top row is labelled 255.
