@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "nets/registry.h"
+#include "train/data_config.h"
 #include "runtime/error.h"
 #include "weights/file_io.h"
 
@@ -14,23 +15,8 @@ std::vector<ConfigSection> make_sections() {
   using J = Json;
   return {
       {"model", "the net, as the registry builds it: {\"name\": ..., \"num_classes\": ..., <net arguments>}", {}},
-      {"data",
-       "the dataset (the built-in synthetic one by default)",
-       {{"dataset", "synthetic", "string", "dataset kind", {"synthetic", "cityscapes", "camvid", "voc", "ade20k", "folder"}},
-        {"root", "", "string", "dataset folder (not used by synthetic)"},
-        {"num_classes", 19, "integer", "synthetic: class count"},
-        {"train_size", 64, "integer", "synthetic: training images"},
-        {"val_size", 8, "integer", "synthetic: validation images"},
-        {"image_size", J::array({64, 64}), "integers", "synthetic: [h, w]", {}, 2}}},
-      {"augment",
-       "training augmentation (zh320: scale, random scale, pad, crop, colour jitter, flip, normalise)",
-       {{"crop_size", J::array({64, 64}), "integers", "random crop [h, w]", {}, 2},
-        {"scale", 1.0, "number", "fixed resize factor"},
-        {"randscale", J::array({0.0, 0.0}), "numbers", "random scale range [lo, hi] around 1", {}, 2},
-        {"brightness", 0.0, "number", "colour jitter"},
-        {"contrast", 0.0, "number", "colour jitter"},
-        {"saturation", 0.0, "number", "colour jitter"},
-        {"h_flip", 0.5, "number", "horizontal flip probability"}}},
+      {"data", "the dataset (the built-in synthetic one by default); keys in train/data_config.h", {}},
+      {"augment", "training augmentation and normalisation; keys in train/data_config.h", {}},
       {"optimizer",
        "the optimizer and its parameter groups",
        {{"type", "sgd", "string", "update rule", {"sgd", "adam", "adamw"}},
@@ -164,8 +150,14 @@ const std::vector<ConfigSection>& config_sections() {
 
 std::string config_help() {
   std::ostringstream os;
+  const Json data_defaults = resolve_data_config(Json::object(), Json::object());
   for (const auto& s : config_sections()) {
     os << "  " << s.name << ": " << s.help << "\n";
+    if (data_defaults.contains(s.name)) {
+      for (const auto& [key, value] : data_defaults[s.name].items()) {
+        os << "    " << key << " (default " << value.dump() << ")\n";
+      }
+    }
     for (const auto& k : s.keys) {
       os << "    " << k.key << " (" << k.type << ", default " << k.default_value.dump() << "): " << k.help;
       if (!k.choices.empty()) {
@@ -212,7 +204,15 @@ Json resolve_config(const Json& config) {
                 "\"num_classes\": 19}; registered nets: ",
                 join<std::string>(nets::registered_nets(), [](const std::string& s) { return s; }), ")");
   Json out = Json::object();
+  try {
+    const Json data = resolve_data_config(config.value("data", Json::object()), config.value("augment", Json::object()));
+    out["data"] = data["data"];
+    out["augment"] = data["augment"];
+  } catch (const Error& e) {
+    throw e.with_context("config");
+  }
   for (const auto& s : sections) {
+    if (s.name == "data" || s.name == "augment") continue;
     if (s.name == "model") {
       try {
         out["model"] = nets::resolve_model_config(config["model"]);

@@ -37,7 +37,9 @@ struct ConfigKey {
 struct ConfigSection {
   std::string name;
   std::string help;
-  std::vector<ConfigKey> keys;  // empty for `model`, which the registry validates
+  // Empty for `model` (validated by the net registry) and for `data` and
+  // `augment` (validated by train/data_config.h).
+  std::vector<ConfigKey> keys;
 };
 
 // Every section in order, with its keys and defaults.

@@ -77,6 +77,9 @@ TEST(Config, ErrorsNameTheKeyAndWhatIsAccepted) {
   EXPECT_TRUE(rejects(c, {"config: model", "widht", "width"}));
   EXPECT_TRUE(rejects(Json{{"train", Json::object()}}, {"'model' section is required", "train_toy"}));
   c = minimal();
+  c["data"] = {{"datset", "synthetic"}};
+  EXPECT_TRUE(rejects(c, {"config", "data", "datset"}));
+  c = minimal();
   c["loss"] = 3;
   EXPECT_TRUE(rejects(c, {"section 'loss' must be an object"}));
 }
@@ -87,7 +90,7 @@ TEST(Config, SetOverridesTakeJsonTypedValues) {
   apply_override(c, "optimizer.type=adamw");  // not JSON: a string
   apply_override(c, "optimizer.nesterov=true");
   apply_override(c, "optimizer.lr_mult={\"conv.\": 0.1}");
-  apply_override(c, "augment.crop_size=[32,48]");
+  apply_override(c, "augment.crop=[32,48]");
   apply_override(c, "model.width=4");
   apply_override(c, "train.device=\"cpu\"");
   EXPECT_TRUE(c["optimizer"]["lr"].is_number_float());
@@ -96,7 +99,7 @@ TEST(Config, SetOverridesTakeJsonTypedValues) {
   train_testing::register_toy_net();
   const Json r = resolve_config(c);
   EXPECT_EQ(r["optimizer"]["lr"], 0.5);
-  EXPECT_EQ(r["augment"]["crop_size"], Json::array({32, 48}));
+  EXPECT_EQ(r["augment"]["crop"], Json::array({32, 48}));
   EXPECT_EQ(r["model"]["width"], 4);
   EXPECT_EQ(optimizer_config(r).lr_mult.at("conv."), 0.1);
 
