@@ -65,8 +65,6 @@ Trainer::Trainer(const Json& config, std::string out_dir, TrainData data)
   loss_ = std::make_unique<SegLoss>(loss_config(config_), classes);
   ema_ = std::make_unique<ModelEma>(*net_, ec);
   batches_ = std::make_unique<LoaderBatches>(data_.train);
-  fs::create_directories(out_dir_);
-  save_config((fs::path(out_dir_) / "config.json").string(), config_);
 }
 
 Trainer::~Trainer() = default;
@@ -184,6 +182,8 @@ TrainResult Trainer::run(int64_t stop_at) {
   const int64_t end = stop_at > 0 ? std::min(stop_at, tc_.iters) : tc_.iters;
   const auto start = std::chrono::steady_clock::now();
   const int64_t first = step_;
+  fs::create_directories(out_dir_);
+  save_config((fs::path(out_dir_) / "config.json").string(), config_);
   net_->train();
   while (step_ < end) {
     const double lr = schedule_->lr(step_);
@@ -218,7 +218,12 @@ TrainResult Trainer::run(int64_t stop_at) {
         save_best(result_.last_miou);
       }
     }
-    if (last || step_ == end || (tc_.ckpt_interval > 0 && step_ % tc_.ckpt_interval == 0)) save_last();
+    const bool stop = stop_flag_ != nullptr && stop_flag_->load();
+    if (last || stop || step_ == end || (tc_.ckpt_interval > 0 && step_ % tc_.ckpt_interval == 0)) save_last();
+    if (stop) {
+      log_("stopped at step " + std::to_string(step_) + "; continue with --resume " + out_dir_);
+      break;
+    }
   }
   optimizer_->zero_grad();
   result_.step = step_;

@@ -11,9 +11,10 @@
 // loader position, EMA), so a run interrupted at step k and resumed reaches
 // bit-identical weights at step n. A non-finite loss stops the run with an
 // error naming the step and terms; the last good checkpoint is left intact.
-// Every run writes its effective config to OUT/config.json.
+// Every run() writes the effective config to OUT/config.json first.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -54,11 +55,14 @@ class Trainer {
   void set_batch_source(std::unique_ptr<BatchSource> source);
   // Receives each progress and validation line (default: the log at info level).
   void set_log(std::function<void(const std::string&)> log);
+  // When `*flag` turns true (e.g. from a SIGINT handler), run() finishes the
+  // current step, writes OUT/last and returns.
+  void set_stop_flag(const std::atomic<bool>* flag) { stop_flag_ = flag; }
   // Restores a training checkpoint: a path to NAME(.json|.bin) or a folder holding last.json.
   void resume(const std::string& path);
 
-  // Trains until train.iters steps, or stops after step `stop_at` (> 0) with a
-  // checkpoint, as an interruption would; returns where it stopped.
+  // Trains until train.iters steps, or stops after step `stop_at` (> 0) or
+  // when the stop flag is raised, with a checkpoint; returns where it stopped.
   TrainResult run(int64_t stop_at = -1);
 
   nn::Module& net() { return *net_; }
@@ -85,6 +89,7 @@ class Trainer {
   std::unique_ptr<ModelEma> ema_;
   std::unique_ptr<BatchSource> batches_;
   std::function<void(const std::string&)> log_;
+  const std::atomic<bool>* stop_flag_ = nullptr;
   int64_t step_ = 0;
   TrainResult result_;
 };
