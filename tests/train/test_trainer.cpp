@@ -4,8 +4,10 @@
 #include <filesystem>
 #include <limits>
 
+#include "common/cuda_skip.h"
 #include "common/testing.h"
 #include "nets/registry.h"
+#include "train/data_config.h"
 #include "train/trainer.h"
 #include "train/validate.h"
 #include "trainer_toy.h"
@@ -179,5 +181,48 @@ TEST(Trainer, ResumeRefusesAnotherModelOrAWeightsOnlyCheckpoint) {
   config["train"]["batch_size"] = 2;
   EXPECT_TRUE(ct::throws_mentioning([&] { Trainer(config, dir.string(), train_testing::toy_data(8, 0, 6)); },
                                     {"batch size 4", "train.batch_size 2"}));
+  fs::remove_all(dir);
+}
+
+// fp32 training on CUDA follows the CPU run (same batches, same init).
+TEST(Trainer, CudaRunFollowsTheCpuRun) {
+  CUDASEG_REQUIRE_CUDA();
+  Json config = train_testing::toy_config();
+  config["train"]["iters"] = 4;
+  config["model"]["use_aux"] = true;
+  config["loss"] = {{"type", "ohem"}};
+  const fs::path a = fresh_dir("cpu"), b = fresh_dir("cuda");
+  Trainer cpu(config, a.string(), train_testing::toy_data(8, 2, 9));
+  cpu.set_log([](const std::string&) {});
+  cpu.run();
+  config["train"]["device"] = "cuda";
+  Trainer cuda(config, b.string(), train_testing::toy_data(8, 2, 9));
+  cuda.set_log([](const std::string&) {});
+  const TrainResult r = cuda.run();
+  EXPECT_GE(r.last_miou, 0.0);
+  const auto sa = cpu.net().state_dict(), sb = cuda.net().state_dict();
+  for (size_t i = 0; i < sa.size(); ++i) {
+    EXPECT_TRUE(ct::all_close(sb[i].second.to(Device::cpu()), sa[i].second, 1e-4, 1e-3)) << sa[i].first;
+  }
+  fs::remove_all(a);
+  fs::remove_all(b);
+}
+
+// The default data path: the built-in synthetic dataset through build_data.
+TEST(Trainer, RaisesMiouOnTheBuiltInSyntheticData) {
+  const fs::path dir = fresh_dir("synthetic");
+  Json config = train_testing::toy_config();
+  config["model"]["num_classes"] = 4;
+  config["model"]["width"] = 16;
+  config["data"] = {{"dataset", "synthetic"}, {"num_classes", 4}, {"train_size", 16}, {"val_size", 4},
+                    {"image_size", {24, 24}}, {"workers", 0}};
+  config["train"]["iters"] = 40;
+  const Json resolved = resolve_config(config);
+  const DataSetup data = build_data(resolved["data"], resolved["augment"], 4, 1);
+  Trainer trainer(resolved, dir.string(), {data.train_loader, data.val_loader});
+  trainer.set_log([](const std::string&) {});
+  const double before = evaluate(trainer.net(), *data.val_loader, ValConfig{}, Device::cpu()).confusion.miou();
+  const TrainResult r = trainer.run();
+  EXPECT_GT(r.last_miou, before + 0.2) << "before " << before << " after " << r.last_miou;
   fs::remove_all(dir);
 }
