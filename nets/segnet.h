@@ -1,7 +1,6 @@
-// nets/segnet.h: the interface of every segmentation net. forward() returns
-// the main logits [N, C, H, W] at the input resolution; forward_train()
-// returns the main logits first, then the auxiliary outputs the training
-// losses consume (aux heads, detail head), at whatever size the net makes them.
+// nets/segnet.h: the interface of every segmentation net: forward() gives the
+// main logits [N, num_classes, H, W] (eval); forward_train() gives upstream's
+// training outputs, main logits first, then auxiliary outputs in upstream's order.
 #pragma once
 
 #include <vector>
