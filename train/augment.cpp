@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include "runtime/philox.h"
@@ -110,7 +111,8 @@ double RandomStream::uniform(double low, double high) {
 int64_t RandomStream::integer(int64_t low, int64_t high) {
   CUDASEG_CHECK(low <= high, "RandomStream::integer: empty range [", low, ", ", high, "]");
   const uint64_t span = static_cast<uint64_t>(high - low) + 1;
-  const uint64_t wide = static_cast<uint64_t>(bits()) << 32 | bits();
+  const uint64_t high_word = bits();  // two statements: the draw order must not be left to the compiler
+  const uint64_t wide = high_word << 32 | bits();
   return low + static_cast<int64_t>(wide % span);
 }
 
@@ -271,12 +273,15 @@ Tensor normalize_image(const Tensor& image, const std::array<float, 3>& mean, co
 // ---------------------------------------------------------------- transforms
 
 namespace {
-void check_sample(const Sample& sample) {
-  check_image(sample.image, "augment");
-  check_label(sample.label, "augment");
-  CUDASEG_CHECK(sample.image.size(0) == sample.label.size(0) && sample.image.size(1) == sample.label.size(1),
-                "augment: sample '", sample.id, "' has image ", shape_str(sample.image.shape()), " but label ",
-                shape_str(sample.label.shape()));
+// The sample's image and label as contiguous tensors, checked to match.
+std::pair<Tensor, Tensor> checked_sample(const Sample& sample) {
+  const Tensor image = sample.image.defined() ? sample.image.contiguous() : sample.image;
+  const Tensor label = sample.label.defined() ? sample.label.contiguous() : sample.label;
+  check_image(image, "augment");
+  check_label(label, "augment");
+  CUDASEG_CHECK(image.size(0) == label.size(0) && image.size(1) == label.size(1), "augment: sample '", sample.id,
+                "' has image ", shape_str(image.shape()), " but label ", shape_str(label.shape()));
+  return {image, label};
 }
 
 void check_pair_size(Size2 size, const char* key) {
@@ -310,10 +315,9 @@ TrainTransform::TrainTransform(AugmentOptions options) : options_(std::move(opti
 }
 
 AugmentedSample TrainTransform::apply(const Sample& sample, int64_t epoch, int64_t index) const {
-  check_sample(sample);
+  auto [image, label] = checked_sample(sample);
   const AugmentOptions& o = options_;
   RandomStream rng(o.seed, RandomDomain::augment, static_cast<uint64_t>(epoch), static_cast<uint64_t>(index));
-  Tensor image = sample.image, label = sample.label;
 
   const double scale = o.scale_min < o.scale_max ? rng.uniform(o.scale_min, o.scale_max) : o.scale_min;
   if (scale != 1.0) {
@@ -374,10 +378,9 @@ ValTransform::ValTransform(std::array<float, 3> mean, std::array<float, 3> std, 
 }
 
 AugmentedSample ValTransform::apply(const Sample& sample, int64_t, int64_t) const {
-  check_sample(sample);
+  auto [image, label] = checked_sample(sample);
   AugmentedSample out;
   out.id = sample.id;
-  Tensor image = sample.image, label = sample.label;
   if (!resize_.empty()) {
     image = resize_image(image, resize_);
     label = resize_label(label, resize_);

@@ -143,9 +143,10 @@ std::optional<Batch> Loader::next() {
     work_cv_.notify_all();
   }
   if (next_return_ >= batches_per_epoch()) {
+    // The workers wait for the next call: a validation loader must not build
+    // batches of an epoch nobody asked for yet.
     reset_locked(epoch_ + 1, 0);
-    lock.unlock();
-    work_cv_.notify_all();
+    started_ = false;
     return std::nullopt;
   }
   const int64_t batch = next_return_;

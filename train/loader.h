@@ -91,7 +91,7 @@ class Loader {
   std::condition_variable work_cv_, ready_cv_;
   std::vector<std::thread> threads_;
   bool stop_ = false;
-  bool started_ = false;    // workers build nothing before the first seek() or next()
+  bool started_ = false;    // workers build nothing before a seek() or next() asks for the epoch
   uint64_t generation_ = 0;  // bumped by every reposition; older results are dropped
   int64_t epoch_ = 0;
   int64_t next_return_ = 0;  // the batch next() returns next

@@ -307,6 +307,11 @@ TEST(ValTransformTest, ResizesOrKeepsAndNormalises) {
   const AugmentedSample resized = ValTransform({0, 0, 0}, {1, 1, 1}, {20, 28}).apply(s, 0, 0);
   EXPECT_EQ(resized.image.shape(), (Shape{3, 20, 28}));
   EXPECT_TRUE(same_bytes(resized.label, resize_label(s.label, {20, 28})));
+  // Strided views are accepted: the transposed twin of the transposed image.
+  Sample strided = s;
+  strided.image = s.image.transpose(0, 1).contiguous().transpose(0, 1);
+  ASSERT_FALSE(strided.image.is_contiguous());
+  EXPECT_TRUE(same_bytes(ValTransform({0, 0, 0}, {1, 1, 1}).apply(strided, 0, 0).image, kept.image));
 }
 
 TEST(TrainTransformTest, BadOptionsAndSamplesAreErrors) {

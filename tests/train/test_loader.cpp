@@ -3,8 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstring>
 #include <set>
+#include <thread>
 
 #include "common/testing.h"
 #include "train/loader.h"
@@ -211,6 +214,37 @@ TEST(LoaderTest, BadArgumentsAreErrors) {
   Loader loader(scenes(8), augment(), loader_options(0));
   EXPECT_TRUE(testing::throws_mentioning([&] { loader.seek(0, 3); }, {"batch 3", "2 batches per epoch"}));
   EXPECT_TRUE(testing::throws_mentioning([&] { loader.batch_indices(0, 2); }, {"no batch 2"}));
+}
+
+// Counts the samples read, to see what the workers build unasked.
+class Counting : public Dataset {
+ public:
+  explicit Counting(DatasetPtr base) : base_(std::move(base)) {}
+  int64_t size() const override { return base_->size(); }
+  Sample get(int64_t index) const override {
+    ++reads;
+    return base_->get(index);
+  }
+  int64_t num_classes() const override { return base_->num_classes(); }
+  std::string name() const override { return "counting"; }
+  mutable std::atomic<int64_t> reads{0};
+
+ private:
+  DatasetPtr base_;
+};
+
+TEST(LoaderTest, WorkersBuildOnlyEpochsThatWereAskedFor) {
+  auto counting = std::make_shared<Counting>(scenes(8));
+  Loader loader(counting, augment(), loader_options(2, 4));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(counting->reads.load(), 0);  // nothing before the first next()
+  while (loader.next()) {
+  }
+  EXPECT_EQ(counting->reads.load(), 8);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(counting->reads.load(), 8);  // epoch 1 waits for the next call
+  ASSERT_TRUE(loader.next());
+  EXPECT_GE(counting->reads.load(), 12);
 }
 
 TEST(LoaderTest, DestroysCleanlyWhileWorkersPrefetch) {
