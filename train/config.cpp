@@ -54,7 +54,8 @@ std::vector<ConfigSection> make_sections() {
         {"aux_coef", J::array(), "numbers", "weight per aux output (empty: all 1)"},
         {"detail_coef", 1.0, "number", "STDC detail loss weight"},
         {"dice_coef", 1.0, "number", "STDC detail loss: dice weight"},
-        {"bce_coef", 1.0, "number", "STDC detail loss: BCE weight"}}},
+        {"bce_coef", 1.0, "number", "STDC detail loss: BCE weight"},
+        {"detail_thresh", 0.1, "number", "STDC detail loss: target binarisation threshold"}}},
       {"ema",
        "exponential moving average of the weights (validation and best.* use it)",
        {{"enabled", false, "bool", "average the weights"},
@@ -303,6 +304,7 @@ LossConfig loss_config(const Json& config) {
   c.detail_coef = l["detail_coef"];
   c.dice_coef = l["dice_coef"];
   c.bce_coef = l["bce_coef"];
+  c.detail_thresh = l["detail_thresh"];
   return c;
 }
 

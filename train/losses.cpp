@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "autograd/fn.h"
+#include "nets/stdc.h"
 #include "ops/ops.h"
 #include "runtime/error.h"
 
@@ -24,20 +25,6 @@ Tensor downsample_labels(const Tensor& labels, int64_t h, int64_t w) {
   if (labels.size(1) == h && labels.size(2) == w) return labels;
   const Tensor as_float = ops::to_dtype(labels, DType::f32).unsqueeze(1);
   return ops::to_dtype(ops::upsample_nearest2d(as_float, {h, w}), DType::i64).squeeze(1);
-}
-
-Tensor detail_loss(const Tensor& detail_logits, const Tensor& target, double dice_coef, double bce_coef) {
-  CUDASEG_CHECK(detail_logits.dim() == 4 && target.dim() == 4 && detail_logits.size(1) == 1 && target.size(1) == 1,
-                "detail_loss: logits and target must be [N, 1, h, w] and [N, 1, H, W], got ",
-                shape_str(detail_logits.shape()), " and ", shape_str(target.shape()));
-  Tensor logits = detail_logits;
-  if (logits.size(2) != target.size(2) || logits.size(3) != target.size(3)) {
-    logits = fn::upsample_bilinear2d(logits, {target.size(2), target.size(3)}, true);
-  }
-  const Tensor t = target.dtype() == logits.dtype() ? target : ops::to_dtype(target, logits.dtype());
-  const Tensor dice = fn::dice_loss(logits, t);
-  const Tensor bce = fn::binary_cross_entropy_with_logits(logits, t);
-  return fn::add(fn::mul(dice, dice_coef), fn::mul(bce, bce_coef));
 }
 
 SegLoss::SegLoss(const LossConfig& config, int64_t num_classes) : config_(config), num_classes_(num_classes) {
@@ -93,6 +80,17 @@ LossResult SegLoss::operator()(const std::vector<Tensor>& outputs, const Tensor&
   result.total = result.terms[0].value;
   for (size_t i = 1; i < result.terms.size(); ++i) result.total = fn::add(result.total, result.terms[i].value);
   return result;
+}
+
+void add_net_losses(SegLoss& loss, const nn::Module& net) {
+  const auto* stdc = dynamic_cast<const nets::STDC*>(&net);
+  if (stdc == nullptr || !stdc->use_detail_head()) return;
+  const LossConfig c = loss.config();
+  loss.add_extra("detail", c.detail_coef, 1, [stdc, c](const std::vector<Tensor>& outputs, const Tensor& labels) {
+    CUDASEG_CHECK(outputs.size() >= 2, "detail loss: STDC returned no detail logits");
+    const Tensor targets = nets::stdc_detail_targets(labels, stdc->detail_conv(), c.detail_thresh);
+    return nets::stdc_detail_loss(outputs[1], targets, c.dice_coef, c.bce_coef).total;
+  });
 }
 
 }  // namespace cudaseg::train

@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "nets/module.h"
 #include "runtime/tensor.h"
 
 namespace cudaseg::train {
@@ -25,6 +26,7 @@ struct LossConfig {
   double detail_coef = 1.0;        // STDC detail loss: detail_coef * (dice_coef * dice + bce_coef * bce)
   double dice_coef = 1.0;
   double bce_coef = 1.0;
+  double detail_thresh = 0.1;      // binarisation of the fused Laplacian target
 };
 
 struct LossTerm {
@@ -42,12 +44,6 @@ struct LossResult {
 // labels i64 [N, H, W] resized to [N, h, w] as
 // F.interpolate(labels.float()[:, None], (h, w), mode='nearest').long().
 Tensor downsample_labels(const Tensor& labels, int64_t h, int64_t w);
-
-// STDC's detail loss on the detail head's logits [N, 1, h, w] (bilinearly
-// upsampled, align_corners true, to the target's size) against the binary
-// detail target [N, 1, H, W]: dice_coef * dice(raw logits, smooth 1) +
-// bce_coef * BCE-with-logits, as zh320's DetailLoss.
-Tensor detail_loss(const Tensor& detail_logits, const Tensor& target, double dice_coef, double bce_coef);
 
 // A net-specific term: computes its (unweighted) value from the net's
 // training outputs and the labels; it may read the outputs it knows about.
@@ -84,5 +80,11 @@ class SegLoss {
   Tensor class_weights_;
   std::vector<Extra> extras_;
 };
+
+// Adds the extra terms `net` trains with: STDC with use_detail_head gets
+// "detail" = detail_coef * zh320's DetailLoss of its detail logits against
+// nets::stdc_detail_targets(labels, net.detail_conv(), detail_thresh). The
+// loss keeps a reference to `net`, which must outlive it.
+void add_net_losses(SegLoss& loss, const nn::Module& net);
 
 }  // namespace cudaseg::train

@@ -25,7 +25,7 @@ LrSchedule::LrSchedule(double base_lr, const ScheduleConfig& config) : base_lr_(
                 "' (accepted: cos, linear)");
   CUDASEG_CHECK(c.total_iters > 0, "schedule.total_iters must be positive, got ", c.total_iters);
   CUDASEG_CHECK(c.warmup_iters >= 0 && c.warmup_iters < c.total_iters, "schedule.warmup_iters must be in [0, ",
-                c.total_iters, "), got ", c.warmup_iters);
+                c.total_iters, ") (the run's iterations, train.iters), got ", c.warmup_iters);
   CUDASEG_CHECK(c.step_size > 0, "schedule.step_size must be positive, got ", c.step_size);
   CUDASEG_CHECK(c.div_factor > 0 && c.final_div_factor > 0, "schedule.div_factor and final_div_factor must be positive");
 }

@@ -63,6 +63,7 @@ Trainer::Trainer(const Json& config, std::string out_dir, TrainData data)
   optimizer_ = std::make_unique<Optimizer>(make_param_groups(*net_, oc), oc);
   schedule_ = std::make_unique<LrSchedule>(oc.lr, schedule_config(config_));
   loss_ = std::make_unique<SegLoss>(loss_config(config_), classes);
+  add_net_losses(*loss_, *net_);
   ema_ = std::make_unique<ModelEma>(*net_, ec);
   batches_ = std::make_unique<LoaderBatches>(data_.train);
 }

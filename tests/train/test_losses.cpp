@@ -4,6 +4,9 @@
 
 #include "autograd/fn.h"
 #include "common/testing.h"
+#include "nets/layers.h"
+#include "nets/registry.h"
+#include "nets/stdc.h"
 #include "ops/ops.h"
 #include "train/losses.h"
 
@@ -98,24 +101,53 @@ TEST(Losses, ExtraTermIsPluggedInAndGradientsFlow) {
   c.type = "ce";
   SegLoss loss(c, 3);
   Tensor main = ct::leaf({1, 3, 4, 4}, 9);
-  Tensor detail = ct::leaf({1, 1, 2, 2}, 10);
-  Tensor target = Tensor::from_vector({1, 0, 0, 1, 0, 1, 1, 0, 0, 0, 1, 1, 1, 0, 0, 1}, {1, 1, 4, 4}, DType::f64);
-  loss.add_extra("detail", 0.5, 1, [&](const std::vector<Tensor>& outs, const Tensor&) {
-    return detail_loss(outs[1], target, 1.0, 2.0);
+  Tensor extra = ct::leaf({1, 1, 2, 2}, 10);
+  loss.add_extra("l2", 0.5, 1, [](const std::vector<Tensor>& outs, const Tensor&) {
+    return fn::sum(fn::mul(outs[1], outs[1]));
   });
   Tensor labels = random_labels({1, 4, 4}, 3, 11);
-  LossResult r = loss({main, detail}, labels);  // the detail output is not an aux output
+  LossResult r = loss({main, extra}, labels);  // the extra output is not an aux output
+  ASSERT_EQ(r.terms.size(), 2u);
+  EXPECT_EQ(r.terms[1].name, "l2");
+  double sq = 0;
+  for (double v : extra.to_vector()) sq += v * v;
+  EXPECT_NEAR(r.terms[1].value.item(), 0.5 * sq, 1e-12);
+  EXPECT_NEAR(r.total.item(), loss.pixel_loss(main, labels).item() + 0.5 * sq, 1e-12);
+  autograd::backward(r.total);
+  ASSERT_TRUE(extra.grad().defined());
+  ASSERT_TRUE(main.grad().defined());
+  EXPECT_TRUE(ct::all_close(extra.grad(), extra.detach(), 1e-12, 0));  // d(0.5 x^2)/dx
+}
+
+// STDC with a detail head trains with zh320's detail loss; without one, not.
+TEST(Losses, StdcDetailHeadAddsTheDetailLoss) {
+  nn::manual_seed(3);
+  nn::ModulePtr net = nets::create_net(
+      {{"name", "stdc"}, {"encoder_type", "stdc1"}, {"num_classes", 4}, {"use_detail_head", true}});
+  auto& stdc = dynamic_cast<nets::STDC&>(*net);
+  LossConfig c;
+  c.type = "ce";
+  c.detail_coef = 0.7;
+  c.dice_coef = 0.5;
+  c.bce_coef = 2.0;
+  c.detail_thresh = 0.2;
+  SegLoss loss(c, 4);
+  add_net_losses(loss, *net);
+  const Tensor labels = random_labels({1, 64, 64}, 4, 12);
+  const std::vector<Tensor> outs = stdc.forward_train(ct::randn({1, 3, 64, 64}, 13, DType::f32));
+  ASSERT_EQ(outs.size(), 2u);
+  const LossResult r = loss(outs, labels);
   ASSERT_EQ(r.terms.size(), 2u);
   EXPECT_EQ(r.terms[1].name, "detail");
-  // detail_loss by hand: upsample (align_corners) then dice on raw logits + 2 * BCE.
-  Tensor up = ops::upsample_bilinear2d(detail.detach(), {4, 4}, true);
-  const double dice = fn::dice_loss(up, target).item();
-  const double bce = fn::binary_cross_entropy_with_logits(up, target).item();
-  EXPECT_NEAR(r.terms[1].value.item(), 0.5 * (dice + 2.0 * bce), 1e-12);
-  autograd::backward(r.total);
-  ASSERT_TRUE(detail.grad().defined());
-  ASSERT_TRUE(main.grad().defined());
-  EXPECT_GT(ops::norm(detail.grad()).item(), 0);
+  const Tensor targets = nets::stdc_detail_targets(labels, stdc.detail_conv(), 0.2);
+  const double want = 0.7 * nets::stdc_detail_loss(outs[1], targets, 0.5, 2.0).total.item();
+  EXPECT_NEAR(r.terms[1].value.item(), want, 1e-6);
+
+  nn::ModulePtr plain = nets::create_net({{"name", "stdc"}, {"encoder_type", "stdc1"}, {"num_classes", 4}});
+  SegLoss without(c, 4);
+  add_net_losses(without, *plain);
+  const auto plain_outs = dynamic_cast<nets::STDC&>(*plain).forward_train(ct::randn({1, 3, 64, 64}, 14, DType::f32));
+  EXPECT_EQ(without(plain_outs, labels).terms.size(), 1u);
 }
 
 TEST(Losses, RejectsBadConfig) {
