@@ -1,0 +1,83 @@
+// The run config: one JSON object with the sections model, data, augment,
+// optimizer, schedule, loss, ema, val and train. Loading validates every key
+// against the schema below (an unknown section or key, or a value of the
+// wrong type, is an error naming the key and what is accepted), fills the
+// defaults, and resolves `model` through the net registry. `--set a.b=value`
+// overrides take JSON-typed values ("0.1" a number, "[1,2]" an array, true a
+// bool); a value that is not JSON is taken as a string (`--set
+// optimizer.type=adamw`). The effective config is written into every run's
+// output folder.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "train/ema.h"
+#include "train/losses.h"
+#include "train/optim.h"
+#include "train/schedule.h"
+
+namespace cudaseg::train {
+
+using Json = nlohmann::json;
+
+struct ConfigKey {
+  std::string key;
+  Json default_value;
+  // bool | integer | number | string | numbers (array of numbers) |
+  // integers (array of integers) | number_map (object of numbers)
+  std::string type;
+  std::string help;
+  std::vector<Json> choices = {};
+  int length = -1;  // arrays: the required length, -1 any
+};
+
+struct ConfigSection {
+  std::string name;
+  std::string help;
+  // Empty for `model` (validated by the net registry) and for `data` and
+  // `augment` (validated by train/data_config.h).
+  std::vector<ConfigKey> keys;
+};
+
+// Every section in order, with its keys and defaults.
+const std::vector<ConfigSection>& config_sections();
+// The sections and keys with types, defaults and help, for `--help`.
+std::string config_help();
+
+// Applies one "a.b=value" assignment to `config`.
+void apply_override(Json& config, const std::string& assignment);
+// Validates and returns the config with every default filled in.
+Json resolve_config(const Json& config);
+// Reads the JSON file, applies the overrides in order, resolves.
+Json load_config(const std::string& path, const std::vector<std::string>& overrides = {});
+// Writes the config as indented JSON, atomically.
+void save_config(const std::string& path, const Json& config);
+
+// Typed views of a resolved config.
+OptimizerConfig optimizer_config(const Json& config);
+ScheduleConfig schedule_config(const Json& config);  // total_iters = train.iters
+LossConfig loss_config(const Json& config);
+EmaConfig ema_config(const Json& config);
+
+struct ValConfig {
+  std::string mode = "whole";       // whole | slide
+  std::vector<int64_t> crop_size;   // slide: [h, w]
+  std::vector<int64_t> stride;      // slide: [h, w]
+};
+ValConfig val_config(const Json& config);
+
+struct TrainConfig {
+  std::string device = "cpu";
+  int64_t iters = 200;
+  int64_t batch_size = 4;
+  uint64_t seed = 1;
+  int64_t log_interval = 10;
+  int64_t val_interval = 100;   // 0: only at the end
+  int64_t ckpt_interval = 100;  // 0: only at the end
+};
+TrainConfig train_config(const Json& config);
+
+}  // namespace cudaseg::train

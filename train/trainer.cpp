@@ -1,0 +1,234 @@
+#include "train/trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+
+#include "autograd/engine.h"
+#include "nets/layers.h"
+#include "nets/registry.h"
+#include "nets/segnet.h"
+#include "runtime/error.h"
+#include "runtime/log.h"
+#include "train/validate.h"
+
+namespace cudaseg::train {
+namespace {
+
+namespace fs = std::filesystem;
+constexpr const char* kEmaPrefix = "ema/";
+
+std::string hms(double seconds) {
+  const auto s = static_cast<long long>(std::max(0.0, seconds));
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%lld:%02lld:%02lld", s / 3600, s / 60 % 60, s % 60);
+  return buf;
+}
+
+std::vector<Tensor> train_outputs(nn::Module& net, const Tensor& images) {
+  if (auto* seg = dynamic_cast<nets::SegNet*>(&net)) return seg->forward_train(images);
+  return {net.forward(images)};
+}
+
+}  // namespace
+
+Trainer::Trainer(const Json& config, std::string out_dir, TrainData data)
+    : config_(resolve_config(config)),
+      out_dir_(std::move(out_dir)),
+      data_(std::move(data)),
+      tc_(train_config(config_)),
+      device_(Device::parse(tc_.device)),
+      log_([](const std::string& line) { CUDASEG_LOG_INFO(line); }) {
+  CUDASEG_CHECK(data_.train != nullptr, "Trainer: no training loader");
+  CUDASEG_CHECK(data_.train->options().batch_size == tc_.batch_size, "Trainer: the train loader's batch size ",
+                data_.train->options().batch_size, " differs from train.batch_size ", tc_.batch_size);
+  const int64_t classes = config_["model"]["num_classes"].get<int64_t>();
+  for (const auto& loader : {data_.train, data_.val}) {
+    if (!loader) continue;
+    const Dataset& d = loader->dataset();
+    CUDASEG_CHECK(d.num_classes() == classes, "Trainer: dataset '", d.name(), "' has ", d.num_classes(),
+                  " classes, model.num_classes is ", classes);
+  }
+  // Initialisation, then dropout, draw from the layers' generator; its state is checkpointed.
+  nn::manual_seed(tc_.seed);
+  net_ = nets::create_net(config_["model"]);
+  const EmaConfig ec = ema_config(config_);
+  if (ec.enabled) eval_net_ = nets::create_net(config_["model"]);
+  net_->to(device_);
+  if (eval_net_) eval_net_->to(device_);
+  net_->train();
+  const OptimizerConfig oc = optimizer_config(config_);
+  optimizer_ = std::make_unique<Optimizer>(make_param_groups(*net_, oc), oc);
+  schedule_ = std::make_unique<LrSchedule>(oc.lr, schedule_config(config_));
+  loss_ = std::make_unique<SegLoss>(loss_config(config_), classes);
+  add_net_losses(*loss_, *net_);
+  ema_ = std::make_unique<ModelEma>(*net_, ec);
+  batches_ = std::make_unique<LoaderBatches>(data_.train);
+}
+
+Trainer::~Trainer() = default;
+
+void Trainer::set_batch_source(std::unique_ptr<BatchSource> source) {
+  CUDASEG_CHECK(source != nullptr, "Trainer::set_batch_source: null source");
+  batches_ = std::move(source);
+}
+
+void Trainer::set_log(std::function<void(const std::string&)> log) { log_ = std::move(log); }
+
+weights::Preprocess Trainer::preprocess() const {
+  weights::Preprocess p;
+  const Json& a = config_["augment"];
+  if (a.contains("mean")) p.mean = a["mean"].get<std::vector<double>>();
+  if (a.contains("std")) p.std = a["std"].get<std::vector<double>>();
+  return p;
+}
+
+void Trainer::save_last() const {
+  weights::Checkpoint ck;
+  ck.model_json = config_["model"].dump();
+  ck.preprocess = preprocess();
+  ck.class_names = data_.train->dataset().class_names();
+  ck.palette = data_.train->dataset().palette();
+  for (const auto& [name, t] : net_->state_dict()) ck.tensors.insert(name, t);
+  weights::TrainState ts;
+  ts.step = step_;
+  ts.epoch = batches_->epoch();
+  ts.rng_seed = nn::init_generator().seed();
+  ts.rng_offset = nn::init_generator().offset();
+  ts.loader_json = batches_->state().dump();
+  ts.optimizer_json = Json{{"optimizer", optimizer_->hyper()},
+                           {"best_miou", result_.best_miou},
+                           {"best_step", result_.best_step},
+                           {"last_miou", result_.last_miou}}
+                          .dump();
+  ts.optimizer = optimizer_->state();
+  if (ema_config(config_).enabled) {
+    for (const auto& [name, t] : ema_->state()) ts.optimizer.insert(kEmaPrefix + name, t);
+  }
+  ck.train_state = std::move(ts);
+  ck.metadata_json = Json{{"config", config_}, {"kind", "last"}}.dump();
+  weights::save_checkpoint((fs::path(out_dir_) / "last").string(), ck);
+}
+
+void Trainer::save_best(double miou) const {
+  weights::Checkpoint ck;
+  ck.model_json = config_["model"].dump();
+  ck.preprocess = preprocess();
+  ck.class_names = data_.train->dataset().class_names();
+  ck.palette = data_.train->dataset().palette();
+  for (const auto& [name, t] : ema_->state()) ck.tensors.insert(name, t);
+  ck.metadata_json = Json{{"config", config_}, {"kind", "best"}, {"step", step_}, {"miou", miou}}.dump();
+  weights::save_checkpoint((fs::path(out_dir_) / "best").string(), ck);
+}
+
+void Trainer::resume(const std::string& path) {
+  std::string where = path;
+  if (fs::is_directory(path)) where = (fs::path(path) / "last").string();
+  const weights::Checkpoint ck = weights::load_checkpoint(where);
+  CUDASEG_CHECK(ck.train_state.has_value(), where, ": not a training checkpoint (no train state); resume needs ",
+                "OUT/last from rtseg_train");
+  const Json model = Json::parse(ck.model_json);
+  CUDASEG_CHECK(model == config_["model"], where, ": the checkpoint's model ", model.dump(),
+                " differs from the config's ", config_["model"].dump());
+  std::map<std::string, Tensor> state(ck.tensors.begin(), ck.tensors.end());
+  net_->load_state_dict(state, true);
+  const weights::TrainState& ts = *ck.train_state;
+  const Json saved = Json::parse(ts.optimizer_json);
+  weights::TensorDict opt_state;
+  for (const auto& [name, t] : ts.optimizer) {
+    if (name.rfind(kEmaPrefix, 0) != 0) opt_state.insert(name, t);
+  }
+  optimizer_->load_state(opt_state, saved.at("optimizer"));
+  if (ema_config(config_).enabled) {
+    ema_->load(ts.optimizer, kEmaPrefix);
+  } else {
+    ema_->update(*net_, ts.step, tc_.iters);
+  }
+  nn::init_generator().set_state(ts.rng_seed, ts.rng_offset);
+  batches_->set_state(Json::parse(ts.loader_json));
+  step_ = ts.step;
+  result_.step = step_;
+  result_.best_miou = saved.value("best_miou", -1.0);
+  result_.best_step = saved.value("best_step", int64_t{-1});
+  result_.last_miou = saved.value("last_miou", -1.0);
+  log_("resumed " + where + " at step " + std::to_string(step_));
+}
+
+double Trainer::validate() {
+  nn::Module& net = eval_net_ ? *eval_net_ : *net_;
+  if (eval_net_) ema_->copy_to(*eval_net_);
+  const EvalResult r = evaluate(net, *data_.val, val_config(config_), device_);
+  const double miou = r.confusion.miou();
+  char line[128];
+  std::snprintf(line, sizeof line, "val step %lld: mIoU %.2f%%, pixel acc %.2f%% over %lld images",
+                static_cast<long long>(step_), 100.0 * miou, 100.0 * r.confusion.pixel_accuracy(),
+                static_cast<long long>(r.images));
+  log_(line + std::string("\n") + r.confusion.table(data_.val->dataset().class_names()));
+  return miou;
+}
+
+void Trainer::log_progress(const LossResult& loss, double lr, double seconds, int64_t done_this_run) {
+  const double per_step = seconds / static_cast<double>(done_this_run);
+  char line[512];
+  std::snprintf(line, sizeof line, "step %lld/%lld  loss %.4f (%s)  lr %.3e  %.1f img/s  ETA %s",
+                static_cast<long long>(step_), static_cast<long long>(tc_.iters), loss.total.item(),
+                loss.summary().c_str(), lr, static_cast<double>(tc_.batch_size) / per_step,
+                hms(per_step * static_cast<double>(tc_.iters - step_)).c_str());
+  log_(line);
+}
+
+TrainResult Trainer::run(int64_t stop_at) {
+  const int64_t end = stop_at > 0 ? std::min(stop_at, tc_.iters) : tc_.iters;
+  const auto start = std::chrono::steady_clock::now();
+  const int64_t first = step_;
+  fs::create_directories(out_dir_);
+  save_config((fs::path(out_dir_) / "config.json").string(), config_);
+  net_->train();
+  while (step_ < end) {
+    const double lr = schedule_->lr(step_);
+    optimizer_->set_lr(lr);
+    if (auto m = schedule_->momentum(step_)) optimizer_->set_momentum(*m);
+    const Batch batch = batches_->next();
+    const Tensor images = batch.images.to(device_), labels = batch.labels.to(device_);
+    const LossResult loss = (*loss_)(train_outputs(*net_, images), labels);
+    const double value = loss.total.item();
+    if (!std::isfinite(value)) {
+      const bool saved = fs::exists(fs::path(out_dir_) / "last.json");
+      CUDASEG_FAIL("training diverged: loss is ", value, " at step ", step_ + 1, " (", loss.summary(), ", lr ", lr,
+                   "); ", saved ? "the last good checkpoint is " + (fs::path(out_dir_) / "last").string()
+                                : std::string("no checkpoint was written yet"),
+                   ". Lower optimizer.lr or set optimizer.grad_clip_norm");
+    }
+    optimizer_->zero_grad();
+    autograd::backward(loss.total);
+    optimizer_->step();
+    ++step_;
+    ema_->update(*net_, step_, tc_.iters);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const bool last = step_ == tc_.iters;
+    if (tc_.log_interval > 0 && (step_ % tc_.log_interval == 0 || last)) {
+      log_progress(loss, lr, seconds, step_ - first);
+    }
+    if (data_.val && (last || (tc_.val_interval > 0 && step_ % tc_.val_interval == 0))) {
+      result_.last_miou = validate();
+      if (result_.last_miou > result_.best_miou) {
+        result_.best_miou = result_.last_miou;
+        result_.best_step = step_;
+        save_best(result_.last_miou);
+      }
+    }
+    const bool stop = stop_flag_ != nullptr && stop_flag_->load();
+    if (last || stop || step_ == end || (tc_.ckpt_interval > 0 && step_ % tc_.ckpt_interval == 0)) save_last();
+    if (stop) {
+      log_("stopped at step " + std::to_string(step_) + "; continue with --resume " + out_dir_);
+      break;
+    }
+  }
+  optimizer_->zero_grad();
+  result_.step = step_;
+  return result_;
+}
+
+}  // namespace cudaseg::train
