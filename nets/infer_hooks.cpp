@@ -56,7 +56,12 @@ void LayerRecorder::after(const nn::Module& module, const Tensor&, const Tensor&
 
 LayerTimer::LayerTimer(const nn::Module& root) : names_(module_names(root)) {}
 
-void LayerTimer::before(const nn::Module&, const Tensor& input) {
+void LayerTimer::before(const nn::Module& module, const Tensor& input) {
+  auto it = names_.find(&module);
+  if (it != names_.end() && !it->second.empty() && index_.emplace(it->second, entries_.size()).second) {
+    const auto depth = 1 + std::count(it->second.begin(), it->second.end(), '.');
+    entries_.push_back({it->second, module.type_name(), static_cast<int>(depth), 0, 0.0});
+  }
   sync_if_cuda(input);
   starts_.push_back(std::chrono::steady_clock::now());
 }
@@ -69,12 +74,7 @@ void LayerTimer::after(const nn::Module& module, const Tensor&, const Tensor& ou
   starts_.pop_back();
   auto it = names_.find(&module);
   if (it == names_.end() || it->second.empty()) return;
-  auto [slot, fresh] = index_.emplace(it->second, entries_.size());
-  if (fresh) {
-    const auto depth = 1 + std::count(it->second.begin(), it->second.end(), '.');
-    entries_.push_back({it->second, module.type_name(), static_cast<int>(depth), 0, 0.0});
-  }
-  Entry& e = entries_[slot->second];
+  Entry& e = entries_[index_.at(it->second)];
   ++e.calls;
   e.total_ms += ms;
 }

@@ -68,7 +68,7 @@ class LayerTimer : public nn::ForwardHook {
     int64_t calls = 0;
     double total_ms = 0;
   };
-  // Modules in order of first call.
+  // Modules in order of their first call's start (a parent before its children).
   std::vector<Entry> entries() const;
   void reset();
 

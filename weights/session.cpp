@@ -143,7 +143,7 @@ Tensor InferenceSession::preprocess(const Tensor& image) const {
   return ops::upsample_bilinear2d(x, size, false);
 }
 
-Tensor InferenceSession::run(const Tensor& input) {
+Tensor InferenceSession::forward(const Tensor& input) {
   autograd::NoGradGuard no_grad;
   const Tensor x = input.to(options_.device, precision_dtype(options_.precision));
   Tensor y;
@@ -161,7 +161,7 @@ Tensor InferenceSession::run(const Tensor& input) {
 Tensor InferenceSession::logits(const Tensor& input) {
   CUDASEG_CHECK(input.dim() == 4 && is_floating(input.dtype()), "logits: the input must be a floating NCHW tensor, got ",
                 input.str());
-  return run(input).to(Device::cpu(), DType::f32).contiguous();
+  return forward(input).to(Device::cpu(), DType::f32).contiguous();
 }
 
 Tensor InferenceSession::predict(const Tensor& image) { return predict_batch({image})[0]; }
@@ -177,7 +177,7 @@ std::vector<Tensor> InferenceSession::predict_batch(const std::vector<Tensor>& i
   for (const auto& [size, members] : groups) {
     std::vector<Tensor> batch;
     for (size_t i : members) batch.push_back(inputs[i]);
-    const Tensor y = run(batch.size() == 1 ? batch[0] : ops::cat(batch, 0));
+    const Tensor y = forward(batch.size() == 1 ? batch[0] : ops::cat(batch, 0));
     for (size_t k = 0; k < members.size(); ++k) {
       const Tensor& image = images[members[k]];
       Tensor one = ops::to_dtype(y.narrow(0, static_cast<int64_t>(k), 1), DType::f32);

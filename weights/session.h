@@ -70,6 +70,9 @@ class InferenceSession {
   // The debug path: NCHW input (any floating dtype, any device) straight into
   // the net, no pre- or post-processing. Returns float32 logits on the CPU.
   Tensor logits(const Tensor& input);
+  // The net on the session's device and dtype; the output stays there
+  // (benchmarks, pipelines that post-process on the device).
+  Tensor forward(const Tensor& input);
   // The net's input for one image: float32 [1, 3, h, w] on the CPU.
   Tensor preprocess(const Tensor& image) const;
   // The input size [h, w] an image of size [H, W] gets.
@@ -85,8 +88,6 @@ class InferenceSession {
  private:
   InferenceSession() = default;
   void prepare();
-  // Runs the net on a device tensor in the session's dtype.
-  Tensor run(const Tensor& input);
 
   nn::ModulePtr net_;
   ModelInfo info_;
