@@ -48,7 +48,8 @@ void LayerRecorder::after(const nn::Module& module, const Tensor&, const Tensor&
   if (it == names_.end() || it->second.empty()) return;
   const std::string& name = it->second;
   const int64_t call = calls_[name]++;
-  if (capture_.count(name) && call == 0) captured_[name] = output.to(Device::cpu(), DType::f32).contiguous();
+  // A copy: later in-place work (a fused epilogue) must not change what was captured.
+  if (capture_.count(name) && call == 0) captured_[name] = output.to(Device::cpu(), DType::f32).clone();
   if (stats_) records_.push_back({name, call, module.type_name(), {tensor_stats(output)}});
 }
 

@@ -148,6 +148,8 @@ Json measure(const Args& a, InferenceSession& s) {
             {"device", device.str()},
             {"precision", precision_name(s.options().precision)},
             {"fused", a.fuse},
+            {"folded_batchnorms", s.fuse_report().folded_batchnorms},
+            {"fused_activations", s.fuse_report().fused_activations},
             {"iters", a.iters},
             {"warmup", a.warmup},
             {"params", params},
@@ -184,7 +186,8 @@ void report(const Json& r, std::ostream& out) {
   out << std::fixed << std::setprecision(3) << r["model"].dump() << "\n"
       << "  input " << r["batch"] << "x3x" << r["size"][0] << "x" << r["size"][1] << " on "
       << r["device"].get<std::string>() << ", " << r["precision"].get<std::string>()
-      << (r["fused"].get<bool>() ? ", fused" : ", plain") << "\n"
+      << (r["fused"].get<bool>() ? ", fused" : ", plain") << " (" << r["folded_batchnorms"]
+      << " BatchNorms folded, " << r["fused_activations"] << " activations fused)\n"
       << "  params " << r["params"] << " (" << r["params"].get<double>() / 1e6 << " M), GMACs per image "
       << std::setprecision(4) << r["gmacs"].get<double>() << std::setprecision(3) << " (" << r["macs_layers_counted"] << " of " << r["macs_layers_total"]
       << " conv/linear layers reached)\n"

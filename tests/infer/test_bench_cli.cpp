@@ -33,6 +33,8 @@ TEST(BenchCli, ConfigRunReportsParamsAndMacs) {
   EXPECT_EQ(j["macs_layers_counted"], 6);
   EXPECT_EQ(j["macs_layers_total"], 6);
   EXPECT_EQ(j["model"]["width"], 8);
+  EXPECT_EQ(j["folded_batchnorms"], 5);
+  EXPECT_EQ(j["fused_activations"], 3);
   EXPECT_GT(j["latency_ms"]["mean"].get<double>(), 0.0);
   EXPECT_GT(j["throughput_images_per_s"].get<double>(), 0.0);
   EXPECT_GT(j["peak_memory_bytes"].get<double>(), 0.0);
