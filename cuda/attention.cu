@@ -10,75 +10,37 @@
 // the output dims lane, lane + 32, ..., so one row's accumulator is at most 4
 // registers per lane. Blocks step through the batch entries with a
 // grid-stride loop in y. Bias and mask are read through their (broadcast)
-// strides, so a [heads, L, L] bias is never expanded over windows.
+// strides, so a [heads, L, L] bias is never expanded over windows. For
+// training, lane 0 of the row's warp also writes the row's logsumexp
+// m + log(l), from which cuda/attention_backward.cu recomputes P.
 //
-// Materialised path (the autograd forward keeps the probabilities): one warp
-// per score row, three sweeps (max, sum, write) that recompute the biased,
-// masked score in the accumulation type, so 16-bit scores are rounded once.
-// The softmax backward is also one warp per row (a dot product, then the
-// update).
+// Materialised path (head dims above 128, where the forward keeps the
+// probabilities for autograd): one warp per score row, three sweeps (max,
+// sum, write) that recompute the biased, masked score in the accumulation
+// type, so 16-bit scores are rounded once. The softmax backward is also one
+// warp per row (a dot product, then the update).
 #include "cuda/attention.h"
 
 #include <cmath>
 
-#include "cuda/indexing.cuh"
+#include "cuda/attention.cuh"
 
 namespace cudaseg::cuda {
 namespace {
 
-constexpr int kWarps = 8;
-constexpr int kRowsPerWarp = 4;
-constexpr int kBlockRows = kWarps * kRowsPerWarp;
-constexpr int kTile = 32;  // keys per tile: one per lane
-constexpr unsigned kFull = 0xffffffffu;
-
-template <typename A>
-__device__ __forceinline__ A exp_(A x) {
-  if constexpr (std::is_same_v<A, double>) {
-    return exp(x);
-  } else {
-    return expf(x);
-  }
-}
-
-template <typename A>
-__device__ __forceinline__ A neg_inf() {
-  return -static_cast<A>(INFINITY);
-}
-
-template <typename A>
-__device__ __forceinline__ A warp_max(A v) {
-  for (int o = 16; o > 0; o >>= 1) v = max(v, __shfl_xor_sync(kFull, v, o));
-  return v;
-}
-
-template <typename A>
-__device__ __forceinline__ A warp_sum(A v) {
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(kFull, v, o);
-  return v;
-}
-
-// Operand order in the batch offsets.
-enum { kQ, kK, kV, kBias, kMask, kOperands };
+using namespace attn;
 
 template <typename T>
 struct FusedArgs {
-  const T* q;
-  const T* k;
-  const T* v;
-  const T* bias;     // or null
-  const bool* mask;  // or null
-  T* out;            // contiguous [nbatch, lq, dv]
-  int64_t lq, lk, d, dv, nbatch;
-  StridedOffsets<kOperands> batch;  // element offsets of each operand's batch entry
-  int64_t q_rs, q_cs, k_rs, k_cs, v_rs, v_cs, b_rs, b_cs, m_rs, m_cs;
-  acc_t<T> scale;
+  Operands<T> in;
+  T* out;         // contiguous [nbatch, lq, dv]
+  acc_t<T>* lse;  // [nbatch, lq] or null
 };
 
-// VPL: output dims per lane (Dv <= 32 * VPL).
 template <typename T, int VPL>
-__global__ void __launch_bounds__(kWarps * 32) attention_fused_kernel(FusedArgs<T> a) {
+__global__ void __launch_bounds__(kWarps * 32) attention_fused_kernel(FusedArgs<T> args) {
   using A = acc_t<T>;
+  const Operands<T>& a = args.in;
   extern __shared__ __align__(16) unsigned char smem_raw[];
   const int64_t kstride = a.d | 1;  // odd: lanes reading key rows hit distinct banks
   A* qs = reinterpret_cast<A*>(smem_raw);  // [kBlockRows, d]
@@ -129,10 +91,7 @@ __global__ void __launch_bounds__(kWarps * 32) attention_fused_kernel(FusedArgs<
           const A* kr = ks + lane * kstride;
           A dot = 0;
           for (int64_t c = 0; c < a.d; ++c) dot += qr[c] * kr[c];
-          s = dot * a.scale;
-          const int64_t col = k0 + lane;
-          if (a.bias) s += load(a.bias[off[kBias] + row * a.b_rs + col * a.b_cs]);
-          if (a.mask && !a.mask[off[kMask] + row * a.m_rs + col * a.m_cs]) s = neg_inf<A>();
+          s = a.score(off, row, k0 + lane, dot);
         }
         const A m_new = max(m[r], warp_max(s));
         // While every key so far is masked the row keeps l = 0 and acc = 0,
@@ -161,12 +120,16 @@ __global__ void __launch_bounds__(kWarps * 32) attention_fused_kernel(FusedArgs<
     for (int r = 0; r < kRowsPerWarp; ++r) {
       const int64_t row = row0 + warp * kRowsPerWarp + r;
       if (row >= a.lq) continue;
-      T* o = a.out + (bi * a.lq + row) * a.dv;
+      T* o = args.out + (bi * a.lq + row) * a.dv;
 #pragma unroll
       for (int i = 0; i < VPL; ++i) {
         const int c = lane + 32 * i;
         if (c < a.dv) o[c] = store<T>(acc[r][i] / l[r]);
       }
+      // A fully masked row has m = -inf and l = 0: its logsumexp is -inf,
+      // and the backward's exp(s - lse) = exp(-inf + inf) is NaN there, as
+      // the CPU path's probabilities are.
+      if (args.lse && lane == 0) args.lse[bi * a.lq + row] = m[r] + log_(l[r]);
     }
   }
 }
@@ -174,14 +137,12 @@ __global__ void __launch_bounds__(kWarps * 32) attention_fused_kernel(FusedArgs<
 template <typename T, int VPL>
 void launch_fused(const FusedArgs<T>& args, const Tensor& out) {
   using A = acc_t<T>;
-  const size_t smem = (kBlockRows * args.d + kTile * (args.d | 1) + kTile * args.dv) * sizeof(A);
+  const Operands<T>& a = args.in;
+  const size_t smem = (kBlockRows * a.d + kTile * (a.d | 1) + kTile * a.dv) * sizeof(A);
   const auto kernel = attention_fused_kernel<T, VPL>;
-  if (smem > 48 * 1024)
-    CUDASEG_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                            static_cast<int>(smem)),
-                       "scaled_dot_product_attention (", smem, " bytes of shared memory, D=", args.d, ")");
-  const dim3 grid(static_cast<unsigned>((args.lq + kBlockRows - 1) / kBlockRows),
-                  static_cast<unsigned>(std::min<int64_t>(args.nbatch, 65535)));
+  allow_shared(kernel, smem, "scaled_dot_product_attention", a.d, a.dv);
+  const dim3 grid(static_cast<unsigned>((a.lq + kBlockRows - 1) / kBlockRows),
+                  static_cast<unsigned>(std::min<int64_t>(a.nbatch, 65535)));
   kernel<<<grid, kWarps * 32, smem, stream_for(out)>>>(args);
 }
 
@@ -247,47 +208,26 @@ unsigned warp_blocks(int64_t rows) { return blocks_for(rows * 32); }
 }  // namespace
 
 void attention_fused(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& bias, const Tensor& mask,
-                     double scale, const Tensor& out) {
+                     double scale, const Tensor& out, const Tensor& lse) {
   constexpr const char* op = "scaled_dot_product_attention";
-  const int64_t nd = q.dim(), lq = q.size(-2), lk = k.size(-2), d = q.size(-1), dv = v.size(-1);
+  const int64_t lk = k.size(-2), d = q.size(-1), dv = v.size(-1);
   CUDASEG_CHECK(d <= kAttentionMaxHeadDim && dv <= kAttentionMaxHeadDim, op,
                 ": the fused CUDA kernel takes head dims up to ", kAttentionMaxHeadDim, ", got q ", q.str(), ", v ",
                 v.str());
-  if (out.numel() == 0) return;
+  // With Dv = 0 the output is empty but the logsumexp is not.
+  if (out.numel() == 0 && (!lse.defined() || lse.numel() == 0)) return;
   gpu::DeviceGuard guard(out.device().index);
   if (lk == 0) {  // softmax over no keys times an empty V: the CPU's GEMM gives zeros
     Tensor(out).fill_(0.0);
+    if (lse.defined()) Tensor(lse).fill_(-INFINITY);
     return;
   }
-  CUDASEG_CHECK(nd - 2 <= kMaxDims, op, ": CUDA kernels take at most ", kMaxDims, " batch dims, got ", q.str());
   dispatch_floating(op, out.dtype(), [&](auto tag) {
     using T = decltype(tag);
     FusedArgs<T> a{};
-    a.q = ptr<const T>(q);
-    a.k = ptr<const T>(k);
-    a.v = ptr<const T>(v);
-    a.bias = bias.defined() ? ptr<const T>(bias) : nullptr;
-    a.mask = mask.defined() ? ptr<const bool>(mask) : nullptr;
+    a.in = make_operands<T>(q, k, v, bias, mask, scale, op);
     a.out = ptr<T>(out);
-    a.lq = lq;
-    a.lk = lk;
-    a.d = d;
-    a.dv = dv;
-    a.nbatch = 1;
-    a.batch.ndim = static_cast<int>(nd - 2);
-    const Tensor* operands[kOperands] = {&q, &k, &v, &bias, &mask};
-    for (int64_t i = 0; i < nd - 2; ++i) {
-      a.batch.sizes[i] = out.size(i);
-      a.nbatch *= out.size(i);
-      for (int t = 0; t < kOperands; ++t)
-        a.batch.strides[t][i] = operands[t]->defined() ? operands[t]->stride(i) : 0;
-    }
-    a.q_rs = q.stride(-2), a.q_cs = q.stride(-1);
-    a.k_rs = k.stride(-2), a.k_cs = k.stride(-1);
-    a.v_rs = v.stride(-2), a.v_cs = v.stride(-1);
-    a.b_rs = bias.defined() ? bias.stride(-2) : 0, a.b_cs = bias.defined() ? bias.stride(-1) : 0;
-    a.m_rs = mask.defined() ? mask.stride(-2) : 0, a.m_cs = mask.defined() ? mask.stride(-1) : 0;
-    a.scale = static_cast<acc_t<T>>(scale);
+    a.lse = lse.defined() ? ptr<acc_t<T>>(lse) : nullptr;
     if (dv <= 32) {
       launch_fused<T, 1>(a, out);
     } else if (dv <= 64) {

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "autograd/activation.h"
+#include "autograd/arith.h"
 #include "autograd/conv.h"
 #include "autograd/dropout.h"
 #include "autograd/engine.h"
@@ -10,6 +11,7 @@
 #include "autograd/norm.h"
 #include "autograd/pool.h"
 #include "autograd/resize.h"
+#include "ops/dropout.h"
 
 namespace cudaseg::nn {
 namespace {
@@ -17,11 +19,18 @@ namespace {
 // torch's reset_parameters for conv and linear: kaiming_uniform_(a=sqrt(5))
 // gives the bound 1/sqrt(fan_in) for the weight, and the bias uses the same.
 Tensor uniform_init(const Shape& shape, int64_t fan_in) {
+  if (init_skipped()) return Tensor::empty(shape);
   const double bound = fan_in > 0 ? 1.0 / std::sqrt(static_cast<double>(fan_in)) : 0.0;
   return init_generator().uniform(shape, -bound, bound);
 }
 
+thread_local bool skip_init = false;
+
 }  // namespace
+
+SkipInitGuard::SkipInitGuard() : previous_(skip_init) { skip_init = true; }
+SkipInitGuard::~SkipInitGuard() { skip_init = previous_; }
+bool init_skipped() { return skip_init; }
 
 Generator& init_generator() {
   static Generator gen(0);
@@ -211,6 +220,24 @@ Dropout::Dropout(double p, bool channelwise) : Module(channelwise ? "Dropout2d" 
 Tensor Dropout::forward(const Tensor& x) {
   return channelwise_ ? fn::dropout2d(x, p_, is_training(), init_generator())
                       : fn::dropout(x, p_, is_training(), init_generator());
+}
+
+DropPath::DropPath(double p) : Module("DropPath"), p_(p) {
+  CUDASEG_CHECK(p >= 0.0 && p <= 1.0, "DropPath: p must be in [0, 1], got ", p);
+}
+
+Tensor DropPath::forward(const Tensor& x) {
+  if (!is_training() || p_ == 0.0) return x;
+  CUDASEG_CHECK(x.dim() >= 1, "DropPath: needs a batch dimension, got ", x.str());
+  // A dropout mask over [N, 1, ...] is exactly timm's per-sample factor (0 or 1 / keep).
+  Shape mask_shape(x.dim(), 1);
+  mask_shape[0] = x.shape()[0];
+  Tensor mask;
+  {
+    autograd::NoGradGuard no_grad;
+    mask = ops::dropout(Tensor::ones(mask_shape, x.dtype(), x.device()), p_, true, init_generator()).output;
+  }
+  return fn::mul(x, mask);
 }
 
 }  // namespace cudaseg::nn

@@ -21,6 +21,24 @@ namespace cudaseg::nn {
 void manual_seed(uint64_t seed);
 Generator& init_generator();
 
+// While a SkipInitGuard lives (on this thread), layers allocate their weights
+// and biases without drawing initial values (their contents are unspecified)
+// and the generator does not advance: for nets whose every parameter is about
+// to be overwritten (a checkpoint load, a golden fill), where the draws of a
+// large net would dominate the build time. Norm layers keep their constant
+// init, buffers their values.
+class SkipInitGuard {
+ public:
+  SkipInitGuard();
+  ~SkipInitGuard();
+  SkipInitGuard(const SkipInitGuard&) = delete;
+  SkipInitGuard& operator=(const SkipInitGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+bool init_skipped();
+
 using Pair = std::array<int64_t, 2>;
 
 struct Conv2dOptions {
@@ -195,6 +213,20 @@ class Dropout : public Module {
  private:
   double p_;
   bool channelwise_;
+};
+
+// DropPath (stochastic depth, timm's drop_path): identity in eval or at p = 0;
+// in training each sample of the batch is zeroed with probability p and the
+// kept ones scaled by 1 / (1 - p), one Philox draw per sample from
+// init_generator() (the generator contract of ops/dropout.h).
+class DropPath : public Module {
+ public:
+  explicit DropPath(double p = 0.0);
+  Tensor forward(const Tensor& x) override;
+  double p() const { return p_; }
+
+ private:
+  double p_;
 };
 
 }  // namespace cudaseg::nn

@@ -94,6 +94,27 @@ Tensor scaled(const Tensor& x, double s) {
   return mul(x, s);
 }
 
+#if CUDASEG_WITH_CUDA
+// The operands expanded to the batch dims of the scores, as the fused kernels take them.
+struct Expanded {
+  Tensor q, k, v, bias, mask;
+  Shape out_shape;
+};
+Expanded expanded(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& bias, const Tensor& mask,
+                  const Shape& scores_shape) {
+  const int64_t lq = q.size(-2), lk = k.size(-2);
+  return {q.expand(with_matrix(scores_shape, lq, q.size(-1))), k.expand(with_matrix(scores_shape, lk, k.size(-1))),
+          v.expand(with_matrix(scores_shape, lk, v.size(-1))), bias.defined() ? bias.expand(scores_shape) : bias,
+          mask.defined() ? mask.expand(scores_shape) : mask, with_matrix(scores_shape, lq, v.size(-1))};
+}
+#endif
+
+void check_fused(const Tensor& q, const Tensor& v) {
+  CUDASEG_CHECK(attention_fused_available(q, v), kOp, ": the fused implementation needs CUDA tensors with head "
+                "dims up to 128, got query ", shape_str(q.shape()), " and value ", shape_str(v.shape()), " on ",
+                q.device().str());
+}
+
 }  // namespace
 
 AttentionForward scaled_dot_product_attention_forward(const Tensor& q, const Tensor& k, const Tensor& v,
@@ -123,20 +144,67 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
                                     const Tensor& mask, std::optional<double> scale) {
 #if CUDASEG_WITH_CUDA
   // Without autograd nothing needs the probabilities: one fused kernel, no [Lq, Lk] buffer.
-  if (q.defined() && q.device().is_cuda() && q.dim() >= 2 && v.defined() && v.dim() >= 2 &&
-      q.size(-1) <= cuda::kAttentionMaxHeadDim && v.size(-1) <= cuda::kAttentionMaxHeadDim) {
-    const Shape scores_shape = check_attention(q, k, v, bias, mask);
-    const int64_t lq = q.size(-2), lk = k.size(-2);
-    Tensor out = Tensor::empty(with_matrix(scores_shape, lq, v.size(-1)), q.dtype(), q.device());
-    cuda::attention_fused(q.expand(with_matrix(scores_shape, lq, q.size(-1))),
-                          k.expand(with_matrix(scores_shape, lk, k.size(-1))),
-                          v.expand(with_matrix(scores_shape, lk, v.size(-1))),
-                          bias.defined() ? bias.expand(scores_shape) : bias,
-                          mask.defined() ? mask.expand(scores_shape) : mask, resolve_scale(q, scale), out);
+  if (attention_fused_available(q, v)) {
+    const Expanded e = expanded(q, k, v, bias, mask, check_attention(q, k, v, bias, mask));
+    Tensor out = Tensor::empty(e.out_shape, q.dtype(), q.device());
+    cuda::attention_fused(e.q, e.k, e.v, e.bias, e.mask, resolve_scale(q, scale), out);
     return out;
   }
 #endif
   return scaled_dot_product_attention_forward(q, k, v, bias, mask, scale).out;
+}
+
+bool attention_fused_available(const Tensor& q, const Tensor& v) {
+#if CUDASEG_WITH_CUDA
+  return q.defined() && v.defined() && q.device().is_cuda() && q.dim() >= 2 && v.dim() >= 2 &&
+         q.size(-1) <= cuda::kAttentionMaxHeadDim && v.size(-1) <= cuda::kAttentionMaxHeadDim;
+#else
+  (void)q;
+  (void)v;
+  return false;
+#endif
+}
+
+AttentionFusedForward scaled_dot_product_attention_fused_forward(const Tensor& q, const Tensor& k,
+                                                                 const Tensor& v, const Tensor& bias,
+                                                                 const Tensor& mask, std::optional<double> scale) {
+  [[maybe_unused]] const Shape scores_shape = check_attention(q, k, v, bias, mask);
+  check_fused(q, v);
+  AttentionFusedForward f;
+  f.scale = resolve_scale(q, scale);
+#if CUDASEG_WITH_CUDA
+  const Expanded e = expanded(q, k, v, bias, mask, scores_shape);
+  Shape rows(scores_shape.begin(), scores_shape.end() - 1);
+  f.out = Tensor::empty(e.out_shape, q.dtype(), q.device());
+  f.logsumexp = Tensor::empty(rows, q.dtype() == DType::f64 ? DType::f64 : DType::f32, q.device());
+  cuda::attention_fused(e.q, e.k, e.v, e.bias, e.mask, f.scale, f.out, f.logsumexp);
+#endif
+  return f;
+}
+
+AttentionGrads scaled_dot_product_attention_fused_backward(const Tensor& grad, const Tensor& q, const Tensor& k,
+                                                           const Tensor& v, const Tensor& bias, const Tensor& mask,
+                                                           const Tensor& out, const Tensor& logsumexp,
+                                                           double scale, AttentionNeeds needs) {
+  [[maybe_unused]] const Shape scores_shape = check_attention(q, k, v, bias, mask);
+  check_fused(q, v);
+  AttentionGrads g;
+#if CUDASEG_WITH_CUDA
+  const Expanded e = expanded(q, k, v, bias, mask, scores_shape);
+  const auto grad_buffer = [&](bool need, const Tensor& like) {
+    return need ? Tensor::empty(like.shape(), q.dtype(), q.device()) : Tensor();
+  };
+  const Tensor dq = grad_buffer(needs.q, e.q), dk = grad_buffer(needs.k, e.k), dv = grad_buffer(needs.v, e.v);
+  const Tensor ds = needs.bias && bias.defined() ? Tensor::empty(scores_shape, q.dtype(), q.device()) : Tensor();
+  cuda::attention_fused_backward(grad, e.q, e.k, e.v, e.bias, e.mask, out, logsumexp, scale, dq, dk, dv, ds);
+  if (dq.defined()) g.q = reduce_to(dq, q.shape());
+  if (dk.defined()) g.k = reduce_to(dk, k.shape());
+  if (dv.defined()) g.v = reduce_to(dv, v.shape());
+  if (ds.defined()) g.bias = reduce_to(ds, bias.shape());
+#else
+  (void)grad, (void)out, (void)logsumexp, (void)scale, (void)needs;
+#endif
+  return g;
 }
 
 AttentionGrads scaled_dot_product_attention_backward(const Tensor& grad, const Tensor& q, const Tensor& k,

@@ -10,7 +10,12 @@
 // a learned attention bias, a float mask. `mask` (optional, bool) keeps the
 // entries where it is true, as torch's boolean attn_mask; a row with no true
 // entry gives NaN, as torch's math path does. `scale` defaults to 1/sqrt(D).
-// float32/float64 on the CPU.
+// float32/float64 on the CPU; float32/float64/float16/bfloat16 on CUDA.
+//
+// Two implementations: the materialised one (every device) keeps the
+// probabilities [B..., Lq, Lk] for backward; the fused one (CUDA, head dims
+// up to 128) never stores them: its forward keeps each row's logsumexp and
+// its backward recomputes the probabilities tile by tile.
 #pragma once
 
 #include <optional>
@@ -45,5 +50,30 @@ struct AttentionNeeds {
 AttentionGrads scaled_dot_product_attention_backward(const Tensor& grad, const Tensor& q, const Tensor& k,
                                                      const Tensor& v, const Tensor& probs, double scale,
                                                      const Shape& bias_shape, AttentionNeeds needs);
+
+// True when the fused implementation takes these operands (CUDA tensors, q's
+// and v's last dims at most 128); scaled_dot_product_attention then uses it.
+bool attention_fused_available(const Tensor& q, const Tensor& v);
+
+// The fused forward for training: the output [B..., Lq, Dv] and the per-row
+// logsumexp of the scaled, biased, masked scores [B..., Lq] (float64 for
+// float64 inputs, float32 otherwise; -inf for a fully masked row).
+struct AttentionFusedForward {
+  Tensor out;
+  Tensor logsumexp;
+  double scale = 1.0;  // the scale used (the default resolved)
+};
+AttentionFusedForward scaled_dot_product_attention_fused_forward(const Tensor& q, const Tensor& k,
+                                                                 const Tensor& v, const Tensor& bias = Tensor(),
+                                                                 const Tensor& mask = Tensor(),
+                                                                 std::optional<double> scale = std::nullopt);
+
+// Its backward, from the forward's operands, output and logsumexp; the same
+// gradients as scaled_dot_product_attention_backward (the bias's only when
+// `needs.bias` and a bias was given; its [B..., Lq, Lk] buffer exists only then).
+AttentionGrads scaled_dot_product_attention_fused_backward(const Tensor& grad, const Tensor& q, const Tensor& k,
+                                                           const Tensor& v, const Tensor& bias, const Tensor& mask,
+                                                           const Tensor& out, const Tensor& logsumexp,
+                                                           double scale, AttentionNeeds needs);
 
 }  // namespace cudaseg::ops

@@ -1,10 +1,13 @@
 #include "ops/linalg.h"
 
 #include "cudaseg_config.h"
+#include "ops/activation.h"
 #include "ops/common.h"
 #include "ops/cpu/linalg.h"
 #include "ops/reduce.h"
 #if CUDASEG_WITH_CUDA
+#include "cuda/activation.h"
+#include "cuda/blas_lt.h"
 #include "cuda/linalg.h"
 #endif
 
@@ -61,6 +64,40 @@ Tensor batched(const char* op, const Tensor& a, const Tensor& b) {
   return out;
 }
 
+// `out` after the activation: the op applied to it (a new tensor), or `out` itself.
+Tensor activate(const Tensor& out, LinearAct act) {
+  switch (act) {
+    case LinearAct::relu: return relu(out);
+    case LinearAct::gelu: return gelu(out);
+    case LinearAct::gelu_tanh: return gelu(out, "tanh");
+    default: return out;
+  }
+}
+
+#if CUDASEG_WITH_CUDA
+// act(x2 @ weight^T + bias) into the contiguous `out` (x2 [rows, in > 0]):
+// cuBLASLt with the bias and activation in its epilogue when it takes the
+// problem; otherwise the GEMM (over a copy of the bias), then the activation
+// in place.
+void cuda_linear(const Tensor& x2, const Tensor& weight, const Tensor& bias, LinearAct act, const Tensor& out) {
+  const bool epilogue = bias.defined() || act == LinearAct::relu || act == LinearAct::gelu_tanh;
+  const cuda::LtActivation lt = act == LinearAct::relu        ? cuda::LtActivation::relu
+                                : act == LinearAct::gelu_tanh ? cuda::LtActivation::gelu_tanh
+                                                              : cuda::LtActivation::none;
+  bool applied = false;  // whether the activation already ran
+  if (epilogue && x2.is_contiguous() && weight.is_contiguous() && cuda::linear_lt(x2, weight, bias, lt, out)) {
+    applied = lt != cuda::LtActivation::none;
+  } else {
+    cuda::linear(x2, blas_ready(weight), bias, out);
+  }
+  if (applied || act == LinearAct::none) return;
+  const cuda::Activation kind = act == LinearAct::relu   ? cuda::Activation::relu
+                                : act == LinearAct::gelu ? cuda::Activation::gelu
+                                                         : cuda::Activation::gelu_tanh;
+  cuda::activation({kind}, out, out);  // elementwise: in place is safe
+}
+#endif
+
 }  // namespace
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
@@ -87,7 +124,7 @@ Tensor bmm(const Tensor& a, const Tensor& b) {
   return batched("bmm", a, b);
 }
 
-Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+Tensor linear_act(const Tensor& x, const Tensor& weight, const Tensor& bias, LinearAct act) {
   check_operands("linear", "input", x, "weight", weight);
   check_same_device("linear", {{"input", &x}, {"bias", &bias}});
   check_same_dtype("linear", {{"input", &x}, {"bias", &bias}});
@@ -104,19 +141,24 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   check_kernel("linear", x);
   const Tensor x2 = blas_ready(x.reshape({-1, in}));
   Tensor out = Tensor::empty({x2.size(0), outf}, x.dtype(), x.device());
+  const Tensor b = bias.defined() ? bias.contiguous() : bias;
+#if CUDASEG_WITH_CUDA
+  if (x.device().is_cuda() && in > 0) {
+    cuda_linear(x2, weight, b, act, out);
+    return out.view(shape);
+  }
+#endif
   if (in == 0) {
     out.fill_(0.0);
     if (bias.defined()) out.copy_(bias.expand(out.shape()));
   } else {
-#if CUDASEG_WITH_CUDA
-    if (x.device().is_cuda()) {
-      cuda::linear(x2, blas_ready(weight), bias.defined() ? bias.contiguous() : bias, out);
-      return out.view(shape);
-    }
-#endif
-    cpu::linear(x2, blas_ready(weight), bias.defined() ? bias.contiguous() : bias, out);
+    cpu::linear(x2, blas_ready(weight), b, out);
   }
-  return out.view(shape);
+  return activate(out, act).view(shape);
+}
+
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  return linear_act(x, weight, bias, LinearAct::none);
 }
 
 MatmulGrads matmul_backward(const Tensor& grad, const Tensor& a, const Tensor& b, bool need_a, bool need_b) {

@@ -1,6 +1,8 @@
-// Matrix products with torch's semantics, through OpenBLAS GEMM on the CPU:
-// matmul, bmm and linear, and the backward of each (as ops:: functions the
-// autograd nodes call). float32/float64 on the CPU.
+// Matrix products with torch's semantics, through OpenBLAS GEMM on the CPU
+// and cuBLAS / cuBLASLt on CUDA: matmul, bmm, linear (and linear fused with
+// its activation), and the backward of each (as ops:: functions the autograd
+// nodes call). float32/float64 on the CPU; float32/float64/float16/bfloat16
+// on CUDA.
 #pragma once
 
 #include "runtime/tensor.h"
@@ -20,6 +22,16 @@ Tensor bmm(const Tensor& a, const Tensor& b);
 // torch.nn.functional.linear: x [..., in] @ weight[out, in]^T + bias[out]
 // -> [..., out]; `bias` may be undefined.
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
+
+// The activation linear_act applies: gelu is torch's exact (erf) GELU,
+// gelu_tanh its tanh approximation (GELU(approximate="tanh")).
+enum class LinearAct { none, relu, gelu, gelu_tanh };
+
+// act(linear(x, weight, bias)), the same values as the two ops in turn. On
+// CUDA (float32/float16/bfloat16, contiguous input and weight) the bias, ReLU
+// and tanh-GELU run in the cuBLASLt GEMM's epilogue; the exact GELU, which no
+// epilogue offers, runs in place on the GEMM's output.
+Tensor linear_act(const Tensor& x, const Tensor& weight, const Tensor& bias, LinearAct act);
 
 // Gradients of matmul (and bmm) for the given output gradient; each is
 // computed only when asked for (undefined otherwise) and has its input's

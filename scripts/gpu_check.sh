@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # GPU check: on a machine with an NVIDIA GPU, configure for that GPU only,
 # build, run every test suite (the CUDA ones included), compute-sanitizer on
-# the CUDA suite, and the benchmark programs; print a compact report (also to
-# $OUT/gpu_report.txt when $OUT is set). Record the result in docs/gpu-results.md.
+# the CUDA suite, the benchmark programs, and tools/bench_cuda_report.py
+# (bench_cuda against PyTorch) where PyTorch is installed; print a compact
+# report (also to $OUT/gpu_report.txt when $OUT is set). Record the result in
+# docs/gpu-results.md.
 #
 # Build dependencies missing on the machine (the lent GPU machines have no
 # package mirror) are unpacked from .gpudeps/*.deb, made by
@@ -60,6 +62,15 @@ for bench in "$BUILD_DIR"/bench_*; do
   say "== $(basename "$bench") --device cuda"
   "$bench" --device cuda 2>&1 | tee -a "$REPORT"
 done
+
+# The CUDA kernels against PyTorch on the same GPU, where python3 has a CUDA torch.
+has_torch_cuda() { python3 -c "import sys, torch; sys.exit(not torch.cuda.is_available())" 2>/dev/null; }
+if [ -x "$BUILD_DIR/bench_cuda" ] && has_torch_cuda; then
+  say "== tools/bench_cuda_report.py (cudaseg vs PyTorch)"
+  python3 tools/bench_cuda_report.py --bench "$BUILD_DIR/bench_cuda" --device cuda:0 2>&1 | tee -a "$REPORT"
+else
+  say "bench_cuda_report: skipped (no python3 with a CUDA build of torch)"
+fi
 
 if [ -n "${OUT:-}" ]; then
   cp "$REPORT" "$OUT/gpu_report.txt"

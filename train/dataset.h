@@ -2,6 +2,7 @@
 // loader (train/loader.h) batches them with augmentation on worker threads.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -26,6 +27,11 @@ struct Batch {
   Tensor images;
   Tensor labels;
   std::vector<std::string> ids;
+  // Only with a multi-resolution pair (distillation): the same crops at the
+  // teacher's size, f32 [N, 3, Ht, Wt] and i64 [N, Ht, Wt]; `images` and
+  // `labels` then hold the student's size.
+  Tensor teacher_images;
+  Tensor teacher_labels;
 };
 
 class Dataset {
@@ -37,6 +43,8 @@ class Dataset {
   virtual int64_t num_classes() const = 0;
   virtual int64_t ignore_index() const { return 255; }
   virtual std::vector<std::string> class_names() const { return {}; }
+  // One RGB colour per class for visualisation; empty when the dataset has none.
+  virtual std::vector<std::array<uint8_t, 3>> palette() const { return {}; }
   virtual std::string name() const = 0;
 };
 

@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "weights/net_tensors.h"
 #include "weights/pth.h"
 #include "weights/safetensors.h"
 
@@ -147,7 +148,9 @@ int run(const Args& a, std::ostream& out) {
     if (!a.config.empty()) {
       apply_config(a.config, ck);
       if (provider()) {
-        if (auto expected = provider()(ck.model_json)) check_tensors(tensors, *expected, a.input);
+        if (auto expected = provider()(ck.model_json)) check_tensors(in.tensors, *expected, a.input, true);
+      } else if (const json model = json::parse(ck.model_json); model.contains("name")) {
+        check_against_net(in.tensors, model, a.input);
       }
     }
     ck.metadata_json = json{{"source", a.input}, {"source_format", format_name(in.format)},

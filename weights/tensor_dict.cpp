@@ -24,7 +24,7 @@ const Tensor& TensorDict::at(const std::string& name) const {
 }
 
 void check_tensors(const TensorDict& tensors, const std::vector<TensorSpec>& expected,
-                   const std::string& source) {
+                   const std::string& source, bool any_floating) {
   std::vector<std::string> missing, unexpected, mismatched;
   std::unordered_map<std::string, const TensorSpec*> wanted;
   for (const TensorSpec& spec : expected) {
@@ -32,7 +32,8 @@ void check_tensors(const TensorDict& tensors, const std::vector<TensorSpec>& exp
     const Tensor* t = tensors.find(spec.name);
     if (t == nullptr) {
       missing.push_back(spec.name + " " + dtype_name(spec.dtype) + shape_str(spec.shape));
-    } else if (t->shape() != spec.shape || t->dtype() != spec.dtype) {
+    } else if (t->shape() != spec.shape ||
+               (t->dtype() != spec.dtype && !(any_floating && is_floating(t->dtype()) && is_floating(spec.dtype)))) {
       mismatched.push_back(spec.name + ": expected " + dtype_name(spec.dtype) + shape_str(spec.shape) +
                            ", found " + dtype_name(t->dtype()) + shape_str(t->shape()));
     }

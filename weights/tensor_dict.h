@@ -44,8 +44,10 @@ struct TensorSpec {
 // Strict loading: throws one Error listing every missing, unexpected and
 // mis-shaped (or mis-typed) tensor with names, shapes and dtypes. `source`
 // (a file name) prefixes the message.
+// With any_floating, a floating tensor matches a floating spec of another
+// precision (a float64 or float16 checkpoint for a float32 net converts).
 void check_tensors(const TensorDict& tensors, const std::vector<TensorSpec>& expected,
-                   const std::string& source);
+                   const std::string& source, bool any_floating = false);
 
 // The specs of `tensors` (for --list and for comparing two checkpoints).
 std::vector<TensorSpec> specs_of(const TensorDict& tensors);

@@ -92,3 +92,39 @@ TEST(Layers, PoolingUpsampleDropout) {
   drop.train();
   EXPECT_FALSE(ct::all_close(drop.forward(x), x, 0, 0));
 }
+
+TEST(Layers, DropPathZeroesWholeSamplesInTrainingOnly) {
+  nn::manual_seed(3);
+  nn::DropPath dp(0.5);
+  const Tensor ones = Tensor::ones({32, 3, 4});
+  const std::vector<double> v = dp.forward(ones).to_vector();
+  int dropped = 0;
+  for (size_t n = 0; n < 32; ++n) {
+    const double first = v[n * 12];
+    EXPECT_TRUE(first == 0.0 || first == 2.0);  // dropped, or kept and scaled by 1 / (1 - p)
+    for (size_t k = 1; k < 12; ++k) EXPECT_EQ(v[n * 12 + k], first) << "sample " << n;
+    dropped += first == 0.0;
+  }
+  EXPECT_GT(dropped, 0);
+  EXPECT_LT(dropped, 32);
+  dp.eval();
+  EXPECT_TRUE(dp.forward(ones).is_same(ones));
+  EXPECT_TRUE(nn::DropPath(0.0).forward(ones).is_same(ones));
+  EXPECT_THROW(nn::DropPath(1.5), Error);
+}
+
+TEST(Layers, SkipInitGuardDrawsNothing) {
+  nn::manual_seed(5);
+  {
+    nn::SkipInitGuard skip;
+    EXPECT_TRUE(nn::init_skipped());
+    nn::Conv2d conv(4, 8, 3);
+    nn::Linear lin(4, 8);
+    EXPECT_EQ(conv.weight.shape(), (Shape{8, 4, 3, 3}));
+    EXPECT_EQ(lin.bias.shape(), (Shape{8}));
+  }
+  EXPECT_FALSE(nn::init_skipped());
+  EXPECT_EQ(nn::init_generator().offset(), 0u);
+  nn::LayerNorm ln(Shape{6});
+  EXPECT_EQ(ln.weight.to_vector(), std::vector<double>(6, 1.0));
+}

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "common/testing.h"
 #include "ops/linalg.h"
 
@@ -129,6 +131,40 @@ TEST(Linalg, LinearMatchesNaive) {
   const Tensor wt = w.transpose(0, 1).contiguous().transpose(0, 1);
   EXPECT_TRUE(all_close(ops::linear(x, wt, bias), Tensor::from_vector(ref, {2, 3, 7}, DType::f64), 1e-12, 1e-12));
   EXPECT_EQ(ops::linear(randn({13}, 25), w, bias).shape(), (Shape{7}));
+}
+
+TEST(Linalg, LinearActMatchesNaive) {
+  const Tensor x = randn({2, 3, 5}, 40), w = randn({7, 5}, 41), bias = randn({7}, 42);
+  const std::vector<double> vx = x.to_vector(), vw = w.to_vector(), vb = bias.to_vector();
+  const auto act_of = [](ops::LinearAct act, double z) {
+    switch (act) {
+      case ops::LinearAct::relu: return z > 0 ? z : 0.0;
+      case ops::LinearAct::gelu: return 0.5 * z * (1 + std::erf(z / std::sqrt(2.0)));
+      case ops::LinearAct::gelu_tanh:
+        return 0.5 * z * (1 + std::tanh(std::sqrt(2.0 / M_PI) * (z + 0.044715 * z * z * z)));
+      default: return z;
+    }
+  };
+  for (ops::LinearAct act :
+       {ops::LinearAct::none, ops::LinearAct::relu, ops::LinearAct::gelu, ops::LinearAct::gelu_tanh}) {
+    SCOPED_TRACE(static_cast<int>(act));
+    for (bool with_bias : {true, false}) {
+      std::vector<double> ref(6 * 7);
+      for (int r = 0; r < 6; ++r)
+        for (int o = 0; o < 7; ++o) {
+          double z = with_bias ? vb[o] : 0.0;
+          for (int i = 0; i < 5; ++i) z += vx[r * 5 + i] * vw[o * 5 + i];
+          ref[r * 7 + o] = act_of(act, z);
+        }
+      const Tensor want = Tensor::from_vector(ref, {2, 3, 7}, DType::f64);
+      EXPECT_TRUE(all_close(ops::linear_act(x, w, with_bias ? bias : Tensor(), act), want, 1e-12, 1e-12));
+      EXPECT_TRUE(all_close(ops::linear_act(noncontiguous(x), w, with_bias ? bias : Tensor(), act), want, 1e-12,
+                            1e-12));
+    }
+  }
+  EXPECT_TRUE(throws_mentioning(
+      [] { ops::linear_act(randn({2, 5}, 1), randn({3, 4}, 2), Tensor(), ops::LinearAct::relu); },
+      {"linear", "[2, 5]", "[3, 4]"}));
 }
 
 TEST(Linalg, MisuseErrors) {

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include "nets/layers.h"
+#include "nets/registry.h"
 #include "tests/weights/helpers.h"
 #include "weights/convert.h"
 #include "weights/pth.h"
@@ -25,6 +27,24 @@ Result convert(std::vector<std::string> args) {
   std::ostringstream out, err;
   const int status = convert_main(static_cast<int>(argv.size()), argv.data(), out, err);
   return {status, out.str(), err.str()};
+}
+
+// The net of the module_prefix.pth fixture (Conv2d, BatchNorm2d, Conv2d),
+// registered as "tiny" so --config validates against the registry.
+void register_tiny() {
+  static const bool done = [] {
+    nets::NetSpec spec;
+    spec.name = "tiny";
+    spec.summary = "conv-bn-conv, the net of tests/data/pth/module_prefix.pth";
+    spec.build = [](const nets::Json& a) -> nn::ModulePtr {
+      return std::make_shared<nn::Sequential>(std::vector<nn::ModulePtr>{
+          std::make_shared<nn::Conv2d>(3, 4, 3), std::make_shared<nn::BatchNorm2d>(4),
+          std::make_shared<nn::Conv2d>(4, a["num_classes"].get<int64_t>(), 1)});
+    };
+    nets::register_net(spec);
+    return true;
+  }();
+  (void)done;
 }
 
 bool one_line(const std::string& text) { return !text.empty() && text.find('\n') == text.size() - 1; }
@@ -112,6 +132,7 @@ TEST(ConvertCli, ExportsToPthAndSafetensors) {
 }
 
 TEST(ConvertCli, ConfigCopiesTheModelObject) {
+  register_tiny();
   testing::TempDir dir;
   write_file_atomic(dir.file("cfg.json"),
                     R"({"model": {"name": "tiny", "num_classes": 2}, "classes": ["bg", "fg"],
@@ -129,6 +150,29 @@ TEST(ConvertCli, ConfigCopiesTheModelObject) {
                             dir.file("n.bin")});
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.err.find("\"model\" object"), std::string::npos) << r.err;
+}
+
+TEST(ConvertCli, ConfigValidatesAgainstTheRegistry) {
+  register_tiny();
+  testing::TempDir dir;
+  const std::string pth = testing::pth_fixture("module_prefix.pth");
+  write_file_atomic(dir.file("ok.json"), R"({"model": {"name": "tiny", "num_classes": 2}})");
+  EXPECT_EQ(convert({pth, "--config", dir.file("ok.json"), "-o", dir.file("ok.bin")}).status, 0);
+  // The wrong class count: the head's two tensors are mis-shaped, and the error names the net.
+  write_file_atomic(dir.file("three.json"), R"({"model": {"name": "tiny", "num_classes": 3}})");
+  const Result r = convert({pth, "--config", dir.file("three.json"), "-o", dir.file("x.bin")});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_TRUE(one_line(r.err)) << r.err;
+  EXPECT_NE(r.err.find("\"name\":\"tiny\""), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("0 missing, 0 unexpected, 2 mis-shaped"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("2.weight: expected float32[3, 4, 1, 1], found float32[2, 4, 1, 1]"), std::string::npos)
+      << r.err;
+  // An unknown net lists the registered ones.
+  write_file_atomic(dir.file("unknown.json"), R"({"model": {"name": "no_such_net", "num_classes": 2}})");
+  const Result u = convert({pth, "--config", dir.file("unknown.json"), "-o", dir.file("y.bin")});
+  EXPECT_EQ(u.status, 1);
+  EXPECT_NE(u.err.find("unknown net 'no_such_net'"), std::string::npos) << u.err;
+  EXPECT_NE(u.err.find("tiny"), std::string::npos) << u.err;
 }
 
 TEST(ConvertCli, ConfigValidatesAgainstTheRegisteredParameterList) {

@@ -66,10 +66,17 @@ def load_zh320_loss(upstream):
     return mod
 
 
+# --dtype: float64 goldens run the same det-filled (float32-generated) parameters
+# and input in double, so a C++ run in double can be compared with tolerances far
+# below float32 rounding (BatchNorm in train mode amplifies it to ~1e-5 in the
+# train logits and up to ~1e-1 in a few small gradients).
+DTYPE = torch.float32
+
+
 def build_filled(up, config, seed):
     model, info = U.build(up, config)
     rules = detparams.fill_module(model, seed)
-    return model, info, rules
+    return model.to(DTYPE), info, rules
 
 
 def train_step(up, config, seed, x, labels):
@@ -172,7 +179,7 @@ def make_case(up, config, seed, batch, hw, eval_model):
     shape = [batch, 3, h, w]
     x_np = detparams.det_uniform("input", shape, INPUT_LOW, INPUT_HIGH, seed)
     lab_np = detparams.det_labels("labels", [batch, h, w], config["num_classes"], seed)
-    x = torch.from_numpy(x_np)
+    x = torch.from_numpy(x_np).to(DTYPE)
     labels = torch.from_numpy(lab_np)
     with torch.no_grad():
         out, _ = U.forward(eval_model, config, x, training=False)
@@ -197,8 +204,12 @@ def main():
     ap.add_argument("--batch", type=int, default=2, help="batch (2: BatchNorm in train mode needs >1 value on 1x1 maps)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--dtype", choices=["float32", "float64"], default="float32",
+                    help="precision of the run (parameters and input are generated in float32 either way)")
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
+    global DTYPE
+    DTYPE = getattr(torch, a.dtype)
 
     torch.set_num_threads(a.threads)
     config = json.loads(a.config) if a.config else U.NETS[a.net]
@@ -206,7 +217,9 @@ def main():
     model, info, rules = build_filled(up, config, a.seed)
     model.eval()
     sd = model.state_dict()
-    state = [[n, list(t.shape), str(t.dtype).replace("torch.", ""), rules[n]] for n, t in sd.items()]
+    # as the model declares them (float32), whatever --dtype ran
+    state = [[n, list(t.shape), "float32" if t.is_floating_point() else str(t.dtype).replace("torch.", ""), rules[n]]
+             for n, t in sd.items()]
     pnames = set(n for n, _ in model.named_parameters())
     golden = {
         "format": FORMAT,
@@ -218,6 +231,7 @@ def main():
         "generator": {"tool": "tools/goldens/make_golden.py", "torch": torch.__version__,
                       "numpy": np.__version__, "python": platform.python_version(), "threads": a.threads},
         "seed": a.seed,
+        "dtype": a.dtype,
         "detparams": {"version": 1, "key": "fnv1a64(name) ^ splitmix64(seed)",
                       "input": {"name": "input", "low": INPUT_LOW, "high": INPUT_HIGH},
                       "labels": {"name": "labels", "rule": "r = bits>>8; 255 if r%10==0 else (r//10)%C"}},

@@ -1,0 +1,181 @@
+#include "nets/fastscnn.h"
+
+#include "autograd/arith.h"
+#include "autograd/resize.h"
+#include "autograd/shape.h"
+#include "nets/builtin.h"
+#include "nets/layers.h"
+#include "nets/registry.h"
+#include "nets/zh320_modules.h"
+#include "nets/zh320_separable.h"
+#include "runtime/error.h"
+
+namespace cudaseg::nets {
+namespace {
+
+using zh320::conv_bn_act;
+using zh320::ds_conv_bn_act;
+using zh320::dw_conv_bn_act;
+using zh320::pw_conv_bn_act;
+
+Tensor resize_bilinear_ac(const Tensor& x, int64_t h, int64_t w) {
+  return fn::interpolate(x, std::array<int64_t, 2>{h, w}, std::nullopt, "bilinear", true);
+}
+
+// MobileNetV2's block: 1x1 expansion (with bias, as zh320's PWConvBNAct), 3x3
+// depth-wise, linear 1x1 projection; identity shortcut when shapes allow.
+class InvertedResidual : public nn::Module {
+ public:
+  InvertedResidual(int64_t in_channels, int64_t out_channels, int64_t stride, int64_t expand_ratio,
+                   const std::string& act)
+      : nn::Module("InvertedResidual"), use_res_connect_(stride == 1 && in_channels == out_channels) {
+    const int64_t hid_channels = in_channels * expand_ratio;
+    auto conv = std::make_shared<nn::Sequential>();
+    conv->push_back(pw_conv_bn_act(in_channels, hid_channels, act));
+    conv->push_back(dw_conv_bn_act(hid_channels, hid_channels, 3, stride, 1, act));
+    conv->push_back(conv_bn_act(hid_channels, out_channels, 1, 1, 1, 1, false, "none"));
+    conv_ = register_module("conv", conv);
+  }
+  Tensor forward(const Tensor& x) override {
+    const Tensor y = conv_->forward(x);
+    return use_res_connect_ ? fn::add(x, y) : y;
+  }
+
+ private:
+  bool use_res_connect_;
+  nn::ModulePtr conv_;
+};
+
+// PSPNet's pyramid pooling (zh320 modules.py PyramidPoolingModule): average
+// pools to 1, 2, 4 and 6 cells (6 exceeds the stride-32 map of small inputs;
+// adaptive pooling then repeats input cells), 1x1 convs to in/4 channels,
+// bilinear (align_corners) back to the input size, concatenated with the
+// input and fused by a PWConvBNAct.
+class PyramidPoolingModule : public nn::Module {
+ public:
+  PyramidPoolingModule(int64_t in_channels, int64_t out_channels, const std::string& act, bool bias)
+      : nn::Module("PyramidPoolingModule") {
+    const int64_t hid_channels = in_channels / 4;
+    const int64_t pool_sizes[4] = {1, 2, 4, 6};
+    for (int i = 0; i < 4; ++i) {
+      auto stage = std::make_shared<nn::Sequential>();
+      stage->push_back(std::make_shared<nn::AdaptiveAvgPool2d>(pool_sizes[i]));
+      stage->push_back(zh320::conv1x1(in_channels, hid_channels));
+      stages_.push_back(register_module("stage" + std::to_string(i + 1), stage));
+    }
+    conv_ = register_module("conv", pw_conv_bn_act(2 * in_channels, out_channels, act, bias));
+  }
+  Tensor forward(const Tensor& x) override {
+    std::vector<Tensor> parts = {x};
+    for (const auto& stage : stages_) parts.push_back(resize_bilinear_ac(stage->forward(x), x.size(2), x.size(3)));
+    return conv_->forward(fn::cat(parts, 1));
+  }
+
+ private:
+  std::vector<nn::ModulePtr> stages_;
+  nn::ModulePtr conv_;
+};
+
+class GlobalFeatureExtractor : public nn::Module {
+ public:
+  GlobalFeatureExtractor(int64_t in_channels, int64_t out_channels, const std::string& act)
+      : nn::Module("GlobalFeatureExtractor") {
+    struct Setting {
+      int64_t t, c, n, s;  // expansion, channels, repeats, first stride
+    };
+    const Setting settings[3] = {{6, 64, 3, 2}, {6, 96, 2, 2}, {6, 128, 3, 1}};
+    auto bottlenecks = std::make_shared<nn::Sequential>();
+    for (const auto& st : settings) {
+      for (int64_t i = 0; i < st.n; ++i) {
+        bottlenecks->push_back(std::make_shared<InvertedResidual>(in_channels, st.c, i == 0 ? st.s : 1, st.t, act));
+        in_channels = st.c;
+      }
+    }
+    bottlenecks_ = register_module("bottlenecks", bottlenecks);
+    ppm_ = register_module("ppm", std::make_shared<PyramidPoolingModule>(in_channels, out_channels, act, true));
+  }
+  Tensor forward(const Tensor& x) override { return ppm_->forward(bottlenecks_->forward(x)); }
+
+ private:
+  nn::ModulePtr bottlenecks_, ppm_;
+};
+
+}  // namespace
+
+namespace fastscnn_parts {
+
+// The low-resolution features are upsampled to the skip's size before their
+// depth-wise conv, summed with the skip's 1x1 conv, then BatchNorm + act.
+class FeatureFusionModule : public nn::Module {
+ public:
+  FeatureFusionModule(int64_t higher_channels, int64_t lower_channels, int64_t out_channels,
+                      const std::string& act)
+      : nn::Module("FeatureFusionModule") {
+    higher_res_conv_ = register_module("higher_res_conv", zh320::conv1x1(higher_channels, out_channels));
+    auto lower = std::make_shared<nn::Sequential>();
+    lower->push_back(dw_conv_bn_act(lower_channels, lower_channels, 3, 1, 1, act));
+    lower->push_back(zh320::conv1x1(lower_channels, out_channels));
+    lower_res_conv_ = register_module("lower_res_conv", lower);
+    auto non_linear = std::make_shared<nn::Sequential>();
+    non_linear->push_back(std::make_shared<nn::BatchNorm2d>(out_channels));
+    non_linear->push_back(std::make_shared<zh320::Activation>(act));
+    non_linear_ = register_module("non_linear", non_linear);
+  }
+  Tensor forward2(const Tensor& higher_res_feat, const Tensor& lower_res_feat) {
+    const Tensor high = higher_res_conv_->forward(higher_res_feat);
+    const Tensor low = lower_res_conv_->forward(
+        resize_bilinear_ac(lower_res_feat, higher_res_feat.size(2), higher_res_feat.size(3)));
+    return non_linear_->forward(fn::add(high, low));
+  }
+
+ private:
+  nn::ModulePtr higher_res_conv_, lower_res_conv_, non_linear_;
+};
+
+}  // namespace fastscnn_parts
+
+FastSCNN::FastSCNN(int64_t num_classes, int64_t n_channel, const std::string& act_type) : SegNet("FastSCNN") {
+  CUDASEG_CHECK(num_classes > 0 && n_channel > 0, "FastSCNN: num_classes (", num_classes, ") and n_channel (",
+                n_channel, ") must be positive");
+  auto downsample = std::make_shared<nn::Sequential>();
+  downsample->push_back(conv_bn_act(n_channel, 32, 3, 2, 1, 1, false, act_type));
+  downsample->push_back(ds_conv_bn_act(32, 48, 3, 2, 1, act_type));
+  downsample->push_back(ds_conv_bn_act(48, 64, 3, 2, 1, act_type));
+  learning_to_downsample_ = register_module("learning_to_downsample", downsample);
+  global_feature_extractor_ =
+      register_module("global_feature_extractor", std::make_shared<GlobalFeatureExtractor>(64, 128, act_type));
+  feature_fusion_ = register_module("feature_fusion",
+                                    std::make_shared<fastscnn_parts::FeatureFusionModule>(64, 128, 128, act_type));
+  auto classifier = std::make_shared<nn::Sequential>();
+  classifier->push_back(ds_conv_bn_act(128, 128, 3, 1, 1, act_type));
+  classifier->push_back(ds_conv_bn_act(128, 128, 3, 1, 1, act_type));
+  classifier->push_back(pw_conv_bn_act(128, num_classes, act_type));
+  classifier_ = register_module("classifier", classifier);
+}
+
+Tensor FastSCNN::forward(const Tensor& x) {
+  CUDASEG_CHECK(x.dim() == 4, "FastSCNN: input ", x.str(), " must be [N, C, H, W]");
+  const Tensor higher_res_feat = learning_to_downsample_->forward(x);
+  const Tensor lower_res_feat = global_feature_extractor_->forward(higher_res_feat);
+  const Tensor y = classifier_->forward(feature_fusion_->forward2(higher_res_feat, lower_res_feat));
+  return resize_bilinear_ac(y, x.size(2), x.size(3));
+}
+
+void register_fastscnn() {
+  NetSpec spec;
+  spec.name = "fastscnn";
+  spec.summary = "Fast-SCNN (Poudel et al. 2019), zh320 models/fastscnn.py: learning to downsample, "
+                 "global feature extractor with PPM, feature fusion, classifier";
+  spec.args = {
+      {"act_type", "relu", {}, "activation of every ConvBNAct (zh320 Activation names)"},
+      {"n_channel", 3, {}, "input channels"},
+  };
+  for (const auto& name : zh320::activation_names()) spec.args[0].choices.push_back(name);
+  spec.build = [](const Json& a) -> nn::ModulePtr {
+    return std::make_shared<FastSCNN>(a["num_classes"].get<int64_t>(), a["n_channel"].get<int64_t>(),
+                                      a["act_type"].get<std::string>());
+  };
+  register_net(std::move(spec));
+}
+
+}  // namespace cudaseg::nets

@@ -1,0 +1,93 @@
+#include "nets/zh320_modules.h"
+
+#include <algorithm>
+#include <cctype>
+#include <sstream>
+
+#include "runtime/error.h"
+
+namespace cudaseg::nets::zh320 {
+
+const std::vector<std::string>& activation_names() {
+  static const std::vector<std::string> names = {"relu",     "relu6", "leakyrelu", "prelu", "celu",
+                                                 "elu",      "hardswish", "hardtanh", "gelu", "selu",
+                                                 "silu",     "sigmoid", "tanh",      "none"};
+  return names;
+}
+
+namespace {
+
+// torch's defaults for each name: nn.PReLU() has a single slope, nn.Hardtanh
+// clips to [-1, 1], nn.LeakyReLU's slope is 0.01, ELU/CELU alpha 1.
+nn::ModulePtr make_torch_activation(const std::string& name) {
+  using nn::ActKind;
+  if (name == "relu") return std::make_shared<nn::Activation>(ActKind::relu);
+  if (name == "relu6") return std::make_shared<nn::Activation>(ActKind::relu6);
+  if (name == "leakyrelu") return std::make_shared<nn::Activation>(ActKind::leaky_relu, 0.01);
+  if (name == "prelu") return std::make_shared<nn::PReLU>(1);
+  if (name == "celu") return std::make_shared<nn::Activation>(ActKind::celu, 1.0);
+  if (name == "elu") return std::make_shared<nn::Activation>(ActKind::elu, 1.0);
+  if (name == "hardswish") return std::make_shared<nn::Activation>(ActKind::hardswish);
+  if (name == "hardtanh") return std::make_shared<nn::Activation>(ActKind::hardtanh, -1.0, 1.0);
+  if (name == "gelu") return std::make_shared<nn::Activation>(ActKind::gelu);
+  if (name == "selu") return std::make_shared<nn::Activation>(ActKind::selu);
+  if (name == "silu") return std::make_shared<nn::Activation>(ActKind::silu);
+  if (name == "sigmoid") return std::make_shared<nn::Activation>(ActKind::sigmoid);
+  if (name == "tanh") return std::make_shared<nn::Activation>(ActKind::tanh);
+  if (name == "none") return std::make_shared<nn::Identity>();
+  std::ostringstream os;
+  for (const auto& n : activation_names()) os << (os.tellp() > 0 ? ", " : "") << n;
+  CUDASEG_FAIL("unsupported activation type '", name, "' (accepted: ", os.str(), ")");
+}
+
+}  // namespace
+
+Activation::Activation(const std::string& act_type) : nn::Module("Activation") {
+  std::string lower = act_type;
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+  act_ = register_module("activation", make_torch_activation(lower));
+}
+
+Tensor Activation::forward(const Tensor& x) { return act_->forward(x); }
+
+std::shared_ptr<nn::Conv2d> conv1x1(int64_t in_channels, int64_t out_channels, int64_t stride, bool bias) {
+  return std::make_shared<nn::Conv2d>(in_channels, out_channels, 1, stride, 0, 1, 1, bias);
+}
+
+std::shared_ptr<nn::Conv2d> conv3x3(int64_t in_channels, int64_t out_channels, int64_t stride, bool bias) {
+  return std::make_shared<nn::Conv2d>(in_channels, out_channels, 3, stride, 1, 1, 1, bias);
+}
+
+std::shared_ptr<nn::Sequential> conv_bn_act(int64_t in_channels, int64_t out_channels, int64_t kernel_size,
+                                            int64_t stride, int64_t dilation, int64_t groups, bool bias,
+                                            const std::string& act_type) {
+  return conv_bn_act(in_channels, out_channels, nn::Pair{kernel_size, kernel_size}, stride, dilation, groups, bias,
+                     act_type);
+}
+
+std::shared_ptr<nn::Sequential> conv_bn_act(int64_t in_channels, int64_t out_channels, nn::Pair kernel_size,
+                                            int64_t stride, int64_t dilation, int64_t groups, bool bias,
+                                            const std::string& act_type) {
+  nn::Conv2dOptions options;
+  options.kernel_size = kernel_size;
+  options.stride = {stride, stride};
+  options.padding = {(kernel_size[0] - 1) / 2 * dilation, (kernel_size[1] - 1) / 2 * dilation};
+  options.dilation = {dilation, dilation};
+  options.groups = groups;
+  options.bias = bias;
+  auto seq = std::make_shared<nn::Sequential>();
+  seq->push_back(std::make_shared<nn::Conv2d>(in_channels, out_channels, options));
+  seq->push_back(std::make_shared<nn::BatchNorm2d>(out_channels));
+  seq->push_back(std::make_shared<Activation>(act_type));
+  return seq;
+}
+
+std::shared_ptr<nn::Sequential> seg_head(int64_t in_channels, int64_t num_class, const std::string& act_type,
+                                         int64_t hid_channels) {
+  auto seq = std::make_shared<nn::Sequential>();
+  seq->push_back(conv_bn_act(in_channels, hid_channels, 3, 1, 1, 1, false, act_type));
+  seq->push_back(conv1x1(hid_channels, num_class));
+  return seq;
+}
+
+}  // namespace cudaseg::nets::zh320

@@ -1,0 +1,54 @@
+// The small building blocks that zh320/realtime-semantic-segmentation-pytorch
+// (models/modules.py, commit c77b1b697188445c26ef126ff112042c78f4e196) shares
+// between its nets, rebuilt with the same module trees so state_dict keys are
+// upstream's: ConvBNAct is a Sequential "0" conv / "1" BatchNorm2d / "2"
+// Activation, and zh320's Activation wraps the torch activation in a child
+// called "activation" (a PReLU slope is "<prefix>.2.activation.weight").
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "nets/layers.h"
+
+namespace cudaseg::nets::zh320 {
+
+// The activation names zh320's Activation accepts that these nets can use
+// ("relu", "relu6", "leakyrelu", "prelu", "celu", "elu", "hardswish",
+// "hardtanh", "gelu", "selu", "silu", "sigmoid", "tanh", "none"), lower case.
+const std::vector<std::string>& activation_names();
+
+// zh320 Activation(act_type): a module whose only child "activation" is the
+// torch activation with its default arguments (PReLU has one slope).
+class Activation : public nn::Module {
+ public:
+  explicit Activation(const std::string& act_type);
+  Tensor forward(const Tensor& x) override;
+
+ private:
+  nn::ModulePtr act_;
+};
+
+// Bias-free convolutions of modules.py (conv1x1: padding 0; conv3x3: padding 1).
+std::shared_ptr<nn::Conv2d> conv1x1(int64_t in_channels, int64_t out_channels, int64_t stride = 1,
+                                    bool bias = false);
+std::shared_ptr<nn::Conv2d> conv3x3(int64_t in_channels, int64_t out_channels, int64_t stride = 1,
+                                    bool bias = false);
+
+// ConvBNAct: conv (padding (k-1)/2*dilation) -> BatchNorm2d -> Activation.
+std::shared_ptr<nn::Sequential> conv_bn_act(int64_t in_channels, int64_t out_channels, int64_t kernel_size = 3,
+                                            int64_t stride = 1, int64_t dilation = 1, int64_t groups = 1,
+                                            bool bias = false, const std::string& act_type = "relu");
+
+// ConvBNAct with a (kh, kw) kernel (ENet's asymmetric 5x1 / 1x5): padding
+// ((kh-1)/2*dilation, (kw-1)/2*dilation).
+std::shared_ptr<nn::Sequential> conv_bn_act(int64_t in_channels, int64_t out_channels, nn::Pair kernel_size,
+                                            int64_t stride = 1, int64_t dilation = 1, int64_t groups = 1,
+                                            bool bias = false, const std::string& act_type = "relu");
+
+// SegHead: ConvBNAct 3x3 (in -> hid, act_type) then a bias-free conv1x1 (hid -> num_class).
+std::shared_ptr<nn::Sequential> seg_head(int64_t in_channels, int64_t num_class, const std::string& act_type,
+                                         int64_t hid_channels = 128);
+
+}  // namespace cudaseg::nets::zh320

@@ -1,0 +1,33 @@
+#include "nets/zh320_separable.h"
+
+namespace cudaseg::nets::zh320 {
+
+std::shared_ptr<nn::Sequential> dw_conv_bn_act(int64_t in_channels, int64_t out_channels, int64_t kernel_size,
+                                               int64_t stride, int64_t dilation, const std::string& act_type) {
+  const int64_t padding = (kernel_size - 1) / 2 * dilation;
+  auto seq = std::make_shared<nn::Sequential>();
+  seq->push_back(std::make_shared<nn::Conv2d>(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                                              in_channels, false));
+  seq->push_back(std::make_shared<nn::BatchNorm2d>(out_channels));
+  seq->push_back(std::make_shared<Activation>(act_type));
+  return seq;
+}
+
+std::shared_ptr<nn::Sequential> pw_conv_bn_act(int64_t in_channels, int64_t out_channels,
+                                               const std::string& act_type, bool bias) {
+  auto seq = std::make_shared<nn::Sequential>();
+  seq->push_back(std::make_shared<nn::Conv2d>(in_channels, out_channels, 1, 1, 0, 1, 1, bias));
+  seq->push_back(std::make_shared<nn::BatchNorm2d>(out_channels));
+  seq->push_back(std::make_shared<Activation>(act_type));
+  return seq;
+}
+
+std::shared_ptr<nn::Sequential> ds_conv_bn_act(int64_t in_channels, int64_t out_channels, int64_t kernel_size,
+                                               int64_t stride, int64_t dilation, const std::string& act_type) {
+  auto seq = std::make_shared<nn::Sequential>();
+  seq->push_back(dw_conv_bn_act(in_channels, in_channels, kernel_size, stride, dilation, act_type));
+  seq->push_back(pw_conv_bn_act(in_channels, out_channels, act_type));
+  return seq;
+}
+
+}  // namespace cudaseg::nets::zh320
