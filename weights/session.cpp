@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "autograd/engine.h"
+#include "nets/layers.h"
 #include "nets/registry.h"
 #include "ops/reduce.h"
 #include "ops/resize.h"
@@ -16,6 +17,12 @@ namespace cudaseg::weights {
 namespace {
 
 using Json = nlohmann::json;
+
+std::vector<TensorSpec> state_specs(const nn::Module& net) {
+  std::vector<TensorSpec> specs;
+  for (const auto& [name, t] : net.state_dict()) specs.push_back({name, t.shape(), t.dtype()});
+  return specs;
+}
 
 std::string model_desc(const Json& model) {
   return "net '" + model.value("name", std::string("?")) + "' " + model.dump();
@@ -38,12 +45,6 @@ DType precision_dtype(Precision p) {
   return p == Precision::fp32 ? DType::f32 : p == Precision::fp16 ? DType::f16 : DType::bf16;
 }
 
-std::vector<TensorSpec> expected_tensors(const nn::Module& net) {
-  std::vector<TensorSpec> specs;
-  for (const auto& [name, t] : net.state_dict()) specs.push_back({name, t.shape(), t.dtype()});
-  return specs;
-}
-
 InferenceSession InferenceSession::load(const std::string& weights_path, const SessionOptions& options) {
   Checkpoint ck = load_checkpoint(weights_path);
   Json model;
@@ -54,19 +55,18 @@ InferenceSession InferenceSession::load(const std::string& weights_path, const S
   }
   nn::ModulePtr net;
   try {
+    // Every parameter is overwritten by the strict load below: skip the draws.
+    nn::SkipInitGuard skip_init;
     net = nets::create_net(model);
   } catch (const Error& e) {
     throw e.with_context(weights_path);
   }
-  // A half-precision checkpoint (rtseg_convert --fp16) fits a float32 net:
-  // floating tensors are checked for shape only and converted on loading.
-  std::vector<TensorSpec> expected = expected_tensors(*net);
-  for (TensorSpec& spec : expected)
-    if (const Tensor* t = ck.tensors.find(spec.name); t && is_floating(t->dtype()) && is_floating(spec.dtype))
-      spec.dtype = t->dtype();
+  // The net just built gives the expected list (weights/net_tensors.h would
+  // build it a second time). A half-precision checkpoint (rtseg_convert
+  // --fp16) fits a float32 net: its tensors convert on loading.
   std::map<std::string, Tensor> state;
   try {
-    check_tensors(ck.tensors, expected, weights_path);
+    check_tensors(ck.tensors, state_specs(*net), weights_path, true);
     for (const auto& [name, t] : ck.tensors) state.emplace(name, t);
     net->load_state_dict(state);
   } catch (const Error& e) {

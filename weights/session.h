@@ -96,7 +96,4 @@ class InferenceSession {
   int64_t num_classes_ = 0;
 };
 
-// The state-dict specs of a net (the expected list of a strict load).
-std::vector<TensorSpec> expected_tensors(const nn::Module& net);
-
 }  // namespace cudaseg::weights
