@@ -14,6 +14,11 @@
 //          backward(), NoGradGuard, gradcheck
 //   nn::   Module and the torch.nn layers   nets/module.h, nets/layers.h
 //   nets:: the registry of networks    nets/registry.h
+//   weights::InferenceSession          weights/session.h
+//          load a checkpoint, prepare the net once (BatchNorm folding,
+//          fusion, device, precision), predict labels, logits;
+//          SessionOptions, Precision, SizePolicy
+// From C (or FFI) use cudaseg_c.h instead.
 // Every failure is reported by throwing cudaseg::Error; the library never
 // exits or aborts the process.
 #pragma once
@@ -35,3 +40,4 @@
 #include "nets/layers.h"
 #include "nets/module.h"
 #include "nets/registry.h"
+#include "weights/session.h"

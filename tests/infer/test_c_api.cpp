@@ -1,0 +1,190 @@
+// The C API (include/cudaseg_c.h): predict equals InferenceSession::predict,
+// options reach the session, every failure is a status plus a thread-local
+// message naming the function, and the image helpers round-trip.
+#include <cstring>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "cudaseg_c.h"
+#include "runtime/version.h"
+#include "tests/infer/infer_testing.h"
+#include "tests/weights/helpers.h"
+#include "weights/session.h"
+
+namespace cudaseg::weights {
+namespace {
+
+namespace it = cudaseg::infer_testing;
+namespace wt = cudaseg::weights::testing;
+
+bool error_mentions(const std::vector<std::string>& parts) {
+  const std::string e = cudaseg_last_error();
+  for (const auto& p : parts)
+    if (e.find(p) == std::string::npos) return false;
+  return true;
+}
+
+std::vector<uint8_t> random_rgb(int width, int height, uint64_t seed) {
+  const Tensor t = wt::random_tensor({height, width, 3}, DType::u8, seed).contiguous();
+  const auto* p = t.data<uint8_t>();
+  return {p, p + t.numel()};
+}
+
+struct CheckpointFixture : ::testing::Test {
+  void SetUp() override {
+    path = dir.file("m.json");
+    save_checkpoint(path, it::make_checkpoint(it::test_model(), 7));
+  }
+  wt::TempDir dir;
+  std::string path;
+};
+
+using CApi = CheckpointFixture;
+
+TEST_F(CApi, PredictEqualsSessionAtSourceSize) {
+  const int width = 19, height = 11;
+  const std::vector<uint8_t> rgb = random_rgb(width, height, 3);
+  for (const auto& [h, w] : std::vector<std::pair<int, int>>{{0, 0}, {8, 12}}) {
+    cudaseg_options o;
+    cudaseg_options_init(&o);
+    o.input_height = h;
+    o.input_width = w;
+    cudaseg_session* s = nullptr;
+    ASSERT_EQ(cudaseg_session_create(path.c_str(), &o, &s), CUDASEG_OK) << cudaseg_last_error();
+    EXPECT_EQ(cudaseg_num_classes(s), 5);
+    std::vector<int32_t> labels(width * height, -1);
+    ASSERT_EQ(cudaseg_predict(s, rgb.data(), width, height, labels.data()), CUDASEG_OK) << cudaseg_last_error();
+    cudaseg_session_destroy(s);
+
+    SessionOptions so;
+    if (h) so.size_policy = SizePolicy::fixed, so.input_size = {h, w};
+    InferenceSession ref = InferenceSession::load(path, so);
+    Tensor image = Tensor::empty({height, width, 3}, DType::u8);
+    std::memcpy(image.raw_data(), rgb.data(), rgb.size());
+    const std::vector<double> expected = ref.predict(image).to_vector();
+    ASSERT_EQ(expected.size(), labels.size());
+    for (size_t i = 0; i < labels.size(); ++i) ASSERT_EQ(labels[i], expected[i]) << "pixel " << i << " size " << h;
+    EXPECT_GE(std::set<int32_t>(labels.begin(), labels.end()).size(), 2u);
+  }
+}
+
+TEST_F(CApi, NullOptionsMeanDefaults) {
+  cudaseg_session* s = nullptr;
+  ASSERT_EQ(cudaseg_session_create(path.c_str(), nullptr, &s), CUDASEG_OK) << cudaseg_last_error();
+  EXPECT_EQ(cudaseg_num_classes(s), 5);
+  cudaseg_session_destroy(s);
+}
+
+TEST_F(CApi, FailuresAreStatusesWithMessages) {
+  cudaseg_session* s = reinterpret_cast<cudaseg_session*>(&s);
+  EXPECT_EQ(cudaseg_session_create((path + ".missing").c_str(), nullptr, &s), CUDASEG_ERROR_FAILED);
+  EXPECT_EQ(s, nullptr);
+  EXPECT_TRUE(error_mentions({"cudaseg_session_create: ", "m.json.missing"})) << cudaseg_last_error();
+
+  EXPECT_EQ(cudaseg_session_create(nullptr, nullptr, &s), CUDASEG_ERROR_INVALID_ARGUMENT);
+  EXPECT_TRUE(error_mentions({"cudaseg_session_create: weights_path is NULL"})) << cudaseg_last_error();
+  EXPECT_EQ(cudaseg_session_create(path.c_str(), nullptr, nullptr), CUDASEG_ERROR_INVALID_ARGUMENT);
+
+  cudaseg_options o;
+  cudaseg_options_init(&o);
+  o.precision = "int8";
+  EXPECT_EQ(cudaseg_session_create(path.c_str(), &o, &s), CUDASEG_ERROR_INVALID_ARGUMENT);
+  EXPECT_TRUE(error_mentions({"int8"})) << cudaseg_last_error();
+  cudaseg_options_init(&o);
+  o.device = "tpu";
+  EXPECT_EQ(cudaseg_session_create(path.c_str(), &o, &s), CUDASEG_ERROR_INVALID_ARGUMENT);
+  EXPECT_TRUE(error_mentions({"tpu"})) << cudaseg_last_error();
+  cudaseg_options_init(&o);
+  o.input_height = 8;
+  EXPECT_EQ(cudaseg_session_create(path.c_str(), &o, &s), CUDASEG_ERROR_INVALID_ARGUMENT);
+  EXPECT_TRUE(error_mentions({"must both be positive"})) << cudaseg_last_error();
+  o.input_width = 8;
+  o.keep_size = 1;
+  EXPECT_EQ(cudaseg_session_create(path.c_str(), &o, &s), CUDASEG_ERROR_INVALID_ARGUMENT);
+  cudaseg_options_init(&o);
+  o.precision = "fp16";
+  EXPECT_EQ(cudaseg_session_create(path.c_str(), &o, &s), CUDASEG_ERROR_FAILED);
+  EXPECT_TRUE(error_mentions({"fp16 needs a CUDA device"})) << cudaseg_last_error();
+  EXPECT_EQ(s, nullptr);
+
+  ASSERT_EQ(cudaseg_session_create(path.c_str(), nullptr, &s), CUDASEG_OK);
+  const std::vector<uint8_t> rgb = random_rgb(4, 4, 1);
+  std::vector<int32_t> labels(16);
+  EXPECT_EQ(cudaseg_predict(s, rgb.data(), 0, 4, labels.data()), CUDASEG_ERROR_INVALID_ARGUMENT);
+  EXPECT_TRUE(error_mentions({"cudaseg_predict: width and height must be positive"})) << cudaseg_last_error();
+  EXPECT_EQ(cudaseg_predict(s, nullptr, 4, 4, labels.data()), CUDASEG_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(cudaseg_predict(s, rgb.data(), 4, 4, nullptr), CUDASEG_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(cudaseg_predict(nullptr, rgb.data(), 4, 4, labels.data()), CUDASEG_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(cudaseg_predict(s, rgb.data(), 4, 4, labels.data()), CUDASEG_OK);
+  cudaseg_session_destroy(s);
+  cudaseg_session_destroy(nullptr);
+  EXPECT_EQ(cudaseg_num_classes(nullptr), -1);
+}
+
+TEST(CApiErrors, LastErrorIsPerThread) {
+  cudaseg_session* s = nullptr;
+  EXPECT_EQ(cudaseg_session_create(nullptr, nullptr, &s), CUDASEG_ERROR_INVALID_ARGUMENT);
+  const std::string mine = cudaseg_last_error();
+  std::string other_before, other_after;
+  std::thread([&] {
+    other_before = cudaseg_last_error();
+    cudaseg_read_image(nullptr, nullptr, nullptr, nullptr);
+    other_after = cudaseg_last_error();
+  }).join();
+  EXPECT_EQ(other_before, "");
+  EXPECT_NE(other_after.find("cudaseg_read_image: path is NULL"), std::string::npos) << other_after;
+  EXPECT_EQ(cudaseg_last_error(), mine);
+}
+
+TEST(CApiImages, WriteReadRoundTripAndBadFiles) {
+  wt::TempDir dir;
+  const int width = 7, height = 5;
+  const std::vector<uint8_t> rgb = random_rgb(width, height, 11);
+  const std::string file = dir.file("x.png");
+  ASSERT_EQ(cudaseg_write_png(file.c_str(), rgb.data(), width, height, 3), CUDASEG_OK) << cudaseg_last_error();
+  uint8_t* back = nullptr;
+  int w = 0, h = 0;
+  ASSERT_EQ(cudaseg_read_image(file.c_str(), &back, &w, &h), CUDASEG_OK) << cudaseg_last_error();
+  EXPECT_EQ(w, width);
+  EXPECT_EQ(h, height);
+  EXPECT_EQ(std::vector<uint8_t>(back, back + rgb.size()), rgb);
+  cudaseg_free(back);
+  cudaseg_free(nullptr);
+
+  // Grey: one byte per pixel comes back as R = G = B.
+  ASSERT_EQ(cudaseg_write_png(file.c_str(), rgb.data(), width, height, 1), CUDASEG_OK);
+  ASSERT_EQ(cudaseg_read_image(file.c_str(), &back, &w, &h), CUDASEG_OK);
+  for (int i = 0; i < width * height; ++i) ASSERT_EQ(back[3 * i + 1], rgb[i]) << i;
+  cudaseg_free(back);
+
+  EXPECT_EQ(cudaseg_write_png(file.c_str(), rgb.data(), width, height, 5), CUDASEG_ERROR_INVALID_ARGUMENT);
+  back = reinterpret_cast<uint8_t*>(&w);
+  EXPECT_EQ(cudaseg_read_image(it::image_fixture("not_an_image.png").c_str(), &back, &w, &h), CUDASEG_ERROR_FAILED);
+  EXPECT_EQ(back, nullptr);
+  EXPECT_TRUE(error_mentions({"cudaseg_read_image: ", "not_an_image.png"})) << cudaseg_last_error();
+}
+
+TEST(CApiInfo, VersionOptionsAndStatusNames) {
+  EXPECT_EQ(std::string(cudaseg_version()), cudaseg::version());
+  cudaseg_options o;
+  std::memset(&o, 0x5a, sizeof o);
+  cudaseg_options_init(&o);
+  EXPECT_STREQ(o.device, "cpu");
+  EXPECT_STREQ(o.precision, "fp32");
+  EXPECT_EQ(o.input_height, 0);
+  EXPECT_EQ(o.input_width, 0);
+  EXPECT_EQ(o.keep_size, 0);
+  EXPECT_EQ(o.fuse, 1);
+  cudaseg_options_init(nullptr);
+  EXPECT_STREQ(cudaseg_status_string(CUDASEG_OK), "ok");
+  EXPECT_STREQ(cudaseg_status_string(CUDASEG_ERROR_INVALID_ARGUMENT), "invalid argument");
+  EXPECT_STREQ(cudaseg_status_string(CUDASEG_ERROR_OUT_OF_MEMORY), "out of memory");
+  EXPECT_STREQ(cudaseg_status_string(static_cast<cudaseg_status>(99)), "unknown status");
+}
+
+}  // namespace
+}  // namespace cudaseg::weights
