@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <iomanip>
+#include <limits>
 #include <ostream>
 
 #include <nlohmann/json.hpp>
@@ -204,14 +205,18 @@ void report(const Json& r, std::ostream& out) {
       << "  peak memory " << r["peak_memory_bytes"].get<double>() / (1 << 20) << " MiB ("
       << r["peak_memory_kind"].get<std::string>() << ")\n";
   if (!r.contains("per_layer")) return;
-  out << "  per layer (ms per forward, inclusive of children; % of the top-level modules' sum):\n";
+  out << "  per layer (ms per forward, inclusive of children; % of the outermost timed modules' sum):\n";
+  // A net that calls a container's forward() directly hides it from the hooks,
+  // so the outermost timed modules may sit deeper than depth 1.
+  int top = std::numeric_limits<int>::max();
+  for (const auto& row : r["per_layer"]) top = std::min(top, row["depth"].get<int>());
   double total = 0;
   for (const auto& row : r["per_layer"])
-    if (row["depth"].get<int>() == 1) total += row["ms"].get<double>();
+    if (row["depth"].get<int>() == top) total += row["ms"].get<double>();
   for (const auto& row : r["per_layer"])
     out << "    " << std::setw(9) << row["ms"].get<double>() << "  " << std::setw(5) << std::setprecision(1)
         << 100.0 * row["ms"].get<double>() / total << "%  " << std::setprecision(3)
-        << std::string(2 * (row["depth"].get<int>() - 1), ' ') << row["name"].get<std::string>() << " ("
+        << std::string(2 * (row["depth"].get<int>() - top), ' ') << row["name"].get<std::string>() << " ("
         << row["type"].get<std::string>() << ")\n";
 }
 
