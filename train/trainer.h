@@ -9,7 +9,9 @@
 // OUT/best.*), and a training checkpoint OUT/last.* every ckpt_interval steps
 // holding the weights and TrainState (step, optimizer tensors, RNG state,
 // loader position, EMA), so a run interrupted at step k and resumed reaches
-// bit-identical weights at step n. A non-finite loss stops the run with an
+// bit-identical weights at step n. Each logged step and validation is also
+// appended to OUT/metrics.jsonl, and each validation redraws OUT/loss.png,
+// OUT/miou.png and OUT/val_predictions.png (train/run_report.h). A non-finite loss stops the run with an
 // error naming the step and terms; the last good checkpoint is left intact.
 // Every run() writes the effective config to OUT/config.json first.
 #pragma once
@@ -24,6 +26,7 @@
 #include "train/ema.h"
 #include "train/losses.h"
 #include "train/optim.h"
+#include "train/run_report.h"
 #include "train/schedule.h"
 #include "train/trainer_data.h"
 #include "weights/checkpoint.h"
@@ -75,6 +78,7 @@ class Trainer {
   void save_last() const;
   void save_best(double miou) const;
   double validate();
+  void write_predictions(nn::Module& net) const;
   void log_progress(const LossResult& loss, double lr, double seconds, int64_t done_this_run);
 
   Json config_;
@@ -88,6 +92,7 @@ class Trainer {
   std::unique_ptr<SegLoss> loss_;
   std::unique_ptr<ModelEma> ema_;
   std::unique_ptr<BatchSource> batches_;
+  std::unique_ptr<RunReport> report_;
   std::function<void(const std::string&)> log_;
   const std::atomic<bool>* stop_flag_ = nullptr;
   int64_t step_ = 0;
