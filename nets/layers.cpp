@@ -61,7 +61,10 @@ Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, int64_t k, int64_t s, 
                bool b)
     : Conv2d(in_channels, out_channels, Conv2dOptions{{k, k}, {s, s}, {p, p}, {d, d}, g, b}) {}
 
-Tensor Conv2d::forward(const Tensor& x) { return fn::conv2d(x, weight, bias, params_); }
+Tensor Conv2d::forward(const Tensor& x) {
+  Tensor y = fn::conv2d(x, weight, bias, params_);
+  return epilogue ? epilogue(y) : y;
+}
 
 ConvTranspose2d::ConvTranspose2d(int64_t in_channels, int64_t out_channels, const ConvTranspose2dOptions& o)
     : Module("ConvTranspose2d") {
@@ -99,6 +102,7 @@ BatchNorm2d::BatchNorm2d(int64_t num_features, double eps, double momentum, bool
 }
 
 Tensor BatchNorm2d::forward(const Tensor& x) {
+  if (bypassed()) return x;
   const bool use_batch_stats = is_training() || !track_;
   if (is_training() && track_) {
     autograd::NoGradGuard no_grad;
@@ -130,6 +134,7 @@ Activation::Activation(ActKind kind, double arg0, double arg1)
     : Module("Activation"), kind_(kind), arg0_(arg0), arg1_(arg1) {}
 
 Tensor Activation::forward(const Tensor& x) {
+  if (bypassed()) return x;
   switch (kind_) {
     case ActKind::relu: return fn::relu(x);
     case ActKind::relu6: return fn::relu6(x);

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <array>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -61,6 +62,9 @@ class Conv2d : public Module {
   int64_t out_channels() const { return out_channels_; }
 
   Tensor weight, bias;
+  // Applied to the convolution's output when set: an activation fused into
+  // this convolution for inference (nets/fuse.h).
+  std::function<Tensor(const Tensor&)> epilogue;
 
  private:
   ops::Conv2dParams params_;

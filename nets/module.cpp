@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <sstream>
+#include <typeinfo>
 
 namespace cudaseg::nn {
 namespace {
@@ -23,7 +24,20 @@ std::string join(const std::string& prefix, const std::string& name) {
   return prefix.empty() ? name : prefix + "." + name;
 }
 
+thread_local ForwardHook* current_hook = nullptr;
+
 }  // namespace
+
+ForwardHookGuard::ForwardHookGuard(ForwardHook* hook) : previous_(current_hook) { current_hook = hook; }
+ForwardHookGuard::~ForwardHookGuard() { current_hook = previous_; }
+
+Tensor Module::operator()(const Tensor& x) {
+  ForwardHook* hook = current_hook;
+  if (hook) hook->before(*this, x);
+  Tensor y = bypassed_ ? x : forward(x);
+  if (hook) hook->after(*this, x, y);
+  return y;
+}
 
 Tensor Module::forward(const Tensor&) {
   CUDASEG_FAIL(type_name_, ": has no single-tensor forward; call its own forward method");
@@ -187,12 +201,25 @@ Tensor Sequential::forward(const Tensor& x) {
   Tensor y = x;
   for (const auto& [name, child] : named_children()) {
     try {
-      y = child->forward(y);
+      y = (*child)(y);
     } catch (const Error& e) {
       throw e.with_context(name + " (" + child->type_name() + ")");
     }
   }
   return y;
+}
+
+std::vector<FusableChain> Sequential::fusable_chains() const {
+  if (typeid(*this) != typeid(Sequential)) return {};
+  std::vector<FusableChain> chains;
+  const auto& c = named_children();
+  for (size_t i = 0; i + 1 < c.size(); ++i) {
+    if (c[i].second->type_name() != "Conv2d" || c[i + 1].second->type_name() != "BatchNorm2d") continue;
+    FusableChain chain{c[i].second, c[i + 1].second, nullptr};
+    if (i + 2 < c.size()) chain.act = c[i + 2].second;
+    chains.push_back(chain);
+  }
+  return chains;
 }
 
 ModuleList::ModuleList(const std::vector<ModulePtr>& modules) : ModuleList() {

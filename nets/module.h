@@ -3,6 +3,12 @@
 // exactly the keys and order of the upstream PyTorch module
 // ("backbone.layer1.0.bn1.running_var"): a module's own parameters, then its
 // buffers, then each child's entries under "child_name.".
+//
+// Calling convention: nets call their children as (*child)(x), never
+// child->forward(x). operator() is the one place a call can be observed
+// (ForwardHook: layer dumps, per-layer timing, MAC counting) and where a
+// module folded into its predecessor (set_bypassed) is skipped; a child
+// called through forward() directly is invisible to hooks.
 #pragma once
 
 #include <map>
@@ -14,6 +20,21 @@
 #include "runtime/tensor.h"
 
 namespace cudaseg::nn {
+
+class Module;
+using ModulePtr = std::shared_ptr<Module>;
+
+// A conv -> BatchNorm2d [-> activation] run that a module executes back to
+// back in its forward, each output feeding only the next module, so the
+// BatchNorm (and the activation) can be folded into the convolution for
+// inference (nets/fuse.h). `act`, when set, is the module that takes the
+// BatchNorm's output next; it is fused only when it is (or only wraps) an
+// activation nets/fuse.h supports. The bn and act objects must serve only
+// this chain: a ReLU module shared by several call sites would be bypassed at
+// all of them.
+struct FusableChain {
+  ModulePtr conv, bn, act;
+};
 
 using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 
@@ -27,7 +48,18 @@ class Module : public std::enable_shared_from_this<Module> {
   // The single-tensor forward of most layers; modules with other signatures
   // offer their own methods and leave this one throwing.
   virtual Tensor forward(const Tensor& x);
-  Tensor operator()(const Tensor& x) { return forward(x); }
+  // forward(x) (or x itself when bypassed), then reports the call to this
+  // thread's ForwardHook, if any. Not virtual: override forward().
+  Tensor operator()(const Tensor& x);
+
+  // A bypassed module returns its input: its effect has been folded into the
+  // module before it (nets/fuse.h). BatchNorm2d and the activations also
+  // honour it in forward(), for nets that still call them directly.
+  void set_bypassed(bool on) { bypassed_ = on; }
+  bool bypassed() const { return bypassed_; }
+  // The chains of this module's own forward that may be fused; nets whose
+  // forward runs conv -> bn [-> act] outside a Sequential override this.
+  virtual std::vector<FusableChain> fusable_chains() const { return {}; }
 
   const std::string& type_name() const { return type_name_; }
 
@@ -85,9 +117,34 @@ class Module : public std::enable_shared_from_this<Module> {
   std::vector<Entry> buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
   bool training_ = true;
+  bool bypassed_ = false;
 };
 
-using ModulePtr = std::shared_ptr<Module>;
+// Observes the calls made through Module::operator() on one thread: before()
+// as the call starts, after() with its output (before any later op can touch
+// it). Modules called inside a module's forward report in between.
+class ForwardHook {
+ public:
+  virtual ~ForwardHook() = default;
+  virtual void before(const Module& module, const Tensor& input) {
+    (void)module;
+    (void)input;
+  }
+  virtual void after(const Module& module, const Tensor& input, const Tensor& output) = 0;
+};
+
+// Installs `hook` on this thread for the guard's lifetime (the previous one,
+// if any, is suspended and restored afterwards).
+class ForwardHookGuard {
+ public:
+  explicit ForwardHookGuard(ForwardHook* hook);
+  ~ForwardHookGuard();
+  ForwardHookGuard(const ForwardHookGuard&) = delete;
+  ForwardHookGuard& operator=(const ForwardHookGuard&) = delete;
+
+ private:
+  ForwardHook* previous_;
+};
 
 // Runs children in order (torch.nn.Sequential); children are named "0", "1", ...
 class Sequential : public Module {
@@ -98,6 +155,9 @@ class Sequential : public Module {
   size_t size() const { return named_children().size(); }
   ModulePtr operator[](size_t i) const;
   Tensor forward(const Tensor& x) override;
+  // Consecutive Conv2d, BatchNorm2d [, Activation] children (plain Sequential only:
+  // a subclass with its own forward declares its chains itself).
+  std::vector<FusableChain> fusable_chains() const override;
 };
 
 // Holds children named "0", "1", ... with no forward of its own (torch.nn.ModuleList).

@@ -50,9 +50,9 @@ say "$(grep -E 'tests passed|tests failed' "$BUILD_DIR.ctest.log")"
 say "skipped: $(grep -c '(Skipped)' "$BUILD_DIR.ctest.log")"
 grep -E "\*\*\*Failed|Exception" "$BUILD_DIR.ctest.log" | tee -a "$REPORT"
 
-if command -v compute-sanitizer >/dev/null && [ -x "$BUILD_DIR/test_cuda" ]; then
+if command -v compute-sanitizer >/dev/null && [ -x "$BUILD_DIR/tests/test_cuda" ]; then
   for tool in memcheck racecheck; do
-    compute-sanitizer --tool "$tool" --error-exitcode 3 "$BUILD_DIR/test_cuda" >"$BUILD_DIR.$tool.log" 2>&1
+    compute-sanitizer --tool "$tool" --error-exitcode 3 "$BUILD_DIR/tests/test_cuda" >"$BUILD_DIR.$tool.log" 2>&1
     say "compute-sanitizer $tool: exit $? ($(grep -c 'ERROR SUMMARY: 0 errors' "$BUILD_DIR.$tool.log") clean summaries)"
   done
 fi

@@ -1,0 +1,82 @@
+// rtseg_bench: a run from a config and from a checkpoint, the reported
+// parameter and MAC counts against hand-computed values, the per-layer
+// table, and its usage and runtime errors.
+#include <fstream>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "tests/infer/cli_testing.h"
+#include "tests/infer/infer_testing.h"
+#include "tests/weights/helpers.h"
+
+namespace cudaseg::weights {
+namespace {
+
+namespace it = cudaseg::infer_testing;
+namespace wt = cudaseg::weights::testing;
+
+TEST(BenchCli, ConfigRunReportsParamsAndMacs) {
+  it::register_test_net();
+  wt::TempDir dir;
+  std::ofstream(dir.file("c.json")) << nlohmann::json{{"model", it::test_model()}}.dump();
+  const auto r = it::bench({"--config", dir.file("c.json"), "--size", "32x48", "--iters", "2", "--warmup", "1",
+                            "--batch", "2", "--json"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  int64_t params = 0;
+  for (const Tensor& p : it::make_net(it::test_model(), 1)->parameters()) params += p.numel();
+  EXPECT_EQ(j["params"], params);
+  // Convolutions at 16x24: stem 8x(3*9), conv_a 8x(8*9), depthwise conv_b 8x9,
+  // mix 8x8, plain 8x(8*9), head 5x8 MACs per output position.
+  EXPECT_DOUBLE_EQ(j["gmacs"].get<double>(), 16 * 24 * (8 * 27 + 8 * 72 + 8 * 9 + 64 + 8 * 72 + 40) / 1e9);
+  EXPECT_EQ(j["macs_layers_counted"], 6);
+  EXPECT_EQ(j["macs_layers_total"], 6);
+  EXPECT_EQ(j["model"]["width"], 8);
+  EXPECT_EQ(j["folded_batchnorms"], 5);
+  EXPECT_EQ(j["fused_activations"], 3);
+  EXPECT_GT(j["latency_ms"]["mean"].get<double>(), 0.0);
+  EXPECT_GT(j["throughput_images_per_s"].get<double>(), 0.0);
+  EXPECT_GT(j["peak_memory_bytes"].get<double>(), 0.0);
+}
+
+TEST(BenchCli, CheckpointRunWithPerLayerTable) {
+  wt::TempDir dir;
+  save_checkpoint(dir.file("m.json"), it::make_checkpoint(it::test_model(), 7));
+  const auto r = it::bench({"--weights", dir.file("m.json"), "--size", "16x16", "--iters", "1", "--per-layer"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  for (const char* fragment : {"params", "GMACs", "latency mean", "p99", "images/s", "peak memory",
+                               "block.conv_a (Conv2d)", "stem (Sequential)"})
+    EXPECT_NE(r.out.find(fragment), std::string::npos) << fragment << "\n" << r.out;
+}
+
+TEST(BenchCli, UsageAndRuntimeErrors) {
+  wt::TempDir dir;
+  const std::vector<std::vector<std::string>> usage = {
+      {}, {"--config", "c.json", "--weights", "w.json"}, {"--config", "c.json", "--iters", "0"},
+      {"--config", "c.json", "--size", "big"}, {"--config", "c.json", "--precision", "bf16"},
+      {"--config", "c.json", "--nope"}, {"--config"}};
+  for (const auto& args : usage) {
+    const auto r = it::bench(args);
+    EXPECT_EQ(r.status, 2) << r.err;
+    EXPECT_TRUE(it::one_line(r.err)) << r.err;
+    EXPECT_EQ(r.err.rfind("rtseg_bench: ", 0), 0u) << r.err;
+  }
+  std::ofstream(dir.file("bad.json")) << R"({"model": {"name": "no_such_net", "num_classes": 3}})";
+  std::ofstream(dir.file("broken.json")) << "{";
+  for (const auto& [file, fragment] : std::vector<std::pair<std::string, std::string>>{
+           {"bad.json", "unknown net 'no_such_net'"}, {"broken.json", "not valid JSON"}, {"none.json", "none.json"}}) {
+    const auto r = it::bench({"--config", dir.file(file), "--size", "8x8", "--iters", "1"});
+    EXPECT_EQ(r.status, 1) << r.err;
+    EXPECT_TRUE(it::one_line(r.err)) << r.err;
+    EXPECT_NE(r.err.find(fragment), std::string::npos) << r.err;
+  }
+  const std::string program = it::program_path("rtseg_bench");
+  ASSERT_TRUE(wt::file_exists(program)) << program;
+  EXPECT_EQ(it::shell_status(program + " --help >/dev/null"), 0);
+  EXPECT_EQ(it::shell_status(program + " 2>/dev/null"), 2);
+  EXPECT_EQ(it::shell_status(program + " --config /nonexistent.json 2>/dev/null"), 1);
+}
+
+}  // namespace
+}  // namespace cudaseg::weights

@@ -1,0 +1,278 @@
+// InferenceSession and nets/fuse.h: folding numerics, the prepared forward
+// against the plain module forward (the test net and every registered net),
+// strict loading that names the net and tensors, preprocessing and predict.
+#include <cmath>
+#include <set>
+
+#include <gtest/gtest.h>
+
+#include "common/testing.h"
+#include "nets/fuse.h"
+#include "nets/infer_hooks.h"
+#include "autograd/engine.h"
+#include "ops/ops.h"
+#include "runtime/gpu.h"
+#include "runtime/image_io.h"
+#include "tests/infer/infer_testing.h"
+#include "tests/weights/helpers.h"
+#include "weights/session.h"
+
+namespace cudaseg::weights {
+namespace {
+
+namespace it = cudaseg::infer_testing;
+namespace ct = cudaseg::testing;
+namespace wt = cudaseg::weights::testing;
+
+Tensor det_input(const Shape& shape, uint64_t seed) { return nets::det_uniform("input", shape, -1.0, 1.0, seed); }
+
+Tensor plain_forward(nn::Module& net, const Tensor& x) {
+  autograd::NoGradGuard no_grad;
+  return net(x);
+}
+
+TEST(Fuse, FoldsBatchNormIntoConvolutionExactly) {
+  auto seq = it::conv_bn_act(3, 4, 3, 1, false, nullptr);
+  it::fill_det(*seq, 11);
+  seq->eval();
+  auto* conv = dynamic_cast<nn::Conv2d*>((*seq)[0].get());
+  auto* bn = dynamic_cast<nn::BatchNorm2d*>((*seq)[1].get());
+  const std::vector<double> w = conv->weight.to_vector(), g = bn->weight.to_vector(), b = bn->bias.to_vector(),
+                            m = bn->running_mean.to_vector(), v = bn->running_var.to_vector();
+  const auto keys_before = seq->state_dict();
+
+  const nets::FuseReport report = nets::fuse_for_inference(*seq);
+  EXPECT_EQ(report.folded_batchnorms, 1);
+  EXPECT_TRUE(bn->bypassed());
+  ASSERT_TRUE(conv->bias.defined());
+  const std::vector<double> w2 = conv->weight.to_vector(), b2 = conv->bias.to_vector();
+  for (int64_t c = 0; c < 4; ++c) {
+    const double s = g[c] / std::sqrt(v[c] + 1e-5);
+    EXPECT_EQ(static_cast<float>(b2[c]), static_cast<float>(-m[c] * s + b[c])) << c;
+    for (int64_t i = 0; i < 27; ++i)
+      EXPECT_EQ(static_cast<float>(w2[c * 27 + i]), static_cast<float>(w[c * 27 + i] * s)) << c << "," << i;
+  }
+  // The checkpoint keys stay as they were: the new bias is a non-persistent buffer.
+  ASSERT_EQ(seq->state_dict().size(), keys_before.size());
+  for (size_t i = 0; i < keys_before.size(); ++i) EXPECT_EQ(seq->state_dict()[i].first, keys_before[i].first);
+  EXPECT_EQ(nets::fuse_for_inference(*seq).folded_batchnorms, 0);  // idempotent
+}
+
+TEST(Fuse, RefusesTrainingModeAndMisdeclaredChains) {
+  auto seq = it::conv_bn_act(3, 4, 3, 1, false, nullptr);
+  EXPECT_TRUE(ct::throws_mentioning([&] { nets::fuse_for_inference(*seq); }, {"1", "training mode", "eval()"}));
+
+  struct Wrong : nn::Module {
+    Wrong() : nn::Module("Wrong") {
+      a = register_module("a", std::make_shared<nn::Conv2d>(3, 4, 1));
+      b = register_module("b", std::make_shared<nn::Conv2d>(4, 4, 1));
+    }
+    std::vector<nn::FusableChain> fusable_chains() const override { return {{a, b, nullptr}}; }
+    nn::ModulePtr a, b;
+  } wrong;
+  wrong.eval();
+  EXPECT_TRUE(ct::throws_mentioning([&] { nets::fuse_for_inference(wrong); },
+                                    {"a -> b", "not Conv2d -> BatchNorm2d", "Conv2d -> Conv2d"}));
+}
+
+TEST(Fuse, PreparedTestNetEqualsPlainForward) {
+  const auto model = it::test_model();
+  nn::ModulePtr plain = it::make_net(model, 3), fused = it::make_net(model, 3);
+  const Tensor x = det_input({2, 3, 20, 18}, 5);
+  const Tensor want = plain_forward(*plain, x);
+  const nets::FuseReport report = nets::fuse_for_inference(*fused);
+  EXPECT_EQ(report.folded_batchnorms, 5);
+  EXPECT_EQ(report.fused_activations, 3);  // stem relu, block relu6, plain silu
+  ASSERT_EQ(report.skipped.size(), 1u);
+  EXPECT_NE(report.skipped[0].find("mix.2"), std::string::npos) << report.skipped[0];
+  auto* block = dynamic_cast<it::ResidualBlock*>(dynamic_cast<it::TestNet&>(*fused).block.get());
+  EXPECT_FALSE(block->relu->bypassed());  // after the residual sum: not part of a chain
+  const Tensor got = plain_forward(*fused, x);
+  EXPECT_LE(ct::rel_l2(got, want), 1e-5);
+  EXPECT_GT(ct::rel_l2(plain_forward(*fused, det_input({2, 3, 20, 18}, 6)), want), 0.05);
+}
+
+// Every net in the registry (the built-in ones once they land, and the test
+// net), prepared, against its plain forward on a small input.
+TEST(Fuse, EveryRegisteredNetPreparedEqualsPlain) {
+  it::register_test_net();
+  const auto names = nets::registered_nets();
+  ASSERT_FALSE(names.empty());
+  for (const std::string& name : names) {
+    SCOPED_TRACE(name);
+    const nets::Json model = {{"name", name}, {"num_classes", 4}};
+    nn::ModulePtr plain = it::make_net(model, 1);
+    const Tensor x = det_input({1, 3, 64, 64}, 2);
+    const Tensor want = plain_forward(*plain, x);
+    InferenceSession s = InferenceSession::from_net(it::make_net(model, 1), it::info_of(model));
+    const Tensor got = s.logits(x);
+    EXPECT_EQ(got.shape(), want.shape());
+    EXPECT_LE(ct::rel_l2(got, want.to(DType::f32)), 1e-5) << "folded " << s.fuse_report().folded_batchnorms;
+  }
+}
+
+TEST(Hooks, RecorderSeesChildrenCalledThroughOperator) {
+  nn::ModulePtr net = it::make_net(it::test_model(), 3);
+  nets::LayerRecorder rec(*net, {"block.conv_a"});
+  {
+    nn::ForwardHookGuard guard(&rec);
+    plain_forward(*net, det_input({1, 3, 8, 6}, 1));
+  }
+  std::vector<std::string> names;
+  for (const auto& r : rec.records()) names.push_back(r.name);
+  const std::vector<std::string> want = {"stem.0", "stem.1", "stem.2", "stem", "block.conv_a", "block.bn_a",
+                                         "block.act_a", "block.conv_b", "block.bn_b", "block.relu", "block",
+                                         "mix.0", "mix.1", "mix.2", "mix", "plain.0", "plain.1", "plain.2",
+                                         "plain", "head"};
+  EXPECT_EQ(names, want);
+  ASSERT_TRUE(rec.captured().count("block.conv_a"));
+  EXPECT_EQ(rec.captured().at("block.conv_a").shape(), (Shape{1, 8, 4, 3}));
+  EXPECT_EQ(rec.records()[0].outputs[0].shape, (Shape{1, 8, 4, 3}));
+  const nets::TensorStats st = nets::tensor_stats(rec.captured().at("block.conv_a"));
+  EXPECT_DOUBLE_EQ(st.sum, rec.records()[4].outputs[0].sum);
+  EXPECT_GT(st.sq_sum, 0.0);
+}
+
+TEST(Session, LoadsCheckpointAndMatchesPlainForward) {
+  wt::TempDir dir;
+  const auto model = it::test_model();
+  save_checkpoint(dir.file("m.json"), it::make_checkpoint(model, 7));
+  InferenceSession s = InferenceSession::load(dir.file("m"));
+  EXPECT_EQ(s.num_classes(), 5);
+  EXPECT_EQ(s.fuse_report().folded_batchnorms, 5);
+  EXPECT_EQ(s.info().class_names.size(), 5u);
+  nn::ModulePtr plain = it::make_net(model, 7);
+  const Tensor x = det_input({2, 3, 16, 12}, 9);
+  EXPECT_LE(ct::rel_l2(s.logits(x), plain_forward(*plain, x)), 1e-5);
+}
+
+TEST(Session, WrongNetCheckpointNamesNetAndTensors) {
+  wt::TempDir dir;
+  Checkpoint ck = it::make_checkpoint(it::test_model(8), 7);
+  ck.model_json = it::test_model(6).dump();
+  save_checkpoint(dir.file("wide.json"), ck);
+  EXPECT_TRUE(ct::throws_mentioning([&] { InferenceSession::load(dir.file("wide")); },
+                                    {"net 'infer_test_net'", "\"width\":6", "wide", "mis-shaped",
+                                     "stem.0.weight: expected float32[6, 3, 3, 3], found float32[8, 3, 3, 3]"}));
+
+  Checkpoint partial = it::make_checkpoint(it::test_model(), 7);
+  TensorDict kept;
+  for (const auto& [name, t] : partial.tensors)
+    if (name != "block.bn_b.running_var") kept.insert(name, t);
+  kept.insert("extra.weight", Tensor::ones({2}));
+  partial.tensors = kept;
+  save_checkpoint(dir.file("partial.json"), partial);
+  EXPECT_TRUE(ct::throws_mentioning([&] { InferenceSession::load(dir.file("partial")); },
+                                    {"infer_test_net", "1 missing", "block.bn_b.running_var", "extra.weight"}));
+
+  Checkpoint unknown = it::make_checkpoint(it::test_model(), 7);
+  unknown.model_json = R"({"name": "no_such_net", "num_classes": 5})";
+  save_checkpoint(dir.file("unknown.json"), unknown);
+  EXPECT_TRUE(ct::throws_mentioning([&] { InferenceSession::load(dir.file("unknown")); },
+                                    {"unknown net 'no_such_net'", "infer_test_net"}));
+}
+
+TEST(Session, HalfCheckpointLoadsIntoFloatNet) {
+  wt::TempDir dir;
+  Checkpoint ck = it::make_checkpoint(it::test_model(), 7);
+  ck.tensors = to_half(ck.tensors);
+  save_checkpoint(dir.file("h.json"), ck);
+  InferenceSession s = InferenceSession::load(dir.file("h"));
+  EXPECT_EQ(s.net().state_dict()[0].second.dtype(), DType::f32);
+}
+
+TEST(Session, PrecisionAndDeviceChecks) {
+  const auto model = it::test_model();
+  SessionOptions half;
+  half.precision = Precision::fp16;
+  EXPECT_TRUE(ct::throws_mentioning([&] { InferenceSession::from_net(it::make_net(model, 1), it::info_of(model), half); },
+                                    {"fp16 needs a CUDA device"}));
+  EXPECT_EQ(parse_precision("bfloat16"), Precision::bf16);
+  EXPECT_TRUE(ct::throws_mentioning([] { parse_precision("int8"); }, {"int8", "fp32, fp16, bf16"}));
+  if (gpu::device_count() == 0) {
+    SessionOptions cuda;
+    cuda.device = Device::cuda(0);
+    EXPECT_THROW(InferenceSession::from_net(it::make_net(model, 1), it::info_of(model), cuda), Error);
+  }
+}
+
+// predict = preprocess (x * scale - mean) / std, resize, net, bilinear resize
+// of the logits back to the image (align_corners false), argmax.
+Tensor reference_predict(nn::Module& net, const Tensor& image, const Preprocess& p, std::array<int64_t, 2> size) {
+  const int64_t h = image.size(0), w = image.size(1);
+  Tensor x = Tensor::empty({1, 3, h, w}, DType::f64);
+  const std::vector<double> px = image.to_vector();
+  std::vector<double> v(3 * h * w);
+  for (int64_t c = 0; c < 3; ++c) {
+    const int64_t from = p.channel_order == "BGR" ? 2 - c : c;
+    for (int64_t i = 0; i < h * w; ++i) v[c * h * w + i] = (px[i * 3 + from] * p.scale - p.mean[c]) / p.std[c];
+  }
+  x = Tensor::from_vector(v, {1, 3, h, w});
+  if (size[0] != h || size[1] != w) x = ops::upsample_bilinear2d(x, size, false);
+  Tensor y = plain_forward(net, x);
+  y = ops::upsample_bilinear2d(y, {h, w}, false);
+  return ops::argmax(y, 1).reshape({h, w});
+}
+
+TEST(Session, PredictFollowsPreprocessAndResizesBack) {
+  const auto model = it::test_model();
+  const Checkpoint ck = it::make_checkpoint(model, 7);
+  const Tensor image = read_image(it::image_fixture("gradient_13x7.png"));
+  ASSERT_EQ(image.shape(), (Shape{7, 13, 3}));
+  nn::ModulePtr plain = it::make_net(model, 7);
+  for (const std::string order : {"RGB", "BGR"}) {
+    ModelInfo info{ck.model_json, ck.preprocess, ck.class_names, ck.palette};
+    info.preprocess.channel_order = order;
+    SessionOptions keep, fixed;
+    fixed.size_policy = SizePolicy::fixed;
+    fixed.input_size = {16, 24};
+    for (const SessionOptions& o : {keep, fixed}) {
+      InferenceSession s = InferenceSession::from_net(it::make_net(model, 7), info, o);
+      const Tensor labels = s.predict(image);
+      EXPECT_EQ(labels.dtype(), DType::i64);
+      const auto size = s.input_size_for(7, 13);
+      const Tensor want = reference_predict(*plain, image, info.preprocess, size);
+      EXPECT_EQ(labels.to_vector(), want.to_vector()) << order << " " << size[0] << "x" << size[1];
+      std::set<double> classes;
+      for (double c : labels.to_vector()) classes.insert(c);
+      EXPECT_GE(classes.size(), 2u) << "a constant label map tests nothing";
+    }
+  }
+}
+
+TEST(Session, SizePolicies) {
+  const auto model = it::test_model();
+  ModelInfo info = it::info_of(model);
+  info.preprocess.input_size = {32, 48};
+  SessionOptions o;
+  EXPECT_EQ((InferenceSession::from_net(it::make_net(model, 1), info, o).input_size_for(7, 13)),
+            (std::array<int64_t, 2>{32, 48}));
+  o.size_policy = SizePolicy::keep;
+  EXPECT_EQ((InferenceSession::from_net(it::make_net(model, 1), info, o).input_size_for(7, 13)),
+            (std::array<int64_t, 2>{7, 13}));
+  info.preprocess.input_size = {};
+  o.size_policy = SizePolicy::checkpoint;
+  EXPECT_EQ((InferenceSession::from_net(it::make_net(model, 1), info, o).input_size_for(7, 13)),
+            (std::array<int64_t, 2>{7, 13}));
+}
+
+TEST(Session, PredictBatchEqualsSinglePredicts) {
+  const auto model = it::test_model();
+  InferenceSession s = InferenceSession::from_net(it::make_net(model, 2), it::info_of(model));
+  const Tensor a = read_image(it::image_fixture("gradient_13x7.png"));
+  std::vector<double> inverted = a.to_vector();
+  for (double& v : inverted) v = 255 - v;
+  const std::vector<Tensor> images = {a, a.slice(0, 1, 6).contiguous(), Tensor::from_vector(inverted, a.shape(), DType::u8),
+                                      a.slice(1, 2, 11)};
+  const std::vector<Tensor> batch = s.predict_batch(images);
+  ASSERT_EQ(batch.size(), images.size());
+  for (size_t i = 0; i < images.size(); ++i) {
+    EXPECT_EQ(batch[i].shape(), (Shape{images[i].size(0), images[i].size(1)})) << i;
+    EXPECT_EQ(batch[i].to_vector(), s.predict(images[i]).to_vector()) << i;
+  }
+  EXPECT_NE(batch[0].to_vector(), batch[2].to_vector());
+  EXPECT_TRUE(ct::throws_mentioning([&] { s.predict(Tensor::zeros({4, 4, 3})); }, {"u8", "[H, W, 3]"}));
+}
+
+}  // namespace
+}  // namespace cudaseg::weights

@@ -1,0 +1,108 @@
+"""End-to-end parity of the user path, on fresh random weights, inputs and
+sizes: for each net, build the upstream PyTorch model, give it random
+parameters and BatchNorm statistics (torch's RNG, a fresh seed), torch.save its
+state_dict, convert it with `rtseg_convert MODEL.pth --config CONFIG.json -o
+OUT.bin`, run `rtseg_infer --weights OUT.bin --input-tensor X.npy
+--dump-logits Y.npy` on a random input of a random accepted size, and compare
+with upstream's eval logits (relative L2, threshold 1e-5).
+
+    /usr/bin/python3 tools/check_convert_parity.py --build build \
+        --zh320 /tmp/upstream/zh320 --segformer /tmp/upstream/segformer [--seed N] [--nets stdc1 enet]
+"""
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "goldens"))
+import upstream  # noqa: E402
+
+# net -> (registry config, size multiple the upstream net accepts)
+NETS = {
+    "stdc1": ({"name": "stdc", "encoder_type": "stdc1", "num_classes": 19}, 32),
+    "stdc2": ({"name": "stdc", "encoder_type": "stdc2", "num_classes": 19}, 32),
+    "ppliteseg_stdc1": ({"name": "ppliteseg", "encoder_type": "stdc1", "num_classes": 19}, 32),
+    "ppliteseg_stdc2": ({"name": "ppliteseg", "encoder_type": "stdc2", "num_classes": 19}, 32),
+    "bisenetv2": ({"name": "bisenetv2", "num_classes": 19}, 32),
+    "fastscnn": ({"name": "fastscnn", "num_classes": 19}, 32),
+    "ddrnet23_slim": ({"name": "ddrnet", "arch_type": "DDRNet-23-slim", "num_classes": 19}, 32),
+    "ddrnet23": ({"name": "ddrnet", "arch_type": "DDRNet-23", "num_classes": 19}, 32),
+    "enet": ({"name": "enet", "num_classes": 19}, 8),
+    "segformer_b0": ({"name": "segformer", "backbone": "mit_b0", "num_classes": 19}, 32),
+}
+
+
+def randomize(model, gen):
+    with torch.no_grad():
+        for name, t in model.state_dict().items():
+            if not t.is_floating_point():
+                continue
+            if name.endswith("running_var"):
+                t.copy_(torch.rand(t.shape, generator=gen) + 0.5)
+            elif name.endswith("running_mean") or name.endswith("bias"):
+                t.copy_(torch.rand(t.shape, generator=gen) * 0.4 - 0.2)
+            elif t.dim() >= 2:
+                fan_in = t.shape[1] * int(np.prod(t.shape[2:]))
+                b = (3.0 / fan_in) ** 0.5
+                t.copy_(torch.rand(t.shape, generator=gen) * 2 * b - b)
+            else:
+                t.copy_(torch.rand(t.shape, generator=gen) + 0.5)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--build", default="build")
+    p.add_argument("--zh320", required=True)
+    p.add_argument("--segformer", required=True)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--nets", nargs="*", default=list(NETS))
+    args = p.parse_args()
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 30)
+    print(f"seed {seed}")
+    rng = random.Random(seed)
+    torch.set_num_threads(2)
+    failed = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for net in args.nets:
+            config, multiple = NETS[net]
+            gen = torch.Generator().manual_seed(rng.randrange(1 << 30))
+            up = args.segformer if config["name"] == "segformer" else args.zh320
+            model = upstream.build(up, config)[0].eval()
+            randomize(model, gen)
+            pth = os.path.join(tmp, net + ".pth")
+            torch.save(model.state_dict(), pth)
+            cfg = os.path.join(tmp, net + ".json")
+            with open(cfg, "w") as f:
+                json.dump({"model": config}, f)
+            out = os.path.join(tmp, net + ".bin")
+            subprocess.run([os.path.join(args.build, "rtseg_convert"), pth, "--config", cfg, "-o", out],
+                           check=True, capture_output=True, text=True)
+            h = multiple * rng.randint(2, 6)
+            w = multiple * rng.randint(2, 8)
+            x = torch.rand((1, 3, h, w), generator=gen) * 2 - 1
+            xin, yout = os.path.join(tmp, net + "_x.npy"), os.path.join(tmp, net + "_y.npy")
+            np.save(xin, x.numpy())
+            subprocess.run([os.path.join(args.build, "rtseg_infer"), "--weights", out, "--input-tensor", xin,
+                            "--dump-logits", yout], check=True, capture_output=True, text=True)
+            with torch.no_grad():
+                ref = upstream.forward(model, config, x, False)
+                ref = ref[0] if isinstance(ref, (list, tuple)) else ref
+            ours = torch.from_numpy(np.load(yout))
+            rel = float((ours.double() - ref.double()).norm() / ref.double().norm())
+            ok = ours.shape == ref.shape and rel <= 1e-5
+            print(f"{net:16s} {h}x{w}: rel L2 {rel:.2e} {'ok' if ok else 'FAIL'}")
+            if not ok:
+                failed.append(net)
+    if failed:
+        print("failed:", " ".join(failed))
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
