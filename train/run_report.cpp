@@ -1,6 +1,8 @@
 #include "train/run_report.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <map>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -42,6 +44,31 @@ struct Canvas {
   }
 };
 
+// 3x5 bitmaps (rows top to bottom, 3 bits each, MSB left) of the characters
+// an axis label needs.
+const std::map<char, std::array<uint8_t, 5>> kGlyphs = {
+    {'0', {7, 5, 5, 5, 7}}, {'1', {2, 6, 2, 2, 7}}, {'2', {7, 1, 7, 4, 7}}, {'3', {7, 1, 7, 1, 7}},
+    {'4', {5, 5, 7, 1, 1}}, {'5', {7, 4, 7, 1, 7}}, {'6', {7, 4, 7, 5, 7}}, {'7', {7, 1, 1, 1, 1}},
+    {'8', {7, 5, 7, 5, 7}}, {'9', {7, 5, 7, 1, 7}}, {'.', {0, 0, 0, 0, 2}}, {'-', {0, 0, 7, 0, 0}},
+    {'+', {0, 2, 7, 2, 0}}, {'e', {0, 7, 7, 4, 7}}};
+
+// Draws `text` with its top-left corner at (y, x), 4 pixels per character.
+void text(const Canvas& c, int64_t y, int64_t x, const std::string& s, Rgb colour) {
+  for (size_t i = 0; i < s.size(); ++i) {
+    const auto g = kGlyphs.find(s[i]);
+    if (g == kGlyphs.end()) continue;
+    for (int64_t r = 0; r < 5; ++r)
+      for (int64_t b = 0; b < 3; ++b)
+        if (g->second[static_cast<size_t>(r)] >> (2 - b) & 1) c.set(y + r, x + 4 * static_cast<int64_t>(i) + b, colour);
+  }
+}
+
+std::string number(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3g", v);
+  return buf;
+}
+
 // A generated colour for classes past the palette: well spread hues.
 Rgb class_colour(const Palette& palette, int64_t k) {
   if (k < static_cast<int64_t>(palette.size())) return palette[static_cast<size_t>(k)];
@@ -75,7 +102,7 @@ Tensor line_chart(const std::vector<std::array<double, 2>>& points, int64_t heig
   if (y_hi == y_lo) y_hi = y_lo + 1;
   Tensor img = Tensor::full({height, width, 3}, 255.0, DType::u8);
   const Canvas c{height, width, img.data<uint8_t>()};
-  const int64_t left = std::max<int64_t>(8, width / 12), bottom = height - std::max<int64_t>(8, height / 12);
+  const int64_t left = std::max<int64_t>(36, width / 12), bottom = height - std::max<int64_t>(8, height / 12);
   const int64_t top = std::max<int64_t>(4, height / 24), right = width - std::max<int64_t>(4, width / 24);
   for (int i = 1; i <= 4; ++i) {
     const int64_t y = bottom - (bottom - top) * i / 4;
@@ -88,6 +115,12 @@ Tensor line_chart(const std::vector<std::array<double, 2>>& points, int64_t heig
     c.line(bottom, x, bottom + 4, x, kAxis);
     c.line(y, left - 4, y, left, kAxis);
   }
+  // The y range at the ends of the y axis, the x range under the ends of the x axis.
+  text(c, top - 2, 1, number(y_hi), kAxis);
+  text(c, bottom - 3, 1, number(y_lo), kAxis);
+  text(c, bottom + 6, left - 2, number(x_lo), kAxis);
+  const std::string x_end = number(x_hi);
+  text(c, bottom + 6, right - 4 * static_cast<int64_t>(x_end.size()) + 2, x_end, kAxis);
   auto px = [&](const std::array<double, 2>& p) {
     const double fx = (p[0] - x_lo) / (x_hi - x_lo), fy = std::clamp((p[1] - y_lo) / (y_hi - y_lo), 0.0, 1.0);
     return std::array<int64_t, 2>{bottom - 1 - std::llround(fy * static_cast<double>(bottom - 1 - top)),

@@ -7,7 +7,8 @@
 //                         min to max of the values, mIoU from 0 to 1)
 //   val_predictions.png   a few validation images, each row image | label |
 //                         prediction in the dataset's palette (ignored pixels black)
-// The charts are drawn here (no plotting library): axes, grid lines, a polyline.
+// The charts are drawn here (no plotting library): axes, grid lines, a
+// polyline, and the axes' end values in a 3x5 pixel font.
 #pragma once
 
 #include <array>

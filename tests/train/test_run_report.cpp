@@ -48,7 +48,7 @@ TEST(RunReport, LineChartFollowsThePoints) {
   // Falling then rising: the curve is low on the page in the middle.
   const Tensor img = line_chart({{0, 3.0}, {5, 1.0}, {10, 2.5}}, 120, 200);
   ASSERT_EQ(img.shape(), Shape({120, 200, 3}));
-  const double left = curve_row(img, 20), mid = curve_row(img, 103), right = curve_row(img, 185);
+  const double left = curve_row(img, 40), mid = curve_row(img, 103), right = curve_row(img, 185);
   ASSERT_GE(left, 0);
   ASSERT_GE(mid, 0);
   ASSERT_GE(right, 0);
@@ -58,6 +58,11 @@ TEST(RunReport, LineChartFollowsThePoints) {
   // A fixed y range puts 0.5 half way between the axes.
   const Tensor half = line_chart({{0, 0.5}, {1, 0.5}}, 120, 200, {0.0, 1.0});
   EXPECT_NEAR(curve_row(half, 100), 60, 6);
+  // The axes' end values are printed left of the y axis and under the x axis.
+  int64_t label_pixels = 0;
+  for (int64_t y = 0; y < 120; ++y)
+    for (int64_t x = 0; x < 30; ++x) label_pixels += img.data<uint8_t>()[(y * 200 + x) * 3] == 40;
+  EXPECT_GE(label_pixels, 15);  // "3" and "1"
   EXPECT_THROW(line_chart({}, 120, 200), Error);
   EXPECT_THROW(line_chart({{0, std::nan("")}}, 120, 200), Error);
 }
