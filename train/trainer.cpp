@@ -202,7 +202,7 @@ void Trainer::write_predictions(nn::Module& net) const {
   Tensor predictions;
   {
     autograd::NoGradGuard no_grad;
-    predictions = ops::argmax(infer(net, input.to(device_), val_config(config_)), 1).to(Device::cpu());
+    predictions = ops::argmax(infer(net, input.to(device_), val_config(config_)).to(Device::cpu()), 1);
   }
   if (was_training) net.train();
   const weights::Preprocess p = preprocess();
