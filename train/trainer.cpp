@@ -236,7 +236,17 @@ TrainResult Trainer::run(int64_t stop_at) {
     const double lr = schedule_->lr(step_);
     optimizer_->set_lr(lr);
     if (auto m = schedule_->momentum(step_)) optimizer_->set_momentum(*m);
-    const Batch batch = batches_->next();
+    Batch batch;
+    try {
+      batch = batches_->next();
+    } catch (const Error& e) {
+      // A bad sample (unreadable file, wrong size, unknown label) ends the run; say what is safe.
+      const bool saved = fs::exists(fs::path(out_dir_) / "last.json");
+      CUDASEG_FAIL(e.what(), " (at step ", step_ + 1, "; ",
+                   saved ? "the last checkpoint " + (fs::path(out_dir_) / "last").string() + " is intact"
+                         : std::string("no checkpoint was written yet"),
+                   ")");
+    }
     const Tensor images = batch.images.to(device_), labels = batch.labels.to(device_);
     const LossResult loss = (*loss_)(train_outputs(*net_, images), labels);
     const double value = loss.total.item();

@@ -9,10 +9,13 @@
 // OUT/best.*), and a training checkpoint OUT/last.* every ckpt_interval steps
 // holding the weights and TrainState (step, optimizer tensors, RNG state,
 // loader position, EMA), so a run interrupted at step k and resumed reaches
-// bit-identical weights at step n. Each logged step and validation is also
-// appended to OUT/metrics.jsonl, and each validation redraws OUT/loss.png,
-// OUT/miou.png and OUT/val_predictions.png (train/run_report.h). A non-finite loss stops the run with an
-// error naming the step and terms; the last good checkpoint is left intact.
+// bit-identical weights at step n. A non-finite loss stops the run with an
+// error naming the step and terms; a sample the loader cannot build (a
+// malformed dataset) stops it with that error and the step; either way the
+// last checkpoint is left intact and the message says so. Each logged step
+// and validation is also appended to OUT/metrics.jsonl, and each validation
+// redraws OUT/loss.png, OUT/miou.png and OUT/val_predictions.png
+// (train/run_report.h).
 // Every run() writes the effective config to OUT/config.json first.
 #pragma once
 

@@ -117,6 +117,7 @@ TEST(MalformedData, BadMaskMidRunStopsAndKeepsTheCheckpoint) {
     const std::string last_line = r.err.substr(r.err.rfind("rtseg_train: "));
     EXPECT_NE(last_line.find("img1.png"), std::string::npos) << last_line;
     EXPECT_NE(last_line.find("value 7"), std::string::npos) << last_line;
+    EXPECT_NE(last_line.find("checkpoint " + (out / "last").string() + " is intact"), std::string::npos) << last_line;
     EXPECT_EQ(bytes(out / "last.json"), json);
     EXPECT_EQ(bytes(out / "last.bin"), bin);
 
