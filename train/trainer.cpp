@@ -10,6 +10,9 @@
 #include "nets/layers.h"
 #include "nets/registry.h"
 #include "nets/segnet.h"
+#include "ops/reduce.h"
+#include "ops/shape.h"
+#include "runtime/image_io.h"
 #include "runtime/error.h"
 #include "runtime/log.h"
 #include "train/validate.h"
@@ -161,12 +164,51 @@ double Trainer::validate() {
   if (eval_net_) ema_->copy_to(*eval_net_);
   const EvalResult r = evaluate(net, *data_.val, val_config(config_), device_);
   const double miou = r.confusion.miou();
+  const std::vector<std::string> names = data_.val->dataset().class_names();
+  report_->validation(step_, r.confusion, names);
+  report_->write_plots();
+  write_predictions(net);
   char line[128];
   std::snprintf(line, sizeof line, "val step %lld: mIoU %.2f%%, pixel acc %.2f%% over %lld images",
                 static_cast<long long>(step_), 100.0 * miou, 100.0 * r.confusion.pixel_accuracy(),
                 static_cast<long long>(r.images));
-  log_(line + std::string("\n") + r.confusion.table(data_.val->dataset().class_names()));
+  log_(line + std::string("\n") + r.confusion.table(names));
   return miou;
+}
+
+void Trainer::write_predictions(nn::Module& net) const {
+  constexpr int64_t kShown = 4;
+  Loader& loader = *data_.val;
+  std::vector<Tensor> images, labels;
+  int64_t count = 0;
+  for (int64_t b = 0; b < loader.batches_per_epoch() && count < kShown; ++b) {
+    const Batch batch = loader.make_batch(0, b);
+    const int64_t take = std::min(kShown - count, batch.images.size(0));
+    images.push_back(batch.images.narrow(0, 0, take));
+    labels.push_back(batch.labels.narrow(0, 0, take));
+    count += take;
+  }
+  // Samples of different sizes cannot share a grid: show those of the first one's size.
+  std::vector<Tensor> same_images, same_labels;
+  for (size_t i = 0; i < images.size(); ++i) {
+    if (images[i].size(2) == images[0].size(2) && images[i].size(3) == images[0].size(3)) {
+      same_images.push_back(images[i]);
+      same_labels.push_back(labels[i]);
+    }
+  }
+  const Tensor input = ops::cat(same_images, 0), label = ops::cat(same_labels, 0);
+  const bool was_training = net.is_training();
+  net.eval();
+  Tensor predictions;
+  {
+    autograd::NoGradGuard no_grad;
+    predictions = ops::argmax(infer(net, input.to(device_), val_config(config_)).to(Device::cpu()), 1);
+  }
+  if (was_training) net.train();
+  const weights::Preprocess p = preprocess();
+  write_png((fs::path(out_dir_) / "val_predictions.png").string(),
+            prediction_grid(input, label, predictions, p.mean, p.std, data_.val->dataset().palette(),
+                            data_.val->dataset().ignore_index()));
 }
 
 void Trainer::log_progress(const LossResult& loss, double lr, double seconds, int64_t done_this_run) {
@@ -177,6 +219,9 @@ void Trainer::log_progress(const LossResult& loss, double lr, double seconds, in
                 loss.summary().c_str(), lr, static_cast<double>(tc_.batch_size) / per_step,
                 hms(per_step * static_cast<double>(tc_.iters - step_)).c_str());
   log_(line);
+  std::vector<std::pair<std::string, double>> terms;
+  for (const LossTerm& t : loss.terms) terms.emplace_back(t.name, t.value.item());
+  report_->train_step(step_, loss.total.item(), terms, lr, static_cast<double>(tc_.batch_size) / per_step);
 }
 
 TrainResult Trainer::run(int64_t stop_at) {
@@ -185,12 +230,23 @@ TrainResult Trainer::run(int64_t stop_at) {
   const int64_t first = step_;
   fs::create_directories(out_dir_);
   save_config((fs::path(out_dir_) / "config.json").string(), config_);
+  report_ = std::make_unique<RunReport>(out_dir_, step_);
   net_->train();
   while (step_ < end) {
     const double lr = schedule_->lr(step_);
     optimizer_->set_lr(lr);
     if (auto m = schedule_->momentum(step_)) optimizer_->set_momentum(*m);
-    const Batch batch = batches_->next();
+    Batch batch;
+    try {
+      batch = batches_->next();
+    } catch (const Error& e) {
+      // A bad sample (unreadable file, wrong size, unknown label) ends the run; say what is safe.
+      const bool saved = fs::exists(fs::path(out_dir_) / "last.json");
+      CUDASEG_FAIL(e.what(), " (at step ", step_ + 1, "; ",
+                   saved ? "the last checkpoint " + (fs::path(out_dir_) / "last").string() + " is intact"
+                         : std::string("no checkpoint was written yet"),
+                   ")");
+    }
     const Tensor images = batch.images.to(device_), labels = batch.labels.to(device_);
     const LossResult loss = (*loss_)(train_outputs(*net_, images), labels);
     const double value = loss.total.item();
@@ -227,6 +283,7 @@ TrainResult Trainer::run(int64_t stop_at) {
     }
   }
   optimizer_->zero_grad();
+  report_->write_plots();
   result_.step = step_;
   return result_;
 }

@@ -10,7 +10,12 @@
 // holding the weights and TrainState (step, optimizer tensors, RNG state,
 // loader position, EMA), so a run interrupted at step k and resumed reaches
 // bit-identical weights at step n. A non-finite loss stops the run with an
-// error naming the step and terms; the last good checkpoint is left intact.
+// error naming the step and terms; a sample the loader cannot build (a
+// malformed dataset) stops it with that error and the step; either way the
+// last checkpoint is left intact and the message says so. Each logged step
+// and validation is also appended to OUT/metrics.jsonl, and each validation
+// redraws OUT/loss.png, OUT/miou.png and OUT/val_predictions.png
+// (train/run_report.h).
 // Every run() writes the effective config to OUT/config.json first.
 #pragma once
 
@@ -24,6 +29,7 @@
 #include "train/ema.h"
 #include "train/losses.h"
 #include "train/optim.h"
+#include "train/run_report.h"
 #include "train/schedule.h"
 #include "train/trainer_data.h"
 #include "weights/checkpoint.h"
@@ -75,6 +81,7 @@ class Trainer {
   void save_last() const;
   void save_best(double miou) const;
   double validate();
+  void write_predictions(nn::Module& net) const;
   void log_progress(const LossResult& loss, double lr, double seconds, int64_t done_this_run);
 
   Json config_;
@@ -88,6 +95,7 @@ class Trainer {
   std::unique_ptr<SegLoss> loss_;
   std::unique_ptr<ModelEma> ema_;
   std::unique_ptr<BatchSource> batches_;
+  std::unique_ptr<RunReport> report_;
   std::function<void(const std::string&)> log_;
   const std::atomic<bool>* stop_flag_ = nullptr;
   int64_t step_ = 0;

@@ -62,6 +62,7 @@ TEST(TrainCli, HelpAndUsageErrors) {
     EXPECT_NE(help.out.find(section), std::string::npos) << section;
   }
   EXPECT_NE(help.out.find("image_size"), std::string::npos);  // the data section's keys
+  EXPECT_NE(help.out.find("metrics.jsonl"), std::string::npos);  // what the run folder receives
   for (const auto& args : std::vector<std::vector<std::string>>{
            {}, {"a.json", "--bogus"}, {"a.json", "--set"}, {"a.json", "b.json"}}) {
     const Result r = cli(args);

@@ -1,0 +1,166 @@
+// What a run leaves for a person (train/run_report.h): the charts, the
+// colourised predictions, metrics.jsonl, and the files a Trainer run writes.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "runtime/image_io.h"
+#include "train/run_report.h"
+#include "train/trainer.h"
+#include "trainer_toy.h"
+
+using namespace cudaseg;
+using namespace cudaseg::train;
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path fresh_dir(const std::string& name) {
+  const fs::path dir = fs::temp_directory_path() / ("cudaseg_test_report_" + name);
+  fs::remove_all(dir);
+  return dir;
+}
+
+bool is_line(const uint8_t* p) { return p[0] == 31 && p[1] == 119 && p[2] == 180; }
+
+// The rows (top = 0) where column x holds curve pixels, averaged.
+double curve_row(const Tensor& img, int64_t x) {
+  double sum = 0;
+  int n = 0;
+  for (int64_t y = 0; y < img.size(0); ++y)
+    if (is_line(img.data<uint8_t>() + (y * img.size(1) + x) * 3)) sum += static_cast<double>(y), ++n;
+  return n ? sum / n : -1;
+}
+
+std::vector<nlohmann::json> read_jsonl(const fs::path& path) {
+  std::vector<nlohmann::json> out;
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);) out.push_back(nlohmann::json::parse(line));
+  return out;
+}
+
+}  // namespace
+
+TEST(RunReport, LineChartFollowsThePoints) {
+  // Falling then rising: the curve is low on the page in the middle.
+  const Tensor img = line_chart({{0, 3.0}, {5, 1.0}, {10, 2.5}}, 120, 200);
+  ASSERT_EQ(img.shape(), Shape({120, 200, 3}));
+  const double left = curve_row(img, 40), mid = curve_row(img, 103), right = curve_row(img, 185);
+  ASSERT_GE(left, 0);
+  ASSERT_GE(mid, 0);
+  ASSERT_GE(right, 0);
+  EXPECT_LT(left, mid);   // 3.0 is drawn above 1.0
+  EXPECT_LT(right, mid);  // 2.5 too
+  EXPECT_LT(left, right);
+  // A fixed y range puts 0.5 half way between the axes.
+  const Tensor half = line_chart({{0, 0.5}, {1, 0.5}}, 120, 200, {0.0, 1.0});
+  EXPECT_NEAR(curve_row(half, 100), 60, 6);
+  // The axes' end values are printed left of the y axis and under the x axis.
+  int64_t label_pixels = 0;
+  for (int64_t y = 0; y < 120; ++y)
+    for (int64_t x = 0; x < 30; ++x) label_pixels += img.data<uint8_t>()[(y * 200 + x) * 3] == 40;
+  EXPECT_GE(label_pixels, 15);  // "3" and "1"
+  EXPECT_THROW(line_chart({}, 120, 200), Error);
+  EXPECT_THROW(line_chart({{0, std::nan("")}}, 120, 200), Error);
+}
+
+TEST(RunReport, ColourizeAndPredictionGrid) {
+  Tensor ids = Tensor::empty({2, 3}, DType::i64);
+  const int64_t v[] = {0, 1, 255, 7, 1, 0};
+  std::copy(v, v + 6, ids.data<int64_t>());
+  const Palette palette{{10, 20, 30}, {200, 100, 50}};
+  const Tensor rgb = colourize(ids, palette);
+  const uint8_t* p = rgb.data<uint8_t>();
+  EXPECT_EQ(p[3 * 1 + 0], 200);  // class 1
+  EXPECT_EQ(p[3 * 2 + 0] + p[3 * 2 + 1] + p[3 * 2 + 2], 0);  // ignored
+  EXPECT_GT(p[3 * 3 + 0] + p[3 * 3 + 1] + p[3 * 3 + 2], 0);  // past the palette: a generated colour
+  EXPECT_EQ(p[3 * 5 + 2], 30);
+
+  // One normalised image: the first panel undoes mean/std.
+  Tensor images = Tensor::empty({1, 3, 2, 3});
+  for (int64_t i = 0; i < 18; ++i) images.data<float>()[i] = static_cast<float>(i % 5) * 0.3f - 0.5f;
+  const std::vector<double> mean{0.5, 0.4, 0.3}, std{0.2, 0.25, 0.3};
+  const Tensor labels = ids.unsqueeze(0), preds = ids.unsqueeze(0).clone();
+  const Tensor grid = prediction_grid(images, labels, preds, mean, std, palette);
+  ASSERT_EQ(grid.shape(), Shape({2, 3 * 3 + 4, 3}));
+  const uint8_t* g = grid.data<uint8_t>();
+  const int64_t W = grid.size(1);
+  const double r = (images.data<float>()[4] * 0.2 + 0.5) * 255.0;  // channel 0 at (1, 1)
+  EXPECT_NEAR(g[(1 * W + 1) * 3], r, 0.51);
+  EXPECT_EQ(g[(0 * W + 3 + 2 + 1) * 3], 200);    // the label panel, class 1 at (0, 1)
+  EXPECT_EQ(g[(0 * W + 2 * 5 + 1) * 3], 200);    // the prediction panel
+  EXPECT_EQ(g[(0 * W + 3) * 3 + 1], 255);        // the white gap
+}
+
+TEST(RunReport, ReopeningKeepsRecordsUpToTheStep) {
+  const fs::path dir = fresh_dir("reopen");
+  {
+    RunReport report(dir.string(), 0);
+    for (int64_t s = 1; s <= 4; ++s) report.train_step(s, 2.0 / static_cast<double>(s), {{"seg", 1.0}}, 0.01, 8.5);
+    ConfusionMatrix cm(2);
+    Tensor pred = Tensor::zeros({1, 2, 2}, DType::i64), lab = Tensor::zeros({1, 2, 2}, DType::i64);
+    lab.data<int64_t>()[3] = 1;
+    cm.update(pred, lab);
+    report.validation(2, cm, {"bg", "fg"});
+  }
+  std::ofstream(dir / "metrics.jsonl", std::ios::app) << "{\"type\":\"train\",\"st";  // torn by a kill
+  RunReport reopened(dir.string(), 2);
+  const auto records = read_jsonl(dir / "metrics.jsonl");
+  ASSERT_EQ(records.size(), 3u);  // steps 1, 2 and the validation at 2
+  EXPECT_EQ(records[1]["step"], 2);
+  EXPECT_DOUBLE_EQ(records[1]["loss"].get<double>(), 1.0);
+  EXPECT_EQ(records[2]["type"], "val");
+  EXPECT_NEAR(records[2]["miou"].get<double>(), (0.75 + 0.0) / 2, 1e-12);
+  EXPECT_TRUE(records[2]["iou"]["fg"].is_number());
+  EXPECT_NEAR(records[2]["pixel_acc"].get<double>(), 0.75, 1e-12);
+  reopened.write_plots();
+  EXPECT_TRUE(fs::exists(dir / "loss.png"));
+  EXPECT_TRUE(fs::exists(dir / "miou.png"));
+  fs::remove_all(dir);
+}
+
+TEST(RunReport, TrainerWritesMetricsPlotsAndPredictions) {
+  const fs::path dir = fresh_dir("trainer");
+  Json config = train_testing::toy_config();
+  config["train"]["iters"] = 6;
+  config["train"]["log_interval"] = 2;
+  config["train"]["val_interval"] = 3;
+  Trainer trainer(config, dir.string(), train_testing::toy_data(8, 3, 1));
+  std::vector<std::string> lines;
+  trainer.set_log([&](const std::string& l) { lines.push_back(l); });
+  trainer.run();
+
+  const auto records = read_jsonl(dir / "metrics.jsonl");
+  std::vector<int64_t> train_steps, val_steps;
+  for (const auto& r : records) {
+    if (r["type"] == "train") {
+      train_steps.push_back(r["step"]);
+      EXPECT_GT(r["loss"].get<double>(), 0);
+      EXPECT_TRUE(r["terms"]["seg"].is_number());
+      EXPECT_GT(r["lr"].get<double>(), 0);
+      EXPECT_GT(r["images_per_s"].get<double>(), 0);
+    } else {
+      ASSERT_EQ(r["type"], "val");
+      val_steps.push_back(r["step"]);
+      EXPECT_GE(r["miou"].get<double>(), 0);
+      EXPECT_GE(r["pixel_acc"].get<double>(), 0);
+      EXPECT_EQ(r["iou"].size(), 3u);
+      EXPECT_TRUE(r["iou"].contains("red"));
+    }
+  }
+  EXPECT_EQ(train_steps, (std::vector<int64_t>{2, 4, 6}));
+  EXPECT_EQ(val_steps, (std::vector<int64_t>{3, 6}));
+  // The per-class IoU table is printed at each validation.
+  int tables = 0;
+  for (const auto& l : lines) tables += l.find("val step") != std::string::npos && l.find("blue") != std::string::npos;
+  EXPECT_EQ(tables, 2);
+
+  EXPECT_EQ(read_image((dir / "loss.png").string()).shape(), Shape({240, 400, 3}));
+  EXPECT_EQ(read_image((dir / "miou.png").string()).shape(), Shape({240, 400, 3}));
+  // Three 12x12 validation samples: rows of image | label | prediction.
+  EXPECT_EQ(read_image((dir / "val_predictions.png").string()).shape(), Shape({3 * 12 + 2 * 2, 3 * 12 + 2 * 2, 3}));
+  fs::remove_all(dir);
+}
