@@ -49,8 +49,8 @@ class StemBlock : public nn::Module {
     conv_last_ = register_module("conv_last", conv_bn_act(out_channels * 2, out_channels, 3, 1, 1, 1, false, act));
   }
   Tensor forward(const Tensor& input) override {
-    const Tensor x = conv_init_->forward(input);
-    return conv_last_->forward(fn::cat({left_branch_->forward(x), right_branch_->forward(x)}, 1));
+    const Tensor x = (*conv_init_)(input);
+    return (*conv_last_)(fn::cat({(*left_branch_)(x), (*right_branch_)(x)}, 1));
   }
 
  private:
@@ -86,9 +86,9 @@ class GatherExpansionLayer : public nn::Module {
     act_ = register_module("act", std::make_shared<zh320::Activation>(act));
   }
   Tensor forward(const Tensor& x) override {
-    const Tensor res = left_branch_->forward(x);
-    const Tensor shortcut = stride_ == 2 ? right_branch_->forward(x) : x;
-    return act_->forward(fn::add(shortcut, res));
+    const Tensor res = (*left_branch_)(x);
+    const Tensor shortcut = stride_ == 2 ? (*right_branch_)(x) : x;
+    return (*act_)(fn::add(shortcut, res));
   }
 
  private:
@@ -110,8 +110,8 @@ class ContextEmbeddingBlock : public nn::Module {
     conv_last_ = register_module("conv_last", zh320::conv3x3(in_channels, out_channels));
   }
   Tensor forward(const Tensor& x) override {
-    const Tensor res = conv_mid_->forward(pool_->forward(x));
-    return conv_last_->forward(fn::add(res, x));
+    const Tensor res = (*conv_mid_)((*pool_)(x));
+    return (*conv_last_)(fn::add(res, x));
   }
 
  private:
@@ -154,10 +154,10 @@ class SemanticBranch : public nn::Module {
     std::vector<Tensor> out(1);
     Tensor x = input;
     for (size_t i = 0; i < stages_.size(); ++i) {
-      x = stages_[i]->forward(x);
-      if (with_aux) out.push_back(heads_[i]->forward(x));
+      x = (*stages_[i])(x);
+      if (with_aux) out.push_back((*heads_[i])(x));
     }
-    out[0] = stage5_5_->forward(x);
+    out[0] = (*stage5_5_)(x);
     return out;
   }
 
@@ -191,10 +191,10 @@ class BilateralGuidedAggregationLayer : public nn::Module {
   }
 
   Tensor forward2(const Tensor& x_d, const Tensor& x_s) {
-    const Tensor x_high = fn::mul(detail_high_->forward(x_d), semantic_high_->forward(x_s));
-    const Tensor x_low = fn::mul(detail_low_->forward(x_d), semantic_low_->forward(x_s));
+    const Tensor x_high = fn::mul((*detail_high_)(x_d), (*semantic_high_)(x_s));
+    const Tensor x_low = fn::mul((*detail_low_)(x_d), (*semantic_low_)(x_s));
     const Tensor res = fn::add(x_high, resize_bilinear_ac(x_low, x_high.size(2), x_high.size(3)));
-    return conv_last_->forward(res);
+    return (*conv_last_)(res);
   }
 
  private:
@@ -219,9 +219,9 @@ BiSeNetv2::BiSeNetv2(int64_t num_classes, int64_t n_channel, const std::string& 
 std::vector<Tensor> BiSeNetv2::run(const Tensor& x, bool with_aux) {
   CUDASEG_CHECK(x.dim() == 4 && x.size(2) % 32 == 0 && x.size(3) % 32 == 0, "BiSeNetv2: input ", x.str(),
                 " must be [N, C, H, W] with H and W multiples of 32");
-  const Tensor x_d = detail_branch_->forward(x);
+  const Tensor x_d = (*detail_branch_)(x);
   std::vector<Tensor> outs = semantic_branch_->run(x, with_aux);
-  const Tensor y = seg_head_->forward(bga_layer_->forward2(x_d, outs[0]));
+  const Tensor y = (*seg_head_)(bga_layer_->forward2(x_d, outs[0]));
   outs[0] = resize_bilinear_ac(y, x.size(2), x.size(3));
   return outs;
 }

@@ -38,8 +38,8 @@ class RB : public nn::Module {
   }
 
   Tensor forward(const Tensor& x) override {
-    const Tensor out = conv2_->forward(conv1_->forward(x));
-    return act_->forward(fn::add(out, conv_down_ ? conv_down_->forward(x) : x));
+    const Tensor out = (*conv2_)((*conv1_)(x));
+    return (*act_)(fn::add(out, conv_down_ ? (*conv_down_)(x) : x));
   }
 
  private:
@@ -60,8 +60,8 @@ class RBB : public nn::Module {
   }
 
   Tensor forward(const Tensor& x) override {
-    const Tensor out = conv3_->forward(conv2_->forward(conv1_->forward(x)));
-    return act_->forward(fn::add(out, conv_down_ ? conv_down_->forward(x) : x));
+    const Tensor out = (*conv3_)((*conv2_)((*conv1_)(x)));
+    return (*act_)(fn::add(out, conv_down_ ? (*conv_down_)(x) : x));
   }
 
  private:
@@ -92,10 +92,10 @@ class BilateralFusion : public nn::Module {
   }
 
   std::pair<Tensor, Tensor> forward2(const Tensor& x_low, const Tensor& x_high) {
-    const Tensor fuse_low = conv_low_->forward(x_low);
-    const Tensor fuse_high = conv_high_->forward(x_high);
-    Tensor low = act_->forward(fn::add(x_low, fuse_high));
-    Tensor high = act_->forward(fn::add(x_high, resize_like(fuse_low, x_high)));
+    const Tensor fuse_low = (*conv_low_)(x_low);
+    const Tensor fuse_high = (*conv_high_)(x_high);
+    Tensor low = (*act_)(fn::add(x_low, fuse_high));
+    Tensor high = (*act_)(fn::add(x_high, resize_like(fuse_low, x_high)));
     return {std::move(low), std::move(high)};
   }
 
@@ -127,11 +127,11 @@ class DAPPM : public nn::Module {
   }
 
   Tensor forward(const Tensor& x) override {
-    const Tensor y0 = conv0_->forward(x);
-    std::vector<Tensor> ys = {conv1_->forward(x)};
+    const Tensor y0 = (*conv0_)(x);
+    std::vector<Tensor> ys = {(*conv1_)(x)};
     for (size_t i = 0; i < 4; ++i)
-      ys.push_back(convs_[i]->forward(fn::add(ys.back(), resize_like(pools_[i]->forward(x), x))));
-    return fn::add(conv_last_->forward(fn::cat(ys, 1)), y0);
+      ys.push_back((*convs_[i])(fn::add(ys.back(), resize_like((*pools_[i])(x), x))));
+    return fn::add((*conv_last_)(fn::cat(ys, 1)), y0);
   }
 
  private:
@@ -159,7 +159,7 @@ class SingleStage : public nn::Module {
   explicit SingleStage(std::shared_ptr<nn::Sequential> conv) : Module("Stage") {
     conv_ = register_module("conv", std::move(conv));
   }
-  Tensor forward(const Tensor& x) override { return conv_->forward(x); }
+  Tensor forward(const Tensor& x) override { return (*conv_)(x); }
 
  private:
   ModulePtr conv_;
@@ -185,10 +185,10 @@ class Stage4 : public nn::Module {
 
   // {x_low, x_high}
   std::pair<Tensor, Tensor> forward2(const Tensor& x) {
-    auto branches = bilateral_fusion1_->forward2(low_conv1_->forward(x), high_conv1_->forward(x));
+    auto branches = bilateral_fusion1_->forward2((*low_conv1_)(x), (*high_conv1_)(x));
     if (bilateral_fusion2_)
-      branches = bilateral_fusion2_->forward2(low_conv2_->forward(branches.first),
-                                              high_conv2_->forward(branches.second));
+      branches = bilateral_fusion2_->forward2((*low_conv2_)(branches.first),
+                                              (*high_conv2_)(branches.second));
     return branches;
   }
 
@@ -215,9 +215,9 @@ class Stage5 : public nn::Module {
   }
 
   Tensor forward2(const Tensor& x_low, const Tensor& x_high) {
-    auto [low, high] = bilateral_fusion_->forward2(low_conv1_->forward(x_low), high_conv1_->forward(x_high));
-    const Tensor context = resize_like(dappm_->forward(low_conv2_->forward(low)), x_high);
-    return fn::add(high_conv2_->forward(high), context);
+    auto [low, high] = bilateral_fusion_->forward2((*low_conv1_)(x_low), (*high_conv1_)(x_high));
+    const Tensor context = resize_like((*dappm_)((*low_conv2_)(low)), x_high);
+    return fn::add((*high_conv2_)(high), context);
   }
 
  private:
@@ -252,11 +252,11 @@ DDRNet::DDRNet(const DDRNetOptions& options) : SegNet("DDRNet"), options_(option
 std::vector<Tensor> DDRNet::run(const Tensor& x, bool with_aux) {
   CUDASEG_CHECK(x.dim() == 4 && x.shape()[1] == options_.n_channel, "DDRNet: expected input [N, ",
                 options_.n_channel, ", H, W], got ", x.str());
-  const Tensor trunk = conv3_->forward(conv2_->forward(conv1_->forward(x)));
+  const Tensor trunk = (*conv3_)((*conv2_)((*conv1_)(x)));
   const auto [x_low, x_high] = conv4_->forward2(trunk);
   Tensor aux;
-  if (with_aux) aux = aux_head_->forward(x_high);
-  Tensor out = ddrnet::resize_like(seg_head_->forward(conv5_->forward2(x_low, x_high)), x);
+  if (with_aux) aux = (*aux_head_)(x_high);
+  Tensor out = ddrnet::resize_like((*seg_head_)(conv5_->forward2(x_low, x_high)), x);
   if (with_aux) return {out, aux};
   return {out};
 }

@@ -58,7 +58,7 @@ class Upsample : public nn::Module {
       up_conv_ = register_module("up_conv", seq);
     }
   }
-  Tensor forward(const Tensor& x) override { return up_conv_->forward(x); }
+  Tensor forward(const Tensor& x) override { return (*up_conv_)(x); }
 
  private:
   ModulePtr up_conv_;
@@ -77,7 +77,7 @@ class InitialBlock : public nn::Module {
                             conv_bn_act(in_channels, out_channels - in_channels, 3, 2, 1, 1, false, act_type));
     pool_ = register_module("pool", std::make_shared<nn::MaxPool2d>(3, 2, 1));
   }
-  Tensor forward(const Tensor& x) override { return fn::cat({conv_->forward(x), pool_->forward(x)}, 1); }
+  Tensor forward(const Tensor& x) override { return fn::cat({(*conv_)(x), (*pool_)(x)}, 1); }
 
  private:
   ModulePtr conv_, pool_;
@@ -126,7 +126,7 @@ class Bottleneck : public nn::Module {
   // Regular, dilated and asymmetric bottlenecks: the identity shortcut.
   Tensor forward(const Tensor& x) override {
     CUDASEG_CHECK(!left_conv_, "ENet Bottleneck: a down/upsampling bottleneck needs forward_down / forward_up");
-    return act_->forward(fn::add(x, right(x)));
+    return (*act_)(fn::add(x, right(x)));
   }
 
   // Downsampling: {output, max-pool indices of x}.
@@ -134,7 +134,7 @@ class Bottleneck : public nn::Module {
     CUDASEG_CHECK(type_ == ConvType::downsampling, "ENet Bottleneck: forward_down on a non-downsampling block");
     const Tensor x_right = right(x);
     auto [pooled, indices] = fn::max_pool2d_with_indices(x, pool2x2());
-    return {act_->forward(fn::add(left_conv_->forward(pooled), x_right)), indices};
+    return {(*act_)(fn::add((*left_conv_)(pooled), x_right)), indices};
   }
 
   // Upsampling with the indices of the matching downsampling bottleneck.
@@ -143,12 +143,12 @@ class Bottleneck : public nn::Module {
                   "ENet Bottleneck: upsampling needs pooling indices");
     const Tensor x_right = right(x);
     const Shape& s = x.shape();
-    const Tensor x_left = fn::max_unpool2d(left_conv_->forward(x), indices, {s[2] * 2, s[3] * 2});
-    return act_->forward(fn::add(x_left, x_right));
+    const Tensor x_left = fn::max_unpool2d((*left_conv_)(x), indices, {s[2] * 2, s[3] * 2});
+    return (*act_)(fn::add(x_left, x_right));
   }
 
  private:
-  Tensor right(const Tensor& x) { return right_last_conv_->forward(right_init_conv_->forward(x)); }
+  Tensor right(const Tensor& x) { return (*right_last_conv_)((*right_init_conv_)(x)); }
 
   ConvType type_;
   ModulePtr left_conv_, right_init_conv_, right_last_conv_, act_;
@@ -206,18 +206,18 @@ class BottleneckStage : public nn::Module {
   // Encoder without downsampling.
   Tensor forward(const Tensor& x) override {
     CUDASEG_CHECK(!conv_pool_ && !conv_unpool_, "ENet ", type_name(), ": use forward_down / forward_up");
-    return conv_regular_->forward(x);
+    return (*conv_regular_)(x);
   }
 
   // Downsampling encoder: {output, indices}.
   std::pair<Tensor, Tensor> forward_down(const Tensor& x) {
     auto [y, indices] = conv_pool_->forward_down(x);
-    return {conv_regular_->forward(y), indices};
+    return {(*conv_regular_)(y), indices};
   }
 
   Tensor forward_up(const Tensor& x, const Tensor& indices) {
-    Tensor y = conv_regular_->forward(conv_unpool_->forward_up(x, indices));
-    return conv_extra_ ? conv_extra_->forward(y) : y;
+    Tensor y = (*conv_regular_)(conv_unpool_->forward_up(x, indices));
+    return conv_extra_ ? (*conv_extra_)(y) : y;
   }
 
  private:
@@ -254,12 +254,12 @@ Tensor ENet::forward(const Tensor& x) {
                     (x.shape()[3] + 1) / 2 % 4 == 0,
                 "ENet: expected input [N, ", options_.n_channel,
                 ", H, W] with ceil(H/2) and ceil(W/2) multiples of 4 (e.g. H, W multiples of 8), got ", x.str());
-  auto [x1, indices1] = bottleneck1_->forward_down(initial_->forward(x));
+  auto [x1, indices1] = bottleneck1_->forward_down((*initial_)(x));
   auto [x2, indices2] = bottleneck2_->forward_down(x1);
-  Tensor y = bottleneck3_->forward(x2);
+  Tensor y = (*bottleneck3_)(x2);
   y = bottleneck4_->forward_up(y, indices2);
   y = bottleneck5_->forward_up(y, indices1);
-  return fullconv_->forward(y);
+  return (*fullconv_)(y);
 }
 
 namespace {

@@ -37,7 +37,7 @@ class InvertedResidual : public nn::Module {
     conv_ = register_module("conv", conv);
   }
   Tensor forward(const Tensor& x) override {
-    const Tensor y = conv_->forward(x);
+    const Tensor y = (*conv_)(x);
     return use_res_connect_ ? fn::add(x, y) : y;
   }
 
@@ -67,8 +67,8 @@ class PyramidPoolingModule : public nn::Module {
   }
   Tensor forward(const Tensor& x) override {
     std::vector<Tensor> parts = {x};
-    for (const auto& stage : stages_) parts.push_back(resize_bilinear_ac(stage->forward(x), x.size(2), x.size(3)));
-    return conv_->forward(fn::cat(parts, 1));
+    for (const auto& stage : stages_) parts.push_back(resize_bilinear_ac((*stage)(x), x.size(2), x.size(3)));
+    return (*conv_)(fn::cat(parts, 1));
   }
 
  private:
@@ -94,7 +94,7 @@ class GlobalFeatureExtractor : public nn::Module {
     bottlenecks_ = register_module("bottlenecks", bottlenecks);
     ppm_ = register_module("ppm", std::make_shared<PyramidPoolingModule>(in_channels, out_channels, act, true));
   }
-  Tensor forward(const Tensor& x) override { return ppm_->forward(bottlenecks_->forward(x)); }
+  Tensor forward(const Tensor& x) override { return (*ppm_)((*bottlenecks_)(x)); }
 
  private:
   nn::ModulePtr bottlenecks_, ppm_;
@@ -122,10 +122,10 @@ class FeatureFusionModule : public nn::Module {
     non_linear_ = register_module("non_linear", non_linear);
   }
   Tensor forward2(const Tensor& higher_res_feat, const Tensor& lower_res_feat) {
-    const Tensor high = higher_res_conv_->forward(higher_res_feat);
-    const Tensor low = lower_res_conv_->forward(
+    const Tensor high = (*higher_res_conv_)(higher_res_feat);
+    const Tensor low = (*lower_res_conv_)(
         resize_bilinear_ac(lower_res_feat, higher_res_feat.size(2), higher_res_feat.size(3)));
-    return non_linear_->forward(fn::add(high, low));
+    return (*non_linear_)(fn::add(high, low));
   }
 
  private:
@@ -155,9 +155,9 @@ FastSCNN::FastSCNN(int64_t num_classes, int64_t n_channel, const std::string& ac
 
 Tensor FastSCNN::forward(const Tensor& x) {
   CUDASEG_CHECK(x.dim() == 4, "FastSCNN: input ", x.str(), " must be [N, C, H, W]");
-  const Tensor higher_res_feat = learning_to_downsample_->forward(x);
-  const Tensor lower_res_feat = global_feature_extractor_->forward(higher_res_feat);
-  const Tensor y = classifier_->forward(feature_fusion_->forward2(higher_res_feat, lower_res_feat));
+  const Tensor higher_res_feat = (*learning_to_downsample_)(x);
+  const Tensor lower_res_feat = (*global_feature_extractor_)(higher_res_feat);
+  const Tensor y = (*classifier_)(feature_fusion_->forward2(higher_res_feat, lower_res_feat));
   return resize_bilinear_ac(y, x.size(2), x.size(3));
 }
 

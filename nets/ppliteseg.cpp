@@ -61,10 +61,10 @@ class SPPM : public nn::Module {
   }
   Tensor forward(const Tensor& x) override {
     const Size2 size = spatial_size(x);
-    Tensor sum = upsample_bilinear_ac(pools_[0]->forward(x), size);
-    sum = fn::add(sum, upsample_bilinear_ac(pools_[1]->forward(x), size));
-    sum = fn::add(sum, upsample_bilinear_ac(pools_[2]->forward(x), size));
-    return conv_->forward(sum);
+    Tensor sum = upsample_bilinear_ac((*pools_[0])(x), size);
+    sum = fn::add(sum, upsample_bilinear_ac((*pools_[1])(x), size));
+    sum = fn::add(sum, upsample_bilinear_ac((*pools_[2])(x), size));
+    return (*conv_)(sum);
   }
 
  private:
@@ -89,7 +89,7 @@ class SpatialAttentionModule : public Attention {
     Tensor x = fn::cat({fn::mean(x_up, {1}, true), fn::max(x_up, 1, true).values, fn::mean(x_low, {1}, true),
                         fn::max(x_low, 1, true).values},
                        1);
-    return fn::sigmoid(conv_->forward(x));
+    return fn::sigmoid((*conv_)(x));
   }
 
  private:
@@ -105,10 +105,10 @@ class ChannelAttentionModule : public Attention {
     conv_ = register_module("conv", zh320::conv1x1(4 * channels, channels));
   }
   Tensor alpha(const Tensor& x_up, const Tensor& x_low) override {
-    Tensor x = fn::cat({avg_pool_->forward(x_up), max_pool_->forward(x_up), avg_pool_->forward(x_low),
-                        max_pool_->forward(x_low)},
+    Tensor x = fn::cat({(*avg_pool_)(x_up), (*max_pool_)(x_up), (*avg_pool_)(x_low),
+                        (*max_pool_)(x_low)},
                        1);
-    return fn::sigmoid(conv_->forward(x));
+    return fn::sigmoid((*conv_)(x));
   }
 
  private:
@@ -129,7 +129,7 @@ class UAFM : public nn::Module {
       CUDASEG_FAIL("ppliteseg: unsupported fusion type '", fusion_type, "' (spatial, channel)");
   }
   Tensor fuse(const Tensor& x_high, const Tensor& x_low_in) {
-    Tensor x_low = conv_->forward(x_low_in);
+    Tensor x_low = (*conv_)(x_low_in);
     Tensor x_up = upsample_bilinear_ac(x_high, spatial_size(x_low_in));
     Tensor alpha = attention_->alpha(x_up, x_low);
     return fn::add(fn::mul(alpha, x_up), fn::mul(fn::rsub(alpha, 1.0), x_low));
@@ -157,9 +157,9 @@ class FLD : public nn::Module {
     seg_head_ = register_module("seg_head", zh320::conv_bn_act(dec[2], num_classes, 3, 1, 1, 1, false, act_type));
   }
   Tensor decode(const Tensor& x3, const Tensor& x4, const Tensor& x5, Size2 size) {
-    Tensor x = fusion1_->fuse(stage6_->forward(x5), x4);
-    x = fusion2_->fuse(stage7_->forward(x), x3);
-    x = seg_head_->forward(stage8_->forward(x));
+    Tensor x = fusion1_->fuse((*stage6_)(x5), x4);
+    x = fusion2_->fuse((*stage7_)(x), x3);
+    x = (*seg_head_)((*stage8_)(x));
     return upsample_bilinear_ac(x, size);
   }
 
@@ -194,7 +194,7 @@ PPLiteSeg::PPLiteSeg(int64_t num_classes, int64_t n_channel, const std::array<in
 Tensor PPLiteSeg::forward(const Tensor& x) {
   CUDASEG_CHECK(x.dim() == 4, "ppliteseg: input ", x.str(), " must be [N, C, H, W]");
   auto [x3, x4, x5] = encoder_->forward_features(x);
-  return decoder_->decode(x3, x4, sppm_->forward(x5), spatial_size(x));
+  return decoder_->decode(x3, x4, (*sppm_)(x5), spatial_size(x));
 }
 
 void register_ppliteseg() {

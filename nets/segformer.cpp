@@ -69,10 +69,10 @@ class OverlapPatchEmbed : public nn::Module {
   }
   // Tokens [B, H*W, C]; h, w receive the grid size.
   Tensor embed(const Tensor& x, int64_t& h, int64_t& w) {
-    Tensor y = proj->forward(x);
+    Tensor y = (*proj)(x);
     h = y.shape()[2];
     w = y.shape()[3];
-    return norm->forward(map_to_tokens(y));
+    return (*norm)(map_to_tokens(y));
   }
 
  private:
@@ -97,14 +97,14 @@ class Attention : public nn::Module {
 
   Tensor attend(const Tensor& x, int64_t h, int64_t w) {
     const int64_t b = x.shape()[0], n = x.shape()[1], c = x.shape()[2], d = c / heads_;
-    Tensor query = fn::permute(fn::reshape(q->forward(x), {b, n, heads_, d}), {0, 2, 1, 3});
+    Tensor query = fn::permute(fn::reshape((*q)(x), {b, n, heads_, d}), {0, 2, 1, 3});
     Tensor source = x;
-    if (sr_ratio_ > 1) source = norm->forward(map_to_tokens(sr->forward(tokens_to_map(x, h, w))));
+    if (sr_ratio_ > 1) source = (*norm)(map_to_tokens((*sr)(tokens_to_map(x, h, w))));
     // [B, M, 2C] -> [2, B, heads, M, d]: k first, then v, as upstream's kv split.
-    Tensor kvs = fn::permute(fn::reshape(kv->forward(source), {b, -1, 2, heads_, d}), {2, 0, 3, 1, 4});
+    Tensor kvs = fn::permute(fn::reshape((*kv)(source), {b, -1, 2, heads_, d}), {2, 0, 3, 1, 4});
     Tensor out = fn::scaled_dot_product_attention(query, fn::select(kvs, 0, 0), fn::select(kvs, 0, 1), Tensor(),
                                                   Tensor(), std::pow(static_cast<double>(d), -0.5));
-    return proj->forward(fn::reshape(fn::transpose(out, 1, 2), {b, n, c}));
+    return (*proj)(fn::reshape(fn::transpose(out, 1, 2), {b, n, c}));
   }
 
  private:
@@ -122,7 +122,7 @@ class DWConv : public nn::Module {
     dwconv = register_module("dwconv", mit_conv(dim, dim, 3, 1, 1, dim));
   }
   Tensor apply(const Tensor& x, int64_t h, int64_t w) {
-    return map_to_tokens(dwconv->forward(tokens_to_map(x, h, w)));
+    return map_to_tokens((*dwconv)(tokens_to_map(x, h, w)));
   }
 
  private:
@@ -138,7 +138,7 @@ class MixFFN : public nn::Module {
     fc2 = register_module("fc2", mit_linear(hidden, dim));
   }
   Tensor apply(const Tensor& x, int64_t h, int64_t w) {
-    return fc2->forward(fn::gelu(dwconv->apply(fc1->forward(x), h, w)));
+    return (*fc2)(fn::gelu(dwconv->apply((*fc1)(x), h, w)));
   }
 
  private:
@@ -156,8 +156,8 @@ class Block : public nn::Module {
     mlp = register_module("mlp", std::make_shared<MixFFN>(dim, 4 * dim));
   }
   Tensor apply(const Tensor& x, int64_t h, int64_t w) {
-    Tensor y = fn::add(x, drop_path_->forward(attn->attend(norm1->forward(x), h, w)));
-    return fn::add(y, drop_path_->forward(mlp->apply(norm2->forward(y), h, w)));
+    Tensor y = fn::add(x, (*drop_path_)(attn->attend((*norm1)(x), h, w)));
+    return fn::add(y, (*drop_path_)(mlp->apply((*norm2)(y), h, w)));
   }
 
  private:
@@ -187,7 +187,7 @@ class LinearEmbed : public nn::Module {
   // [N, C, H, W] -> [N, E, H, W]
   Tensor forward(const Tensor& x) override {
     const Shape& s = x.shape();
-    return fn::reshape(fn::permute(proj->forward(map_to_tokens(x)), {0, 2, 1}), {s[0], -1, s[2], s[3]});
+    return fn::reshape(fn::permute((*proj)(map_to_tokens(x)), {0, 2, 1}), {s[0], -1, s[2], s[3]});
   }
 
  private:
@@ -204,7 +204,7 @@ class ConvModule : public nn::Module {
     bn = register_module("bn", std::make_shared<nn::BatchNorm2d>(out));
     activate = register_module("activate", nn::make_activation("relu"));
   }
-  Tensor forward(const Tensor& x) override { return activate->forward(bn->forward(conv->forward(x))); }
+  Tensor forward(const Tensor& x) override { return (*activate)((*bn)((*conv)(x))); }
 
  private:
   std::shared_ptr<nn::Conv2d> conv;
@@ -270,7 +270,7 @@ std::vector<Tensor> MixVisionTransformer::forward_features(const Tensor& x) {
     int64_t h = 0, w = 0;
     Tensor t = static_cast<OverlapPatchEmbed&>(*patch_embed_[s]).embed(cur, h, w);
     for (const auto& [name, blk] : blocks_[s]->named_children()) t = static_cast<Block&>(*blk).apply(t, h, w);
-    t = norms_[s]->forward(t);
+    t = (*norms_[s])(t);
     cur = fn::contiguous(fn::permute(fn::reshape(t, {x.shape()[0], h, w, -1}), {0, 3, 1, 2}));
     outs.push_back(cur);
   }
@@ -303,13 +303,13 @@ Tensor SegFormerHead::forward_features(const std::vector<Tensor>& features) {
   const Shape& c1 = features[0].shape();
   std::vector<Tensor> parts;
   for (int i = 3; i >= 0; --i) {  // concatenated as [c4, c3, c2, c1]
-    Tensor e = linear_c_[i]->forward(features[static_cast<size_t>(i)]);
+    Tensor e = (*linear_c_[i])(features[static_cast<size_t>(i)]);
     if (i > 0) e = fn::interpolate(e, std::array<int64_t, 2>{c1[2], c1[3]}, std::nullopt, "bilinear", false);
     parts.push_back(e);
   }
-  Tensor y = linear_fuse_->forward(fn::cat(parts, 1));
-  if (dropout_) y = dropout_->forward(y);
-  return linear_pred_->forward(y);
+  Tensor y = (*linear_fuse_)(fn::cat(parts, 1));
+  if (dropout_) y = (*dropout_)(y);
+  return (*linear_pred_)(y);
 }
 
 // ---------------------------------------------------------------- net

@@ -29,8 +29,8 @@ class AttentionRefinementModule : public nn::Module {
     conv_ = register_module("conv", zh320::conv_bn_act(channels, channels, 1, 1, 1, 1, false, "sigmoid"));
   }
   Tensor forward(const Tensor& x) override {
-    Tensor att = fn::contiguous(fn::expand(pool_->forward(x), x.shape()));
-    return fn::mul(x, conv_->forward(att));
+    Tensor att = fn::contiguous(fn::expand((*pool_)(x), x.shape()));
+    return fn::mul(x, (*conv_)(att));
   }
 
  private:
@@ -57,8 +57,8 @@ class FeatureFusionModule : public nn::Module {
     conv2_ = register_module("conv2", se);
   }
   Tensor fuse(const Tensor& x_low, const Tensor& x_high) {
-    Tensor x = conv1_->forward(fn::cat({x_low, x_high}, 1));
-    Tensor att = conv2_->forward(fn::contiguous(fn::expand(pool_->forward(x), x.shape())));
+    Tensor x = (*conv1_)(fn::cat({x_low, x_high}, 1));
+    Tensor att = (*conv2_)(fn::contiguous(fn::expand((*pool_)(x), x.shape())));
     return fn::add(x, fn::mul(x, att));
   }
 
@@ -105,16 +105,16 @@ std::vector<Tensor> STDC::run(const Tensor& x, bool training_outputs) {
   // does that matter without returning them (their BatchNorm statistics move).
   const bool aux = use_aux_ && (training_outputs || is_training());
   std::vector<Tensor> auxs;
-  if (aux) auxs = {aux_head3_->forward(x3), aux_head4_->forward(x4), aux_head5_->forward(x5)};
+  if (aux) auxs = {(*aux_head3_)(x3), (*aux_head4_)(x4), (*aux_head5_)(x5)};
 
-  Tensor y5 = fn::add(pool_->forward(x5), arm5_->forward(x5));
-  y5 = fn::interpolate(conv5_->forward(y5), std::nullopt, std::array<double, 2>{2.0, 2.0}, "bilinear", true);
-  Tensor y4 = fn::add(conv4_->forward(arm4_->forward(x4)), y5);
+  Tensor y5 = fn::add((*pool_)(x5), (*arm5_)(x5));
+  y5 = fn::interpolate((*conv5_)(y5), std::nullopt, std::array<double, 2>{2.0, 2.0}, "bilinear", true);
+  Tensor y4 = fn::add((*conv4_)((*arm4_)(x4)), y5);
   y4 = fn::interpolate(y4, std::nullopt, std::array<double, 2>{2.0, 2.0}, "bilinear", true);
   Tensor y = ffm_->fuse(y4, x3);
-  Tensor out = upsample_bilinear_ac(seg_head_->forward(y), size);
+  Tensor out = upsample_bilinear_ac((*seg_head_)(y), size);
 
-  if (training_outputs && use_detail_head_) return {out, detail_head_->forward(x3)};
+  if (training_outputs && use_detail_head_) return {out, (*detail_head_)(x3)};
   if (training_outputs && use_aux_) return {out, auxs[0], auxs[1], auxs[2]};
   return {out};
 }

@@ -20,11 +20,11 @@ STDCModule::STDCModule(int64_t in_channels, int64_t out_channels, int64_t stride
 }
 
 Tensor STDCModule::forward(const Tensor& x) {
-  Tensor x1 = block1_->forward(x);
-  Tensor x2 = block2_->forward(x1);
-  if (stride_ == 2) x1 = pool_->forward(x1);
-  Tensor x3 = block3_->forward(x2);
-  Tensor x4 = block4_->forward(x3);
+  Tensor x1 = (*block1_)(x);
+  Tensor x2 = (*block2_)(x1);
+  if (stride_ == 2) x1 = (*pool_)(x1);
+  Tensor x3 = (*block3_)(x2);
+  Tensor x4 = (*block4_)(x3);
   return fn::cat({x1, x2, x3, x4}, 1);
 }
 
@@ -50,10 +50,10 @@ STDCStages STDCStages::register_on(nn::Module& owner, int64_t in_channels, const
 }
 
 std::array<Tensor, 3> STDCStages::forward(const Tensor& x) const {
-  Tensor y = stage[1]->forward(stage[0]->forward(x));
-  Tensor x3 = stage[2]->forward(y);
-  Tensor x4 = stage[3]->forward(x3);
-  Tensor x5 = stage[4]->forward(x4);
+  Tensor y = (*stage[1])((*stage[0])(x));
+  Tensor x3 = (*stage[2])(y);
+  Tensor x4 = (*stage[3])(x3);
+  Tensor x5 = (*stage[4])(x4);
   return {x3, x4, x5};
 }
 

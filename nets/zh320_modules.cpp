@@ -48,7 +48,7 @@ Activation::Activation(const std::string& act_type) : nn::Module("Activation") {
   act_ = register_module("activation", make_torch_activation(lower));
 }
 
-Tensor Activation::forward(const Tensor& x) { return act_->forward(x); }
+Tensor Activation::forward(const Tensor& x) { return (*act_)(x); }
 
 std::shared_ptr<nn::Conv2d> conv1x1(int64_t in_channels, int64_t out_channels, int64_t stride, bool bias) {
   return std::make_shared<nn::Conv2d>(in_channels, out_channels, 1, stride, 0, 1, 1, bias);
