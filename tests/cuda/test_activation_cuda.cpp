@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "common/cuda_compare.h"
 #include "common/cuda_skip.h"
 #include "common/testing.h"
 #include "ops/activation.h"
@@ -23,47 +24,10 @@ using cudaseg::Tensor;
 
 const DType kTypes[] = {DType::f32, DType::f16, DType::bf16, DType::f64};
 
-// Relative L2 bounds against the float64 CPU run. fp16 keeps an 11-bit and
-// bf16 an 8-bit mantissa, so rounding the outputs alone costs up to 2^-11 and
-// 2^-8 relative; the kernels compute in fp32, which adds far less.
-double tolerance(DType t) {
-  switch (t) {
-    case DType::f32: return 1e-5;
-    case DType::f16: return 1e-2;
-    case DType::bf16: return 2e-2;
-    default: return 1e-10;
-  }
-}
-
-// The caching allocator hands a freed block back to the next allocation of
-// that size on the same stream, so releasing NaN-filled blocks makes the op's
-// fresh outputs start as NaN and an unwritten element fails the comparison.
-// Several blocks, since an op may take some for temporaries first.
-void poison(const Shape& shape, DType dtype) {
-  std::vector<Tensor> blocks;
-  for (int i = 0; i < 4; ++i) blocks.push_back(Tensor::empty(shape, dtype, Device::cuda(0)).fill_(NAN));
-}
-
-// One random input: on the GPU in `dtype` (a strided view when asked) and
-// the same rounded values in float64 on the CPU.
-struct Input {
-  Tensor gpu, cpu;
-};
-Input random_input(const Shape& shape, uint64_t seed, DType dtype, bool strided = false, double scale = 1.0) {
-  std::vector<double> values = ct::randn(shape, seed).to_vector();
-  for (double& v : values) v *= scale;
-  const Tensor gpu = Tensor::from_vector(values, shape, DType::f64).to(Device::cuda(0), dtype);
-  return {strided ? ct::noncontiguous(gpu) : gpu, gpu.to(Device::cpu(), DType::f64)};
-}
-
-void expect_close(const Tensor& got, const Tensor& want, DType dtype, const std::string& what) {
-  ASSERT_EQ(got.defined(), want.defined()) << what;
-  if (!want.defined()) return;
-  ASSERT_TRUE(got.device().is_cuda()) << what;
-  ASSERT_EQ(got.shape(), want.shape()) << what;
-  EXPECT_EQ(got.dtype(), dtype) << what;
-  EXPECT_LE(ct::rel_l2(got, want), tolerance(dtype)) << what << " in " << cudaseg::dtype_name(dtype);
-}
+using cudaseg::testing::cuda::expect_close;
+using cudaseg::testing::cuda::Input;
+using cudaseg::testing::cuda::poison;
+using cudaseg::testing::cuda::random_input;
 
 struct Pointwise {
   std::string name;
