@@ -1,10 +1,18 @@
 // Dense convolution as im2col + GEMM. The column matrix of one image is built
-// a band of output rows at a time into one reusable buffer, so its size stays
+// a band of output rows at a time into a reusable buffer, so its size stays
 // bounded (a 3x3 conv of 64 channels at 256x512 would otherwise need 300 MB of
 // columns) and the band is still in cache when the GEMM reads it. Column rows
 // are channel-major, (c, i, j), so each group's rows are one contiguous block.
+//
+// Threads take whole bands: the im2col and the GEMM of a band run on one core
+// with that core's own column buffer. Splitting each band's copy and GEMM
+// across cores instead made every core read columns another had just written;
+// a 3x3 conv of 64 channels at 256x512 then ran 1.1x faster on two threads
+// rather than 1.8x.
 #include <algorithm>
 #include <cstring>
+#include <map>
+#include <mutex>
 #include <vector>
 
 #include "ops/common.h"
@@ -20,79 +28,85 @@ namespace {
 // 64 channels at 256x512 2.5x faster than the whole image at once), large
 // enough for efficient GEMMs. A band is at least one output row.
 constexpr int64_t kBandBytes = int64_t{512} << 10;
-// parallel_for grain, in elements copied, for im2col and col2im.
-constexpr int64_t kCopyGrain = int64_t{1} << 14;
 
 struct Band {
-  int64_t oh0, oh1;
-  int64_t cols() const { return oh1 - oh0; }
+  int64_t n, oh0, oh1;  // image, output rows [oh0, oh1)
+  int64_t cols(const ConvGeom& g) const { return (oh1 - oh0) * g.wo; }
 };
 
-// Output rows per band for a column matrix of `rows` rows of T.
+// The bands of every image, numbered image-major. Bands are short enough for
+// the cache and, for a single image, for every thread to get some.
 template <typename T>
-int64_t band_rows(const ConvGeom& g, int64_t rows) {
-  const int64_t per_row = std::max<int64_t>(rows * g.wo * static_cast<int64_t>(sizeof(T)), 1);
-  return std::clamp<int64_t>(kBandBytes / per_row, 1, std::max<int64_t>(g.ho, 1));
-}
+struct Bands {
+  int64_t rows = 1, per_image = 1;
+  const ConvGeom& g;
+  explicit Bands(const ConvGeom& geom) : g(geom) {
+    const int64_t per_row = std::max<int64_t>(g.c * g.kh * g.kw * g.wo * static_cast<int64_t>(sizeof(T)), 1);
+    const int64_t ho = std::max<int64_t>(g.ho, 1);
+    rows = std::clamp<int64_t>(kBandBytes / per_row, 1, (ho + num_threads() - 1) / num_threads());
+    per_image = (ho + rows - 1) / rows;
+  }
+  int64_t count() const { return g.n * per_image; }
+  Band at(int64_t i) const {
+    const int64_t oh0 = (i % per_image) * rows;
+    return {i / per_image, oh0, std::min(g.ho, oh0 + rows)};
+  }
+  size_t col_size() const { return static_cast<size_t>(g.c * g.kh * g.kw * rows * g.wo); }
+};
 
 // col[(c, i, j), (oh - oh0, ow)] = x[c, oh*sh - ph + i*dh, ow*sw - pw + j*dw], zero outside x.
 template <typename T>
 void im2col(const T* x, T* col, const ConvGeom& g, const Band& b) {
-  const int64_t ncols = b.cols() * g.wo, kk = g.kh * g.kw;
-  parallel_for(0, g.c, std::max<int64_t>(1, kCopyGrain / std::max<int64_t>(kk * ncols, 1)), [&](int64_t c0, int64_t c1) {
-    for (int64_t c = c0; c < c1; ++c) {
-      const T* xc = x + c * g.h * g.w;
-      for (int64_t i = 0; i < g.kh; ++i) {
-        for (int64_t j = 0; j < g.kw; ++j) {
-          T* dst = col + ((c * g.kh + i) * g.kw + j) * ncols;
-          const int64_t xoff = j * g.dw - g.pw;
-          int64_t lo, hi;
-          valid_range(g.w, g.wo, g.sw, xoff, &lo, &hi);
-          for (int64_t oh = b.oh0; oh < b.oh1; ++oh, dst += g.wo) {
-            const int64_t ih = oh * g.sh - g.ph + i * g.dh;
-            if (ih < 0 || ih >= g.h) {
-              std::fill(dst, dst + g.wo, T(0));
-              continue;
-            }
-            const T* src = xc + ih * g.w + xoff;
-            std::fill(dst, dst + lo, T(0));
-            if (g.sw == 1) {
-              std::memcpy(dst + lo, src + lo, sizeof(T) * (hi - lo));
-            } else {
-              for (int64_t ow = lo; ow < hi; ++ow) dst[ow] = src[ow * g.sw];
-            }
-            std::fill(dst + hi, dst + g.wo, T(0));
+  const int64_t ncols = b.cols(g);
+  for (int64_t c = 0; c < g.c; ++c) {
+    const T* xc = x + c * g.h * g.w;
+    for (int64_t i = 0; i < g.kh; ++i) {
+      for (int64_t j = 0; j < g.kw; ++j) {
+        T* dst = col + ((c * g.kh + i) * g.kw + j) * ncols;
+        const int64_t xoff = j * g.dw - g.pw;
+        int64_t lo, hi;
+        valid_range(g.w, g.wo, g.sw, xoff, &lo, &hi);
+        for (int64_t oh = b.oh0; oh < b.oh1; ++oh, dst += g.wo) {
+          const int64_t ih = oh * g.sh - g.ph + i * g.dh;
+          if (ih < 0 || ih >= g.h) {
+            std::fill(dst, dst + g.wo, T(0));
+            continue;
           }
+          const T* src = xc + ih * g.w + xoff;
+          std::fill(dst, dst + lo, T(0));
+          if (g.sw == 1) {
+            std::memcpy(dst + lo, src + lo, sizeof(T) * (hi - lo));
+          } else {
+            for (int64_t ow = lo; ow < hi; ++ow) dst[ow] = src[ow * g.sw];
+          }
+          std::fill(dst + hi, dst + g.wo, T(0));
         }
       }
     }
-  });
+  }
 }
 
 // The adjoint of im2col: x[c, ih, iw] += col[(c, i, j), (oh - oh0, ow)].
-// Channels are independent, so splitting over them needs no synchronisation.
 template <typename T>
 void col2im(const T* col, T* x, const ConvGeom& g, const Band& b) {
-  const int64_t ncols = b.cols() * g.wo, kk = g.kh * g.kw;
-  parallel_for(0, g.c, std::max<int64_t>(1, kCopyGrain / std::max<int64_t>(kk * ncols, 1)), [&](int64_t c0, int64_t c1) {
-    for (int64_t c = c0; c < c1; ++c) {
-      T* xc = x + c * g.h * g.w;
-      for (int64_t i = 0; i < g.kh; ++i) {
-        for (int64_t j = 0; j < g.kw; ++j) {
-          const T* src = col + ((c * g.kh + i) * g.kw + j) * ncols;
-          const int64_t xoff = j * g.dw - g.pw;
-          int64_t lo, hi;
-          valid_range(g.w, g.wo, g.sw, xoff, &lo, &hi);
-          for (int64_t oh = b.oh0; oh < b.oh1; ++oh, src += g.wo) {
-            const int64_t ih = oh * g.sh - g.ph + i * g.dh;
-            if (ih < 0 || ih >= g.h) continue;
-            T* dst = xc + ih * g.w + xoff;
-            for (int64_t ow = lo; ow < hi; ++ow) dst[ow * g.sw] += src[ow];
-          }
+  const int64_t ncols = b.cols(g);
+  for (int64_t c = 0; c < g.c; ++c) {
+    T* xc = x + c * g.h * g.w;
+    for (int64_t i = 0; i < g.kh; ++i) {
+      for (int64_t j = 0; j < g.kw; ++j) {
+        const T* src = col + ((c * g.kh + i) * g.kw + j) * ncols;
+        const int64_t xoff = j * g.dw - g.pw;
+        int64_t lo, hi;
+        valid_range(g.w, g.wo, g.sw, xoff, &lo, &hi);
+        for (int64_t oh = b.oh0; oh < b.oh1; ++oh, src += g.wo) {
+          const int64_t ih = oh * g.sh - g.ph + i * g.dh;
+          if (ih < 0 || ih >= g.h) continue;
+          T* dst = xc + ih * g.w + xoff;
+          for (int64_t ow = lo; ow < hi; ++ow) dst[ow * g.sw] += src[ow];
         }
       }
     }
-  });
+  }
 }
 
 template <typename T>
@@ -123,20 +137,36 @@ void forward(const Tensor& xt, const Tensor& wt, const Tensor& bt, const Tensor&
     }
     return;
   }
-  const int64_t rows = band_rows<T>(g, g.c * g.kh * g.kw);
-  std::vector<T> col(static_cast<size_t>(g.c * g.kh * g.kw * rows * g.wo));
-  for (int64_t n = 0; n < g.n; ++n) {
-    const T* xn = x + n * g.c * hw;
-    T* yn = y + n * g.o * howo;
-    for (int64_t oh0 = 0; oh0 < g.ho; oh0 += rows) {
-      const Band b{oh0, std::min(g.ho, oh0 + rows)};
-      const int64_t ncols = b.cols() * g.wo;
-      im2col(xn, col.data(), g, b);
+  const Bands<T> bands(g);
+  parallel_for(0, bands.count(), 1, [&](int64_t i0, int64_t i1) {
+    std::vector<T> col(bands.col_size());
+    for (int64_t i = i0; i < i1; ++i) {
+      const Band b = bands.at(i);
+      const int64_t ncols = b.cols(g);
+      T* yn = y + b.n * g.o * howo + b.oh0 * g.wo;
+      im2col(x + b.n * g.c * hw, col.data(), g, b);
       for (int64_t gr = 0; gr < g.groups; ++gr)
         gemm(false, false, og, ncols, kdim, T(1), w + gr * og * kdim, kdim, col.data() + gr * kdim * ncols,
-             ncols, T(0), yn + gr * og * howo + oh0 * g.wo, howo);
-      add_bias_rows(yn + oh0 * g.wo, bias, g.o, ncols, howo);
+             ncols, T(0), yn + gr * og * howo, howo);
+      add_bias_rows(yn, bias, g.o, ncols, howo);
     }
+  });
+}
+
+// gx for the bands [i0, i1): GEMM into columns, then scatter them back.
+template <typename T>
+void backward_input_bands(const T* gy, const T* w, T* gx, const ConvGeom& g, const Bands<T>& bands, int64_t i0,
+                          int64_t i1) {
+  const int64_t og = g.og(), kdim = g.cg() * g.kh * g.kw, howo = g.ho * g.wo;
+  std::vector<T> col(bands.col_size());
+  for (int64_t i = i0; i < i1; ++i) {
+    const Band b = bands.at(i);
+    const int64_t ncols = b.cols(g);
+    const T* gyn = gy + b.n * g.o * howo + b.oh0 * g.wo;
+    for (int64_t gr = 0; gr < g.groups; ++gr)
+      gemm(true, false, kdim, ncols, og, T(1), w + gr * og * kdim, kdim, gyn + gr * og * howo, howo, T(0),
+           col.data() + gr * kdim * ncols, ncols);
+    col2im(col.data(), gx + b.n * g.c * g.h * g.w, g, b);
   }
 }
 
@@ -145,7 +175,7 @@ void backward_input(const Tensor& gyt, const Tensor& wt, const Tensor& gxt, cons
   const T* gy = gyt.data<T>();
   const T* w = wt.data<T>();
   T* gx = gxt.data<T>();
-  const int64_t cg = g.cg(), og = g.og(), kdim = cg * g.kh * g.kw, hw = g.h * g.w, howo = g.ho * g.wo;
+  const int64_t cg = g.cg(), og = g.og(), hw = g.h * g.w, howo = g.ho * g.wo;
   if (g.pointwise()) {
     for (int64_t n = 0; n < g.n; ++n)
       for (int64_t gr = 0; gr < g.groups; ++gr)
@@ -154,19 +184,28 @@ void backward_input(const Tensor& gyt, const Tensor& wt, const Tensor& gxt, cons
     return;
   }
   std::fill(gx, gx + g.n * g.c * hw, T(0));
-  const int64_t rows = band_rows<T>(g, g.c * g.kh * g.kw);
-  std::vector<T> col(static_cast<size_t>(g.c * g.kh * g.kw * rows * g.wo));
-  for (int64_t n = 0; n < g.n; ++n) {
-    const T* gyn = gy + n * g.o * howo;
-    for (int64_t oh0 = 0; oh0 < g.ho; oh0 += rows) {
-      const Band b{oh0, std::min(g.ho, oh0 + rows)};
-      const int64_t ncols = b.cols() * g.wo;
-      for (int64_t gr = 0; gr < g.groups; ++gr)
-        gemm(true, false, kdim, ncols, og, T(1), w + gr * og * kdim, kdim, gyn + gr * og * howo + oh0 * g.wo, howo,
-             T(0), col.data() + gr * kdim * ncols, ncols);
-      col2im(col.data(), gx + n * g.c * hw, g, b);
-    }
+  const Bands<T> bands(g);
+  // Neighbouring bands scatter into shared input rows (the kernel's halo).
+  // Runs of bands are scattered in two passes, even runs then odd ones, so no
+  // two runs in flight touch the same row: a run of `span` bands covers more
+  // input rows than the halo, and runs never straddle images.
+  const int64_t halo_rows = (g.kh - 1) * g.dh / g.sh + 1;
+  const int64_t span = (halo_rows + bands.rows - 1) / bands.rows;
+  const int64_t runs_per_image = std::max<int64_t>(1, bands.per_image / span);
+  if (runs_per_image < 2 && g.n < 2) {
+    backward_input_bands(gy, w, gx, g, bands, 0, bands.count());
+    return;
   }
+  const int64_t runs = g.n * runs_per_image;
+  auto run_range = [&](int64_t r) {
+    const int64_t n = r / runs_per_image, k = r % runs_per_image;
+    const int64_t b0 = k * bands.per_image / runs_per_image, b1 = (k + 1) * bands.per_image / runs_per_image;
+    backward_input_bands(gy, w, gx, g, bands, n * bands.per_image + b0, n * bands.per_image + b1);
+  };
+  for (int64_t parity = 0; parity < 2; ++parity)
+    parallel_for(0, (runs - parity + 1) / 2, 1, [&](int64_t j0, int64_t j1) {
+      for (int64_t j = j0; j < j1; ++j) run_range(2 * j + parity);
+    });
 }
 
 template <typename T>
@@ -183,19 +222,27 @@ void backward_weight(const Tensor& gyt, const Tensor& xt, const Tensor& gwt, con
              hw, T(1), gw + gr * og * cg, cg);
     return;
   }
-  const int64_t rows = band_rows<T>(g, g.c * g.kh * g.kw);
-  std::vector<T> col(static_cast<size_t>(g.c * g.kh * g.kw * rows * g.wo));
-  for (int64_t n = 0; n < g.n; ++n) {
-    const T* gyn = gy + n * g.o * howo;
-    for (int64_t oh0 = 0; oh0 < g.ho; oh0 += rows) {
-      const Band b{oh0, std::min(g.ho, oh0 + rows)};
-      const int64_t ncols = b.cols() * g.wo;
-      im2col(x + n * g.c * hw, col.data(), g, b);
+  // Each thread sums its bands into its own partial; the partials are added
+  // in band order afterwards, so the result is the same on every run.
+  const Bands<T> bands(g);
+  std::mutex mutex;
+  std::map<int64_t, std::vector<T>> partials;
+  parallel_for(0, bands.count(), 1, [&](int64_t i0, int64_t i1) {
+    std::vector<T> col(bands.col_size()), part(static_cast<size_t>(g.o * kdim), T(0));
+    for (int64_t i = i0; i < i1; ++i) {
+      const Band b = bands.at(i);
+      const int64_t ncols = b.cols(g);
+      const T* gyn = gy + b.n * g.o * howo + b.oh0 * g.wo;
+      im2col(x + b.n * g.c * hw, col.data(), g, b);
       for (int64_t gr = 0; gr < g.groups; ++gr)
-        gemm(false, true, og, kdim, ncols, T(1), gyn + gr * og * howo + oh0 * g.wo, howo,
-             col.data() + gr * kdim * ncols, ncols, T(1), gw + gr * og * kdim, kdim);
+        gemm(false, true, og, kdim, ncols, T(1), gyn + gr * og * howo, howo, col.data() + gr * kdim * ncols, ncols,
+             T(1), part.data() + gr * og * kdim, kdim);
     }
-  }
+    std::lock_guard<std::mutex> lock(mutex);
+    partials.emplace(i0, std::move(part));
+  });
+  for (const auto& [start, part] : partials)
+    for (size_t k = 0; k < part.size(); ++k) gw[k] += part[k];
 }
 
 }  // namespace

@@ -1,7 +1,13 @@
-// A thin wrapper over OpenBLAS sgemm/dgemm for the CPU kernels. Row-major:
+// The one GEMM of the CPU kernels, over OpenBLAS. Row-major:
 // C[m x n] = alpha * op(A) * op(B) + beta * C, where op(A) is [m x k] and
-// op(B) is [k x n]; leading dimensions are in elements. OpenBLAS threads the
-// product itself, so callers must not wrap it in parallel_for.
+// op(B) is [k x n]; lda/ldb/ldc are the row strides of the stored
+// (untransposed) matrices, in elements.
+//
+// Threading is ours, not OpenBLAS's: OpenBLAS is kept single-threaded and a
+// large product is split into column (or row) blocks over the cudaseg thread
+// pool, so set_num_threads() governs every CPU kernel and a GEMM called from
+// inside parallel_for (one per band, head or image) runs serially on its
+// worker instead of oversubscribing the cores.
 #pragma once
 
 #include <cstdint>

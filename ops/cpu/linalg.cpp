@@ -1,10 +1,13 @@
 #include "ops/cpu/linalg.h"
 
+#include <algorithm>
 #include <array>
+#include <vector>
 
 #include "ops/common.h"
-#include "ops/cpu/blas.h"
+#include "ops/cpu/gemm.h"
 #include "runtime/strided.h"
+#include "runtime/thread_pool.h"
 
 namespace cudaseg::ops::cpu {
 namespace {
@@ -45,11 +48,16 @@ void batched_matmul(const Tensor& a, const Tensor& b, const Tensor& out) {
     T* po = out.data<T>();
     const Shape batch(out.shape().begin(), out.shape().end() - 2);
     const Shape sa(a.strides().begin(), a.strides().end() - 2), sb(b.strides().begin(), b.strides().end() - 2);
-    int64_t index = 0;
-    for_each_strided<2>(batch, {&sa, &sb}, {a.offset(), b.offset()}, [&](const std::array<int64_t, 2>& off) {
-      gemm<T>(ma.trans, mb.trans, n, p, m, T(1), pa + off[0], ma.ld, pb + off[1], mb.ld, T(0),
-              po + index * n * p, p);
-      ++index;
+    std::vector<std::array<int64_t, 2>> offsets;
+    for_each_strided<2>(batch, {&sa, &sb}, {a.offset(), b.offset()},
+                        [&](const std::array<int64_t, 2>& off) { offsets.push_back(off); });
+    // Many small products (attention heads) go one per worker; a lone large
+    // one splits itself inside gemm.
+    const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 21) / std::max<int64_t>(n * p * m, 1));
+    parallel_for(0, static_cast<int64_t>(offsets.size()), grain, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i)
+        gemm(ma.trans, mb.trans, n, p, m, T(1), pa + offsets[i][0], ma.ld, pb + offsets[i][1], mb.ld, T(0),
+             po + i * n * p, p);
     });
   });
 }
@@ -66,7 +74,7 @@ void linear(const Tensor& x, const Tensor& weight, const Tensor& bias, const Ten
     }
     const Mat mx = mat_of(x), mw = mat_of(weight);
     // weight is [out, in]: the product needs its transpose.
-    gemm<T>(mx.trans, !mw.trans, rows, outf, in, T(1), x.data<T>(), mx.ld, weight.data<T>(), mw.ld,
+    gemm(mx.trans, !mw.trans, rows, outf, in, T(1), x.data<T>(), mx.ld, weight.data<T>(), mw.ld,
             bias.defined() ? T(1) : T(0), po, outf);
   });
 }

@@ -1,5 +1,5 @@
 // CPU kernels of the linear-algebra family; each matrix product goes through
-// OpenBLAS (ops/cpu/blas.h). Arguments are validated by ops/linalg.cpp.
+// OpenBLAS (ops/cpu/gemm.h). Arguments are validated by ops/linalg.cpp.
 #pragma once
 
 #include "runtime/tensor.h"

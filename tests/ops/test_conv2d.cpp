@@ -6,6 +6,7 @@
 
 #include "common/testing.h"
 #include "ops/conv.h"
+#include "runtime/thread_pool.h"
 
 using namespace cudaseg;
 namespace tt = cudaseg::testing;
@@ -182,6 +183,22 @@ TEST(Conv2d, Pointwise) {
 TEST(Conv2d, ManyBands) {
   check_case({{1, 16, 40, 150}, {2, 16, 3, 3}, params({1, 1}, {1, 1})}, 30);  // bands of 3 (f64) or 6 (f32) rows
   check_case({{1, 16, 41, 150}, {16, 1, 3, 3}, params({1, 1}, {1, 1}, {1, 1}, 16)}, 31);
+}
+
+// Threads take whole bands, and the input gradient scatters even and odd runs
+// of bands in two passes so no two running threads share an input row: every
+// thread count, halo (dilation, big kernels) and batch size must agree with
+// the reference.
+TEST(Conv2d, BandsAcrossThreadCounts) {
+  const int before = num_threads();
+  for (int threads : {1, 2, 3, 5}) {
+    set_num_threads(threads);
+    SCOPED_TRACE(::testing::Message() << threads << " threads");
+    check_case({{1, 16, 40, 150}, {8, 16, 3, 3}, params({1, 1}, {1, 1})}, 50);
+    check_case({{1, 8, 45, 120}, {4, 8, 3, 3}, params({1, 1}, {5, 5}, {5, 5})}, 51);
+    check_case({{3, 8, 37, 64}, {6, 8, 7, 7}, params({2, 2}, {3, 3})}, 52);
+  }
+  set_num_threads(before);
 }
 
 TEST(Conv2d, NonContiguousInputAndWeight) {

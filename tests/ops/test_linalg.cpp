@@ -4,6 +4,7 @@
 
 #include "common/testing.h"
 #include "ops/linalg.h"
+#include "runtime/thread_pool.h"
 
 using namespace cudaseg;
 using cudaseg::testing::all_close;
@@ -106,6 +107,28 @@ TEST(Linalg, MatmulFloat32) {
   const Tensor out = ops::matmul(a, b);
   EXPECT_EQ(out.dtype(), DType::f32);
   EXPECT_TRUE(all_close(out, naive_matmul(a, b), 1e-5, 1e-5));
+}
+
+// gemm splits a large product into row or column blocks over the thread
+// pool, and batched products go one per worker: every thread count, each
+// transposition and both split directions must give the reference.
+TEST(Linalg, SplitProductsAgreeAcrossThreadCounts) {
+  const int before = num_threads();
+  for (int threads : {1, 2, 3, 5}) {
+    set_num_threads(threads);
+    SCOPED_TRACE(threads);
+    const Tensor wide_a = randn({37, 301}, 70), wide_b = randn({301, 517}, 71);   // splits columns
+    const Tensor tall_a = randn({523, 211}, 72), tall_b = randn({211, 45}, 73);   // splits rows
+    EXPECT_TRUE(all_close(ops::matmul(wide_a, wide_b), naive_matmul(wide_a, wide_b), 1e-10, 1e-10));
+    EXPECT_TRUE(all_close(ops::matmul(tall_a, tall_b), naive_matmul(tall_a, tall_b), 1e-10, 1e-10));
+    const Tensor at = randn({211, 523}, 74).transpose(0, 1), bt = randn({45, 211}, 75).transpose(0, 1);
+    EXPECT_TRUE(all_close(ops::matmul(at, bt), naive_matmul(at, bt), 1e-10, 1e-10));
+    const Tensor wt = randn({517, 301}, 76).transpose(0, 1);
+    EXPECT_TRUE(all_close(ops::matmul(wide_a, wt), naive_matmul(wide_a, wt), 1e-10, 1e-10));
+    const Tensor heads_a = randn({7, 3, 29, 17}, 77), heads_b = randn({7, 3, 17, 31}, 78);
+    EXPECT_TRUE(all_close(ops::matmul(heads_a, heads_b), naive_matmul(heads_a, heads_b), 1e-10, 1e-10));
+  }
+  set_num_threads(before);
 }
 
 TEST(Linalg, BmmMatchesNaive) {
