@@ -1,20 +1,14 @@
 #include "runtime/storage.h"
 
-#include <cstdlib>
-
+#include "runtime/cpu_cache.h"
 #include "runtime/error.h"
 #include "runtime/gpu.h"
 
 namespace cudaseg {
 
-void* cpu_aligned_alloc(size_t nbytes) {
-  const size_t rounded = (nbytes + kCpuAlignment - 1) / kCpuAlignment * kCpuAlignment;
-  void* ptr = std::aligned_alloc(kCpuAlignment, rounded == 0 ? kCpuAlignment : rounded);
-  CUDASEG_CHECK(ptr != nullptr, "out of host memory allocating ", nbytes, " bytes");
-  return ptr;
-}
+void* cpu_aligned_alloc(size_t nbytes) { return cpu_cache_alloc(nbytes, kCpuAlignment); }
 
-void cpu_aligned_free(void* ptr) { std::free(ptr); }
+void cpu_aligned_free(void* ptr, size_t nbytes) { cpu_cache_free(ptr, nbytes); }
 
 Storage::Storage(void* data, size_t nbytes, Device device, std::function<void(void*)> release)
     : data_(data), nbytes_(nbytes), device_(device), release_(std::move(release)) {}
@@ -26,7 +20,8 @@ Storage::~Storage() {
 std::shared_ptr<Storage> Storage::allocate(size_t nbytes, Device device) {
   if (device.is_cpu()) {
     void* ptr = cpu_aligned_alloc(nbytes);
-    return std::shared_ptr<Storage>(new Storage(ptr, nbytes, device, cpu_aligned_free));
+    return std::shared_ptr<Storage>(
+        new Storage(ptr, nbytes, device, [nbytes](void* p) { cpu_aligned_free(p, nbytes); }));
   }
   gpu::Block block = gpu::allocate(nbytes, device.index);
   return std::shared_ptr<Storage>(

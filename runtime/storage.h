@@ -13,9 +13,11 @@
 
 namespace cudaseg {
 
-// 64-byte aligned host memory (cache lines and AVX-512 loads); throws on failure.
+// 64-byte aligned host memory (cache lines and AVX-512 loads), large blocks
+// through the host block cache (runtime/cpu_cache.h); throws on failure.
+// Freeing takes the size that was allocated.
 void* cpu_aligned_alloc(size_t nbytes);
-void cpu_aligned_free(void* ptr);
+void cpu_aligned_free(void* ptr, size_t nbytes);
 constexpr size_t kCpuAlignment = 64;
 
 class Storage {

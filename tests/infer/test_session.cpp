@@ -58,6 +58,37 @@ TEST(Fuse, FoldsBatchNormIntoConvolutionExactly) {
   EXPECT_EQ(nets::fuse_for_inference(*seq).folded_batchnorms, 0);  // idempotent
 }
 
+// The in-place relu/relu6 epilogue clamps like the activation module and lets
+// NaN through as torch does (a comparison-based clamp, not fmin/fmax).
+TEST(Fuse, InPlaceReluEpilogueClampsAndKeepsNaN) {
+  for (const char* kind : {"relu", "relu6"}) {
+    SCOPED_TRACE(kind);
+    auto plain = it::conv_bn_act(2, 3, 3, 1, true, nn::make_activation(kind));
+    auto fused = it::conv_bn_act(2, 3, 3, 1, true, nn::make_activation(kind));
+    it::fill_det(*plain, 12);
+    it::fill_det(*fused, 12);
+    plain->eval();
+    fused->eval();
+    ASSERT_EQ(nets::fuse_for_inference(*fused).fused_activations, 1);
+    Tensor x = ops::mul(det_input({1, 2, 9, 7}, 13), 20.0).contiguous();  // outputs well past 6 and below 0
+    x.data<float>()[10] = NAN;
+    const Tensor want = plain_forward(*plain, x), got = plain_forward(*fused, x);
+    const std::vector<double> w = want.to_vector(), g = got.to_vector();
+    int64_t nans = 0, clamped = 0;
+    for (size_t i = 0; i < w.size(); ++i) {
+      ASSERT_EQ(std::isnan(w[i]), std::isnan(g[i])) << i;
+      if (std::isnan(w[i])) {
+        ++nans;
+        continue;
+      }
+      clamped += g[i] == 0.0 || g[i] == 6.0;
+      EXPECT_NEAR(g[i], w[i], 1e-4) << i;
+    }
+    EXPECT_GT(nans, 0);
+    EXPECT_GT(clamped, 0);
+  }
+}
+
 TEST(Fuse, RefusesTrainingModeAndMisdeclaredChains) {
   auto seq = it::conv_bn_act(3, 4, 3, 1, false, nullptr);
   EXPECT_TRUE(ct::throws_mentioning([&] { nets::fuse_for_inference(*seq); }, {"1", "training mode", "eval()"}));

@@ -1,0 +1,101 @@
+#include "runtime/cpu_cache.h"
+
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <vector>
+
+#include "runtime/error.h"
+
+namespace cudaseg {
+namespace {
+
+size_t limit_from_env() {
+  if (const char* env = std::getenv("CUDASEG_CPU_CACHE_MB")) {
+    char* end = nullptr;
+    const long long mb = std::strtoll(env, &end, 10);
+    if (end != env && *end == '\0' && mb >= 0) return static_cast<size_t>(mb) << 20;
+  }
+  return size_t{2048} << 20;
+}
+
+struct Cache {
+  std::mutex mutex;
+  std::map<size_t, std::vector<void*>> free;  // by size class
+  CpuCacheStats stats;
+  Cache() { stats.limit_bytes = limit_from_env(); }
+};
+
+Cache& cache() {
+  // Leaked on purpose: tensors in static storage may be freed after main.
+  static Cache* c = new Cache();
+  return *c;
+}
+
+void* raw_alloc(size_t nbytes, size_t alignment) {
+  const size_t rounded = (nbytes + alignment - 1) / alignment * alignment;
+  void* ptr = std::aligned_alloc(alignment, rounded == 0 ? alignment : rounded);
+  CUDASEG_CHECK(ptr != nullptr, "out of host memory allocating ", nbytes, " bytes");
+  return ptr;
+}
+
+}  // namespace
+
+size_t cpu_cache_class(size_t nbytes) {
+  if (nbytes < kCpuCacheMin) return nbytes;
+  size_t pow2 = kCpuCacheMin;  // the largest power of two <= nbytes
+  while (pow2 * 2 <= nbytes) pow2 <<= 1;
+  const size_t step = pow2 / 8;
+  return (nbytes + step - 1) / step * step;
+}
+
+void* cpu_cache_alloc(size_t nbytes, size_t alignment) {
+  if (nbytes < kCpuCacheMin) return raw_alloc(nbytes, alignment);
+  const size_t cls = cpu_cache_class(nbytes);
+  Cache& c = cache();
+  {
+    std::lock_guard<std::mutex> lock(c.mutex);
+    auto it = c.free.find(cls);
+    if (it != c.free.end() && !it->second.empty()) {
+      void* ptr = it->second.back();
+      it->second.pop_back();
+      c.stats.cached_bytes -= cls;
+      ++c.stats.hits;
+      return ptr;
+    }
+    ++c.stats.misses;
+  }
+  return raw_alloc(cls, alignment);
+}
+
+void cpu_cache_free(void* ptr, size_t nbytes) {
+  if (ptr == nullptr) return;
+  if (nbytes >= kCpuCacheMin) {
+    const size_t cls = cpu_cache_class(nbytes);
+    Cache& c = cache();
+    std::lock_guard<std::mutex> lock(c.mutex);
+    if (c.stats.cached_bytes + cls <= c.stats.limit_bytes) {
+      c.free[cls].push_back(ptr);
+      c.stats.cached_bytes += cls;
+      return;
+    }
+  }
+  std::free(ptr);
+}
+
+void cpu_cache_empty() {
+  Cache& c = cache();
+  std::lock_guard<std::mutex> lock(c.mutex);
+  for (auto& [cls, blocks] : c.free)
+    for (void* p : blocks) std::free(p);
+  c.free.clear();
+  c.stats.cached_bytes = 0;
+}
+
+CpuCacheStats cpu_cache_stats() {
+  Cache& c = cache();
+  std::lock_guard<std::mutex> lock(c.mutex);
+  return c.stats;
+}
+
+}  // namespace cudaseg
