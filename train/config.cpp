@@ -84,7 +84,7 @@ std::vector<ConfigSection> make_sections() {
         {"log_interval", 10, "integer", "steps between progress lines"},
         {"val_interval", 100, "integer", "steps between validations (0: at the end only)"},
         {"ckpt_interval", 100, "integer", "steps between checkpoints (0: at the end only)"},
-        {"out", "", "string", "run folder (empty: runs/<config name>); rtseg_train --out wins over it"}}},
+        {"out", "", "string", "run folder (empty: runs/<config name>); rtseg_train --out, and --resume's folder, win over it"}}},
   };
 }
 

@@ -33,8 +33,9 @@ constexpr const char* kUsage =
     "\n"
     "The folder receives config.json (the effective config), last.json/.bin (the\n"
     "training checkpoint), best.json/.bin (the best validated weights),\n"
-    "metrics.jsonl (one JSON line per logged step and per validation), loss.png and\n"
-    "miou.png (the curves) and val_predictions.png (image | label | prediction).\n"
+    "metrics.jsonl (one JSON line per logged step, with loss_scale in fp16 runs, and\n"
+    "per validation), loss.png and miou.png (the curves) and val_predictions.png\n"
+    "(image | label | prediction).\n"
     "Ctrl-C stops after the current step with a checkpoint.\n"
     "\n"
     "config sections and keys:\n";
