@@ -19,6 +19,7 @@
 #include "train/config.h"
 #include "train/trainer.h"
 #include "trainer_toy.h"
+#include "weights/checkpoint.h"
 
 using namespace cudaseg;
 using namespace cudaseg::train;
@@ -174,4 +175,32 @@ TEST(MixedPrecision, CudaFp16AndBf16RunsLowerTheLossAndFp16FollowsFp32) {
   EXPECT_LT(tail_mean(bf16), 0.7 * bf16[0]);
   // fp16's 11-bit mantissa over 24 steps: each loss within 0.02 + 5% of fp32's.
   for (size_t i = 0; i < fp32.size(); ++i) EXPECT_NEAR(fp16[i], fp32[i], 0.02 + 0.05 * fp32[i]) << "step " << i + 1;
+}
+
+// The fp16 loss scale and its growth count travel in OUT/last, so a resumed
+// run continues with the scale it stopped at.
+TEST(MixedPrecision, CudaFp16ResumeRestoresTheLossScale) {
+  CUDASEG_REQUIRE_CUDA();
+  const fs::path dir = fs::temp_directory_path() / "cudaseg_test_amp_resume";
+  fs::remove_all(dir);
+  Json config = train_testing::toy_config();
+  config["train"]["iters"] = 8;
+  config["train"]["device"] = "cuda";
+  config["train"]["precision"] = "fp16";
+  {
+    Trainer first(config, dir.string(), train_testing::toy_data(16, 0, 4));
+    first.set_log([](const std::string&) {});
+    first.run(5);
+    const weights::Checkpoint last = weights::load_checkpoint((dir / "last").string());
+    EXPECT_EQ(Json::parse(last.train_state->optimizer_json)["grad_scaler"], first.scaler()->state());
+  }
+  Trainer second(config, dir.string(), train_testing::toy_data(16, 0, 4));
+  second.set_log([](const std::string&) {});
+  second.resume(dir.string());
+  const weights::Checkpoint last = weights::load_checkpoint((dir / "last").string());
+  EXPECT_EQ(second.scaler()->state(), Json::parse(last.train_state->optimizer_json)["grad_scaler"]);
+  // Five steps leave either a growth count or a backed-off scale: never the initial state.
+  EXPECT_NE(second.scaler()->state(), GradScaler().state());
+  EXPECT_EQ(second.run().step, 8);
+  fs::remove_all(dir);
 }
