@@ -11,6 +11,7 @@
 #include "autograd/norm.h"
 #include "autograd/pool.h"
 #include "autograd/resize.h"
+#include "autograd/unary.h"
 #include "ops/dropout.h"
 
 namespace cudaseg::nn {
@@ -25,8 +26,26 @@ Tensor uniform_init(const Shape& shape, int64_t fan_in) {
 }
 
 thread_local bool skip_init = false;
+thread_local bool mixed = false;
+
+// A parameter in the input's dtype under a MixedPrecisionGuard.
+Tensor like_input(const Tensor& param, const Tensor& x) {
+  if (!mixed || !param.defined()) return param;
+  return fn::to_dtype(param, x.dtype());
+}
+
+// A norm layer's op applied in float32 under a MixedPrecisionGuard.
+template <typename F>
+Tensor norm_in_fp32(const Tensor& x, F&& norm) {
+  if (!mixed || x.dtype() == DType::f32) return norm(x);
+  return fn::to_dtype(norm(fn::to_dtype(x, DType::f32)), x.dtype());
+}
 
 }  // namespace
+
+MixedPrecisionGuard::MixedPrecisionGuard() : previous_(mixed) { mixed = true; }
+MixedPrecisionGuard::~MixedPrecisionGuard() { mixed = previous_; }
+bool mixed_precision() { return mixed; }
 
 SkipInitGuard::SkipInitGuard() : previous_(skip_init) { skip_init = true; }
 SkipInitGuard::~SkipInitGuard() { skip_init = previous_; }
@@ -62,7 +81,7 @@ Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, int64_t k, int64_t s, 
     : Conv2d(in_channels, out_channels, Conv2dOptions{{k, k}, {s, s}, {p, p}, {d, d}, g, b}) {}
 
 Tensor Conv2d::forward(const Tensor& x) {
-  Tensor y = fn::conv2d(x, weight, bias, params_);
+  Tensor y = fn::conv2d(x, like_input(weight, x), like_input(bias, x), params_);
   return epilogue ? epilogue(y) : y;
 }
 
@@ -84,7 +103,9 @@ ConvTranspose2d::ConvTranspose2d(int64_t in_channels, int64_t out_channels, cons
   if (o.bias) bias = register_parameter("bias", uniform_init({out_channels}, fan_in));
 }
 
-Tensor ConvTranspose2d::forward(const Tensor& x) { return fn::conv_transpose2d(x, weight, bias, params_); }
+Tensor ConvTranspose2d::forward(const Tensor& x) {
+  return fn::conv_transpose2d(x, like_input(weight, x), like_input(bias, x), params_);
+}
 
 // ---------------------------------------------------------------- normalisation
 
@@ -108,7 +129,9 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
     autograd::NoGradGuard no_grad;
     num_batches_tracked.fill_(num_batches_tracked.item() + 1);
   }
-  return fn::batch_norm(x, running_mean, running_var, weight, bias, use_batch_stats, momentum_, eps_);
+  return norm_in_fp32(x, [&](const Tensor& in) {
+    return fn::batch_norm(in, running_mean, running_var, weight, bias, use_batch_stats, momentum_, eps_);
+  });
 }
 
 LayerNorm::LayerNorm(const Shape& normalized_shape, double eps, bool affine)
@@ -119,14 +142,16 @@ LayerNorm::LayerNorm(const Shape& normalized_shape, double eps, bool affine)
   }
 }
 
-Tensor LayerNorm::forward(const Tensor& x) { return fn::layer_norm(x, normalized_shape_, weight, bias, eps_); }
+Tensor LayerNorm::forward(const Tensor& x) {
+  return norm_in_fp32(x, [&](const Tensor& in) { return fn::layer_norm(in, normalized_shape_, weight, bias, eps_); });
+}
 
 Linear::Linear(int64_t in_features, int64_t out_features, bool has_bias) : Module("Linear") {
   weight = register_parameter("weight", uniform_init({out_features, in_features}, in_features));
   if (has_bias) bias = register_parameter("bias", uniform_init({out_features}, in_features));
 }
 
-Tensor Linear::forward(const Tensor& x) { return fn::linear(x, weight, bias); }
+Tensor Linear::forward(const Tensor& x) { return fn::linear(x, like_input(weight, x), like_input(bias, x)); }
 
 // ---------------------------------------------------------------- activations
 
@@ -177,7 +202,7 @@ PReLU::PReLU(int64_t num_parameters, double init) : Module("PReLU") {
   weight = register_parameter("weight", Tensor::full({num_parameters}, init));
 }
 
-Tensor PReLU::forward(const Tensor& x) { return fn::prelu(x, weight); }
+Tensor PReLU::forward(const Tensor& x) { return fn::prelu(x, like_input(weight, x)); }
 
 // ---------------------------------------------------------------- pooling, resize, dropout
 

@@ -39,6 +39,27 @@ class SkipInitGuard {
 };
 bool init_skipped();
 
+// While a MixedPrecisionGuard lives (on this thread), layers run in the dtype
+// of their input, so mixed-precision training can keep float32 parameters
+// (the optimizer's master copy) and feed the net a float16 or bfloat16 image:
+// Conv2d, ConvTranspose2d, Linear and PReLU cast their parameters to the
+// input's dtype through an autograd cast, so the gradients arrive in
+// float32; BatchNorm2d and LayerNorm normalise in float32 (input cast up,
+// output cast back), because the norm ops take one dtype for input, affine
+// parameters and running statistics, and the running buffers must stay
+// float32. Outside a guard a dtype mismatch stays an op error.
+class MixedPrecisionGuard {
+ public:
+  MixedPrecisionGuard();
+  ~MixedPrecisionGuard();
+  MixedPrecisionGuard(const MixedPrecisionGuard&) = delete;
+  MixedPrecisionGuard& operator=(const MixedPrecisionGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+bool mixed_precision();
+
 using Pair = std::array<int64_t, 2>;
 
 struct Conv2dOptions {

@@ -5,11 +5,14 @@
 
 #include "nets/registry.h"
 #include "train/data_config.h"
+#include "runtime/device.h"
 #include "runtime/error.h"
 #include "weights/file_io.h"
 
 namespace cudaseg::train {
 namespace {
+
+constexpr int64_t kDefaultIters = 200;
 
 std::vector<ConfigSection> make_sections() {
   using J = Json;
@@ -69,12 +72,19 @@ std::vector<ConfigSection> make_sections() {
       {"train",
        "the loop",
        {{"device", "cpu", "string", "cpu, cuda or cuda:N"},
-        {"iters", 200, "integer", "optimizer steps"},
+        {"iters", kDefaultIters, "integer", "optimizer steps (the run length unless epochs is set)"},
+        {"epochs", 0, "integer",
+         "> 0: run epochs * (batches per epoch) steps instead of iters; the saved config.json holds the resolved "
+         "iters"},
         {"batch_size", 4, "integer", "images per step"},
+        {"precision", "fp32", "string",
+         "fp16 or bf16: mixed precision on CUDA (float32 master weights and norm layers; fp16 scales the loss)",
+         {"fp32", "fp16", "bf16"}},
         {"seed", 1, "integer", "seed of initialisation, shuffling, augmentation and dropout"},
         {"log_interval", 10, "integer", "steps between progress lines"},
         {"val_interval", 100, "integer", "steps between validations (0: at the end only)"},
-        {"ckpt_interval", 100, "integer", "steps between checkpoints (0: at the end only)"}}},
+        {"ckpt_interval", 100, "integer", "steps between checkpoints (0: at the end only)"},
+        {"out", "", "string", "run folder (empty: runs/<config name>); rtseg_train --out, and --resume's folder, win over it"}}},
   };
 }
 
@@ -226,6 +236,14 @@ Json resolve_config(const Json& config) {
   }
   const Json& t = out["train"];
   CUDASEG_CHECK(t["iters"].get<int64_t>() > 0, "config: 'train.iters' must be positive");
+  const int64_t epochs = t["epochs"].get<int64_t>();
+  CUDASEG_CHECK(epochs >= 0, "config: 'train.epochs' must be >= 0 (0: the run length is train.iters), got ", epochs);
+  CUDASEG_CHECK(epochs == 0 || t["iters"] == kDefaultIters, "config: give either 'train.iters' (",
+                t["iters"].dump(), ") or 'train.epochs' (", epochs, "), not both");
+  const std::string precision = t["precision"].get<std::string>();
+  CUDASEG_CHECK(precision == "fp32" || !Device::parse(t["device"].get<std::string>()).is_cpu(),
+                "config: train.precision '", precision, "' needs a CUDA device (train.device is '",
+                t["device"].get<std::string>(), "'); use fp32 on the CPU");
   CUDASEG_CHECK(t["batch_size"].get<int64_t>() > 0, "config: 'train.batch_size' must be positive");
   CUDASEG_CHECK(t["seed"].get<int64_t>() >= 0, "config: 'train.seed' must be >= 0");
   for (const char* k : {"log_interval", "val_interval", "ckpt_interval"}) {
@@ -323,12 +341,27 @@ TrainConfig train_config(const Json& config) {
   TrainConfig c;
   c.device = t["device"];
   c.iters = t["iters"];
+  c.epochs = t["epochs"];
   c.batch_size = t["batch_size"];
+  c.precision = t["precision"];
   c.seed = t["seed"].get<uint64_t>();
   c.log_interval = t["log_interval"];
   c.val_interval = t["val_interval"];
   c.ckpt_interval = t["ckpt_interval"];
+  c.out = t["out"];
   return c;
+}
+
+Json resolve_run_length(const Json& config, int64_t batches_per_epoch) {
+  Json out = config;
+  Json& t = out.at("train");
+  const int64_t epochs = t.at("epochs").get<int64_t>();
+  if (epochs == 0) return out;
+  CUDASEG_CHECK(batches_per_epoch > 0, "config: train.epochs needs at least one batch per epoch, got ",
+                batches_per_epoch);
+  t["iters"] = epochs * batches_per_epoch;
+  t["epochs"] = 0;
+  return out;
 }
 
 }  // namespace cudaseg::train

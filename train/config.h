@@ -58,7 +58,7 @@ void save_config(const std::string& path, const Json& config);
 
 // Typed views of a resolved config.
 OptimizerConfig optimizer_config(const Json& config);
-ScheduleConfig schedule_config(const Json& config);  // total_iters = train.iters
+ScheduleConfig schedule_config(const Json& config);  // total_iters = train.iters (resolve_run_length first)
 LossConfig loss_config(const Json& config);
 EmaConfig ema_config(const Json& config);
 
@@ -72,12 +72,23 @@ ValConfig val_config(const Json& config);
 struct TrainConfig {
   std::string device = "cpu";
   int64_t iters = 200;
+  int64_t epochs = 0;  // > 0: resolve_run_length turns it into iters
   int64_t batch_size = 4;
+  std::string precision = "fp32";  // fp32 | fp16 | bf16
   uint64_t seed = 1;
   int64_t log_interval = 10;
   int64_t val_interval = 100;   // 0: only at the end
   int64_t ckpt_interval = 100;  // 0: only at the end
+  std::string out;              // empty: the caller's default folder
 };
 TrainConfig train_config(const Json& config);
+
+// The run length in steps is train.iters, or with train.epochs > 0 epochs *
+// batches_per_epoch (the train loader's, which counts a final partial batch
+// only without drop_last). Returns the config with that length as
+// train.iters and train.epochs 0, so everything that reads iters (schedule,
+// EMA ramp, progress, intervals) sees it and the saved config shows it and
+// reloads as the same run.
+Json resolve_run_length(const Json& config, int64_t batches_per_epoch);
 
 }  // namespace cudaseg::train

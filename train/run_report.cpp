@@ -209,12 +209,13 @@ void RunReport::append(const std::string& line) {
 }
 
 void RunReport::train_step(int64_t step, double loss, const std::vector<std::pair<std::string, double>>& terms,
-                           double lr, double images_per_s) {
+                           double lr, double images_per_s, std::optional<double> loss_scale) {
   Json t = Json::object();
   for (const auto& [name, v] : terms) t[name] = finite_or_null(v);
-  append(Json{{"type", "train"}, {"step", step}, {"loss", finite_or_null(loss)}, {"terms", t}, {"lr", lr},
-              {"images_per_s", finite_or_null(images_per_s)}}
-             .dump());
+  Json record{{"type", "train"}, {"step", step}, {"loss", finite_or_null(loss)}, {"terms", t}, {"lr", lr},
+              {"images_per_s", finite_or_null(images_per_s)}};
+  if (loss_scale) record["loss_scale"] = *loss_scale;
+  append(record.dump());
   if (std::isfinite(loss)) loss_.push_back({static_cast<double>(step), loss});
 }
 

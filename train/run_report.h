@@ -13,6 +13,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -47,8 +48,9 @@ class RunReport {
   // a killed run is dropped) and the curves they hold.
   RunReport(std::string out_dir, int64_t step);
 
+  // `loss_scale`: fp16 runs' loss scale (train/grad_scaler.h), written as "loss_scale".
   void train_step(int64_t step, double loss, const std::vector<std::pair<std::string, double>>& terms, double lr,
-                  double images_per_s);
+                  double images_per_s, std::optional<double> loss_scale = std::nullopt);
   void validation(int64_t step, const ConfusionMatrix& confusion, const std::vector<std::string>& class_names);
   // Writes loss.png and miou.png from the curves so far (a curve with no point is skipped).
   void write_plots() const;

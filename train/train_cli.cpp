@@ -26,13 +26,16 @@ constexpr const char* kUsage =
     "                    else a string: --set optimizer.type=adamw --set train.iters=500\n"
     "  --resume PATH     continue exactly from a run folder (its last.json) or a\n"
     "                    training checkpoint; the config must describe the same model\n"
-    "  --out DIR         output folder (default: runs/<config name>, or the resumed folder)\n"
+    "  --out DIR         output folder; the first that applies: --out, the folder\n"
+    "                    --resume names (or holds its checkpoint), train.out,\n"
+    "                    runs/<config name>\n"
     "  -h, --help        this text\n"
     "\n"
     "The folder receives config.json (the effective config), last.json/.bin (the\n"
     "training checkpoint), best.json/.bin (the best validated weights),\n"
-    "metrics.jsonl (one JSON line per logged step and per validation), loss.png and\n"
-    "miou.png (the curves) and val_predictions.png (image | label | prediction).\n"
+    "metrics.jsonl (one JSON line per logged step, with loss_scale in fp16 runs, and\n"
+    "per validation), loss.png and miou.png (the curves) and val_predictions.png\n"
+    "(image | label | prediction).\n"
     "Ctrl-C stops after the current step with a checkpoint.\n"
     "\n"
     "config sections and keys:\n";
@@ -74,11 +77,13 @@ Args parse(int argc, const char* const* argv) {
   return a;
 }
 
-std::string out_dir(const Args& a) {
+std::string out_dir(const Args& a, const Json& config) {
   if (!a.out.empty()) return a.out;
   if (!a.resume.empty()) {
     return fs::is_directory(a.resume) ? a.resume : fs::path(a.resume).parent_path().string();
   }
+  const std::string configured = train_config(config).out;
+  if (!configured.empty()) return configured;
   return (fs::path("runs") / fs::path(a.config).stem()).string();
 }
 
@@ -104,14 +109,17 @@ int train_main(int argc, const char* const* argv, std::ostream& out, std::ostrea
     const Json config = load_config(args.config, args.sets);
     const int64_t batch = config["train"]["batch_size"].get<int64_t>();
     const DataSetup data = build_data(config["data"], config["augment"], batch, 1);
-    const std::string dir = out_dir(args);
+    const std::string dir = out_dir(args, config);
     Trainer trainer(config, dir, {data.train_loader, data.val_loader});
     trainer.set_log([&](const std::string& line) { err << line << "\n" << std::flush; });
     trainer.set_stop_flag(stop);
     if (!args.resume.empty()) trainer.resume(args.resume);
+    const TrainConfig tc = train_config(trainer.config());
     err << "training " << config["model"].dump() << " on " << data.train_set->name() << " ("
-        << data.train_set->size() << " images) for " << config["train"]["iters"] << " steps on "
-        << config["train"]["device"].get<std::string>() << "; output " << dir << "\n";
+        << data.train_set->size() << " images) for " << tc.iters << " steps";
+    const int64_t epochs = config["train"]["epochs"].get<int64_t>();
+    if (epochs > 0) err << " (" << epochs << " epochs)";
+    err << " on " << tc.device << " in " << tc.precision << "; output " << dir << "\n";
     const TrainResult r = trainer.run();
     char line[256];
     if (r.best_step >= 0) {

@@ -5,8 +5,10 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <optional>
 
 #include "autograd/engine.h"
+#include "autograd/unary.h"
 #include "nets/layers.h"
 #include "nets/registry.h"
 #include "nets/segnet.h"
@@ -35,16 +37,27 @@ std::vector<Tensor> train_outputs(nn::Module& net, const Tensor& images) {
   return {net.forward(images)};
 }
 
+Json resolve_for(const Json& config, const TrainData& data) {
+  CUDASEG_CHECK(data.train != nullptr, "Trainer: no training loader");
+  return resolve_run_length(resolve_config(config), data.train->batches_per_epoch());
+}
+
+DType compute_dtype(const std::string& precision) {
+  if (precision == "fp16") return DType::f16;
+  if (precision == "bf16") return DType::bf16;
+  return DType::f32;
+}
+
 }  // namespace
 
 Trainer::Trainer(const Json& config, std::string out_dir, TrainData data)
-    : config_(resolve_config(config)),
+    : config_(resolve_for(config, data)),
       out_dir_(std::move(out_dir)),
       data_(std::move(data)),
       tc_(train_config(config_)),
       device_(Device::parse(tc_.device)),
+      compute_dtype_(compute_dtype(tc_.precision)),
       log_([](const std::string& line) { CUDASEG_LOG_INFO(line); }) {
-  CUDASEG_CHECK(data_.train != nullptr, "Trainer: no training loader");
   CUDASEG_CHECK(data_.train->options().batch_size == tc_.batch_size, "Trainer: the train loader's batch size ",
                 data_.train->options().batch_size, " differs from train.batch_size ", tc_.batch_size);
   const int64_t classes = config_["model"]["num_classes"].get<int64_t>();
@@ -68,6 +81,7 @@ Trainer::Trainer(const Json& config, std::string out_dir, TrainData data)
   loss_ = std::make_unique<SegLoss>(loss_config(config_), classes);
   add_net_losses(*loss_, *net_);
   ema_ = std::make_unique<ModelEma>(*net_, ec);
+  if (compute_dtype_ == DType::f16) scaler_ = std::make_unique<GradScaler>();
   batches_ = std::make_unique<LoaderBatches>(data_.train);
 }
 
@@ -101,11 +115,12 @@ void Trainer::save_last() const {
   ts.rng_seed = nn::init_generator().seed();
   ts.rng_offset = nn::init_generator().offset();
   ts.loader_json = batches_->state().dump();
-  ts.optimizer_json = Json{{"optimizer", optimizer_->hyper()},
-                           {"best_miou", result_.best_miou},
-                           {"best_step", result_.best_step},
-                           {"last_miou", result_.last_miou}}
-                          .dump();
+  Json saved{{"optimizer", optimizer_->hyper()},
+             {"best_miou", result_.best_miou},
+             {"best_step", result_.best_step},
+             {"last_miou", result_.last_miou}};
+  if (scaler_) saved["grad_scaler"] = scaler_->state();
+  ts.optimizer_json = saved.dump();
   ts.optimizer = optimizer_->state();
   if (ema_config(config_).enabled) {
     for (const auto& [name, t] : ema_->state()) ts.optimizer.insert(kEmaPrefix + name, t);
@@ -144,6 +159,8 @@ void Trainer::resume(const std::string& path) {
     if (name.rfind(kEmaPrefix, 0) != 0) opt_state.insert(name, t);
   }
   optimizer_->load_state(opt_state, saved.at("optimizer"));
+  // A run saved in fp32 or bf16 has no scale yet: fp16 then starts from the initial one.
+  if (scaler_ && saved.contains("grad_scaler")) scaler_->load_state(saved["grad_scaler"]);
   if (ema_config(config_).enabled) {
     ema_->load(ts.optimizer, kEmaPrefix);
   } else {
@@ -218,10 +235,41 @@ void Trainer::log_progress(const LossResult& loss, double lr, double seconds, in
                 static_cast<long long>(step_), static_cast<long long>(tc_.iters), loss.total.item(),
                 loss.summary().c_str(), lr, static_cast<double>(tc_.batch_size) / per_step,
                 hms(per_step * static_cast<double>(tc_.iters - step_)).c_str());
-  log_(line);
+  std::string text = line;
+  std::optional<double> loss_scale;
+  if (scaler_) {
+    loss_scale = scaler_->scale_value();
+    std::snprintf(line, sizeof line, "  loss scale %g", *loss_scale);
+    text += line;
+  }
+  log_(text);
   std::vector<std::pair<std::string, double>> terms;
   for (const LossTerm& t : loss.terms) terms.emplace_back(t.name, t.value.item());
-  report_->train_step(step_, loss.total.item(), terms, lr, static_cast<double>(tc_.batch_size) / per_step);
+  report_->train_step(step_, loss.total.item(), terms, lr, static_cast<double>(tc_.batch_size) / per_step,
+                      loss_scale);
+}
+
+std::vector<Tensor> Trainer::forward(const Tensor& images) {
+  if (compute_dtype_ == DType::f32) return train_outputs(*net_, images);
+  std::vector<Tensor> outputs;
+  {
+    nn::MixedPrecisionGuard mixed;
+    outputs = train_outputs(*net_, images.to(compute_dtype_));
+  }
+  // The losses (softmax, OHEM's sort, BCE, dice) and the loss scale need float32's range.
+  for (Tensor& o : outputs) o = fn::to_dtype(o, DType::f32);
+  return outputs;
+}
+
+bool Trainer::backward_and_update(const Tensor& loss) {
+  optimizer_->zero_grad();
+  if (!scaler_) {
+    autograd::backward(loss);
+    optimizer_->step();
+    return true;
+  }
+  autograd::backward(scaler_->scale(loss));
+  return scaler_->step(*optimizer_);
 }
 
 TrainResult Trainer::run(int64_t stop_at) {
@@ -248,7 +296,7 @@ TrainResult Trainer::run(int64_t stop_at) {
                    ")");
     }
     const Tensor images = batch.images.to(device_), labels = batch.labels.to(device_);
-    const LossResult loss = (*loss_)(train_outputs(*net_, images), labels);
+    const LossResult loss = (*loss_)(forward(images), labels);
     const double value = loss.total.item();
     if (!std::isfinite(value)) {
       const bool saved = fs::exists(fs::path(out_dir_) / "last.json");
@@ -257,9 +305,13 @@ TrainResult Trainer::run(int64_t stop_at) {
                                 : std::string("no checkpoint was written yet"),
                    ". Lower optimizer.lr or set optimizer.grad_clip_norm");
     }
-    optimizer_->zero_grad();
-    autograd::backward(loss.total);
-    optimizer_->step();
+    const double scale = scaler_ ? scaler_->scale_value() : 1.0;
+    if (!backward_and_update(loss.total)) {
+      char line[160];
+      std::snprintf(line, sizeof line, "step %lld: fp16 gradients overflowed at loss scale %g; update skipped, "
+                    "scale now %g", static_cast<long long>(step_ + 1), scale, scaler_->scale_value());
+      log_(line);
+    }
     ++step_;
     ema_->update(*net_, step_, tc_.iters);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

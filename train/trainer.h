@@ -1,9 +1,17 @@
-// The training loop (fp32, CPU or CUDA). One resolved run config
-// (train/config.h) describes the run; the trainer builds the net from the
-// registry, the optimizer with its parameter groups, the schedule, the loss
-// and the EMA, then steps:
+// The training loop (CPU or CUDA; fp32, or mixed fp16/bf16 on CUDA). One
+// resolved run config (train/config.h) describes the run; its length is
+// train.iters or train.epochs of the train loader (resolve_run_length). The
+// trainer builds the net from the registry, the optimizer with its parameter
+// groups, the schedule, the loss and the EMA, then steps:
 //   lr/momentum from the schedule -> batch -> forward_train -> loss (every
 //   term reported) -> backward -> (clip) -> update -> EMA
+// Mixed precision: the net's float32 parameters stay the optimizer's master
+// weights; the image is cast to the 16-bit dtype and the forward runs under
+// nn::MixedPrecisionGuard (layers cast their parameters per use, norm layers
+// and their running statistics stay float32); the outputs are cast back to
+// float32 before the losses. fp16 scales the loss (train/grad_scaler.h): an
+// overflowing step is skipped and logged, not fatal, and the scale is saved
+// in the checkpoint. Validation runs in float32.
 // with progress lines (loss terms, lr, images/s, ETA), validation every
 // val_interval steps on the EMA weights (mIoU, best model kept as
 // OUT/best.*), and a training checkpoint OUT/last.* every ckpt_interval steps
@@ -27,6 +35,7 @@
 #include "nets/module.h"
 #include "train/config.h"
 #include "train/ema.h"
+#include "train/grad_scaler.h"
 #include "train/losses.h"
 #include "train/optim.h"
 #include "train/run_report.h"
@@ -67,14 +76,17 @@ class Trainer {
   // Restores a training checkpoint: a path to NAME(.json|.bin) or a folder holding last.json.
   void resume(const std::string& path);
 
-  // Trains until train.iters steps, or stops after step `stop_at` (> 0) or
+  // Trains until train.iters steps (the resolved run length), or stops after step `stop_at` (> 0) or
   // when the stop flag is raised, with a checkpoint; returns where it stopped.
   TrainResult run(int64_t stop_at = -1);
 
   nn::Module& net() { return *net_; }
   SegLoss& loss() { return *loss_; }
+  // The resolved config (train.iters is the run length in steps).
   const Json& config() const { return config_; }
   int64_t step() const { return step_; }
+  // The fp16 loss scaler; null for fp32 and bf16.
+  const GradScaler* scaler() const { return scaler_.get(); }
   weights::Preprocess preprocess() const;
 
  private:
@@ -83,17 +95,24 @@ class Trainer {
   double validate();
   void write_predictions(nn::Module& net) const;
   void log_progress(const LossResult& loss, double lr, double seconds, int64_t done_this_run);
+  // forward_train on the batch, in the run's precision; float32 outputs.
+  std::vector<Tensor> forward(const Tensor& images);
+  // backward and the optimizer update (through the scaler for fp16); false
+  // when an fp16 overflow skipped the update.
+  bool backward_and_update(const Tensor& loss);
 
   Json config_;
   std::string out_dir_;
   TrainData data_;
   TrainConfig tc_;
   Device device_;
+  DType compute_dtype_;
   nn::ModulePtr net_, eval_net_;
   std::unique_ptr<Optimizer> optimizer_;
   std::unique_ptr<LrSchedule> schedule_;
   std::unique_ptr<SegLoss> loss_;
   std::unique_ptr<ModelEma> ema_;
+  std::unique_ptr<GradScaler> scaler_;
   std::unique_ptr<BatchSource> batches_;
   std::unique_ptr<RunReport> report_;
   std::function<void(const std::string&)> log_;

@@ -138,6 +138,10 @@ TEST(Config, HelpListsSectionsKeysAndChoices) {
   for (const auto& s : config_sections()) EXPECT_NE(help.find("  " + s.name + ": "), std::string::npos) << s.name;
   EXPECT_NE(help.find("warmup_iters"), std::string::npos);
   EXPECT_NE(help.find("[poly, cosine, onecycle, step]"), std::string::npos);
+  EXPECT_NE(help.find("precision (string, default \"fp32\")"), std::string::npos);
+  EXPECT_NE(help.find("[fp32, fp16, bf16]"), std::string::npos);
+  EXPECT_NE(help.find("epochs (integer, default 0)"), std::string::npos);
+  EXPECT_NE(help.find("out (string, default \"\")"), std::string::npos);
 }
 
 // Every shipped run config validates; nets not registered yet (their branch
@@ -163,4 +167,50 @@ TEST(Config, ShippedNetConfigsValidate) {
     for (const auto& n : unregistered) names += " " + n;
     GTEST_SKIP() << "nets not registered in this build:" << names;
   }
+}
+
+TEST(Config, TrainLengthPrecisionAndOutKeys) {
+  Json c = minimal();
+  c["train"] = {{"precision", "fp8"}};
+  EXPECT_TRUE(rejects(c, {"'train.precision'", "fp32, fp16, bf16", "fp8"}));
+  c["train"] = {{"epochs", -1}};
+  EXPECT_TRUE(rejects(c, {"'train.epochs'", ">= 0", "-1"}));
+  c["train"] = {{"epochs", 1.5}};
+  EXPECT_TRUE(rejects(c, {"'train.epochs'", "an integer"}));
+  c["train"] = {{"epochs", 2}, {"iters", 50}};
+  EXPECT_TRUE(rejects(c, {"'train.iters' (50)", "'train.epochs' (2)", "not both"}));
+  c["train"] = {{"out", 3}};
+  EXPECT_TRUE(rejects(c, {"'train.out'", "a string"}));
+  c["train"] = {{"precision", "fp16"}};
+  train_testing::register_toy_net();
+  try {
+    resolve_config(c);
+    ADD_FAILURE() << "fp16 on the CPU was accepted";
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(),
+                 "config: train.precision 'fp16' needs a CUDA device (train.device is 'cpu'); use fp32 on the CPU");
+  }
+  c["train"] = {{"precision", "bf16"}, {"device", "cuda:0"}, {"epochs", 2}, {"out", "runs/x"}};
+  const Json r = resolve_config(c);  // resolving needs no GPU
+  EXPECT_EQ(train_config(r).precision, "bf16");
+  EXPECT_EQ(train_config(r).epochs, 2);
+  EXPECT_EQ(train_config(r).out, "runs/x");
+  const Json defaults = resolve_config(minimal());
+  EXPECT_EQ(defaults["train"]["precision"], "fp32");
+  EXPECT_EQ(defaults["train"]["epochs"], 0);
+  EXPECT_EQ(defaults["train"]["out"], "");
+}
+
+TEST(Config, EpochsResolveToStepsOfTheLoadersEpoch) {
+  train_testing::register_toy_net();
+  Json c = minimal();
+  c["train"] = {{"epochs", 3}};
+  const Json given = resolve_config(c);
+  const Json r = resolve_run_length(given, 5);
+  EXPECT_EQ(r["train"]["iters"], 15);
+  EXPECT_EQ(r["train"]["epochs"], 0);
+  EXPECT_EQ(schedule_config(r).total_iters, 15);
+  EXPECT_EQ(resolve_config(r), r);  // the saved form reloads as the same run
+  EXPECT_EQ(resolve_run_length(r, 7), r);  // iters-based runs keep their length
+  EXPECT_TRUE(ct::throws_mentioning([&] { resolve_run_length(given, 0); }, {"train.epochs", "batch per epoch"}));
 }

@@ -1,7 +1,9 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <limits>
 
 #include "common/cuda_skip.h"
@@ -225,4 +227,45 @@ TEST(Trainer, RaisesMiouOnTheBuiltInSyntheticData) {
   const TrainResult r = trainer.run();
   EXPECT_GT(r.last_miou, before + 0.2) << "before " << before << " after " << r.last_miou;
   fs::remove_all(dir);
+}
+
+// train.epochs: the run is epochs * the train loader's batches per epoch,
+// which count a final partial batch only without drop_last; the schedule,
+// the progress lines, the metrics log and the saved config all see it.
+TEST(Trainer, EpochsSetTheRunLengthFromTheLoadersEpoch) {
+  for (const bool drop_last : {true, false}) {
+    const fs::path dir = fresh_dir(drop_last ? "epochs_drop" : "epochs_keep");
+    Json config = train_testing::toy_config();
+    config["train"].erase("iters");
+    config["train"]["epochs"] = 2;
+    config["train"]["log_interval"] = 1;
+    config["data"] = {{"dataset", "synthetic"}, {"num_classes", 3}, {"train_size", 10}, {"val_size", 2},
+                      {"image_size", {16, 16}}, {"workers", 0}, {"drop_last", drop_last}};
+    const Json resolved = resolve_config(config);
+    const DataSetup data = build_data(resolved["data"], resolved["augment"], 4, 1);
+    const int64_t steps = drop_last ? 2 * (10 / 4) : 2 * ((10 + 3) / 4);
+    Trainer trainer(resolved, dir.string(), {data.train_loader, data.val_loader});
+    std::vector<std::string> lines;
+    trainer.set_log([&](const std::string& l) { lines.push_back(l); });
+    EXPECT_EQ(trainer.config()["train"]["iters"], steps);
+    EXPECT_EQ(schedule_config(trainer.config()).total_iters, steps);
+    EXPECT_EQ(trainer.run().step, steps);
+
+    std::ifstream metrics(dir / "metrics.jsonl");
+    std::vector<int64_t> logged;
+    for (std::string line; std::getline(metrics, line);) {
+      const Json r = Json::parse(line);
+      if (r["type"] == "train") logged.push_back(r["step"].get<int64_t>());
+    }
+    EXPECT_EQ(static_cast<int64_t>(logged.size()), steps);
+    EXPECT_EQ(logged.back(), steps);
+    const std::string last_line = "step " + std::to_string(steps) + "/" + std::to_string(steps);
+    EXPECT_TRUE(std::any_of(lines.begin(), lines.end(),
+                            [&](const std::string& l) { return l.rfind(last_line, 0) == 0; }))
+        << last_line;
+    const Json saved = load_config((dir / "config.json").string());
+    EXPECT_EQ(saved["train"]["iters"], steps);
+    EXPECT_EQ(saved["train"]["epochs"], 0);
+    fs::remove_all(dir);
+  }
 }

@@ -147,3 +147,34 @@ TEST(TrainCli, BinaryEndToEnd) {
   EXPECT_NE(err.find("unknown net 'train_toy'"), std::string::npos) << err;
   fs::remove_all(dir);
 }
+
+// train.out names the run folder, --out wins over it; config errors of the
+// train section are one line.
+TEST(TrainCli, TrainOutPlacesTheRunAndOutOverridesIt) {
+  const fs::path dir = fs::temp_directory_path() / "cudaseg_test_cli_train_out";
+  fs::remove_all(dir);
+  const fs::path config = write_config(dir, 2);
+  Result r = cli({config.string(), "--set", "train.out=" + (dir / "configured").string()});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(fs::exists(dir / "configured" / "last.json"));
+  EXPECT_NE(r.err.find("output " + (dir / "configured").string()), std::string::npos) << r.err;
+
+  r = cli({config.string(), "--set", "train.out=" + (dir / "ignored").string(), "--out", (dir / "flag").string()});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(fs::exists(dir / "flag" / "last.json"));
+  EXPECT_FALSE(fs::exists(dir / "ignored"));
+
+  r = cli({config.string(), "--set", "train.precision=fp16", "--out", (dir / "fp16").string()});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_TRUE(one_line(r.err)) << r.err;
+  EXPECT_NE(r.err.find("train.precision 'fp16' needs a CUDA device (train.device is 'cpu'); use fp32 on the CPU"),
+            std::string::npos)
+      << r.err;
+  r = cli({config.string(), "--set", "train.epochs=3", "--out", (dir / "both").string()});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_TRUE(one_line(r.err)) << r.err;
+  EXPECT_NE(r.err.find("'train.iters' (2) or 'train.epochs' (3), not both"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(dir / "fp16"));
+  EXPECT_FALSE(fs::exists(dir / "both"));
+  fs::remove_all(dir);
+}
