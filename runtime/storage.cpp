@@ -4,6 +4,7 @@
 
 #include "runtime/error.h"
 #include "runtime/gpu.h"
+#include "runtime/memory_plan.h"
 
 namespace cudaseg {
 
@@ -24,6 +25,11 @@ Storage::~Storage() {
 }
 
 std::shared_ptr<Storage> Storage::allocate(size_t nbytes, Device device) {
+  if (auto planned = detail::planned_allocate(nbytes, device)) return planned;
+  return allocate_unplanned(nbytes, device);
+}
+
+std::shared_ptr<Storage> Storage::allocate_unplanned(size_t nbytes, Device device) {
   if (device.is_cpu()) {
     void* ptr = cpu_aligned_alloc(nbytes);
     return std::shared_ptr<Storage>(new Storage(ptr, nbytes, device, cpu_aligned_free));
