@@ -1,6 +1,8 @@
 #include "weights/session_runner.h"
 
 #include <algorithm>
+#include <exception>
+#include <string>
 
 #include "runtime/log.h"
 #include "runtime/storage.h"
@@ -86,23 +88,28 @@ Tensor ForwardRunner::on_graph_stream(nn::Module& net, const Tensor& input, PerS
   Tensor out;
   {
     gpu::StreamGuard guard(stream_);
+    // Converted outside the plan, so the recording call and the capture see
+    // the same sequence of allocations (a host input costs a staging copy).
+    const Tensor x = input.to(device_, dtype_);
     if (shape.graph.valid()) {
-      shape.static_input.copy_(input);
+      shape.static_input.copy_(x);
       shape.graph.launch(stream_);
       out = shape.static_output;
       last_.graph_replayed = true;
       last_.arena_bytes = shape.graph_arena ? shape.graph_arena->nbytes() : 0;
-    } else if (!shape.graph_failed && shape.plan.ready() && capture(net, input, shape)) {
+    } else if (!shape.graph_failed && shape.plan.ready() && capture(net, x, shape)) {
       out = shape.static_output;
     } else {
-      out = eager(net, input, shape);
+      out = eager(net, x, shape);
     }
     last_.graph_failed = shape.graph_failed;
     stream_.synchronize();
   }
-  // The copy is made on the caller's stream from finished data: the caller
-  // owns it, and the next call on the session's stream cannot touch it.
+  // The copy is made on the caller's stream from finished data, so its memory
+  // belongs to the caller's stream; it is finished before the call returns, so
+  // the next call's replay cannot overwrite the static output under it.
   Tensor result = out.clone();
+  gpu::Stream::current(device_.index).synchronize();
   last_.result_allocations = 1;
   return result;
 }
@@ -118,9 +125,12 @@ bool ForwardRunner::capture(nn::Module& net, const Tensor& input, PerShape& shap
   try {
     PlanScope scope(shape.plan);
     y = net(shape.static_input);
-  } catch (const Error& e) {
+  } catch (const std::exception& e) {
     gpu::Graph::abort_capture(stream_);
     why = e.what();
+  } catch (...) {
+    gpu::Graph::abort_capture(stream_);
+    throw;
   }
   if (why.empty()) graph = gpu::Graph::end_capture(stream_, why);
   note_plan(shape.plan);

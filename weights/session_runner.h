@@ -14,8 +14,8 @@
 // captures the forward with every intermediate served from the plan's arena,
 // which the graph then owns (nothing else is ever given that memory); the
 // graph's output tensor stays with it. Later calls copy the input in, replay
-// and return a copy of the static output made on the caller's stream, so a
-// result the caller keeps is not overwritten by the next replay. Work that
+// and return a copy of the static output made (and finished) on the caller's
+// stream, so a result the caller keeps is not overwritten by the next replay. Work that
 // cannot be captured (a host synchronization inside an op) ends the capture
 // with an error: that shape then runs eagerly on the session stream, after
 // one warning line. A capture that needed memory outside the arena is thrown
