@@ -239,9 +239,6 @@ PlanScope::~PlanScope() {
   state_->close_call(std::uncaught_exceptions() > exceptions_at_open_);
 }
 
-PlanPause::PlanPause() : paused_(std::move(current_state)) { current_state.reset(); }
-PlanPause::~PlanPause() { current_state = std::move(paused_); }
-
 namespace detail {
 std::shared_ptr<Storage> planned_allocate(size_t nbytes, Device device) {
   if (!current_state || !(current_state->device == device)) return nullptr;

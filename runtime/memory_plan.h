@@ -80,18 +80,6 @@ class PlanScope {
   int exceptions_at_open_ = 0;
 };
 
-// Suspends this thread's open scope (memory meant to outlive the call).
-class PlanPause {
- public:
-  PlanPause();
-  ~PlanPause();
-  PlanPause(const PlanPause&) = delete;
-  PlanPause& operator=(const PlanPause&) = delete;
-
- private:
-  std::shared_ptr<MemoryPlan::State> paused_;
-};
-
 namespace detail {
 // Storage::allocate's hook: the storage from this thread's open scope, or
 // null when no scope for `device` is open.
