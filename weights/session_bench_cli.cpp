@@ -198,6 +198,11 @@ Json measure(const Args& a, InferenceSession& s) {
   return r;
 }
 
+const char* graph_note(const Json& r) {
+  if (!r["cuda_graphs"].get<bool>()) return "";
+  return r["graph_replayed"].get<bool>() ? ", CUDA graph replayed" : ", CUDA graph not used";
+}
+
 void report(const Json& r, std::ostream& out) {
   const Json& l = r["latency_ms"];
   out << std::fixed << std::setprecision(3) << r["model"].dump() << "\n"
@@ -213,10 +218,7 @@ void report(const Json& r, std::ostream& out) {
       << "  throughput " << r["throughput_images_per_s"].get<double>() << " images/s\n"
       << "  peak memory " << r["peak_memory_bytes"].get<double>() / (1 << 20) << " MiB ("
       << r["peak_memory_kind"].get<std::string>() << ")\n"
-      << "  planned arena " << r["planned_arena_bytes"].get<double>() / (1 << 20) << " MiB"
-      << (r["cuda_graphs"].get<bool>() ? (r["graph_replayed"].get<bool>() ? ", CUDA graph replayed" : ", CUDA graph not used")
-                                       : "")
-      << "\n";
+      << "  planned arena " << r["planned_arena_bytes"].get<double>() / (1 << 20) << " MiB" << graph_note(r) << "\n";
   if (!r.contains("per_layer")) return;
   out << "  per layer (ms per forward, inclusive of children; % of the outermost timed modules' sum):\n";
   // A net that calls a container's forward() directly hides it from the hooks,

@@ -29,11 +29,12 @@ Graph Graph::end_capture(const Stream& stream, std::string& why) {
     return {};
   }
   cudaGraphExec_t exec = nullptr;
-  const cudaError_t made = cudaGraphInstantiate(&exec, graph, 0);
+  const cudaError_t made = cudaGraphInstantiateWithFlags(&exec, graph, 0);  // one signature from CUDA 11.4 on
   cudaGraphDestroy(graph);  // the executable graph keeps what it needs
   if (made != cudaSuccess) {
     (void)cudaGetLastError();
-    why = std::string("cudaGraphInstantiate: ") + cudaGetErrorName(made) + " (" + cudaGetErrorString(made) + ")";
+    why = std::string("cudaGraphInstantiateWithFlags: ") + cudaGetErrorName(made) + " (" +
+          cudaGetErrorString(made) + ")";
     return {};
   }
   Graph out;
