@@ -50,6 +50,7 @@ typedef struct cudaseg_options {
   int input_width;
   int keep_size; /* nonzero: run every image at its own size (excludes input_height/input_width) */
   int fuse;      /* nonzero (default): fold BatchNorm and fuse activations; 0: the plain module forward */
+  int cuda_graphs; /* nonzero (default): on CUDA, capture the forward per input size in a CUDA graph and replay it */
 } cudaseg_options;
 
 /* The library version, "MAJOR.MINOR.PATCH". The string is static. */

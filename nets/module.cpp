@@ -30,6 +30,7 @@ thread_local ForwardHook* current_hook = nullptr;
 
 ForwardHookGuard::ForwardHookGuard(ForwardHook* hook) : previous_(current_hook) { current_hook = hook; }
 ForwardHookGuard::~ForwardHookGuard() { current_hook = previous_; }
+ForwardHook* active_forward_hook() { return current_hook; }
 
 Tensor Module::operator()(const Tensor& x) {
   ForwardHook* hook = current_hook;

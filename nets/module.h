@@ -146,6 +146,9 @@ class ForwardHookGuard {
   ForwardHook* previous_;
 };
 
+// The hook installed on this thread, or null.
+ForwardHook* active_forward_hook();
+
 // Runs children in order (torch.nn.Sequential); children are named "0", "1", ...
 class Sequential : public Module {
  public:

@@ -3,6 +3,7 @@
 #include "cudaseg_config.h"
 
 #if !CUDASEG_WITH_CUDA
+#include "runtime/cuda_graph.h"
 #include "runtime/error.h"
 #include "runtime/gpu.h"
 
@@ -38,6 +39,11 @@ void empty_cache() {}
 void copy_host_to_device(void*, const void*, size_t, int) { unavailable("copy_host_to_device"); }
 void copy_device_to_host(void*, const void*, size_t, int) { unavailable("copy_device_to_host"); }
 void copy_device_to_device(void*, const void*, size_t, int) { unavailable("copy_device_to_device"); }
+void Graph::begin_capture(const Stream&) { unavailable("Graph::begin_capture"); }
+Graph Graph::end_capture(const Stream&, std::string&) { unavailable("Graph::end_capture"); }
+void Graph::abort_capture(const Stream&) {}
+bool Graph::capturing(const Stream&) { return false; }
+void Graph::launch(const Stream&) const { unavailable("Graph::launch"); }
 
 }  // namespace cudaseg::gpu
 #endif

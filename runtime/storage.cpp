@@ -3,6 +3,7 @@
 #include "runtime/cpu_cache.h"
 #include "runtime/error.h"
 #include "runtime/gpu.h"
+#include "runtime/memory_plan.h"
 
 namespace cudaseg {
 
@@ -18,6 +19,11 @@ Storage::~Storage() {
 }
 
 std::shared_ptr<Storage> Storage::allocate(size_t nbytes, Device device) {
+  if (auto planned = detail::planned_allocate(nbytes, device)) return planned;
+  return allocate_unplanned(nbytes, device);
+}
+
+std::shared_ptr<Storage> Storage::allocate_unplanned(size_t nbytes, Device device) {
   if (device.is_cpu()) {
     void* ptr = cpu_aligned_alloc(nbytes);
     return std::shared_ptr<Storage>(

@@ -24,7 +24,10 @@ class Storage {
  public:
   // New memory on `device`: the aligned allocator on the host, the caching
   // allocator (current stream) on CUDA.
+  // An open PlanScope on this thread for `device` serves it (runtime/memory_plan.h).
   static std::shared_ptr<Storage> allocate(size_t nbytes, Device device);
+  // New memory from the allocator itself, whatever scope is open.
+  static std::shared_ptr<Storage> allocate_unplanned(size_t nbytes, Device device);
   // Memory owned elsewhere (an mmap, a user buffer); `release` runs on destruction.
   static std::shared_ptr<Storage> wrap(void* data, size_t nbytes, Device device,
                                        std::function<void(void*)> release);

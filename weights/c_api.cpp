@@ -88,6 +88,7 @@ cudaseg::weights::SessionOptions session_options(const cudaseg_options& o) {
     s.size_policy = SizePolicy::keep;
   }
   s.fuse = o.fuse != 0;
+  s.cuda_graphs = o.cuda_graphs != 0;
   return s;
 }
 
@@ -127,6 +128,7 @@ void cudaseg_options_init(cudaseg_options* options) {
   options->input_width = 0;
   options->keep_size = 0;
   options->fuse = 1;
+  options->cuda_graphs = 1;
 }
 
 cudaseg_status cudaseg_session_create(const char* weights_path, const cudaseg_options* options,

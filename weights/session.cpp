@@ -109,6 +109,8 @@ void InferenceSession::prepare() {
   if (options_.fuse) fuse_report_ = nets::fuse_for_inference(*net_);
   net_->to(device);
   if (options_.precision != Precision::fp32) net_->to(precision_dtype(options_.precision));
+  runner_ = std::make_unique<ForwardRunner>(device, precision_dtype(options_.precision), options_.plan_memory,
+                                            options_.cuda_graphs);
 }
 
 std::array<int64_t, 2> InferenceSession::input_size_for(int64_t height, int64_t width) const {
@@ -145,16 +147,15 @@ Tensor InferenceSession::preprocess(const Tensor& image) const {
 
 Tensor InferenceSession::forward(const Tensor& input) {
   autograd::NoGradGuard no_grad;
-  const Tensor x = input.to(options_.device, precision_dtype(options_.precision));
   Tensor y;
   try {
-    y = (*net_)(x);
+    y = runner_->run(*net_, input);
   } catch (const Error& e) {
-    throw e.with_context(model_desc(Json::parse(info_.model_json)) + " on input " + shape_str(x.shape()));
+    throw e.with_context(model_desc(Json::parse(info_.model_json)) + " on input " + shape_str(input.shape()));
   }
-  CUDASEG_CHECK(y.dim() == 4 && y.size(0) == x.size(0) && y.size(1) == num_classes_,
-                "the net returned ", y.str(), " for input ", x.str(), "; expected logits [", x.size(0), ", ",
-                num_classes_, ", H, W]");
+  CUDASEG_CHECK(y.dim() == 4 && y.size(0) == input.size(0) && y.size(1) == num_classes_,
+                "the net returned ", y.str(), " for input ", input.str(), "; expected logits [", input.size(0),
+                ", ", num_classes_, ", H, W]");
   return y;
 }
 

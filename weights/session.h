@@ -10,6 +10,14 @@
 // (nets/fuse.h), then moves the net to the device and precision. predict()
 // applies the checkpoint's preprocessing, runs the net, resizes the logits
 // bilinearly (align_corners false) to the image's size and takes the argmax.
+//
+// Every forward goes through weights/session_runner.h: a memory plan per
+// input shape, so from the second call of a shape on the net's intermediate
+// tensors come from one planned arena and the call allocates only the tensor
+// it returns (last_forward() counts it); on CUDA, a CUDA graph per input
+// shape, captured on the second call and replayed after. Returned tensors are
+// the caller's: no later call overwrites them. A session runs one call at a
+// time (plans and graphs are per session, not per thread).
 #pragma once
 
 #include <array>
@@ -20,6 +28,7 @@
 #include "nets/fuse.h"
 #include "nets/module.h"
 #include "weights/checkpoint.h"
+#include "weights/session_runner.h"
 
 namespace cudaseg::weights {
 
@@ -44,6 +53,13 @@ struct SessionOptions {
   // BatchNorm folding and activation fusion; off gives the plain module
   // forward (layer dumps compare module by module with PyTorch).
   bool fuse = true;
+  // One memory plan per input shape: from the second call of a shape on,
+  // intermediate tensors come from a planned arena (no allocation). Off gives
+  // the plain allocator on every call (and no CUDA graphs).
+  bool plan_memory = true;
+  // On CUDA: capture the forward of each input shape in a CUDA graph and
+  // replay it (weights/session_runner.h). Ignored on the CPU.
+  bool cuda_graphs = true;
 };
 
 // What predict() needs besides the net: the checkpoint's metadata.
@@ -84,6 +100,8 @@ class InferenceSession {
   const SessionOptions& options() const { return options_; }
   const nets::FuseReport& fuse_report() const { return fuse_report_; }
   int64_t num_classes() const { return num_classes_; }
+  // What the last forward (also under logits, predict) did with memory and graphs.
+  const ForwardStats& last_forward() const { return runner_->last(); }
 
  private:
   InferenceSession() = default;
@@ -94,6 +112,7 @@ class InferenceSession {
   SessionOptions options_;
   nets::FuseReport fuse_report_;
   int64_t num_classes_ = 0;
+  std::unique_ptr<ForwardRunner> runner_;
 };
 
 }  // namespace cudaseg::weights

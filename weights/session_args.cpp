@@ -19,6 +19,12 @@ std::array<int64_t, 2> parse_size(const std::string& flag, const std::string& te
   throw UsageError{flag + " wants HxW with positive integers, got '" + text + "'"};
 }
 
+bool parse_on_off(const std::string& flag, const std::string& text) {
+  if (text == "on") return true;
+  if (text == "off") return false;
+  throw UsageError{flag + " wants on or off, got '" + text + "'"};
+}
+
 int64_t parse_int(const std::string& flag, const std::string& text, int64_t min_value) {
   char* end = nullptr;
   errno = 0;

@@ -44,6 +44,7 @@ process's peak RSS on the CPU) and, with --per-layer, each module's time.
   --iters N         timed iterations (default 20)
   --warmup N        untimed iterations first (default 3)
   --no-fuse         the plain module forward
+  --graphs on|off   CUDA graphs: capture the forward once, replay it (default on; CUDA only)
   --per-layer       per-module time table (synchronised at every module: slower overall)
   --json            one JSON object on stdout instead of the text report
   --help            this text
@@ -53,7 +54,7 @@ struct Args {
   std::string config, weights, device = "cpu", precision = "fp32";
   std::array<int64_t, 2> size{512, 1024};
   int64_t batch = 1, iters = 20, warmup = 3;
-  bool fuse = true, per_layer = false, json = false, help = false;
+  bool fuse = true, graphs = true, per_layer = false, json = false, help = false;
 };
 
 Args parse(int argc, const char* const* argv) {
@@ -71,6 +72,7 @@ Args parse(int argc, const char* const* argv) {
     else if (f == "--iters") a.iters = cli::parse_int(f, r.value(f), 1);
     else if (f == "--warmup") a.warmup = cli::parse_int(f, r.value(f), 0);
     else if (f == "--no-fuse") a.fuse = false;
+    else if (f == "--graphs") a.graphs = cli::parse_on_off(f, r.value(f));
     else if (f == "--per-layer") a.per_layer = true;
     else if (f == "--json") a.json = true;
     else throw UsageError{"unexpected argument " + f + " (see --help)"};
@@ -92,6 +94,7 @@ InferenceSession open_session(const Args& a) {
   o.device = Device::parse(a.device);
   o.precision = parse_precision(a.precision);
   o.fuse = a.fuse;
+  o.cuda_graphs = a.graphs;
   if (!a.weights.empty()) return InferenceSession::load(a.weights, o);
   Json doc;
   try {
@@ -139,6 +142,9 @@ Json measure(const Args& a, InferenceSession& s) {
   }
   for (int64_t i = 0; i < a.warmup; ++i) s.forward(x);
   sync(device);
+  // The first timed call's state: with warm-up, the shape's plan and graph are settled.
+  s.forward(x);
+  const ForwardStats planned = s.last_forward();
   if (device.is_cuda()) gpu::reset_peak_stats(device.index);
   std::vector<double> ms;
   for (int64_t i = 0; i < a.iters; ++i) {
@@ -158,6 +164,9 @@ Json measure(const Args& a, InferenceSession& s) {
             {"fused", a.fuse},
             {"folded_batchnorms", s.fuse_report().folded_batchnorms},
             {"fused_activations", s.fuse_report().fused_activations},
+            {"cuda_graphs", device.is_cuda() && a.graphs},
+            {"graph_replayed", planned.graph_replayed},
+            {"planned_arena_bytes", planned.arena_bytes},
             {"iters", a.iters},
             {"warmup", a.warmup},
             {"params", params},
@@ -189,6 +198,11 @@ Json measure(const Args& a, InferenceSession& s) {
   return r;
 }
 
+const char* graph_note(const Json& r) {
+  if (!r["cuda_graphs"].get<bool>()) return "";
+  return r["graph_replayed"].get<bool>() ? ", CUDA graph replayed" : ", CUDA graph not used";
+}
+
 void report(const Json& r, std::ostream& out) {
   const Json& l = r["latency_ms"];
   out << std::fixed << std::setprecision(3) << r["model"].dump() << "\n"
@@ -203,7 +217,8 @@ void report(const Json& r, std::ostream& out) {
       << l["p99"].get<double>() << " ms, min " << l["min"].get<double>() << " ms over " << r["iters"] << " iters\n"
       << "  throughput " << r["throughput_images_per_s"].get<double>() << " images/s\n"
       << "  peak memory " << r["peak_memory_bytes"].get<double>() / (1 << 20) << " MiB ("
-      << r["peak_memory_kind"].get<std::string>() << ")\n";
+      << r["peak_memory_kind"].get<std::string>() << ")\n"
+      << "  planned arena " << r["planned_arena_bytes"].get<double>() / (1 << 20) << " MiB" << graph_note(r) << "\n";
   if (!r.contains("per_layer")) return;
   out << "  per layer (ms per forward, inclusive of children; % of the outermost timed modules' sum):\n";
   // A net that calls a container's forward() directly hides it from the hooks,

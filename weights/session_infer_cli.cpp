@@ -41,6 +41,7 @@ options:
   --keep-size          run every image at its own size
   --alpha A            overlay opacity of the colours, 0..1 (default 0.5)
   --no-fuse            run the plain module forward (no BatchNorm folding or activation fusion)
+  --graphs on|off      CUDA graphs: capture the forward once per input size, replay it (default on; CUDA only)
   --quiet              no progress lines
   --help               this text
 
@@ -59,7 +60,7 @@ run the plain module forward so that module outputs match PyTorch's.
 struct Args {
   std::string weights, out = "rtseg_out", device = "cpu", precision = "fp32", video;
   std::vector<std::string> inputs;
-  bool out_given = false, keep_size = false, fuse = true, quiet = false, help = false;
+  bool out_given = false, keep_size = false, fuse = true, graphs = true, quiet = false, help = false;
   int64_t batch = 1;
   std::optional<std::array<int64_t, 2>> size;
   double alpha = 0.5;
@@ -81,6 +82,7 @@ Args parse(int argc, const char* const* argv) {
     else if (f == "--keep-size") a.keep_size = true;
     else if (f == "--alpha") a.alpha = cli::parse_double(f, r.value(f), 0.0, 1.0);
     else if (f == "--no-fuse") a.fuse = false;
+    else if (f == "--graphs") a.graphs = cli::parse_on_off(f, r.value(f));
     else if (f == "--quiet") a.quiet = true;
     else if (f == "--video") a.video = r.value(f);
     else if (f == "--input-tensor") a.input_tensor = r.value(f);
@@ -129,6 +131,7 @@ SessionOptions session_options(const Args& a) {
     o.size_policy = SizePolicy::keep;
   }
   o.fuse = a.fuse && a.dump_layer.empty() && a.dump_layers.empty();
+  o.cuda_graphs = a.graphs;
   return o;
 }
 

@@ -145,9 +145,11 @@ int64_t segment_video(InferenceSession& session, const std::string& input, const
   const Probe info = probe(input);
   const size_t frame_bytes = static_cast<size_t>(info.width * info.height * 3);
   Pipe decoder("ffmpeg -v error -nostdin -i " + quote(input) + " -f rawvideo -pix_fmt rgb24 -", "r");
+  // 4:2:0, which players take best, halves the chroma planes: odd sizes need 4:4:4.
+  const char* pix_fmt = info.width % 2 == 0 && info.height % 2 == 0 ? "yuv420p" : "yuv444p";
   Pipe encoder("ffmpeg -v error -y -f rawvideo -pix_fmt rgb24 -s " + std::to_string(info.width) + "x" +
-                   std::to_string(info.height) + " -r " + info.rate + " -i - -c:v libx264 -pix_fmt yuv420p " +
-                   quote(output),
+                   std::to_string(info.height) + " -r " + info.rate + " -i - -c:v libx264 -pix_fmt " + pix_fmt +
+                   " " + quote(output),
                "w");
   BoundedQueue<Tensor> decoded(8), encoded(8);
   FirstError error;

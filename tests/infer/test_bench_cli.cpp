@@ -38,6 +38,19 @@ TEST(BenchCli, ConfigRunReportsParamsAndMacs) {
   EXPECT_GT(j["latency_ms"]["mean"].get<double>(), 0.0);
   EXPECT_GT(j["throughput_images_per_s"].get<double>(), 0.0);
   EXPECT_GT(j["peak_memory_bytes"].get<double>(), 0.0);
+  EXPECT_GT(j["planned_arena_bytes"].get<double>(), 0.0);
+  EXPECT_FALSE(j["cuda_graphs"].get<bool>());  // the CPU has none to use
+  EXPECT_FALSE(j["graph_replayed"].get<bool>());
+}
+
+TEST(BenchCli, GraphsFlagAndPlannedArenaLine) {
+  it::register_test_net();
+  wt::TempDir dir;
+  std::ofstream(dir.file("c.json")) << nlohmann::json{{"model", it::test_model()}}.dump();
+  const auto r = it::bench({"--config", dir.file("c.json"), "--size", "16x16", "--iters", "1", "--graphs", "off"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("planned arena "), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("CUDA graph"), std::string::npos) << r.out;
 }
 
 TEST(BenchCli, CheckpointRunWithPerLayerTable) {
@@ -55,7 +68,7 @@ TEST(BenchCli, UsageAndRuntimeErrors) {
   const std::vector<std::vector<std::string>> usage = {
       {}, {"--config", "c.json", "--weights", "w.json"}, {"--config", "c.json", "--iters", "0"},
       {"--config", "c.json", "--size", "big"}, {"--config", "c.json", "--precision", "bf16"},
-      {"--config", "c.json", "--nope"}, {"--config"}};
+      {"--config", "c.json", "--nope"}, {"--config"}, {"--config", "c.json", "--graphs", "maybe"}};
   for (const auto& args : usage) {
     const auto r = it::bench(args);
     EXPECT_EQ(r.status, 2) << r.err;

@@ -179,6 +179,7 @@ TEST(CApiInfo, VersionOptionsAndStatusNames) {
   EXPECT_EQ(o.input_width, 0);
   EXPECT_EQ(o.keep_size, 0);
   EXPECT_EQ(o.fuse, 1);
+  EXPECT_EQ(o.cuda_graphs, 1);
   cudaseg_options_init(nullptr);
   EXPECT_STREQ(cudaseg_status_string(CUDASEG_OK), "ok");
   EXPECT_STREQ(cudaseg_status_string(CUDASEG_ERROR_INVALID_ARGUMENT), "invalid argument");

@@ -1,6 +1,8 @@
 // rtseg_infer: usage and runtime errors (statuses 2 and 1, one line), the
 // three PNGs per image, the debug path's logit and layer dumps against the
-// session, and the video pipe through stand-in ffmpeg/ffprobe scripts.
+// session, the video pipe through stand-in ffmpeg/ffprobe scripts and, where
+// ffmpeg is installed, a real clip's round trip.
+#include <array>
 #include <fstream>
 
 #include <gtest/gtest.h>
@@ -41,6 +43,7 @@ TEST(InferCli, HelpAndUsageErrors) {
       {"--weights", "w.json", "a.png", "--alpha", "2"},
       {"--weights", "w.json", "a.png", "--precision", "fp16"},
       {"--weights", "w.json", "a.png", "--device", "gpu"},
+      {"--weights", "w.json", "a.png", "--graphs", "yes"},
       {"--weights", "w.json", "a.png", "--out"},
       {"--weights", "w.json", "--dump-logits", "y.npy"},
       {"--weights", "w.json", "--input-tensor", "x.npy"},
@@ -242,6 +245,42 @@ TEST(InferCli, VideoThroughFfmpegPipes) {
   const auto missing = it::infer({"--weights", f.weights, "--video", "in.mp4", "--out", f.dir.file("o.mp4")});
   EXPECT_EQ(missing.status, 1);
   EXPECT_NE(missing.err.find("needs ffmpeg, which is not on PATH"), std::string::npos) << missing.err;
+}
+
+std::string run_capture(const std::string& command) {
+  std::string text;
+  FILE* p = ::popen(command.c_str(), "r");
+  if (!p) return text;
+  char buf[256];
+  for (size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) text.append(buf, n);
+  ::pclose(p);
+  return text;
+}
+
+// "width,height,rate,frames" of the first video stream, frames counted by decoding.
+std::string probe_stream(const std::string& file) {
+  return run_capture("ffprobe -v error -select_streams v:0 -count_frames -show_entries "
+                     "stream=width,height,r_frame_rate,nb_read_frames -of csv=p=0 '" + file + "'");
+}
+
+TEST(InferCli, RealVideoKeepsFrameCountRateAndSize) {
+  if (it::shell_status("command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null") != 0)
+    GTEST_SKIP() << "skipped: ffmpeg and ffprobe are not on PATH (scripts/setup.sh installs them)";
+  Fixture f;
+  // An even size at a fractional rate, and an odd size (no 4:2:0 chroma).
+  for (const auto& [size, rate, pix_fmt, want] :
+       std::vector<std::array<std::string, 4>>{{"70x46", "12.5", "yuv420p", "70,46,25/2,10\n"},
+                                               {"71x45", "7", "yuv444p", "71,45,7/1,10\n"}}) {
+    SCOPED_TRACE(size);
+    const std::string in = f.dir.file("in_" + size + ".mp4"), out = f.dir.file("out_" + size + ".mp4");
+    ASSERT_EQ(it::shell_status("ffmpeg -v error -nostdin -y -f lavfi -i testsrc=size=" + size + ":rate=" + rate +
+                               " -frames:v 10 -c:v libx264 -pix_fmt " + pix_fmt + " '" + in + "'"),
+              0);
+    ASSERT_EQ(probe_stream(in), want);
+    const auto r = it::infer({"--weights", f.weights, "--video", in, "--out", out, "--batch", "3", "--quiet"});
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(probe_stream(out), want);
+  }
 }
 
 }  // namespace
