@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 
+import blas_threads  # noqa: F401  (before torch: OpenBLAS sizes its pool on load)
 import torch
 import torch.nn as nn
 

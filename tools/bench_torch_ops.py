@@ -8,6 +8,7 @@ import argparse
 import json
 import time
 
+import blas_threads  # noqa: F401  (before torch: OpenBLAS sizes its pool on load)
 import torch
 import torch.nn.functional as F
 

@@ -16,6 +16,7 @@ import os
 import sys
 import time
 
+import blas_threads  # noqa: F401  (before torch: OpenBLAS sizes its pool on load)
 import torch
 import torch.nn.functional as F
 
