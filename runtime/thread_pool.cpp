@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <deque>
@@ -19,29 +18,6 @@ namespace {
 
 thread_local bool in_parallel_region = false;
 
-// How long a worker waiting for a job, or a caller waiting for its chunks,
-// polls before it sleeps on a condition variable. Waking a sleeping thread
-// costs tens of microseconds (more under a hypervisor), which dominated
-// kernels that run one short parallel_for per band or row: a 3x3 conv of 64
-// channels at 256x512 ran no faster on two threads than on one. OpenMP
-// runtimes spin for the same reason.
-constexpr auto kSpin = std::chrono::microseconds(200);
-
-// Polls `ready` until it holds or kSpin passes; true when it held.
-template <typename Ready>
-bool spin_until(const Ready& ready) {
-  const auto until = std::chrono::steady_clock::now() + kSpin;
-  while (true) {
-    for (int i = 0; i < 64; ++i) {
-      if (ready()) return true;
-#if defined(__x86_64__) || defined(__i386__)
-      __builtin_ia32_pause();
-#endif
-    }
-    if (std::chrono::steady_clock::now() >= until) return false;
-  }
-}
-
 class Pool {
  public:
   explicit Pool(int threads) {
@@ -51,7 +27,6 @@ class Pool {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       stop_ = true;
-      stop_flag_ = true;
     }
     cv_.notify_all();
     for (auto& w : workers_) w.join();
@@ -61,7 +36,6 @@ class Pool {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       jobs_.push_back(std::move(job));
-      queued_.fetch_add(1, std::memory_order_release);
     }
     cv_.notify_one();
   }
@@ -71,14 +45,12 @@ class Pool {
     in_parallel_region = true;
     while (true) {
       std::function<void()> job;
-      spin_until([this] { return queued_.load(std::memory_order_acquire) > 0 || stop_flag_.load(); });
       {
         std::unique_lock<std::mutex> lock(mutex_);
         cv_.wait(lock, [this] { return stop_ || !jobs_.empty(); });
         if (stop_ && jobs_.empty()) return;
         job = std::move(jobs_.front());
         jobs_.pop_front();
-        queued_.fetch_sub(1, std::memory_order_relaxed);
       }
       job();
     }
@@ -88,8 +60,6 @@ class Pool {
   std::mutex mutex_;
   std::condition_variable cv_;
   bool stop_ = false;
-  std::atomic<int64_t> queued_{0};
-  std::atomic<bool> stop_flag_{false};
 };
 
 int default_threads() {
@@ -137,7 +107,7 @@ void parallel_for(int64_t begin, int64_t end, int64_t grain,
   struct Shared {
     std::mutex mutex;
     std::condition_variable cv;
-    std::atomic<int64_t> pending;
+    int64_t pending;
     std::exception_ptr error;
   };
   auto shared = std::make_shared<Shared>();
@@ -161,7 +131,6 @@ void parallel_for(int64_t begin, int64_t end, int64_t grain,
   in_parallel_region = true;
   run(begin, std::min(end, begin + per));
   in_parallel_region = false;
-  spin_until([&] { return shared->pending.load(std::memory_order_acquire) == 0; });
   std::unique_lock<std::mutex> lock(shared->mutex);
   shared->cv.wait(lock, [&] { return shared->pending == 0; });
   if (shared->error) std::rethrow_exception(shared->error);
