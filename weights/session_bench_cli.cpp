@@ -18,6 +18,7 @@
 #include "runtime/gpu.h"
 #include "runtime/rng.h"
 #include "weights/file_io.h"
+#include "runtime/thread_pool.h"
 #include "weights/session_args.h"
 #include "weights/session_cli.h"
 
@@ -45,6 +46,7 @@ process's peak RSS on the CPU) and, with --per-layer, each module's time.
   --warmup N        untimed iterations first (default 3)
   --no-fuse         the plain module forward
   --graphs on|off   CUDA graphs: capture the forward once, replay it (default on; CUDA only)
+  --threads N       CPU threads (default: CUDASEG_NUM_THREADS, else every hardware thread)
   --per-layer       per-module time table (synchronised at every module: slower overall)
   --json            one JSON object on stdout instead of the text report
   --help            this text
@@ -53,7 +55,7 @@ process's peak RSS on the CPU) and, with --per-layer, each module's time.
 struct Args {
   std::string config, weights, device = "cpu", precision = "fp32";
   std::array<int64_t, 2> size{512, 1024};
-  int64_t batch = 1, iters = 20, warmup = 3;
+  int64_t batch = 1, iters = 20, warmup = 3, threads = 0;  // 0: the pool as it is
   bool fuse = true, graphs = true, per_layer = false, json = false, help = false;
 };
 
@@ -73,6 +75,7 @@ Args parse(int argc, const char* const* argv) {
     else if (f == "--warmup") a.warmup = cli::parse_int(f, r.value(f), 0);
     else if (f == "--no-fuse") a.fuse = false;
     else if (f == "--graphs") a.graphs = cli::parse_on_off(f, r.value(f));
+    else if (f == "--threads") a.threads = cli::parse_int(f, r.value(f), 1);
     else if (f == "--per-layer") a.per_layer = true;
     else if (f == "--json") a.json = true;
     else throw UsageError{"unexpected argument " + f + " (see --help)"};
@@ -160,6 +163,7 @@ Json measure(const Args& a, InferenceSession& s) {
             {"size", a.size},
             {"batch", a.batch},
             {"device", device.str()},
+            {"threads", num_threads()},
             {"precision", precision_name(s.options().precision)},
             {"fused", a.fuse},
             {"folded_batchnorms", s.fuse_report().folded_batchnorms},
@@ -207,8 +211,8 @@ void report(const Json& r, std::ostream& out) {
   const Json& l = r["latency_ms"];
   out << std::fixed << std::setprecision(3) << r["model"].dump() << "\n"
       << "  input " << r["batch"] << "x3x" << r["size"][0] << "x" << r["size"][1] << " on "
-      << r["device"].get<std::string>() << ", " << r["precision"].get<std::string>()
-      << (r["fused"].get<bool>() ? ", fused" : ", plain") << " (" << r["folded_batchnorms"]
+      << r["device"].get<std::string>() << " (" << r["threads"] << " CPU threads), "
+      << r["precision"].get<std::string>() << (r["fused"].get<bool>() ? ", fused" : ", plain") << " (" << r["folded_batchnorms"]
       << " BatchNorms folded, " << r["fused_activations"] << " activations fused)\n"
       << "  params " << r["params"] << " (" << r["params"].get<double>() / 1e6 << " M), GMACs per image "
       << std::setprecision(4) << r["gmacs"].get<double>() << std::setprecision(3) << " (" << r["macs_layers_counted"] << " of " << r["macs_layers_total"]
@@ -250,6 +254,7 @@ int bench_main(int argc, const char* const* argv, std::ostream& out, std::ostrea
     return 0;
   }
   try {
+    if (a.threads > 0) set_num_threads(static_cast<int>(a.threads));
     InferenceSession s = open_session(a);
     const Json r = measure(a, s);
     if (a.json) out << r.dump() << "\n";

@@ -12,6 +12,7 @@
 
 #include "runtime/image_io.h"
 #include "weights/npy.h"
+#include "runtime/thread_pool.h"
 #include "weights/session_args.h"
 #include "weights/session_cli.h"
 
@@ -42,6 +43,7 @@ options:
   --alpha A            overlay opacity of the colours, 0..1 (default 0.5)
   --no-fuse            run the plain module forward (no BatchNorm folding or activation fusion)
   --graphs on|off      CUDA graphs: capture the forward once per input size, replay it (default on; CUDA only)
+  --threads N          CPU threads (default: CUDASEG_NUM_THREADS, else every hardware thread)
   --quiet              no progress lines
   --help               this text
 
@@ -61,7 +63,7 @@ struct Args {
   std::string weights, out = "rtseg_out", device = "cpu", precision = "fp32", video;
   std::vector<std::string> inputs;
   bool out_given = false, keep_size = false, fuse = true, graphs = true, quiet = false, help = false;
-  int64_t batch = 1;
+  int64_t batch = 1, threads = 0;  // threads 0: the pool as it is
   std::optional<std::array<int64_t, 2>> size;
   double alpha = 0.5;
   std::string input_tensor, dump_logits, dump_layer, dump_layer_out, dump_layers;
@@ -78,6 +80,7 @@ Args parse(int argc, const char* const* argv) {
     else if (f == "--device") a.device = r.value(f);
     else if (f == "--precision") a.precision = r.value(f);
     else if (f == "--batch") a.batch = cli::parse_int(f, r.value(f), 1);
+    else if (f == "--threads") a.threads = cli::parse_int(f, r.value(f), 1);
     else if (f == "--size") a.size = cli::parse_size(f, r.value(f));
     else if (f == "--keep-size") a.keep_size = true;
     else if (f == "--alpha") a.alpha = cli::parse_double(f, r.value(f), 0.0, 1.0);
@@ -242,6 +245,7 @@ int infer_main(int argc, const char* const* argv, std::ostream& out, std::ostrea
     return 0;
   }
   try {
+    if (a.threads > 0) set_num_threads(static_cast<int>(a.threads));
     InferenceSession s = InferenceSession::load(a.weights, session_options(a));
     if (!a.input_tensor.empty()) return run_debug(a, s, out);
     if (!a.video.empty()) {

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "runtime/thread_pool.h"
 #include "tests/infer/cli_testing.h"
 #include "tests/infer/infer_testing.h"
 #include "tests/weights/helpers.h"
@@ -53,6 +54,24 @@ TEST(BenchCli, GraphsFlagAndPlannedArenaLine) {
   EXPECT_EQ(r.out.find("CUDA graph"), std::string::npos) << r.out;
 }
 
+TEST(BenchCli, ThreadsFlagSetsThePool) {
+  it::register_test_net();
+  wt::TempDir dir;
+  std::ofstream(dir.file("c.json")) << nlohmann::json{{"model", it::test_model()}}.dump();
+  const int before = num_threads();
+  for (int threads : {1, 3}) {
+    const auto r = it::bench({"--config", dir.file("c.json"), "--size", "16x16", "--iters", "1", "--threads",
+                              std::to_string(threads), "--json"});
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(nlohmann::json::parse(r.out)["threads"], threads);
+  }
+  set_num_threads(before);
+  const auto text = it::bench({"--config", dir.file("c.json"), "--size", "16x16", "--iters", "1", "--threads", "2"});
+  set_num_threads(before);
+  ASSERT_EQ(text.status, 0) << text.err;
+  EXPECT_NE(text.out.find("(2 CPU threads)"), std::string::npos) << text.out;
+}
+
 TEST(BenchCli, CheckpointRunWithPerLayerTable) {
   wt::TempDir dir;
   save_checkpoint(dir.file("m.json"), it::make_checkpoint(it::test_model(), 7));
@@ -68,7 +87,8 @@ TEST(BenchCli, UsageAndRuntimeErrors) {
   const std::vector<std::vector<std::string>> usage = {
       {}, {"--config", "c.json", "--weights", "w.json"}, {"--config", "c.json", "--iters", "0"},
       {"--config", "c.json", "--size", "big"}, {"--config", "c.json", "--precision", "bf16"},
-      {"--config", "c.json", "--nope"}, {"--config"}, {"--config", "c.json", "--graphs", "maybe"}};
+      {"--config", "c.json", "--nope"}, {"--config"}, {"--config", "c.json", "--graphs", "maybe"},
+      {"--config", "c.json", "--threads", "0"}, {"--config", "c.json", "--threads", "two"}};
   for (const auto& args : usage) {
     const auto r = it::bench(args);
     EXPECT_EQ(r.status, 2) << r.err;

@@ -10,6 +10,7 @@
 
 #include "common/testing.h"
 #include "runtime/image_io.h"
+#include "runtime/thread_pool.h"
 #include "tests/infer/cli_testing.h"
 #include "tests/infer/infer_testing.h"
 #include "tests/weights/helpers.h"
@@ -44,6 +45,7 @@ TEST(InferCli, HelpAndUsageErrors) {
       {"--weights", "w.json", "a.png", "--precision", "fp16"},
       {"--weights", "w.json", "a.png", "--device", "gpu"},
       {"--weights", "w.json", "a.png", "--graphs", "yes"},
+      {"--weights", "w.json", "a.png", "--threads", "0"},
       {"--weights", "w.json", "a.png", "--out"},
       {"--weights", "w.json", "--dump-logits", "y.npy"},
       {"--weights", "w.json", "--input-tensor", "x.npy"},
@@ -116,6 +118,14 @@ TEST(InferCli, WritesLabelColourAndOverlayPngs) {
   for (size_t i = 0; i < img.size(); ++i) ASSERT_EQ(over[i], std::round(img[i] * 0.7 + col[i] * 0.3)) << i;
   // The BMP twin has the same stem: its outputs get a suffix instead of overwriting.
   EXPECT_TRUE(wt::file_exists(out + "/gradient_13x7_2_overlay.png"));
+
+  // --threads sets the CPU pool; the masks do not depend on it.
+  const int before = num_threads();
+  const auto one = it::infer({"--weights", f.weights, image_path, "--out", f.dir.file("one"), "--threads", "1"});
+  EXPECT_EQ(num_threads(), 1);
+  set_num_threads(before);
+  ASSERT_EQ(one.status, 0) << one.err;
+  EXPECT_EQ(read_image(f.dir.file("one") + "/gradient_13x7_label.png", 1).to_vector(), label_file.to_vector());
 }
 
 TEST(InferCli, PaletteDefaults) {
