@@ -1,6 +1,6 @@
-// rtseg_convert: checkpoint conversion; the logic is weights/convert.h.
+// rtseg_convert: checkpoint conversion; the command line is cli/convert_main.cpp, the conversion weights/convert.h.
 #include <iostream>
 
-#include "weights/convert.h"
+#include "cli/cli.h"
 
-int main(int argc, char** argv) { return cudaseg::weights::convert_main(argc, argv, std::cout, std::cerr); }
+int main(int argc, char** argv) { return cudaseg::cli::convert_main(argc, argv, std::cout, std::cerr); }

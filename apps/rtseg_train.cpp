@@ -1,9 +1,9 @@
-// rtseg_train: training from a run config; the logic is train/train_cli.h.
+// rtseg_train: training from a run config; the logic is cli/train_main.h.
 #include <atomic>
 #include <csignal>
 #include <iostream>
 
-#include "train/train_cli.h"
+#include "cli/train_main.h"
 
 namespace {
 std::atomic<bool> g_stop{false};
@@ -17,5 +17,5 @@ extern "C" void on_interrupt(int sig) {
 int main(int argc, char** argv) {
   std::signal(SIGINT, on_interrupt);
   std::signal(SIGTERM, on_interrupt);
-  return cudaseg::train::train_main(argc, argv, std::cout, std::cerr, &g_stop);
+  return cudaseg::cli::train_main(argc, argv, std::cout, std::cerr, &g_stop);
 }

@@ -14,8 +14,8 @@
 #include <nlohmann/json.hpp>
 
 #include "autograd/engine.h"
-#include "nets/registry.h"
-#include "nets/segnet.h"
+#include "nn/registry.h"
+#include "nn/segnet.h"
 #include "runtime/rng.h"
 #include "train/config.h"
 #include "train/losses.h"
@@ -74,7 +74,7 @@ int main(int argc, char** argv) {
   }
   try {
     const int64_t classes = model.at("num_classes").get<int64_t>();
-    nn::ModulePtr net = nets::create_net(model);
+    nn::ModulePtr net = nn::create_net(model);
     net->train();
     train::Json run = {{"model", model},
                        {"optimizer", {{"type", "sgd"}, {"lr", 0.01}, {"momentum", 0.9}, {"weight_decay", 5e-4}}},
@@ -86,7 +86,7 @@ int main(int argc, char** argv) {
     Generator gen(7);
     const Tensor images = gen.normal({batch, 3, h, w});
     const Tensor labels = gen.uniform({batch, h, w}, 0, static_cast<double>(classes), DType::f64).to(DType::i64);
-    auto* seg = dynamic_cast<nets::SegNet*>(net.get());
+    auto* seg = dynamic_cast<nn::SegNet*>(net.get());
     auto step = [&] {
       const std::vector<Tensor> out = seg ? seg->forward_train(images) : std::vector<Tensor>{net->forward(images)};
       const train::LossResult l = loss(out, labels);

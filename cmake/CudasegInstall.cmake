@@ -7,7 +7,7 @@ install(TARGETS cudaseg cudaseg_static EXPORT cudasegTargets
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
-foreach(dir runtime ops autograd nets weights train)
+foreach(dir runtime ops autograd nn nets weights infer train)
   install(DIRECTORY ${dir}/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/cudaseg/${dir}
     FILES_MATCHING PATTERN "*.h" PATTERN "cpu" EXCLUDE PATTERN "cuda" EXCLUDE)
 endforeach()

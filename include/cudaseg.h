@@ -12,9 +12,9 @@
 //   ops::  the op set, no autograd     ops/ops.h
 //   fn::   the differentiable ops,     autograd/fn.h
 //          backward(), NoGradGuard, gradcheck
-//   nn::   Module and the torch.nn layers   nets/module.h, nets/layers.h
-//   nets:: the registry of networks    nets/registry.h
-//   weights::InferenceSession          weights/session.h
+//   nn::   Module and the torch.nn layers   nn/module.h, nn/layers.h
+//   nets:: the registry of networks    nn/registry.h
+//   infer::InferenceSession          infer/session.h
 //          load a checkpoint, prepare the net once (BatchNorm folding,
 //          fusion, device, precision), predict labels, logits;
 //          SessionOptions, Precision, SizePolicy
@@ -37,7 +37,7 @@
 #include "runtime/version.h"
 #include "ops/ops.h"
 #include "autograd/fn.h"
-#include "nets/layers.h"
-#include "nets/module.h"
-#include "nets/registry.h"
-#include "weights/session.h"
+#include "nn/layers.h"
+#include "nn/module.h"
+#include "nn/registry.h"
+#include "infer/session.h"

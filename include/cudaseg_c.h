@@ -9,7 +9,7 @@
  *   cudaseg_predict(s, rgb, width, height, labels);
  *   cudaseg_session_destroy(s);
  *
- * A session wraps the C++ weights::InferenceSession (weights/session.h): it
+ * A session wraps the C++ infer::InferenceSession (infer/session.h): it
  * loads a checkpoint (NAME.json + NAME.bin), prepares the net once and then
  * segments images. Every function catches all exceptions at the boundary:
  * none crosses into C. A failing function returns a status other than

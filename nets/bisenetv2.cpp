@@ -3,9 +3,8 @@
 #include "autograd/arith.h"
 #include "autograd/resize.h"
 #include "autograd/shape.h"
-#include "nets/builtin.h"
-#include "nets/layers.h"
-#include "nets/registry.h"
+#include "nn/layers.h"
+#include "nn/registry.h"
 #include "nets/zh320_modules.h"
 #include "nets/zh320_separable.h"
 #include "runtime/error.h"
@@ -204,7 +203,7 @@ class BilateralGuidedAggregationLayer : public nn::Module {
 }  // namespace bisenetv2_parts
 
 BiSeNetv2::BiSeNetv2(int64_t num_classes, int64_t n_channel, const std::string& act_type, bool use_aux)
-    : SegNet("BiSeNetv2"), use_aux_(use_aux) {
+    : nn::SegNet("BiSeNetv2"), use_aux_(use_aux) {
   CUDASEG_CHECK(num_classes > 0 && n_channel > 0, "BiSeNetv2: num_classes (", num_classes, ") and n_channel (",
                 n_channel, ") must be positive");
   detail_branch_ = register_module("detail_branch", detail_branch(n_channel, 128, act_type));
@@ -233,8 +232,8 @@ Tensor BiSeNetv2::forward(const Tensor& x) { return run(x, use_aux_ && is_traini
 
 std::vector<Tensor> BiSeNetv2::forward_train(const Tensor& x) { return run(x, use_aux_); }
 
-void register_bisenetv2() {
-  NetSpec spec;
+CUDASEG_REGISTER_NETS(bisenetv2) {
+  nn::NetSpec spec;
   spec.name = "bisenetv2";
   spec.summary = "BiSeNet V2 (Yu et al. 2021), zh320 models/bisenetv2.py: detail + semantic branches, "
                  "guided aggregation, four aux heads";
@@ -244,11 +243,11 @@ void register_bisenetv2() {
       {"n_channel", 3, {}, "input channels"},
   };
   for (const auto& name : zh320::activation_names()) spec.args[1].choices.push_back(name);
-  spec.build = [](const Json& a) -> nn::ModulePtr {
+  spec.build = [](const nn::Json& a) -> nn::ModulePtr {
     return std::make_shared<BiSeNetv2>(a["num_classes"].get<int64_t>(), a["n_channel"].get<int64_t>(),
                                        a["act_type"].get<std::string>(), a["use_aux"].get<bool>());
   };
-  register_net(std::move(spec));
+  nn::register_net(std::move(spec));
 }
 
 }  // namespace cudaseg::nets

@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "nets/segnet.h"
+#include "nn/segnet.h"
 
 namespace cudaseg::nets {
 
@@ -24,7 +24,7 @@ class SemanticBranch;                   // defined in bisenetv2.cpp
 class BilateralGuidedAggregationLayer;  // defined in bisenetv2.cpp
 }  // namespace bisenetv2_parts
 
-class BiSeNetv2 : public SegNet {
+class BiSeNetv2 : public nn::SegNet {
  public:
   explicit BiSeNetv2(int64_t num_classes, int64_t n_channel = 3, const std::string& act_type = "relu",
                      bool use_aux = true);

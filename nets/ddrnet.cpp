@@ -7,7 +7,7 @@
 #include "autograd/arith.h"
 #include "autograd/resize.h"
 #include "autograd/shape.h"
-#include "nets/registry.h"
+#include "nn/registry.h"
 #include "nets/zh320_modules.h"
 #include "runtime/error.h"
 
@@ -227,7 +227,7 @@ class Stage5 : public nn::Module {
 
 }  // namespace ddrnet
 
-DDRNet::DDRNet(const DDRNetOptions& options) : SegNet("DDRNet"), options_(options) {
+DDRNet::DDRNet(const DDRNetOptions& options) : nn::SegNet("DDRNet"), options_(options) {
   const auto& hub = ddrnet::arch_hub();
   const auto it = hub.find(options.arch_type);
   CUDASEG_CHECK(it != hub.end(), "DDRNet: unsupported arch_type '", options.arch_type,
@@ -267,15 +267,15 @@ std::vector<Tensor> DDRNet::forward_train(const Tensor& x) { return run(x, optio
 
 namespace {
 
-std::vector<Json> activation_choices() {
+std::vector<nn::Json> activation_choices() {
   const auto& names = zh320::activation_names();
   return {names.begin(), names.end()};
 }
 
 }  // namespace
 
-void register_ddrnet() {
-  NetSpec spec;
+CUDASEG_REGISTER_NETS(ddrnet) {
+  nn::NetSpec spec;
   spec.name = "ddrnet";
   spec.summary = "DDRNet (Hong et al. 2021), zh320's models/ddrnet.py";
   spec.args = {
@@ -284,7 +284,7 @@ void register_ddrnet() {
       {"act_type", "relu", activation_choices(), "activation (zh320 names)"},
       {"use_aux", true, {}, "auxiliary head on the 1/8 branch (training output)"},
   };
-  spec.build = [](const Json& a) -> nn::ModulePtr {
+  spec.build = [](const nn::Json& a) -> nn::ModulePtr {
     DDRNetOptions o;
     o.num_classes = a.at("num_classes").get<int64_t>();
     o.n_channel = a.at("n_channel").get<int64_t>();
@@ -293,7 +293,7 @@ void register_ddrnet() {
     o.use_aux = a.at("use_aux").get<bool>();
     return std::make_shared<DDRNet>(o);
   };
-  register_net(std::move(spec));
+  nn::register_net(std::move(spec));
 }
 
 }  // namespace cudaseg::nets

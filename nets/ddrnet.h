@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-#include "nets/segnet.h"
+#include "nn/segnet.h"
 
 namespace cudaseg::nets {
 
@@ -36,7 +36,7 @@ struct DDRNetOptions {
   bool use_aux = true;            // builds aux_head on the 1/8 high-resolution branch
 };
 
-class DDRNet : public SegNet {
+class DDRNet : public nn::SegNet {
  public:
   explicit DDRNet(const DDRNetOptions& options);
 
@@ -56,8 +56,5 @@ class DDRNet : public SegNet {
   std::shared_ptr<ddrnet::Stage4> conv4_;
   std::shared_ptr<ddrnet::Stage5> conv5_;
 };
-
-// Registers "ddrnet" (called by register_builtin_nets()).
-void register_ddrnet();
 
 }  // namespace cudaseg::nets

@@ -6,7 +6,7 @@
 #include "autograd/arith.h"
 #include "autograd/pool.h"
 #include "autograd/shape.h"
-#include "nets/registry.h"
+#include "nn/registry.h"
 #include "nets/zh320_modules.h"
 #include "runtime/error.h"
 
@@ -227,7 +227,7 @@ class BottleneckStage : public nn::Module {
 
 }  // namespace enet
 
-ENet::ENet(const ENetOptions& options) : SegNet("ENet"), options_(options) {
+ENet::ENet(const ENetOptions& options) : nn::SegNet("ENet"), options_(options) {
   using enet::BottleneckStage;
   const std::string& act = options.act_type;
   // Upstream's rates: 0.01 in stage 1, 0.1 elsewhere (BottleNeck23/45 never pass drop_p).
@@ -264,15 +264,15 @@ Tensor ENet::forward(const Tensor& x) {
 
 namespace {
 
-std::vector<Json> activation_choices() {
+std::vector<nn::Json> activation_choices() {
   const auto& names = zh320::activation_names();
   return {names.begin(), names.end()};
 }
 
 }  // namespace
 
-void register_enet() {
-  NetSpec spec;
+CUDASEG_REGISTER_NETS(enet) {
+  nn::NetSpec spec;
   spec.name = "enet";
   spec.summary = "ENet (Paszke et al. 2016), zh320's models/enet.py";
   spec.args = {
@@ -281,7 +281,7 @@ void register_enet() {
       {"upsample_type", "deconvolution", {}, "decoder upsampling: deconvolution, else 1x1 conv + bilinear"},
       {"dropout", true, {}, "not upstream's: false sets every Dropout to p = 0"},
   };
-  spec.build = [](const Json& a) -> nn::ModulePtr {
+  spec.build = [](const nn::Json& a) -> nn::ModulePtr {
     ENetOptions o;
     o.num_classes = a.at("num_classes").get<int64_t>();
     o.n_channel = a.at("n_channel").get<int64_t>();
@@ -290,7 +290,7 @@ void register_enet() {
     o.dropout = a.at("dropout").get<bool>();
     return std::make_shared<ENet>(o);
   };
-  register_net(std::move(spec));
+  nn::register_net(std::move(spec));
 }
 
 }  // namespace cudaseg::nets

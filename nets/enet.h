@@ -25,7 +25,7 @@
 #include <string>
 #include <vector>
 
-#include "nets/segnet.h"
+#include "nn/segnet.h"
 
 namespace cudaseg::nets {
 
@@ -42,7 +42,7 @@ struct ENetOptions {
   bool dropout = true;                        // false: p = 0 everywhere instead of 0.01 (stage 1) / 0.1
 };
 
-class ENet : public SegNet {
+class ENet : public nn::SegNet {
  public:
   explicit ENet(const ENetOptions& options);
 
@@ -58,8 +58,5 @@ class ENet : public SegNet {
   std::shared_ptr<enet::BottleneckStage> bottleneck1_, bottleneck2_, bottleneck3_, bottleneck4_, bottleneck5_;
   nn::ModulePtr fullconv_;
 };
-
-// Registers "enet" (called by register_builtin_nets()).
-void register_enet();
 
 }  // namespace cudaseg::nets

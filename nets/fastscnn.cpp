@@ -3,9 +3,8 @@
 #include "autograd/arith.h"
 #include "autograd/resize.h"
 #include "autograd/shape.h"
-#include "nets/builtin.h"
-#include "nets/layers.h"
-#include "nets/registry.h"
+#include "nn/layers.h"
+#include "nn/registry.h"
 #include "nets/zh320_modules.h"
 #include "nets/zh320_separable.h"
 #include "runtime/error.h"
@@ -134,7 +133,7 @@ class FeatureFusionModule : public nn::Module {
 
 }  // namespace fastscnn_parts
 
-FastSCNN::FastSCNN(int64_t num_classes, int64_t n_channel, const std::string& act_type) : SegNet("FastSCNN") {
+FastSCNN::FastSCNN(int64_t num_classes, int64_t n_channel, const std::string& act_type) : nn::SegNet("FastSCNN") {
   CUDASEG_CHECK(num_classes > 0 && n_channel > 0, "FastSCNN: num_classes (", num_classes, ") and n_channel (",
                 n_channel, ") must be positive");
   auto downsample = std::make_shared<nn::Sequential>();
@@ -161,8 +160,8 @@ Tensor FastSCNN::forward(const Tensor& x) {
   return resize_bilinear_ac(y, x.size(2), x.size(3));
 }
 
-void register_fastscnn() {
-  NetSpec spec;
+CUDASEG_REGISTER_NETS(fastscnn) {
+  nn::NetSpec spec;
   spec.name = "fastscnn";
   spec.summary = "Fast-SCNN (Poudel et al. 2019), zh320 models/fastscnn.py: learning to downsample, "
                  "global feature extractor with PPM, feature fusion, classifier";
@@ -171,11 +170,11 @@ void register_fastscnn() {
       {"n_channel", 3, {}, "input channels"},
   };
   for (const auto& name : zh320::activation_names()) spec.args[0].choices.push_back(name);
-  spec.build = [](const Json& a) -> nn::ModulePtr {
+  spec.build = [](const nn::Json& a) -> nn::ModulePtr {
     return std::make_shared<FastSCNN>(a["num_classes"].get<int64_t>(), a["n_channel"].get<int64_t>(),
                                       a["act_type"].get<std::string>());
   };
-  register_net(std::move(spec));
+  nn::register_net(std::move(spec));
 }
 
 }  // namespace cudaseg::nets

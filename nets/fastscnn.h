@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "nets/segnet.h"
+#include "nn/segnet.h"
 
 namespace cudaseg::nets {
 
@@ -22,7 +22,7 @@ namespace fastscnn_parts {
 class FeatureFusionModule;  // defined in fastscnn.cpp
 }  // namespace fastscnn_parts
 
-class FastSCNN : public SegNet {
+class FastSCNN : public nn::SegNet {
  public:
   explicit FastSCNN(int64_t num_classes, int64_t n_channel = 3, const std::string& act_type = "relu");
 
@@ -30,7 +30,7 @@ class FastSCNN : public SegNet {
   // 8 to the input size). Any H, W works: every size follows
   // the strided convs' floor rules. As upstream, the classifier's last
   // PWConvBNAct applies act_type to the logits (ReLU by default).
-  // forward_train is SegNet's: upstream's training forward is this one.
+  // forward_train is nn::SegNet's: upstream's training forward is this one.
   Tensor forward(const Tensor& x) override;
 
  private:

@@ -7,9 +7,8 @@
 #include "autograd/reduce.h"
 #include "autograd/resize.h"
 #include "autograd/shape.h"
-#include "nets/layers.h"
-#include "nets/builtin.h"
-#include "nets/registry.h"
+#include "nn/layers.h"
+#include "nn/registry.h"
 #include "nets/stdc_backbone.h"
 #include "nets/zh320_modules.h"
 #include "runtime/error.h"
@@ -182,7 +181,7 @@ std::array<int64_t, 3> decoder_channels(const std::string& encoder_type) {
 
 PPLiteSeg::PPLiteSeg(int64_t num_classes, int64_t n_channel, const std::array<int64_t, 5>& encoder_channels,
                      const std::string& encoder_type, const std::string& fusion_type, const std::string& act_type)
-    : SegNet("PPLiteSeg") {
+    : nn::SegNet("PPLiteSeg") {
   const auto dec = decoder_channels(encoder_type);
   using namespace ppliteseg_parts;
   encoder_ = register_module("encoder", std::make_shared<Encoder>(n_channel, encoder_channels, encoder_type));
@@ -197,21 +196,21 @@ Tensor PPLiteSeg::forward(const Tensor& x) {
   return decoder_->decode(x3, x4, (*sppm_)(x5), spatial_size(x));
 }
 
-void register_ppliteseg() {
-  NetSpec spec;
+CUDASEG_REGISTER_NETS(ppliteseg) {
+  nn::NetSpec spec;
   spec.name = "ppliteseg";
   spec.summary = "PP-LiteSeg (Peng et al. 2022), zh320 models/pp_liteseg.py: STDC1/2 encoder, SPPM, FLD with UAFM";
   spec.args = {
       {"encoder_type", "stdc1", {"stdc1", "stdc2"}, "STDC1 or STDC2 encoder (and decoder widths)"},
-      {"encoder_channels", Json::array({32, 64, 256, 512, 1024}), {}, "widths of the five encoder stages"},
+      {"encoder_channels", nn::Json::array({32, 64, 256, 512, 1024}), {}, "widths of the five encoder stages"},
       {"fusion_type", "spatial", {"spatial", "channel"}, "UAFM attention"},
       {"act_type", "relu", {}, "activation of the SPPM pools and the seg head (zh320 Activation names)"},
       {"n_channel", 3, {}, "input channels"},
   };
   for (const auto& name : zh320::activation_names()) spec.args[3].choices.push_back(name);
-  spec.build = [](const Json& a) -> nn::ModulePtr {
-    const Json& ch = a["encoder_channels"];
-    CUDASEG_CHECK(ch.size() == 5 && std::all_of(ch.begin(), ch.end(), [](const Json& v) {
+  spec.build = [](const nn::Json& a) -> nn::ModulePtr {
+    const nn::Json& ch = a["encoder_channels"];
+    CUDASEG_CHECK(ch.size() == 5 && std::all_of(ch.begin(), ch.end(), [](const nn::Json& v) {
                     return v.is_number_integer() && v.get<int64_t>() > 0;
                   }),
                   "ppliteseg: encoder_channels must be 5 positive integers, got ", ch.dump());
@@ -221,7 +220,7 @@ void register_ppliteseg() {
                                        a["encoder_type"].get<std::string>(), a["fusion_type"].get<std::string>(),
                                        a["act_type"].get<std::string>());
   };
-  register_net(std::move(spec));
+  nn::register_net(std::move(spec));
 }
 
 }  // namespace cudaseg::nets

@@ -17,7 +17,7 @@
 #include <memory>
 #include <string>
 
-#include "nets/segnet.h"
+#include "nn/segnet.h"
 
 namespace cudaseg::nets {
 
@@ -26,7 +26,7 @@ class Encoder;
 class FLD;
 }  // namespace ppliteseg_parts
 
-class PPLiteSeg : public SegNet {
+class PPLiteSeg : public nn::SegNet {
  public:
   PPLiteSeg(int64_t num_classes, int64_t n_channel = 3,
             const std::array<int64_t, 5>& encoder_channels = {32, 64, 256, 512, 1024},

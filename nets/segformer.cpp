@@ -9,7 +9,7 @@
 #include "autograd/engine.h"
 #include "autograd/resize.h"
 #include "autograd/shape.h"
-#include "nets/registry.h"
+#include "nn/registry.h"
 
 namespace cudaseg::nets {
 namespace {
@@ -316,7 +316,7 @@ Tensor SegFormerHead::forward_features(const std::vector<Tensor>& features) {
 
 SegFormer::SegFormer(const std::string& backbone_name, int64_t num_classes, int64_t embed_dim, int64_t channels,
                      double dropout_ratio, double drop_path_rate)
-    : SegNet("SegFormer") {
+    : nn::SegNet("SegFormer") {
   const MiTConfig& cfg = mit_config(backbone_name);
   CUDASEG_CHECK(num_classes > 0 && embed_dim >= 0 && channels > 0, "SegFormer: num_classes ", num_classes,
                 " and channels ", channels, " must be positive, embed_dim ", embed_dim, " >= 0");
@@ -338,11 +338,11 @@ std::vector<Tensor> SegFormer::forward_train(const Tensor& x) {
 
 Tensor SegFormer::forward(const Tensor& x) { return forward_train(x)[0]; }
 
-void register_segformer() {
-  NetSpec spec;
+CUDASEG_REGISTER_NETS(segformer) {
+  nn::NetSpec spec;
   spec.name = "segformer";
   spec.summary = "SegFormer: Mix Transformer encoder + all-MLP decoder (NVlabs/SegFormer)";
-  std::vector<Json> backbones;
+  std::vector<nn::Json> backbones;
   for (const auto& c : mit_configs()) backbones.push_back(c.name);
   spec.args = {
       {"backbone", "mit_b0", backbones, "MiT encoder variant"},
@@ -351,12 +351,12 @@ void register_segformer() {
       {"dropout_ratio", 0.1, {}, "Dropout2d before linear_pred"},
       {"drop_path_rate", 0.1, {}, "stochastic depth, rising linearly from 0 over the blocks"},
   };
-  spec.build = [](const Json& a) -> nn::ModulePtr {
+  spec.build = [](const nn::Json& a) -> nn::ModulePtr {
     return std::make_shared<SegFormer>(a["backbone"].get<std::string>(), a["num_classes"].get<int64_t>(),
                                        a["embed_dim"].get<int64_t>(), a["channels"].get<int64_t>(),
                                        a["dropout_ratio"].get<double>(), a["drop_path_rate"].get<double>());
   };
-  register_net(std::move(spec));
+  nn::register_net(std::move(spec));
 }
 
 }  // namespace cudaseg::nets

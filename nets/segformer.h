@@ -27,8 +27,8 @@
 #include <string>
 #include <vector>
 
-#include "nets/layers.h"
-#include "nets/segnet.h"
+#include "nn/layers.h"
+#include "nn/segnet.h"
 
 namespace cudaseg::nets {
 
@@ -71,7 +71,7 @@ class SegFormerHead : public nn::Module {
   nn::ModulePtr dropout_;  // null at dropout_ratio 0, as mmseg
 };
 
-class SegFormer : public SegNet {
+class SegFormer : public nn::SegNet {
  public:
   SegFormer(const std::string& backbone, int64_t num_classes, int64_t embed_dim = 0, int64_t channels = 128,
             double dropout_ratio = 0.1, double drop_path_rate = 0.1);
@@ -85,7 +85,5 @@ class SegFormer : public SegNet {
   std::shared_ptr<MixVisionTransformer> backbone;
   std::shared_ptr<SegFormerHead> decode_head;
 };
-
-void register_segformer();
 
 }  // namespace cudaseg::nets

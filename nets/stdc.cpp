@@ -6,8 +6,7 @@
 #include "autograd/loss.h"
 #include "autograd/resize.h"
 #include "autograd/shape.h"
-#include "nets/builtin.h"
-#include "nets/registry.h"
+#include "nn/registry.h"
 #include "nets/zh320_modules.h"
 #include "ops/compare.h"
 #include "runtime/error.h"
@@ -70,7 +69,7 @@ class FeatureFusionModule : public nn::Module {
 
 STDC::STDC(int64_t num_classes, int64_t n_channel, const std::string& encoder_type, bool use_detail_head,
            bool use_aux, const std::string& act_type)
-    : SegNet("STDC"), use_detail_head_(use_detail_head), use_aux_(use_aux) {
+    : nn::SegNet("STDC"), use_detail_head_(use_detail_head), use_aux_(use_aux) {
   CUDASEG_CHECK(!(use_detail_head && use_aux), "stdc: use_aux and use_detail_head are exclusive (as upstream)");
   stages_ = STDCStages::register_on(*this, n_channel, {32, 64, 256, 512, 1024}, encoder_type);
   if (use_aux) {
@@ -165,8 +164,8 @@ DetailLoss stdc_detail_loss(const Tensor& detail_logits, const Tensor& targets, 
   return loss;
 }
 
-void register_stdc() {
-  NetSpec spec;
+CUDASEG_REGISTER_NETS(stdc) {
+  nn::NetSpec spec;
   spec.name = "stdc";
   spec.summary = "STDC-Seg (Fan et al. 2021), zh320 models/stdc.py: STDC1/2 encoder, ARM + FFM decoder, aux or detail heads";
   spec.args = {
@@ -177,12 +176,12 @@ void register_stdc() {
       {"n_channel", 3, {}, "input channels"},
   };
   for (const auto& name : zh320::activation_names()) spec.args[3].choices.push_back(name);
-  spec.build = [](const Json& a) -> nn::ModulePtr {
+  spec.build = [](const nn::Json& a) -> nn::ModulePtr {
     return std::make_shared<STDC>(a["num_classes"].get<int64_t>(), a["n_channel"].get<int64_t>(),
                                   a["encoder_type"].get<std::string>(), a["use_detail_head"].get<bool>(),
                                   a["use_aux"].get<bool>(), a["act_type"].get<std::string>());
   };
-  register_net(std::move(spec));
+  nn::register_net(std::move(spec));
 }
 
 }  // namespace cudaseg::nets

@@ -17,8 +17,8 @@
 #include <string>
 #include <vector>
 
-#include "nets/layers.h"
-#include "nets/segnet.h"
+#include "nn/layers.h"
+#include "nn/segnet.h"
 #include "nets/stdc_backbone.h"
 
 namespace cudaseg::nets {
@@ -27,7 +27,7 @@ namespace stdc_parts {
 class FeatureFusionModule;  // BiSeNetV1's, defined in stdc.cpp
 }  // namespace stdc_parts
 
-class STDC : public SegNet {
+class STDC : public nn::SegNet {
  public:
   STDC(int64_t num_classes, int64_t n_channel = 3, const std::string& encoder_type = "stdc1",
        bool use_detail_head = false, bool use_aux = false, const std::string& act_type = "relu");

@@ -1,7 +1,7 @@
 #include "nets/stdc_backbone.h"
 
 #include "autograd/shape.h"
-#include "nets/layers.h"
+#include "nn/layers.h"
 #include "nets/zh320_modules.h"
 #include "runtime/error.h"
 

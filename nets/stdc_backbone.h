@@ -16,7 +16,7 @@
 #include <memory>
 #include <string>
 
-#include "nets/module.h"
+#include "nn/module.h"
 
 namespace cudaseg::nets {
 

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "nets/layers.h"
+#include "nn/layers.h"
 
 namespace cudaseg::nets::zh320 {
 

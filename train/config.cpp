@@ -3,7 +3,7 @@
 #include <functional>
 #include <sstream>
 
-#include "nets/registry.h"
+#include "nn/registry.h"
 #include "train/data_config.h"
 #include "runtime/device.h"
 #include "runtime/error.h"
@@ -213,7 +213,7 @@ Json resolve_config(const Json& config) {
   }
   CUDASEG_CHECK(config.contains("model"), "config: the 'model' section is required (e.g. {\"name\": \"stdc\", ",
                 "\"num_classes\": 19}; registered nets: ",
-                join<std::string>(nets::registered_nets(), [](const std::string& s) { return s; }), ")");
+                join<std::string>(nn::registered_nets(), [](const std::string& s) { return s; }), ")");
   Json out = Json::object();
   try {
     const Json data = resolve_data_config(config.value("data", Json::object()), config.value("augment", Json::object()));
@@ -226,7 +226,7 @@ Json resolve_config(const Json& config) {
     if (s.name == "data" || s.name == "augment") continue;
     if (s.name == "model") {
       try {
-        out["model"] = nets::resolve_model_config(config["model"]);
+        out["model"] = nn::resolve_model_config(config["model"]);
       } catch (const Error& e) {
         throw e.with_context("config: model");
       }

@@ -7,7 +7,7 @@
 
 #include <string>
 
-#include "nets/module.h"
+#include "nn/module.h"
 #include "weights/tensor_dict.h"
 
 namespace cudaseg::train {

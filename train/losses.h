@@ -11,7 +11,7 @@
 #include <utility>
 #include <vector>
 
-#include "nets/module.h"
+#include "nn/module.h"
 #include "runtime/tensor.h"
 
 namespace cudaseg::train {

@@ -15,7 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "nets/module.h"
+#include "nn/module.h"
 #include "weights/tensor_dict.h"
 
 namespace cudaseg::train {

@@ -9,9 +9,9 @@
 
 #include "autograd/engine.h"
 #include "autograd/unary.h"
-#include "nets/layers.h"
-#include "nets/registry.h"
-#include "nets/segnet.h"
+#include "nn/layers.h"
+#include "nn/registry.h"
+#include "nn/segnet.h"
 #include "ops/reduce.h"
 #include "ops/shape.h"
 #include "runtime/image_io.h"
@@ -33,7 +33,7 @@ std::string hms(double seconds) {
 }
 
 std::vector<Tensor> train_outputs(nn::Module& net, const Tensor& images) {
-  if (auto* seg = dynamic_cast<nets::SegNet*>(&net)) return seg->forward_train(images);
+  if (auto* seg = dynamic_cast<nn::SegNet*>(&net)) return seg->forward_train(images);
   return {net.forward(images)};
 }
 
@@ -69,9 +69,9 @@ Trainer::Trainer(const Json& config, std::string out_dir, TrainData data)
   }
   // Initialisation, then dropout, draw from the layers' generator; its state is checkpointed.
   nn::manual_seed(tc_.seed);
-  net_ = nets::create_net(config_["model"]);
+  net_ = nn::create_net(config_["model"]);
   const EmaConfig ec = ema_config(config_);
-  if (ec.enabled) eval_net_ = nets::create_net(config_["model"]);
+  if (ec.enabled) eval_net_ = nn::create_net(config_["model"]);
   net_->to(device_);
   if (eval_net_) eval_net_->to(device_);
   net_->train();

@@ -32,7 +32,7 @@
 #include <memory>
 #include <string>
 
-#include "nets/module.h"
+#include "nn/module.h"
 #include "train/config.h"
 #include "train/ema.h"
 #include "train/grad_scaler.h"

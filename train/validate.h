@@ -7,7 +7,7 @@
 #include <array>
 #include <cstdint>
 
-#include "nets/module.h"
+#include "nn/module.h"
 #include "train/config.h"
 #include "train/loader.h"
 #include "train/metrics.h"

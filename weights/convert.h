@@ -1,11 +1,7 @@
 // Checkpoint conversion: format detection by content, loading any supported
-// format into a TensorDict, and the rtseg_convert command line (apps/ holds
-// only a main that calls convert_main).
+// format into a TensorDict, and conversion between formats (rtseg_convert).
 #pragma once
 
-#include <functional>
-#include <iosfwd>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,15 +25,18 @@ struct LoadedTensors {
 };
 LoadedTensors load_tensors(const std::string& path, const std::string& pth_key = "");
 
-// The hook through which a net registry validates a conversion: given the
-// `model` object (JSON text) it returns the parameter and buffer list the net
-// expects, or nullopt when it does not know the model. With a provider set,
-// `rtseg_convert --config` loads strictly against that list.
-using ExpectedTensorsProvider = std::function<std::optional<std::vector<TensorSpec>>(const std::string& model_json)>;
-void set_expected_tensors_provider(ExpectedTensorsProvider provider);
+// The `model`, `classes`, `palette` and `preprocess` entries of a run config
+// or checkpoint manifest JSON at `path`, copied into `ck`.
+void apply_run_config(const std::string& path, Checkpoint& ck);
 
-// rtseg_convert: returns the exit status (0 ok, 1 runtime error, 2 usage error)
-// and writes to `out` and `err` instead of the process streams.
-int convert_main(int argc, const char* const* argv, std::ostream& out, std::ostream& err);
+struct ConvertOptions {
+  std::string config;  // a JSON with a "model" object: copied into the manifest, tensors checked against the net
+  bool fp16 = false;   // floating tensors stored as float16
+  std::string to;      // "" (cudaseg NAME.json + NAME.bin), "pth" or "safetensors"
+  std::string key;     // the state dict's key inside a wrapping .pth dict
+};
+// Converts the checkpoint at `input` (any format load_tensors reads) and
+// writes `output`; returns a one-line summary of what was written.
+std::string convert_checkpoint(const std::string& input, const std::string& output, const ConvertOptions& options);
 
 }  // namespace cudaseg::weights

@@ -4,16 +4,16 @@
 
 namespace cudaseg::weights {
 
-std::vector<TensorSpec> expected_tensors(const nets::Json& model) {
+std::vector<TensorSpec> expected_tensors(const nn::Json& model) {
   autograd::NoGradGuard no_grad;
-  const nn::ModulePtr net = nets::create_net(model);
+  const nn::ModulePtr net = nn::create_net(model);
   std::vector<TensorSpec> specs;
   for (const auto& [name, t] : net->state_dict()) specs.push_back({name, t.shape(), t.dtype()});
   return specs;
 }
 
-void check_against_net(const TensorDict& tensors, const nets::Json& model, const std::string& source) {
-  const nets::Json resolved = nets::resolve_model_config(model);
+void check_against_net(const TensorDict& tensors, const nn::Json& model, const std::string& source) {
+  const nn::Json resolved = nn::resolve_model_config(model);
   check_tensors(tensors, expected_tensors(resolved), source + " for net " + resolved.dump(), true);
 }
 

@@ -2,7 +2,7 @@
 //
 //   segment_cpp WEIGHTS.json IMAGE OUT_LABELS.png [HxW]
 //
-// The same as segment.c with weights::InferenceSession: the label map is a
+// The same as segment.c with infer::InferenceSession: the label map is a
 // greyscale PNG (pixel value = class id) at the image's size.
 #include <cudaseg.h>
 
@@ -14,18 +14,18 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: segment_cpp WEIGHTS.json IMAGE OUT_LABELS.png [HxW]\n");
     return 2;
   }
-  cudaseg::weights::SessionOptions options;
+  cudaseg::infer::SessionOptions options;
   if (argc == 5) {
     int h = 0, w = 0;
     if (std::sscanf(argv[4], "%dx%d", &h, &w) != 2 || h <= 0 || w <= 0) {
       std::fprintf(stderr, "segment_cpp: size must be HxW, got %s\n", argv[4]);
       return 2;
     }
-    options.size_policy = cudaseg::weights::SizePolicy::fixed;
+    options.size_policy = cudaseg::infer::SizePolicy::fixed;
     options.input_size = {h, w};
   }
   try {
-    auto session = cudaseg::weights::InferenceSession::load(argv[1], options);
+    auto session = cudaseg::infer::InferenceSession::load(argv[1], options);
     const cudaseg::Tensor image = cudaseg::read_image(argv[2], 3);
     const cudaseg::Tensor labels = session.predict(image);  // int64 [H, W]
     cudaseg::write_png(argv[3], labels.to(cudaseg::DType::u8));

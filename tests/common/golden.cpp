@@ -15,10 +15,10 @@
 #include "autograd/loss.h"
 #include "autograd/resize.h"
 #include "autograd/shape.h"
-#include "nets/layers.h"
-#include "nets/param_init.h"
-#include "nets/registry.h"
-#include "nets/segnet.h"
+#include "nn/layers.h"
+#include "nn/param_init.h"
+#include "nn/registry.h"
+#include "nn/segnet.h"
 #include "runtime/error.h"
 
 namespace cudaseg::testing::golden {
@@ -107,9 +107,9 @@ std::string Golden::case_name(size_t i) const {
 void fill_det_params(nn::Module& module, uint64_t seed) {
   autograd::NoGradGuard no_grad;
   for (auto& [name, t] : module.state_dict()) {
-    if (nets::det_rule(name, t.shape(), t.dtype()) == nets::ParamRule::Keep) continue;
+    if (nn::det_rule(name, t.shape(), t.dtype()) == nn::ParamRule::Keep) continue;
     Tensor dst = t;
-    dst.copy_(nets::det_param(name, t.shape(), t.dtype(), seed));
+    dst.copy_(nn::det_param(name, t.shape(), t.dtype(), seed));
   }
 }
 
@@ -119,7 +119,7 @@ nn::ModulePtr Golden::build(const Json& overrides) const {
   nn::ModulePtr net;
   {
     nn::SkipInitGuard skip;  // every parameter is filled below
-    net = nets::create_net(config);
+    net = nn::create_net(config);
   }
   fill_det_params(*net, seed());
   if (dtype() != DType::f32) net->to(dtype());
@@ -128,7 +128,7 @@ nn::ModulePtr Golden::build(const Json& overrides) const {
 
 Tensor Golden::input(size_t i) const {
   const Json& in = case_json(i).at("input");
-  Tensor x = nets::det_uniform(in.at("name").get<std::string>(), json_shape(in.at("shape")),
+  Tensor x = nn::det_uniform(in.at("name").get<std::string>(), json_shape(in.at("shape")),
                                in.at("low").get<double>(), in.at("high").get<double>(), seed());
   const Checksums c = checksums(x.to_vector());
   const Json& e = in.at("checksums");
@@ -140,7 +140,7 @@ Tensor Golden::input(size_t i) const {
 
 Tensor Golden::labels(size_t i) const {
   const Json& lj = case_json(i).at("labels");
-  Tensor y = nets::det_labels(lj.at("name").get<std::string>(), json_shape(lj.at("shape")),
+  Tensor y = nn::det_labels(lj.at("name").get<std::string>(), json_shape(lj.at("shape")),
                               lj.at("num_classes").get<int64_t>(), seed());
   int64_t sum = 0, ignored = 0;
   for (double v : y.to_vector()) {
@@ -351,8 +351,8 @@ LossFn main_plus_detail_loss(const std::string& weight_name) {
   const Json& tj = golden.case_json(i).at("train");
   nn::ModulePtr net = golden.build(train_overrides);
   net->train();
-  auto* seg = dynamic_cast<nets::SegNet*>(net.get());
-  if (!seg) return ::testing::AssertionFailure() << label << ": the net is not a nets::SegNet (no forward_train)";
+  auto* seg = dynamic_cast<nn::SegNet*>(net.get());
+  if (!seg) return ::testing::AssertionFailure() << label << ": the net is not a nn::SegNet (no forward_train)";
   const Tensor labels = golden.labels(i);
   const std::vector<Tensor> outs = seg->forward_train(golden.input(i));
   std::ostringstream errors;

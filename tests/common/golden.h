@@ -13,14 +13,14 @@
 // * Golden::build() creates the net by registry from the golden's `model`
 //   object (plus optional overrides), without drawing initial values
 //   (nn::SkipInitGuard), and fills every state_dict entry with
-//   nets::det_param(name, shape, dtype, seed); Keep-rule integer buffers keep
+//   nn::det_param(name, shape, dtype, seed); Keep-rule integer buffers keep
 //   the model's own value.
 // * Golden::input(i) / labels(i) rebuild case i's input (det_uniform) and
 //   labels (det_labels) and check them against the recorded checksums.
 // * check_eval: eval mode, no grad, net->forward(input) against the case's
 //   eval "out" statistics (see matches_stats).
 // * check_train_step: a freshly built net in train mode, forward_train (the
-//   net must derive from nets::SegNet), the outputs against the case's train
+//   net must derive from nn::SegNet), the outputs against the case's train
 //   outputs ("out", then "<extra_kind>.i" for outputs 1, 2, ...), the loss
 //   terms the LossFn returns against the recorded ones, then backward of the
 //   total and every parameter's gradient against "grads" (norm; a golden null
@@ -50,7 +50,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "nets/module.h"
+#include "nn/module.h"
 #include "runtime/tensor.h"
 
 namespace cudaseg::testing::golden {

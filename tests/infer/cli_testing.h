@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "weights/session_cli.h"
+#include "cli/cli.h"
 
 namespace cudaseg::infer_testing {
 
@@ -31,10 +31,10 @@ CliResult run_cli(Main main, const std::string& tool, std::vector<std::string> a
 }
 
 inline CliResult infer(const std::vector<std::string>& args) {
-  return run_cli(weights::infer_main, "rtseg_infer", args);
+  return run_cli(cli::infer_main, "rtseg_infer", args);
 }
 inline CliResult bench(const std::vector<std::string>& args) {
-  return run_cli(weights::bench_main, "rtseg_bench", args);
+  return run_cli(cli::bench_main, "rtseg_bench", args);
 }
 
 inline bool one_line(const std::string& text) { return !text.empty() && text.find('\n') == text.size() - 1; }

@@ -1,5 +1,5 @@
 // Shared by the test_infer suite: a small net registered as "infer_test_net"
-// with every pattern nets/fuse.h meets (Sequential conv-bn-act chains, a
+// with every pattern nn/fuse.h meets (Sequential conv-bn-act chains, a
 // block declaring its own chains, a residual whose ReLU must stay separate,
 // an activation with arguments, a non-affine BatchNorm), deterministic
 // parameters, and checkpoints of it.
@@ -11,11 +11,11 @@
 #include <nlohmann/json.hpp>
 
 #include "autograd/fn.h"
-#include "nets/layers.h"
-#include "nets/param_init.h"
-#include "nets/registry.h"
+#include "nn/layers.h"
+#include "nn/param_init.h"
+#include "nn/registry.h"
 #include "weights/checkpoint.h"
-#include "weights/session.h"
+#include "infer/session.h"
 
 namespace cudaseg::infer_testing {
 
@@ -74,7 +74,7 @@ class TestNet : public nn::Module {
 inline void register_test_net() {
   static std::once_flag once;
   std::call_once(once, [] {
-    nets::register_net({"infer_test_net", "a small conv-bn-act net for the inference tests",
+    nn::register_net({"infer_test_net", "a small conv-bn-act net for the inference tests",
                         {{"width", 8}},
                         [](const json& a) -> nn::ModulePtr {
                           return std::make_shared<TestNet>(a["width"].get<int64_t>(),
@@ -87,26 +87,26 @@ inline json test_model(int64_t width = 8, int64_t classes = 5) {
   return {{"name", "infer_test_net"}, {"num_classes", classes}, {"width", width}};
 }
 
-// Fills every state-dict entry by nets/param_init.h's rule (BatchNorm
+// Fills every state-dict entry by nn/param_init.h's rule (BatchNorm
 // statistics far from the identity, so folding has something to fold).
 inline void fill_det(nn::Module& net, uint64_t seed) {
   for (auto& [name, t] : net.state_dict()) {
     if (!is_floating(t.dtype()) && name.find("num_batches_tracked") == std::string::npos) continue;
     Tensor dst = t;
-    dst.copy_(nets::det_param(name, t.shape(), t.dtype(), seed));
+    dst.copy_(nn::det_param(name, t.shape(), t.dtype(), seed));
   }
 }
 
 inline nn::ModulePtr make_net(const json& model, uint64_t seed) {
   register_test_net();
-  nn::ModulePtr net = nets::create_net(model);
+  nn::ModulePtr net = nn::create_net(model);
   fill_det(*net, seed);
   net->eval();
   return net;
 }
 
-inline weights::ModelInfo info_of(const json& model) {
-  weights::ModelInfo info;
+inline infer::ModelInfo info_of(const json& model) {
+  infer::ModelInfo info;
   info.model_json = model.dump();
   return info;
 }

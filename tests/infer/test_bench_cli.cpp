@@ -11,8 +11,10 @@
 #include "tests/infer/infer_testing.h"
 #include "tests/weights/helpers.h"
 
-namespace cudaseg::weights {
+namespace cudaseg::infer {
 namespace {
+
+using namespace cudaseg::weights;
 
 namespace it = cudaseg::infer_testing;
 namespace wt = cudaseg::weights::testing;
@@ -112,4 +114,4 @@ TEST(BenchCli, UsageAndRuntimeErrors) {
 }
 
 }  // namespace
-}  // namespace cudaseg::weights
+}  // namespace cudaseg::infer

@@ -13,10 +13,12 @@
 #include "runtime/version.h"
 #include "tests/infer/infer_testing.h"
 #include "tests/weights/helpers.h"
-#include "weights/session.h"
+#include "infer/session.h"
 
-namespace cudaseg::weights {
+namespace cudaseg::infer {
 namespace {
+
+using namespace cudaseg::weights;
 
 namespace it = cudaseg::infer_testing;
 namespace wt = cudaseg::weights::testing;
@@ -188,4 +190,4 @@ TEST(CApiInfo, VersionOptionsAndStatusNames) {
 }
 
 }  // namespace
-}  // namespace cudaseg::weights
+}  // namespace cudaseg::infer

@@ -16,8 +16,10 @@
 #include "tests/weights/helpers.h"
 #include "weights/npy.h"
 
-namespace cudaseg::weights {
+namespace cudaseg::infer {
 namespace {
+
+using namespace cudaseg::weights;
 
 namespace it = cudaseg::infer_testing;
 namespace wt = cudaseg::weights::testing;
@@ -140,7 +142,7 @@ TEST(InferCli, PaletteDefaults) {
 
 TEST(InferCli, DumpLogitsEqualsSessionLogits) {
   Fixture f;
-  const Tensor x = nets::det_uniform("input", {2, 3, 12, 10}, -1, 1, 4);
+  const Tensor x = nn::det_uniform("input", {2, 3, 12, 10}, -1, 1, 4);
   write_npy(f.dir.file("x.npy"), x);
   const auto r = it::infer({"--weights", f.weights, "--input-tensor", f.dir.file("x.npy"), "--dump-logits",
                             f.dir.file("y.npy")});
@@ -153,7 +155,7 @@ TEST(InferCli, DumpLogitsEqualsSessionLogits) {
 
 TEST(InferCli, DumpLayerAndLayersMatchThePlainNet) {
   Fixture f;
-  const Tensor x = nets::det_uniform("input", {1, 3, 12, 10}, -1, 1, 4);
+  const Tensor x = nn::det_uniform("input", {1, 3, 12, 10}, -1, 1, 4);
   write_npy(f.dir.file("x.npy"), x);
   const auto r = it::infer({"--weights", f.weights, "--input-tensor", f.dir.file("x.npy"), "--dump-layer",
                             "block.bn_a", "--dump-layer-out", f.dir.file("z.npy"), "--dump-layers",
@@ -161,7 +163,7 @@ TEST(InferCli, DumpLayerAndLayersMatchThePlainNet) {
   ASSERT_EQ(r.status, 0) << r.err;
 
   nn::ModulePtr plain = it::make_net(it::test_model(), 7);
-  nets::LayerRecorder rec(*plain, {"block.bn_a"});
+  nn::LayerRecorder rec(*plain, {"block.bn_a"});
   Tensor logits;
   {
     nn::ForwardHookGuard guard(&rec);
@@ -187,7 +189,7 @@ TEST(InferCli, DumpLayerAndLayersMatchThePlainNet) {
     EXPECT_DOUBLE_EQ(got["outputs"][0]["sum"].get<double>(), want.outputs[0].sum) << want.name;
     EXPECT_DOUBLE_EQ(got["outputs"][0]["sq_sum"].get<double>(), want.outputs[0].sq_sum) << want.name;
   }
-  EXPECT_DOUBLE_EQ(doc["final"]["out"]["abs_sum"].get<double>(), nets::tensor_stats(logits).abs_sum);
+  EXPECT_DOUBLE_EQ(doc["final"]["out"]["abs_sum"].get<double>(), nn::tensor_stats(logits).abs_sum);
 
   const auto unknown = it::infer({"--weights", f.weights, "--input-tensor", f.dir.file("x.npy"), "--dump-layer",
                                   "nope", "--dump-layer-out", f.dir.file("n.npy")});
@@ -231,7 +233,7 @@ TEST(InferCli, VideoThroughFfmpegPipes) {
   ASSERT_EQ(std::system(("mkdir -p '" + bin + "'").c_str()), 0);
   write_fake_ffmpeg(bin);
   const int frames = 5;
-  const Tensor raw = nets::det_uniform("frames", {frames, 9, 11, 3}, 0, 255, 1).to(DType::u8);
+  const Tensor raw = nn::det_uniform("frames", {frames, 9, 11, 3}, 0, 255, 1).to(DType::u8);
   wt::write_bytes(f.dir.file("frames.rgb"), contiguous_bytes(raw));
   ScopedEnv frames_env("FAKE_FRAMES", f.dir.file("frames.rgb"));
   {
@@ -294,4 +296,4 @@ TEST(InferCli, RealVideoKeepsFrameCountRateAndSize) {
 }
 
 }  // namespace
-}  // namespace cudaseg::weights
+}  // namespace cudaseg::infer

@@ -11,8 +11,10 @@
 #include "tests/weights/helpers.h"
 #include "weights/npy.h"
 
-namespace cudaseg::weights {
+namespace cudaseg::infer {
 namespace {
+
+using namespace cudaseg::weights;
 
 namespace wt = cudaseg::weights::testing;
 
@@ -103,4 +105,4 @@ TEST(Npy, MalformedAndUnsupportedFilesAreClearErrors) {
 }
 
 }  // namespace
-}  // namespace cudaseg::weights
+}  // namespace cudaseg::infer

@@ -1,4 +1,4 @@
-// InferenceSession and nets/fuse.h: folding numerics, the prepared forward
+// InferenceSession and nn/fuse.h: folding numerics, the prepared forward
 // against the plain module forward (the test net and every registered net),
 // strict loading that names the net and tensors, preprocessing and predict.
 #include <cmath>
@@ -7,24 +7,26 @@
 #include <gtest/gtest.h>
 
 #include "common/testing.h"
-#include "nets/fuse.h"
-#include "nets/infer_hooks.h"
+#include "nn/fuse.h"
+#include "nn/hooks.h"
 #include "autograd/engine.h"
 #include "ops/ops.h"
 #include "runtime/gpu.h"
 #include "runtime/image_io.h"
 #include "tests/infer/infer_testing.h"
 #include "tests/weights/helpers.h"
-#include "weights/session.h"
+#include "infer/session.h"
 
-namespace cudaseg::weights {
+namespace cudaseg::infer {
 namespace {
+
+using namespace cudaseg::weights;
 
 namespace it = cudaseg::infer_testing;
 namespace ct = cudaseg::testing;
 namespace wt = cudaseg::weights::testing;
 
-Tensor det_input(const Shape& shape, uint64_t seed) { return nets::det_uniform("input", shape, -1.0, 1.0, seed); }
+Tensor det_input(const Shape& shape, uint64_t seed) { return nn::det_uniform("input", shape, -1.0, 1.0, seed); }
 
 Tensor plain_forward(nn::Module& net, const Tensor& x) {
   autograd::NoGradGuard no_grad;
@@ -41,7 +43,7 @@ TEST(Fuse, FoldsBatchNormIntoConvolutionExactly) {
                             m = bn->running_mean.to_vector(), v = bn->running_var.to_vector();
   const auto keys_before = seq->state_dict();
 
-  const nets::FuseReport report = nets::fuse_for_inference(*seq);
+  const nn::FuseReport report = nn::fuse_for_inference(*seq);
   EXPECT_EQ(report.folded_batchnorms, 1);
   EXPECT_TRUE(bn->bypassed());
   ASSERT_TRUE(conv->bias.defined());
@@ -55,7 +57,7 @@ TEST(Fuse, FoldsBatchNormIntoConvolutionExactly) {
   // The checkpoint keys stay as they were: the new bias is a non-persistent buffer.
   ASSERT_EQ(seq->state_dict().size(), keys_before.size());
   for (size_t i = 0; i < keys_before.size(); ++i) EXPECT_EQ(seq->state_dict()[i].first, keys_before[i].first);
-  EXPECT_EQ(nets::fuse_for_inference(*seq).folded_batchnorms, 0);  // idempotent
+  EXPECT_EQ(nn::fuse_for_inference(*seq).folded_batchnorms, 0);  // idempotent
 }
 
 // The in-place relu/relu6 epilogue clamps like the activation module and lets
@@ -69,7 +71,7 @@ TEST(Fuse, InPlaceReluEpilogueClampsAndKeepsNaN) {
     it::fill_det(*fused, 12);
     plain->eval();
     fused->eval();
-    ASSERT_EQ(nets::fuse_for_inference(*fused).fused_activations, 1);
+    ASSERT_EQ(nn::fuse_for_inference(*fused).fused_activations, 1);
     Tensor x = ops::mul(det_input({1, 2, 9, 7}, 13), 20.0).contiguous();  // outputs well past 6 and below 0
     x.data<float>()[10] = NAN;
     const Tensor want = plain_forward(*plain, x), got = plain_forward(*fused, x);
@@ -91,7 +93,7 @@ TEST(Fuse, InPlaceReluEpilogueClampsAndKeepsNaN) {
 
 TEST(Fuse, RefusesTrainingModeAndMisdeclaredChains) {
   auto seq = it::conv_bn_act(3, 4, 3, 1, false, nullptr);
-  EXPECT_TRUE(ct::throws_mentioning([&] { nets::fuse_for_inference(*seq); }, {"1", "training mode", "eval()"}));
+  EXPECT_TRUE(ct::throws_mentioning([&] { nn::fuse_for_inference(*seq); }, {"1", "training mode", "eval()"}));
 
   struct Wrong : nn::Module {
     Wrong() : nn::Module("Wrong") {
@@ -102,7 +104,7 @@ TEST(Fuse, RefusesTrainingModeAndMisdeclaredChains) {
     nn::ModulePtr a, b;
   } wrong;
   wrong.eval();
-  EXPECT_TRUE(ct::throws_mentioning([&] { nets::fuse_for_inference(wrong); },
+  EXPECT_TRUE(ct::throws_mentioning([&] { nn::fuse_for_inference(wrong); },
                                     {"a -> b", "not Conv2d -> BatchNorm2d", "Conv2d -> Conv2d"}));
 }
 
@@ -111,7 +113,7 @@ TEST(Fuse, PreparedTestNetEqualsPlainForward) {
   nn::ModulePtr plain = it::make_net(model, 3), fused = it::make_net(model, 3);
   const Tensor x = det_input({2, 3, 20, 18}, 5);
   const Tensor want = plain_forward(*plain, x);
-  const nets::FuseReport report = nets::fuse_for_inference(*fused);
+  const nn::FuseReport report = nn::fuse_for_inference(*fused);
   EXPECT_EQ(report.folded_batchnorms, 5);
   EXPECT_EQ(report.fused_activations, 3);  // stem relu, block relu6, plain silu
   ASSERT_EQ(report.skipped.size(), 1u);
@@ -127,11 +129,11 @@ TEST(Fuse, PreparedTestNetEqualsPlainForward) {
 // net), prepared, against its plain forward on a small input.
 TEST(Fuse, EveryRegisteredNetPreparedEqualsPlain) {
   it::register_test_net();
-  const auto names = nets::registered_nets();
+  const auto names = nn::registered_nets();
   ASSERT_FALSE(names.empty());
   for (const std::string& name : names) {
     SCOPED_TRACE(name);
-    const nets::Json model = {{"name", name}, {"num_classes", 4}};
+    const nn::Json model = {{"name", name}, {"num_classes", 4}};
     nn::ModulePtr plain = it::make_net(model, 1);
     const Tensor x = det_input({1, 3, 64, 64}, 2);
     const Tensor want = plain_forward(*plain, x);
@@ -144,7 +146,7 @@ TEST(Fuse, EveryRegisteredNetPreparedEqualsPlain) {
 
 TEST(Hooks, RecorderSeesChildrenCalledThroughOperator) {
   nn::ModulePtr net = it::make_net(it::test_model(), 3);
-  nets::LayerRecorder rec(*net, {"block.conv_a"});
+  nn::LayerRecorder rec(*net, {"block.conv_a"});
   {
     nn::ForwardHookGuard guard(&rec);
     plain_forward(*net, det_input({1, 3, 8, 6}, 1));
@@ -159,7 +161,7 @@ TEST(Hooks, RecorderSeesChildrenCalledThroughOperator) {
   ASSERT_TRUE(rec.captured().count("block.conv_a"));
   EXPECT_EQ(rec.captured().at("block.conv_a").shape(), (Shape{1, 8, 4, 3}));
   EXPECT_EQ(rec.records()[0].outputs[0].shape, (Shape{1, 8, 4, 3}));
-  const nets::TensorStats st = nets::tensor_stats(rec.captured().at("block.conv_a"));
+  const nn::TensorStats st = nn::tensor_stats(rec.captured().at("block.conv_a"));
   EXPECT_DOUBLE_EQ(st.sum, rec.records()[4].outputs[0].sum);
   EXPECT_GT(st.sq_sum, 0.0);
 }
@@ -306,4 +308,4 @@ TEST(Session, PredictBatchEqualsSinglePredicts) {
 }
 
 }  // namespace
-}  // namespace cudaseg::weights
+}  // namespace cudaseg::infer

@@ -1,4 +1,4 @@
-// The session's CUDA graphs (weights/session_runner.h): for every registered
+// The session's CUDA graphs (infer/runner.h): for every registered
 // net at two input shapes, the replayed graph equals the eager forward, a
 // replay allocates nothing, a result kept by the caller survives the next
 // replay, and a net that synchronizes with the host falls back to eager.
@@ -7,22 +7,24 @@
 
 #include "common/cuda_skip.h"
 #include "common/testing.h"
-#include "nets/registry.h"
+#include "nn/registry.h"
 #include "runtime/gpu.h"
 #include "tests/infer/infer_testing.h"
-#include "weights/session.h"
+#include "infer/session.h"
 
-namespace cudaseg::weights {
+namespace cudaseg::infer {
 namespace {
+
+using namespace cudaseg::weights;
 
 namespace it = cudaseg::infer_testing;
 namespace ct = cudaseg::testing;
 
 Tensor det_input(const Shape& shape, uint64_t seed) {
-  return nets::det_uniform("input", shape, -1.0, 1.0, seed).to(Device::cuda(0));
+  return nn::det_uniform("input", shape, -1.0, 1.0, seed).to(Device::cuda(0));
 }
 
-InferenceSession cuda_session(nn::ModulePtr net, const nets::Json& model, bool graphs) {
+InferenceSession cuda_session(nn::ModulePtr net, const nn::Json& model, bool graphs) {
   SessionOptions o;
   o.device = Device::cuda(0);
   o.cuda_graphs = graphs;
@@ -36,9 +38,9 @@ constexpr double kGraphTolerance = 1e-6;
 TEST(SessionGraphs, EveryRegisteredNetReplayEqualsEagerAtTwoShapes) {
   CUDASEG_REQUIRE_CUDA();
   it::register_test_net();
-  for (const std::string& name : nets::registered_nets()) {
+  for (const std::string& name : nn::registered_nets()) {
     SCOPED_TRACE(name);
-    const nets::Json model = {{"name", name}, {"num_classes", 4}};
+    const nn::Json model = {{"name", name}, {"num_classes", 4}};
     InferenceSession graphed = cuda_session(it::make_net(model, 1), model, true);
     InferenceSession eager = cuda_session(it::make_net(model, 1), model, false);
     for (const Shape& shape : {Shape{1, 3, 64, 64}, Shape{2, 3, 96, 64}}) {
@@ -81,7 +83,7 @@ class HostSyncNet : public nn::Module {
 
 TEST(SessionGraphs, CaptureFailureFallsBackToEager) {
   CUDASEG_REQUIRE_CUDA();
-  const nets::Json model = {{"name", "host_sync"}, {"num_classes", 4}};
+  const nn::Json model = {{"name", "host_sync"}, {"num_classes", 4}};
   auto make = [] {
     auto net = std::make_shared<HostSyncNet>();
     it::fill_det(*net, 4);
@@ -103,4 +105,4 @@ TEST(SessionGraphs, CaptureFailureFallsBackToEager) {
 }
 
 }  // namespace
-}  // namespace cudaseg::weights
+}  // namespace cudaseg::infer

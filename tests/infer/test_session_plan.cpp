@@ -1,4 +1,4 @@
-// The session's memory plans (weights/session_runner.h) on the CPU: the
+// The session's memory plans (infer/runner.h) on the CPU: the
 // planned forward of every registered net equals the unplanned one bit for
 // bit, a second call of a shape allocates nothing but its result, a new
 // shape records its own plan, and a result kept by the caller survives later
@@ -6,20 +6,22 @@
 #include <gtest/gtest.h>
 
 #include "common/testing.h"
-#include "nets/infer_hooks.h"
-#include "nets/registry.h"
+#include "nn/hooks.h"
+#include "nn/registry.h"
 #include "tests/infer/infer_testing.h"
-#include "weights/session.h"
+#include "infer/session.h"
 
-namespace cudaseg::weights {
+namespace cudaseg::infer {
 namespace {
+
+using namespace cudaseg::weights;
 
 namespace it = cudaseg::infer_testing;
 namespace ct = cudaseg::testing;
 
-Tensor det_input(const Shape& shape, uint64_t seed) { return nets::det_uniform("input", shape, -1.0, 1.0, seed); }
+Tensor det_input(const Shape& shape, uint64_t seed) { return nn::det_uniform("input", shape, -1.0, 1.0, seed); }
 
-InferenceSession session(const nets::Json& model, bool plan) {
+InferenceSession session(const nn::Json& model, bool plan) {
   SessionOptions o;
   o.plan_memory = plan;
   return InferenceSession::from_net(it::make_net(model, 1), it::info_of(model), o);
@@ -27,9 +29,9 @@ InferenceSession session(const nets::Json& model, bool plan) {
 
 TEST(SessionPlan, EveryRegisteredNetPlannedEqualsUnplannedAndAllocatesNothing) {
   it::register_test_net();
-  for (const std::string& name : nets::registered_nets()) {
+  for (const std::string& name : nn::registered_nets()) {
     SCOPED_TRACE(name);
-    const nets::Json model = {{"name", name}, {"num_classes", 4}};
+    const nn::Json model = {{"name", name}, {"num_classes", 4}};
     InferenceSession planned = session(model, true), plain = session(model, false);
     const Tensor a = det_input({1, 3, 64, 64}, 2), b = det_input({1, 3, 64, 64}, 3);
 
@@ -98,7 +100,7 @@ TEST(SessionPlan, UnplannedAndHookedCallsUseTheAllocator) {
 
   InferenceSession s = session(model, true);
   s.forward(x);
-  nets::LayerRecorder rec(*s.net_ptr(), {"head"});
+  nn::LayerRecorder rec(*s.net_ptr(), {"head"});
   {
     nn::ForwardHookGuard guard(&rec);
     EXPECT_EQ(s.forward(x).to_vector(), plain.forward(x).to_vector());
@@ -110,4 +112,4 @@ TEST(SessionPlan, UnplannedAndHookedCallsUseTheAllocator) {
 }
 
 }  // namespace
-}  // namespace cudaseg::weights
+}  // namespace cudaseg::infer

@@ -7,7 +7,7 @@
 #include "common/golden.h"
 #include "common/testing.h"
 #include "nets/bisenetv2.h"
-#include "nets/registry.h"
+#include "nn/registry.h"
 
 using namespace cudaseg;
 namespace golden = cudaseg::testing::golden;
@@ -50,7 +50,7 @@ TEST(BiSeNetv2Golden, TrainStepWithAuxHeadsFloat64) {
 }
 
 TEST(BiSeNetv2Golden, WithoutAuxHasNoHeadsAndOneTrainingOutput) {
-  auto net = nets::create_net({{"name", "bisenetv2"}, {"num_classes", 19}, {"use_aux", false}});
+  auto net = nn::create_net({{"name", "bisenetv2"}, {"num_classes", 19}, {"use_aux", false}});
   const auto with_aux = bisenetv2_golden().json().at("state_dict").at("entries").size();
   EXPECT_EQ(net->state_dict().size(), with_aux - 4 * 7);  // each SegHead: conv, 5 BatchNorm entries, conv
   for (const auto& [name, t] : net->state_dict()) EXPECT_EQ(name.find("seg_head2"), std::string::npos) << name;
@@ -62,19 +62,19 @@ TEST(BiSeNetv2Golden, WithoutAuxHasNoHeadsAndOneTrainingOutput) {
 }
 
 TEST(BiSeNetv2Golden, WrongNetLoadNamesTheNetAndTensors) {
-  auto bisenet = nets::create_net({{"name", "bisenetv2"}, {"num_classes", 19}});
-  auto fastscnn = nets::create_net({{"name", "fastscnn"}, {"num_classes", 19}});
+  auto bisenet = nn::create_net({{"name", "bisenetv2"}, {"num_classes", 19}});
+  auto fastscnn = nn::create_net({{"name", "fastscnn"}, {"num_classes", 19}});
   EXPECT_TRUE(cudaseg::testing::throws_mentioning(
       [&] { bisenet->load_state_dict(state_map(*fastscnn)); },
       {"BiSeNetv2", "missing", "detail_branch.0.0.weight", "unexpected", "learning_to_downsample.0.0.weight"}));
-  auto bisenet21 = nets::create_net({{"name", "bisenetv2"}, {"num_classes", 21}});
+  auto bisenet21 = nn::create_net({{"name", "bisenetv2"}, {"num_classes", 21}});
   EXPECT_TRUE(cudaseg::testing::throws_mentioning(
       [&] { bisenet->load_state_dict(state_map(*bisenet21)); },
       {"BiSeNetv2", "mis-shaped", "seg_head.1.weight", "[21, 128, 1, 1]", "[19, 128, 1, 1]"}));
 }
 
 TEST(BiSeNetv2Golden, RejectsSizesNotMultipleOf32) {
-  auto net = nets::create_net({{"name", "bisenetv2"}, {"num_classes", 19}});
+  auto net = nn::create_net({{"name", "bisenetv2"}, {"num_classes", 19}});
   EXPECT_TRUE(cudaseg::testing::throws_mentioning([&] { net->forward(Tensor::zeros({1, 3, 48, 64})); },
                                                   {"BiSeNetv2", "multiples of 32"}));
 }

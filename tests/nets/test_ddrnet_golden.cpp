@@ -8,7 +8,7 @@
 #include "common/golden.h"
 #include "common/testing.h"
 #include "nets/ddrnet.h"
-#include "nets/registry.h"
+#include "nn/registry.h"
 
 using namespace cudaseg;
 namespace ct = cudaseg::testing;
@@ -80,14 +80,14 @@ TEST(DDRNetGolden, TrainStep23At64x128) { EXPECT_TRUE(train_step("ddrnet23_aux_f
 TEST(DDRNetGolden, TrainStep23At100x200) { EXPECT_TRUE(train_step("ddrnet23_aux_f64", 1)); }
 
 TEST(DDRNetGolden, WrongNetLoadNamesTheNetAndTheTensors) {
-  nn::ModulePtr slim = nets::create_net({{"name", "ddrnet"}, {"num_classes", 19}});
-  nn::ModulePtr full = nets::create_net({{"name", "ddrnet"}, {"arch_type", "DDRNet-23"}, {"num_classes", 19}});
+  nn::ModulePtr slim = nn::create_net({{"name", "ddrnet"}, {"num_classes", 19}});
+  nn::ModulePtr full = nn::create_net({{"name", "ddrnet"}, {"arch_type", "DDRNet-23"}, {"num_classes", 19}});
   EXPECT_TRUE(ct::throws_mentioning([&] { slim->load_state_dict(state_map(*full)); },
                                     {"DDRNet", "mis-shaped", "conv1.0.weight", "conv5.dappm.conv_last.0.weight"}));
-  nn::ModulePtr no_aux = nets::create_net({{"name", "ddrnet"}, {"num_classes", 19}, {"use_aux", false}});
+  nn::ModulePtr no_aux = nn::create_net({{"name", "ddrnet"}, {"num_classes", 19}, {"use_aux", false}});
   EXPECT_TRUE(ct::throws_mentioning([&] { no_aux->load_state_dict(state_map(*slim)); },
                                     {"DDRNet", "unexpected", "aux_head.0.0.weight"}));
-  nn::ModulePtr enet = nets::create_net({{"name", "enet"}, {"num_classes", 19}});
+  nn::ModulePtr enet = nn::create_net({{"name", "enet"}, {"num_classes", 19}});
   EXPECT_TRUE(ct::throws_mentioning([&] { slim->load_state_dict(state_map(*enet)); },
                                     {"DDRNet", "missing", "seg_head.1.weight", "unexpected", "initial.conv.0.weight"}));
 }
@@ -101,7 +101,7 @@ TEST(DDRNet, ArchitecturesMatchUpstreamCounts) {
   };
   for (const Expect& e : {Expect{"DDRNet-39", true, 33904576, 474}, Expect{"DDRNet-23-slim", false, 5542624, 299}}) {
     nn::ModulePtr net =
-        nets::create_net({{"name", "ddrnet"}, {"arch_type", e.arch}, {"num_classes", 19}, {"use_aux", e.use_aux}});
+        nn::create_net({{"name", "ddrnet"}, {"arch_type", e.arch}, {"num_classes", 19}, {"use_aux", e.use_aux}});
     EXPECT_EQ(parameter_count(*net), e.parameters) << e.arch;
     EXPECT_EQ(net->state_dict().size(), static_cast<size_t>(e.state_entries)) << e.arch;
   }
@@ -109,7 +109,7 @@ TEST(DDRNet, ArchitecturesMatchUpstreamCounts) {
 
 TEST(DDRNet, TrainOutputsAndArgumentErrors) {
   auto net = std::dynamic_pointer_cast<nets::DDRNet>(
-      nets::create_net({{"name", "ddrnet"}, {"num_classes", 5}, {"use_aux", false}}));
+      nn::create_net({{"name", "ddrnet"}, {"num_classes", 5}, {"use_aux", false}}));
   ASSERT_TRUE(net);
   const Tensor x = ct::uniform({2, 3, 64, 64}, -1, 1, 3, DType::f32);
   const auto outs = net->forward_train(x);
@@ -118,6 +118,6 @@ TEST(DDRNet, TrainOutputsAndArgumentErrors) {
   EXPECT_TRUE(ct::throws_mentioning([&] { net->forward(ct::uniform({1, 1, 64, 64}, -1, 1, 3, DType::f32)); },
                                     {"DDRNet", "[N, 3, H, W]"}));
   EXPECT_TRUE(ct::throws_mentioning(
-      [&] { nets::create_net({{"name", "ddrnet"}, {"num_classes", 5}, {"arch_type", "DDRNet-99"}}); },
+      [&] { nn::create_net({{"name", "ddrnet"}, {"num_classes", 5}, {"arch_type", "DDRNet-99"}}); },
       {"arch_type", "DDRNet-23-slim"}));
 }

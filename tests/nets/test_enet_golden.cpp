@@ -9,7 +9,7 @@
 #include "common/golden.h"
 #include "common/testing.h"
 #include "nets/enet.h"
-#include "nets/registry.h"
+#include "nn/registry.h"
 
 using namespace cudaseg;
 namespace ct = cudaseg::testing;
@@ -68,12 +68,12 @@ TEST(ENetGolden, TrainStep) {
 }
 
 TEST(ENetGolden, WrongNetLoadNamesTheNetAndTheTensors) {
-  nn::ModulePtr enet = nets::create_net({{"name", "enet"}, {"num_classes", 19}});
-  nn::ModulePtr bilinear = nets::create_net({{"name", "enet"}, {"num_classes", 19}, {"upsample_type", "bilinear"}});
+  nn::ModulePtr enet = nn::create_net({{"name", "enet"}, {"num_classes", 19}});
+  nn::ModulePtr bilinear = nn::create_net({{"name", "enet"}, {"num_classes", 19}, {"upsample_type", "bilinear"}});
   EXPECT_TRUE(ct::throws_mentioning([&] { enet->load_state_dict(state_map(*bilinear)); },
                                     {"ENet", "missing", "bottleneck4.conv_unpool.right_init_conv.1.up_conv.weight",
                                      "unexpected", "bottleneck4.conv_unpool.right_init_conv.1.up_conv.0.0.weight"}));
-  nn::ModulePtr ten = nets::create_net({{"name", "enet"}, {"num_classes", 10}});
+  nn::ModulePtr ten = nn::create_net({{"name", "enet"}, {"num_classes", 10}});
   EXPECT_TRUE(ct::throws_mentioning([&] { enet->load_state_dict(state_map(*ten)); },
                                     {"ENet", "mis-shaped", "fullconv.up_conv.0.0.weight"}));
 }
@@ -81,7 +81,7 @@ TEST(ENetGolden, WrongNetLoadNamesTheNetAndTheTensors) {
 // Counts of upstream's ENet(num_class=19, upsample_type='bilinear'), taken once
 // with Debian's torch 1.13.
 TEST(ENet, BilinearVariantMatchesUpstreamCounts) {
-  nn::ModulePtr net = nets::create_net({{"name", "enet"}, {"num_classes", 19}, {"upsample_type", "bilinear"}});
+  nn::ModulePtr net = nn::create_net({{"name", "enet"}, {"num_classes", 19}, {"upsample_type", "bilinear"}});
   EXPECT_EQ(parameter_count(*net), 354956);
   EXPECT_EQ(net->state_dict().size(), 440u);
   net->eval();
@@ -90,7 +90,7 @@ TEST(ENet, BilinearVariantMatchesUpstreamCounts) {
 }
 
 TEST(ENet, DropoutIsActiveInTrainingOnlyAndSizesAreChecked) {
-  nn::ModulePtr net = nets::create_net({{"name", "enet"}, {"num_classes", 4}});
+  nn::ModulePtr net = nn::create_net({{"name", "enet"}, {"num_classes", 4}});
   const Tensor x = ct::uniform({1, 3, 32, 32}, -1, 1, 7, DType::f32);
   net->eval();
   autograd::NoGradGuard no_grad;

@@ -9,7 +9,7 @@
 #include "common/golden.h"
 #include "common/testing.h"
 #include "nets/fastscnn.h"
-#include "nets/registry.h"
+#include "nn/registry.h"
 
 using namespace cudaseg;
 namespace golden = cudaseg::testing::golden;
@@ -45,8 +45,8 @@ TEST(FastSCNNGolden, TrainStepFloat64) {
 }
 
 TEST(FastSCNNGolden, WrongNetLoadNamesTheNetAndTensors) {
-  auto fastscnn = nets::create_net({{"name", "fastscnn"}, {"num_classes", 19}});
-  auto other = nets::create_net({{"name", "bisenetv2"}, {"num_classes", 19}});
+  auto fastscnn = nn::create_net({{"name", "fastscnn"}, {"num_classes", 19}});
+  auto other = nn::create_net({{"name", "bisenetv2"}, {"num_classes", 19}});
   std::map<std::string, Tensor> state;
   for (const auto& [name, t] : other->state_dict()) state.emplace(name, t);
   EXPECT_TRUE(cudaseg::testing::throws_mentioning(
@@ -55,9 +55,9 @@ TEST(FastSCNNGolden, WrongNetLoadNamesTheNetAndTensors) {
 }
 
 TEST(FastSCNNGolden, RegistryArgumentsAreUpstreams) {
-  const nets::Json resolved = nets::resolve_model_config({{"name", "fastscnn"}, {"num_classes", 19}});
-  EXPECT_EQ(resolved, (nets::Json{{"name", "fastscnn"}, {"num_classes", 19}, {"act_type", "relu"}, {"n_channel", 3}}));
+  const nn::Json resolved = nn::resolve_model_config({{"name", "fastscnn"}, {"num_classes", 19}});
+  EXPECT_EQ(resolved, (nn::Json{{"name", "fastscnn"}, {"num_classes", 19}, {"act_type", "relu"}, {"n_channel", 3}}));
   EXPECT_TRUE(cudaseg::testing::throws_mentioning(
-      [&] { nets::create_net({{"name", "fastscnn"}, {"num_classes", 19}, {"act_type", "mish"}}); },
+      [&] { nn::create_net({{"name", "fastscnn"}, {"num_classes", 19}, {"act_type", "mish"}}); },
       {"fastscnn", "act_type", "mish"}));
 }

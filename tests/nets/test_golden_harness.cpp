@@ -6,7 +6,7 @@
 
 #include "autograd/resize.h"
 #include "common/golden.h"
-#include "nets/param_init.h"
+#include "nn/param_init.h"
 
 using namespace cudaseg;
 namespace golden = cudaseg::testing::golden;
@@ -18,9 +18,9 @@ bool near(double ours, double torch_value) { return std::abs(ours - torch_value)
 }  // namespace
 
 TEST(GoldenHarness, LossHelpersMatchTorch) {
-  const Tensor logits = nets::det_uniform("harness/logits", {2, 19, 8, 12}, -3, 3, 0);
-  const Tensor labels = nets::det_labels("harness/labels", {2, 32, 48}, 19, 0);
-  const Tensor detail = nets::det_uniform("harness/detail", {2, 1, 8, 12}, -2, 2, 0);
+  const Tensor logits = nn::det_uniform("harness/logits", {2, 19, 8, 12}, -3, 3, 0);
+  const Tensor labels = nn::det_labels("harness/labels", {2, 32, 48}, 19, 0);
+  const Tensor detail = nn::det_uniform("harness/detail", {2, 1, 8, 12}, -2, 2, 0);
   const Tensor weight = Tensor::from_vector({0.6, 0.3, 0.1}, {1, 3, 1, 1});
 
   EXPECT_PRED2(near, golden::aux_ce_loss(logits, labels).item(), 3.9378163814544678);

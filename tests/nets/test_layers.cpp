@@ -3,7 +3,7 @@
 #include <cmath>
 
 #include "common/testing.h"
-#include "nets/layers.h"
+#include "nn/layers.h"
 #include "ops/conv.h"
 #include "ops/norm.h"
 

@@ -2,7 +2,7 @@
 
 #include "autograd/arith.h"
 #include "common/testing.h"
-#include "nets/module.h"
+#include "nn/module.h"
 
 using namespace cudaseg;
 namespace ct = cudaseg::testing;

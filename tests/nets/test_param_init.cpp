@@ -7,10 +7,10 @@
 #include <string>
 #include <vector>
 
-#include "nets/param_init.h"
+#include "nn/param_init.h"
 #include "runtime/error.h"
 
-namespace cudaseg::nets {
+namespace cudaseg::nn {
 namespace {
 
 uint32_t bits_of(float f) {
@@ -91,4 +91,4 @@ TEST(ParamInit, Rules) {
 }
 
 }  // namespace
-}  // namespace cudaseg::nets
+}  // namespace cudaseg::nn

@@ -1,8 +1,8 @@
 #include <gtest/gtest.h>
 
 #include "common/testing.h"
-#include "nets/layers.h"
-#include "nets/registry.h"
+#include "nn/layers.h"
+#include "nn/registry.h"
 
 using namespace cudaseg;
 namespace ct = cudaseg::testing;
@@ -15,49 +15,49 @@ void register_toy() {
   static bool done = false;
   if (done) return;
   done = true;
-  nets::NetSpec spec;
+  nn::NetSpec spec;
   spec.name = "toy_net";
   spec.summary = "a 1x1 conv, for the registry tests";
   spec.args = {{"width", 8, {}, "hidden channels"},
                {"act", "relu", {"relu", "silu"}, "activation"},
                {"use_aux", false, {}, "aux head"}};
-  spec.build = [](const nets::Json& a) -> nn::ModulePtr {
+  spec.build = [](const nn::Json& a) -> nn::ModulePtr {
     auto seq = std::make_shared<nn::Sequential>();
     seq->push_back(std::make_shared<nn::Conv2d>(3, a["width"].get<int64_t>(), 1));
     seq->push_back(nn::make_activation(a["act"].get<std::string>()));
     seq->push_back(std::make_shared<nn::Conv2d>(a["width"].get<int64_t>(), a["num_classes"].get<int64_t>(), 1));
     return seq;
   };
-  nets::register_net(spec);
+  nn::register_net(spec);
 }
 
 }  // namespace
 
 TEST(Registry, BuildsFromTheModelObjectWithDefaults) {
   register_toy();
-  const nets::Json resolved = nets::resolve_model_config({{"name", "toy_net"}, {"num_classes", 5}});
+  const nn::Json resolved = nn::resolve_model_config({{"name", "toy_net"}, {"num_classes", 5}});
   EXPECT_EQ(resolved["width"], 8);
   EXPECT_EQ(resolved["act"], "relu");
   EXPECT_EQ(resolved["use_aux"], false);
-  nn::ModulePtr net = nets::create_net({{"name", "toy_net"}, {"num_classes", 5}, {"width", 4}});
+  nn::ModulePtr net = nn::create_net({{"name", "toy_net"}, {"num_classes", 5}, {"width", 4}});
   EXPECT_EQ(net->get("2.weight").shape(), (Shape{5, 4, 1, 1}));
   EXPECT_EQ(net->forward(ct::randn({1, 3, 7, 13}, 1, DType::f32)).shape(), (Shape{1, 5, 7, 13}));
 }
 
 TEST(Registry, ErrorsListWhatIsAccepted) {
   register_toy();
-  EXPECT_TRUE(ct::throws_mentioning([] { nets::create_net({{"name", "no_such_net"}, {"num_classes", 2}}); },
+  EXPECT_TRUE(ct::throws_mentioning([] { nn::create_net({{"name", "no_such_net"}, {"num_classes", 2}}); },
                                     {"no_such_net", "toy_net"}));
   EXPECT_TRUE(ct::throws_mentioning(
-      [] { nets::create_net({{"name", "toy_net"}, {"num_classes", 2}, {"widht", 3}}); },
+      [] { nn::create_net({{"name", "toy_net"}, {"num_classes", 2}, {"widht", 3}}); },
       {"unknown key", "widht", "width", "act", "use_aux"}));
   EXPECT_TRUE(ct::throws_mentioning(
-      [] { nets::create_net({{"name", "toy_net"}, {"num_classes", 2}, {"width", "wide"}}); },
+      [] { nn::create_net({{"name", "toy_net"}, {"num_classes", 2}, {"width", "wide"}}); },
       {"width", "number", "\"wide\""}));
   EXPECT_TRUE(ct::throws_mentioning(
-      [] { nets::create_net({{"name", "toy_net"}, {"num_classes", 2}, {"act", "gelu"}}); },
+      [] { nn::create_net({{"name", "toy_net"}, {"num_classes", 2}, {"act", "gelu"}}); },
       {"act", "gelu", "\"relu\", \"silu\""}));
-  EXPECT_TRUE(ct::throws_mentioning([] { nets::create_net({{"name", "toy_net"}}); }, {"num_classes"}));
-  EXPECT_TRUE(ct::throws_mentioning([] { nets::create_net({{"name", "toy_net"}, {"num_classes", 0}}); },
+  EXPECT_TRUE(ct::throws_mentioning([] { nn::create_net({{"name", "toy_net"}}); }, {"num_classes"}));
+  EXPECT_TRUE(ct::throws_mentioning([] { nn::create_net({{"name", "toy_net"}, {"num_classes", 0}}); },
                                     {"num_classes", "positive"}));
 }

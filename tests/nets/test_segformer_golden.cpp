@@ -8,8 +8,8 @@
 #include "autograd/engine.h"
 #include "common/golden.h"
 #include "common/testing.h"
-#include "nets/layers.h"
-#include "nets/registry.h"
+#include "nn/layers.h"
+#include "nn/registry.h"
 #include "nets/segformer.h"
 
 using namespace cudaseg;
@@ -49,8 +49,8 @@ TEST(SegFormerGolden, TrainStepB0) {
 
 TEST(SegFormerGolden, WrongNetLoadNamesTheNetAndTheTensors) {
   nn::SkipInitGuard skip;  // the loads fail before any value is read
-  nn::ModulePtr b0 = nets::create_net({{"name", "segformer"}, {"backbone", "mit_b0"}, {"num_classes", 19}});
-  nn::ModulePtr b1 = nets::create_net({{"name", "segformer"}, {"backbone", "mit_b1"}, {"num_classes", 19}});
+  nn::ModulePtr b0 = nn::create_net({{"name", "segformer"}, {"backbone", "mit_b0"}, {"num_classes", 19}});
+  nn::ModulePtr b1 = nn::create_net({{"name", "segformer"}, {"backbone", "mit_b1"}, {"num_classes", 19}});
   const auto b1_state = state_map(*b1);
   EXPECT_TRUE(ct::throws_mentioning([&] { b0->load_state_dict(b1_state); },
                                     {"SegFormer", "mis-shaped", "backbone.patch_embed1.proj.weight",
@@ -88,7 +88,7 @@ TEST(SegFormer, EveryMitVariantMatchesUpstream) {
     EXPECT_EQ(c.num_heads, e.heads);
     EXPECT_EQ(c.depths, e.depths);
     EXPECT_EQ(c.sr_ratios, (std::array<int64_t, 4>{8, 4, 2, 1}));
-    nn::ModulePtr net = nets::create_net({{"name", "segformer"}, {"backbone", e.name}, {"num_classes", 19}});
+    nn::ModulePtr net = nn::create_net({{"name", "segformer"}, {"backbone", e.name}, {"num_classes", 19}});
     int64_t params = 0;
     for (const auto& p : net->parameters()) params += p.numel();
     EXPECT_EQ(params, e.parameters);
@@ -105,25 +105,25 @@ TEST(SegFormer, EveryMitVariantMatchesUpstream) {
 }
 
 TEST(SegFormer, RegistryArgumentsAndErrors) {
-  const nets::Json r = nets::resolve_model_config({{"name", "segformer"}, {"num_classes", 19}});
+  const nn::Json r = nn::resolve_model_config({{"name", "segformer"}, {"num_classes", 19}});
   EXPECT_EQ(r["backbone"], "mit_b0");
   EXPECT_EQ(r["embed_dim"], 0);
   EXPECT_EQ(r["channels"], 128);
   EXPECT_DOUBLE_EQ(r["dropout_ratio"].get<double>(), 0.1);
   EXPECT_DOUBLE_EQ(r["drop_path_rate"].get<double>(), 0.1);
-  nn::ModulePtr net = nets::create_net(
+  nn::ModulePtr net = nn::create_net(
       {{"name", "segformer"}, {"num_classes", 7}, {"embed_dim", 64}, {"channels", 32}, {"dropout_ratio", 0.0}});
   EXPECT_EQ(net->get("decode_head.linear_c1.proj.weight").shape(), (Shape{64, 32}));
   EXPECT_EQ(net->get("decode_head.conv_seg.weight").shape(), (Shape{7, 32, 1, 1}));
   EXPECT_TRUE(ct::throws_mentioning(
-      [] { nets::create_net({{"name", "segformer"}, {"num_classes", 19}, {"backbone", "mit_b9"}}); },
+      [] { nn::create_net({{"name", "segformer"}, {"num_classes", 19}, {"backbone", "mit_b9"}}); },
       {"backbone", "mit_b9", "mit_b0", "mit_b5"}));
 }
 
 TEST(SegFormer, TrainingIsStochasticWithDefaultDropoutsEvalIsNot) {
   // With the defaults (dropout 0.1, drop path 0.1) training is stochastic, eval is not.
-  auto net = std::dynamic_pointer_cast<nets::SegNet>(
-      nets::create_net({{"name", "segformer"}, {"backbone", "mit_b0"}, {"num_classes", 5}}));
+  auto net = std::dynamic_pointer_cast<nn::SegNet>(
+      nn::create_net({{"name", "segformer"}, {"backbone", "mit_b0"}, {"num_classes", 5}}));
   ASSERT_TRUE(net);
   const Tensor x = ct::uniform({2, 3, 32, 48}, -1, 1, 7, DType::f32);
   autograd::NoGradGuard no_grad;

@@ -11,7 +11,7 @@
 #include "common/golden.h"
 #include "common/testing.h"
 #include "nets/ppliteseg.h"
-#include "nets/registry.h"
+#include "nn/registry.h"
 #include "nets/stdc.h"
 #include "ops/reduce.h"
 
@@ -92,23 +92,23 @@ TEST(StdcGolden, PPLiteSegStdc2TrainSize2) { check_train("ppliteseg_stdc2", 1, g
 TEST(StdcNets, AuxAndDetailHeadsAreExclusive) {
   EXPECT_TRUE(ct::throws_mentioning(
       [] {
-        nets::create_net({{"name", "stdc"}, {"num_classes", 19}, {"use_aux", true}, {"use_detail_head", true}});
+        nn::create_net({{"name", "stdc"}, {"num_classes", 19}, {"use_aux", true}, {"use_detail_head", true}});
       },
       {"stdc", "exclusive"}));
 }
 
 TEST(StdcNets, TrainingOutputsFollowUpstream) {
   const Tensor x = Tensor::zeros({1, 3, 64, 64});
-  auto aux = std::dynamic_pointer_cast<nets::SegNet>(
-      nets::create_net({{"name", "stdc"}, {"num_classes", 5}, {"use_aux", true}}));
+  auto aux = std::dynamic_pointer_cast<nn::SegNet>(
+      nn::create_net({{"name", "stdc"}, {"num_classes", 5}, {"use_aux", true}}));
   const auto a = aux->forward_train(x);
   ASSERT_EQ(a.size(), 4u);
   EXPECT_EQ(a[0].shape(), (Shape{1, 5, 64, 64}));
   EXPECT_EQ(a[1].shape(), (Shape{1, 5, 8, 8}));
   EXPECT_EQ(a[2].shape(), (Shape{1, 5, 4, 4}));
   EXPECT_EQ(a[3].shape(), (Shape{1, 5, 2, 2}));
-  auto detail = std::dynamic_pointer_cast<nets::SegNet>(
-      nets::create_net({{"name", "stdc"}, {"num_classes", 5}, {"use_detail_head", true}}));
+  auto detail = std::dynamic_pointer_cast<nn::SegNet>(
+      nn::create_net({{"name", "stdc"}, {"num_classes", 5}, {"use_detail_head", true}}));
   const auto d = detail->forward_train(x);
   ASSERT_EQ(d.size(), 2u);
   EXPECT_EQ(d[1].shape(), (Shape{1, 1, 8, 8}));
@@ -136,12 +136,12 @@ TEST(StdcNets, LaplacianLabelsAtThreeStrides) {
 }
 
 TEST(StdcNets, WrongNetLoadNamesTheNetAndTheTensors) {
-  nn::ModulePtr s1 = nets::create_net({{"name", "stdc"}, {"encoder_type", "stdc1"}, {"num_classes", 19}});
-  nn::ModulePtr s2 = nets::create_net({{"name", "stdc"}, {"encoder_type", "stdc2"}, {"num_classes", 19}});
+  nn::ModulePtr s1 = nn::create_net({{"name", "stdc"}, {"encoder_type", "stdc1"}, {"num_classes", 19}});
+  nn::ModulePtr s2 = nn::create_net({{"name", "stdc"}, {"encoder_type", "stdc2"}, {"num_classes", 19}});
   EXPECT_TRUE(ct::throws_mentioning([&] { s1->load_state_dict(state_map(*s2)); },
                                     {"STDC", "stage3.2.block1.0.weight", "stage5.2.block4.1.running_var"}));
-  nn::ModulePtr p1 = nets::create_net({{"name", "ppliteseg"}, {"encoder_type", "stdc1"}, {"num_classes", 19}});
-  nn::ModulePtr p2 = nets::create_net({{"name", "ppliteseg"}, {"encoder_type", "stdc2"}, {"num_classes", 19}});
+  nn::ModulePtr p1 = nn::create_net({{"name", "ppliteseg"}, {"encoder_type", "stdc1"}, {"num_classes", 19}});
+  nn::ModulePtr p2 = nn::create_net({{"name", "ppliteseg"}, {"encoder_type", "stdc2"}, {"num_classes", 19}});
   EXPECT_TRUE(ct::throws_mentioning([&] { p2->load_state_dict(state_map(*p1)); },
                                     {"PPLiteSeg", "encoder.encoder.stage3.2.block1.0.weight",
                                      "decoder.stage6.0.weight", "sppm.conv.weight"}));

@@ -4,7 +4,7 @@
 #include <fstream>
 
 #include "common/testing.h"
-#include "nets/registry.h"
+#include "nn/registry.h"
 #include "train/config.h"
 #include "trainer_toy.h"
 

@@ -9,7 +9,7 @@
 
 #include "runtime/image_io.h"
 #include "runtime/rng.h"
-#include "train/train_cli.h"
+#include "cli/train_main.h"
 #include "trainer_toy.h"
 #include "weights/checkpoint.h"
 
@@ -25,12 +25,12 @@ struct Result {
   std::string err;
 };
 
-Result cli(std::vector<std::string> args) {
+Result run_cli(std::vector<std::string> args) {
   args.insert(args.begin(), "rtseg_train");
   std::vector<const char*> argv;
   for (const auto& a : args) argv.push_back(a.c_str());
   std::ostringstream out, err;
-  const int status = train::train_main(static_cast<int>(argv.size()), argv.data(), out, err);
+  const int status = cli::train_main(static_cast<int>(argv.size()), argv.data(), out, err);
   return {status, err.str()};
 }
 
@@ -88,7 +88,7 @@ TEST(MalformedData, MissingMaskIsNamedBeforeTheRunStarts) {
   const fs::path dir = fs::temp_directory_path() / "cudaseg_test_malformed_missing";
   const fs::path config = make_run(dir, 0);
   fs::remove(dir / "data/train/masks/img2.png");
-  const Result r = cli({config.string(), "--out", (dir / "out").string()});
+  const Result r = run_cli({config.string(), "--out", (dir / "out").string()});
   EXPECT_EQ(r.status, 1);
   EXPECT_TRUE(one_line(r.err)) << r.err;
   EXPECT_NE(r.err.find("masks/img2.png"), std::string::npos) << r.err;
@@ -104,14 +104,14 @@ TEST(MalformedData, BadMaskMidRunStopsAndKeepsTheCheckpoint) {
     const fs::path dir = fs::temp_directory_path() / "cudaseg_test_malformed_midrun";
     const fs::path config = make_run(dir, workers);
     const fs::path out = dir / "out";
-    ASSERT_EQ(cli({config.string(), "--out", out.string()}).status, 0);
+    ASSERT_EQ(run_cli({config.string(), "--out", out.string()}).status, 0);
     const std::string json = bytes(out / "last.json"), bin = bytes(out / "last.bin");
 
     // A label value out of range (7 with 3 classes, not the ignore index 255).
     Tensor bad = Tensor::zeros({kSize, kSize}, DType::u8);
     bad.data<uint8_t>()[kSize * 3 + 5] = 7;
     write_png((dir / "data/train/masks/img1.png").string(), bad);
-    Result r = cli({config.string(), "--resume", out.string(), "--set", "train.iters=12"});
+    Result r = run_cli({config.string(), "--resume", out.string(), "--set", "train.iters=12"});
     EXPECT_EQ(r.status, 1);
     EXPECT_TRUE(one_line(r.err.substr(r.err.rfind("rtseg_train: ")))) << r.err;
     const std::string last_line = r.err.substr(r.err.rfind("rtseg_train: "));
@@ -123,7 +123,7 @@ TEST(MalformedData, BadMaskMidRunStopsAndKeepsTheCheckpoint) {
 
     // An image and mask of different sizes.
     write_png((dir / "data/train/masks/img1.png").string(), Tensor::zeros({kSize, kSize - 3}, DType::u8));
-    r = cli({config.string(), "--resume", out.string(), "--set", "train.iters=12"});
+    r = run_cli({config.string(), "--resume", out.string(), "--set", "train.iters=12"});
     EXPECT_EQ(r.status, 1);
     const std::string size_line = r.err.substr(r.err.rfind("rtseg_train: "));
     EXPECT_TRUE(one_line(size_line)) << r.err;

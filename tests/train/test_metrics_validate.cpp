@@ -2,8 +2,8 @@
 
 #include "autograd/engine.h"
 #include "common/testing.h"
-#include "nets/layers.h"
-#include "nets/registry.h"
+#include "nn/layers.h"
+#include "nn/registry.h"
 #include "ops/ops.h"
 #include "train/validate.h"
 #include "trainer_toy.h"
@@ -19,7 +19,7 @@ namespace {
 nn::ModulePtr pointwise_net() {
   train_testing::register_toy_net();
   nn::manual_seed(5);
-  nn::ModulePtr net = nets::create_net({{"name", "train_toy"}, {"num_classes", 4}, {"kernel", 1}});
+  nn::ModulePtr net = nn::create_net({{"name", "train_toy"}, {"num_classes", 4}, {"kernel", 1}});
   net->train();
   net->forward(ct::randn({2, 3, 6, 6}, 1, DType::f32));  // non-trivial running stats
   net->eval();
@@ -49,7 +49,7 @@ TEST(Validate, SlidingWindowAveragesWhereWindowsOverlap) {
   // mix differing window logits: the result is their mean, not their sum.
   train_testing::register_toy_net();
   nn::manual_seed(6);
-  nn::ModulePtr net = nets::create_net({{"name", "train_toy"}, {"num_classes", 2}});
+  nn::ModulePtr net = nn::create_net({{"name", "train_toy"}, {"num_classes", 2}});
   net->eval();
   const Tensor images = ct::randn({1, 3, 8, 8}, 3, DType::f32);
   const Tensor slide = infer_slide(*net, images, {8, 6}, {8, 2});  // windows at x = 0 and 2
@@ -64,7 +64,7 @@ TEST(Validate, SlidingWindowAveragesWhereWindowsOverlap) {
 TEST(Validate, EvaluateScoresEveryLabelledPixelAndRestoresTheMode) {
   train_testing::register_toy_net();
   nn::manual_seed(7);
-  nn::ModulePtr net = nets::create_net({{"name", "train_toy"}, {"num_classes", 3}});
+  nn::ModulePtr net = nn::create_net({{"name", "train_toy"}, {"num_classes", 3}});
   net->train();
   auto loader = train_testing::toy_loader(std::make_shared<train_testing::BlobsDataset>(3, 10, 12, 1), false);
   loader->next();  // evaluation starts from the first sample wherever the loader stands

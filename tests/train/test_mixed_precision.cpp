@@ -13,9 +13,9 @@
 #include "autograd/unary.h"
 #include "common/cuda_skip.h"
 #include "common/testing.h"
-#include "nets/layers.h"
-#include "nets/registry.h"
-#include "nets/segnet.h"
+#include "nn/layers.h"
+#include "nn/registry.h"
+#include "nn/segnet.h"
 #include "train/config.h"
 #include "train/trainer.h"
 #include "trainer_toy.h"
@@ -30,13 +30,13 @@ namespace {
 
 nn::ModulePtr seeded_net(const Json& model) {
   nn::manual_seed(3);
-  nn::ModulePtr net = nets::create_net(nets::resolve_model_config(model));
+  nn::ModulePtr net = nn::create_net(nn::resolve_model_config(model));
   net->train();
   return net;
 }
 
 std::vector<Tensor> outputs(nn::Module& net, const Tensor& x) {
-  return dynamic_cast<nets::SegNet&>(net).forward_train(x);
+  return dynamic_cast<nn::SegNet&>(net).forward_train(x);
 }
 
 Tensor squares(const std::vector<Tensor>& outs) {
@@ -108,7 +108,7 @@ TEST(MixedPrecision, LayersFollowTheInputDtypeAndKeepFloat32State) {
 // parameter or constant into the compute dtype.
 TEST(MixedPrecision, ShippedNetsRunUnderTheGuard) {
   const fs::path dir = fs::path(CUDASEG_SOURCE_DIR) / "nets";
-  const std::vector<std::string> registered = nets::registered_nets();
+  const std::vector<std::string> registered = nn::registered_nets();
   int checked = 0;
   for (const auto& entry : fs::directory_iterator(dir)) {
     if (entry.path().extension() != ".json") continue;

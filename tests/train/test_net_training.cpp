@@ -9,7 +9,7 @@
 #include <fstream>
 
 #include "autograd/engine.h"
-#include "nets/segnet.h"
+#include "nn/segnet.h"
 #include "train/data_config.h"
 #include "train/trainer.h"
 
@@ -31,7 +31,7 @@ double fixed_batch_loss(Trainer& trainer, const Batch& batch) {
   autograd::NoGradGuard no_grad;
   nn::Module& net = trainer.net();
   std::vector<Tensor> outputs;
-  if (auto* seg = dynamic_cast<nets::SegNet*>(&net)) outputs = seg->forward_train(batch.images);
+  if (auto* seg = dynamic_cast<nn::SegNet*>(&net)) outputs = seg->forward_train(batch.images);
   else outputs = {net.forward(batch.images)};
   return trainer.loss()(outputs, batch.labels).total.item();
 }

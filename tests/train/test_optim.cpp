@@ -1,7 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "common/testing.h"
-#include "nets/layers.h"
+#include "nn/layers.h"
 #include "train/optim.h"
 
 using namespace cudaseg;

@@ -8,7 +8,7 @@
 
 #include "common/cuda_skip.h"
 #include "common/testing.h"
-#include "nets/registry.h"
+#include "nn/registry.h"
 #include "train/data_config.h"
 #include "train/trainer.h"
 #include "train/validate.h"

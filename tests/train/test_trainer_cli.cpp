@@ -1,4 +1,4 @@
-// rtseg_train (train/train_cli.h): usage, a run, resume, stop, and the
+// rtseg_train (cli/train_main.h): usage, a run, resume, stop, and the
 // exit status and one-line message of each failure; then the built binary.
 #include <gtest/gtest.h>
 
@@ -9,7 +9,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "train/train_cli.h"
+#include "cli/train_main.h"
 #include "trainer_toy.h"
 #include "weights/checkpoint.h"
 
@@ -23,12 +23,12 @@ struct Result {
   std::string out, err;
 };
 
-Result cli(std::vector<std::string> args, const std::atomic<bool>* stop = nullptr) {
+Result run_cli(std::vector<std::string> args, const std::atomic<bool>* stop = nullptr) {
   args.insert(args.begin(), "rtseg_train");
   std::vector<const char*> argv;
   for (const auto& a : args) argv.push_back(a.c_str());
   std::ostringstream out, err;
-  const int status = train::train_main(static_cast<int>(argv.size()), argv.data(), out, err, stop);
+  const int status = cli::train_main(static_cast<int>(argv.size()), argv.data(), out, err, stop);
   return {status, out.str(), err.str()};
 }
 
@@ -54,7 +54,7 @@ fs::path write_config(const fs::path& dir, int64_t iters) {
 }  // namespace
 
 TEST(TrainCli, HelpAndUsageErrors) {
-  const Result help = cli({"--help"});
+  const Result help = run_cli({"--help"});
   EXPECT_EQ(help.status, 0);
   EXPECT_NE(help.out.find("usage: rtseg_train CONFIG.json"), std::string::npos);
   for (const char* section : {"model:", "data:", "augment:", "optimizer:", "schedule:", "loss:", "ema:", "val:",
@@ -65,7 +65,7 @@ TEST(TrainCli, HelpAndUsageErrors) {
   EXPECT_NE(help.out.find("metrics.jsonl"), std::string::npos);  // what the run folder receives
   for (const auto& args : std::vector<std::vector<std::string>>{
            {}, {"a.json", "--bogus"}, {"a.json", "--set"}, {"a.json", "b.json"}}) {
-    const Result r = cli(args);
+    const Result r = run_cli(args);
     EXPECT_EQ(r.status, 2);
     EXPECT_TRUE(one_line(r.err)) << r.err;
     EXPECT_NE(r.err.find("see --help"), std::string::npos);
@@ -76,15 +76,15 @@ TEST(TrainCli, RuntimeErrorsAreOneLine) {
   const fs::path dir = fs::temp_directory_path() / "cudaseg_test_cli_errors";
   fs::remove_all(dir);
   const fs::path config = write_config(dir, 2);
-  Result r = cli({(dir / "missing.json").string()});
+  Result r = run_cli({(dir / "missing.json").string()});
   EXPECT_EQ(r.status, 1);
   EXPECT_TRUE(one_line(r.err)) << r.err;
   EXPECT_NE(r.err.find("missing.json"), std::string::npos);
-  r = cli({config.string(), "--set", "optimizer.lr=fast", "--out", (dir / "out").string()});
+  r = run_cli({config.string(), "--set", "optimizer.lr=fast", "--out", (dir / "out").string()});
   EXPECT_EQ(r.status, 1);
   EXPECT_TRUE(one_line(r.err)) << r.err;
   EXPECT_NE(r.err.find("optimizer.lr"), std::string::npos);
-  r = cli({config.string(), "--resume", (dir / "nowhere").string()});
+  r = run_cli({config.string(), "--resume", (dir / "nowhere").string()});
   EXPECT_EQ(r.status, 1);
   EXPECT_TRUE(one_line(r.err)) << r.err;
   EXPECT_NE(r.err.find("nowhere"), std::string::npos);
@@ -97,7 +97,7 @@ TEST(TrainCli, TrainsResumesAndStops) {
   fs::remove_all(dir);
   const fs::path config = write_config(dir, 4);
   const fs::path out = dir / "out";
-  Result r = cli({config.string(), "--out", out.string()});
+  Result r = run_cli({config.string(), "--out", out.string()});
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_NE(r.out.find("step 4: best mIoU"), std::string::npos) << r.out;
   EXPECT_NE(r.err.find("step 3/4"), std::string::npos) << r.err;
@@ -105,7 +105,7 @@ TEST(TrainCli, TrainsResumesAndStops) {
   EXPECT_TRUE(fs::exists(out / "best.json"));
 
   // Resume into the same folder (the default out) with more steps.
-  r = cli({config.string(), "--resume", out.string(), "--set", "train.iters=6"});
+  r = run_cli({config.string(), "--resume", out.string(), "--set", "train.iters=6"});
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_NE(r.err.find("resumed"), std::string::npos);
   EXPECT_EQ(r.err.find("step 4/6"), std::string::npos);  // step 4 is not redone
@@ -114,7 +114,7 @@ TEST(TrainCli, TrainsResumesAndStops) {
 
   // A raised stop flag ends the run after the current step with a checkpoint.
   std::atomic<bool> stop{true};
-  r = cli({config.string(), "--out", (dir / "stopped").string()}, &stop);
+  r = run_cli({config.string(), "--out", (dir / "stopped").string()}, &stop);
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_NE(r.err.find("stopped at step 1"), std::string::npos) << r.err;
   EXPECT_EQ(weights::load_checkpoint((dir / "stopped" / "last").string()).train_state->step, 1);
@@ -154,23 +154,23 @@ TEST(TrainCli, TrainOutPlacesTheRunAndOutOverridesIt) {
   const fs::path dir = fs::temp_directory_path() / "cudaseg_test_cli_train_out";
   fs::remove_all(dir);
   const fs::path config = write_config(dir, 2);
-  Result r = cli({config.string(), "--set", "train.out=" + (dir / "configured").string()});
+  Result r = run_cli({config.string(), "--set", "train.out=" + (dir / "configured").string()});
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_TRUE(fs::exists(dir / "configured" / "last.json"));
   EXPECT_NE(r.err.find("output " + (dir / "configured").string()), std::string::npos) << r.err;
 
-  r = cli({config.string(), "--set", "train.out=" + (dir / "ignored").string(), "--out", (dir / "flag").string()});
+  r = run_cli({config.string(), "--set", "train.out=" + (dir / "ignored").string(), "--out", (dir / "flag").string()});
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_TRUE(fs::exists(dir / "flag" / "last.json"));
   EXPECT_FALSE(fs::exists(dir / "ignored"));
 
-  r = cli({config.string(), "--set", "train.precision=fp16", "--out", (dir / "fp16").string()});
+  r = run_cli({config.string(), "--set", "train.precision=fp16", "--out", (dir / "fp16").string()});
   EXPECT_EQ(r.status, 1);
   EXPECT_TRUE(one_line(r.err)) << r.err;
   EXPECT_NE(r.err.find("train.precision 'fp16' needs a CUDA device (train.device is 'cpu'); use fp32 on the CPU"),
             std::string::npos)
       << r.err;
-  r = cli({config.string(), "--set", "train.epochs=3", "--out", (dir / "both").string()});
+  r = run_cli({config.string(), "--set", "train.epochs=3", "--out", (dir / "both").string()});
   EXPECT_EQ(r.status, 1);
   EXPECT_TRUE(one_line(r.err)) << r.err;
   EXPECT_NE(r.err.find("'train.iters' (2) or 'train.epochs' (3), not both"), std::string::npos) << r.err;

@@ -6,15 +6,15 @@
 #include <mutex>
 
 #include "autograd/fn.h"
-#include "nets/layers.h"
-#include "nets/registry.h"
-#include "nets/segnet.h"
+#include "nn/layers.h"
+#include "nn/registry.h"
+#include "nn/segnet.h"
 #include "runtime/rng.h"
 
 namespace cudaseg::train_testing {
 namespace {
 
-class ToySeg : public nets::SegNet {
+class ToySeg : public nn::SegNet {
  public:
   ToySeg(int64_t classes, int64_t width, int64_t kernel, bool aux, double dropout) : SegNet("ToySeg") {
     conv_ = register_module("conv", std::make_shared<nn::Conv2d>(3, width, kernel, 1, kernel / 2));
@@ -44,19 +44,19 @@ class ToySeg : public nets::SegNet {
 void register_toy_net() {
   static std::once_flag once;
   std::call_once(once, [] {
-    nets::NetSpec spec;
+    nn::NetSpec spec;
     spec.name = "train_toy";
     spec.summary = "a tiny conv net for the training tests";
     spec.args = {{"width", 8, {}, "hidden channels"},
                  {"kernel", 3, {1, 3}, "first conv kernel"},
                  {"use_aux", false, {}, "aux head at 1/2 resolution"},
                  {"dropout", 0.0, {}, "channel dropout after the features"}};
-    spec.build = [](const nets::Json& a) -> nn::ModulePtr {
+    spec.build = [](const nn::Json& a) -> nn::ModulePtr {
       return std::make_shared<ToySeg>(a["num_classes"].get<int64_t>(), a["width"].get<int64_t>(),
                                       a["kernel"].get<int64_t>(), a["use_aux"].get<bool>(),
                                       a["dropout"].get<double>());
     };
-    nets::register_net(spec);
+    nn::register_net(spec);
   });
 }
 

@@ -1,0 +1,142 @@
+#include "cli/train_main.h"
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "runtime/error.h"
+#include "train/config.h"
+#include "train/data_config.h"
+#include "train/trainer.h"
+
+namespace cudaseg::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr const char* kUsage =
+    "usage: rtseg_train CONFIG.json [--set KEY=VALUE ...] [--resume DIR|CKPT] [--out DIR]\n"
+    "\n"
+    "Trains a segmentation net as CONFIG.json describes (nets/*.json hold one per net).\n"
+    "\n"
+    "options:\n"
+    "  --set KEY=VALUE   override a config value; VALUE is JSON (0.1, true, [64,64]) or\n"
+    "                    else a string: --set optimizer.type=adamw --set train.iters=500\n"
+    "  --resume PATH     continue exactly from a run folder (its last.json) or a\n"
+    "                    training checkpoint; the config must describe the same model\n"
+    "  --out DIR         output folder; the first that applies: --out, the folder\n"
+    "                    --resume names (or holds its checkpoint), train.out,\n"
+    "                    runs/<config name>\n"
+    "  -h, --help        this text\n"
+    "\n"
+    "The folder receives config.json (the effective config), last.json/.bin (the\n"
+    "training checkpoint), best.json/.bin (the best validated weights),\n"
+    "metrics.jsonl (one JSON line per logged step, with loss_scale in fp16 runs, and\n"
+    "per validation), loss.png and miou.png (the curves) and val_predictions.png\n"
+    "(image | label | prediction).\n"
+    "Ctrl-C stops after the current step with a checkpoint.\n"
+    "\n"
+    "config sections and keys:\n";
+
+struct Args {
+  std::string config;
+  std::vector<std::string> sets;
+  std::string resume;
+  std::string out;
+};
+
+struct UsageError {
+  std::string message;
+};
+
+Args parse(int argc, const char* const* argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    auto value = [&](const char* name) {
+      if (i + 1 >= argc) throw UsageError{std::string(name) + " needs a value"};
+      return std::string(argv[++i]);
+    };
+    if (arg == "--set") {
+      a.sets.push_back(value("--set"));
+    } else if (arg == "--resume") {
+      a.resume = value("--resume");
+    } else if (arg == "--out") {
+      a.out = value("--out");
+    } else if (!arg.empty() && arg[0] == '-') {
+      throw UsageError{"unknown option '" + arg + "'"};
+    } else if (a.config.empty()) {
+      a.config = arg;
+    } else {
+      throw UsageError{"unexpected argument '" + arg + "' (one CONFIG.json)"};
+    }
+  }
+  if (a.config.empty()) throw UsageError{"missing CONFIG.json"};
+  return a;
+}
+
+std::string out_dir(const Args& a, const train::Json& config) {
+  if (!a.out.empty()) return a.out;
+  if (!a.resume.empty()) {
+    return fs::is_directory(a.resume) ? a.resume : fs::path(a.resume).parent_path().string();
+  }
+  const std::string configured = train::train_config(config).out;
+  if (!configured.empty()) return configured;
+  return (fs::path("runs") / fs::path(a.config).stem()).string();
+}
+
+}  // namespace
+
+int train_main(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
+               const std::atomic<bool>* stop) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "-h" || arg == "--help") {
+      out << kUsage << train::config_help();
+      return 0;
+    }
+  }
+  Args args;
+  try {
+    args = parse(argc, argv);
+  } catch (const UsageError& e) {
+    err << "rtseg_train: " << e.message << " (see --help)\n";
+    return 2;
+  }
+  try {
+    const train::Json config = train::load_config(args.config, args.sets);
+    const int64_t batch = config["train"]["batch_size"].get<int64_t>();
+    const train::DataSetup data = train::build_data(config["data"], config["augment"], batch, 1);
+    const std::string dir = out_dir(args, config);
+    train::Trainer trainer(config, dir, {data.train_loader, data.val_loader});
+    trainer.set_log([&](const std::string& line) { err << line << "\n" << std::flush; });
+    trainer.set_stop_flag(stop);
+    if (!args.resume.empty()) trainer.resume(args.resume);
+    const train::TrainConfig tc = train::train_config(trainer.config());
+    err << "training " << config["model"].dump() << " on " << data.train_set->name() << " ("
+        << data.train_set->size() << " images) for " << tc.iters << " steps";
+    const int64_t epochs = config["train"]["epochs"].get<int64_t>();
+    if (epochs > 0) err << " (" << epochs << " epochs)";
+    err << " on " << tc.device << " in " << tc.precision << "; output " << dir << "\n";
+    const train::TrainResult r = trainer.run();
+    char line[256];
+    if (r.best_step >= 0) {
+      std::snprintf(line, sizeof line, "step %lld: best mIoU %.2f%% at step %lld", static_cast<long long>(r.step),
+                    100.0 * r.best_miou, static_cast<long long>(r.best_step));
+    } else {
+      std::snprintf(line, sizeof line, "step %lld (no validation ran)", static_cast<long long>(r.step));
+    }
+    out << line << "; weights " << (fs::path(dir) / (r.best_step >= 0 ? "best.json" : "last.json")).string()
+        << "\n";
+    return 0;
+  } catch (const std::exception& e) {
+    std::string message = e.what();
+    for (char& c : message) c = c == '\n' ? ' ' : c;
+    err << "rtseg_train: " << message << "\n";
+    return 1;
+  }
+}
+
+}  // namespace cudaseg::cli

@@ -1,0 +1,204 @@
+// The C API (include/cudaseg_c.h) over infer::InferenceSession. Every entry
+// point runs its body through guarded(), which turns each exception into a
+// status and this thread's last-error message: no exception reaches C.
+#include "cudaseg_c.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <new>
+#include <string>
+
+#include "runtime/error.h"
+#include "runtime/image_io.h"
+#include "runtime/version.h"
+#include "infer/session.h"
+
+struct cudaseg_session {
+  cudaseg::infer::InferenceSession session;
+};
+
+namespace {
+
+using cudaseg::Tensor;
+
+thread_local std::string t_last_error;
+
+// A mistake of the caller, found at the boundary before the library runs.
+struct InvalidArgument {
+  std::string message;
+};
+
+cudaseg_status fail(cudaseg_status status, const char* function, const std::string& message) {
+  try {
+    t_last_error = std::string(function) + ": " + message;
+  } catch (...) {
+    // The message could not be stored; the status still tells what happened.
+  }
+  return status;
+}
+
+template <typename Body>
+cudaseg_status guarded(const char* function, Body&& body) noexcept {
+  try {
+    body();
+    return CUDASEG_OK;
+  } catch (const InvalidArgument& e) {
+    return fail(CUDASEG_ERROR_INVALID_ARGUMENT, function, e.message);
+  } catch (const std::bad_alloc&) {
+    return fail(CUDASEG_ERROR_OUT_OF_MEMORY, function, "out of memory");
+  } catch (const cudaseg::Error& e) {
+    const std::string what = e.what();
+    const bool oom = what.find("out of memory") != std::string::npos;
+    return fail(oom ? CUDASEG_ERROR_OUT_OF_MEMORY : CUDASEG_ERROR_FAILED, function, what);
+  } catch (const std::exception& e) {
+    return fail(CUDASEG_ERROR_INTERNAL, function, e.what());
+  } catch (...) {
+    return fail(CUDASEG_ERROR_INTERNAL, function, "unknown exception");
+  }
+}
+
+void require(bool condition, const char* message) {
+  if (!condition) throw InvalidArgument{message};
+}
+
+// Both dimensions positive and the pixel count within int32, as labels are.
+void require_size(int width, int height) {
+  require(width > 0 && height > 0, "width and height must be positive");
+  require(static_cast<int64_t>(width) * height <= std::numeric_limits<int32_t>::max(), "image too large");
+}
+
+cudaseg::infer::SessionOptions session_options(const cudaseg_options& o) {
+  using namespace cudaseg::infer;
+  SessionOptions s;
+  try {
+    s.device = cudaseg::Device::parse(o.device ? o.device : "cpu");
+    s.precision = parse_precision(o.precision ? o.precision : "fp32");
+  } catch (const cudaseg::Error& e) {
+    throw InvalidArgument{e.what()};
+  }
+  const bool fixed = o.input_height != 0 || o.input_width != 0;
+  require(!fixed || (o.input_height > 0 && o.input_width > 0),
+          "input_height and input_width must both be positive, or both 0");
+  require(!(fixed && o.keep_size), "keep_size excludes input_height/input_width");
+  if (fixed) {
+    s.size_policy = SizePolicy::fixed;
+    s.input_size = {o.input_height, o.input_width};
+  } else if (o.keep_size) {
+    s.size_policy = SizePolicy::keep;
+  }
+  s.fuse = o.fuse != 0;
+  s.cuda_graphs = o.cuda_graphs != 0;
+  return s;
+}
+
+}  // namespace
+
+extern "C" {
+
+const char* cudaseg_version(void) {
+  static const std::string version = [] {
+    try {
+      return cudaseg::version();
+    } catch (...) {
+      return std::string("unknown");
+    }
+  }();
+  return version.c_str();
+}
+
+const char* cudaseg_last_error(void) { return t_last_error.c_str(); }
+
+const char* cudaseg_status_string(cudaseg_status status) {
+  switch (status) {
+    case CUDASEG_OK: return "ok";
+    case CUDASEG_ERROR_INVALID_ARGUMENT: return "invalid argument";
+    case CUDASEG_ERROR_FAILED: return "failed";
+    case CUDASEG_ERROR_OUT_OF_MEMORY: return "out of memory";
+    case CUDASEG_ERROR_INTERNAL: return "internal error";
+  }
+  return "unknown status";
+}
+
+void cudaseg_options_init(cudaseg_options* options) {
+  if (!options) return;
+  options->device = "cpu";
+  options->precision = "fp32";
+  options->input_height = 0;
+  options->input_width = 0;
+  options->keep_size = 0;
+  options->fuse = 1;
+  options->cuda_graphs = 1;
+}
+
+cudaseg_status cudaseg_session_create(const char* weights_path, const cudaseg_options* options,
+                                      cudaseg_session** out) {
+  if (out) *out = nullptr;
+  return guarded(__func__, [&] {
+    require(out != nullptr, "out is NULL");
+    require(weights_path != nullptr, "weights_path is NULL");
+    cudaseg_options defaults;
+    cudaseg_options_init(&defaults);
+    const cudaseg::infer::SessionOptions o = session_options(options ? *options : defaults);
+    *out = new cudaseg_session{cudaseg::infer::InferenceSession::load(weights_path, o)};
+  });
+}
+
+void cudaseg_session_destroy(cudaseg_session* session) {
+  // Destructors do not throw; the guard keeps that promise at the boundary too.
+  guarded(__func__, [&] { delete session; });
+}
+
+int cudaseg_num_classes(const cudaseg_session* session) {
+  return session ? static_cast<int>(session->session.num_classes()) : -1;
+}
+
+cudaseg_status cudaseg_predict(cudaseg_session* session, const uint8_t* rgb, int width, int height,
+                               int32_t* labels_out) {
+  return guarded(__func__, [&] {
+    require(session != nullptr, "session is NULL");
+    require(rgb != nullptr, "rgb is NULL");
+    require(labels_out != nullptr, "labels_out is NULL");
+    require_size(width, height);
+    const size_t pixels = static_cast<size_t>(width) * static_cast<size_t>(height);
+    Tensor image = Tensor::empty({height, width, 3}, cudaseg::DType::u8);
+    std::memcpy(image.raw_data(), rgb, pixels * 3);
+    const Tensor labels = session->session.predict(image).contiguous();
+    CUDASEG_CHECK(labels.numel() == static_cast<int64_t>(pixels), "predict returned ", labels.str(), " for a ",
+                  height, "x", width, " image");
+    const int64_t* src = labels.data<int64_t>();
+    for (size_t i = 0; i < pixels; ++i) labels_out[i] = static_cast<int32_t>(src[i]);
+  });
+}
+
+cudaseg_status cudaseg_read_image(const char* path, uint8_t** rgb_out, int* width, int* height) {
+  if (rgb_out) *rgb_out = nullptr;
+  return guarded(__func__, [&] {
+    require(path != nullptr, "path is NULL");
+    require(rgb_out != nullptr && width != nullptr && height != nullptr, "rgb_out, width and height must not be NULL");
+    const Tensor image = cudaseg::read_image(path, 3).contiguous();
+    const size_t bytes = static_cast<size_t>(image.numel());
+    auto* buffer = static_cast<uint8_t*>(std::malloc(bytes));
+    if (!buffer) throw std::bad_alloc();
+    std::memcpy(buffer, image.raw_data(), bytes);
+    *rgb_out = buffer;
+    *height = static_cast<int>(image.size(0));
+    *width = static_cast<int>(image.size(1));
+  });
+}
+
+cudaseg_status cudaseg_write_png(const char* path, const uint8_t* pixels, int width, int height, int channels) {
+  return guarded(__func__, [&] {
+    require(path != nullptr, "path is NULL");
+    require(pixels != nullptr, "pixels is NULL");
+    require_size(width, height);
+    require(channels >= 1 && channels <= 4, "channels must be 1, 2, 3 or 4");
+    Tensor image = Tensor::empty({height, width, channels}, cudaseg::DType::u8);
+    std::memcpy(image.raw_data(), pixels, static_cast<size_t>(width) * height * channels);
+    cudaseg::write_png(path, channels == 1 ? image.view({height, width}) : image);
+  });
+}
+
+void cudaseg_free(void* ptr) { std::free(ptr); }
+
+}  // extern "C"

@@ -1,0 +1,194 @@
+#include "infer/session.h"
+
+#include <map>
+
+#include <nlohmann/json.hpp>
+
+#include "autograd/engine.h"
+#include "nn/layers.h"
+#include "nn/registry.h"
+#include "ops/reduce.h"
+#include "ops/resize.h"
+#include "ops/shape.h"
+#include "ops/unary.h"
+#include "runtime/gpu.h"
+
+namespace cudaseg::infer {
+namespace {
+
+using Json = nlohmann::json;
+
+std::vector<weights::TensorSpec> state_specs(const nn::Module& net) {
+  std::vector<weights::TensorSpec> specs;
+  for (const auto& [name, t] : net.state_dict()) specs.push_back({name, t.shape(), t.dtype()});
+  return specs;
+}
+
+std::string model_desc(const Json& model) {
+  return "net '" + model.value("name", std::string("?")) + "' " + model.dump();
+}
+
+}  // namespace
+
+Precision parse_precision(const std::string& text) {
+  if (text == "fp32" || text == "float32") return Precision::fp32;
+  if (text == "fp16" || text == "float16" || text == "half") return Precision::fp16;
+  if (text == "bf16" || text == "bfloat16") return Precision::bf16;
+  CUDASEG_FAIL("unknown precision '", text, "' (accepted: fp32, fp16, bf16)");
+}
+
+const char* precision_name(Precision p) {
+  return p == Precision::fp32 ? "fp32" : p == Precision::fp16 ? "fp16" : "bf16";
+}
+
+DType precision_dtype(Precision p) {
+  return p == Precision::fp32 ? DType::f32 : p == Precision::fp16 ? DType::f16 : DType::bf16;
+}
+
+InferenceSession InferenceSession::load(const std::string& weights_path, const SessionOptions& options) {
+  weights::Checkpoint ck = weights::load_checkpoint(weights_path);
+  Json model;
+  try {
+    model = Json::parse(ck.model_json);
+  } catch (const Json::exception& e) {
+    CUDASEG_FAIL(weights_path, ": the manifest's model object is not JSON: ", e.what());
+  }
+  nn::ModulePtr net;
+  try {
+    // Every parameter is overwritten by the strict load below: skip the draws.
+    nn::SkipInitGuard skip_init;
+    net = nn::create_net(model);
+  } catch (const Error& e) {
+    throw e.with_context(weights_path);
+  }
+  // The net just built gives the expected list (weights/net_tensors.h would
+  // build it a second time). A half-precision checkpoint (rtseg_convert
+  // --fp16) fits a float32 net: its tensors convert on loading.
+  std::map<std::string, Tensor> state;
+  try {
+    weights::check_tensors(ck.tensors, state_specs(*net), weights_path, true);
+    for (const auto& [name, t] : ck.tensors) state.emplace(name, t);
+    net->load_state_dict(state);
+  } catch (const Error& e) {
+    throw e.with_context("checkpoint does not fit " + model_desc(model));
+  }
+  ModelInfo info{ck.model_json, ck.preprocess, ck.class_names, ck.palette};
+  return from_net(std::move(net), std::move(info), options);
+}
+
+InferenceSession InferenceSession::from_net(nn::ModulePtr net, ModelInfo info, const SessionOptions& options) {
+  CUDASEG_CHECK(net != nullptr, "InferenceSession: null net");
+  InferenceSession s;
+  s.net_ = std::move(net);
+  s.info_ = std::move(info);
+  s.options_ = options;
+  const Json model = Json::parse(s.info_.model_json);
+  s.num_classes_ = model.value("num_classes", int64_t{0});
+  CUDASEG_CHECK(s.num_classes_ > 0, "InferenceSession: the model object ", model.dump(),
+                " needs a positive num_classes");
+  const weights::Preprocess& p = s.info_.preprocess;
+  CUDASEG_CHECK(p.mean.size() == 3 && p.std.size() == 3, "InferenceSession: preprocess mean and std need 3 values");
+  for (double v : p.std) CUDASEG_CHECK(v != 0.0, "InferenceSession: preprocess std must not be 0");
+  CUDASEG_CHECK(p.channel_order == "RGB" || p.channel_order == "BGR",
+                "InferenceSession: channel_order must be RGB or BGR, got '", p.channel_order, "'");
+  CUDASEG_CHECK(p.input_size.empty() || (p.input_size.size() == 2 && p.input_size[0] > 0 && p.input_size[1] > 0),
+                "InferenceSession: preprocess input_size must be [] or [H, W]");
+  if (options.size_policy == SizePolicy::fixed)
+    CUDASEG_CHECK(options.input_size[0] > 0 && options.input_size[1] > 0,
+                  "InferenceSession: a fixed size policy needs a positive input_size");
+  s.prepare();
+  return s;
+}
+
+void InferenceSession::prepare() {
+  const Device device = options_.device;
+  CUDASEG_CHECK(options_.precision == Precision::fp32 || device.is_cuda(), "precision ",
+                precision_name(options_.precision), " needs a CUDA device (got ", device.str(), ")");
+  if (device.is_cuda()) gpu::check_device(device.index);
+  net_->eval();
+  if (options_.fuse) fuse_report_ = nn::fuse_for_inference(*net_);
+  net_->to(device);
+  if (options_.precision != Precision::fp32) net_->to(precision_dtype(options_.precision));
+  runner_ = std::make_unique<ForwardRunner>(device, precision_dtype(options_.precision), options_.plan_memory,
+                                            options_.cuda_graphs);
+}
+
+std::array<int64_t, 2> InferenceSession::input_size_for(int64_t height, int64_t width) const {
+  switch (options_.size_policy) {
+    case SizePolicy::fixed: return options_.input_size;
+    case SizePolicy::keep: return {height, width};
+    case SizePolicy::checkpoint: break;
+  }
+  const auto& s = info_.preprocess.input_size;
+  return s.size() == 2 ? std::array<int64_t, 2>{s[0], s[1]} : std::array<int64_t, 2>{height, width};
+}
+
+Tensor InferenceSession::preprocess(const Tensor& image) const {
+  CUDASEG_CHECK(image.dim() == 3 && image.size(2) == 3 && image.dtype() == DType::u8, "predict: the image must be u8 ",
+                "[H, W, 3] (HWC, RGB), got ", image.str());
+  CUDASEG_CHECK(image.size(0) > 0 && image.size(1) > 0, "predict: empty image ", image.str());
+  const Tensor src = image.to(Device::cpu()).contiguous();
+  const int64_t h = src.size(0), w = src.size(1), hw = h * w;
+  const weights::Preprocess& p = info_.preprocess;
+  Tensor x = Tensor::empty({1, 3, h, w});
+  const uint8_t* in = src.data<uint8_t>();
+  float* out = x.data<float>();
+  for (int64_t c = 0; c < 3; ++c) {
+    // Planes follow channel_order; the image is RGB.
+    const int64_t from = p.channel_order == "BGR" ? 2 - c : c;
+    const double mul = p.scale / p.std[c], add = -p.mean[c] / p.std[c];
+    float* plane = out + c * hw;
+    for (int64_t i = 0; i < hw; ++i) plane[i] = static_cast<float>(in[i * 3 + from] * mul + add);
+  }
+  const auto size = input_size_for(h, w);
+  if (size[0] == h && size[1] == w) return x;
+  return ops::upsample_bilinear2d(x, size, false);
+}
+
+Tensor InferenceSession::forward(const Tensor& input) {
+  autograd::NoGradGuard no_grad;
+  Tensor y;
+  try {
+    y = runner_->run(*net_, input);
+  } catch (const Error& e) {
+    throw e.with_context(model_desc(Json::parse(info_.model_json)) + " on input " + shape_str(input.shape()));
+  }
+  CUDASEG_CHECK(y.dim() == 4 && y.size(0) == input.size(0) && y.size(1) == num_classes_,
+                "the net returned ", y.str(), " for input ", input.str(), "; expected logits [", input.size(0),
+                ", ", num_classes_, ", H, W]");
+  return y;
+}
+
+Tensor InferenceSession::logits(const Tensor& input) {
+  CUDASEG_CHECK(input.dim() == 4 && is_floating(input.dtype()), "logits: the input must be a floating NCHW tensor, got ",
+                input.str());
+  return forward(input).to(Device::cpu(), DType::f32).contiguous();
+}
+
+Tensor InferenceSession::predict(const Tensor& image) { return predict_batch({image})[0]; }
+
+std::vector<Tensor> InferenceSession::predict_batch(const std::vector<Tensor>& images) {
+  std::vector<Tensor> labels(images.size());
+  std::map<std::array<int64_t, 2>, std::vector<size_t>> groups;
+  std::vector<Tensor> inputs(images.size());
+  for (size_t i = 0; i < images.size(); ++i) {
+    inputs[i] = preprocess(images[i]);
+    groups[{inputs[i].size(2), inputs[i].size(3)}].push_back(i);
+  }
+  for (const auto& [size, members] : groups) {
+    std::vector<Tensor> batch;
+    for (size_t i : members) batch.push_back(inputs[i]);
+    const Tensor y = forward(batch.size() == 1 ? batch[0] : ops::cat(batch, 0));
+    for (size_t k = 0; k < members.size(); ++k) {
+      const Tensor& image = images[members[k]];
+      Tensor one = ops::to_dtype(y.narrow(0, static_cast<int64_t>(k), 1), DType::f32);
+      const std::array<int64_t, 2> out_size{image.size(0), image.size(1)};
+      if (one.size(2) != out_size[0] || one.size(3) != out_size[1])
+        one = ops::upsample_bilinear2d(one, out_size, false);
+      labels[members[k]] = ops::argmax(one, 1).to(Device::cpu()).reshape({out_size[0], out_size[1]});
+    }
+  }
+  return labels;
+}
+
+}  // namespace cudaseg::infer

@@ -1,0 +1,118 @@
+// InferenceSession: a checkpoint turned into a ready-to-run segmenter.
+//
+//   auto s = infer::InferenceSession::load("stdc1.json", {.device = Device::cuda(0)});
+//   Tensor labels = s.predict(read_image("street.png"));   // int64 [H, W]
+//
+// load() reads the manifest, builds its `model` by the net registry, loads
+// the tensors strictly against the net's state dict (one error naming the net
+// and every missing, unexpected or mis-shaped tensor), switches to eval,
+// folds BatchNorm into the preceding convolutions and fuses activations
+// (nn/fuse.h), then moves the net to the device and precision. predict()
+// applies the checkpoint's preprocessing, runs the net, resizes the logits
+// bilinearly (align_corners false) to the image's size and takes the argmax.
+//
+// Every forward goes through infer/runner.h: a memory plan per
+// input shape, so from the second call of a shape on the net's intermediate
+// tensors come from one planned arena and the call allocates only the tensor
+// it returns (last_forward() counts it); on CUDA, a CUDA graph per input
+// shape, captured on the second call and replayed after. Returned tensors are
+// the caller's: no later call overwrites them. A session runs one call at a
+// time (plans and graphs are per session, not per thread).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "nn/fuse.h"
+#include "nn/module.h"
+#include "weights/checkpoint.h"
+#include "infer/runner.h"
+
+namespace cudaseg::infer {
+
+enum class Precision { fp32, fp16, bf16 };
+// "fp32"/"float32", "fp16"/"float16"/"half", "bf16"/"bfloat16"; else throws.
+Precision parse_precision(const std::string& text);
+const char* precision_name(Precision precision);
+DType precision_dtype(Precision precision);
+
+// How an image's size becomes the net's input size.
+enum class SizePolicy {
+  checkpoint,  // the checkpoint's preprocess.input_size, or the image's own size when it has none
+  fixed,       // SessionOptions::input_size
+  keep,        // the image's own size
+};
+
+struct SessionOptions {
+  Device device = Device::cpu();
+  Precision precision = Precision::fp32;  // fp16 and bf16 need a CUDA device
+  SizePolicy size_policy = SizePolicy::checkpoint;
+  std::array<int64_t, 2> input_size{0, 0};  // [H, W] for SizePolicy::fixed
+  // BatchNorm folding and activation fusion; off gives the plain module
+  // forward (layer dumps compare module by module with PyTorch).
+  bool fuse = true;
+  // One memory plan per input shape: from the second call of a shape on,
+  // intermediate tensors come from a planned arena (no allocation). Off gives
+  // the plain allocator on every call (and no CUDA graphs).
+  bool plan_memory = true;
+  // On CUDA: capture the forward of each input shape in a CUDA graph and
+  // replay it (infer/runner.h). Ignored on the CPU.
+  bool cuda_graphs = true;
+};
+
+// What predict() needs besides the net: the checkpoint's metadata.
+struct ModelInfo {
+  std::string model_json = "{}";  // the registry `model` object
+  weights::Preprocess preprocess;
+  std::vector<std::string> class_names;
+  std::vector<std::array<uint8_t, 3>> palette;
+};
+
+class InferenceSession {
+ public:
+  // Loads NAME.json + NAME.bin (either path or the bare NAME).
+  static InferenceSession load(const std::string& weights_path, const SessionOptions& options = {});
+  // Prepares a net already built (rtseg_bench from a config, tests). The net
+  // is switched to eval and, with options.fuse, folded in place.
+  static InferenceSession from_net(nn::ModulePtr net, ModelInfo info, const SessionOptions& options = {});
+
+  // image: u8 [H, W, 3] (HWC, RGB as read_image gives it). Returns int64
+  // class ids [H, W] on the CPU.
+  Tensor predict(const Tensor& image);
+  // Images of any sizes; those sharing an input size run as one batch.
+  std::vector<Tensor> predict_batch(const std::vector<Tensor>& images);
+  // The debug path: NCHW input (any floating dtype, any device) straight into
+  // the net, no pre- or post-processing. Returns float32 logits on the CPU.
+  Tensor logits(const Tensor& input);
+  // The net on the session's device and dtype; the output stays there
+  // (benchmarks, pipelines that post-process on the device).
+  Tensor forward(const Tensor& input);
+  // The net's input for one image: float32 [1, 3, h, w] on the CPU.
+  Tensor preprocess(const Tensor& image) const;
+  // The input size [h, w] an image of size [H, W] gets.
+  std::array<int64_t, 2> input_size_for(int64_t height, int64_t width) const;
+
+  const nn::Module& net() const { return *net_; }
+  nn::ModulePtr net_ptr() const { return net_; }
+  const ModelInfo& info() const { return info_; }
+  const SessionOptions& options() const { return options_; }
+  const nn::FuseReport& fuse_report() const { return fuse_report_; }
+  int64_t num_classes() const { return num_classes_; }
+  // What the last forward (also under logits, predict) did with memory and graphs.
+  const ForwardStats& last_forward() const { return runner_->last(); }
+
+ private:
+  InferenceSession() = default;
+  void prepare();
+
+  nn::ModulePtr net_;
+  ModelInfo info_;
+  SessionOptions options_;
+  nn::FuseReport fuse_report_;
+  int64_t num_classes_ = 0;
+  std::unique_ptr<ForwardRunner> runner_;
+};
+
+}  // namespace cudaseg::infer

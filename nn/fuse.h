@@ -1,0 +1,49 @@
+// Inference preparation of a module tree: BatchNorm folding and conv +
+// activation fusion. The chains come from Module::fusable_chains() (Sequential
+// finds Conv2d, BatchNorm2d [, activation] among consecutive children; nets
+// declare the chains of their own forward), so a net's forward code is never
+// rewritten: the folded BatchNorm and the fused activation are bypassed
+// (Module::set_bypassed) and the convolution carries their effect.
+//
+// For a convolution W, b followed by BatchNorm (gamma, beta, mean, var, eps):
+//   s = gamma / sqrt(var + eps),  W' = W * s (per output channel),
+//   b' = (b - mean) * s + beta
+// computed in double and stored in the convolution's dtype. A convolution
+// without a bias gets one as a non-persistent buffer "bias", so the prepared
+// net's state_dict() keeps the checkpoint's keys (with folded values): a
+// prepared net is for inference only.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "nn/layers.h"
+
+namespace cudaseg::nn {
+
+struct FuseOptions {
+  bool fold_batchnorm = true;
+  // Activations without arguments (relu, relu6, silu, hardswish, hardsigmoid,
+  // sigmoid, tanh, gelu, selu) after a folded BatchNorm become the
+  // convolution's epilogue; relu and relu6 then run in place on the CPU.
+  bool fuse_activations = true;
+};
+
+struct FuseReport {
+  int64_t folded_batchnorms = 0;
+  int64_t fused_activations = 0;
+  // Declared chains left as they are, with the reason ("head.0: BatchNorm2d uses batch statistics").
+  std::vector<std::string> skipped;
+};
+
+// Folds and fuses every chain declared in `root`'s tree, in place. The tree
+// must be in eval mode (a BatchNorm in training mode is an error naming it).
+// Running it twice is harmless: folded chains are skipped.
+FuseReport fuse_for_inference(nn::Module& root, const FuseOptions& options = {});
+
+// The activation `module` applies when it is an nn::Activation or only wraps
+// one (a parameter-free module whose single child is one), else null.
+nn::Activation* activation_leaf(nn::Module& module);
+
+}  // namespace cudaseg::nn
