@@ -13,8 +13,8 @@
 //   fn::   the differentiable ops,     autograd/fn.h
 //          backward(), NoGradGuard, gradcheck
 //   nn::   Module and the torch.nn layers   nn/module.h, nn/layers.h
-//   nets:: the registry of networks    nn/registry.h
-//   infer::InferenceSession          infer/session.h
+//   nn::   the registry of networks    nn/registry.h (create_net, registered_nets)
+//   infer::InferenceSession            infer/session.h
 //          load a checkpoint, prepare the net once (BatchNorm folding,
 //          fusion, device, precision), predict labels, logits;
 //          SessionOptions, Precision, SizePolicy
