@@ -10,6 +10,7 @@
 #include <ostream>
 #include <set>
 
+#include "runtime/atomic_file.h"
 #include "runtime/image_io.h"
 #include "weights/npy.h"
 #include "runtime/thread_pool.h"
@@ -183,7 +184,7 @@ int run_debug(const Args& a, infer::InferenceSession& s, std::ostream& out) {
     out << a.dump_layer << " " << it->second.str() << " -> " << a.dump_layer_out << "\n";
   }
   if (!a.dump_layers.empty()) {
-    weights::write_file_atomic(a.dump_layers, layers_json(s.info().model_json, x.shape(), recorder.records(), logits));
+    write_file_atomic(a.dump_layers, layers_json(s.info().model_json, x.shape(), recorder.records(), logits));
     out << recorder.records().size() << " layer calls -> " << a.dump_layers << "\n";
   }
   return 0;

@@ -5,6 +5,7 @@
 
 #include "nn/registry.h"
 #include "train/data_config.h"
+#include "runtime/atomic_file.h"
 #include "runtime/device.h"
 #include "runtime/error.h"
 #include "weights/file_io.h"
@@ -270,7 +271,7 @@ Json load_config(const std::string& path, const std::vector<std::string>& overri
 }
 
 void save_config(const std::string& path, const Json& config) {
-  weights::write_file_atomic(path, config.dump(2) + "\n");
+  write_file_atomic(path, config.dump(2) + "\n");
 }
 
 OptimizerConfig optimizer_config(const Json& config) {

@@ -5,6 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "runtime/atomic_file.h"
+
 namespace cudaseg::weights {
 
 namespace {
