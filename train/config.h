@@ -60,6 +60,7 @@ struct TrainConfig {
   int64_t epochs = 0;  // > 0: resolve_run_length turns it into iters
   int64_t batch_size = 4;
   std::string precision = "fp32";  // fp32 | fp16 | bf16
+  bool tf32 = false;               // CUDA: TF32 maths in float32 products and convolutions
   uint64_t seed = 1;
   int64_t log_interval = 10;
   int64_t val_interval = 100;   // 0: only at the end

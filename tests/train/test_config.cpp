@@ -253,3 +253,14 @@ TEST(Config, UnknownKeysSuggestTheNearestAcceptedOne) {
   c["schedule"] = {{"policy", "cosin"}};
   EXPECT_TRUE(rejects(c, {"schedule.policy", "got \"cosin\" (did you mean \"cosine\"?)"}));
 }
+
+TEST(Config, Tf32IsABooleanOffByDefault) {
+  train_testing::register_toy_net();
+  EXPECT_FALSE(train_config(resolve_config(minimal())).tf32);
+  Json c = minimal();
+  c["train"] = {{"tf32", true}};
+  EXPECT_TRUE(train_config(resolve_config(c)).tf32);
+  c["train"] = {{"tf32", "on"}};
+  EXPECT_TRUE(rejects(c, {"train.tf32: expected true or false, got \"on\""}));
+  EXPECT_NE(config_help().find("tf32 (bool, default false)"), std::string::npos);
+}
