@@ -46,6 +46,7 @@ process's peak RSS on the CPU) and, with --per-layer, each module's time.
   --warmup N        untimed iterations first (default 3)
   --no-fuse         the plain module forward
   --graphs on|off   CUDA graphs: capture the forward once, replay it (default on; CUDA only)
+  --tf32 on|off     TF32 tensor-core maths in float32 convolutions and matrix products (default off; CUDA only)
   --threads N       CPU threads (default: CUDASEG_NUM_THREADS, else every hardware thread)
   --per-layer       per-module time table (synchronised at every module: slower overall)
   --json            one JSON object on stdout instead of the text report
@@ -56,7 +57,7 @@ struct Args {
   std::string config, weights, device = "cpu", precision = "fp32";
   std::array<int64_t, 2> size{512, 1024};
   int64_t batch = 1, iters = 20, warmup = 3, threads = 0;  // 0: the pool as it is
-  bool fuse = true, graphs = true, per_layer = false, json = false, help = false;
+  bool fuse = true, graphs = true, tf32 = false, per_layer = false, json = false, help = false;
 };
 
 Args parse(int argc, const char* const* argv) {
@@ -75,6 +76,7 @@ Args parse(int argc, const char* const* argv) {
     else if (f == "--warmup") a.warmup = cli::parse_int(f, r.value(f), 0);
     else if (f == "--no-fuse") a.fuse = false;
     else if (f == "--graphs") a.graphs = cli::parse_on_off(f, r.value(f));
+    else if (f == "--tf32") a.tf32 = cli::parse_on_off(f, r.value(f));
     else if (f == "--threads") a.threads = cli::parse_int(f, r.value(f), 1);
     else if (f == "--per-layer") a.per_layer = true;
     else if (f == "--json") a.json = true;
@@ -98,6 +100,7 @@ infer::InferenceSession open_session(const Args& a) {
   o.precision = infer::parse_precision(a.precision);
   o.fuse = a.fuse;
   o.cuda_graphs = a.graphs;
+  o.tf32 = a.tf32;
   if (!a.weights.empty()) return infer::InferenceSession::load(a.weights, o);
   Json doc;
   try {
@@ -165,6 +168,7 @@ Json measure(const Args& a, infer::InferenceSession& s) {
             {"device", device.str()},
             {"threads", num_threads()},
             {"precision", infer::precision_name(s.options().precision)},
+            {"tf32", device.is_cuda() && a.tf32},
             {"fused", a.fuse},
             {"folded_batchnorms", s.fuse_report().folded_batchnorms},
             {"fused_activations", s.fuse_report().fused_activations},
@@ -212,7 +216,7 @@ void report(const Json& r, std::ostream& out) {
   out << std::fixed << std::setprecision(3) << r["model"].dump() << "\n"
       << "  input " << r["batch"] << "x3x" << r["size"][0] << "x" << r["size"][1] << " on "
       << r["device"].get<std::string>() << " (" << r["threads"] << " CPU threads), "
-      << r["precision"].get<std::string>() << (r["fused"].get<bool>() ? ", fused" : ", plain") << " (" << r["folded_batchnorms"]
+      << r["precision"].get<std::string>() << (r["tf32"].get<bool>() ? " (TF32)" : "") << (r["fused"].get<bool>() ? ", fused" : ", plain") << " (" << r["folded_batchnorms"]
       << " BatchNorms folded, " << r["fused_activations"] << " activations fused)\n"
       << "  params " << r["params"] << " (" << r["params"].get<double>() / 1e6 << " M), GMACs per image "
       << std::setprecision(4) << r["gmacs"].get<double>() << std::setprecision(3) << " (" << r["macs_layers_counted"] << " of " << r["macs_layers_total"]

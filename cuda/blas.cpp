@@ -2,17 +2,15 @@
 
 #include <cublas_v2.h>
 
-#include <atomic>
 #include <map>
 #include <mutex>
 
 #include "runtime/cuda/check.h"
 #include "runtime/gpu.h"
+#include "runtime/math_mode.h"
 
 namespace cudaseg::cuda {
 namespace {
-
-std::atomic<bool> tf32_allowed{false};
 
 const char* status_name(cublasStatus_t s) {
   switch (s) {
@@ -57,9 +55,6 @@ cublasHandle_t handle_for(int device) {
 
 }  // namespace
 
-void set_allow_tf32(bool allow) { tf32_allowed = allow; }
-bool allow_tf32() { return tf32_allowed; }
-
 void gemm(DType dtype, int device, const GemmArgs& g, const char* op) {
   if (g.m == 0 || g.n == 0 || g.batch == 0) return;
   auto& h = handles();
@@ -77,7 +72,7 @@ void gemm(DType dtype, int device, const GemmArgs& g, const char* op) {
   switch (dtype) {
     case DType::f32:
       type = CUDA_R_32F;
-      compute = tf32_allowed ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+      compute = allow_tf32() ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
       break;
     case DType::f64: type = CUDA_R_64F; compute = CUBLAS_COMPUTE_64F; break;
     case DType::f16: type = CUDA_R_16F; compute = CUBLAS_COMPUTE_32F; break;

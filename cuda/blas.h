@@ -1,7 +1,7 @@
 // cuBLAS for the op set: row-major GEMM and strided batched GEMM on the
 // current stream of the tensors' device, in f32, f64, f16 and bf16 (16-bit
-// inputs accumulate in f32). TF32 is off unless allowed, so f32 results match
-// the CPU reference to ~1e-6.
+// inputs accumulate in f32). TF32 is off unless the calling thread allows it
+// (runtime/math_mode.h), so f32 results match the CPU reference to ~1e-6.
 #pragma once
 
 #include <cstdint>
@@ -9,9 +9,6 @@
 #include "runtime/tensor.h"
 
 namespace cudaseg::cuda {
-
-void set_allow_tf32(bool allow);
-bool allow_tf32();
 
 // C[m, n] = alpha * op(A) op(B) + beta * C, all row-major, leading dims in
 // elements; op transposes when trans_*. A batch of `batch` products steps each

@@ -13,7 +13,7 @@ enum class LtActivation { none, relu, gelu_tanh };
 
 // out[rows, out_features] = act(x[rows, in] @ weight[out_features, in]^T + bias)
 // with bias [out_features] or undefined; x, weight, bias and out contiguous on
-// one CUDA device, float32 (TF32 as cuda::allow_tf32()), float16 or bfloat16
+// one CUDA device, float32 (TF32 as allow_tf32(), runtime/math_mode.h), float16 or bfloat16
 // (float32 accumulation). Returns false, having launched nothing, when
 // cuBLASLt is not used for the problem (another dtype, a dim of 1 or beyond
 // cuBLASLt's limits, a bias not 16-byte aligned, or no algorithm offered);

@@ -8,6 +8,7 @@
 
 #include "cuda/blas.h"
 #include "runtime/cuda/check.h"
+#include "runtime/math_mode.h"
 #include "runtime/gpu.h"
 
 namespace cudaseg::cuda {

@@ -7,6 +7,7 @@
 //   gpu:: devices, streams, events,    runtime/gpu.h
 //         caching allocator statistics
 //   set_num_threads / parallel_for     runtime/thread_pool.h
+//   Tf32Guard, set_allow_tf32          runtime/math_mode.h
 //   cudaseg::Error, logging            runtime/error.h, runtime/log.h
 //   version, compiled_backends         runtime/version.h
 //   ops::  the op set, no autograd     ops/ops.h
@@ -30,6 +31,7 @@
 #include "runtime/gpu.h"
 #include "runtime/image_io.h"
 #include "runtime/log.h"
+#include "runtime/math_mode.h"
 #include "runtime/rng.h"
 #include "runtime/storage.h"
 #include "runtime/tensor.h"

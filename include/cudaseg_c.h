@@ -51,6 +51,8 @@ typedef struct cudaseg_options {
   int keep_size; /* nonzero: run every image at its own size (excludes input_height/input_width) */
   int fuse;      /* nonzero (default): fold BatchNorm and fuse activations; 0: the plain module forward */
   int cuda_graphs; /* nonzero (default): on CUDA, capture the forward per input size in a CUDA graph and replay it */
+  int tf32;        /* nonzero: on CUDA, TF32 tensor-core maths in float32 convolutions and matrix products (faster,
+                      about 1e-3 relative error); 0 (default): float32 results match the CPU's */
 } cudaseg_options;
 
 /* The library version, "MAJOR.MINOR.PATCH". The string is static. */

@@ -89,6 +89,7 @@ cudaseg::infer::SessionOptions session_options(const cudaseg_options& o) {
   }
   s.fuse = o.fuse != 0;
   s.cuda_graphs = o.cuda_graphs != 0;
+  s.tf32 = o.tf32 != 0;
   return s;
 }
 
@@ -129,6 +130,7 @@ void cudaseg_options_init(cudaseg_options* options) {
   options->keep_size = 0;
   options->fuse = 1;
   options->cuda_graphs = 1;
+  options->tf32 = 0;
 }
 
 cudaseg_status cudaseg_session_create(const char* weights_path, const cudaseg_options* options,

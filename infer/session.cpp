@@ -12,6 +12,7 @@
 #include "ops/shape.h"
 #include "ops/unary.h"
 #include "runtime/gpu.h"
+#include "runtime/math_mode.h"
 
 namespace cudaseg::infer {
 namespace {
@@ -147,6 +148,7 @@ Tensor InferenceSession::preprocess(const Tensor& image) const {
 
 Tensor InferenceSession::forward(const Tensor& input) {
   autograd::NoGradGuard no_grad;
+  const Tf32Guard tf32(options_.tf32);
   Tensor y;
   try {
     y = runner_->run(*net_, input);

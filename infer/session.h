@@ -60,6 +60,10 @@ struct SessionOptions {
   // On CUDA: capture the forward of each input shape in a CUDA graph and
   // replay it (infer/runner.h). Ignored on the CPU.
   bool cuda_graphs = true;
+  // On CUDA: TF32 tensor-core maths in float32 matrix products and
+  // convolutions (runtime/math_mode.h), set on the calling thread for each
+  // forward and restored after it. Off, float32 results match the CPU's.
+  bool tf32 = false;
 };
 
 // What predict() needs besides the net: the checkpoint's metadata.

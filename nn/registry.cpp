@@ -1,9 +1,11 @@
 #include "nn/registry.h"
 
+#include <algorithm>
 #include <map>
 #include <sstream>
 
 #include "runtime/error.h"
+#include "runtime/json_schema.h"
 
 namespace cudaseg::nn {
 namespace {
@@ -13,21 +15,27 @@ std::map<std::string, NetSpec>& table() {
   return specs;
 }
 
-bool same_type(const Json& value, const Json& like) {
-  if (like.is_boolean()) return value.is_boolean();
-  if (like.is_number_integer()) return value.is_number_integer();
-  if (like.is_number()) return value.is_number();
-  if (like.is_string()) return value.is_string();
-  if (like.is_array()) return value.is_array();
-  if (like.is_null()) return true;
-  return value.type() == like.type();
-}
-
-std::string accepted_keys(const NetSpec& spec) {
-  std::ostringstream os;
-  os << "name, num_classes";
-  for (const auto& a : spec.args) os << ", " << a.key;
-  return os.str();
+// The schema of a net's model object: its name, the class count and its
+// arguments, each typed by its default.
+std::vector<schema::Key> model_schema(const NetSpec& spec) {
+  using schema::Type;
+  std::vector<schema::Key> keys = {
+      {"name", Type::string, nullptr, "the registered net", {spec.name}, std::nullopt, std::nullopt, -1, false, true},
+      {"num_classes", Type::integer, nullptr, "output classes", {}, 1, std::nullopt, -1, false, true}};
+  for (const ArgSpec& a : spec.args) {
+    const Json& d = a.default_value;
+    Type type = Type::any;
+    if (d.is_boolean()) type = Type::boolean;
+    else if (d.is_number_integer()) type = Type::integer;
+    else if (d.is_number()) type = Type::number;
+    else if (d.is_string()) type = Type::string;
+    else if (d.is_array()) {
+      const bool integers = std::all_of(d.begin(), d.end(), [](const Json& e) { return e.is_number_integer(); });
+      type = integers ? Type::integers : Type::numbers;
+    }
+    keys.push_back({a.key, type, d, a.help, a.choices});
+  }
+  return keys;
 }
 
 }  // namespace
@@ -48,46 +56,26 @@ std::vector<std::string> registered_nets() {
 const NetSpec& net_spec(const std::string& name) {
   auto it = table().find(name);
   if (it == table().end()) {
+    const std::vector<std::string> names = registered_nets();
     std::ostringstream os;
-    for (const auto& n : registered_nets()) os << (os.tellp() > 0 ? ", " : "") << n;
-    CUDASEG_FAIL("unknown net '", name, "' (registered: ", os.str(), ")");
+    for (const auto& n : names) os << (os.tellp() > 0 ? ", " : "") << n;
+    const std::string near = schema::nearest(name, names);
+    CUDASEG_FAIL("unknown net '", name, "'", near.empty() ? "" : " (did you mean '" + near + "'?)",
+                 "; registered: ", os.str());
   }
   return it->second;
 }
 
 Json resolve_model_config(const Json& model) {
-  CUDASEG_CHECK(model.is_object(), "model config must be a JSON object, got ", model.dump());
+  CUDASEG_CHECK(model.is_object(), "model: expected a JSON object, got ", model.dump());
   CUDASEG_CHECK(model.contains("name") && model["name"].is_string(),
-                "model config needs a string \"name\" (one of the registered nets)");
+                "model: needs a string \"name\" (one of the registered nets)");
   const NetSpec& spec = net_spec(model["name"].get<std::string>());
-  Json out = {{"name", spec.name}};
-  CUDASEG_CHECK(model.contains("num_classes") && model["num_classes"].is_number_integer() &&
-                    model["num_classes"].get<int64_t>() > 0,
-                "model '", spec.name, "': \"num_classes\" must be a positive integer");
-  out["num_classes"] = model["num_classes"];
-  for (const auto& [key, value] : model.items()) {
-    if (key == "name" || key == "num_classes") continue;
-    bool known = false;
-    for (const auto& a : spec.args) known = known || a.key == key;
-    CUDASEG_CHECK(known, "model '", spec.name, "': unknown key \"", key, "\" (accepted: ",
-                  accepted_keys(spec), ")");
+  try {
+    return schema::resolve(model_schema(spec), model, "model");
+  } catch (const Error& e) {
+    throw e.with_context("net '" + spec.name + "'");
   }
-  for (const auto& a : spec.args) {
-    const Json value = model.contains(a.key) ? model[a.key] : a.default_value;
-    CUDASEG_CHECK(same_type(value, a.default_value), "model '", spec.name, "': \"", a.key, "\" must be ",
-                  a.default_value.type_name(), " like ", a.default_value.dump(), ", got ", value.dump());
-    if (!a.choices.empty()) {
-      bool ok = false;
-      std::ostringstream os;
-      for (const auto& c : a.choices) {
-        ok = ok || c == value;
-        os << (os.tellp() > 0 ? ", " : "") << c.dump();
-      }
-      CUDASEG_CHECK(ok, "model '", spec.name, "': \"", a.key, "\" = ", value.dump(), " is not one of ", os.str());
-    }
-    out[a.key] = value;
-  }
-  return out;
 }
 
 nn::ModulePtr create_net(const Json& model) {

@@ -1,7 +1,6 @@
 #include "runtime/image_io.h"
 
 #include <cerrno>
-#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -23,6 +22,8 @@
 #pragma GCC diagnostic ignored "-Wunused-but-set-variable"
 #include <stb_image.h>
 #include <stb_image_write.h>
+
+#include "runtime/atomic_file.h"
 #pragma GCC diagnostic pop
 
 namespace cudaseg {
@@ -93,17 +94,11 @@ void write_png(const std::string& path, const Tensor& image) {
   };
   CUDASEG_CHECK(stbi_write_png_to_func(sink, &encoded, w, h, c, host.raw_data(), w * c) != 0,
                 "write_png: encoding '", path, "' failed");
-  const std::string tmp = path + ".tmp";
-  std::FILE* f = std::fopen(tmp.c_str(), "wb");
-  CUDASEG_CHECK(f != nullptr, "write_png: cannot create '", tmp, "': ", std::strerror(errno));
-  const bool ok = std::fwrite(encoded.data(), 1, encoded.size(), f) == encoded.size();
-  const bool closed = std::fclose(f) == 0;
-  if (!ok || !closed) {
-    std::remove(tmp.c_str());
-    CUDASEG_FAIL("write_png: writing '", path, "' failed: ", std::strerror(errno));
+  try {
+    write_file_atomic(path, std::string(encoded.begin(), encoded.end()));
+  } catch (const Error& e) {
+    throw e.with_context("write_png");
   }
-  CUDASEG_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, "write_png: cannot rename '", tmp,
-                "' to '", path, "': ", std::strerror(errno));
 }
 
 }  // namespace cudaseg

@@ -13,7 +13,7 @@ namespace cudaseg {
 Tensor read_image(const std::string& path, int channels = 3);
 
 // Writes a u8 [H, W] or [H, W, C] (C in 1..4) tensor as PNG, atomically
-// (temporary file, then rename).
+// (runtime/atomic_file.h).
 void write_png(const std::string& path, const Tensor& image);
 
 }  // namespace cudaseg

@@ -1,10 +1,12 @@
 #include "train/config.h"
 
-#include <functional>
+#include <algorithm>
 #include <sstream>
 
+#include "runtime/atomic_file.h"
 #include "nn/registry.h"
 #include "train/data_config.h"
+#include "train/datasets.h"
 #include "runtime/device.h"
 #include "runtime/error.h"
 #include "weights/file_io.h"
@@ -14,167 +16,128 @@ namespace {
 
 constexpr int64_t kDefaultIters = 200;
 
-std::vector<ConfigSection> make_sections() {
+using schema::Type;
+
+// train.iters is null in a resolved config whose length comes from
+// train.epochs, so resolving it again does not see iters as given.
+std::vector<schema::Key> make_sections() {
   using J = Json;
   return {
-      {"model", "the net, as the registry builds it: {\"name\": ..., \"num_classes\": ..., <net arguments>}", {}},
-      {"data", "the dataset (the built-in synthetic one by default); keys in train/data_config.h", {}},
-      {"augment", "training augmentation and normalisation; keys in train/data_config.h", {}},
-      {"optimizer",
-       "the optimizer and its parameter groups",
-       {{"type", "sgd", "string", "update rule", {"sgd", "adam", "adamw"}},
-        {"lr", 0.01, "number", "base learning rate (the schedule's peak)"},
-        {"momentum", 0.9, "number", "sgd momentum"},
-        {"nesterov", false, "bool", "sgd nesterov momentum"},
-        {"weight_decay", 1e-4, "number", "L2 (sgd, adam) or decoupled (adamw) decay"},
-        {"betas", J::array({0.9, 0.999}), "numbers", "adam/adamw [beta1, beta2]", {}, 2},
-        {"eps", 1e-8, "number", "adam/adamw epsilon"},
-        {"no_decay_norm_bias", false, "bool", "no weight decay for norm layers and biases"},
-        {"lr_mult", J::object(), "number_map", "lr multiplier per parameter-name prefix, e.g. {\"backbone.\": 0.1}"},
-        {"grad_clip_norm", 0.0, "number", "clip the global gradient norm (0: off)"}}},
-      {"schedule",
-       "the learning-rate schedule, stepped every iteration",
-       {{"policy", "onecycle", "string", "curve after the warmup", {"poly", "cosine", "onecycle", "step"}},
-        {"warmup_iters", 0, "integer", "linear warmup length (onecycle: its rising phase)"},
-        {"warmup_factor", 0.1, "number", "lr fraction at iteration 0 of the linear warmup"},
-        {"power", 0.9, "number", "poly exponent"},
-        {"min_lr", 0.0, "number", "poly/cosine final lr"},
-        {"step_size", 1000, "integer", "step: iterations per decay"},
-        {"gamma", 0.1, "number", "step: decay factor"},
-        {"div_factor", 25.0, "number", "onecycle: initial lr = lr / div_factor"},
-        {"final_div_factor", 1e4, "number", "onecycle: final lr = initial / final_div_factor"},
-        {"anneal", "cos", "string", "onecycle anneal", {"cos", "linear"}},
-        {"cycle_momentum", true, "bool", "onecycle: cycle momentum / beta1"},
-        {"base_momentum", 0.85, "number", "onecycle: lowest momentum"},
-        {"max_momentum", 0.95, "number", "onecycle: highest momentum"}}},
-      {"loss",
-       "the training objective",
-       {{"type", "ohem", "string", "pixel loss", {"ce", "ohem"}},
-        {"ignore_index", 255, "integer", "label ignored by loss and metrics"},
-        {"class_weights", J::array(), "numbers", "ce class weights (empty: all 1)"},
-        {"ohem_thresh", 0.7, "number", "ohem: keep pixels whose true-class probability is below"},
-        {"ohem_min_kept", -1, "integer", "ohem: minimum kept pixels (-1: valid / 16)"},
-        {"aux_coef", J::array(), "numbers", "weight per aux output (empty: all 1)"},
-        {"detail_coef", 1.0, "number", "STDC detail loss weight"},
-        {"dice_coef", 1.0, "number", "STDC detail loss: dice weight"},
-        {"bce_coef", 1.0, "number", "STDC detail loss: BCE weight"},
-        {"detail_thresh", 0.1, "number", "STDC detail loss: target binarisation threshold"}}},
-      {"ema",
-       "exponential moving average of the weights (validation and best.* use it)",
-       {{"enabled", false, "bool", "average the weights"},
-        {"mode", "linear", "string", "decay = step / iters (linear) or `decay` (fixed)", {"linear", "fixed"}},
-        {"decay", 0.9998, "number", "fixed decay"}}},
-      {"val",
-       "validation inference",
-       {{"mode", "whole", "string", "whole image or sliding window", {"whole", "slide"}},
-        {"crop_size", J::array(), "integers", "slide: window [h, w]"},
-        {"stride", J::array(), "integers", "slide: step [h, w]"}}},
-      {"train",
-       "the loop",
-       {{"device", "cpu", "string", "cpu, cuda or cuda:N"},
-        {"iters", kDefaultIters, "integer", "optimizer steps (the run length unless epochs is set)"},
-        {"epochs", 0, "integer",
-         "> 0: run epochs * (batches per epoch) steps instead of iters; the saved config.json holds the resolved "
-         "iters"},
-        {"batch_size", 4, "integer", "images per step"},
-        {"precision", "fp32", "string",
-         "fp16 or bf16: mixed precision on CUDA (float32 master weights and norm layers; fp16 scales the loss)",
-         {"fp32", "fp16", "bf16"}},
-        {"seed", 1, "integer", "seed of initialisation, shuffling, augmentation and dropout"},
-        {"log_interval", 10, "integer", "steps between progress lines"},
-        {"val_interval", 100, "integer", "steps between validations (0: at the end only)"},
-        {"ckpt_interval", 100, "integer", "steps between checkpoints (0: at the end only)"},
-        {"out", "", "string", "run folder (empty: runs/<config name>); rtseg_train --out, and --resume's folder, win over it"}}},
+      {"model", Type::any, J::object(),
+       "the net, as the registry builds it: {\"name\": ..., \"num_classes\": ..., <net arguments>}"},
+      {"data", Type::any, J::object(), "the dataset (the built-in synthetic one by default)"},
+      {"augment", Type::any, J::object(), "training augmentation and normalisation"},
+      schema::object_key(
+          "optimizer", "the optimizer and its parameter groups",
+          {{"type", Type::string, "sgd", "update rule", {"sgd", "adam", "adamw"}},
+           {"lr", Type::number, 0.01, "base learning rate (the schedule's peak)", {}, 0.0},
+           {"momentum", Type::number, 0.9, "sgd momentum", {}, 0.0},
+           {"nesterov", Type::boolean, false, "sgd nesterov momentum"},
+           {"weight_decay", Type::number, 1e-4, "L2 (sgd, adam) or decoupled (adamw) decay", {}, 0.0},
+           {"betas", Type::numbers, J::array({0.9, 0.999}), "adam/adamw [beta1, beta2]", {}, 0.0, 1.0, 2},
+           {"eps", Type::number, 1e-8, "adam/adamw epsilon", {}, 0.0},
+           {"no_decay_norm_bias", Type::boolean, false, "no weight decay for norm layers and biases"},
+           {"lr_mult", Type::number_map, J::object(),
+            "lr multiplier per parameter-name prefix, e.g. {\"backbone.\": 0.1}"},
+           {"grad_clip_norm", Type::number, 0.0, "clip the global gradient norm (0: off)", {}, 0.0}}),
+      schema::object_key(
+          "schedule", "the learning-rate schedule, stepped every iteration",
+          {{"policy", Type::string, "onecycle", "curve after the warmup", {"poly", "cosine", "onecycle", "step"}},
+           {"warmup_iters", Type::integer, 0, "linear warmup length (onecycle: its rising phase)", {}, 0},
+           {"warmup_factor", Type::number, 0.1, "lr fraction at iteration 0 of the linear warmup", {}, 0.0},
+           {"power", Type::number, 0.9, "poly exponent"},
+           {"min_lr", Type::number, 0.0, "poly/cosine final lr", {}, 0.0},
+           {"step_size", Type::integer, 1000, "step: iterations per decay", {}, 1},
+           {"gamma", Type::number, 0.1, "step: decay factor"},
+           {"div_factor", Type::number, 25.0, "onecycle: initial lr = lr / div_factor"},
+           {"final_div_factor", Type::number, 1e4, "onecycle: final lr = initial / final_div_factor"},
+           {"anneal", Type::string, "cos", "onecycle anneal", {"cos", "linear"}},
+           {"cycle_momentum", Type::boolean, true, "onecycle: cycle momentum / beta1"},
+           {"base_momentum", Type::number, 0.85, "onecycle: lowest momentum"},
+           {"max_momentum", Type::number, 0.95, "onecycle: highest momentum"}}),
+      schema::object_key(
+          "loss", "the training objective",
+          {{"type", Type::string, "ohem", "pixel loss", {"ce", "ohem"}},
+           {"ignore_index", Type::integer, 255, "label ignored by loss and metrics"},
+           {"class_weights", Type::numbers, J::array(), "ce class weights (empty: all 1)", {}, 0.0},
+           {"ohem_thresh", Type::number, 0.7, "ohem: keep pixels whose true-class probability is below", {}, 0.0, 1.0},
+           {"ohem_min_kept", Type::integer, -1, "ohem: minimum kept pixels (-1: valid / 16)", {}, -1},
+           {"aux_coef", Type::numbers, J::array(), "weight per aux output (empty: all 1)"},
+           {"detail_coef", Type::number, 1.0, "STDC detail loss weight"},
+           {"dice_coef", Type::number, 1.0, "STDC detail loss: dice weight"},
+           {"bce_coef", Type::number, 1.0, "STDC detail loss: BCE weight"},
+           {"detail_thresh", Type::number, 0.1, "STDC detail loss: target binarisation threshold"}}),
+      schema::object_key(
+          "ema", "exponential moving average of the weights (validation and best.* use it)",
+          {{"enabled", Type::boolean, false, "average the weights"},
+           {"mode", Type::string, "linear", "decay = step / iters (linear) or `decay` (fixed)", {"linear", "fixed"}},
+           {"decay", Type::number, 0.9998, "fixed decay", {}, 0.0, 1.0}}),
+      schema::object_key("val", "validation inference",
+                         {{"mode", Type::string, "whole", "whole image or sliding window", {"whole", "slide"}},
+                          {"crop_size", Type::integers, J::array(), "slide: window [h, w]", {}, 1},
+                          {"stride", Type::integers, J::array(), "slide: step [h, w]", {}, 1}}),
+      schema::object_key(
+          "train", "the loop",
+          {{"device", Type::string, "cpu", "cpu, cuda or cuda:N"},
+           {"iters", Type::integer, kDefaultIters, "optimizer steps (the run length unless epochs is set)", {}, 1,
+            std::nullopt, -1, true},
+           {"epochs", Type::integer, 0,
+            "> 0: run epochs * (batches per epoch) steps instead of iters; the saved config.json holds the resolved "
+            "iters",
+            {}, 0},
+           {"batch_size", Type::integer, 4, "images per step", {}, 1},
+           {"precision", Type::string, "fp32",
+            "fp16 or bf16: mixed precision on CUDA (float32 master weights and norm layers; fp16 scales the loss)",
+            {"fp32", "fp16", "bf16"}},
+           {"tf32", Type::boolean, false,
+            "CUDA: TF32 tensor-core maths in float32 matrix products and convolutions (faster; about 1e-3 "
+            "relative error)"},
+           {"seed", Type::integer, 1, "seed of initialisation, shuffling, augmentation and dropout", {}, 0},
+           {"log_interval", Type::integer, 10, "steps between progress lines", {}, 0},
+           {"val_interval", Type::integer, 100, "steps between validations (0: at the end only)", {}, 0},
+           {"ckpt_interval", Type::integer, 100, "steps between checkpoints (0: at the end only)", {}, 0},
+           {"out", Type::string, "",
+            "run folder (empty: runs/<config name>); rtseg_train --out, and --resume's folder, win over it"}}),
   };
 }
 
-std::string type_word(const std::string& type) {
-  if (type == "bool") return "a boolean";
-  if (type == "integer") return "an integer";
-  if (type == "number") return "a number";
-  if (type == "string") return "a string";
-  if (type == "numbers") return "an array of numbers";
-  if (type == "integers") return "an array of integers";
-  return "an object of numbers";
-}
-
-bool has_type(const Json& v, const std::string& type) {
-  if (type == "bool") return v.is_boolean();
-  if (type == "integer") return v.is_number_integer();
-  if (type == "number") return v.is_number();
-  if (type == "string") return v.is_string();
-  if (type == "numbers" || type == "integers") {
-    if (!v.is_array()) return false;
-    for (const auto& e : v) {
-      if (type == "integers" ? !e.is_number_integer() : !e.is_number()) return false;
-    }
-    return true;
-  }
-  if (!v.is_object()) return false;
-  for (const auto& [k, e] : v.items()) {
-    if (!e.is_number()) return false;
-  }
-  return true;
-}
-
-template <typename T>
-std::string join(const std::vector<T>& items, const std::function<std::string(const T&)>& f) {
+std::string join(const std::vector<std::string>& items) {
   std::string out;
-  for (const auto& i : items) out += (out.empty() ? "" : ", ") + f(i);
+  for (const auto& i : items) out += (out.empty() ? "" : ", ") + i;
   return out;
 }
 
-void check_key(const std::string& path, const ConfigKey& spec, const Json& v) {
-  CUDASEG_CHECK(has_type(v, spec.type), "config: '", path, "' must be ", type_word(spec.type), ", got ", v.dump());
-  if (!spec.choices.empty()) {
-    bool ok = false;
-    for (const auto& c : spec.choices) ok = ok || c == v;
-    CUDASEG_CHECK(ok, "config: '", path, "' must be one of ",
-                  join<Json>(spec.choices, [](const Json& c) { return c.get<std::string>(); }), ", got ", v.dump());
-  }
-  CUDASEG_CHECK(spec.length < 0 || static_cast<int>(v.size()) == spec.length, "config: '", path, "' must have ",
-                spec.length, " values, got ", v.dump());
-}
+std::string file_datasets_text() { return join(file_dataset_names()); }
 
-Json resolve_section(const ConfigSection& section, const Json& given) {
-  CUDASEG_CHECK(given.is_object(), "config: section '", section.name, "' must be an object, got ", given.dump());
-  Json out = Json::object();
-  for (const auto& [key, value] : given.items()) {
-    const ConfigKey* spec = nullptr;
-    for (const auto& k : section.keys) {
-      if (k.key == key) spec = &k;
-    }
-    CUDASEG_CHECK(spec != nullptr, "config: unknown key '", section.name, ".", key, "' (accepted: ",
-                  join<ConfigKey>(section.keys, [](const ConfigKey& k) { return k.key; }), ")");
-    check_key(section.name + "." + key, *spec, value);
-  }
-  for (const auto& k : section.keys) out[k.key] = given.contains(k.key) ? given[k.key] : k.default_value;
-  return out;
-}
+int64_t iters_of(const Json& train) { return train.at("iters").is_null() ? 0 : train.at("iters").get<int64_t>(); }
 
 }  // namespace
 
-const std::vector<ConfigSection>& config_sections() {
-  static const std::vector<ConfigSection> sections = make_sections();
+const std::vector<schema::Key>& config_sections() {
+  static const std::vector<schema::Key> sections = make_sections();
   return sections;
 }
 
 std::string config_help() {
   std::ostringstream os;
-  const Json data_defaults = resolve_data_config(Json::object(), Json::object());
   for (const auto& s : config_sections()) {
     os << "  " << s.name << ": " << s.help << "\n";
-    if (data_defaults.contains(s.name)) {
-      for (const auto& [key, value] : data_defaults[s.name].items()) {
-        os << "    " << key << " (default " << value.dump() << ")\n";
+    if (s.name == "data") {
+      const std::vector<schema::Key> synthetic = data_schema("synthetic");
+      os << schema::describe(synthetic, "    ") << "    with a file dataset instead (" << file_datasets_text()
+         << "):\n";
+      std::vector<schema::Key> differ;
+      for (const auto& k : data_schema("folder")) {
+        const auto same = std::find_if(synthetic.begin(), synthetic.end(), [&](const schema::Key& o) {
+          return o.name == k.name && o.default_value == k.default_value && o.required == k.required;
+        });
+        if (same == synthetic.end()) differ.push_back(k);
       }
-    }
-    for (const auto& k : s.keys) {
-      os << "    " << k.key << " (" << k.type << ", default " << k.default_value.dump() << "): " << k.help;
-      if (!k.choices.empty()) {
-        os << " [" << join<Json>(k.choices, [](const Json& c) { return c.get<std::string>(); }) << "]";
-      }
-      os << "\n";
+      os << schema::describe(differ, "      ");
+    } else if (s.name == "augment") {
+      os << schema::describe(augment_schema(), "    ");
+    } else {
+      os << schema::describe(s.keys, "    ");
     }
   }
   return os.str();
@@ -203,58 +166,39 @@ void apply_override(Json& config, const std::string& assignment) {
 }
 
 Json resolve_config(const Json& config) {
-  CUDASEG_CHECK(config.is_object(), "config: must be a JSON object, got ", config.dump());
-  const auto& sections = config_sections();
-  for (const auto& [name, value] : config.items()) {
-    bool known = false;
-    for (const auto& s : sections) known = known || s.name == name;
-    CUDASEG_CHECK(known, "config: unknown section '", name, "' (accepted: ",
-                  join<ConfigSection>(sections, [](const ConfigSection& s) { return s.name; }), ")");
-  }
-  CUDASEG_CHECK(config.contains("model"), "config: the 'model' section is required (e.g. {\"name\": \"stdc\", ",
-                "\"num_classes\": 19}; registered nets: ",
-                join<std::string>(nn::registered_nets(), [](const std::string& s) { return s; }), ")");
-  Json out = Json::object();
   try {
-    const Json data = resolve_data_config(config.value("data", Json::object()), config.value("augment", Json::object()));
+    CUDASEG_CHECK(config.is_object(), "must be a JSON object, got ", config.dump());
+    CUDASEG_CHECK(config.contains("model"), "the 'model' section is required (e.g. {\"name\": \"stdc\", ",
+                  "\"num_classes\": 19}; registered nets: ", join(nn::registered_nets()), ")");
+    Json out = schema::resolve(config_sections(), config, "");
+    out["model"] = nn::resolve_model_config(config["model"]);
+    const Json data = resolve_data_config(out["data"], out["augment"]);
     out["data"] = data["data"];
     out["augment"] = data["augment"];
+
+    Json& t = out["train"];
+    const int64_t epochs = t["epochs"].get<int64_t>();
+    // Whether the user gave iters, not its value: iters equal to the default
+    // beside epochs is as contradictory as any other.
+    const Json& given = config.value("train", Json::object());
+    const bool iters_given = given.is_object() && given.contains("iters") && !given["iters"].is_null();
+    CUDASEG_CHECK(epochs == 0 || !iters_given, "give either 'train.iters' (", iters_given ? given["iters"].dump() : "",
+                  ") or 'train.epochs' (", epochs, "), not both");
+    if (epochs > 0) t["iters"] = nullptr;
+    else if (t["iters"].is_null()) t["iters"] = kDefaultIters;
+    const std::string precision = t["precision"].get<std::string>();
+    CUDASEG_CHECK(precision == "fp32" || !Device::parse(t["device"].get<std::string>()).is_cpu(),
+                  "train.precision '", precision, "' needs a CUDA device (train.device is '",
+                  t["device"].get<std::string>(), "'); use fp32 on the CPU");
+    const Json& v = out["val"];
+    if (v["mode"] == "slide") {
+      CUDASEG_CHECK(v["crop_size"].size() == 2 && v["stride"].size() == 2,
+                    "'val.mode' slide needs 'val.crop_size' and 'val.stride' as [h, w]");
+    }
+    return out;
   } catch (const Error& e) {
     throw e.with_context("config");
   }
-  for (const auto& s : sections) {
-    if (s.name == "data" || s.name == "augment") continue;
-    if (s.name == "model") {
-      try {
-        out["model"] = nn::resolve_model_config(config["model"]);
-      } catch (const Error& e) {
-        throw e.with_context("config: model");
-      }
-      continue;
-    }
-    out[s.name] = resolve_section(s, config.contains(s.name) ? config[s.name] : Json::object());
-  }
-  const Json& t = out["train"];
-  CUDASEG_CHECK(t["iters"].get<int64_t>() > 0, "config: 'train.iters' must be positive");
-  const int64_t epochs = t["epochs"].get<int64_t>();
-  CUDASEG_CHECK(epochs >= 0, "config: 'train.epochs' must be >= 0 (0: the run length is train.iters), got ", epochs);
-  CUDASEG_CHECK(epochs == 0 || t["iters"] == kDefaultIters, "config: give either 'train.iters' (",
-                t["iters"].dump(), ") or 'train.epochs' (", epochs, "), not both");
-  const std::string precision = t["precision"].get<std::string>();
-  CUDASEG_CHECK(precision == "fp32" || !Device::parse(t["device"].get<std::string>()).is_cpu(),
-                "config: train.precision '", precision, "' needs a CUDA device (train.device is '",
-                t["device"].get<std::string>(), "'); use fp32 on the CPU");
-  CUDASEG_CHECK(t["batch_size"].get<int64_t>() > 0, "config: 'train.batch_size' must be positive");
-  CUDASEG_CHECK(t["seed"].get<int64_t>() >= 0, "config: 'train.seed' must be >= 0");
-  for (const char* k : {"log_interval", "val_interval", "ckpt_interval"}) {
-    CUDASEG_CHECK(t[k].get<int64_t>() >= 0, "config: 'train.", k, "' must be >= 0");
-  }
-  const Json& v = out["val"];
-  if (v["mode"] == "slide") {
-    CUDASEG_CHECK(v["crop_size"].size() == 2 && v["stride"].size() == 2,
-                  "config: 'val.mode' slide needs 'val.crop_size' and 'val.stride' as [h, w]");
-  }
-  return out;
 }
 
 Json load_config(const std::string& path, const std::vector<std::string>& overrides) {
@@ -270,7 +214,7 @@ Json load_config(const std::string& path, const std::vector<std::string>& overri
 }
 
 void save_config(const std::string& path, const Json& config) {
-  weights::write_file_atomic(path, config.dump(2) + "\n");
+  write_file_atomic(path, config.dump(2) + "\n");
 }
 
 OptimizerConfig optimizer_config(const Json& config) {
@@ -294,7 +238,7 @@ ScheduleConfig schedule_config(const Json& config) {
   const Json& s = config.at("schedule");
   ScheduleConfig c;
   c.policy = s["policy"];
-  c.total_iters = config.at("train")["iters"];
+  c.total_iters = iters_of(config.at("train"));
   c.warmup_iters = s["warmup_iters"];
   c.warmup_factor = s["warmup_factor"];
   c.power = s["power"];
@@ -340,10 +284,11 @@ TrainConfig train_config(const Json& config) {
   const Json& t = config.at("train");
   TrainConfig c;
   c.device = t["device"];
-  c.iters = t["iters"];
+  c.iters = iters_of(t);
   c.epochs = t["epochs"];
   c.batch_size = t["batch_size"];
   c.precision = t["precision"];
+  c.tf32 = t["tf32"];
   c.seed = t["seed"].get<uint64_t>();
   c.log_interval = t["log_interval"];
   c.val_interval = t["val_interval"];

@@ -1,8 +1,9 @@
 // The run config: one JSON object with the sections model, data, augment,
 // optimizer, schedule, loss, ema, val and train. Loading validates every key
-// against the schema below (an unknown section or key, or a value of the
-// wrong type, is an error naming the key and what is accepted), fills the
-// defaults, and resolves `model` through the net registry. `--set a.b=value`
+// against the schema (runtime/json_schema.h: an unknown section or key, or a
+// value of the wrong type or out of range, is an error naming the key, what
+// is accepted and the nearest accepted key), fills the defaults, and resolves
+// `model` through the net registry. `--set a.b=value`
 // overrides take JSON-typed values ("0.1" a number, "[1,2]" an array, true a
 // bool); a value that is not JSON is taken as a string (`--set
 // optimizer.type=adamw`). The effective config is written into every run's
@@ -14,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "runtime/json_schema.h"
 #include "train/ema.h"
 #include "train/losses.h"
 #include "train/optim.h"
@@ -23,27 +25,10 @@ namespace cudaseg::train {
 
 using Json = nlohmann::json;
 
-struct ConfigKey {
-  std::string key;
-  Json default_value;
-  // bool | integer | number | string | numbers (array of numbers) |
-  // integers (array of integers) | number_map (object of numbers)
-  std::string type;
-  std::string help;
-  std::vector<Json> choices = {};
-  int length = -1;  // arrays: the required length, -1 any
-};
-
-struct ConfigSection {
-  std::string name;
-  std::string help;
-  // Empty for `model` (validated by the net registry) and for `data` and
-  // `augment` (validated by train/data_config.h).
-  std::vector<ConfigKey> keys;
-};
-
-// Every section in order, with its keys and defaults.
-const std::vector<ConfigSection>& config_sections();
+// The config's schema: one object key per section, in order, with its keys
+// and defaults. `model`, `data` and `augment` are of type any here: the net
+// registry and train/data_config.h validate them.
+const std::vector<schema::Key>& config_sections();
 // The sections and keys with types, defaults and help, for `--help`.
 std::string config_help();
 
@@ -71,10 +56,11 @@ ValConfig val_config(const Json& config);
 
 struct TrainConfig {
   std::string device = "cpu";
-  int64_t iters = 200;
+  int64_t iters = 200;  // 0 while epochs > 0, until resolve_run_length
   int64_t epochs = 0;  // > 0: resolve_run_length turns it into iters
   int64_t batch_size = 4;
   std::string precision = "fp32";  // fp32 | fp16 | bf16
+  bool tf32 = false;               // CUDA: TF32 maths in float32 products and convolutions
   uint64_t seed = 1;
   int64_t log_interval = 10;
   int64_t val_interval = 100;   // 0: only at the end

@@ -1,8 +1,6 @@
 #include "train/data_config.h"
 
-#include <algorithm>
 #include <map>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -12,192 +10,40 @@
 namespace cudaseg::train {
 namespace {
 
-std::string join(const std::vector<std::string>& items) {
-  std::string out;
-  for (const std::string& s : items) out += (out.empty() ? "" : ", ") + s;
-  return out;
-}
-
-// Reads the keys of one config object, each at most once, with errors that
-// name the key ("data.workers") and what it accepts.
-class Keys {
- public:
-  Keys(const Json& object, std::string name) : name_(std::move(name)) {
-    if (object.is_null()) return;
-    CUDASEG_CHECK(object.is_object(), name_, ": expected a JSON object, got ", object.dump());
-    object_ = object;
-  }
-
-  std::string where(const std::string& key) const { return name_ + "." + key; }
-  bool has(const std::string& key) const { return object_.contains(key); }
-
-  const Json* get(const std::string& key) {
-    used_.insert(key);
-    const auto it = object_.find(key);
-    return it == object_.end() ? nullptr : &*it;
-  }
-
-  std::string string(const std::string& key, const std::string& fallback, const std::vector<std::string>& choices = {}) {
-    const Json* v = get(key);
-    if (!v) return fallback;
-    const bool ok = v->is_string() && (choices.empty() || std::count(choices.begin(), choices.end(), v->get<std::string>()));
-    CUDASEG_CHECK(ok, where(key), ": expected ", choices.empty() ? "a string" : "one of " + join(choices), ", got ",
-                  v->dump());
-    return v->get<std::string>();
-  }
-
-  int64_t integer(const std::string& key, int64_t fallback, int64_t min) {
-    const Json* v = get(key);
-    if (!v) return fallback;
-    CUDASEG_CHECK(v->is_number_integer() && v->get<int64_t>() >= min, where(key), ": expected an integer >= ", min,
-                  ", got ", v->dump());
-    return v->get<int64_t>();
-  }
-
-  bool boolean(const std::string& key, bool fallback) {
-    const Json* v = get(key);
-    if (!v) return fallback;
-    CUDASEG_CHECK(v->is_boolean(), where(key), ": expected true or false, got ", v->dump());
-    return v->get<bool>();
-  }
-
-  double number(const std::string& key, double fallback, double min, double max) {
-    const Json* v = get(key);
-    if (!v) return fallback;
-    CUDASEG_CHECK(v->is_number() && v->get<double>() >= min && v->get<double>() <= max, where(key),
-                  ": expected a number in [", min, ", ", max, "], got ", v->dump());
-    return v->get<double>();
-  }
-
-  // A list of `n` numbers, or of positive integers when `integers`.
-  std::vector<double> numbers(const std::string& key, std::vector<double> fallback, size_t n, bool integers) {
-    const Json* v = get(key);
-    if (!v) return fallback;
-    bool ok = v->is_array() && v->size() == n;
-    for (size_t i = 0; ok && i < n; ++i)
-      ok = integers ? (*v)[i].is_number_integer() && (*v)[i].get<int64_t>() > 0 : (*v)[i].is_number();
-    CUDASEG_CHECK(ok, where(key), ": expected ", integers ? "[height, width] (positive integers)"
-                                                          : "a list of " + std::to_string(n) + " numbers",
-                  ", got ", v->dump());
-    return v->get<std::vector<double>>();
-  }
-
-  // Rejects keys never read; `accepted` lists the keys valid here.
-  void finish(const std::vector<std::string>& accepted, const std::map<std::string, std::string>& misplaced = {}) {
-    for (const auto& item : object_.items()) {
-      if (used_.count(item.key())) continue;
-      const auto m = misplaced.find(item.key());
-      if (m != misplaced.end()) CUDASEG_FAIL(where(item.key()), ": ", m->second);
-      CUDASEG_FAIL(name_, ": unknown key '", item.key(), "'; accepted: ", join(accepted));
-    }
-  }
-
- private:
-  Json object_ = Json::object();
-  std::string name_;
-  std::set<std::string> used_;
-};
+using schema::Type;
 
 const std::map<std::string, int64_t> kFixedClasses = {{"cityscapes", 19}, {"camvid", 11}, {"voc", 21}, {"ade20k", 150}};
 
 Json resolve_data(const Json& data) {
-  Keys keys(data, "data");
-  std::vector<std::string> names{"synthetic"};
-  for (const std::string& n : file_dataset_names()) names.push_back(n);
-  const std::string dataset = keys.string("dataset", "synthetic", names);
-  const bool synthetic = dataset == "synthetic";
-  Json out;
-  out["dataset"] = dataset;
-  out["root"] = keys.string("root", "");
-  CUDASEG_CHECK(synthetic || !out["root"].get<std::string>().empty(), keys.where("root"),
-                ": the ", dataset, " dataset needs its folder");
-  if (synthetic) {
-    out["num_classes"] = keys.integer("num_classes", 19, 2);
-    CUDASEG_CHECK(out["num_classes"].get<int64_t>() <= 255, keys.where("num_classes"),
-                  ": the synthetic dataset has at most 255 classes");
-    out["train_size"] = keys.integer("train_size", 512, 1);
-    out["val_size"] = keys.integer("val_size", 64, 1);
-    const std::vector<double> size = keys.numbers("image_size", {256, 512}, 2, true);
-    out["image_size"] = {static_cast<int64_t>(size[0]), static_cast<int64_t>(size[1])};
-  } else {
-    const auto fixed = kFixedClasses.find(dataset);
-    if (fixed != kFixedClasses.end()) {
-      const int64_t n = keys.integer("num_classes", fixed->second, 1);
-      CUDASEG_CHECK(n == fixed->second, keys.where("num_classes"), ": ", dataset, " has ", fixed->second,
-                    " classes, got ", n);
-      out["num_classes"] = n;
-    } else {
-      CUDASEG_CHECK(keys.has("num_classes"), keys.where("num_classes"), ": required for the folder dataset");
-      out["num_classes"] = keys.integer("num_classes", 0, 1);
-      CUDASEG_CHECK(out["num_classes"].get<int64_t>() <= 255, keys.where("num_classes"),
-                    ": masks hold u8 ids, so at most 255 classes");
-    }
-    out["train_size"] = keys.integer("train_size", 0, 0);
-    out["val_size"] = keys.integer("val_size", 0, 0);
-    out["train_split"] = keys.string("train_split", "train");
-    out["val_split"] = keys.string("val_split", "val");
+  std::string dataset = "synthetic";
+  if (data.is_object() && data.contains("dataset")) {
+    dataset = schema::resolve({data_schema(dataset).front()}, {{"dataset", data["dataset"]}}, "data")["dataset"];
   }
-  out["seed"] = keys.integer("seed", 0, 0);
-  out["workers"] = keys.integer("workers", 2, 0);
-  CUDASEG_CHECK(out["workers"].get<int64_t>() <= 64, keys.where("workers"), ": expected at most 64 threads");
-  out["drop_last"] = keys.boolean("drop_last", true);
-  std::vector<std::string> accepted{"dataset", "root", "num_classes", "train_size", "val_size"};
-  if (synthetic) accepted.push_back("image_size");
-  else accepted.insert(accepted.end(), {"train_split", "val_split"});
-  accepted.insert(accepted.end(), {"seed", "workers", "drop_last"});
+  const bool synthetic = dataset == "synthetic";
   const std::string only_files = "only for file datasets (this config uses synthetic)";
-  keys.finish(accepted, synthetic ? std::map<std::string, std::string>{{"train_split", only_files},
-                                                                       {"val_split", only_files}}
-                                  : std::map<std::string, std::string>{
-                                        {"image_size", "only for the synthetic dataset (" + dataset +
-                                                           " images keep their size; use augment.scale and crop)"}});
+  const std::map<std::string, std::string> misplaced =
+      synthetic ? std::map<std::string, std::string>{{"train_split", only_files}, {"val_split", only_files}}
+                : std::map<std::string, std::string>{
+                      {"image_size", "only for the synthetic dataset (" + dataset +
+                                         " images keep their size; use augment.scale and crop)"}};
+  for (const auto& [key, why] : misplaced) CUDASEG_CHECK(!data.is_object() || !data.contains(key), "data.", key, ": ", why);
+  const Json out = schema::resolve(data_schema(dataset), data, "data");
+  CUDASEG_CHECK(synthetic || !out["root"].get<std::string>().empty(), "data.root: the ", dataset,
+                " dataset needs its folder");
+  const auto fixed = kFixedClasses.find(dataset);
+  CUDASEG_CHECK(fixed == kFixedClasses.end() || out["num_classes"] == fixed->second, "data.num_classes: ", dataset,
+                " has ", fixed == kFixedClasses.end() ? 0 : fixed->second, " classes, got ", out["num_classes"].dump());
   return out;
 }
 
-Json size_or_null(Keys& keys, const std::string& key) {
-  const Json* v = keys.get(key);
-  if (!v || v->is_null()) return nullptr;
-  const std::vector<double> size = keys.numbers(key, {}, 2, true);
-  return Json{static_cast<int64_t>(size[0]), static_cast<int64_t>(size[1])};
-}
-
 Json resolve_augment(const Json& augment) {
-  Keys keys(augment, "augment");
-  Json out;
-  const std::vector<double> scale = keys.numbers("scale", {1.0, 1.0}, 2, false);
-  CUDASEG_CHECK(scale[0] > 0.0 && scale[0] <= scale[1], keys.where("scale"),
-                ": expected [min, max] with 0 < min <= max, got ", Json(scale).dump());
-  out["scale"] = scale;
-  out["crop"] = size_or_null(keys, "crop");
-  out["flip"] = keys.boolean("flip", true);
-
-  Keys jitter(keys.get("jitter") ? *keys.get("jitter") : Json(), "augment.jitter");
-  out["jitter"] = {{"brightness", jitter.number("brightness", 0.0, 0.0, 1e9)},
-                   {"contrast", jitter.number("contrast", 0.0, 0.0, 1e9)},
-                   {"saturation", jitter.number("saturation", 0.0, 0.0, 1e9)},
-                   {"hue", jitter.number("hue", 0.0, 0.0, 0.5)},
-                   {"p", jitter.number("p", 1.0, 0.0, 1.0)}};
-  jitter.finish({"brightness", "contrast", "saturation", "hue", "p"});
-
-  out["mean"] = keys.numbers("mean", {0.485, 0.456, 0.406}, 3, false);
-  const std::vector<double> std = keys.numbers("std", {0.229, 0.224, 0.225}, 3, false);
-  for (double s : std) CUDASEG_CHECK(s > 0.0, keys.where("std"), ": expected positive values, got ", Json(std).dump());
-  out["std"] = std;
-  out["pad"] = keys.string("pad", "mean", {"mean", "zero"});
-
-  const Json* multi = keys.get("multi_resolution");
-  if (!multi || multi->is_null()) {
-    out["multi_resolution"] = nullptr;
-  } else {
-    Keys pair(*multi, "augment.multi_resolution");
-    const Json student = size_or_null(pair, "student"), teacher = size_or_null(pair, "teacher");
-    CUDASEG_CHECK(!student.is_null() && !teacher.is_null(), "augment.multi_resolution: expected ",
-                  "{\"student\": [h, w], \"teacher\": [h, w]}, got ", multi->dump());
-    pair.finish({"student", "teacher"});
-    out["multi_resolution"] = {{"student", student}, {"teacher", teacher}};
+  const Json out = schema::resolve(augment_schema(), augment, "augment");
+  const Json& scale = out["scale"];
+  CUDASEG_CHECK(scale[0].get<double>() > 0.0 && scale[0].get<double>() <= scale[1].get<double>(),
+                "augment.scale: expected [min, max] with 0 < min <= max, got ", scale.dump());
+  for (const auto& s : out["std"]) {
+    CUDASEG_CHECK(s.get<double>() > 0.0, "augment.std: expected positive values, got ", out["std"].dump());
   }
-  out["val_resize"] = size_or_null(keys, "val_resize");
-  keys.finish({"scale", "crop", "flip", "jitter", "mean", "std", "pad", "multi_resolution", "val_resize"});
   return out;
 }
 
@@ -230,6 +76,71 @@ DatasetPtr open_split(const Json& d, bool validation) {
 }
 
 }  // namespace
+
+std::vector<schema::Key> data_schema(const std::string& dataset) {
+  std::vector<Json> names{"synthetic"};
+  for (const std::string& n : file_dataset_names()) names.push_back(n);
+  const bool synthetic = dataset == "synthetic";
+  std::vector<schema::Key> keys = {
+      {"dataset", Type::string, "synthetic", "the built-in synthetic scenes or a dataset read from its folder", names},
+      {"root", Type::string, "", "the dataset's folder (required except for synthetic)"}};
+  if (synthetic) {
+    keys.push_back({"num_classes", Type::integer, 19, "classes of the synthetic scenes", {}, 2, 255});
+    keys.push_back({"train_size", Type::integer, 512, "training samples", {}, 1});
+    keys.push_back({"val_size", Type::integer, 64, "validation samples", {}, 1});
+    keys.push_back({"image_size", Type::size, Json::array({256, 512}), "scene size"});
+  } else {
+    const auto fixed = kFixedClasses.find(dataset);
+    schema::Key classes{"num_classes", Type::integer, nullptr, "the class count (masks hold u8 ids)", {}, 1, 255};
+    if (fixed != kFixedClasses.end()) {
+      classes.default_value = fixed->second;
+      classes.help = "the dataset's own class count";
+    } else {
+      classes.required = true;
+      classes.help = "the class count (masks hold u8 ids; cityscapes, camvid, voc and ade20k have their own)";
+    }
+    keys.push_back(classes);
+    keys.push_back({"train_size", Type::integer, 0, "the first n training files (0: every file)", {}, 0});
+    keys.push_back({"val_size", Type::integer, 0, "the first n validation files (0: every file)", {}, 0});
+    keys.push_back({"train_split", Type::string, "train", "training split"});
+    keys.push_back({"val_split", Type::string, "val", "validation split"});
+  }
+  keys.push_back({"seed", Type::integer, 0, "synthetic scenes, shuffling and augmentation", {}, 0});
+  keys.push_back({"workers", Type::integer, 2, "loader threads (0: the calling thread)", {}, 0, 64});
+  keys.push_back({"drop_last", Type::boolean, true, "the train loader drops a final partial batch"});
+  return keys;
+}
+
+std::vector<schema::Key> augment_schema() {
+  const schema::Key size{"size", Type::size, nullptr, "", {}, std::nullopt, std::nullopt, -1, false, true};
+  schema::Key student = size, teacher = size;
+  student.name = "student";
+  student.help = "the student's crop size";
+  teacher.name = "teacher";
+  teacher.help = "the teacher's crop size";
+  return {
+      {"scale", Type::numbers, Json::array({1.0, 1.0}), "random scale range [min, max]", {}, std::nullopt,
+       std::nullopt, 2},
+      {"crop", Type::size, nullptr,
+       "random crop; needed when the scale varies and a batch has more than one image", {}, std::nullopt,
+       std::nullopt, -1, true},
+      {"flip", Type::boolean, true, "horizontal flip with probability 0.5"},
+      schema::object_key("jitter", "colour jitter",
+                         {{"brightness", Type::number, 0.0, "brightness factor range 1 +- x", {}, 0.0},
+                          {"contrast", Type::number, 0.0, "contrast factor range 1 +- x", {}, 0.0},
+                          {"saturation", Type::number, 0.0, "saturation factor range 1 +- x", {}, 0.0},
+                          {"hue", Type::number, 0.0, "hue shift range +- x", {}, 0.0, 0.5},
+                          {"p", Type::number, 1.0, "probability of jittering an image", {}, 0.0, 1.0}}),
+      {"mean", Type::numbers, Json::array({0.485, 0.456, 0.406}), "normalisation mean (of x / 255)", {},
+       std::nullopt, std::nullopt, 3},
+      {"std", Type::numbers, Json::array({0.229, 0.224, 0.225}), "normalisation std (of x / 255), positive", {},
+       std::nullopt, std::nullopt, 3},
+      {"pad", Type::string, "mean", "the image fill where a crop exceeds the image", {"mean", "zero"}},
+      schema::object_key("multi_resolution", "each crop also at both sizes, for distillation (train/augment.h)",
+                         {student, teacher}, true),
+      {"val_resize", Type::size, nullptr, "resize validation samples", {}, std::nullopt, std::nullopt, -1, true},
+  };
+}
 
 Json resolve_data_config(const Json& data, const Json& augment) {
   return Json{{"data", resolve_data(data)}, {"augment", resolve_augment(augment)}};

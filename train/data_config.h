@@ -1,31 +1,9 @@
 // The `data` and `augment` objects of a run config, turned into datasets,
 // transforms and loaders. Either object may be null or {} (all defaults). An
 // unknown key, a wrong type or a value out of range is a cudaseg::Error naming
-// the key and what it accepts; the effective config (every default filled in)
-// is returned so it can be logged and stored with checkpoints.
-//
-// "data" keys (defaults):
-//   dataset      "synthetic" | "cityscapes" | "camvid" | "voc" | "ade20k" | "folder"
-//   root         "" (the dataset folder; required except for synthetic)
-//   num_classes  19 for synthetic; the dataset's own count otherwise (required for folder)
-//   train_size   512 for synthetic, else 0 = every file (n > 0 takes the first n)
-//   val_size     64 for synthetic, else 0 = every file
-//   image_size   [256, 512] (synthetic only: [height, width])
-//   train_split  "train", val_split "val" (file datasets only)
-//   seed         0 (synthetic scenes, shuffling and augmentation)
-//   workers      2 (loader threads; 0 loads in the calling thread)
-//   drop_last    true (train loader; the val loader keeps every sample)
-// "augment" keys (defaults):
-//   scale        [1.0, 1.0] random scale range
-//   crop         null or [height, width]; needed when the scale varies and a
-//                batch has more than one image
-//   flip         true (horizontal, probability 0.5)
-//   jitter       {"brightness": 0, "contrast": 0, "saturation": 0, "hue": 0, "p": 1}
-//   mean, std    [0.485, 0.456, 0.406], [0.229, 0.224, 0.225] (of x / 255)
-//   pad          "mean" | "zero": the image fill where a crop exceeds the image
-//   multi_resolution  null or {"student": [h, w], "teacher": [h, w]}: each
-//                crop also at both sizes, for distillation (train/augment.h)
-//   val_resize   null or [height, width]: resize validation samples
+// the key and what it accepts; the keys, their defaults and help are
+// data_schema and augment_schema below. The effective config (every default
+// filled in) is returned so it can be logged and stored with checkpoints.
 #pragma once
 
 #include <cstdint>
@@ -33,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "runtime/json_schema.h"
 #include "train/augment.h"
 #include "train/dataset.h"
 #include "train/loader.h"
@@ -50,6 +29,11 @@ struct DataSetup {
   std::shared_ptr<Loader> val_loader;    // in order, every sample
   Json effective;                        // {"data": {...}, "augment": {...}}
 };
+
+// The keys of `data` for a dataset ("synthetic" or a file dataset's name),
+// and of `augment` (runtime/json_schema.h; rtseg_train --help prints them).
+std::vector<schema::Key> data_schema(const std::string& dataset);
+std::vector<schema::Key> augment_schema();
 
 // Validates both objects without touching the filesystem and returns
 // {"data": ..., "augment": ...} with every default filled in.

@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "runtime/atomic_file.h"
 #include "runtime/error.h"
 #include "runtime/image_io.h"
 
@@ -192,15 +193,13 @@ RunReport::RunReport(std::string out_dir, int64_t step)
     kept.push_back(line);
   }
   in.close();
-  const std::string tmp = path_ + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    for (const std::string& line : kept) out << line << '\n';
-    CUDASEG_CHECK(out.good(), "cannot write '", tmp, "'");
-  }
-  fs::rename(tmp, path_);
+  std::string text;
+  for (const std::string& line : kept) text += line + '\n';
+  write_file_atomic(path_, text);
 }
 
+// The log grows a line per record: an append, not a rewrite, so a crash loses
+// at most the line being written (a partial last line is dropped on resume).
 void RunReport::append(const std::string& line) {
   std::ofstream out(path_, std::ios::app);
   out << line << '\n';

@@ -55,8 +55,6 @@ class RunReport {
   // Writes loss.png and miou.png from the curves so far (a curve with no point is skipped).
   void write_plots() const;
 
-  const std::string& metrics_path() const { return path_; }
-
  private:
   void append(const std::string& line);
 

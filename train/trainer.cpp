@@ -17,6 +17,7 @@
 #include "runtime/image_io.h"
 #include "runtime/error.h"
 #include "runtime/log.h"
+#include "runtime/math_mode.h"
 #include "train/validate.h"
 
 namespace cudaseg::train {
@@ -273,6 +274,7 @@ bool Trainer::backward_and_update(const Tensor& loss) {
 }
 
 TrainResult Trainer::run(int64_t stop_at) {
+  const Tf32Guard tf32(tc_.tf32);
   const int64_t end = stop_at > 0 ? std::min(stop_at, tc_.iters) : tc_.iters;
   const auto start = std::chrono::steady_clock::now();
   const int64_t first = step_;

@@ -9,6 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "runtime/atomic_file.h"
+
 namespace cudaseg::weights {
 
 namespace {

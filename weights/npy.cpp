@@ -5,6 +5,7 @@
 #include <map>
 #include <sstream>
 
+#include "runtime/atomic_file.h"
 #include "weights/tensor_dict.h"
 
 namespace cudaseg::weights {

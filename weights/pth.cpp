@@ -6,6 +6,7 @@
 #include <map>
 #include <unordered_map>
 
+#include "runtime/atomic_file.h"
 #include "weights/pickle.h"
 #include "weights/zip.h"
 

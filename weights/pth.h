@@ -38,7 +38,7 @@ PthContents load_pth(const std::string& path, const PthOptions& options = {});
 // `archive/data/N` (stored, 64-byte aligned), `archive/version` and
 // `archive/byteorder`. Tensors sharing a storage stay views of one record.
 std::vector<uint8_t> pth_bytes(const TensorDict& tensors);
-// Writes atomically (weights/file_io.h AtomicFile).
+// Writes atomically (runtime/atomic_file.h).
 void save_pth(const std::string& path, const TensorDict& tensors);
 
 // True when `bytes` start like a pickle or zip PyTorch checkpoint.

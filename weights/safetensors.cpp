@@ -5,6 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "runtime/atomic_file.h"
+
 namespace cudaseg::weights {
 
 namespace {
@@ -144,14 +146,6 @@ SafetensorsContents read_safetensors(const Bytes& bytes, const std::string& sour
 }
 
 SafetensorsContents load_safetensors(const std::string& path) { return read_safetensors(map_file(path), path); }
-
-std::vector<uint8_t> safetensors_bytes(const TensorDict& tensors, const std::map<std::string, std::string>& metadata) {
-  std::vector<uint8_t> out;
-  write_safetensors(tensors, metadata, [&out](const void* p, size_t n) {
-    out.insert(out.end(), static_cast<const uint8_t*>(p), static_cast<const uint8_t*>(p) + n);
-  });
-  return out;
-}
 
 void save_safetensors(const std::string& path, const TensorDict& tensors,
                       const std::map<std::string, std::string>& metadata) {

@@ -22,8 +22,6 @@ struct SafetensorsContents {
 SafetensorsContents read_safetensors(const Bytes& bytes, const std::string& source);
 SafetensorsContents load_safetensors(const std::string& path);
 
-std::vector<uint8_t> safetensors_bytes(const TensorDict& tensors,
-                                       const std::map<std::string, std::string>& metadata = {});
 // Writes atomically; the header is padded so the data starts 8-byte aligned.
 void save_safetensors(const std::string& path, const TensorDict& tensors,
                       const std::map<std::string, std::string>& metadata = {});

@@ -7,6 +7,7 @@
 
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -14,6 +15,7 @@
 #include "nn/layers.h"
 #include "nn/param_init.h"
 #include "nn/registry.h"
+#include "runtime/math_mode.h"
 #include "weights/checkpoint.h"
 #include "infer/session.h"
 
@@ -83,6 +85,34 @@ inline void register_test_net() {
   });
 }
 
+// A 1x1 convolution that records, at each forward, whether the calling
+// thread allowed TF32 (runtime/math_mode.h): registered as "tf32_probe_net".
+class Tf32Probe : public nn::Module {
+ public:
+  explicit Tf32Probe(int64_t num_classes) : nn::Module("Tf32Probe") {
+    head = register_module("head", std::make_shared<nn::Conv2d>(3, num_classes, 1));
+  }
+  Tensor forward(const Tensor& x) override {
+    seen().push_back(allow_tf32());
+    return (*head)(x);
+  }
+  static std::vector<bool>& seen() {
+    static std::vector<bool> values;
+    return values;
+  }
+  std::shared_ptr<nn::Conv2d> head;
+};
+
+inline void register_tf32_probe() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    nn::register_net({"tf32_probe_net", "records the TF32 setting its forward sees", {},
+                      [](const json& a) -> nn::ModulePtr {
+                        return std::make_shared<Tf32Probe>(a["num_classes"].get<int64_t>());
+                      }});
+  });
+}
+
 inline json test_model(int64_t width = 8, int64_t classes = 5) {
   return {{"name", "infer_test_net"}, {"num_classes", classes}, {"width", width}};
 }
@@ -99,6 +129,7 @@ inline void fill_det(nn::Module& net, uint64_t seed) {
 
 inline nn::ModulePtr make_net(const json& model, uint64_t seed) {
   register_test_net();
+  register_tf32_probe();
   nn::ModulePtr net = nn::create_net(model);
   fill_det(*net, seed);
   net->eval();

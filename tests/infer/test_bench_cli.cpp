@@ -56,6 +56,25 @@ TEST(BenchCli, GraphsFlagAndPlannedArenaLine) {
   EXPECT_EQ(r.out.find("CUDA graph"), std::string::npos) << r.out;
 }
 
+// --tf32 reaches the session: every forward of the net sees it, and the
+// thread's setting is back afterwards.
+TEST(BenchCli, Tf32FlagReachesTheForward) {
+  it::register_tf32_probe();
+  wt::TempDir dir;
+  std::ofstream(dir.file("c.json")) << nlohmann::json{{"model", {{"name", "tf32_probe_net"}, {"num_classes", 2}}}}.dump();
+  for (const bool on : {true, false}) {
+    it::Tf32Probe::seen().clear();
+    const auto r = it::bench({"--config", dir.file("c.json"), "--size", "8x8", "--iters", "2", "--warmup", "1",
+                              "--tf32", on ? "on" : "off", "--json"});
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_FALSE(nlohmann::json::parse(r.out)["tf32"].get<bool>());  // reported as used only on CUDA
+    ASSERT_FALSE(it::Tf32Probe::seen().empty());
+    for (bool seen : it::Tf32Probe::seen()) EXPECT_EQ(seen, on);
+    EXPECT_FALSE(allow_tf32());
+  }
+  EXPECT_NE(it::bench({"--help"}).out.find("--tf32 on|off"), std::string::npos);
+}
+
 TEST(BenchCli, ThreadsFlagSetsThePool) {
   it::register_test_net();
   wt::TempDir dir;
@@ -90,6 +109,7 @@ TEST(BenchCli, UsageAndRuntimeErrors) {
       {}, {"--config", "c.json", "--weights", "w.json"}, {"--config", "c.json", "--iters", "0"},
       {"--config", "c.json", "--size", "big"}, {"--config", "c.json", "--precision", "bf16"},
       {"--config", "c.json", "--nope"}, {"--config"}, {"--config", "c.json", "--graphs", "maybe"},
+      {"--config", "c.json", "--tf32", "maybe"},
       {"--config", "c.json", "--threads", "0"}, {"--config", "c.json", "--threads", "two"}};
   for (const auto& args : usage) {
     const auto r = it::bench(args);

@@ -170,6 +170,29 @@ TEST(CApiImages, WriteReadRoundTripAndBadFiles) {
   EXPECT_TRUE(error_mentions({"cudaseg_read_image: ", "not_an_image.png"})) << cudaseg_last_error();
 }
 
+// cudaseg_options.tf32 reaches the session: the net's forward sees the
+// calling thread's TF32 setting on, and the thread's setting is back after.
+TEST(CApiInfo, Tf32OptionReachesTheForward) {
+  wt::TempDir dir;
+  const std::string path = dir.file("probe.json");
+  save_checkpoint(path, it::make_checkpoint({{"name", "tf32_probe_net"}, {"num_classes", 2}}, 3));
+  const std::vector<uint8_t> rgb = random_rgb(5, 4, 1);
+  std::vector<int32_t> labels(5 * 4);
+  for (const int tf32 : {1, 0}) {
+    cudaseg_options o;
+    cudaseg_options_init(&o);
+    o.tf32 = tf32;
+    cudaseg_session* s = nullptr;
+    ASSERT_EQ(cudaseg_session_create(path.c_str(), &o, &s), CUDASEG_OK) << cudaseg_last_error();
+    it::Tf32Probe::seen().clear();
+    ASSERT_EQ(cudaseg_predict(s, rgb.data(), 5, 4, labels.data()), CUDASEG_OK) << cudaseg_last_error();
+    cudaseg_session_destroy(s);
+    ASSERT_EQ(it::Tf32Probe::seen().size(), 1u);
+    EXPECT_EQ(it::Tf32Probe::seen()[0], tf32 == 1);
+    EXPECT_FALSE(allow_tf32());
+  }
+}
+
 TEST(CApiInfo, VersionOptionsAndStatusNames) {
   EXPECT_EQ(std::string(cudaseg_version()), cudaseg::version());
   cudaseg_options o;
@@ -182,6 +205,7 @@ TEST(CApiInfo, VersionOptionsAndStatusNames) {
   EXPECT_EQ(o.keep_size, 0);
   EXPECT_EQ(o.fuse, 1);
   EXPECT_EQ(o.cuda_graphs, 1);
+  EXPECT_EQ(o.tf32, 0);
   cudaseg_options_init(nullptr);
   EXPECT_STREQ(cudaseg_status_string(CUDASEG_OK), "ok");
   EXPECT_STREQ(cudaseg_status_string(CUDASEG_ERROR_INVALID_ARGUMENT), "invalid argument");

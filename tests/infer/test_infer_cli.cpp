@@ -35,6 +35,7 @@ TEST(InferCli, HelpAndUsageErrors) {
   const auto help = it::infer({"--help"});
   EXPECT_EQ(help.status, 0);
   EXPECT_NE(help.out.find("usage: rtseg_infer"), std::string::npos);
+  EXPECT_NE(help.out.find("--tf32 on|off"), std::string::npos);
   const std::vector<std::vector<std::string>> bad = {
       {},
       {"a.png"},
@@ -47,6 +48,7 @@ TEST(InferCli, HelpAndUsageErrors) {
       {"--weights", "w.json", "a.png", "--precision", "fp16"},
       {"--weights", "w.json", "a.png", "--device", "gpu"},
       {"--weights", "w.json", "a.png", "--graphs", "yes"},
+      {"--weights", "w.json", "a.png", "--tf32", "maybe"},
       {"--weights", "w.json", "a.png", "--threads", "0"},
       {"--weights", "w.json", "a.png", "--out"},
       {"--weights", "w.json", "--dump-logits", "y.npy"},

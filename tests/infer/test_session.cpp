@@ -307,5 +307,28 @@ TEST(Session, PredictBatchEqualsSinglePredicts) {
   EXPECT_TRUE(ct::throws_mentioning([&] { s.predict(Tensor::zeros({4, 4, 3})); }, {"u8", "[H, W, 3]"}));
 }
 
+// SessionOptions::tf32 is the calling thread's TF32 setting during each
+// forward (what cuBLAS and cuDNN read on CUDA), and the thread's own setting
+// comes back afterwards.
+TEST(Session, Tf32OptionHoldsDuringTheForwardAndIsRestored) {
+  const it::json model = {{"name", "tf32_probe_net"}, {"num_classes", 2}};
+  const Tensor x = det_input({1, 3, 4, 5}, 3);
+  for (const bool option : {true, false}) {
+    for (const bool outside : {false, true}) {
+      SessionOptions o;
+      o.tf32 = option;
+      InferenceSession s = InferenceSession::from_net(std::make_shared<it::Tf32Probe>(2), it::info_of(model), o);
+      it::Tf32Probe::seen().clear();
+      set_allow_tf32(outside);
+      s.logits(x);
+      s.predict(Tensor::zeros({6, 7, 3}, DType::u8));
+      EXPECT_EQ(allow_tf32(), outside);
+      set_allow_tf32(false);
+      ASSERT_EQ(it::Tf32Probe::seen().size(), 2u);
+      for (bool seen : it::Tf32Probe::seen()) EXPECT_EQ(seen, option) << "outside " << outside;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace cudaseg::infer

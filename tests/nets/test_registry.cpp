@@ -50,14 +50,30 @@ TEST(Registry, ErrorsListWhatIsAccepted) {
                                     {"no_such_net", "toy_net"}));
   EXPECT_TRUE(ct::throws_mentioning(
       [] { nn::create_net({{"name", "toy_net"}, {"num_classes", 2}, {"widht", 3}}); },
-      {"unknown key", "widht", "width", "act", "use_aux"}));
+      {"unknown key 'widht' in model (did you mean 'width'?)", "act", "use_aux"}));
   EXPECT_TRUE(ct::throws_mentioning(
       [] { nn::create_net({{"name", "toy_net"}, {"num_classes", 2}, {"width", "wide"}}); },
-      {"width", "number", "\"wide\""}));
+      {"net 'toy_net': model.width: expected an integer", "\"wide\""}));
   EXPECT_TRUE(ct::throws_mentioning(
       [] { nn::create_net({{"name", "toy_net"}, {"num_classes", 2}, {"act", "gelu"}}); },
       {"act", "gelu", "\"relu\", \"silu\""}));
   EXPECT_TRUE(ct::throws_mentioning([] { nn::create_net({{"name", "toy_net"}}); }, {"num_classes"}));
   EXPECT_TRUE(ct::throws_mentioning([] { nn::create_net({{"name", "toy_net"}, {"num_classes", 0}}); },
                                     {"num_classes", "positive"}));
+}
+
+TEST(Registry, UnknownKeysAndNetsSuggestTheNearest) {
+  register_toy();
+  EXPECT_TRUE(ct::throws_mentioning([] { nn::create_net({{"name", "toy_nte"}, {"num_classes", 2}}); },
+                                    {"unknown net 'toy_nte' (did you mean 'toy_net'?)"}));
+  EXPECT_TRUE(ct::throws_mentioning([] { nn::create_net({{"name", "toy_net"}, {"num_classes", 2}, {"act", "rleu"}}); },
+                                    {"model.act", "got \"rleu\" (did you mean \"relu\"?)"}));
+  try {
+    nn::create_net({{"name", "toy_net"}, {"num_classes", 2}, {"dropout", 0.1}});
+    ADD_FAILURE() << "an unknown key was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("unknown key 'dropout' in model; accepted: name, num_classes, width"),
+              std::string::npos)
+        << e.what();
+  }
 }

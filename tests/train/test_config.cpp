@@ -52,21 +52,21 @@ TEST(Config, FillsDefaultsInEverySection) {
 TEST(Config, ErrorsNameTheKeyAndWhatIsAccepted) {
   Json c = minimal();
   c["optimiser"] = Json::object();
-  EXPECT_TRUE(rejects(c, {"unknown section 'optimiser'", "optimizer", "schedule"}));
+  EXPECT_TRUE(rejects(c, {"unknown key 'optimiser' (did you mean 'optimizer'?)", "schedule"}));
   c = minimal();
   c["optimizer"] = {{"lrr", 0.1}};
-  EXPECT_TRUE(rejects(c, {"unknown key 'optimizer.lrr'", "lr, momentum", "grad_clip_norm"}));
+  EXPECT_TRUE(rejects(c, {"unknown key 'lrr' in optimizer (did you mean 'lr'?)", "lr, momentum", "grad_clip_norm"}));
   c["optimizer"] = {{"lr", "fast"}};
-  EXPECT_TRUE(rejects(c, {"'optimizer.lr'", "a number", "\"fast\""}));
+  EXPECT_TRUE(rejects(c, {"optimizer.lr: expected a number", "\"fast\""}));
   c["optimizer"] = {{"type", "rmsprop"}};
-  EXPECT_TRUE(rejects(c, {"'optimizer.type'", "sgd, adam, adamw", "rmsprop"}));
+  EXPECT_TRUE(rejects(c, {"optimizer.type", "\"sgd\", \"adam\", \"adamw\"", "rmsprop"}));
   c["optimizer"] = {{"betas", {0.9}}};
-  EXPECT_TRUE(rejects(c, {"'optimizer.betas'", "2 values"}));
+  EXPECT_TRUE(rejects(c, {"optimizer.betas", "a list of 2 numbers"}));
   c["optimizer"] = {{"lr_mult", {{"backbone.", "x"}}}};
-  EXPECT_TRUE(rejects(c, {"'optimizer.lr_mult'", "object of numbers"}));
+  EXPECT_TRUE(rejects(c, {"optimizer.lr_mult", "object of numbers"}));
   c = minimal();
   c["train"] = {{"iters", 1.5}};
-  EXPECT_TRUE(rejects(c, {"'train.iters'", "an integer"}));
+  EXPECT_TRUE(rejects(c, {"train.iters", "integer", "1.5"}));
   c["train"] = {{"iters", 0}};
   EXPECT_TRUE(rejects(c, {"train.iters", "positive"}));
   c = minimal();
@@ -74,14 +74,14 @@ TEST(Config, ErrorsNameTheKeyAndWhatIsAccepted) {
   EXPECT_TRUE(rejects(c, {"val.crop_size", "val.stride"}));
   c = minimal();
   c["model"]["widht"] = 4;
-  EXPECT_TRUE(rejects(c, {"config: model", "widht", "width"}));
+  EXPECT_TRUE(rejects(c, {"config: net 'train_toy': unknown key 'widht' in model (did you mean 'width'?)"}));
   EXPECT_TRUE(rejects(Json{{"train", Json::object()}}, {"'model' section is required", "train_toy"}));
   c = minimal();
   c["data"] = {{"datset", "synthetic"}};
   EXPECT_TRUE(rejects(c, {"config", "data", "datset"}));
   c = minimal();
   c["loss"] = 3;
-  EXPECT_TRUE(rejects(c, {"section 'loss' must be an object"}));
+  EXPECT_TRUE(rejects(c, {"config: loss: expected a JSON object, got 3"}));
 }
 
 TEST(Config, SetOverridesTakeJsonTypedValues) {
@@ -104,7 +104,7 @@ TEST(Config, SetOverridesTakeJsonTypedValues) {
   EXPECT_EQ(optimizer_config(r).lr_mult.at("conv."), 0.1);
 
   apply_override(c, "train.iters=ten");  // a string where an integer belongs
-  EXPECT_TRUE(rejects(c, {"'train.iters'", "an integer", "\"ten\""}));
+  EXPECT_TRUE(rejects(c, {"train.iters", "integer", "\"ten\""}));
   EXPECT_TRUE(ct::throws_mentioning([&] { apply_override(c, "optimizer.lr"); }, {"KEY=VALUE"}));
   EXPECT_TRUE(ct::throws_mentioning([&] { apply_override(c, "optimizer..lr=1"); }, {"empty key"}));
   EXPECT_TRUE(ct::throws_mentioning([&] { apply_override(c, "optimizer.lr.x=1"); }, {"'optimizer.lr' is not an object"}));
@@ -172,15 +172,15 @@ TEST(Config, ShippedNetConfigsValidate) {
 TEST(Config, TrainLengthPrecisionAndOutKeys) {
   Json c = minimal();
   c["train"] = {{"precision", "fp8"}};
-  EXPECT_TRUE(rejects(c, {"'train.precision'", "fp32, fp16, bf16", "fp8"}));
+  EXPECT_TRUE(rejects(c, {"train.precision", "\"fp32\", \"fp16\", \"bf16\"", "fp8"}));
   c["train"] = {{"epochs", -1}};
-  EXPECT_TRUE(rejects(c, {"'train.epochs'", ">= 0", "-1"}));
+  EXPECT_TRUE(rejects(c, {"train.epochs", ">= 0", "-1"}));
   c["train"] = {{"epochs", 1.5}};
-  EXPECT_TRUE(rejects(c, {"'train.epochs'", "an integer"}));
+  EXPECT_TRUE(rejects(c, {"train.epochs", "an integer"}));
   c["train"] = {{"epochs", 2}, {"iters", 50}};
   EXPECT_TRUE(rejects(c, {"'train.iters' (50)", "'train.epochs' (2)", "not both"}));
   c["train"] = {{"out", 3}};
-  EXPECT_TRUE(rejects(c, {"'train.out'", "a string"}));
+  EXPECT_TRUE(rejects(c, {"train.out", "a string"}));
   c["train"] = {{"precision", "fp16"}};
   train_testing::register_toy_net();
   try {
@@ -213,4 +213,54 @@ TEST(Config, EpochsResolveToStepsOfTheLoadersEpoch) {
   EXPECT_EQ(resolve_config(r), r);  // the saved form reloads as the same run
   EXPECT_EQ(resolve_run_length(r, 7), r);  // iters-based runs keep their length
   EXPECT_TRUE(ct::throws_mentioning([&] { resolve_run_length(given, 0); }, {"train.epochs", "batch per epoch"}));
+}
+
+// Whether train.iters was given decides, not its value: iters equal to the
+// default beside epochs is as contradictory as any other, from the file or --set.
+TEST(Config, ItersGivenWithEpochsIsAnErrorWhateverItsValue) {
+  Json c = minimal();
+  c["train"] = {{"iters", 200}, {"epochs", 2}};
+  EXPECT_TRUE(rejects(c, {"'train.iters' (200)", "'train.epochs' (2)", "not both"}));
+  c = minimal();
+  apply_override(c, "train.epochs=2");
+  apply_override(c, "train.iters=200");
+  EXPECT_TRUE(rejects(c, {"'train.iters' (200)", "not both"}));
+  c["train"] = {{"epochs", 2}};
+  const Json epochs_only = resolve_config(c);
+  EXPECT_TRUE(epochs_only["train"]["iters"].is_null());  // the length comes from the loader
+  EXPECT_EQ(train_config(epochs_only).epochs, 2);
+  EXPECT_EQ(resolve_config(epochs_only), epochs_only);  // resolving again sees no iters given
+  c["train"] = {{"iters", 200}};
+  EXPECT_EQ(resolve_config(c)["train"]["iters"], 200);
+  EXPECT_EQ(resolve_config(minimal())["train"]["iters"], 200);
+}
+
+TEST(Config, UnknownKeysSuggestTheNearestAcceptedOne) {
+  Json c = minimal();
+  c["loss"] = {{"ohem_tresh", 0.5}};
+  EXPECT_TRUE(rejects(c, {"config: unknown key 'ohem_tresh' in loss (did you mean 'ohem_thresh'?)"}));
+  c = minimal();
+  c["loss"] = {{"focal_gamma", 2}};
+  train_testing::register_toy_net();
+  try {
+    resolve_config(c);
+    ADD_FAILURE() << "loss.focal_gamma was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("unknown key 'focal_gamma' in loss; accepted: type"), std::string::npos)
+        << e.what();
+  }
+  c = minimal();
+  c["schedule"] = {{"policy", "cosin"}};
+  EXPECT_TRUE(rejects(c, {"schedule.policy", "got \"cosin\" (did you mean \"cosine\"?)"}));
+}
+
+TEST(Config, Tf32IsABooleanOffByDefault) {
+  train_testing::register_toy_net();
+  EXPECT_FALSE(train_config(resolve_config(minimal())).tf32);
+  Json c = minimal();
+  c["train"] = {{"tf32", true}};
+  EXPECT_TRUE(train_config(resolve_config(c)).tf32);
+  c["train"] = {{"tf32", "on"}};
+  EXPECT_TRUE(rejects(c, {"train.tf32: expected true or false, got \"on\""}));
+  EXPECT_NE(config_help().find("tf32 (bool, default false)"), std::string::npos);
 }

@@ -74,11 +74,11 @@ TEST(DataConfig, FileDatasetsTakeTheirOwnKeys) {
 }
 
 TEST(DataConfig, ErrorsNameTheKeyAndWhatIsAccepted) {
-  EXPECT_TRUE(data_error({{"datset", "synthetic"}}, {"data: unknown key 'datset'", "accepted: dataset, root"}));
-  EXPECT_TRUE(data_error({{"dataset", "kitti"}}, {"data.dataset", "one of synthetic, cityscapes", "\"kitti\""}));
-  EXPECT_TRUE(data_error({{"workers", "two"}}, {"data.workers", "integer >= 0", "\"two\""}));
+  EXPECT_TRUE(data_error({{"datset", "synthetic"}}, {"unknown key 'datset' in data (did you mean 'dataset'?)", "accepted: dataset, root"}));
+  EXPECT_TRUE(data_error({{"dataset", "kitti"}}, {"data.dataset", "one of \"synthetic\", \"cityscapes\"", "\"kitti\""}));
+  EXPECT_TRUE(data_error({{"workers", "two"}}, {"data.workers", "integer in [0, 64]", "\"two\""}));
   EXPECT_TRUE(data_error({{"workers", -1}}, {"data.workers", "-1"}));
-  EXPECT_TRUE(data_error({{"num_classes", 1}}, {"data.num_classes", ">= 2"}));
+  EXPECT_TRUE(data_error({{"num_classes", 1}}, {"data.num_classes", "integer in [2, 255]"}));
   EXPECT_TRUE(data_error({{"image_size", {256}}}, {"data.image_size", "[height, width]"}));
   EXPECT_TRUE(data_error({{"image_size", {256, 0}}}, {"data.image_size", "positive integers"}));
   EXPECT_TRUE(data_error({{"drop_last", 1}}, {"data.drop_last", "true or false"}));
@@ -95,12 +95,27 @@ TEST(DataConfig, ErrorsNameTheKeyAndWhatIsAccepted) {
   EXPECT_TRUE(augment_error({{"scale", "big"}}, {"augment.scale", "list of 2 numbers"}));
   EXPECT_TRUE(augment_error({{"crop", {10.5, 3}}}, {"augment.crop", "[height, width]"}));
   EXPECT_TRUE(augment_error({{"jitter", {{"hue", 0.6}}}}, {"augment.jitter.hue", "[0, 0.5]"}));
-  EXPECT_TRUE(augment_error({{"jitter", {{"gamma", 1}}}}, {"augment.jitter: unknown key 'gamma'", "brightness"}));
+  EXPECT_TRUE(augment_error({{"jitter", {{"gamma", 1}}}}, {"unknown key 'gamma' in augment.jitter", "brightness"}));
   EXPECT_TRUE(augment_error({{"std", {1, 0, 1}}}, {"augment.std", "positive"}));
   EXPECT_TRUE(augment_error({{"mean", {0.5, 0.5}}}, {"augment.mean", "3 numbers"}));
-  EXPECT_TRUE(augment_error({{"pad", "edge"}}, {"augment.pad", "one of mean, zero"}));
+  EXPECT_TRUE(augment_error({{"pad", "edge"}}, {"augment.pad", "one of \"mean\", \"zero\""}));
   EXPECT_TRUE(augment_error({{"multi_resolution", {{"student", {8, 8}}}}}, {"augment.multi_resolution", "teacher"}));
-  EXPECT_TRUE(augment_error({{"rotate", 10}}, {"augment: unknown key 'rotate'", "multi_resolution"}));
+  EXPECT_TRUE(augment_error({{"rotate", 10}}, {"unknown key 'rotate' in augment; accepted:", "multi_resolution"}));
+}
+
+TEST(DataConfig, UnknownKeysSuggestTheNearestAcceptedOne) {
+  EXPECT_TRUE(data_error({{"workres", 1}}, {"unknown key 'workres' in data (did you mean 'workers'?)"}));
+  EXPECT_TRUE(data_error({{"dataset", "cityscapes"}, {"root", "/x"}, {"val_splt", "test"}},
+                         {"unknown key 'val_splt' in data (did you mean 'val_split'?)"}));
+  EXPECT_TRUE(augment_error({{"jitter", {{"contrst", 0.1}}}},
+                            {"unknown key 'contrst' in augment.jitter (did you mean 'contrast'?)"}));
+  EXPECT_TRUE(data_error({{"dataset", "citiscapes"}}, {"got \"citiscapes\" (did you mean \"cityscapes\"?)"}));
+  try {
+    resolve_data_config(nullptr, {{"rotate", 10}});
+    ADD_FAILURE() << "augment.rotate was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()).find("did you mean"), std::string::npos) << e.what();
+  }
 }
 
 TEST(DataConfig, BuildsSyntheticLoaders) {

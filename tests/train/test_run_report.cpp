@@ -2,11 +2,13 @@
 // colourised predictions, metrics.jsonl, and the files a Trainer run writes.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
 
+#include "common/testing.h"
 #include "runtime/image_io.h"
 #include "train/run_report.h"
 #include "train/trainer.h"
@@ -119,6 +121,26 @@ TEST(RunReport, ReopeningKeepsRecordsUpToTheStep) {
   reopened.write_plots();
   EXPECT_TRUE(fs::exists(dir / "loss.png"));
   EXPECT_TRUE(fs::exists(dir / "miou.png"));
+  fs::remove_all(dir);
+}
+
+// Reopening rewrites metrics.jsonl and write_plots writes the charts through
+// runtime/atomic_file.h: a failure is a cudaseg::Error naming the file, and no
+// temporary is left beside it.
+TEST(RunReport, RewritesAndPlotsGoThroughTheAtomicWriter) {
+  const fs::path dir = fresh_dir("atomic");
+  fs::create_directories(dir / "metrics.jsonl");  // a folder where the log belongs
+  EXPECT_TRUE(cudaseg::testing::throws_mentioning([&] { RunReport(dir.string(), 0); },
+                                                  {"metrics.jsonl", "cannot move the finished file"}));
+  fs::remove_all(dir / "metrics.jsonl");
+  RunReport report(dir.string(), 0);
+  report.train_step(1, 1.0, {}, 0.01, 1.0);
+  fs::create_directories(dir / "loss.png");
+  EXPECT_TRUE(cudaseg::testing::throws_mentioning([&] { report.write_plots(); }, {"loss.png", "write_png"}));
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"loss.png", "metrics.jsonl"}));
   fs::remove_all(dir);
 }
 

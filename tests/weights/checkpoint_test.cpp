@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "runtime/atomic_file.h"
 #include "tests/weights/helpers.h"
 #include "weights/checkpoint.h"
 

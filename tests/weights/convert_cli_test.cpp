@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "nn/layers.h"
+#include "runtime/atomic_file.h"
 #include "nn/registry.h"
 #include "tests/weights/helpers.h"
 #include "cli/cli.h"
