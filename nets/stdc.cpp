@@ -56,9 +56,11 @@ class FeatureFusionModule : public nn::Module {
     conv2_ = register_module("conv2", se);
   }
   Tensor fuse(const Tensor& x_low, const Tensor& x_high) {
-    Tensor x = (*conv1_)(fn::cat({x_low, x_high}, 1));
-    Tensor att = (*conv2_)(fn::contiguous(fn::expand((*pool_)(x), x.shape())));
-    return fn::add(x, fn::mul(x, att));
+    return observed_call({x_low, x_high}, [&] {
+      Tensor x = (*conv1_)(fn::cat({x_low, x_high}, 1));
+      Tensor att = (*conv2_)(fn::contiguous(fn::expand((*pool_)(x), x.shape())));
+      return fn::add(x, fn::mul(x, att));
+    });
   }
 
  private:
