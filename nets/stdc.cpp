@@ -124,6 +124,16 @@ Tensor STDC::forward(const Tensor& x) { return run(x, false)[0]; }
 
 std::vector<Tensor> STDC::forward_train(const Tensor& x) { return run(x, true); }
 
+std::vector<nn::NetLoss> STDC::net_losses(const nn::NetLossOptions& options) const {
+  if (!use_detail_head_) return {};
+  auto detail = [this, options](const std::vector<Tensor>& outputs, const Tensor& labels) {
+    CUDASEG_CHECK(outputs.size() >= 2, "detail loss: STDC returned no detail logits");
+    const Tensor targets = stdc_detail_targets(labels, detail_conv(), options.detail_thresh);
+    return stdc_detail_loss(outputs[1], targets, options.dice_coef, options.bce_coef).total;
+  };
+  return {{"detail", options.detail_coef, 1, detail}};
+}
+
 Tensor stdc_laplacian_labels(const Tensor& labels, DType dtype) {
   CUDASEG_CHECK(labels.dim() == 3, "stdc_laplacian_labels: labels must be [N, H, W], got ", labels.str());
   const Tensor lbl = labels.to(dtype).unsqueeze(1);
