@@ -32,8 +32,8 @@ constexpr const char* kUsage = R"(usage: rtseg_bench (--config C.json | --weight
 
 Measures a net as rtseg_infer runs it (BatchNorm folded, activations fused):
 latency and throughput of the forward pass on random input, parameter count,
-GMACs (Conv2d, ConvTranspose2d and Linear layers reached through
-Module::operator()), peak memory (CUDA allocator peak on a GPU, the
+GMACs (every Conv2d, ConvTranspose2d and Linear layer the forward calls),
+peak memory (CUDA allocator peak on a GPU, the
 process's peak RSS on the CPU) and, with --per-layer, each module's time.
 
   --config C.json   a JSON file with a "model" object (or the model object itself); random weights

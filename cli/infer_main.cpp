@@ -182,7 +182,7 @@ int run_debug(const Args& a, infer::InferenceSession& s, std::ostream& out) {
       std::string list;
       for (size_t i = 0; i < shown.size() && i < 12; ++i) list += (i ? ", " : "") + shown[i];
       if (shown.size() > 12) list += ", ...";
-      CUDASEG_FAIL("no module '", a.dump_layer, "' ran through Module::operator() (modules: ", list, ")");
+      CUDASEG_FAIL("no module '", a.dump_layer, "' was called (modules: ", list, ")");
     }
     weights::write_npy(a.dump_layer_out, it->second);
     out << a.dump_layer << " " << it->second.str() << " -> " << a.dump_layer_out << "\n";

@@ -150,14 +150,16 @@ class SemanticBranch : public nn::Module {
   // {features} or, with_aux, {features, aux2, aux3, aux4, aux5}.
   std::vector<Tensor> run(const Tensor& input, bool with_aux) {
     CUDASEG_CHECK(!with_aux || use_aux_, "SemanticBranch: aux outputs requested but built with use_aux false");
-    std::vector<Tensor> out(1);
-    Tensor x = input;
-    for (size_t i = 0; i < stages_.size(); ++i) {
-      x = (*stages_[i])(x);
-      if (with_aux) out.push_back((*heads_[i])(x));
-    }
-    out[0] = (*stage5_5_)(x);
-    return out;
+    return observed_call({input}, [&] {
+      std::vector<Tensor> out(1);
+      Tensor x = input;
+      for (size_t i = 0; i < stages_.size(); ++i) {
+        x = (*stages_[i])(x);
+        if (with_aux) out.push_back((*heads_[i])(x));
+      }
+      out[0] = (*stage5_5_)(x);
+      return out;
+    });
   }
 
  private:
@@ -190,10 +192,12 @@ class BilateralGuidedAggregationLayer : public nn::Module {
   }
 
   Tensor forward2(const Tensor& x_d, const Tensor& x_s) {
-    const Tensor x_high = fn::mul((*detail_high_)(x_d), (*semantic_high_)(x_s));
-    const Tensor x_low = fn::mul((*detail_low_)(x_d), (*semantic_low_)(x_s));
-    const Tensor res = fn::add(x_high, resize_bilinear_ac(x_low, x_high.size(2), x_high.size(3)));
-    return (*conv_last_)(res);
+    return observed_call({x_d, x_s}, [&] {
+      const Tensor x_high = fn::mul((*detail_high_)(x_d), (*semantic_high_)(x_s));
+      const Tensor x_low = fn::mul((*detail_low_)(x_d), (*semantic_low_)(x_s));
+      const Tensor res = fn::add(x_high, resize_bilinear_ac(x_low, x_high.size(2), x_high.size(3)));
+      return (*conv_last_)(res);
+    });
   }
 
  private:

@@ -92,11 +92,13 @@ class BilateralFusion : public nn::Module {
   }
 
   std::pair<Tensor, Tensor> forward2(const Tensor& x_low, const Tensor& x_high) {
-    const Tensor fuse_low = (*conv_low_)(x_low);
-    const Tensor fuse_high = (*conv_high_)(x_high);
-    Tensor low = (*act_)(fn::add(x_low, fuse_high));
-    Tensor high = (*act_)(fn::add(x_high, resize_like(fuse_low, x_high)));
-    return {std::move(low), std::move(high)};
+    return observed_call({x_low, x_high}, [&] {
+      const Tensor fuse_low = (*conv_low_)(x_low);
+      const Tensor fuse_high = (*conv_high_)(x_high);
+      Tensor low = (*act_)(fn::add(x_low, fuse_high));
+      Tensor high = (*act_)(fn::add(x_high, resize_like(fuse_low, x_high)));
+      return std::pair<Tensor, Tensor>{std::move(low), std::move(high)};
+    });
   }
 
  private:
@@ -185,11 +187,13 @@ class Stage4 : public nn::Module {
 
   // {x_low, x_high}
   std::pair<Tensor, Tensor> forward2(const Tensor& x) {
-    auto branches = bilateral_fusion1_->forward2((*low_conv1_)(x), (*high_conv1_)(x));
-    if (bilateral_fusion2_)
-      branches = bilateral_fusion2_->forward2((*low_conv2_)(branches.first),
-                                              (*high_conv2_)(branches.second));
-    return branches;
+    return observed_call({x}, [&] {
+      auto branches = bilateral_fusion1_->forward2((*low_conv1_)(x), (*high_conv1_)(x));
+      if (bilateral_fusion2_)
+        branches = bilateral_fusion2_->forward2((*low_conv2_)(branches.first),
+                                                (*high_conv2_)(branches.second));
+      return branches;
+    });
   }
 
  private:
@@ -215,9 +219,11 @@ class Stage5 : public nn::Module {
   }
 
   Tensor forward2(const Tensor& x_low, const Tensor& x_high) {
-    auto [low, high] = bilateral_fusion_->forward2((*low_conv1_)(x_low), (*high_conv1_)(x_high));
-    const Tensor context = resize_like((*dappm_)((*low_conv2_)(low)), x_high);
-    return fn::add((*high_conv2_)(high), context);
+    return observed_call({x_low, x_high}, [&] {
+      auto [low, high] = bilateral_fusion_->forward2((*low_conv1_)(x_low), (*high_conv1_)(x_high));
+      const Tensor context = resize_like((*dappm_)((*low_conv2_)(low)), x_high);
+      return fn::add((*high_conv2_)(high), context);
+    });
   }
 
  private:

@@ -132,19 +132,23 @@ class Bottleneck : public nn::Module {
   // Downsampling: {output, max-pool indices of x}.
   std::pair<Tensor, Tensor> forward_down(const Tensor& x) {
     CUDASEG_CHECK(type_ == ConvType::downsampling, "ENet Bottleneck: forward_down on a non-downsampling block");
-    const Tensor x_right = right(x);
-    auto [pooled, indices] = fn::max_pool2d_with_indices(x, pool2x2());
-    return {(*act_)(fn::add((*left_conv_)(pooled), x_right)), indices};
+    return observed_call({x}, [&] {
+      const Tensor x_right = right(x);
+      auto [pooled, indices] = fn::max_pool2d_with_indices(x, pool2x2());
+      return std::pair<Tensor, Tensor>{(*act_)(fn::add((*left_conv_)(pooled), x_right)), indices};
+    });
   }
 
   // Upsampling with the indices of the matching downsampling bottleneck.
   Tensor forward_up(const Tensor& x, const Tensor& indices) {
     CUDASEG_CHECK(type_ == ConvType::upsampling && indices.defined(),
                   "ENet Bottleneck: upsampling needs pooling indices");
-    const Tensor x_right = right(x);
-    const Shape& s = x.shape();
-    const Tensor x_left = fn::max_unpool2d((*left_conv_)(x), indices, {s[2] * 2, s[3] * 2});
-    return (*act_)(fn::add(x_left, x_right));
+    return observed_call({x, indices}, [&] {
+      const Tensor x_right = right(x);
+      const Shape& s = x.shape();
+      const Tensor x_left = fn::max_unpool2d((*left_conv_)(x), indices, {s[2] * 2, s[3] * 2});
+      return (*act_)(fn::add(x_left, x_right));
+    });
   }
 
  private:
@@ -211,13 +215,17 @@ class BottleneckStage : public nn::Module {
 
   // Downsampling encoder: {output, indices}.
   std::pair<Tensor, Tensor> forward_down(const Tensor& x) {
-    auto [y, indices] = conv_pool_->forward_down(x);
-    return {(*conv_regular_)(y), indices};
+    return observed_call({x}, [&] {
+      auto [y, indices] = conv_pool_->forward_down(x);
+      return std::pair<Tensor, Tensor>{(*conv_regular_)(y), indices};
+    });
   }
 
   Tensor forward_up(const Tensor& x, const Tensor& indices) {
-    Tensor y = (*conv_regular_)(conv_unpool_->forward_up(x, indices));
-    return conv_extra_ ? (*conv_extra_)(y) : y;
+    return observed_call({x, indices}, [&] {
+      Tensor y = (*conv_regular_)(conv_unpool_->forward_up(x, indices));
+      return conv_extra_ ? (*conv_extra_)(y) : y;
+    });
   }
 
  private:

@@ -121,10 +121,12 @@ class FeatureFusionModule : public nn::Module {
     non_linear_ = register_module("non_linear", non_linear);
   }
   Tensor forward2(const Tensor& higher_res_feat, const Tensor& lower_res_feat) {
-    const Tensor high = (*higher_res_conv_)(higher_res_feat);
-    const Tensor low = (*lower_res_conv_)(
-        resize_bilinear_ac(lower_res_feat, higher_res_feat.size(2), higher_res_feat.size(3)));
-    return (*non_linear_)(fn::add(high, low));
+    return observed_call({higher_res_feat, lower_res_feat}, [&] {
+      const Tensor high = (*higher_res_conv_)(higher_res_feat);
+      const Tensor low = (*lower_res_conv_)(
+          resize_bilinear_ac(lower_res_feat, higher_res_feat.size(2), higher_res_feat.size(3)));
+      return (*non_linear_)(fn::add(high, low));
+    });
   }
 
  private:

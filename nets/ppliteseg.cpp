@@ -35,7 +35,9 @@ class Encoder : public nn::Module {
       : nn::Module("Encoder") {
     stdc_ = register_module("encoder", std::make_shared<STDCBackbone>(in_channels, channels, encoder_type));
   }
-  std::array<Tensor, 3> forward_features(const Tensor& x) const { return stdc_->forward_features(x); }
+  std::array<Tensor, 3> forward_features(const Tensor& x) const {
+    return observed_call({x}, [&] { return stdc_->forward_features(x); });
+  }
 
  private:
   std::shared_ptr<STDCBackbone> stdc_;
@@ -75,7 +77,12 @@ class SPPM : public nn::Module {
 class Attention : public nn::Module {
  public:
   using nn::Module::Module;
-  virtual Tensor alpha(const Tensor& x_up, const Tensor& x_low) = 0;
+  Tensor alpha(const Tensor& x_up, const Tensor& x_low) {
+    return observed_call({x_up, x_low}, [&] { return compute_alpha(x_up, x_low); });
+  }
+
+ private:
+  virtual Tensor compute_alpha(const Tensor& x_up, const Tensor& x_low) = 0;
 };
 
 // Spatial: per-pixel channel mean and max of both inputs, conv1x1 4 -> 1, sigmoid: [N, 1, H, W].
@@ -84,14 +91,15 @@ class SpatialAttentionModule : public Attention {
   SpatialAttentionModule() : Attention("SpatialAttentionModule") {
     conv_ = register_module("conv", zh320::conv1x1(4, 1));
   }
-  Tensor alpha(const Tensor& x_up, const Tensor& x_low) override {
+
+ private:
+  Tensor compute_alpha(const Tensor& x_up, const Tensor& x_low) override {
     Tensor x = fn::cat({fn::mean(x_up, {1}, true), fn::max(x_up, 1, true).values, fn::mean(x_low, {1}, true),
                         fn::max(x_low, 1, true).values},
                        1);
     return fn::sigmoid((*conv_)(x));
   }
 
- private:
   nn::ModulePtr conv_;
 };
 
@@ -103,14 +111,15 @@ class ChannelAttentionModule : public Attention {
     max_pool_ = register_module("max_pool", std::make_shared<nn::AdaptiveMaxPool2d>(1));
     conv_ = register_module("conv", zh320::conv1x1(4 * channels, channels));
   }
-  Tensor alpha(const Tensor& x_up, const Tensor& x_low) override {
+
+ private:
+  Tensor compute_alpha(const Tensor& x_up, const Tensor& x_low) override {
     Tensor x = fn::cat({(*avg_pool_)(x_up), (*max_pool_)(x_up), (*avg_pool_)(x_low),
                         (*max_pool_)(x_low)},
                        1);
     return fn::sigmoid((*conv_)(x));
   }
 
- private:
   nn::ModulePtr avg_pool_, max_pool_, conv_;
 };
 
@@ -128,10 +137,12 @@ class UAFM : public nn::Module {
       CUDASEG_FAIL("ppliteseg: unsupported fusion type '", fusion_type, "' (spatial, channel)");
   }
   Tensor fuse(const Tensor& x_high, const Tensor& x_low_in) {
-    Tensor x_low = (*conv_)(x_low_in);
-    Tensor x_up = upsample_bilinear_ac(x_high, spatial_size(x_low_in));
-    Tensor alpha = attention_->alpha(x_up, x_low);
-    return fn::add(fn::mul(alpha, x_up), fn::mul(fn::rsub(alpha, 1.0), x_low));
+    return observed_call({x_high, x_low_in}, [&] {
+      Tensor x_low = (*conv_)(x_low_in);
+      Tensor x_up = upsample_bilinear_ac(x_high, spatial_size(x_low_in));
+      Tensor alpha = attention_->alpha(x_up, x_low);
+      return fn::add(fn::mul(alpha, x_up), fn::mul(fn::rsub(alpha, 1.0), x_low));
+    });
   }
 
  private:
@@ -156,10 +167,12 @@ class FLD : public nn::Module {
     seg_head_ = register_module("seg_head", zh320::conv_bn_act(dec[2], num_classes, 3, 1, 1, 1, false, act_type));
   }
   Tensor decode(const Tensor& x3, const Tensor& x4, const Tensor& x5, Size2 size) {
-    Tensor x = fusion1_->fuse((*stage6_)(x5), x4);
-    x = fusion2_->fuse((*stage7_)(x), x3);
-    x = (*seg_head_)((*stage8_)(x));
-    return upsample_bilinear_ac(x, size);
+    return observed_call({x3, x4, x5}, [&] {
+      Tensor x = fusion1_->fuse((*stage6_)(x5), x4);
+      x = fusion2_->fuse((*stage7_)(x), x3);
+      x = (*seg_head_)((*stage8_)(x));
+      return upsample_bilinear_ac(x, size);
+    });
   }
 
  private:

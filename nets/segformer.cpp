@@ -69,10 +69,12 @@ class OverlapPatchEmbed : public nn::Module {
   }
   // Tokens [B, H*W, C]; h, w receive the grid size.
   Tensor embed(const Tensor& x, int64_t& h, int64_t& w) {
-    Tensor y = (*proj)(x);
-    h = y.shape()[2];
-    w = y.shape()[3];
-    return (*norm)(map_to_tokens(y));
+    return observed_call({x}, [&] {
+      Tensor y = (*proj)(x);
+      h = y.shape()[2];
+      w = y.shape()[3];
+      return (*norm)(map_to_tokens(y));
+    });
   }
 
  private:
@@ -96,15 +98,17 @@ class Attention : public nn::Module {
   }
 
   Tensor attend(const Tensor& x, int64_t h, int64_t w) {
-    const int64_t b = x.shape()[0], n = x.shape()[1], c = x.shape()[2], d = c / heads_;
-    Tensor query = fn::permute(fn::reshape((*q)(x), {b, n, heads_, d}), {0, 2, 1, 3});
-    Tensor source = x;
-    if (sr_ratio_ > 1) source = (*norm)(map_to_tokens((*sr)(tokens_to_map(x, h, w))));
-    // [B, M, 2C] -> [2, B, heads, M, d]: k first, then v, as upstream's kv split.
-    Tensor kvs = fn::permute(fn::reshape((*kv)(source), {b, -1, 2, heads_, d}), {2, 0, 3, 1, 4});
-    Tensor out = fn::scaled_dot_product_attention(query, fn::select(kvs, 0, 0), fn::select(kvs, 0, 1), Tensor(),
-                                                  Tensor(), std::pow(static_cast<double>(d), -0.5));
-    return (*proj)(fn::reshape(fn::transpose(out, 1, 2), {b, n, c}));
+    return observed_call({x}, [&] {
+      const int64_t b = x.shape()[0], n = x.shape()[1], c = x.shape()[2], d = c / heads_;
+      Tensor query = fn::permute(fn::reshape((*q)(x), {b, n, heads_, d}), {0, 2, 1, 3});
+      Tensor source = x;
+      if (sr_ratio_ > 1) source = (*norm)(map_to_tokens((*sr)(tokens_to_map(x, h, w))));
+      // [B, M, 2C] -> [2, B, heads, M, d]: k first, then v, as upstream's kv split.
+      Tensor kvs = fn::permute(fn::reshape((*kv)(source), {b, -1, 2, heads_, d}), {2, 0, 3, 1, 4});
+      Tensor out = fn::scaled_dot_product_attention(query, fn::select(kvs, 0, 0), fn::select(kvs, 0, 1), Tensor(),
+                                                    Tensor(), std::pow(static_cast<double>(d), -0.5));
+      return (*proj)(fn::reshape(fn::transpose(out, 1, 2), {b, n, c}));
+    });
   }
 
  private:
@@ -122,7 +126,7 @@ class DWConv : public nn::Module {
     dwconv = register_module("dwconv", mit_conv(dim, dim, 3, 1, 1, dim));
   }
   Tensor apply(const Tensor& x, int64_t h, int64_t w) {
-    return map_to_tokens((*dwconv)(tokens_to_map(x, h, w)));
+    return observed_call({x}, [&] { return map_to_tokens((*dwconv)(tokens_to_map(x, h, w))); });
   }
 
  private:
@@ -138,7 +142,7 @@ class MixFFN : public nn::Module {
     fc2 = register_module("fc2", mit_linear(hidden, dim));
   }
   Tensor apply(const Tensor& x, int64_t h, int64_t w) {
-    return (*fc2)(fn::gelu(dwconv->apply((*fc1)(x), h, w)));
+    return observed_call({x}, [&] { return (*fc2)(fn::gelu(dwconv->apply((*fc1)(x), h, w))); });
   }
 
  private:
@@ -156,8 +160,10 @@ class Block : public nn::Module {
     mlp = register_module("mlp", std::make_shared<MixFFN>(dim, 4 * dim));
   }
   Tensor apply(const Tensor& x, int64_t h, int64_t w) {
-    Tensor y = fn::add(x, (*drop_path_)(attn->attend((*norm1)(x), h, w)));
-    return fn::add(y, (*drop_path_)(mlp->apply((*norm2)(y), h, w)));
+    return observed_call({x}, [&] {
+      Tensor y = fn::add(x, (*drop_path_)(attn->attend((*norm1)(x), h, w)));
+      return fn::add(y, (*drop_path_)(mlp->apply((*norm2)(y), h, w)));
+    });
   }
 
  private:
@@ -184,11 +190,8 @@ class LinearEmbed : public nn::Module {
   LinearEmbed(int64_t in, int64_t embed) : Module("MLP") {
     proj = register_module("proj", std::make_shared<nn::Linear>(in, embed));
   }
-  // [N, C, H, W] -> [N, E, H, W]
-  Tensor forward(const Tensor& x) override {
-    const Shape& s = x.shape();
-    return fn::reshape(fn::permute((*proj)(map_to_tokens(x)), {0, 2, 1}), {s[0], -1, s[2], s[3]});
-  }
+  // [N, C, H, W] -> tokens [N, H*W, E], as upstream's MLP returns them.
+  Tensor forward(const Tensor& x) override { return (*proj)(map_to_tokens(x)); }
 
  private:
   std::shared_ptr<nn::Linear> proj;
@@ -264,17 +267,19 @@ MixVisionTransformer::MixVisionTransformer(const MiTConfig& config, double drop_
 std::vector<Tensor> MixVisionTransformer::forward_features(const Tensor& x) {
   CUDASEG_CHECK(x.dim() == 4 && x.shape()[1] == 3, "MixVisionTransformer: expects an input [N, 3, H, W], got ",
                 x.str());
-  std::vector<Tensor> outs;
-  Tensor cur = x;
-  for (int s = 0; s < 4; ++s) {
-    int64_t h = 0, w = 0;
-    Tensor t = static_cast<OverlapPatchEmbed&>(*patch_embed_[s]).embed(cur, h, w);
-    for (const auto& [name, blk] : blocks_[s]->named_children()) t = static_cast<Block&>(*blk).apply(t, h, w);
-    t = (*norms_[s])(t);
-    cur = fn::contiguous(fn::permute(fn::reshape(t, {x.shape()[0], h, w, -1}), {0, 3, 1, 2}));
-    outs.push_back(cur);
-  }
-  return outs;
+  return observed_call({x}, [&] {
+    std::vector<Tensor> outs;
+    Tensor cur = x;
+    for (int s = 0; s < 4; ++s) {
+      int64_t h = 0, w = 0;
+      Tensor t = static_cast<OverlapPatchEmbed&>(*patch_embed_[s]).embed(cur, h, w);
+      for (const auto& [name, blk] : blocks_[s]->named_children()) t = static_cast<Block&>(*blk).apply(t, h, w);
+      t = (*norms_[s])(t);
+      cur = fn::contiguous(fn::permute(fn::reshape(t, {x.shape()[0], h, w, -1}), {0, 3, 1, 2}));
+      outs.push_back(cur);
+    }
+    return outs;
+  });
 }
 
 // ---------------------------------------------------------------- decoder
@@ -300,16 +305,20 @@ SegFormerHead::SegFormerHead(const std::array<int64_t, 4>& in_channels, int64_t 
 
 Tensor SegFormerHead::forward_features(const std::vector<Tensor>& features) {
   CUDASEG_CHECK(features.size() == 4, "SegFormerHead: expects 4 features, got ", features.size());
-  const Shape& c1 = features[0].shape();
-  std::vector<Tensor> parts;
-  for (int i = 3; i >= 0; --i) {  // concatenated as [c4, c3, c2, c1]
-    Tensor e = (*linear_c_[i])(features[static_cast<size_t>(i)]);
-    if (i > 0) e = fn::interpolate(e, std::array<int64_t, 2>{c1[2], c1[3]}, std::nullopt, "bilinear", false);
-    parts.push_back(e);
-  }
-  Tensor y = (*linear_fuse_)(fn::cat(parts, 1));
-  if (dropout_) y = (*dropout_)(y);
-  return (*linear_pred_)(y);
+  return observed_call(features, [&] {
+    const Shape& c1 = features[0].shape();
+    std::vector<Tensor> parts;
+    for (int i = 3; i >= 0; --i) {  // concatenated as [c4, c3, c2, c1]
+      const Shape& s = features[static_cast<size_t>(i)].shape();
+      Tensor e = fn::reshape(fn::permute((*linear_c_[i])(features[static_cast<size_t>(i)]), {0, 2, 1}),
+                             {s[0], -1, s[2], s[3]});
+      if (i > 0) e = fn::interpolate(e, std::array<int64_t, 2>{c1[2], c1[3]}, std::nullopt, "bilinear", false);
+      parts.push_back(e);
+    }
+    Tensor y = (*linear_fuse_)(fn::cat(parts, 1));
+    if (dropout_) y = (*dropout_)(y);
+    return (*linear_pred_)(y);
+  });
 }
 
 // ---------------------------------------------------------------- net

@@ -56,9 +56,11 @@ class FeatureFusionModule : public nn::Module {
     conv2_ = register_module("conv2", se);
   }
   Tensor fuse(const Tensor& x_low, const Tensor& x_high) {
-    Tensor x = (*conv1_)(fn::cat({x_low, x_high}, 1));
-    Tensor att = (*conv2_)(fn::contiguous(fn::expand((*pool_)(x), x.shape())));
-    return fn::add(x, fn::mul(x, att));
+    return observed_call({x_low, x_high}, [&] {
+      Tensor x = (*conv1_)(fn::cat({x_low, x_high}, 1));
+      Tensor att = (*conv2_)(fn::contiguous(fn::expand((*pool_)(x), x.shape())));
+      return fn::add(x, fn::mul(x, att));
+    });
   }
 
  private:
@@ -121,6 +123,16 @@ std::vector<Tensor> STDC::run(const Tensor& x, bool training_outputs) {
 Tensor STDC::forward(const Tensor& x) { return run(x, false)[0]; }
 
 std::vector<Tensor> STDC::forward_train(const Tensor& x) { return run(x, true); }
+
+std::vector<nn::NetLoss> STDC::net_losses(const nn::NetLossOptions& options) const {
+  if (!use_detail_head_) return {};
+  auto detail = [this, options](const std::vector<Tensor>& outputs, const Tensor& labels) {
+    CUDASEG_CHECK(outputs.size() >= 2, "detail loss: STDC returned no detail logits");
+    const Tensor targets = stdc_detail_targets(labels, detail_conv(), options.detail_thresh);
+    return stdc_detail_loss(outputs[1], targets, options.dice_coef, options.bce_coef).total;
+  };
+  return {{"detail", options.detail_coef, 1, detail}};
+}
 
 Tensor stdc_laplacian_labels(const Tensor& labels, DType dtype) {
   CUDASEG_CHECK(labels.dim() == 3, "stdc_laplacian_labels: labels must be [N, H, W], got ", labels.str());

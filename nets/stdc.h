@@ -10,7 +10,7 @@
 //    "use_aux": false, "use_detail_head": false, "act_type": "relu", "n_channel": 3}
 // use_aux and use_detail_head are exclusive, as upstream asserts. The detail
 // loss of zh320's trainer (core/seg_trainer.py, core/loss.py DetailLoss) is
-// here too, for the trainer and the parity tests.
+// here too: the net contributes it through nn::SegNet::net_losses.
 #pragma once
 
 #include <memory>
@@ -46,6 +46,10 @@ class STDC : public nn::SegNet {
   // The learnable 1x1 conv (3 -> 1, no bias) fusing the Laplacian targets of
   // the detail loss; only with use_detail_head.
   const nn::Conv2d& detail_conv() const;
+  // With use_detail_head, "detail": detail_coef * stdc_detail_loss of the
+  // detail logits (output 1) against stdc_detail_targets(labels,
+  // detail_conv(), detail_thresh), as zh320's trainer adds it; else none.
+  std::vector<nn::NetLoss> net_losses(const nn::NetLossOptions& options) const override;
 
  private:
   std::vector<Tensor> run(const Tensor& x, bool training_outputs);

@@ -55,7 +55,9 @@ struct STDCStages {
 class STDCBackbone : public nn::Module {
  public:
   STDCBackbone(int64_t in_channels, const std::array<int64_t, 5>& encoder_channels, const std::string& encoder_type);
-  std::array<Tensor, 3> forward_features(const Tensor& x) const { return stages_.forward(x); }
+  std::array<Tensor, 3> forward_features(const Tensor& x) const {
+    return observed_call({x}, [&] { return stages_.forward(x); });
+  }
 
  private:
   STDCStages stages_;

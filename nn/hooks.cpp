@@ -15,8 +15,9 @@ void walk(const nn::Module& m, const std::string& prefix, std::unordered_map<con
     walk(*child, prefix.empty() ? name : prefix + "." + name, out);
 }
 
-void sync_if_cuda(const Tensor& t) {
-  if (t.defined() && t.device().is_cuda()) gpu::synchronize(t.device().index);
+void sync_if_cuda(const std::vector<Tensor>& ts) {
+  for (const Tensor& t : ts)
+    if (t.defined() && t.device().is_cuda()) gpu::synchronize(t.device().index);
 }
 
 }  // namespace
@@ -43,32 +44,36 @@ TensorStats tensor_stats(const Tensor& t) {
 LayerRecorder::LayerRecorder(const nn::Module& root, std::set<std::string> capture, bool stats)
     : names_(module_names(root)), capture_(std::move(capture)), stats_(stats) {}
 
-void LayerRecorder::after(const nn::Module& module, const Tensor&, const Tensor& output) {
+void LayerRecorder::after(const nn::Module& module, const std::vector<Tensor>&, const std::vector<Tensor>& outputs) {
   auto it = names_.find(&module);
   if (it == names_.end() || it->second.empty()) return;
   const std::string& name = it->second;
   const int64_t call = calls_[name]++;
   // A copy: later in-place work (a fused epilogue) must not change what was captured.
-  if (capture_.count(name) && call == 0) captured_[name] = output.to(Device::cpu(), DType::f32).clone();
-  if (stats_) records_.push_back({name, call, module.type_name(), {tensor_stats(output)}});
+  if (capture_.count(name) && call == 0 && !outputs.empty())
+    captured_[name] = outputs[0].to(Device::cpu(), DType::f32).clone();
+  if (!stats_) return;
+  LayerRecord record{name, call, module.type_name(), {}};
+  for (const Tensor& t : outputs) record.outputs.push_back(tensor_stats(t));
+  records_.push_back(std::move(record));
 }
 
 // ---------------------------------------------------------------- LayerTimer
 
 LayerTimer::LayerTimer(const nn::Module& root) : names_(module_names(root)) {}
 
-void LayerTimer::before(const nn::Module& module, const Tensor& input) {
+void LayerTimer::before(const nn::Module& module, const std::vector<Tensor>& inputs) {
   auto it = names_.find(&module);
   if (it != names_.end() && !it->second.empty() && index_.emplace(it->second, entries_.size()).second) {
     const auto depth = 1 + std::count(it->second.begin(), it->second.end(), '.');
     entries_.push_back({it->second, module.type_name(), static_cast<int>(depth), 0, 0.0});
   }
-  sync_if_cuda(input);
+  sync_if_cuda(inputs);
   starts_.push_back(std::chrono::steady_clock::now());
 }
 
-void LayerTimer::after(const nn::Module& module, const Tensor&, const Tensor& output) {
-  sync_if_cuda(output);
+void LayerTimer::after(const nn::Module& module, const std::vector<Tensor>&, const std::vector<Tensor>& outputs) {
+  sync_if_cuda(outputs);
   const auto end = std::chrono::steady_clock::now();
   CUDASEG_CHECK(!starts_.empty(), "LayerTimer: a call ended that never started");
   const double ms = std::chrono::duration<double, std::milli>(end - starts_.back()).count();
@@ -97,15 +102,17 @@ MacCounter::MacCounter(const nn::Module& root) {
       ++total_;
 }
 
-void MacCounter::after(const nn::Module& module, const Tensor& input, const Tensor& output) {
+void MacCounter::after(const nn::Module& module, const std::vector<Tensor>& inputs,
+                       const std::vector<Tensor>& outputs) {
   if (module.bypassed()) return;
   auto per_output = [](const Tensor& w) { return w.numel() / w.size(0); };
+  // Conv2d, ConvTranspose2d and Linear take and return one tensor.
   if (auto* conv = dynamic_cast<const nn::Conv2d*>(&module)) {
-    macs_ += output.numel() * per_output(conv->weight);
+    macs_ += outputs.at(0).numel() * per_output(conv->weight);
   } else if (auto* tconv = dynamic_cast<const nn::ConvTranspose2d*>(&module)) {
-    macs_ += input.numel() * per_output(tconv->weight);
+    macs_ += inputs.at(0).numel() * per_output(tconv->weight);
   } else if (auto* linear = dynamic_cast<const nn::Linear*>(&module)) {
-    macs_ += output.numel() * linear->weight.size(1);
+    macs_ += outputs.at(0).numel() * linear->weight.size(1);
   } else {
     return;
   }

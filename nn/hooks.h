@@ -1,8 +1,8 @@
 // ForwardHooks (nn/module.h) for inspecting a net at inference: module
 // names, per-layer output statistics in the format of
 // tools/goldens/dump_layers.py, full outputs of chosen layers, per-layer
-// timing and MAC counting. They only see modules called through
-// Module::operator().
+// timing and MAC counting. They see every module called through
+// Module::operator() or observed_call(), whatever its signature.
 #pragma once
 
 #include <chrono>
@@ -35,12 +35,14 @@ struct LayerRecord {
   std::vector<TensorStats> outputs;
 };
 
-// Records every named module's output (the root excluded) in call order and
-// keeps full copies of the outputs of the modules in `capture` (first call).
+// Records every named module's outputs (the root excluded) in call order, all
+// the tensors of a module returning several, and keeps a full copy of the
+// output of the modules in `capture` (first call; the first tensor of several).
 class LayerRecorder : public nn::ForwardHook {
  public:
   explicit LayerRecorder(const nn::Module& root, std::set<std::string> capture = {}, bool stats = true);
-  void after(const nn::Module& module, const Tensor& input, const Tensor& output) override;
+  void after(const nn::Module& module, const std::vector<Tensor>& inputs,
+             const std::vector<Tensor>& outputs) override;
   const std::vector<LayerRecord>& records() const { return records_; }
   // Captured outputs by name (float32, on the CPU); a name never called is absent.
   const std::map<std::string, Tensor>& captured() const { return captured_; }
@@ -60,8 +62,9 @@ class LayerRecorder : public nn::ForwardHook {
 class LayerTimer : public nn::ForwardHook {
  public:
   explicit LayerTimer(const nn::Module& root);
-  void before(const nn::Module& module, const Tensor& input) override;
-  void after(const nn::Module& module, const Tensor& input, const Tensor& output) override;
+  void before(const nn::Module& module, const std::vector<Tensor>& inputs) override;
+  void after(const nn::Module& module, const std::vector<Tensor>& inputs,
+             const std::vector<Tensor>& outputs) override;
   struct Entry {
     std::string name, type;
     int depth = 0;  // number of dots + 1
@@ -85,7 +88,8 @@ class LayerTimer : public nn::ForwardHook {
 class MacCounter : public nn::ForwardHook {
  public:
   explicit MacCounter(const nn::Module& root);
-  void after(const nn::Module& module, const Tensor& input, const Tensor& output) override;
+  void after(const nn::Module& module, const std::vector<Tensor>& inputs,
+             const std::vector<Tensor>& outputs) override;
   int64_t macs() const { return macs_; }
   int64_t counted_modules() const { return static_cast<int64_t>(seen_.size()); }
   int64_t total_modules() const { return total_; }

@@ -33,11 +33,7 @@ ForwardHookGuard::~ForwardHookGuard() { current_hook = previous_; }
 ForwardHook* active_forward_hook() { return current_hook; }
 
 Tensor Module::operator()(const Tensor& x) {
-  ForwardHook* hook = current_hook;
-  if (hook) hook->before(*this, x);
-  Tensor y = bypassed_ ? x : forward(x);
-  if (hook) hook->after(*this, x, y);
-  return y;
+  return observed_call({x}, [&] { return bypassed_ ? x : forward(x); });
 }
 
 Tensor Module::forward(const Tensor&) {

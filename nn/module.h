@@ -5,12 +5,16 @@
 // buffers, then each child's entries under "child_name.".
 //
 // Calling convention: nets call their children as (*child)(x), never
-// child->forward(x). operator() is the one place a call can be observed
-// (ForwardHook: layer dumps, per-layer timing, MAC counting) and where a
-// module folded into its predecessor (set_bypassed) is skipped; a child
-// called through forward() directly is invisible to hooks.
+// child->forward(x). operator() reports the call to the thread's ForwardHook
+// (layer dumps, per-layer timing, MAC counting) and skips a module folded
+// into its predecessor (set_bypassed). A forward with another signature
+// (several tensors in or out, extra arguments) wraps its body in
+// observed_call(), which reports it the same way; a child called through
+// forward() directly is invisible to hooks.
 #pragma once
 
+#include <array>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <string>
@@ -38,6 +42,10 @@ struct FusableChain {
 
 using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 
+class ForwardHook;
+// The hook installed on this thread, or null.
+ForwardHook* active_forward_hook();
+
 class Module : public std::enable_shared_from_this<Module> {
  public:
   explicit Module(std::string type_name) : type_name_(std::move(type_name)) {}
@@ -48,8 +56,8 @@ class Module : public std::enable_shared_from_this<Module> {
   // The single-tensor forward of most layers; modules with other signatures
   // offer their own methods and leave this one throwing.
   virtual Tensor forward(const Tensor& x);
-  // forward(x) (or x itself when bypassed), then reports the call to this
-  // thread's ForwardHook, if any. Not virtual: override forward().
+  // forward(x) (or x itself when bypassed), reported to this thread's
+  // ForwardHook, if any. Not virtual: override forward().
   Tensor operator()(const Tensor& x);
 
   // A bypassed module returns its input: its effect has been folded into the
@@ -101,6 +109,22 @@ class Module : public std::enable_shared_from_this<Module> {
  protected:
   virtual void on_train(bool) {}
 
+  // Runs `body` as one call of this module, reported to this thread's
+  // ForwardHook as operator() reports forward(): the body of every forward
+  // with another signature, so that PyTorch's hooks on the upstream module
+  // and ours see the same calls. `inputs` are the call's tensor arguments;
+  // `body` returns a Tensor, a std::pair or std::array of them or a
+  // std::vector, and the hook gets every returned tensor in order (as a
+  // PyTorch hook gets a returned tuple).
+  template <typename Body>
+  auto observed_call(std::initializer_list<Tensor> inputs, Body&& body) const -> decltype(body()) {
+    return observe(inputs, body);
+  }
+  template <typename Body>
+  auto observed_call(const std::vector<Tensor>& inputs, Body&& body) const -> decltype(body()) {
+    return observe(inputs, body);
+  }
+
  private:
   struct Entry {
     std::string name;
@@ -111,6 +135,8 @@ class Module : public std::enable_shared_from_this<Module> {
   void check_new_name(const std::string& name) const;
   void collect(const std::string& prefix, bool params, bool buffers, bool persistent_only, bool recurse,
                NamedTensors& out) const;
+  template <typename Inputs, typename Body>
+  auto observe(const Inputs& inputs, Body& body) const -> decltype(body());
 
   std::string type_name_;
   std::vector<Entry> params_;
@@ -120,17 +146,19 @@ class Module : public std::enable_shared_from_this<Module> {
   bool bypassed_ = false;
 };
 
-// Observes the calls made through Module::operator() on one thread: before()
-// as the call starts, after() with its output (before any later op can touch
-// it). Modules called inside a module's forward report in between.
+// Observes the module calls of one thread (Module::operator() and
+// observed_call): before() as a call starts, after() with its outputs
+// (before any later op can touch them). Modules called inside a module's
+// forward report in between. `inputs` are the call's tensor arguments,
+// `outputs` every tensor it returned, in order.
 class ForwardHook {
  public:
   virtual ~ForwardHook() = default;
-  virtual void before(const Module& module, const Tensor& input) {
+  virtual void before(const Module& module, const std::vector<Tensor>& inputs) {
     (void)module;
-    (void)input;
+    (void)inputs;
   }
-  virtual void after(const Module& module, const Tensor& input, const Tensor& output) = 0;
+  virtual void after(const Module& module, const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs) = 0;
 };
 
 // Installs `hook` on this thread for the guard's lifetime (the previous one,
@@ -146,8 +174,35 @@ class ForwardHookGuard {
   ForwardHook* previous_;
 };
 
-// The hook installed on this thread, or null.
-ForwardHook* active_forward_hook();
+namespace detail {
+inline void append_outputs(std::vector<Tensor>& out, const Tensor& t) { out.push_back(t); }
+inline void append_outputs(std::vector<Tensor>& out, const std::vector<Tensor>& ts) {
+  out.insert(out.end(), ts.begin(), ts.end());
+}
+template <size_t N>
+void append_outputs(std::vector<Tensor>& out, const std::array<Tensor, N>& ts) {
+  out.insert(out.end(), ts.begin(), ts.end());
+}
+inline void append_outputs(std::vector<Tensor>& out, const std::pair<Tensor, Tensor>& ts) {
+  out.push_back(ts.first);
+  out.push_back(ts.second);
+}
+}  // namespace detail
+
+// The inputs are gathered into a vector only under a hook: unobserved, a call
+// costs the body alone.
+template <typename Inputs, typename Body>
+auto Module::observe(const Inputs& inputs, Body& body) const -> decltype(body()) {
+  ForwardHook* hook = active_forward_hook();
+  if (hook == nullptr) return body();
+  const std::vector<Tensor> in(inputs.begin(), inputs.end());
+  hook->before(*this, in);
+  auto result = body();
+  std::vector<Tensor> out;
+  detail::append_outputs(out, result);
+  hook->after(*this, in, out);
+  return result;
+}
 
 // Runs children in order (torch.nn.Sequential); children are named "0", "1", ...
 class Sequential : public Module {

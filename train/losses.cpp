@@ -4,7 +4,7 @@
 #include <cstdio>
 
 #include "autograd/fn.h"
-#include "nets/stdc.h"
+#include "nn/segnet.h"
 #include "ops/ops.h"
 #include "runtime/error.h"
 
@@ -83,14 +83,16 @@ LossResult SegLoss::operator()(const std::vector<Tensor>& outputs, const Tensor&
 }
 
 void add_net_losses(SegLoss& loss, const nn::Module& net) {
-  const auto* stdc = dynamic_cast<const nets::STDC*>(&net);
-  if (stdc == nullptr || !stdc->use_detail_head()) return;
-  const LossConfig c = loss.config();
-  loss.add_extra("detail", c.detail_coef, 1, [stdc, c](const std::vector<Tensor>& outputs, const Tensor& labels) {
-    CUDASEG_CHECK(outputs.size() >= 2, "detail loss: STDC returned no detail logits");
-    const Tensor targets = nets::stdc_detail_targets(labels, stdc->detail_conv(), c.detail_thresh);
-    return nets::stdc_detail_loss(outputs[1], targets, c.dice_coef, c.bce_coef).total;
-  });
+  const auto* seg = dynamic_cast<const nn::SegNet*>(&net);
+  if (seg == nullptr) return;
+  const LossConfig& c = loss.config();
+  nn::NetLossOptions options;
+  options.detail_coef = c.detail_coef;
+  options.dice_coef = c.dice_coef;
+  options.bce_coef = c.bce_coef;
+  options.detail_thresh = c.detail_thresh;
+  for (nn::NetLoss& term : seg->net_losses(options))
+    loss.add_extra(term.name, term.coef, term.first_output, std::move(term.value));
 }
 
 }  // namespace cudaseg::train

@@ -81,10 +81,9 @@ class SegLoss {
   std::vector<Extra> extras_;
 };
 
-// Adds the extra terms `net` trains with: STDC with use_detail_head gets
-// "detail" = detail_coef * zh320's DetailLoss of its detail logits against
-// nets::stdc_detail_targets(labels, net.detail_conv(), detail_thresh). The
-// loss keeps a reference to `net`, which must outlive it.
+// Adds the terms `net` defines for its training outputs (nn::SegNet::
+// net_losses, e.g. STDC's "detail"), with the coefficients of this loss's
+// config. The loss keeps a reference to `net`, which must outlive it.
 void add_net_losses(SegLoss& loss, const nn::Module& net);
 
 }  // namespace cudaseg::train

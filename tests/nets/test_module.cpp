@@ -1,5 +1,9 @@
 #include <gtest/gtest.h>
 
+#include <string>
+#include <utility>
+#include <vector>
+
 #include "autograd/arith.h"
 #include "common/testing.h"
 #include "nn/module.h"
@@ -35,6 +39,31 @@ struct Net : nn::Module {
   std::shared_ptr<ScaleShift> stem;
   std::shared_ptr<nn::Sequential> body;
   Tensor head_bias;
+};
+
+// A forward of another signature: two tensors and a number in, two tensors out.
+struct SumDiff : nn::Module {
+  SumDiff() : nn::Module("SumDiff") { inner = register_module("inner", std::make_shared<ScaleShift>(3, 40)); }
+  std::pair<Tensor, Tensor> apply(const Tensor& a, const Tensor& b, double k) {
+    return observed_call({a, b}, [&] {
+      const Tensor s = (*inner)(fn::add(a, b));
+      return std::pair<Tensor, Tensor>{s, fn::mul(fn::sub(a, b), k)};
+    });
+  }
+  std::shared_ptr<ScaleShift> inner;
+};
+
+// Logs "before TYPE n_inputs" and "after TYPE n_inputs n_outputs" per call.
+struct CallLog : nn::ForwardHook {
+  void before(const nn::Module& m, const std::vector<Tensor>& in) override {
+    log.push_back("before " + m.type_name() + " " + std::to_string(in.size()));
+  }
+  void after(const nn::Module& m, const std::vector<Tensor>& in, const std::vector<Tensor>& out) override {
+    log.push_back("after " + m.type_name() + " " + std::to_string(in.size()) + " " + std::to_string(out.size()));
+    outputs.push_back(out);
+  }
+  std::vector<std::string> log;
+  std::vector<std::vector<Tensor>> outputs;
 };
 
 std::vector<std::string> names(const nn::NamedTensors& v) {
@@ -135,4 +164,24 @@ TEST(Module, DuplicateNamesAreRejected) {
     }
   };
   EXPECT_TRUE(ct::throws_mentioning([] { Bad b; }, {"Bad", "'w'", "twice"}));
+}
+
+TEST(Module, ObservedCallReportsEveryTensorInAndOut) {
+  SumDiff m;
+  const Tensor a = ct::randn({2, 3}, 1, DType::f32), b = ct::randn({2, 3}, 2, DType::f32);
+  const auto unobserved = m.apply(a, b, 0.5);
+  CallLog hook;
+  std::pair<Tensor, Tensor> got;
+  {
+    nn::ForwardHookGuard guard(&hook);
+    got = m.apply(a, b, 0.5);
+  }
+  const std::vector<std::string> want = {"before SumDiff 2", "before ScaleShift 1", "after ScaleShift 1 1",
+                                         "after SumDiff 2 2"};
+  EXPECT_EQ(hook.log, want);
+  ASSERT_EQ(hook.outputs.back().size(), 2u);
+  EXPECT_TRUE(hook.outputs.back()[0].is_same(got.first));
+  EXPECT_TRUE(hook.outputs.back()[1].is_same(got.second));
+  EXPECT_TRUE(ct::all_close(got.first, unobserved.first, 0, 0));
+  EXPECT_TRUE(ct::all_close(got.second, unobserved.second, 0, 0));
 }

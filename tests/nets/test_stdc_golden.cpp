@@ -115,6 +115,34 @@ TEST(StdcNets, TrainingOutputsFollowUpstream) {
   EXPECT_TRUE(ct::throws_mentioning([&] { aux->forward(Tensor::zeros({1, 3, 48, 64})); }, {"stdc", "32"}));
 }
 
+// The detail loss comes from the net through nn::SegNet, with the options'
+// coefficients; STDC without the detail head and PP-LiteSeg define no term.
+TEST(StdcNets, DetailLossIsTheNetsOwnTerm) {
+  nn::manual_seed(2);
+  auto detail = std::dynamic_pointer_cast<nn::SegNet>(
+      nn::create_net({{"name", "stdc"}, {"num_classes", 4}, {"use_detail_head", true}}));
+  nn::NetLossOptions o;
+  o.detail_coef = 0.7;
+  o.dice_coef = 0.5;
+  o.bce_coef = 2.0;
+  o.detail_thresh = 0.2;
+  const std::vector<nn::NetLoss> terms = detail->net_losses(o);
+  ASSERT_EQ(terms.size(), 1u);
+  EXPECT_EQ(terms[0].name, "detail");
+  EXPECT_EQ(terms[0].coef, 0.7);
+  EXPECT_EQ(terms[0].first_output, 1);
+  const std::vector<Tensor> outs = detail->forward_train(ct::randn({1, 3, 64, 64}, 3, DType::f32));
+  const Tensor labels = ct::uniform({1, 64, 64}, 0, 4, 4).to(DType::i64);
+  const Tensor targets = nets::stdc_detail_targets(labels, dynamic_cast<nets::STDC&>(*detail).detail_conv(), 0.2);
+  EXPECT_EQ(terms[0].value(outs, labels).item(), nets::stdc_detail_loss(outs[1], targets, 0.5, 2.0).total.item());
+
+  for (const nn::Json& model : {nn::Json{{"name", "stdc"}, {"num_classes", 4}, {"use_aux", true}},
+                                nn::Json{{"name", "ppliteseg"}, {"num_classes", 4}}}) {
+    SCOPED_TRACE(model.dump());
+    EXPECT_TRUE(std::dynamic_pointer_cast<nn::SegNet>(nn::create_net(model))->net_losses(o).empty());
+  }
+}
+
 TEST(StdcNets, LaplacianLabelsAtThreeStrides) {
   // One class-1 pixel at (2, 2) of a zero 8x8 map. Output (a, b) of the
   // stride-s conv (padding 1) is centred on input (s a, s b); the strided maps

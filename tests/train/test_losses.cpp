@@ -6,6 +6,7 @@
 #include "common/testing.h"
 #include "nn/layers.h"
 #include "nn/registry.h"
+#include "nn/segnet.h"
 #include "nets/stdc.h"
 #include "ops/ops.h"
 #include "train/losses.h"
@@ -22,6 +23,19 @@ Tensor random_labels(Shape shape, int64_t classes, uint64_t seed) {
   for (size_t i = 0; i < u.size(); ++i) u[i] = i % 7 == 3 ? 255 : std::floor(u[i]);
   return Tensor::from_vector(u, shape, DType::i64);
 }
+
+// A net defining its own term on its second output: the options' coefficients
+// reach it, and the output it consumes is not taken for aux logits.
+struct OwnLossNet : nn::SegNet {
+  OwnLossNet() : nn::SegNet("OwnLossNet") {}
+  std::vector<nn::NetLoss> net_losses(const nn::NetLossOptions& o) const override {
+    const double scale = o.dice_coef + o.bce_coef + o.detail_thresh;
+    auto sum = [scale](const std::vector<Tensor>& outputs, const Tensor&) {
+      return fn::mul(fn::sum(outputs.at(1)), scale);
+    };
+    return {{"own", o.detail_coef, 1, sum}};
+  }
+};
 
 }  // namespace
 
@@ -148,6 +162,31 @@ TEST(Losses, StdcDetailHeadAddsTheDetailLoss) {
   add_net_losses(without, *plain);
   const auto plain_outs = dynamic_cast<nets::STDC&>(*plain).forward_train(ct::randn({1, 3, 64, 64}, 14, DType::f32));
   EXPECT_EQ(without(plain_outs, labels).terms.size(), 1u);
+}
+
+// add_net_losses asks the net, knowing none by name.
+TEST(Losses, NetsContributeTheirOwnTermsThroughTheInterface) {
+  LossConfig c;
+  c.type = "ce";
+  c.detail_coef = 0.5;
+  c.dice_coef = 1.0;
+  c.bce_coef = 2.0;
+  c.detail_thresh = 0.25;
+  SegLoss loss(c, 3);
+  OwnLossNet net;
+  add_net_losses(loss, net);
+  const Tensor main = ct::randn({1, 3, 4, 4}, 5, DType::f64);
+  const Tensor extra = ct::randn({1, 1, 2, 2}, 6, DType::f64);
+  const LossResult r = loss({main, extra}, random_labels({1, 4, 4}, 3, 7));
+  ASSERT_EQ(r.terms.size(), 2u);
+  EXPECT_EQ(r.terms[1].name, "own");
+  double sum = 0;
+  for (double v : extra.to_vector()) sum += v;
+  EXPECT_NEAR(r.terms[1].value.item(), 0.5 * 3.25 * sum, 1e-12);
+
+  SegLoss plain(c, 3);
+  add_net_losses(plain, *nn::create_net({{"name", "ppliteseg"}, {"num_classes", 3}}));
+  EXPECT_EQ(plain({main}, random_labels({1, 4, 4}, 3, 7)).terms.size(), 1u);
 }
 
 TEST(Losses, RejectsBadConfig) {
