@@ -74,7 +74,7 @@ int main(int argc, char** argv) {
   }
   try {
     const int64_t classes = model.at("num_classes").get<int64_t>();
-    nn::ModulePtr net = nn::create_net(model);
+    const nn::SegNetPtr net = nn::create_net(model);
     net->train();
     train::Json run = {{"model", model},
                        {"optimizer", {{"type", "sgd"}, {"lr", 0.01}, {"momentum", 0.9}, {"weight_decay", 5e-4}}},
@@ -86,9 +86,8 @@ int main(int argc, char** argv) {
     Generator gen(7);
     const Tensor images = gen.normal({batch, 3, h, w});
     const Tensor labels = gen.uniform({batch, h, w}, 0, static_cast<double>(classes), DType::f64).to(DType::i64);
-    auto* seg = dynamic_cast<nn::SegNet*>(net.get());
     auto step = [&] {
-      const std::vector<Tensor> out = seg ? seg->forward_train(images) : std::vector<Tensor>{net->forward(images)};
+      const std::vector<Tensor> out = net->forward_train(images);
       const train::LossResult l = loss(out, labels);
       optimizer.zero_grad();
       autograd::backward(l.total);

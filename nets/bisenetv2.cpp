@@ -247,7 +247,7 @@ CUDASEG_REGISTER_NETS(bisenetv2) {
       {"n_channel", 3, {}, "input channels"},
   };
   for (const auto& name : zh320::activation_names()) spec.args[1].choices.push_back(name);
-  spec.build = [](const nn::Json& a) -> nn::ModulePtr {
+  spec.build = [](const nn::Json& a) -> nn::SegNetPtr {
     return std::make_shared<BiSeNetv2>(a["num_classes"].get<int64_t>(), a["n_channel"].get<int64_t>(),
                                        a["act_type"].get<std::string>(), a["use_aux"].get<bool>());
   };

@@ -290,7 +290,7 @@ CUDASEG_REGISTER_NETS(ddrnet) {
       {"act_type", "relu", activation_choices(), "activation (zh320 names)"},
       {"use_aux", true, {}, "auxiliary head on the 1/8 branch (training output)"},
   };
-  spec.build = [](const nn::Json& a) -> nn::ModulePtr {
+  spec.build = [](const nn::Json& a) -> nn::SegNetPtr {
     DDRNetOptions o;
     o.num_classes = a.at("num_classes").get<int64_t>();
     o.n_channel = a.at("n_channel").get<int64_t>();

@@ -289,7 +289,7 @@ CUDASEG_REGISTER_NETS(enet) {
       {"upsample_type", "deconvolution", {}, "decoder upsampling: deconvolution, else 1x1 conv + bilinear"},
       {"dropout", true, {}, "not upstream's: false sets every Dropout to p = 0"},
   };
-  spec.build = [](const nn::Json& a) -> nn::ModulePtr {
+  spec.build = [](const nn::Json& a) -> nn::SegNetPtr {
     ENetOptions o;
     o.num_classes = a.at("num_classes").get<int64_t>();
     o.n_channel = a.at("n_channel").get<int64_t>();

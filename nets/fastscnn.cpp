@@ -172,7 +172,7 @@ CUDASEG_REGISTER_NETS(fastscnn) {
       {"n_channel", 3, {}, "input channels"},
   };
   for (const auto& name : zh320::activation_names()) spec.args[0].choices.push_back(name);
-  spec.build = [](const nn::Json& a) -> nn::ModulePtr {
+  spec.build = [](const nn::Json& a) -> nn::SegNetPtr {
     return std::make_shared<FastSCNN>(a["num_classes"].get<int64_t>(), a["n_channel"].get<int64_t>(),
                                       a["act_type"].get<std::string>());
   };

@@ -221,7 +221,7 @@ CUDASEG_REGISTER_NETS(ppliteseg) {
       {"n_channel", 3, {}, "input channels"},
   };
   for (const auto& name : zh320::activation_names()) spec.args[3].choices.push_back(name);
-  spec.build = [](const nn::Json& a) -> nn::ModulePtr {
+  spec.build = [](const nn::Json& a) -> nn::SegNetPtr {
     const nn::Json& ch = a["encoder_channels"];
     CUDASEG_CHECK(ch.size() == 5 && std::all_of(ch.begin(), ch.end(), [](const nn::Json& v) {
                     return v.is_number_integer() && v.get<int64_t>() > 0;

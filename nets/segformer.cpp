@@ -360,7 +360,7 @@ CUDASEG_REGISTER_NETS(segformer) {
       {"dropout_ratio", 0.1, {}, "Dropout2d before linear_pred"},
       {"drop_path_rate", 0.1, {}, "stochastic depth, rising linearly from 0 over the blocks"},
   };
-  spec.build = [](const nn::Json& a) -> nn::ModulePtr {
+  spec.build = [](const nn::Json& a) -> nn::SegNetPtr {
     return std::make_shared<SegFormer>(a["backbone"].get<std::string>(), a["num_classes"].get<int64_t>(),
                                        a["embed_dim"].get<int64_t>(), a["channels"].get<int64_t>(),
                                        a["dropout_ratio"].get<double>(), a["drop_path_rate"].get<double>());

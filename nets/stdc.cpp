@@ -188,7 +188,7 @@ CUDASEG_REGISTER_NETS(stdc) {
       {"n_channel", 3, {}, "input channels"},
   };
   for (const auto& name : zh320::activation_names()) spec.args[3].choices.push_back(name);
-  spec.build = [](const nn::Json& a) -> nn::ModulePtr {
+  spec.build = [](const nn::Json& a) -> nn::SegNetPtr {
     return std::make_shared<STDC>(a["num_classes"].get<int64_t>(), a["n_channel"].get<int64_t>(),
                                   a["encoder_type"].get<std::string>(), a["use_detail_head"].get<bool>(),
                                   a["use_aux"].get<bool>(), a["act_type"].get<std::string>());

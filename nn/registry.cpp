@@ -78,7 +78,7 @@ Json resolve_model_config(const Json& model) {
   }
 }
 
-nn::ModulePtr create_net(const Json& model) {
+SegNetPtr create_net(const Json& model) {
   const Json args = resolve_model_config(model);
   const NetSpec& spec = net_spec(args["name"].get<std::string>());
   try {

@@ -15,7 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "nn/module.h"
+#include "nn/segnet.h"
 
 namespace cudaseg::nn {
 
@@ -33,7 +33,7 @@ struct NetSpec {
   std::string summary;
   std::vector<ArgSpec> args;  // "num_classes" is implicit and required
   // Builds the net from the validated arguments (defaults filled in).
-  std::function<nn::ModulePtr(const Json& args)> build;
+  std::function<SegNetPtr(const Json& args)> build;
 };
 
 void register_net(NetSpec spec);
@@ -43,7 +43,7 @@ const NetSpec& net_spec(const std::string& name);
 // Validates `model` against its net's spec and returns it with defaults filled in.
 Json resolve_model_config(const Json& model);
 // Validates, then builds the net (in training mode, like a fresh torch module).
-nn::ModulePtr create_net(const Json& model);
+SegNetPtr create_net(const Json& model);
 
 }  // namespace cudaseg::nn
 

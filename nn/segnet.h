@@ -44,4 +44,6 @@ class SegNet : public nn::Module {
   }
 };
 
+using SegNetPtr = std::shared_ptr<SegNet>;
+
 }  // namespace cudaseg::nn

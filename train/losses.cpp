@@ -82,16 +82,14 @@ LossResult SegLoss::operator()(const std::vector<Tensor>& outputs, const Tensor&
   return result;
 }
 
-void add_net_losses(SegLoss& loss, const nn::Module& net) {
-  const auto* seg = dynamic_cast<const nn::SegNet*>(&net);
-  if (seg == nullptr) return;
+void add_net_losses(SegLoss& loss, const nn::SegNet& net) {
   const LossConfig& c = loss.config();
   nn::NetLossOptions options;
   options.detail_coef = c.detail_coef;
   options.dice_coef = c.dice_coef;
   options.bce_coef = c.bce_coef;
   options.detail_thresh = c.detail_thresh;
-  for (nn::NetLoss& term : seg->net_losses(options))
+  for (nn::NetLoss& term : net.net_losses(options))
     loss.add_extra(term.name, term.coef, term.first_output, std::move(term.value));
 }
 

@@ -11,7 +11,7 @@
 #include <utility>
 #include <vector>
 
-#include "nn/module.h"
+#include "nn/segnet.h"
 #include "runtime/tensor.h"
 
 namespace cudaseg::train {
@@ -84,6 +84,6 @@ class SegLoss {
 // Adds the terms `net` defines for its training outputs (nn::SegNet::
 // net_losses, e.g. STDC's "detail"), with the coefficients of this loss's
 // config. The loss keeps a reference to `net`, which must outlive it.
-void add_net_losses(SegLoss& loss, const nn::Module& net);
+void add_net_losses(SegLoss& loss, const nn::SegNet& net);
 
 }  // namespace cudaseg::train

@@ -33,11 +33,6 @@ std::string hms(double seconds) {
   return buf;
 }
 
-std::vector<Tensor> train_outputs(nn::Module& net, const Tensor& images) {
-  if (auto* seg = dynamic_cast<nn::SegNet*>(&net)) return seg->forward_train(images);
-  return {net.forward(images)};
-}
-
 Json resolve_for(const Json& config, const TrainData& data) {
   CUDASEG_CHECK(data.train != nullptr, "Trainer: no training loader");
   return resolve_run_length(resolve_config(config), data.train->batches_per_epoch());
@@ -251,11 +246,11 @@ void Trainer::log_progress(const LossResult& loss, double lr, double seconds, in
 }
 
 std::vector<Tensor> Trainer::forward(const Tensor& images) {
-  if (compute_dtype_ == DType::f32) return train_outputs(*net_, images);
+  if (compute_dtype_ == DType::f32) return net_->forward_train(images);
   std::vector<Tensor> outputs;
   {
     nn::MixedPrecisionGuard mixed;
-    outputs = train_outputs(*net_, images.to(compute_dtype_));
+    outputs = net_->forward_train(images.to(compute_dtype_));
   }
   // The losses (softmax, OHEM's sort, BCE, dice) and the loss scale need float32's range.
   for (Tensor& o : outputs) o = fn::to_dtype(o, DType::f32);

@@ -80,7 +80,7 @@ class Trainer {
   // when the stop flag is raised, with a checkpoint; returns where it stopped.
   TrainResult run(int64_t stop_at = -1);
 
-  nn::Module& net() { return *net_; }
+  nn::SegNet& net() { return *net_; }
   SegLoss& loss() { return *loss_; }
   // The resolved config (train.iters is the run length in steps).
   const Json& config() const { return config_; }
@@ -107,7 +107,7 @@ class Trainer {
   TrainConfig tc_;
   Device device_;
   DType compute_dtype_;
-  nn::ModulePtr net_, eval_net_;
+  nn::SegNetPtr net_, eval_net_;
   std::unique_ptr<Optimizer> optimizer_;
   std::unique_ptr<LrSchedule> schedule_;
   std::unique_ptr<SegLoss> loss_;

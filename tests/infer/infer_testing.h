@@ -57,9 +57,9 @@ class ResidualBlock : public nn::Module {
   nn::ModulePtr act_a, relu;
 };
 
-class TestNet : public nn::Module {
+class TestNet : public nn::SegNet {
  public:
-  TestNet(int64_t width, int64_t num_classes) : nn::Module("TestNet") {
+  TestNet(int64_t width, int64_t num_classes) : nn::SegNet("TestNet") {
     stem = register_module("stem", conv_bn_act(3, width, 3, 2, false, nn::make_activation("relu")));
     block = register_module("block", std::make_shared<ResidualBlock>(width));
     mix = register_module("mix", conv_bn_act(width, width, 1, 1, true, nn::make_activation("leaky_relu")));
@@ -78,7 +78,7 @@ inline void register_test_net() {
   std::call_once(once, [] {
     nn::register_net({"infer_test_net", "a small conv-bn-act net for the inference tests",
                         {{"width", 8}},
-                        [](const json& a) -> nn::ModulePtr {
+                        [](const json& a) -> nn::SegNetPtr {
                           return std::make_shared<TestNet>(a["width"].get<int64_t>(),
                                                            a["num_classes"].get<int64_t>());
                         }});
@@ -87,9 +87,9 @@ inline void register_test_net() {
 
 // A 1x1 convolution that records, at each forward, whether the calling
 // thread allowed TF32 (runtime/math_mode.h): registered as "tf32_probe_net".
-class Tf32Probe : public nn::Module {
+class Tf32Probe : public nn::SegNet {
  public:
-  explicit Tf32Probe(int64_t num_classes) : nn::Module("Tf32Probe") {
+  explicit Tf32Probe(int64_t num_classes) : nn::SegNet("Tf32Probe") {
     head = register_module("head", std::make_shared<nn::Conv2d>(3, num_classes, 1));
   }
   Tensor forward(const Tensor& x) override {
@@ -107,7 +107,7 @@ inline void register_tf32_probe() {
   static std::once_flag once;
   std::call_once(once, [] {
     nn::register_net({"tf32_probe_net", "records the TF32 setting its forward sees", {},
-                      [](const json& a) -> nn::ModulePtr {
+                      [](const json& a) -> nn::SegNetPtr {
                         return std::make_shared<Tf32Probe>(a["num_classes"].get<int64_t>());
                       }});
   });

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include "tests/common/sequential_net.h"
+
 #include "common/testing.h"
 #include "nn/layers.h"
 #include "nn/registry.h"
@@ -21,12 +23,10 @@ void register_toy() {
   spec.args = {{"width", 8, {}, "hidden channels"},
                {"act", "relu", {"relu", "silu"}, "activation"},
                {"use_aux", false, {}, "aux head"}};
-  spec.build = [](const nn::Json& a) -> nn::ModulePtr {
-    auto seq = std::make_shared<nn::Sequential>();
-    seq->push_back(std::make_shared<nn::Conv2d>(3, a["width"].get<int64_t>(), 1));
-    seq->push_back(nn::make_activation(a["act"].get<std::string>()));
-    seq->push_back(std::make_shared<nn::Conv2d>(a["width"].get<int64_t>(), a["num_classes"].get<int64_t>(), 1));
-    return seq;
+  spec.build = [](const nn::Json& a) -> nn::SegNetPtr {
+    return std::make_shared<ct::SequentialNet>(std::vector<nn::ModulePtr>{
+        std::make_shared<nn::Conv2d>(3, a["width"].get<int64_t>(), 1), nn::make_activation(a["act"].get<std::string>()),
+        std::make_shared<nn::Conv2d>(a["width"].get<int64_t>(), a["num_classes"].get<int64_t>(), 1)});
   };
   nn::register_net(spec);
 }

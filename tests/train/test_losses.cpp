@@ -136,7 +136,7 @@ TEST(Losses, ExtraTermIsPluggedInAndGradientsFlow) {
 // STDC with a detail head trains with zh320's detail loss; without one, not.
 TEST(Losses, StdcDetailHeadAddsTheDetailLoss) {
   nn::manual_seed(3);
-  nn::ModulePtr net = nn::create_net(
+  const nn::SegNetPtr net = nn::create_net(
       {{"name", "stdc"}, {"encoder_type", "stdc1"}, {"num_classes", 4}, {"use_detail_head", true}});
   auto& stdc = dynamic_cast<nets::STDC&>(*net);
   LossConfig c;
@@ -157,10 +157,10 @@ TEST(Losses, StdcDetailHeadAddsTheDetailLoss) {
   const double want = 0.7 * nets::stdc_detail_loss(outs[1], targets, 0.5, 2.0).total.item();
   EXPECT_NEAR(r.terms[1].value.item(), want, 1e-6);
 
-  nn::ModulePtr plain = nn::create_net({{"name", "stdc"}, {"encoder_type", "stdc1"}, {"num_classes", 4}});
+  const nn::SegNetPtr plain = nn::create_net({{"name", "stdc"}, {"encoder_type", "stdc1"}, {"num_classes", 4}});
   SegLoss without(c, 4);
   add_net_losses(without, *plain);
-  const auto plain_outs = dynamic_cast<nets::STDC&>(*plain).forward_train(ct::randn({1, 3, 64, 64}, 14, DType::f32));
+  const auto plain_outs = plain->forward_train(ct::randn({1, 3, 64, 64}, 14, DType::f32));
   EXPECT_EQ(without(plain_outs, labels).terms.size(), 1u);
 }
 

@@ -24,9 +24,9 @@ std::vector<bool>& seen() {
   return values;
 }
 
-class Tf32Probe : public nn::Module {
+class Tf32Probe : public nn::SegNet {
  public:
-  explicit Tf32Probe(int64_t num_classes) : nn::Module("Tf32Probe") {
+  explicit Tf32Probe(int64_t num_classes) : nn::SegNet("Tf32Probe") {
     head = register_module("head", std::make_shared<nn::Conv2d>(3, num_classes, 1));
   }
   Tensor forward(const Tensor& x) override {
@@ -40,7 +40,7 @@ void register_probe() {
   static std::once_flag once;
   std::call_once(once, [] {
     nn::register_net({"train_tf32_probe", "records the TF32 setting its forward sees", {},
-                      [](const Json& a) -> nn::ModulePtr {
+                      [](const Json& a) -> nn::SegNetPtr {
                         return std::make_shared<Tf32Probe>(a["num_classes"].get<int64_t>());
                       }});
   });

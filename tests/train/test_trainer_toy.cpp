@@ -51,7 +51,7 @@ void register_toy_net() {
                  {"kernel", 3, {1, 3}, "first conv kernel"},
                  {"use_aux", false, {}, "aux head at 1/2 resolution"},
                  {"dropout", 0.0, {}, "channel dropout after the features"}};
-    spec.build = [](const nn::Json& a) -> nn::ModulePtr {
+    spec.build = [](const nn::Json& a) -> nn::SegNetPtr {
       return std::make_shared<ToySeg>(a["num_classes"].get<int64_t>(), a["width"].get<int64_t>(),
                                       a["kernel"].get<int64_t>(), a["use_aux"].get<bool>(),
                                       a["dropout"].get<double>());

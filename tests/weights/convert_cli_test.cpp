@@ -8,6 +8,7 @@
 #include "nn/layers.h"
 #include "runtime/atomic_file.h"
 #include "nn/registry.h"
+#include "tests/common/sequential_net.h"
 #include "tests/weights/helpers.h"
 #include "cli/cli.h"
 #include "weights/convert.h"
@@ -40,8 +41,8 @@ void register_tiny() {
     nn::NetSpec spec;
     spec.name = "tiny";
     spec.summary = "conv-bn-conv, the net of tests/data/pth/module_prefix.pth";
-    spec.build = [](const nn::Json& a) -> nn::ModulePtr {
-      return std::make_shared<nn::Sequential>(std::vector<nn::ModulePtr>{
+    spec.build = [](const nn::Json& a) -> nn::SegNetPtr {
+      return std::make_shared<cudaseg::testing::SequentialNet>(std::vector<nn::ModulePtr>{
           std::make_shared<nn::Conv2d>(3, 4, 3), std::make_shared<nn::BatchNorm2d>(4),
           std::make_shared<nn::Conv2d>(4, a["num_classes"].get<int64_t>(), 1)});
     };
