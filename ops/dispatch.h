@@ -37,6 +37,8 @@ class Kernel<R(Args...)> {
     slot = fn;
   }
 
+  bool has(DeviceType device) const { return fns_[static_cast<int>(device)] != nullptr; }
+
   R operator()(const Device& device, Args... args) const {
     const Fn fn = fns_[static_cast<int>(device.type)];
     if (!fn) CUDASEG_FAIL(op_, ": no kernel for ", device.str());
