@@ -181,7 +181,8 @@ PreluGrads prelu_backward(const Tensor& g, const Tensor& input, const Tensor& we
   PreluGrads r;
   if (need_input) r.input = Tensor::empty(x.shape(), x.dtype(), x.device());
   if (need_weight) r.weight = Tensor::empty(weight.shape(), weight.dtype(), weight.device());
-  kernels::prelu_backward(x.device(), g.contiguous().view(x.shape()), x, weight.contiguous(), r.input, r.weight);
+  kernels::prelu_backward(x.device(), g.contiguous().view(x.shape()), x, weight.contiguous(), r.input,
+                          r.weight);
   if (need_input) r.input = r.input.view(input.shape());
   return r;
 }

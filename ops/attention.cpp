@@ -130,7 +130,8 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
 
 bool attention_fused_available(const Tensor& q, const Tensor& v) {
   return q.defined() && v.defined() && kernels::attention_fused.has(q.device().type) && q.dim() >= 2 &&
-         v.dim() >= 2 && q.size(-1) <= kernels::kAttentionMaxHeadDim && v.size(-1) <= kernels::kAttentionMaxHeadDim;
+         v.dim() >= 2 && q.size(-1) <= kernels::kAttentionMaxHeadDim &&
+         v.size(-1) <= kernels::kAttentionMaxHeadDim;
 }
 
 AttentionFusedForward scaled_dot_product_attention_fused_forward(const Tensor& q, const Tensor& k,
@@ -161,7 +162,8 @@ AttentionGrads scaled_dot_product_attention_fused_backward(const Tensor& grad, c
   };
   const Tensor dq = grad_buffer(needs.q, e.q), dk = grad_buffer(needs.k, e.k), dv = grad_buffer(needs.v, e.v);
   const Tensor ds = needs.bias && bias.defined() ? Tensor::empty(scores_shape, q.dtype(), q.device()) : Tensor();
-  kernels::attention_fused_backward(q.device(), grad, e.q, e.k, e.v, e.bias, e.mask, out, logsumexp, scale, dq, dk, dv, ds);
+  kernels::attention_fused_backward(q.device(), grad, e.q, e.k, e.v, e.bias, e.mask, out, logsumexp, scale, dq, dk,
+                                    dv, ds);
   if (dq.defined()) g.q = reduce_to(dq, q.shape());
   if (dk.defined()) g.k = reduce_to(dk, k.shape());
   if (dv.defined()) g.v = reduce_to(dv, v.shape());

@@ -44,7 +44,9 @@ inline BlasMat blas_mat(const Tensor& t) {
 
 // The pointwise activation a LinearAct other than none applies.
 inline ActivationArgs linear_activation(LinearAct act) {
-  return {act == LinearAct::relu ? Activation::relu : act == LinearAct::gelu ? Activation::gelu : Activation::gelu_tanh};
+  return {act == LinearAct::relu   ? Activation::relu
+          : act == LinearAct::gelu ? Activation::gelu
+                                   : Activation::gelu_tanh};
 }
 
 // out[batch..., n, p] = a[batch..., n, m] @ b[batch..., m, p]. `a` and `b` are
