@@ -22,9 +22,6 @@ void check_same_dtype(const char* op, std::initializer_list<std::pair<const char
 // Throws unless the dtype is float32 or float64 (the CPU reference kernels' types).
 void check_float(const char* op, const char* arg, const Tensor& t);
 
-// The error for an op with no kernel on a device; never a silent fallback.
-[[noreturn]] void no_kernel(const char* op, const Tensor& t);
-
 // NumPy/PyTorch broadcasting of two shapes, or an error naming `op`.
 Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b);
 
