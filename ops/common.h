@@ -1,6 +1,6 @@
-// Shared argument checks and dispatch helpers of the op set. Every op checks
-// its arguments first and throws cudaseg::Error naming itself, the argument
-// and the shapes; then it dispatches on the device.
+// Shared argument checks and dtype helpers of the op set. Every op checks its
+// arguments first and throws cudaseg::Error naming itself, the argument and
+// the shapes; then it calls its family's kernel table (ops/dispatch.h).
 #pragma once
 
 #include <initializer_list>
