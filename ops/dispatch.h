@@ -37,6 +37,7 @@ class Kernel<R(Args...)> {
     slot = fn;
   }
 
+  // For fast paths that only some devices offer (the fused attention).
   bool has(DeviceType device) const { return fns_[static_cast<int>(device)] != nullptr; }
 
   R operator()(const Device& device, Args... args) const {

@@ -31,6 +31,8 @@ TEST(Dispatch, MissingKernelNamesTheOpAndTheDevice) {
 TEST(Dispatch, EachDeviceHasItsOwnEntry) {
   ops::Kernel<int(int, int, const int&)> table("test_op");
   table.set(DeviceType::cuda, other);
+  EXPECT_TRUE(table.has(DeviceType::cuda));
+  EXPECT_FALSE(table.has(DeviceType::cpu));
   EXPECT_EQ(table(Device::cuda(), 2, 3, 4), -1);
   EXPECT_TRUE(throws_mentioning([&] { table(Device::cpu(), 1, 2, 3); }, {"test_op", "no kernel for cpu"}));
 }
