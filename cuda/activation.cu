@@ -7,18 +7,20 @@
 // sum over N * S, done with the deterministic two-level channel reduction of
 // cuda/reduction.cuh. glu gives a thread to each output element, which reads
 // both halves.
-#include "cuda/activation.h"
 #include "cuda/reduction.cuh"
+#include "ops/kernels/activation.h"
 
 namespace cudaseg::cuda {
 namespace {
 
-constexpr double kSeluScale = 1.0507009873554804934193349852946;
-constexpr double kSeluAlpha = 1.6732632423543772848170429916717;
-constexpr double kSqrt1_2 = 0.70710678118654752440;
-constexpr double kInvSqrt2Pi = 0.39894228040143267794;
-constexpr double kSqrt2OverPi = 0.79788456080286535588;
-constexpr double kGeluCubic = 0.044715;
+using ops::kernels::Activation;
+using ops::kernels::ActivationArgs;
+using ops::kernels::kGeluCubic;
+using ops::kernels::kInvSqrt2Pi;
+using ops::kernels::kSeluAlpha;
+using ops::kernels::kSeluScale;
+using ops::kernels::kSqrt1_2;
+using ops::kernels::kSqrt2OverPi;
 
 template <typename A>
 __device__ A clamp_like_std(A v, A lo, A hi) {
@@ -302,5 +304,12 @@ void glu_backward(const Tensor& grad, const Tensor& x, const Tensor& grad_input)
     CUDASEG_CUDA_LAUNCH_CHECK("glu_backward ", x.str(), ", grad ", grad.str());
   });
 }
+
+CUDASEG_REGISTER_KERNEL(ops::kernels::activation, cuda, activation)
+CUDASEG_REGISTER_KERNEL(ops::kernels::activation_backward, cuda, activation_backward)
+CUDASEG_REGISTER_KERNEL(ops::kernels::prelu, cuda, prelu)
+CUDASEG_REGISTER_KERNEL(ops::kernels::prelu_backward, cuda, prelu_backward)
+CUDASEG_REGISTER_KERNEL(ops::kernels::glu, cuda, glu)
+CUDASEG_REGISTER_KERNEL(ops::kernels::glu_backward, cuda, glu_backward)
 
 }  // namespace cudaseg::cuda

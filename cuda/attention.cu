@@ -19,8 +19,6 @@
 // sum, write) that recompute the biased, masked score in the accumulation
 // type, so 16-bit scores are rounded once. The softmax backward is also one
 // warp per row (a dot product, then the update).
-#include "cuda/attention.h"
-
 #include <cmath>
 
 #include "cuda/attention.cuh"
@@ -269,5 +267,9 @@ void softmax_backward_rows(const Tensor& probs, const Tensor& grad) {
   });
   CUDASEG_CUDA_LAUNCH_CHECK(op, " probs ", probs.str());
 }
+
+CUDASEG_REGISTER_KERNEL(ops::kernels::attention_fused, cuda, attention_fused)
+CUDASEG_REGISTER_KERNEL(ops::kernels::attention_softmax, cuda, attention_softmax)
+CUDASEG_REGISTER_KERNEL(ops::kernels::softmax_backward_rows, cuda, softmax_backward_rows)
 
 }  // namespace cudaseg::cuda

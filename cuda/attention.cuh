@@ -1,13 +1,18 @@
 // Shared by the fused attention kernels (cuda/attention.cu forward,
 // cuda/attention_backward.cu backward): the operands of one call as strided
 // views over the broadcast batch dims, the biased and masked score, and the
-// warp reductions. Device code only; the launchers are in cuda/attention.h.
+// warp reductions. Device code only; the launchers register into
+// ops/kernels/attention.h.
 #pragma once
 
 #include <cmath>
 
-#include "cuda/attention.h"
 #include "cuda/indexing.cuh"
+#include "ops/kernels/attention.h"
+
+namespace cudaseg::cuda {
+using ops::kernels::kAttentionMaxHeadDim;
+}  // namespace cudaseg::cuda
 
 namespace cudaseg::cuda::attn {
 

@@ -371,4 +371,6 @@ void attention_fused_backward(const Tensor& grad, const Tensor& q, const Tensor&
   });
 }
 
+CUDASEG_REGISTER_KERNEL(ops::kernels::attention_fused_backward, cuda, attention_fused_backward)
+
 }  // namespace cudaseg::cuda

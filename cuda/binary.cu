@@ -4,11 +4,13 @@
 // arithmetic, the rest (permuted, sliced, broadcast) go through
 // StridedOffsets. 16-bit types compute in float and integers in themselves,
 // as the CPU kernels do, so results differ from theirs only by rounding.
-#include "cuda/binary.h"
 #include "cuda/elementwise.cuh"
+#include "ops/kernels/binary.h"
 
 namespace cudaseg::cuda {
 namespace {
+
+using ops::kernels::BinaryOp;
 
 template <typename C>
 __device__ __forceinline__ C pow_c(C x, C y) {
@@ -108,5 +110,9 @@ void binary_scalar(BinaryOp op, const Tensor& a, double s, bool scalar_first, co
     launch_map1<T, T>(name, out, a, ScalarF<T>{op, static_cast<C>(s), scalar_first});
   });
 }
+
+CUDASEG_REGISTER_KERNEL(ops::kernels::binary, cuda, binary)
+CUDASEG_REGISTER_KERNEL(ops::kernels::affine_scalar, cuda, affine_scalar)
+CUDASEG_REGISTER_KERNEL(ops::kernels::binary_scalar, cuda, binary_scalar)
 
 }  // namespace cudaseg::cuda

@@ -3,24 +3,14 @@
 // StridedOffsets for views and broadcasts. The comparison is a runtime field
 // (uniform branch, memory-bound kernels) so there is one instantiation per
 // dtype; where() only moves elements, so it dispatches on the element width.
-#include "cuda/compare.h"
 #include "cuda/elementwise.cuh"
+#include "ops/kernels/compare.h"
 
 namespace cudaseg::cuda {
 namespace {
 
-template <typename C>
-__device__ __forceinline__ bool compare_values(CompareOp op, C x, C y) {
-  switch (op) {
-    case CompareOp::eq: return x == y;
-    case CompareOp::ne: return x != y;
-    case CompareOp::lt: return x < y;
-    case CompareOp::le: return x <= y;
-    case CompareOp::gt: return x > y;
-    case CompareOp::ge: return x >= y;
-  }
-  return false;
-}
+using ops::kernels::CompareOp;
+using ops::kernels::compare_values;
 
 template <typename T>
 struct CompareF {
@@ -88,5 +78,9 @@ void where(const Tensor& cond, const Tensor& a, const Tensor& b, const Tensor& o
   });
   CUDASEG_CUDA_LAUNCH_CHECK("where ", cond.str(), ", ", a.str(), ", ", b.str());
 }
+
+CUDASEG_REGISTER_KERNEL(ops::kernels::compare, cuda, compare)
+CUDASEG_REGISTER_KERNEL(ops::kernels::compare_scalar, cuda, compare_scalar)
+CUDASEG_REGISTER_KERNEL(ops::kernels::where, cuda, where)
 
 }  // namespace cudaseg::cuda

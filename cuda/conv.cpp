@@ -6,13 +6,26 @@
 // formula inverts, so cuDNN would see one or more extra output rows/columns.
 // Those get zeros on the way in (they contribute nothing) and are cut off on
 // the way out.
-#include "cuda/conv.h"
-
 #include "cuda/depthwise.h"
+#include "cuda/dnn.h"
+#include "ops/kernels/conv.h"
 #include "runtime/error.h"
 
 namespace cudaseg::cuda {
 namespace {
+
+using ops::kernels::ConvGeom;
+
+ConvSpec spec_of(const ConvGeom& g) {
+  ConvSpec s;
+  s.stride = {g.sh, g.sw};
+  s.padding = {g.ph, g.pw};
+  s.dilation = {g.dh, g.dw};
+  s.groups = g.groups;
+  return s;
+}
+
+void add_channel_bias(const Tensor& y, const Tensor& bias) { ops::kernels::add_channel_bias(y.device(), y, bias); }
 
 bool depthwise(const Tensor& image, const ConvSpec& spec) { return spec.groups == image.size(1); }
 
@@ -47,7 +60,8 @@ Tensor zero_extended(const Tensor& t, const Shape& shape) {
 
 }  // namespace
 
-void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& y, const ConvSpec& spec) {
+void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& y, const ConvGeom& g) {
+  const ConvSpec spec = spec_of(g);
   if (empty(y)) return;
   const Tensor bc = bias.defined() ? bias.contiguous() : bias;
   if (empty(x) || empty(w)) {
@@ -71,7 +85,8 @@ void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const 
   if (bc.defined()) add_channel_bias(y, bc);
 }
 
-void conv2d_backward_input(const Tensor& gy, const Tensor& w, const Tensor& gx, const ConvSpec& spec) {
+void conv2d_backward_input(const Tensor& gy, const Tensor& w, const Tensor& gx, const ConvGeom& g) {
+  const ConvSpec spec = spec_of(g);
   if (empty(gx)) return;
   if (empty(gy) || empty(w)) {
     zero(gx);
@@ -85,7 +100,8 @@ void conv2d_backward_input(const Tensor& gy, const Tensor& w, const Tensor& gx, 
   dnn_conv_backward_data(zero_extended(gyc, full_output_shape(gx, wc, gyc, spec)), wc, gx, spec);
 }
 
-void conv2d_backward_weight(const Tensor& gy, const Tensor& x, const Tensor& gw, const ConvSpec& spec) {
+void conv2d_backward_weight(const Tensor& gy, const Tensor& x, const Tensor& gw, const ConvGeom& g) {
+  const ConvSpec spec = spec_of(g);
   if (empty(gw)) return;
   if (empty(gy) || empty(x)) {
     zero(gw);
@@ -98,5 +114,9 @@ void conv2d_backward_weight(const Tensor& gy, const Tensor& x, const Tensor& gw,
   }
   dnn_conv_backward_filter(xc, zero_extended(gyc, full_output_shape(xc, gw, gyc, spec)), gw, spec);
 }
+
+CUDASEG_REGISTER_KERNEL(ops::kernels::conv2d_forward, cuda, conv2d_forward)
+CUDASEG_REGISTER_KERNEL(ops::kernels::conv2d_backward_input, cuda, conv2d_backward_input)
+CUDASEG_REGISTER_KERNEL(ops::kernels::conv2d_backward_weight, cuda, conv2d_backward_weight)
 
 }  // namespace cudaseg::cuda

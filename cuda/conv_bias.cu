@@ -9,7 +9,7 @@
 //   is small (a classifier's 19 channels); the slice count depends only on
 //   the shape, so the result is reproducible. No atomics.
 #include "cuda/common.cuh"
-#include "cuda/conv.h"
+#include "ops/kernels/conv.h"
 
 namespace cudaseg::cuda {
 namespace {
@@ -121,5 +121,8 @@ void conv2d_backward_bias(const Tensor& gy, const Tensor& gb) {
     CUDASEG_CUDA_LAUNCH_CHECK(op, " ", gy.str());
   });
 }
+
+CUDASEG_REGISTER_KERNEL(ops::kernels::conv2d_backward_bias, cuda, conv2d_backward_bias)
+CUDASEG_REGISTER_KERNEL(ops::kernels::add_channel_bias, cuda, add_channel_bias)
 
 }  // namespace cudaseg::cuda

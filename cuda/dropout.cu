@@ -4,9 +4,9 @@
 // mask on both. The keep test compares the float uniform with 1 - p in double
 // and the scale is rounded from double as on the CPU, hence bit equality.
 // Applying the mask and its backward are broadcast multiplications
-// (cuda/binary.h).
+// (ops::mul).
 #include "cuda/common.cuh"
-#include "cuda/dropout.h"
+#include "ops/kernels/dropout.h"
 #include "runtime/philox.h"
 
 namespace cudaseg::cuda {
@@ -36,5 +36,7 @@ void dropout_mask(uint64_t seed, uint64_t start, double p, const Tensor& mask) {
     CUDASEG_CUDA_LAUNCH_CHECK("dropout ", mask.str(), " with p = ", p);
   });
 }
+
+CUDASEG_REGISTER_KERNEL(ops::kernels::dropout_mask, cuda, dropout_mask)
 
 }  // namespace cudaseg::cuda

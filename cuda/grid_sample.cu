@@ -1,5 +1,6 @@
 // Bilinear grid_sample on CUDA, forward and backward, following PyTorch's
-// grid_sampler_2d as ops/cpu/resize_grid_sample.cpp does. One thread per
+// grid_sampler_2d as the CPU kernel does, with the same index maths
+// (ops/kernels/grid_sample_index.h). One thread per
 // output location (n, y, x): the grid entry, its unnormalised coordinates and
 // the four neighbour weights are shared by all channels, so the thread
 // computes them once and loops over the channels. Consecutive threads are
@@ -12,7 +13,8 @@
 // adds go into a float buffer, converted once at the end, so that rounding to
 // 11/8-bit mantissas happens once rather than at every add.
 #include "cuda/common.cuh"
-#include "cuda/resize.h"
+#include "ops/kernels/grid_sample_index.h"
+#include "ops/kernels/resize.h"
 
 namespace cudaseg::cuda {
 namespace {
@@ -20,65 +22,10 @@ namespace {
 __device__ __forceinline__ int64_t first_thread() { return blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; }
 __device__ __forceinline__ int64_t thread_stride() { return static_cast<int64_t>(gridDim.x) * blockDim.x; }
 
-__device__ __forceinline__ float floor_a(float v) { return floorf(v); }
-__device__ __forceinline__ double floor_a(double v) { return ::floor(v); }
-
-// A source coordinate along one axis and its derivative with respect to the
-// grid value.
-template <typename A>
-struct Coord {
-  A pos, grad;
-};
-
-template <typename A>
-__device__ Coord<A> source_coord(A g, int64_t size, bool border, bool align_corners) {
-  Coord<A> c;
-  if (align_corners) {
-    c.pos = ((g + 1) / 2) * static_cast<A>(size - 1);
-    c.grad = static_cast<A>(size - 1) / 2;
-  } else {
-    c.pos = ((g + 1) * static_cast<A>(size) - 1) / 2;
-    c.grad = static_cast<A>(size) / 2;
-  }
-  if (border) {
-    // PyTorch counts the borders themselves as clipped: no gradient there.
-    const A hi = static_cast<A>(size - 1);
-    if (!(c.pos > A(0))) {
-      c.pos = A(0);
-      c.grad = A(0);
-    } else if (c.pos >= hi) {
-      c.pos = hi;
-      c.grad = A(0);
-    }
-  }
-  return c;
-}
-
-// The four neighbours of a sampling point: top-left corner (x0, y0), the
-// fractional offsets, and which of the four lie inside the input.
-template <typename A>
-struct Taps {
-  int64_t x0 = 0, y0 = 0;
-  A tx = 0, ty = 0;
-  bool in_x0 = false, in_x1 = false, in_y0 = false, in_y1 = false;
-};
-
-template <typename A>
-__device__ Taps<A> taps(A x, A y, int64_t w, int64_t h) {
-  Taps<A> t;
-  // Far outside (or NaN): no neighbour is inside; also keeps the casts defined.
-  if (!(x > A(-2) && x < static_cast<A>(w + 1) && y > A(-2) && y < static_cast<A>(h + 1))) return t;
-  const A fx = floor_a(x), fy = floor_a(y);
-  t.x0 = static_cast<int64_t>(fx);
-  t.y0 = static_cast<int64_t>(fy);
-  t.tx = x - fx;
-  t.ty = y - fy;
-  t.in_x0 = t.x0 >= 0 && t.x0 < w;
-  t.in_x1 = t.x0 + 1 >= 0 && t.x0 + 1 < w;
-  t.in_y0 = t.y0 >= 0 && t.y0 < h;
-  t.in_y1 = t.y0 + 1 >= 0 && t.y0 + 1 < h;
-  return t;
-}
+using ops::kernels::grid_sampling::Coord;
+using ops::kernels::grid_sampling::source_coord;
+using ops::kernels::grid_sampling::Taps;
+using ops::kernels::grid_sampling::taps;
 
 struct GridShape {
   int64_t n, c, h, w, oh, ow;
@@ -207,5 +154,8 @@ void grid_sample_backward(const Tensor& grad_output, const Tensor& input, const 
     }
   });
 }
+
+CUDASEG_REGISTER_KERNEL(ops::kernels::grid_sample, cuda, grid_sample)
+CUDASEG_REGISTER_KERNEL(ops::kernels::grid_sample_backward, cuda, grid_sample_backward)
 
 }  // namespace cudaseg::cuda

@@ -3,30 +3,25 @@
 // and broadcast reductions are GEMMs against a ones vector. No kernels of
 // our own: cuBLAS picks the tiling, and its results are deterministic for a
 // given device and problem.
-#include "cuda/linalg.h"
-
 #include <algorithm>
 #include <vector>
 
 #include "cuda/blas.h"
+#include "cuda/blas_lt.h"
+#include "ops/kernels/linalg.h"
 
 namespace cudaseg::cuda {
 namespace {
 
-// A 2-D operand as BLAS sees it: row-major storage, possibly transposed.
-struct Mat {
-  bool trans = false;
-  int64_t ld = 0;
-};
+using ops::LinearAct;
+using ops::kernels::BlasMat;
 
-// As ops/cpu/linalg.cpp: the caller made the last two dims blas_compatible.
-// cuBLAS insists on ld >= max(1, stored columns) even for degenerate sizes.
-Mat mat_of(const Tensor& t) {
-  const int64_t nd = t.dim();
-  const int64_t rows = t.size(nd - 2), cols = t.size(nd - 1);
-  const int64_t rs = t.stride(nd - 2), cs = t.stride(nd - 1);
-  if ((cols == 1 || cs == 1) && (rows == 1 || rs >= cols)) return {false, std::max<int64_t>({rs, cols, 1})};
-  return {true, std::max<int64_t>({cs, rows, 1})};
+// cuBLAS insists on ld >= 1 even for an empty operand; blas_mat's leading
+// dimension already covers the stored columns.
+BlasMat mat_of(const Tensor& t) {
+  BlasMat m = ops::kernels::blas_mat(t);
+  m.ld = std::max<int64_t>(m.ld, 1);
+  return m;
 }
 
 // True when dims [from, to) of `sizes` are stepped by one stride in
@@ -51,7 +46,7 @@ bool single_stride(const Shape& sizes, const Shape& strides, size_t from, size_t
 void batched_matmul(const Tensor& a, const Tensor& b, const Tensor& out) {
   const int64_t nd = out.dim();
   const int64_t n = out.size(nd - 2), p = out.size(nd - 1), m = a.size(nd - 1);
-  const Mat ma = mat_of(a), mb = mat_of(b);
+  const BlasMat ma = mat_of(a), mb = mat_of(b);
   const Shape batch(out.shape().begin(), out.shape().end() - 2);
   const Shape sa(a.strides().begin(), a.strides().end() - 2), sb(b.strides().begin(), b.strides().end() - 2);
   const Shape so(out.strides().begin(), out.strides().end() - 2);
@@ -105,7 +100,7 @@ void linear(const Tensor& x, const Tensor& weight, const Tensor& bias, const Ten
   const int64_t rows = x.size(0), in = x.size(1), outf = weight.size(0);
   // beta = 1 over a broadcast copy of the bias adds it inside the GEMM.
   if (bias.defined()) Tensor(out).copy_(bias.expand(out.shape()));
-  const Mat mx = mat_of(x), mw = mat_of(weight);
+  const BlasMat mx = mat_of(x), mw = mat_of(weight);
   GemmArgs g;
   g.trans_a = mx.trans;
   g.trans_b = !mw.trans;  // weight is [out, in]: the product needs its transpose
@@ -120,6 +115,25 @@ void linear(const Tensor& x, const Tensor& weight, const Tensor& bias, const Ten
   g.ldc = std::max<int64_t>(outf, 1);
   g.beta = bias.defined() ? 1.0 : 0.0;
   gemm(out.dtype(), out.device().index, g, "linear");
+}
+
+// act(x @ weight^T + bias): cuBLASLt with the bias and activation in its
+// epilogue when it takes the problem; otherwise the GEMM (over a copy of the
+// bias), then the activation in place.
+void linear_act(const Tensor& x, const Tensor& weight, const Tensor& bias, LinearAct act, const Tensor& out) {
+  const bool epilogue = bias.defined() || act == LinearAct::relu || act == LinearAct::gelu_tanh;
+  const LtActivation lt = act == LinearAct::relu        ? LtActivation::relu
+                          : act == LinearAct::gelu_tanh ? LtActivation::gelu_tanh
+                                                        : LtActivation::none;
+  bool applied = false;  // whether the activation already ran
+  if (epilogue && x.is_contiguous() && weight.is_contiguous() && linear_lt(x, weight, bias, lt, out)) {
+    applied = lt != LtActivation::none;
+  } else {
+    linear(x, ops::kernels::blas_ready(weight), bias, out);
+  }
+  if (applied || act == LinearAct::none) return;
+  // Elementwise, so in place is safe.
+  ops::kernels::activation(out.device(), ops::kernels::linear_activation(act), out, out);
 }
 
 Tensor sum_to(const Tensor& x, const Shape& shape) {
@@ -164,5 +178,9 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
   gemm(x.dtype(), x.device().index, g, "sum_to");
   return out.view(shape);
 }
+
+CUDASEG_REGISTER_KERNEL(ops::kernels::batched_matmul, cuda, batched_matmul)
+CUDASEG_REGISTER_KERNEL(ops::kernels::linear, cuda, linear_act)
+CUDASEG_REGISTER_KERNEL(ops::kernels::sum_to, cuda, sum_to)
 
 }  // namespace cudaseg::cuda

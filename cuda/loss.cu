@@ -18,8 +18,8 @@
 #include <limits>
 #include <vector>
 
-#include "cuda/loss.h"
 #include "cuda/loss_reduce.cuh"
+#include "ops/kernels/loss.h"
 
 namespace cudaseg::cuda {
 namespace {
@@ -298,8 +298,9 @@ int64_t ohem_select(const Tensor& losses, double threshold, int64_t n_min, const
   return kept;
 }
 
-void kd_forward(const Tensor& student, const Tensor& teacher, double temperature, const Tensor& prob_diff,
-                double factor, const Tensor& reduced) {
+void kd_forward(const Tensor& student, const Tensor& teacher, double temperature, double divisor,
+                const Tensor& prob_diff, const Tensor& reduced) {
+  const double factor = temperature * temperature / divisor;
   const int64_t n = student.size(0), c_count = student.size(1), s = student.size(2);
   gpu::DeviceGuard guard(student.device().index);
   dispatch_floating("kd_loss", student.dtype(), [&](auto tag) {
@@ -321,5 +322,12 @@ void kd_backward(const Tensor& prob_diff, const Tensor& grad, double grad_scale,
   });
   CUDASEG_CUDA_LAUNCH_CHECK("kd_loss_backward ", prob_diff.str());
 }
+
+CUDASEG_REGISTER_KERNEL(ops::kernels::first_invalid_target, cuda, first_invalid_target)
+CUDASEG_REGISTER_KERNEL(ops::kernels::cross_entropy_forward, cuda, cross_entropy_forward)
+CUDASEG_REGISTER_KERNEL(ops::kernels::cross_entropy_backward, cuda, cross_entropy_backward)
+CUDASEG_REGISTER_KERNEL(ops::kernels::ohem_select, cuda, ohem_select)
+CUDASEG_REGISTER_KERNEL(ops::kernels::kd_forward, cuda, kd_forward)
+CUDASEG_REGISTER_KERNEL(ops::kernels::kd_backward, cuda, kd_backward)
 
 }  // namespace cudaseg::cuda

@@ -8,8 +8,8 @@
 // the same two-pass sum (rows = samples), then one thread per element writes
 // the gradient from its sample's sums. Backward kernels are one thread per
 // element.
-#include "cuda/loss.h"
 #include "cuda/loss_reduce.cuh"
+#include "ops/kernels/loss.h"
 
 namespace cudaseg::cuda {
 namespace {
@@ -198,10 +198,21 @@ struct SumT {
   __device__ void operator()(int64_t, int64_t i, double (&acc)[1]) const { acc[0] += static_cast<double>(load(x[i])); }
 };
 
+using ops::Reduction;
+
+// The factor of the sum the kernels reduce into a 0-dim `out`.
+double sum_factor(Reduction r, const Tensor& input) {
+  if (r == Reduction::mean) return 1.0 / static_cast<double>(input.numel());
+  if (r == Reduction::batchmean) return 1.0 / static_cast<double>(input.dim() == 0 ? 1 : input.size(0));
+  return 1.0;
+}
+
 }  // namespace
 
-void pointwise_loss(Pointwise kind, const Tensor& input, const Tensor& target, double beta, bool reduce,
-                    double factor, const Tensor& out) {
+void pointwise_loss(Pointwise kind, const Tensor& input, const Tensor& target, double beta, Reduction r,
+                    const Tensor& out) {
+  const bool reduce = r != Reduction::none;
+  const double factor = sum_factor(r, input);
   gpu::DeviceGuard guard(out.device().index);
   dispatch_floating("loss", out.dtype(), [&](auto tag) {
     using T = decltype(tag);
@@ -225,7 +236,9 @@ void pointwise_loss_backward(Pointwise kind, const Tensor& input, const Tensor& 
 }
 
 void bce_with_logits(const Tensor& input, const Tensor& target, const Tensor& weight, const Tensor& pos_weight,
-                     bool reduce, double factor, const Tensor& out) {
+                     Reduction r, const Tensor& out) {
+  const bool reduce = r != Reduction::none;
+  const double factor = sum_factor(r, input);
   constexpr const char* op = "binary_cross_entropy_with_logits";
   gpu::DeviceGuard guard(out.device().index);
   dispatch_floating(op, out.dtype(), [&](auto tag) {
@@ -280,6 +293,9 @@ void dice_backward(const Tensor& input, const Tensor& target, double smooth, boo
   CUDASEG_CUDA_LAUNCH_CHECK(op, " ", input.str());
 }
 
+namespace {
+
+// out (0-dim) = factor * sum(x), x contiguous.
 void sum_scaled(const Tensor& x, double factor, const Tensor& out) {
   gpu::DeviceGuard guard(out.device().index);
   dispatch_floating("loss", out.dtype(), [&](auto tag) {
@@ -288,5 +304,25 @@ void sum_scaled(const Tensor& x, double factor, const Tensor& out) {
                 "loss");
   });
 }
+
+}  // namespace
+
+Tensor reduce_losses(const Tensor& l, Reduction r, int64_t batch) {
+  if (r == Reduction::none) return l;
+  Tensor out = Tensor::empty({}, l.dtype(), l.device());
+  const double divisor = r == Reduction::mean        ? static_cast<double>(l.numel())
+                         : r == Reduction::batchmean ? static_cast<double>(batch)
+                                                     : 1.0;
+  sum_scaled(l.contiguous(), 1.0 / divisor, out);
+  return out;
+}
+
+CUDASEG_REGISTER_KERNEL(ops::kernels::pointwise_loss, cuda, pointwise_loss)
+CUDASEG_REGISTER_KERNEL(ops::kernels::pointwise_loss_backward, cuda, pointwise_loss_backward)
+CUDASEG_REGISTER_KERNEL(ops::kernels::bce_with_logits, cuda, bce_with_logits)
+CUDASEG_REGISTER_KERNEL(ops::kernels::bce_with_logits_backward, cuda, bce_with_logits_backward)
+CUDASEG_REGISTER_KERNEL(ops::kernels::dice, cuda, dice)
+CUDASEG_REGISTER_KERNEL(ops::kernels::dice_backward, cuda, dice_backward)
+CUDASEG_REGISTER_KERNEL(ops::kernels::reduce_losses, cuda, reduce_losses)
 
 }  // namespace cudaseg::cuda

@@ -14,9 +14,12 @@
 #include <algorithm>
 
 #include "cuda/common.cuh"
-#include "ops/cpu/loss.h"
+#include "ops/kernels/loss.h"
 
 namespace cudaseg::cuda {
+
+using ops::kernels::Pointwise;
+using ops::kernels::UpstreamGrad;
 
 constexpr int kReduceThreads = 256;
 constexpr int64_t kReduceChunk = 8192;
@@ -83,7 +86,7 @@ struct StoreSum {
   }
 };
 
-// dL/dloss at element i, as ops::cpu::UpstreamGrad reads it, optionally
+// dL/dloss at element i, as ops::kernels::UpstreamGrad reads it, optionally
 // times a per-element scale.
 template <typename T>
 struct Upstream {
@@ -99,7 +102,7 @@ struct Upstream {
 };
 
 template <typename T>
-Upstream<T> upstream_of(const ops::cpu::UpstreamGrad& g, const Tensor& scale = Tensor()) {
+Upstream<T> upstream_of(const ops::kernels::UpstreamGrad& g, const Tensor& scale = Tensor()) {
   return {ptr<const T>(g.grad), scale.defined() ? ptr<const T>(scale) : nullptr, static_cast<acc_t<T>>(g.factor),
           g.per_element};
 }

@@ -17,8 +17,8 @@
 // row kernel. normalize is a row reduction of the p-norm.
 //
 // Statistics accumulate in acc_t<T>: float for float and the 16-bit types.
-#include "cuda/norm.h"
 #include "cuda/reduction.cuh"
+#include "ops/kernels/norm.h"
 
 namespace cudaseg::cuda {
 namespace {
@@ -484,5 +484,14 @@ void normalize_backward(const Tensor& grad, const Tensor& x, double p, double ep
     CUDASEG_CUDA_LAUNCH_CHECK("normalize_backward ", x.str());
   });
 }
+
+CUDASEG_REGISTER_KERNEL(ops::kernels::batch_norm, cuda, batch_norm)
+CUDASEG_REGISTER_KERNEL(ops::kernels::batch_norm_backward, cuda, batch_norm_backward)
+CUDASEG_REGISTER_KERNEL(ops::kernels::group_norm, cuda, group_norm)
+CUDASEG_REGISTER_KERNEL(ops::kernels::group_norm_backward, cuda, group_norm_backward)
+CUDASEG_REGISTER_KERNEL(ops::kernels::layer_norm_channels, cuda, layer_norm_channels)
+CUDASEG_REGISTER_KERNEL(ops::kernels::layer_norm_channels_backward, cuda, layer_norm_channels_backward)
+CUDASEG_REGISTER_KERNEL(ops::kernels::normalize, cuda, normalize)
+CUDASEG_REGISTER_KERNEL(ops::kernels::normalize_backward, cuda, normalize_backward)
 
 }  // namespace cudaseg::cuda

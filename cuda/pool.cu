@@ -25,10 +25,12 @@
 #include <optional>
 
 #include "cuda/common.cuh"
-#include "cuda/pool.h"
+#include "ops/kernels/pool.h"
 
 namespace cudaseg::cuda {
 namespace {
+
+using ops::kernels::PoolGeometry;
 
 __device__ __forceinline__ int64_t first_thread() { return blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; }
 __device__ __forceinline__ int64_t thread_stride() { return static_cast<int64_t>(gridDim.x) * blockDim.x; }
@@ -264,25 +266,8 @@ __global__ void gather_plane_kernel(const T* src, const int64_t* idx, T* out, in
 
 // ---- average pooling ----
 
-// The window of output (oy, ox), clipped to the input (empty when it covers
-// only padding), and its divisor, as ops/cpu/pool.cpp's avg_window.
-struct AvgWindow {
-  int64_t y0, y1, x0, x1, divisor;
-};
-
-__device__ AvgWindow avg_window(const PoolGeometry& g, int64_t oy, int64_t ox, bool count_include_pad,
-                                int64_t divisor_override) {
-  int64_t y0 = oy * g.sh - g.ph, x0 = ox * g.sw - g.pw;
-  int64_t y1 = min(y0 + g.kh, g.ih + g.ph), x1 = min(x0 + g.kw, g.iw + g.pw);
-  const int64_t padded_size = (y1 - y0) * (x1 - x0);
-  y0 = max(y0, int64_t{0});
-  x0 = max(x0, int64_t{0});
-  y1 = min(y1, g.ih);
-  x1 = min(x1, g.iw);
-  int64_t divisor = divisor_override;
-  if (divisor == 0) divisor = count_include_pad ? padded_size : (y1 - y0) * (x1 - x0);
-  return {y0, y1, x0, x1, divisor};
-}
+using ops::kernels::avg_window;
+using ops::kernels::AvgWindow;
 
 template <typename T>
 __global__ void avg_pool2d_kernel(const T* in, T* out, int64_t n, PoolGeometry g, bool count_include_pad,
@@ -542,5 +527,15 @@ void adaptive_max_pool2d(const Tensor& input, const Tensor& output, const Tensor
   });
   CUDASEG_CUDA_LAUNCH_CHECK("adaptive_max_pool2d ", input.str(), " -> ", output.str());
 }
+
+CUDASEG_REGISTER_KERNEL(ops::kernels::max_pool2d, cuda, max_pool2d)
+CUDASEG_REGISTER_KERNEL(ops::kernels::max_pool2d_backward, cuda, max_pool2d_backward)
+CUDASEG_REGISTER_KERNEL(ops::kernels::max_unpool2d, cuda, max_unpool2d)
+CUDASEG_REGISTER_KERNEL(ops::kernels::max_unpool2d_backward, cuda, max_unpool2d_backward)
+CUDASEG_REGISTER_KERNEL(ops::kernels::avg_pool2d, cuda, avg_pool2d)
+CUDASEG_REGISTER_KERNEL(ops::kernels::avg_pool2d_backward, cuda, avg_pool2d_backward)
+CUDASEG_REGISTER_KERNEL(ops::kernels::adaptive_avg_pool2d, cuda, adaptive_avg_pool2d)
+CUDASEG_REGISTER_KERNEL(ops::kernels::adaptive_avg_pool2d_backward, cuda, adaptive_avg_pool2d_backward)
+CUDASEG_REGISTER_KERNEL(ops::kernels::adaptive_max_pool2d, cuda, adaptive_max_pool2d)
 
 }  // namespace cudaseg::cuda

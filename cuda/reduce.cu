@@ -19,10 +19,12 @@
 #include <limits>
 
 #include "cuda/elementwise.cuh"
-#include "cuda/reduce.h"
+#include "ops/kernels/reduce.h"
 
 namespace cudaseg::cuda {
 namespace {
+
+using ops::kernels::ReduceOp;
 
 constexpr int kWarp = 32;
 constexpr int kBlock = 256;               // threads of every reduction block
@@ -389,5 +391,9 @@ void scatter_along_dim(const Tensor& src, const Tensor& indices, int64_t dim, co
   });
   CUDASEG_CUDA_LAUNCH_CHECK("value_selecting_reduction_backward ", src.str(), " -> ", out.str());
 }
+
+CUDASEG_REGISTER_KERNEL(ops::kernels::reduce, cuda, reduce)
+CUDASEG_REGISTER_KERNEL(ops::kernels::arg_reduce, cuda, arg_reduce)
+CUDASEG_REGISTER_KERNEL(ops::kernels::scatter_along_dim, cuda, scatter_along_dim)
 
 }  // namespace cudaseg::cuda

@@ -12,13 +12,13 @@
 // forward uses: for nearest, the outputs whose source is i; for bilinear, those
 // whose first tap is i - 1 or i.
 //
-// Source coordinates follow ops/cpu/resize.cpp: nearest in float32 whatever
+// Source coordinates follow the CPU kernels: nearest in float32 whatever
 // the dtype (PyTorch's rule, so indices match exactly); bilinear in the
 // accumulation type (float for float32/16-bit, as PyTorch's CUDA kernel; the
 // CPU's double source coordinate differs by rounding only, and bilinear
 // interpolation is continuous in it).
 #include "cuda/common.cuh"
-#include "cuda/resize.h"
+#include "ops/kernels/resize.h"
 
 namespace cudaseg::cuda {
 namespace {
@@ -85,7 +85,7 @@ struct Tap {
   A w0, w1;
 };
 
-// The ratio as ops/cpu/resize.cpp's linear_taps, in the accumulation type.
+// The ratio as the CPU kernel's linear_taps, in the accumulation type.
 template <typename A>
 A linear_ratio(int64_t in, int64_t out, bool align_corners, std::optional<double> scale) {
   if (align_corners) return out > 1 ? static_cast<A>(in - 1) / static_cast<A>(out - 1) : A(0);
@@ -218,5 +218,10 @@ void upsample_bilinear2d_backward(const Tensor& grad_output, const Tensor& grad_
   });
   CUDASEG_CUDA_LAUNCH_CHECK("upsample_bilinear2d_backward ", grad_output.str(), " -> ", grad_input.str());
 }
+
+CUDASEG_REGISTER_KERNEL(ops::kernels::upsample_nearest2d, cuda, upsample_nearest2d)
+CUDASEG_REGISTER_KERNEL(ops::kernels::upsample_nearest2d_backward, cuda, upsample_nearest2d_backward)
+CUDASEG_REGISTER_KERNEL(ops::kernels::upsample_bilinear2d, cuda, upsample_bilinear2d)
+CUDASEG_REGISTER_KERNEL(ops::kernels::upsample_bilinear2d_backward, cuda, upsample_bilinear2d_backward)
 
 }  // namespace cudaseg::cuda

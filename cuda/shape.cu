@@ -13,10 +13,12 @@
 #include <cstring>
 
 #include "cuda/elementwise.cuh"
-#include "cuda/shape.h"
+#include "ops/kernels/shape.h"
 
 namespace cudaseg::cuda {
 namespace {
+
+using ops::kernels::PadKind;
 
 struct PadGeometry {
   int ndim;
@@ -211,5 +213,10 @@ void index_add(const Tensor& src, int64_t outer, int64_t inner, const Tensor& in
   });
   CUDASEG_CUDA_LAUNCH_CHECK("index_select_backward ", src.str(), " -> ", out.str());
 }
+
+CUDASEG_REGISTER_KERNEL(ops::kernels::pad, cuda, pad)
+CUDASEG_REGISTER_KERNEL(ops::kernels::pad_backward, cuda, pad_backward)
+CUDASEG_REGISTER_KERNEL(ops::kernels::index_select, cuda, index_select)
+CUDASEG_REGISTER_KERNEL(ops::kernels::index_add, cuda, index_add)
 
 }  // namespace cudaseg::cuda

@@ -8,7 +8,7 @@
 #include <cmath>
 
 #include "cuda/reduction.cuh"
-#include "cuda/softmax.h"
+#include "ops/kernels/softmax.h"
 
 namespace cudaseg::cuda {
 namespace {
@@ -85,5 +85,8 @@ void softmax_backward(const Tensor& grad, const Tensor& y, bool log, const Tenso
     CUDASEG_CUDA_LAUNCH_CHECK(op, " ", y.str(), ", grad ", grad.str());
   });
 }
+
+CUDASEG_REGISTER_KERNEL(ops::kernels::softmax, cuda, softmax)
+CUDASEG_REGISTER_KERNEL(ops::kernels::softmax_backward, cuda, softmax_backward)
 
 }  // namespace cudaseg::cuda

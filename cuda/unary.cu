@@ -4,10 +4,12 @@
 // dtype: the branch is uniform across the grid and the kernels are bound by
 // memory, so this keeps the instantiations few at no measurable cost.
 #include "cuda/elementwise.cuh"
-#include "cuda/unary.h"
+#include "ops/kernels/unary.h"
 
 namespace cudaseg::cuda {
 namespace {
+
+using ops::kernels::UnaryOp;
 
 template <typename C>
 __device__ __forceinline__ C transcendental(UnaryOp op, C v) {
@@ -96,5 +98,8 @@ void clamp(const Tensor& x, bool has_lo, double lo, bool has_hi, double hi, cons
     launch_map1<T, T>("clamp", out, x, ClampF<T>{has_lo, has_hi, static_cast<C>(lo), static_cast<C>(hi)});
   });
 }
+
+CUDASEG_REGISTER_KERNEL(ops::kernels::unary, cuda, unary)
+CUDASEG_REGISTER_KERNEL(ops::kernels::clamp, cuda, clamp)
 
 }  // namespace cudaseg::cuda

@@ -1,34 +1,26 @@
 #include "ops/activation.h"
 
-#include "cudaseg_config.h"
-#include "ops/binary.h"
 #include "ops/common.h"
-#include "ops/cpu/activation.h"
-#if CUDASEG_WITH_CUDA
-#include "cuda/activation.h"
-#endif
+#include "ops/kernels/activation.h"
 
 namespace cudaseg::ops {
+
+Kernel<kernels::ActivationFn> kernels::activation("activation");
+Kernel<kernels::ActivationBackwardFn> kernels::activation_backward("activation_backward");
+Kernel<kernels::PreluFn> kernels::prelu("prelu");
+Kernel<kernels::PreluBackwardFn> kernels::prelu_backward("prelu_backward");
+Kernel<kernels::GluFn> kernels::glu("glu");
+Kernel<kernels::GluBackwardFn> kernels::glu_backward("glu_backward");
+
 namespace {
 
-using cpu::Activation;
-using cpu::ActivationArgs;
-
-// Without the CUDA backend a device tensor has no kernel.
-void check_device(const char* op, const Tensor& t) {
-  if (!CUDASEG_WITH_CUDA && !t.device().is_cpu()) no_kernel(op, t);
-}
+using kernels::Activation;
+using kernels::ActivationArgs;
 
 Tensor unary(const char* op, const ActivationArgs& args, const Tensor& input) {
   check_float(op, "input", input);
-  check_device(op, input);
   Tensor out = Tensor::empty(input.shape(), input.dtype(), input.device());
-#if CUDASEG_WITH_CUDA
-  if (input.device().is_cuda())
-    cuda::activation(args, input.contiguous(), out);
-  else
-#endif
-    cpu::activation(args, input.contiguous(), out);
+  kernels::activation(input.device(), args, input.contiguous(), out);
   return out;
 }
 
@@ -39,19 +31,13 @@ void check_grad(const char* op, const Tensor& grad, const char* arg, const Tenso
   check_same_dtype(op, {{arg, &t}, {"grad_output", &grad}});
   CUDASEG_CHECK(grad.shape() == t.shape(), op, ": grad_output ", shape_str(grad.shape()), " differs from ", arg,
                 " ", shape_str(t.shape()));
-  check_device(op, t);
 }
 
 Tensor unary_backward(const char* op, const ActivationArgs& args, const Tensor& grad, const Tensor& input,
                       const char* arg = "input") {
   check_grad(op, grad, arg, input);
   Tensor out = Tensor::empty(input.shape(), input.dtype(), input.device());
-#if CUDASEG_WITH_CUDA
-  if (input.device().is_cuda())
-    cuda::activation_backward(args, grad.contiguous(), input.contiguous(), out);
-  else
-#endif
-    cpu::activation_backward(args, grad.contiguous(), input.contiguous(), out);
+  kernels::activation_backward(input.device(), args, grad.contiguous(), input.contiguous(), out);
   return out;
 }
 
@@ -86,7 +72,6 @@ void check_prelu(const char* op, const Tensor& input, const Tensor& weight) {
   CUDASEG_CHECK(weight.dim() <= 1 && (weight.numel() == 1 || weight.numel() == channels), op, ": weight ",
                 shape_str(weight.shape()), " must have 1 element or one per channel of input ",
                 shape_str(input.shape()), " (", channels, " channels)");
-  check_device(op, input);
 }
 
 int64_t glu_dim(const char* op, const Tensor& input, int64_t dim) {
@@ -98,7 +83,6 @@ int64_t glu_dim(const char* op, const Tensor& input, int64_t dim) {
   return d;
 }
 
-#if CUDASEG_WITH_CUDA
 // input as a contiguous [outer, size(dim), inner] view.
 Tensor around_dim(const Tensor& input, int64_t dim) {
   int64_t outer = 1, inner = 1;
@@ -106,7 +90,6 @@ Tensor around_dim(const Tensor& input, int64_t dim) {
   for (int64_t d = dim + 1; d < input.dim(); ++d) inner *= input.size(d);
   return input.contiguous().view({outer, input.size(dim), inner});
 }
-#endif
 
 }  // namespace
 
@@ -134,29 +117,19 @@ Tensor prelu(const Tensor& input, const Tensor& weight) {
   check_prelu("prelu", input, weight);
   const Tensor x = prelu_view(input);
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
-#if CUDASEG_WITH_CUDA
-  if (x.device().is_cuda())
-    cuda::prelu(x, weight.contiguous(), out);
-  else
-#endif
-    cpu::prelu(x, weight.contiguous(), out);
+  kernels::prelu(x.device(), x, weight.contiguous(), out);
   return out.view(input.shape());
 }
 
 Tensor glu(const Tensor& input, int64_t dim) {
   const int64_t d = glu_dim("glu", input, dim);
   const int64_t half = input.size(d) / 2;
-#if CUDASEG_WITH_CUDA
-  if (input.device().is_cuda()) {
-    const Tensor x = around_dim(input, d);
-    Shape shape = input.shape();
-    shape[d] = half;
-    Tensor out = Tensor::empty(shape, input.dtype(), input.device());
-    cuda::glu(x, out.view({x.size(0), half, x.size(2)}));
-    return out;
-  }
-#endif
-  return mul(input.narrow(d, 0, half), sigmoid(input.narrow(d, half, half)));
+  const Tensor x = around_dim(input, d);
+  Shape shape = input.shape();
+  shape[d] = half;
+  Tensor out = Tensor::empty(shape, input.dtype(), input.device());
+  kernels::glu(x.device(), x, out.view({x.size(0), half, x.size(2)}));
+  return out;
 }
 
 Tensor relu_backward(const Tensor& g, const Tensor& input) {
@@ -208,12 +181,8 @@ PreluGrads prelu_backward(const Tensor& g, const Tensor& input, const Tensor& we
   PreluGrads r;
   if (need_input) r.input = Tensor::empty(x.shape(), x.dtype(), x.device());
   if (need_weight) r.weight = Tensor::empty(weight.shape(), weight.dtype(), weight.device());
-#if CUDASEG_WITH_CUDA
-  if (x.device().is_cuda())
-    cuda::prelu_backward(g.contiguous().view(x.shape()), x, weight.contiguous(), r.input, r.weight);
-  else
-#endif
-    cpu::prelu_backward(g.contiguous().view(x.shape()), x, weight.contiguous(), r.input, r.weight);
+  kernels::prelu_backward(x.device(), g.contiguous().view(x.shape()), x, weight.contiguous(), r.input,
+                          r.weight);
   if (need_input) r.input = r.input.view(input.shape());
   return r;
 }
@@ -222,20 +191,10 @@ Tensor glu_backward(const Tensor& g, const Tensor& input, int64_t dim) {
   const char* op = "glu_backward";
   const int64_t d = glu_dim(op, input, dim);
   const int64_t half = input.size(d) / 2;
-#if CUDASEG_WITH_CUDA
-  if (input.device().is_cuda()) {
-    check_grad(op, g, "output", input.narrow(d, 0, half));
-    const Tensor x = around_dim(input, d);
-    Tensor gx = Tensor::empty(input.shape(), input.dtype(), input.device());
-    cuda::glu_backward(g.contiguous().view({x.size(0), half, x.size(2)}), x, gx.view(x.shape()));
-    return gx;
-  }
-#endif
-  const Tensor a = input.narrow(d, 0, half), sb = sigmoid(input.narrow(d, half, half));
-  check_grad(op, g, "output", sb);
+  check_grad(op, g, "output", input.narrow(d, 0, half));
+  const Tensor x = around_dim(input, d);
   Tensor gx = Tensor::empty(input.shape(), input.dtype(), input.device());
-  gx.narrow(d, 0, half).copy_(mul(g, sb));
-  gx.narrow(d, half, half).copy_(sigmoid_backward(mul(g, a), sb));
+  kernels::glu_backward(x.device(), g.contiguous().view({x.size(0), half, x.size(2)}), x, gx.view(x.shape()));
   return gx;
 }
 

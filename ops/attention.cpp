@@ -2,19 +2,20 @@
 
 #include <cmath>
 
-#include "cudaseg_config.h"
-#include "ops/binary.h"
 #include "ops/common.h"
-#include "ops/cpu/attention.h"
+#include "ops/kernels/attention.h"
+#include "ops/kernels/binary.h"
+#include "ops/kernels/linalg.h"
 #include "ops/linalg.h"
-#include "ops/reduce.h"
-#if CUDASEG_WITH_CUDA
-#include "cuda/attention.h"
-#include "cuda/binary.h"
-#include "cuda/linalg.h"
-#endif
 
 namespace cudaseg::ops {
+
+Kernel<kernels::AttentionSoftmaxFn> kernels::attention_softmax("attention_softmax");
+Kernel<kernels::SoftmaxBackwardRowsFn> kernels::softmax_backward_rows("attention_softmax_backward");
+Kernel<kernels::AttentionFusedFn> kernels::attention_fused("scaled_dot_product_attention_fused");
+Kernel<kernels::AttentionFusedBackwardFn> kernels::attention_fused_backward(
+    "scaled_dot_product_attention_fused_backward");
+
 namespace {
 
 constexpr const char* kOp = "scaled_dot_product_attention";
@@ -57,10 +58,6 @@ Shape check_attention(const Tensor& q, const Tensor& k, const Tensor& v, const T
     if (s[s.size() - 2] != lq || s.back() != lk) fail();
     scores_shape = s;
   }
-#if CUDASEG_WITH_CUDA
-  if (q.device().is_cuda()) return scores_shape;
-#endif
-  if (!q.device().is_cpu()) no_kernel(kOp, q);
   return scores_shape;
 }
 
@@ -75,26 +72,14 @@ Shape with_matrix(const Shape& shape, int64_t rows, int64_t cols) {
   return s;
 }
 
-// sum_to on the tensor's device (the CUDA one is a deterministic GEMM).
-Tensor reduce_to(const Tensor& x, const Shape& shape) {
-#if CUDASEG_WITH_CUDA
-  if (x.device().is_cuda()) return cuda::sum_to(x, shape);
-#endif
-  return sum_to(x, shape);
-}
+Tensor reduce_to(const Tensor& x, const Shape& shape) { return kernels::sum_to(x.device(), x, shape); }
 
-// x * s for a fresh contiguous product (in place on CUDA).
+// x * s (ops::mul's kernel) in place: x is a fresh contiguous product.
 Tensor scaled(const Tensor& x, double s) {
-#if CUDASEG_WITH_CUDA
-  if (x.device().is_cuda()) {
-    cuda::affine_scalar(x, s, 0.0, x);
-    return x;
-  }
-#endif
-  return mul(x, s);
+  kernels::affine_scalar(x.device(), x, s, 0.0, x);
+  return x;
 }
 
-#if CUDASEG_WITH_CUDA
 // The operands expanded to the batch dims of the scores, as the fused kernels take them.
 struct Expanded {
   Tensor q, k, v, bias, mask;
@@ -107,7 +92,6 @@ Expanded expanded(const Tensor& q, const Tensor& k, const Tensor& v, const Tenso
           v.expand(with_matrix(scores_shape, lk, v.size(-1))), bias.defined() ? bias.expand(scores_shape) : bias,
           mask.defined() ? mask.expand(scores_shape) : mask, with_matrix(scores_shape, lq, v.size(-1))};
 }
-#endif
 
 void check_fused(const Tensor& q, const Tensor& v) {
   CUDASEG_CHECK(attention_fused_available(q, v), kOp, ": the fused implementation needs CUDA tensors with head "
@@ -127,58 +111,41 @@ AttentionForward scaled_dot_product_attention_forward(const Tensor& q, const Ten
   f.scale = resolve_scale(q, scale);
   f.probs = matmul(q, k.transpose(-1, -2));
   if (f.probs.shape() != scores_shape) f.probs = f.probs.expand(scores_shape).contiguous();
-#if CUDASEG_WITH_CUDA
-  if (q.device().is_cuda()) {
-    cuda::attention_softmax(f.probs, eb, em, f.scale);
-  } else {
-    cpu::attention_softmax(f.probs, eb, em, f.scale);
-  }
-#else
-  cpu::attention_softmax(f.probs, eb, em, f.scale);
-#endif
+  kernels::attention_softmax(q.device(), f.probs, eb, em, f.scale);
   f.out = matmul(f.probs, v.expand(with_matrix(scores_shape, k.size(-2), v.size(-1))));
   return f;
 }
 
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& bias,
                                     const Tensor& mask, std::optional<double> scale) {
-#if CUDASEG_WITH_CUDA
   // Without autograd nothing needs the probabilities: one fused kernel, no [Lq, Lk] buffer.
   if (attention_fused_available(q, v)) {
     const Expanded e = expanded(q, k, v, bias, mask, check_attention(q, k, v, bias, mask));
     Tensor out = Tensor::empty(e.out_shape, q.dtype(), q.device());
-    cuda::attention_fused(e.q, e.k, e.v, e.bias, e.mask, resolve_scale(q, scale), out);
+    kernels::attention_fused(q.device(), e.q, e.k, e.v, e.bias, e.mask, resolve_scale(q, scale), out, Tensor());
     return out;
   }
-#endif
   return scaled_dot_product_attention_forward(q, k, v, bias, mask, scale).out;
 }
 
 bool attention_fused_available(const Tensor& q, const Tensor& v) {
-#if CUDASEG_WITH_CUDA
-  return q.defined() && v.defined() && q.device().is_cuda() && q.dim() >= 2 && v.dim() >= 2 &&
-         q.size(-1) <= cuda::kAttentionMaxHeadDim && v.size(-1) <= cuda::kAttentionMaxHeadDim;
-#else
-  (void)q;
-  (void)v;
-  return false;
-#endif
+  return q.defined() && v.defined() && kernels::attention_fused.has(q.device().type) && q.dim() >= 2 &&
+         v.dim() >= 2 && q.size(-1) <= kernels::kAttentionMaxHeadDim &&
+         v.size(-1) <= kernels::kAttentionMaxHeadDim;
 }
 
 AttentionFusedForward scaled_dot_product_attention_fused_forward(const Tensor& q, const Tensor& k,
                                                                  const Tensor& v, const Tensor& bias,
                                                                  const Tensor& mask, std::optional<double> scale) {
-  [[maybe_unused]] const Shape scores_shape = check_attention(q, k, v, bias, mask);
+  const Shape scores_shape = check_attention(q, k, v, bias, mask);
   check_fused(q, v);
   AttentionFusedForward f;
   f.scale = resolve_scale(q, scale);
-#if CUDASEG_WITH_CUDA
   const Expanded e = expanded(q, k, v, bias, mask, scores_shape);
   Shape rows(scores_shape.begin(), scores_shape.end() - 1);
   f.out = Tensor::empty(e.out_shape, q.dtype(), q.device());
   f.logsumexp = Tensor::empty(rows, q.dtype() == DType::f64 ? DType::f64 : DType::f32, q.device());
-  cuda::attention_fused(e.q, e.k, e.v, e.bias, e.mask, f.scale, f.out, f.logsumexp);
-#endif
+  kernels::attention_fused(q.device(), e.q, e.k, e.v, e.bias, e.mask, f.scale, f.out, f.logsumexp);
   return f;
 }
 
@@ -186,24 +153,21 @@ AttentionGrads scaled_dot_product_attention_fused_backward(const Tensor& grad, c
                                                            const Tensor& v, const Tensor& bias, const Tensor& mask,
                                                            const Tensor& out, const Tensor& logsumexp,
                                                            double scale, AttentionNeeds needs) {
-  [[maybe_unused]] const Shape scores_shape = check_attention(q, k, v, bias, mask);
+  const Shape scores_shape = check_attention(q, k, v, bias, mask);
   check_fused(q, v);
   AttentionGrads g;
-#if CUDASEG_WITH_CUDA
   const Expanded e = expanded(q, k, v, bias, mask, scores_shape);
   const auto grad_buffer = [&](bool need, const Tensor& like) {
     return need ? Tensor::empty(like.shape(), q.dtype(), q.device()) : Tensor();
   };
   const Tensor dq = grad_buffer(needs.q, e.q), dk = grad_buffer(needs.k, e.k), dv = grad_buffer(needs.v, e.v);
   const Tensor ds = needs.bias && bias.defined() ? Tensor::empty(scores_shape, q.dtype(), q.device()) : Tensor();
-  cuda::attention_fused_backward(grad, e.q, e.k, e.v, e.bias, e.mask, out, logsumexp, scale, dq, dk, dv, ds);
+  kernels::attention_fused_backward(q.device(), grad, e.q, e.k, e.v, e.bias, e.mask, out, logsumexp, scale, dq, dk,
+                                    dv, ds);
   if (dq.defined()) g.q = reduce_to(dq, q.shape());
   if (dk.defined()) g.k = reduce_to(dk, k.shape());
   if (dv.defined()) g.v = reduce_to(dv, v.shape());
   if (ds.defined()) g.bias = reduce_to(ds, bias.shape());
-#else
-  (void)grad, (void)out, (void)logsumexp, (void)scale, (void)needs;
-#endif
   return g;
 }
 
@@ -216,15 +180,7 @@ AttentionGrads scaled_dot_product_attention_backward(const Tensor& grad, const T
   // dL/dscores = softmax backward of dL/dprobs = grad @ v^T.
   Tensor ds = matmul(grad, v.transpose(-1, -2));
   if (!ds.is_contiguous() || ds.shape() != probs.shape()) ds = ds.expand(probs.shape()).contiguous();
-#if CUDASEG_WITH_CUDA
-  if (ds.device().is_cuda()) {
-    cuda::softmax_backward_rows(probs, ds);
-  } else {
-    cpu::softmax_backward_rows(probs, ds);
-  }
-#else
-  cpu::softmax_backward_rows(probs, ds);
-#endif
+  kernels::softmax_backward_rows(ds.device(), probs, ds);
   if (needs.bias) out.bias = reduce_to(ds, bias_shape);
   if (needs.q) out.q = reduce_to(scaled(matmul(ds, k), scale), q.shape());
   if (needs.k) out.k = reduce_to(scaled(matmul(ds.transpose(-1, -2), q), scale), k.shape());

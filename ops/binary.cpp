@@ -1,22 +1,24 @@
 #include "ops/binary.h"
 
 #include "ops/common.h"
-#include "ops/cpu/kernels.h"
-
-#include "cudaseg_config.h"
-#if CUDASEG_WITH_CUDA
-#include "cuda/binary.h"
-#endif
+#include "ops/kernels/binary.h"
 
 namespace cudaseg::ops {
+
+Kernel<kernels::BinaryFn> kernels::binary("binary");
+Kernel<kernels::AffineScalarFn> kernels::affine_scalar("affine_scalar");
+Kernel<kernels::BinaryScalarFn> kernels::binary_scalar("binary_scalar");
+
 namespace {
+
+using kernels::BinaryOp;
 
 void check_arith(const char* name, const Tensor& a) {
   CUDASEG_CHECK(a.dtype() != DType::boolean, name, ": arithmetic on a bool tensor ", a.str(),
                 " is not supported");
 }
 
-Tensor binary(const char* name, cpu::BinaryOp op, const Tensor& a, const Tensor& b, double alpha) {
+Tensor binary(const char* name, BinaryOp op, const Tensor& a, const Tensor& b, double alpha) {
   check_defined(name, "input", a);
   check_defined(name, "other", b);
   check_same_device(name, {{"input", &a}, {"other", &b}});
@@ -24,48 +26,24 @@ Tensor binary(const char* name, cpu::BinaryOp op, const Tensor& a, const Tensor&
   check_arith(name, a);
   const Shape shape = broadcast_shapes(name, a.shape(), b.shape());
   Tensor out = Tensor::empty(shape, a.dtype(), a.device());
-  if (a.device().is_cpu()) {
-    cpu::binary(op, a.expand(shape), b.expand(shape), alpha, out);
-    return out;
-  }
-#if CUDASEG_WITH_CUDA
-  cuda::binary(op, a.expand(shape), b.expand(shape), alpha, out);
+  kernels::binary(a.device(), op, a.expand(shape), b.expand(shape), alpha, out);
   return out;
-#else
-  no_kernel(name, a);
-#endif
 }
 
 Tensor affine(const char* name, const Tensor& a, double scale, double shift) {
   check_defined(name, "input", a);
   check_arith(name, a);
   Tensor out = Tensor::empty(a.shape(), a.dtype(), a.device());
-  if (a.device().is_cpu()) {
-    cpu::affine_scalar(a, scale, shift, out);
-    return out;
-  }
-#if CUDASEG_WITH_CUDA
-  cuda::affine_scalar(a, scale, shift, out);
+  kernels::affine_scalar(a.device(), a, scale, shift, out);
   return out;
-#else
-  no_kernel(name, a);
-#endif
 }
 
-Tensor scalar_op(const char* name, cpu::BinaryOp op, const Tensor& a, double s, bool scalar_first) {
+Tensor scalar_op(const char* name, BinaryOp op, const Tensor& a, double s, bool scalar_first) {
   check_defined(name, "input", a);
   check_arith(name, a);
   Tensor out = Tensor::empty(a.shape(), a.dtype(), a.device());
-  if (a.device().is_cpu()) {
-    cpu::binary_scalar(op, a, s, scalar_first, out);
-    return out;
-  }
-#if CUDASEG_WITH_CUDA
-  cuda::binary_scalar(op, a, s, scalar_first, out);
+  kernels::binary_scalar(a.device(), op, a, s, scalar_first, out);
   return out;
-#else
-  no_kernel(name, a);
-#endif
 }
 
 void check_floating(const char* name, const Tensor& a) {
@@ -77,37 +55,37 @@ Tensor as_floating(const Tensor& t) { return is_floating(t.dtype()) || !t.define
 
 }  // namespace
 
-Tensor add(const Tensor& a, const Tensor& b, double alpha) { return binary("add", cpu::BinaryOp::add, a, b, alpha); }
-Tensor sub(const Tensor& a, const Tensor& b, double alpha) { return binary("sub", cpu::BinaryOp::sub, a, b, alpha); }
-Tensor mul(const Tensor& a, const Tensor& b) { return binary("mul", cpu::BinaryOp::mul, a, b, 1.0); }
+Tensor add(const Tensor& a, const Tensor& b, double alpha) { return binary("add", BinaryOp::add, a, b, alpha); }
+Tensor sub(const Tensor& a, const Tensor& b, double alpha) { return binary("sub", BinaryOp::sub, a, b, alpha); }
+Tensor mul(const Tensor& a, const Tensor& b) { return binary("mul", BinaryOp::mul, a, b, 1.0); }
 
 Tensor div(const Tensor& a, const Tensor& b) {
   check_defined("div", "input", a);
   check_defined("div", "other", b);
   check_same_dtype("div", {{"input", &a}, {"other", &b}});
-  return binary("div", cpu::BinaryOp::div, as_floating(a), as_floating(b), 1.0);
+  return binary("div", BinaryOp::div, as_floating(a), as_floating(b), 1.0);
 }
 
 Tensor pow(const Tensor& a, const Tensor& b) {
   check_defined("pow", "input", a);
   check_floating("pow", a);
-  return binary("pow", cpu::BinaryOp::pow, a, b, 1.0);
+  return binary("pow", BinaryOp::pow, a, b, 1.0);
 }
 
 Tensor add(const Tensor& a, double b) { return affine("add", a, 1.0, b); }
-Tensor sub(const Tensor& a, double b) { return scalar_op("sub", cpu::BinaryOp::sub, a, b, false); }
-Tensor rsub(const Tensor& a, double b) { return scalar_op("rsub", cpu::BinaryOp::sub, a, b, true); }
+Tensor sub(const Tensor& a, double b) { return scalar_op("sub", BinaryOp::sub, a, b, false); }
+Tensor rsub(const Tensor& a, double b) { return scalar_op("rsub", BinaryOp::sub, a, b, true); }
 Tensor mul(const Tensor& a, double b) { return affine("mul", a, b, 0.0); }
 
 Tensor div(const Tensor& a, double b) {
   check_defined("div", "input", a);
-  return scalar_op("div", cpu::BinaryOp::div, as_floating(a), b, false);
+  return scalar_op("div", BinaryOp::div, as_floating(a), b, false);
 }
 
 Tensor pow(const Tensor& a, double exponent) {
   check_defined("pow", "input", a);
   check_floating("pow", a);
-  return scalar_op("pow", cpu::BinaryOp::pow, a, exponent, false);
+  return scalar_op("pow", BinaryOp::pow, a, exponent, false);
 }
 
 }  // namespace cudaseg::ops

@@ -47,10 +47,6 @@ void check_float(const char* op, const char* arg, const Tensor& t) {
                 arg, "' must be float32 or float64 on the CPU, got ", t.str());
 }
 
-void no_kernel(const char* op, const Tensor& t) {
-  CUDASEG_FAIL(op, ": no kernel for ", t.device().str(), " (", t.str(), ")");
-}
-
 Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b) {
   const size_t n = std::max(a.size(), b.size());
   Shape out(n);

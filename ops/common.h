@@ -1,6 +1,6 @@
-// Shared argument checks and dispatch helpers of the op set. Every op checks
-// its arguments first and throws cudaseg::Error naming itself, the argument
-// and the shapes; then it dispatches on the device.
+// Shared argument checks and dtype helpers of the op set. Every op checks its
+// arguments first and throws cudaseg::Error naming itself, the argument and
+// the shapes; then it calls its family's kernel table (ops/dispatch.h).
 #pragma once
 
 #include <initializer_list>
@@ -21,9 +21,6 @@ void check_same_device(const char* op, std::initializer_list<std::pair<const cha
 void check_same_dtype(const char* op, std::initializer_list<std::pair<const char*, const Tensor*>> args);
 // Throws unless the dtype is float32 or float64 (the CPU reference kernels' types).
 void check_float(const char* op, const char* arg, const Tensor& t);
-
-// The error for an op with no kernel on a device; never a silent fallback.
-[[noreturn]] void no_kernel(const char* op, const Tensor& t);
 
 // NumPy/PyTorch broadcasting of two shapes, or an error naming `op`.
 Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b);

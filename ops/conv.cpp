@@ -1,14 +1,17 @@
 #include "ops/conv.h"
 
 #include "ops/common.h"
-#include "ops/cpu/conv.h"
-
-#include "cudaseg_config.h"
-#if CUDASEG_WITH_CUDA
-#include "cuda/conv.h"
-#endif
+#include "ops/kernels/conv.h"
 
 namespace cudaseg::ops {
+Kernel<kernels::Conv2dForwardFn> kernels::conv2d_forward("conv2d");
+Kernel<kernels::Conv2dBackwardInputFn> kernels::conv2d_backward_input("conv2d_backward_input");
+Kernel<kernels::Conv2dBackwardWeightFn> kernels::conv2d_backward_weight("conv2d_backward_weight");
+Kernel<kernels::Conv2dBackwardBiasFn> kernels::conv2d_backward_bias("conv2d_backward_bias");
+Kernel<kernels::AddChannelBiasFn> kernels::add_channel_bias("add_channel_bias");
+
+using kernels::ConvGeom;
+
 namespace {
 
 std::string pair_str(const std::array<int64_t, 2>& p) { return shape_str({p[0], p[1]}); }
@@ -38,7 +41,7 @@ void check_operands(const char* op, std::initializer_list<std::pair<const char*,
 
 // The conv2d geometry of input [N, C, H, W] and weight [O, C/groups, kh, kw],
 // validated.
-cpu::ConvGeom conv_geom(const char* op, const Shape& x, const Shape& w, const Conv2dParams& p) {
+ConvGeom conv_geom(const char* op, const Shape& x, const Shape& w, const Conv2dParams& p) {
   check_shape4(op, "input", x);
   check_shape4(op, "weight", w);
   check_options(op, p.stride, p.padding, p.dilation, p.groups);
@@ -48,7 +51,7 @@ cpu::ConvGeom conv_geom(const char* op, const Shape& x, const Shape& w, const Co
   CUDASEG_CHECK(w[0] % p.groups == 0, op, ": groups=", p.groups, " does not divide the ", w[0],
                 " output channels of weight ", shape_str(w));
   CUDASEG_CHECK(w[2] >= 1 && w[3] >= 1, op, ": weight ", shape_str(w), " has an empty kernel");
-  cpu::ConvGeom g;
+  ConvGeom g;
   g.n = x[0], g.c = x[1], g.h = x[2], g.w = x[3];
   g.o = w[0], g.kh = w[2], g.kw = w[3];
   g.sh = p.stride[0], g.sw = p.stride[1], g.ph = p.padding[0], g.pw = p.padding[1];
@@ -65,7 +68,7 @@ cpu::ConvGeom conv_geom(const char* op, const Shape& x, const Shape& w, const Co
 // The geometry of conv_transpose2d with input [N, Cin, H, W] and weight
 // [Cin, Cout/groups, kh, kw], as the conv2d it is the adjoint of: that conv's
 // input is this op's output [N, Cout, Ho, Wo], and its output this op's input.
-cpu::ConvGeom transpose_geom(const char* op, const Shape& x, const Shape& w, const ConvTranspose2dParams& p) {
+ConvGeom transpose_geom(const char* op, const Shape& x, const Shape& w, const ConvTranspose2dParams& p) {
   check_shape4(op, "input", x);
   check_shape4(op, "weight", w);
   check_options(op, p.stride, p.padding, p.dilation, p.groups);
@@ -80,7 +83,7 @@ cpu::ConvGeom transpose_geom(const char* op, const Shape& x, const Shape& w, con
                   pair_str(p.output_padding), " must be non-negative and smaller than either stride ",
                   pair_str(p.stride), " or dilation ", pair_str(p.dilation));
   }
-  cpu::ConvGeom g;
+  ConvGeom g;
   g.n = x[0], g.o = x[1], g.ho = x[2], g.wo = x[3];
   g.c = w[1] * p.groups, g.kh = w[2], g.kw = w[3];
   g.sh = p.stride[0], g.sw = p.stride[1], g.ph = p.padding[0], g.pw = p.padding[1];
@@ -93,19 +96,8 @@ cpu::ConvGeom transpose_geom(const char* op, const Shape& x, const Shape& w, con
   return g;
 }
 
-#if CUDASEG_WITH_CUDA
-cuda::ConvSpec spec_of(const cpu::ConvGeom& g) {
-  cuda::ConvSpec s;
-  s.stride = {g.sh, g.sw};
-  s.padding = {g.ph, g.pw};
-  s.dilation = {g.dh, g.dw};
-  s.groups = g.groups;
-  return s;
-}
-#endif
-
-Shape image_shape(const cpu::ConvGeom& g) { return {g.n, g.c, g.h, g.w}; }
-Shape output_shape(const cpu::ConvGeom& g) { return {g.n, g.o, g.ho, g.wo}; }
+Shape image_shape(const ConvGeom& g) { return {g.n, g.c, g.h, g.w}; }
+Shape output_shape(const ConvGeom& g) { return {g.n, g.o, g.ho, g.wo}; }
 
 void check_bias(const char* op, const Tensor& bias, int64_t channels, const Shape& w) {
   if (!bias.defined()) return;
@@ -126,18 +118,11 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, con
   check_defined(op, "input", input);
   check_defined(op, "weight", weight);
   check_operands(op, {{"input", &input}, {"weight", &weight}, {"bias", &bias}});
-  const cpu::ConvGeom g = conv_geom(op, input.shape(), weight.shape(), params);
+  const ConvGeom g = conv_geom(op, input.shape(), weight.shape(), params);
   check_bias(op, bias, g.o, weight.shape());
   Tensor out = Tensor::empty(output_shape(g), input.dtype(), input.device());
-  if (!input.device().is_cpu()) {
-#if CUDASEG_WITH_CUDA
-    cuda::conv2d_forward(input, weight, bias, out, spec_of(g));
-    return out;
-#else
-    no_kernel(op, input);
-#endif
-  }
-  cpu::conv2d_forward(input.contiguous(), weight.contiguous(), bias.defined() ? bias.contiguous() : bias, out, g);
+  kernels::conv2d_forward(input.device(), input.contiguous(), weight.contiguous(),
+                          bias.defined() ? bias.contiguous() : bias, out, g);
   return out;
 }
 
@@ -147,18 +132,10 @@ Tensor conv2d_backward_input(const Tensor& grad_output, const Tensor& weight, co
   check_defined(op, "grad_output", grad_output);
   check_defined(op, "weight", weight);
   check_operands(op, {{"grad_output", &grad_output}, {"weight", &weight}});
-  const cpu::ConvGeom g = conv_geom(op, input_shape, weight.shape(), params);
+  const ConvGeom g = conv_geom(op, input_shape, weight.shape(), params);
   check_grad_output(op, grad_output, output_shape(g));
   Tensor gx = Tensor::empty(input_shape, grad_output.dtype(), grad_output.device());
-  if (!grad_output.device().is_cpu()) {
-#if CUDASEG_WITH_CUDA
-    cuda::conv2d_backward_input(grad_output, weight, gx, spec_of(g));
-    return gx;
-#else
-    no_kernel(op, grad_output);
-#endif
-  }
-  cpu::conv2d_backward_input(grad_output.contiguous(), weight.contiguous(), gx, g);
+  kernels::conv2d_backward_input(grad_output.device(), grad_output.contiguous(), weight.contiguous(), gx, g);
   return gx;
 }
 
@@ -168,18 +145,10 @@ Tensor conv2d_backward_weight(const Tensor& grad_output, const Tensor& input, co
   check_defined(op, "grad_output", grad_output);
   check_defined(op, "input", input);
   check_operands(op, {{"grad_output", &grad_output}, {"input", &input}});
-  const cpu::ConvGeom g = conv_geom(op, input.shape(), weight_shape, params);
+  const ConvGeom g = conv_geom(op, input.shape(), weight_shape, params);
   check_grad_output(op, grad_output, output_shape(g));
   Tensor gw = Tensor::empty(weight_shape, grad_output.dtype(), grad_output.device());
-  if (!grad_output.device().is_cpu()) {
-#if CUDASEG_WITH_CUDA
-    cuda::conv2d_backward_weight(grad_output, input, gw, spec_of(g));
-    return gw;
-#else
-    no_kernel(op, grad_output);
-#endif
-  }
-  cpu::conv2d_backward_weight(grad_output.contiguous(), input.contiguous(), gw, g);
+  kernels::conv2d_backward_weight(grad_output.device(), grad_output.contiguous(), input.contiguous(), gw, g);
   return gw;
 }
 
@@ -188,15 +157,7 @@ Tensor conv2d_backward_bias(const Tensor& grad_output) {
   check_dim(op, "grad_output", grad_output, 4);
   check_float(op, "grad_output", grad_output);
   Tensor gb = Tensor::empty({grad_output.size(1)}, grad_output.dtype(), grad_output.device());
-  if (!grad_output.device().is_cpu()) {
-#if CUDASEG_WITH_CUDA
-    cuda::conv2d_backward_bias(grad_output.contiguous(), gb);
-    return gb;
-#else
-    no_kernel(op, grad_output);
-#endif
-  }
-  cpu::conv2d_backward_bias(grad_output.contiguous(), gb);
+  kernels::conv2d_backward_bias(grad_output.device(), grad_output.contiguous(), gb);
   return gb;
 }
 
@@ -206,20 +167,11 @@ Tensor conv_transpose2d(const Tensor& input, const Tensor& weight, const Tensor&
   check_defined(op, "input", input);
   check_defined(op, "weight", weight);
   check_operands(op, {{"input", &input}, {"weight", &weight}, {"bias", &bias}});
-  const cpu::ConvGeom g = transpose_geom(op, input.shape(), weight.shape(), params);
+  const ConvGeom g = transpose_geom(op, input.shape(), weight.shape(), params);
   check_bias(op, bias, g.c, weight.shape());
   Tensor out = Tensor::empty(image_shape(g), input.dtype(), input.device());
-  if (!input.device().is_cpu()) {
-#if CUDASEG_WITH_CUDA
-    cuda::conv2d_backward_input(input, weight, out, spec_of(g));
-    if (bias.defined()) cuda::add_channel_bias(out, bias.contiguous());
-    return out;
-#else
-    no_kernel(op, input);
-#endif
-  }
-  cpu::conv2d_backward_input(input.contiguous(), weight.contiguous(), out, g);
-  if (bias.defined()) cpu::add_channel_bias(out, bias.contiguous());
+  kernels::conv2d_backward_input(input.device(), input.contiguous(), weight.contiguous(), out, g);
+  if (bias.defined()) kernels::add_channel_bias(input.device(), out, bias.contiguous());
   return out;
 }
 
@@ -229,18 +181,10 @@ Tensor conv_transpose2d_backward_input(const Tensor& grad_output, const Tensor& 
   check_defined(op, "grad_output", grad_output);
   check_defined(op, "weight", weight);
   check_operands(op, {{"grad_output", &grad_output}, {"weight", &weight}});
-  const cpu::ConvGeom g = transpose_geom(op, input_shape, weight.shape(), params);
+  const ConvGeom g = transpose_geom(op, input_shape, weight.shape(), params);
   check_grad_output(op, grad_output, image_shape(g));
   Tensor gx = Tensor::empty(input_shape, grad_output.dtype(), grad_output.device());
-  if (!grad_output.device().is_cpu()) {
-#if CUDASEG_WITH_CUDA
-    cuda::conv2d_forward(grad_output, weight, Tensor(), gx, spec_of(g));
-    return gx;
-#else
-    no_kernel(op, grad_output);
-#endif
-  }
-  cpu::conv2d_forward(grad_output.contiguous(), weight.contiguous(), Tensor(), gx, g);
+  kernels::conv2d_forward(grad_output.device(), grad_output.contiguous(), weight.contiguous(), Tensor(), gx, g);
   return gx;
 }
 
@@ -250,18 +194,10 @@ Tensor conv_transpose2d_backward_weight(const Tensor& grad_output, const Tensor&
   check_defined(op, "grad_output", grad_output);
   check_defined(op, "input", input);
   check_operands(op, {{"grad_output", &grad_output}, {"input", &input}});
-  const cpu::ConvGeom g = transpose_geom(op, input.shape(), weight_shape, params);
+  const ConvGeom g = transpose_geom(op, input.shape(), weight_shape, params);
   check_grad_output(op, grad_output, image_shape(g));
   Tensor gw = Tensor::empty(weight_shape, grad_output.dtype(), grad_output.device());
-  if (!grad_output.device().is_cpu()) {
-#if CUDASEG_WITH_CUDA
-    cuda::conv2d_backward_weight(input, grad_output, gw, spec_of(g));
-    return gw;
-#else
-    no_kernel(op, grad_output);
-#endif
-  }
-  cpu::conv2d_backward_weight(input.contiguous(), grad_output.contiguous(), gw, g);
+  kernels::conv2d_backward_weight(grad_output.device(), input.contiguous(), grad_output.contiguous(), gw, g);
   return gw;
 }
 

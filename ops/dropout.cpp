@@ -1,45 +1,30 @@
 #include "ops/dropout.h"
 
-#include "cudaseg_config.h"
 #include "ops/binary.h"
 #include "ops/common.h"
-#include "ops/cpu/dropout.h"
-#if CUDASEG_WITH_CUDA
-#include "cuda/binary.h"
-#include "cuda/dropout.h"
-#endif
+#include "ops/kernels/dropout.h"
 
 namespace cudaseg::ops {
+
+Kernel<kernels::DropoutMaskFn> kernels::dropout_mask("dropout_mask");
+
 namespace {
 
-#if CUDASEG_WITH_CUDA
-// x * mask with the mask broadcast to x's shape, by the CUDA binary kernel.
+// x * mask with the mask broadcast to x's shape; checked here so that a
+// mismatch names the dropout op and its mask rather than mul's operands.
 Tensor masked(const char* op, const Tensor& x, const Tensor& mask) {
   check_same_device(op, {{"input", &x}, {"mask", &mask}});
   check_same_dtype(op, {{"input", &x}, {"mask", &mask}});
-  const Shape shape = broadcast_shapes(op, x.shape(), mask.shape());
-  Tensor out = Tensor::empty(shape, x.dtype(), x.device());
-  cuda::binary(cuda::BinaryOp::mul, x.expand(shape), mask.expand(shape), 1.0, out);
-  return out;
+  return mul(x, mask);
 }
-#endif
 
 DropoutResult apply_dropout(const char* op, const Tensor& input, const Shape& mask_shape, double p, bool training,
                             Generator& generator) {
   if (!training || p == 0) return {input, Tensor()};
-#if !CUDASEG_WITH_CUDA
-  if (!input.device().is_cpu()) no_kernel(op, input);
-#endif
   Tensor mask = Tensor::empty(mask_shape, input.dtype(), input.device());
   const uint64_t start = generator.advance(static_cast<uint64_t>(mask.numel()));
-#if CUDASEG_WITH_CUDA
-  if (input.device().is_cuda()) {
-    cuda::dropout_mask(generator.seed(), start, p, mask);
-    return {masked(op, input, mask), mask};
-  }
-#endif
-  cpu::dropout_mask(generator.seed(), start, p, mask);
-  return {mul(input, mask), mask};
+  kernels::dropout_mask(input.device(), generator.seed(), start, p, mask);
+  return {masked(op, input, mask), mask};
 }
 
 void check_p(const char* op, const Tensor& input, double p) {
@@ -68,10 +53,7 @@ DropoutResult dropout2d(const Tensor& input, double p, bool training, Generator&
 Tensor dropout_backward(const Tensor& grad_output, const Tensor& mask) {
   check_defined("dropout_backward", "grad_output", grad_output);
   check_defined("dropout_backward", "mask", mask);
-#if CUDASEG_WITH_CUDA
-  if (grad_output.device().is_cuda()) return masked("dropout_backward", grad_output, mask);
-#endif
-  return mul(grad_output, mask);
+  return masked("dropout_backward", grad_output, mask);
 }
 
 }  // namespace cudaseg::ops

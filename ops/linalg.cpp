@@ -1,18 +1,18 @@
 #include "ops/linalg.h"
 
-#include "cudaseg_config.h"
 #include "ops/activation.h"
 #include "ops/common.h"
-#include "ops/cpu/linalg.h"
-#include "ops/reduce.h"
-#if CUDASEG_WITH_CUDA
-#include "cuda/activation.h"
-#include "cuda/blas_lt.h"
-#include "cuda/linalg.h"
-#endif
+#include "ops/kernels/linalg.h"
 
 namespace cudaseg::ops {
+
+Kernel<kernels::BatchedMatmulFn> kernels::batched_matmul("matmul");
+Kernel<kernels::LinearFn> kernels::linear("linear");
+Kernel<kernels::SumToFn> kernels::sum_to("sum_to");
+
 namespace {
+
+using kernels::blas_ready;
 
 void check_operands(const char* op, const char* an, const Tensor& a, const char* bn, const Tensor& b) {
   check_defined(op, an, a);
@@ -22,23 +22,7 @@ void check_operands(const char* op, const char* an, const Tensor& a, const char*
   check_float(op, an, a);
 }
 
-Tensor blas_ready(const Tensor& t) { return cpu::blas_compatible(t) ? t : t.contiguous(); }
-
-// The device's own kernel, or the error naming the op.
-void check_kernel(const char* op, const Tensor& t) {
-#if CUDASEG_WITH_CUDA
-  if (t.device().is_cuda()) return;
-#endif
-  if (!t.device().is_cpu()) no_kernel(op, t);
-}
-
-// sum_to on the tensor's device (the CUDA one is a deterministic GEMM).
-Tensor reduce_to(const Tensor& x, const Shape& shape) {
-#if CUDASEG_WITH_CUDA
-  if (x.device().is_cuda()) return cuda::sum_to(x, shape);
-#endif
-  return sum_to(x, shape);
-}
+Tensor reduce_to(const Tensor& x, const Shape& shape) { return kernels::sum_to(x.device(), x, shape); }
 
 // a [..., n, m] @ b [..., m, p], both at least 2-D, batch dims broadcast.
 Tensor batched(const char* op, const Tensor& a, const Tensor& b) {
@@ -51,16 +35,9 @@ Tensor batched(const char* op, const Tensor& a, const Tensor& b) {
   sa.insert(sa.end(), {a.size(-2), m});
   sb.insert(sb.end(), {m, b.size(-1)});
   shape.insert(shape.end(), {a.size(-2), b.size(-1)});
-  check_kernel(op, a);
   if (m == 0) return Tensor::zeros(shape, a.dtype(), a.device());
   Tensor out = Tensor::empty(shape, a.dtype(), a.device());
-#if CUDASEG_WITH_CUDA
-  if (a.device().is_cuda()) {
-    cuda::batched_matmul(blas_ready(a).expand(sa), blas_ready(b).expand(sb), out);
-    return out;
-  }
-#endif
-  cpu::batched_matmul(blas_ready(a).expand(sa), blas_ready(b).expand(sb), out);
+  kernels::batched_matmul(a.device(), blas_ready(a).expand(sa), blas_ready(b).expand(sb), out);
   return out;
 }
 
@@ -74,29 +51,6 @@ Tensor activate(const Tensor& out, LinearAct act) {
   }
 }
 
-#if CUDASEG_WITH_CUDA
-// act(x2 @ weight^T + bias) into the contiguous `out` (x2 [rows, in > 0]):
-// cuBLASLt with the bias and activation in its epilogue when it takes the
-// problem; otherwise the GEMM (over a copy of the bias), then the activation
-// in place.
-void cuda_linear(const Tensor& x2, const Tensor& weight, const Tensor& bias, LinearAct act, const Tensor& out) {
-  const bool epilogue = bias.defined() || act == LinearAct::relu || act == LinearAct::gelu_tanh;
-  const cuda::LtActivation lt = act == LinearAct::relu        ? cuda::LtActivation::relu
-                                : act == LinearAct::gelu_tanh ? cuda::LtActivation::gelu_tanh
-                                                              : cuda::LtActivation::none;
-  bool applied = false;  // whether the activation already ran
-  if (epilogue && x2.is_contiguous() && weight.is_contiguous() && cuda::linear_lt(x2, weight, bias, lt, out)) {
-    applied = lt != cuda::LtActivation::none;
-  } else {
-    cuda::linear(x2, blas_ready(weight), bias, out);
-  }
-  if (applied || act == LinearAct::none) return;
-  const cuda::Activation kind = act == LinearAct::relu   ? cuda::Activation::relu
-                                : act == LinearAct::gelu ? cuda::Activation::gelu
-                                                         : cuda::Activation::gelu_tanh;
-  cuda::activation({kind}, out, out);  // elementwise: in place is safe
-}
-#endif
 
 }  // namespace
 
@@ -138,22 +92,15 @@ Tensor linear_act(const Tensor& x, const Tensor& weight, const Tensor& bias, Lin
                   " must be [", outf, "] for weight ", shape_str(weight.shape()));
   Shape shape = x.shape();
   shape.back() = outf;
-  check_kernel("linear", x);
   const Tensor x2 = blas_ready(x.reshape({-1, in}));
   Tensor out = Tensor::empty({x2.size(0), outf}, x.dtype(), x.device());
   const Tensor b = bias.defined() ? bias.contiguous() : bias;
-#if CUDASEG_WITH_CUDA
-  if (x.device().is_cuda() && in > 0) {
-    cuda_linear(x2, weight, b, act, out);
+  if (in > 0) {
+    kernels::linear(x.device(), x2, weight, b, act, out);
     return out.view(shape);
   }
-#endif
-  if (in == 0) {
-    out.fill_(0.0);
-    if (bias.defined()) out.copy_(bias.expand(out.shape()));
-  } else {
-    cpu::linear(x2, blas_ready(weight), b, out);
-  }
+  out.fill_(0.0);
+  if (bias.defined()) out.copy_(bias.expand(out.shape()));
   return activate(out, act).view(shape);
 }
 

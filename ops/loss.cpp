@@ -4,17 +4,26 @@
 
 #include <cmath>
 
-#include "cudaseg_config.h"
-#include "ops/binary.h"
 #include "ops/common.h"
-#include "ops/cpu/loss.h"
+#include "ops/kernels/loss.h"
 #include "ops/loss_reduce.h"
-#include "ops/reduce.h"
-#if CUDASEG_WITH_CUDA
-#include "cuda/loss.h"
-#endif
 
 namespace cudaseg::ops {
+
+Kernel<kernels::FirstInvalidTargetFn> kernels::first_invalid_target("cross_entropy_target_check");
+Kernel<kernels::CrossEntropyForwardFn> kernels::cross_entropy_forward("cross_entropy");
+Kernel<kernels::CrossEntropyBackwardFn> kernels::cross_entropy_backward("cross_entropy_backward");
+Kernel<kernels::OhemSelectFn> kernels::ohem_select("ohem_cross_entropy");
+Kernel<kernels::KdForwardFn> kernels::kd_forward("kd_loss");
+Kernel<kernels::KdBackwardFn> kernels::kd_backward("kd_loss_backward");
+Kernel<kernels::PointwiseLossFn> kernels::pointwise_loss("loss");
+Kernel<kernels::PointwiseLossBackwardFn> kernels::pointwise_loss_backward("loss_backward");
+Kernel<kernels::BceWithLogitsFn> kernels::bce_with_logits("binary_cross_entropy_with_logits");
+Kernel<kernels::BceWithLogitsBackwardFn> kernels::bce_with_logits_backward(
+    "binary_cross_entropy_with_logits_backward");
+Kernel<kernels::DiceFn> kernels::dice("dice_loss");
+Kernel<kernels::DiceBackwardFn> kernels::dice_backward("dice_loss_backward");
+Kernel<kernels::ReduceLossesFn> kernels::reduce_losses("loss_reduction");
 
 namespace loss_detail {
 
@@ -23,36 +32,10 @@ void check_reduction(const char* op, Reduction r, bool allow_batchmean) {
                 ": reduction 'batchmean' is only valid for kl_div and kd_loss");
 }
 
-bool on_cuda(const char* op, const Tensor& t) {
-#if CUDASEG_WITH_CUDA
-  if (t.device().is_cuda()) return true;
-#endif
-  if (!t.device().is_cpu()) no_kernel(op, t);
-  return false;
-}
+Tensor reduce(const Tensor& l, Reduction r, int64_t batch) { return kernels::reduce_losses(l.device(), l, r, batch); }
 
-Tensor reduce(const Tensor& l, Reduction r, int64_t batch) {
-#if CUDASEG_WITH_CUDA
-  if (l.device().is_cuda() && r != Reduction::none) {
-    Tensor out = Tensor::empty({}, l.dtype(), l.device());
-    const double divisor = r == Reduction::mean        ? static_cast<double>(l.numel())
-                           : r == Reduction::batchmean ? static_cast<double>(batch)
-                                                       : 1.0;
-    cuda::sum_scaled(l.contiguous(), 1.0 / divisor, out);
-    return out;
-  }
-#endif
-  switch (r) {
-    case Reduction::none: return l;
-    case Reduction::sum: return sum(l);
-    case Reduction::mean: return mul(sum(l), 1.0 / static_cast<double>(l.numel()));
-    case Reduction::batchmean: return mul(sum(l), 1.0 / static_cast<double>(batch));
-  }
-  return l;
-}
-
-cpu::UpstreamGrad upstream(const Tensor& grad, Reduction r, int64_t numel, int64_t batch) {
-  cpu::UpstreamGrad g;
+kernels::UpstreamGrad upstream(const Tensor& grad, Reduction r, int64_t numel, int64_t batch) {
+  kernels::UpstreamGrad g;
   g.grad = grad.contiguous();
   g.per_element = r == Reduction::none;
   if (r == Reduction::mean) g.factor = 1.0 / static_cast<double>(numel);
@@ -91,27 +74,14 @@ void check_class_loss(const char* op, const Tensor& logits, const Tensor& target
   expect.erase(expect.begin() + 1);
   CUDASEG_CHECK(target.shape() == expect, op, ": target ", shape_str(target.shape()), " does not match input ",
                 shape_str(logits.shape()), " (expected ", shape_str(expect), ")");
-  const bool on_gpu = loss_detail::on_cuda(op, logits);
   const int64_t n = logits.size(0), c = logits.size(1);
   const int64_t s = n == 0 || c == 0 ? 0 : logits.numel() / (n * c);
   *logits3 = logits.contiguous().view({n, c, s});
   *target2 = target.contiguous().view({n, s});
-#if CUDASEG_WITH_CUDA
-  if (on_gpu) {
-    const int64_t bad = cuda::first_invalid_target(*target2, c, ignore_index);
-    CUDASEG_CHECK(bad < 0, op, ": target value ", static_cast<int64_t>(target2->view({-1}).select(0, bad).item()),
-                  " is out of range for ", c, " classes (input ", shape_str(logits.shape()), ", ignore_index ",
-                  ignore_index, ")");
-    return;
-  }
-#else
-  (void)on_gpu;
-#endif
-  const int64_t* t = target2->data<int64_t>();
-  for (int64_t i = 0; i < target2->numel(); ++i)
-    CUDASEG_CHECK(t[i] == ignore_index || (t[i] >= 0 && t[i] < c), op, ": target value ", t[i],
-                  " is out of range for ", c, " classes (input ", shape_str(logits.shape()), ", ignore_index ",
-                  ignore_index, ")");
+  const int64_t bad = kernels::first_invalid_target(target2->device(), *target2, c, ignore_index);
+  CUDASEG_CHECK(bad < 0, op, ": target value ", static_cast<int64_t>(target2->view({-1}).select(0, bad).item()),
+                " is out of range for ", c, " classes (input ", shape_str(logits.shape()), ", ignore_index ",
+                ignore_index, ")");
 }
 
 void check_class_weight(const char* op, const Tensor& logits, const Tensor& weight) {
@@ -120,31 +90,6 @@ void check_class_weight(const char* op, const Tensor& logits, const Tensor& weig
   check_same_dtype(op, {{"input", &logits}, {"weight", &weight}});
   CUDASEG_CHECK(weight.dim() == 1 && weight.size(0) == logits.size(1), op, ": weight ", shape_str(weight.shape()),
                 " must have one entry per class: [", logits.size(1), "] for input ", shape_str(logits.shape()));
-}
-
-// Cross entropy's per-position kernel on the logits' device; `reduced`
-// (0-dim, CUDA only) receives the reduced loss from the fused kernel.
-double class_loss_forward(const Tensor& x3, const Tensor& t2, const Tensor& w, int64_t ignore_index,
-                          const Tensor& log_probs, const Tensor& per_pos, const Tensor& reduced, bool mean) {
-#if CUDASEG_WITH_CUDA
-  if (x3.device().is_cuda())
-    return cuda::cross_entropy_forward(x3, t2, w, ignore_index, log_probs, per_pos, reduced, mean);
-#else
-  (void)reduced;
-  (void)mean;
-#endif
-  return cpu::cross_entropy_forward(x3, t2, w, ignore_index, log_probs, per_pos);
-}
-
-void class_loss_backward(const Tensor& log_probs, const Tensor& target, const Tensor& weight, int64_t ignore_index,
-                         const cpu::UpstreamGrad& grad, const Tensor& out) {
-#if CUDASEG_WITH_CUDA
-  if (out.device().is_cuda()) {
-    cuda::cross_entropy_backward(log_probs, target, weight, ignore_index, grad, Tensor(), out);
-    return;
-  }
-#endif
-  cpu::cross_entropy_backward(log_probs, target, weight, ignore_index, grad, out);
 }
 
 Shape positions_shape(const Tensor& logits) {
@@ -168,21 +113,12 @@ CrossEntropyForward cross_entropy_forward(const Tensor& logits, const Tensor& ta
   f.log_probs = Tensor::empty(x3.shape(), logits.dtype(), logits.device());
   Tensor per_pos = Tensor::empty(t2.shape(), logits.dtype(), logits.device());
   const Tensor w = options.weight.defined() ? options.weight.contiguous() : Tensor();
-  const Tensor reduced = logits.device().is_cuda() && options.reduction != Reduction::none
-                             ? Tensor::empty({}, logits.dtype(), logits.device())
-                             : Tensor();
-  f.total_weight = class_loss_forward(x3, t2, w, options.ignore_index, f.log_probs, per_pos, reduced,
-                                      options.reduction == Reduction::mean);
+  const bool none = options.reduction == Reduction::none;
+  const Tensor reduced = none ? Tensor() : Tensor::empty({}, logits.dtype(), logits.device());
+  f.total_weight = kernels::cross_entropy_forward(logits.device(), x3, t2, w, options.ignore_index, f.log_probs,
+                                                  per_pos, reduced, options.reduction == Reduction::mean);
   f.log_probs = f.log_probs.view(logits.shape());
-  if (reduced.defined()) {
-    f.loss = reduced;
-    return f;
-  }
-  switch (options.reduction) {
-    case Reduction::none: f.loss = per_pos.view(positions_shape(logits)); break;
-    case Reduction::mean: f.loss = mul(sum(per_pos), 1.0 / f.total_weight); break;
-    default: f.loss = sum(per_pos); break;
-  }
+  f.loss = none ? per_pos.view(positions_shape(logits)) : reduced;
   return f;
 }
 
@@ -194,12 +130,13 @@ Tensor cross_entropy_backward(const Tensor& grad, const Tensor& log_probs, const
                               const CrossEntropyOptions& options, double total_weight) {
   const int64_t n = log_probs.size(0), c = log_probs.size(1);
   const int64_t s = n == 0 || c == 0 ? 0 : log_probs.numel() / (n * c);
-  cpu::UpstreamGrad g = loss_detail::upstream(grad, options.reduction, 1, 1);
+  kernels::UpstreamGrad g = loss_detail::upstream(grad, options.reduction, 1, 1);
   if (options.reduction == Reduction::mean) g.factor = 1.0 / total_weight;
   Tensor out = Tensor::empty({n, c, s}, log_probs.dtype(), log_probs.device());
-  class_loss_backward(log_probs.contiguous().view({n, c, s}), target.contiguous().view({n, s}),
-                      options.weight.defined() ? options.weight.contiguous() : Tensor(), options.ignore_index, g,
-                      out);
+  kernels::cross_entropy_backward(log_probs.device(), log_probs.contiguous().view({n, c, s}),
+                                  target.contiguous().view({n, s}),
+                                  options.weight.defined() ? options.weight.contiguous() : Tensor(),
+                                  options.ignore_index, g, Tensor(), out);
   return out.view(log_probs.shape());
 }
 
@@ -214,24 +151,16 @@ OhemForward ohem_cross_entropy_forward(const Tensor& logits, const Tensor& targe
   OhemForward f;
   f.log_probs = Tensor::empty(x3.shape(), logits.dtype(), logits.device());
   Tensor per_pos = Tensor::empty(t2.shape(), logits.dtype(), logits.device());
-  const double valid =
-      class_loss_forward(x3, t2, Tensor(), options.ignore_index, f.log_probs, per_pos, Tensor(), false);
+  const double valid = kernels::cross_entropy_forward(logits.device(), x3, t2, Tensor(), options.ignore_index,
+                                                      f.log_probs, per_pos, Tensor(), false);
   f.log_probs = f.log_probs.view(logits.shape());
   const int64_t positions = per_pos.numel();
   const int64_t n_min = std::min(positions, options.min_kept >= 0 ? options.min_kept
                                                                    : static_cast<int64_t>(valid) / 16);
   f.kept_scale = Tensor::empty(positions_shape(logits), logits.dtype(), logits.device());
   double mean = 0;
-#if CUDASEG_WITH_CUDA
-  if (logits.device().is_cuda()) {
-    f.kept = cuda::ohem_select(per_pos.view({positions}), -std::log(options.thresh), n_min,
-                               f.kept_scale.view({positions}), &mean);
-    f.loss = Tensor::full({}, mean, logits.dtype(), logits.device());
-    return f;
-  }
-#endif
-  f.kept = cpu::ohem_select(per_pos.view({positions}), -std::log(options.thresh), n_min,
-                            f.kept_scale.view({positions}), &mean);
+  f.kept = kernels::ohem_select(logits.device(), per_pos.view({positions}), -std::log(options.thresh), n_min,
+                                f.kept_scale.view({positions}), &mean);
   f.loss = Tensor::full({}, mean, logits.dtype(), logits.device());
   return f;
 }
@@ -243,23 +172,15 @@ Tensor ohem_cross_entropy(const Tensor& logits, const Tensor& target, const Ohem
 Tensor ohem_cross_entropy_backward(const Tensor& grad, const OhemForward& forward, const Tensor& target,
                                    int64_t ignore_index) {
   // The mean over the kept positions is a 'none' cross entropy weighted per position.
-#if CUDASEG_WITH_CUDA
-  if (grad.device().is_cuda()) {
-    const Tensor& lp = forward.log_probs;
-    const int64_t n = lp.size(0), c = lp.size(1);
-    const int64_t s = n == 0 || c == 0 ? 0 : lp.numel() / (n * c);
-    cpu::UpstreamGrad g;
-    g.grad = grad.contiguous();
-    Tensor out = Tensor::empty({n, c, s}, lp.dtype(), lp.device());
-    cuda::cross_entropy_backward(lp.contiguous().view({n, c, s}), target.contiguous().view({n, s}), Tensor(),
-                                 ignore_index, g, forward.kept_scale.contiguous().view({n, s}), out);
-    return out.view(lp.shape());
-  }
-#endif
-  CrossEntropyOptions o;
-  o.ignore_index = ignore_index;
-  o.reduction = Reduction::none;
-  return cross_entropy_backward(mul(forward.kept_scale, grad.item()), forward.log_probs, target, o, 0.0);
+  const Tensor& lp = forward.log_probs;
+  const int64_t n = lp.size(0), c = lp.size(1);
+  const int64_t s = n == 0 || c == 0 ? 0 : lp.numel() / (n * c);
+  kernels::UpstreamGrad g;
+  g.grad = grad.contiguous();
+  Tensor out = Tensor::empty({n, c, s}, lp.dtype(), lp.device());
+  kernels::cross_entropy_backward(lp.device(), lp.contiguous().view({n, c, s}), target.contiguous().view({n, s}),
+                                  Tensor(), ignore_index, g, forward.kept_scale.contiguous().view({n, s}), out);
+  return out.view(lp.shape());
 }
 
 // ---------------------------------------------------------------- distillation
@@ -275,7 +196,6 @@ KDForward kd_loss_forward(const Tensor& student, const Tensor& teacher, double t
                 " must have the same [N, C, ...] shape");
   CUDASEG_CHECK(temperature > 0, op, ": temperature must be > 0, got ", temperature);
   CUDASEG_CHECK(reduction != Reduction::none, op, ": reduction 'none' is not supported (use kl_div)");
-  const bool on_gpu = loss_detail::on_cuda(op, student);
   const int64_t n = student.size(0), c = student.size(1);
   const int64_t s = n == 0 || c == 0 ? 0 : student.numel() / (n * c);
   KDForward f;
@@ -283,18 +203,9 @@ KDForward kd_loss_forward(const Tensor& student, const Tensor& teacher, double t
   const double divisor = reduction == Reduction::mean        ? static_cast<double>(student.numel())
                          : reduction == Reduction::batchmean ? static_cast<double>(n)
                                                              : 1.0;
-  const double t2 = temperature * temperature;
   const Tensor xs = student.contiguous().view({n, c, s}), xt = teacher.contiguous().view({n, c, s});
-#if CUDASEG_WITH_CUDA
-  if (on_gpu) {
-    f.loss = Tensor::empty({}, student.dtype(), student.device());
-    cuda::kd_forward(xs, xt, temperature, f.prob_diff, t2 / divisor, f.loss);
-  }
-#endif
-  if (!on_gpu) {
-    const double total = cpu::kd_forward(xs, xt, temperature, f.prob_diff);
-    f.loss = Tensor::full({}, total / divisor * t2, student.dtype(), student.device());
-  }
+  f.loss = Tensor::empty({}, student.dtype(), student.device());
+  kernels::kd_forward(student.device(), xs, xt, temperature, divisor, f.prob_diff, f.loss);
   f.prob_diff = f.prob_diff.view(student.shape());
   // d/ds of T^2 * q (log q - log_softmax(s / T)) summed over classes is T * (p - q).
   f.grad_scale = temperature / divisor;
@@ -306,14 +217,9 @@ Tensor kd_loss(const Tensor& student, const Tensor& teacher, double temperature,
 }
 
 Tensor kd_loss_backward(const Tensor& grad, const KDForward& forward) {
-#if CUDASEG_WITH_CUDA
-  if (forward.prob_diff.device().is_cuda()) {
-    Tensor out = Tensor::empty(forward.prob_diff.shape(), forward.prob_diff.dtype(), forward.prob_diff.device());
-    cuda::kd_backward(forward.prob_diff.contiguous(), grad.contiguous(), forward.grad_scale, out);
-    return out;
-  }
-#endif
-  return mul(forward.prob_diff, grad.item() * forward.grad_scale);
+  Tensor out = Tensor::empty(forward.prob_diff.shape(), forward.prob_diff.dtype(), forward.prob_diff.device());
+  kernels::kd_backward(out.device(), forward.prob_diff.contiguous(), grad.contiguous(), forward.grad_scale, out);
+  return out;
 }
 
 }  // namespace cudaseg::ops

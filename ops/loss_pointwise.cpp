@@ -1,16 +1,14 @@
 // Elementwise and per-sample losses: binary cross entropy with logits, dice,
 // kl_div, mse, l1, smooth_l1.
-#include "cudaseg_config.h"
 #include "ops/common.h"
-#include "ops/cpu/loss.h"
+#include "ops/kernels/loss.h"
 #include "ops/loss.h"
 #include "ops/loss_reduce.h"
-#if CUDASEG_WITH_CUDA
-#include "cuda/loss.h"
-#endif
 
 namespace cudaseg::ops {
 namespace {
+
+using kernels::Pointwise;
 
 using loss_detail::check_reduction;
 using loss_detail::reduce;
@@ -24,29 +22,15 @@ void check_pair(const char* op, const Tensor& input, const Tensor& target) {
   check_same_dtype(op, {{"input", &input}, {"target", &target}});
   CUDASEG_CHECK(input.shape() == target.shape(), op, ": target ", shape_str(target.shape()),
                 " must have the input's shape ", shape_str(input.shape()));
-  loss_detail::on_cuda(op, input);
 }
 
 int64_t batch_of(const Tensor& t) { return t.dim() == 0 ? 1 : t.size(0); }
 
-#if CUDASEG_WITH_CUDA
-// Where the CUDA kernels reduce in place: the 0-dim output and the factor
-// of the sum, or the per-element output for 'none'.
-struct DeviceReduction {
-  Tensor out;
-  bool reduce = false;
-  double factor = 1.0;
-};
-DeviceReduction device_reduction(const Tensor& input, Reduction r) {
-  DeviceReduction d;
-  d.reduce = r != Reduction::none;
-  d.out = d.reduce ? Tensor::empty({}, input.dtype(), input.device())
-                   : Tensor::empty(input.shape(), input.dtype(), input.device());
-  if (r == Reduction::mean) d.factor = 1.0 / static_cast<double>(input.numel());
-  if (r == Reduction::batchmean) d.factor = 1.0 / static_cast<double>(batch_of(input));
-  return d;
+// The loss's output: the per-element losses for 'none', else the 0-dim reduced loss.
+Tensor loss_output(const Tensor& input, Reduction r) {
+  return r == Reduction::none ? Tensor::empty(input.shape(), input.dtype(), input.device())
+                              : Tensor::empty({}, input.dtype(), input.device());
 }
-#endif
 
 Tensor empty_like(const Tensor& t) { return Tensor::empty(t.shape(), t.dtype(), t.device()); }
 
@@ -66,46 +50,32 @@ Tensor expanded(const char* op, const char* name, const Tensor& input, const Ten
   return w.expand(input.shape()).contiguous();
 }
 
-Tensor pointwise(const char* op, cpu::Pointwise kind, const Tensor& input, const Tensor& target, Reduction r,
+Tensor pointwise(const char* op, Pointwise kind, const Tensor& input, const Tensor& target, Reduction r,
                  double beta, bool allow_batchmean) {
   check_reduction(op, r, allow_batchmean);
   check_pair(op, input, target);
-#if CUDASEG_WITH_CUDA
-  if (input.device().is_cuda()) {
-    const DeviceReduction d = device_reduction(input, r);
-    cuda::pointwise_loss(kind, input.contiguous(), target.contiguous(), beta, d.reduce, d.factor, d.out);
-    return d.out;
-  }
-#endif
-  Tensor l = empty_like(input);
-  cpu::pointwise_loss(kind, input.contiguous(), target.contiguous(), beta, l);
-  return reduce(l, r, batch_of(input));
+  const Tensor out = loss_output(input, r);
+  kernels::pointwise_loss(input.device(), kind, input.contiguous(), target.contiguous(), beta, r, out);
+  return out;
 }
 
-LossGrads pointwise_backward(cpu::Pointwise kind, const Tensor& grad, const Tensor& input, const Tensor& target,
+LossGrads pointwise_backward(Pointwise kind, const Tensor& grad, const Tensor& input, const Tensor& target,
                              Reduction r, double beta, bool need_input, bool need_target) {
   LossGrads g;
   if (need_input) g.input = empty_like(input);
   if (need_target) g.target = empty_like(target);
-#if CUDASEG_WITH_CUDA
-  if (input.device().is_cuda()) {
-    cuda::pointwise_loss_backward(kind, input.contiguous(), target.contiguous(), beta,
-                                  upstream(grad, r, input.numel(), batch_of(input)), g.input, g.target);
-    return g;
-  }
-#endif
-  cpu::pointwise_loss_backward(kind, input.contiguous(), target.contiguous(), beta,
-                               upstream(grad, r, input.numel(), batch_of(input)), g.input, g.target);
+  kernels::pointwise_loss_backward(input.device(), kind, input.contiguous(), target.contiguous(), beta,
+                                   upstream(grad, r, input.numel(), batch_of(input)), g.input, g.target);
   return g;
 }
 
-cpu::Pointwise regression_kind(RegressionLoss kind) {
+Pointwise regression_kind(RegressionLoss kind) {
   switch (kind) {
-    case RegressionLoss::mse: return cpu::Pointwise::mse;
-    case RegressionLoss::l1: return cpu::Pointwise::l1;
-    case RegressionLoss::smooth_l1: return cpu::Pointwise::smooth_l1;
+    case RegressionLoss::mse: return Pointwise::mse;
+    case RegressionLoss::l1: return Pointwise::l1;
+    case RegressionLoss::smooth_l1: return Pointwise::smooth_l1;
   }
-  return cpu::Pointwise::mse;
+  return Pointwise::mse;
 }
 
 // Dice works on [N, M]: each sample's elements flattened.
@@ -123,18 +93,11 @@ Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& targe
   const char* op = "binary_cross_entropy_with_logits";
   check_reduction(op, options.reduction, false);
   check_pair(op, input, target);
-#if CUDASEG_WITH_CUDA
-  if (input.device().is_cuda()) {
-    const DeviceReduction d = device_reduction(input, options.reduction);
-    cuda::bce_with_logits(input.contiguous(), target.contiguous(), expanded(op, "weight", input, options.weight),
-                          expanded(op, "pos_weight", input, options.pos_weight), d.reduce, d.factor, d.out);
-    return d.out;
-  }
-#endif
-  Tensor l = empty_like(input);
-  cpu::bce_with_logits(input.contiguous(), target.contiguous(), expanded(op, "weight", input, options.weight),
-                       expanded(op, "pos_weight", input, options.pos_weight), l);
-  return reduce(l, options.reduction, batch_of(input));
+  const Tensor out = loss_output(input, options.reduction);
+  kernels::bce_with_logits(input.device(), input.contiguous(), target.contiguous(),
+                           expanded(op, "weight", input, options.weight),
+                           expanded(op, "pos_weight", input, options.pos_weight), options.reduction, out);
+  return out;
 }
 
 LossGrads binary_cross_entropy_with_logits_backward(const Tensor& grad, const Tensor& input, const Tensor& target,
@@ -144,18 +107,10 @@ LossGrads binary_cross_entropy_with_logits_backward(const Tensor& grad, const Te
   LossGrads g;
   if (need_input) g.input = empty_like(input);
   if (need_target) g.target = empty_like(target);
-#if CUDASEG_WITH_CUDA
-  if (input.device().is_cuda()) {
-    cuda::bce_with_logits_backward(input.contiguous(), target.contiguous(),
-                                   expanded(op, "weight", input, options.weight),
-                                   expanded(op, "pos_weight", input, options.pos_weight),
-                                   upstream(grad, options.reduction, input.numel(), 1), g.input, g.target);
-    return g;
-  }
-#endif
-  cpu::bce_with_logits_backward(input.contiguous(), target.contiguous(), expanded(op, "weight", input, options.weight),
-                                expanded(op, "pos_weight", input, options.pos_weight),
-                                upstream(grad, options.reduction, input.numel(), 1), g.input, g.target);
+  kernels::bce_with_logits_backward(input.device(), input.contiguous(), target.contiguous(),
+                                    expanded(op, "weight", input, options.weight),
+                                    expanded(op, "pos_weight", input, options.pos_weight),
+                                    upstream(grad, options.reduction, input.numel(), 1), g.input, g.target);
   return g;
 }
 
@@ -167,13 +122,8 @@ Tensor dice_loss(const Tensor& input, const Tensor& target, const DiceOptions& o
   check_pair(op, input, target);
   CUDASEG_CHECK(input.dim() >= 1, op, ": input must have a batch dim, got ", shape_str(input.shape()));
   Tensor per_sample = Tensor::empty({batch_of(input)}, input.dtype(), input.device());
-#if CUDASEG_WITH_CUDA
-  if (input.device().is_cuda()) {
-    cuda::dice(as_samples(input), as_samples(target), options.smooth, options.apply_sigmoid, per_sample);
-    return reduce(per_sample, options.reduction, batch_of(input));
-  }
-#endif
-  cpu::dice(as_samples(input), as_samples(target), options.smooth, options.apply_sigmoid, per_sample);
+  kernels::dice(input.device(), as_samples(input), as_samples(target), options.smooth, options.apply_sigmoid,
+                per_sample);
   return reduce(per_sample, options.reduction, batch_of(input));
 }
 
@@ -184,53 +134,45 @@ LossGrads dice_loss_backward(const Tensor& grad, const Tensor& input, const Tens
   if (need_input) g.input = empty_like(input);
   if (need_target) g.target = empty_like(target);
   // The gradients are fresh contiguous tensors: their [N, M] views write through.
-#if CUDASEG_WITH_CUDA
-  if (input.device().is_cuda()) {
-    cuda::dice_backward(as_samples(input), as_samples(target), options.smooth, options.apply_sigmoid,
-                        upstream(grad, options.reduction, n, n), need_input ? as_samples(g.input) : Tensor(),
-                        need_target ? as_samples(g.target) : Tensor());
-    return g;
-  }
-#endif
-  cpu::dice_backward(as_samples(input), as_samples(target), options.smooth, options.apply_sigmoid,
-                     upstream(grad, options.reduction, n, n), need_input ? as_samples(g.input) : Tensor(),
-                     need_target ? as_samples(g.target) : Tensor());
+  kernels::dice_backward(input.device(), as_samples(input), as_samples(target), options.smooth,
+                         options.apply_sigmoid, upstream(grad, options.reduction, n, n),
+                         need_input ? as_samples(g.input) : Tensor(), need_target ? as_samples(g.target) : Tensor());
   return g;
 }
 
 // ---------------------------------------------------------------- kl_div
 
 Tensor kl_div(const Tensor& input, const Tensor& target, Reduction reduction, bool log_target) {
-  return pointwise("kl_div", log_target ? cpu::Pointwise::kl_div_log_target : cpu::Pointwise::kl_div, input, target,
+  return pointwise("kl_div", log_target ? Pointwise::kl_div_log_target : Pointwise::kl_div, input, target,
                    reduction, 0.0, true);
 }
 
 LossGrads kl_div_backward(const Tensor& grad, const Tensor& input, const Tensor& target, Reduction reduction,
                           bool log_target, bool need_input, bool need_target) {
-  return pointwise_backward(log_target ? cpu::Pointwise::kl_div_log_target : cpu::Pointwise::kl_div, grad, input,
+  return pointwise_backward(log_target ? Pointwise::kl_div_log_target : Pointwise::kl_div, grad, input,
                             target, reduction, 0.0, need_input, need_target);
 }
 
 // ---------------------------------------------------------------- regression
 
 Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
-  return pointwise("mse_loss", cpu::Pointwise::mse, input, target, reduction, 0.0, false);
+  return pointwise("mse_loss", Pointwise::mse, input, target, reduction, 0.0, false);
 }
 
 Tensor l1_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
-  return pointwise("l1_loss", cpu::Pointwise::l1, input, target, reduction, 0.0, false);
+  return pointwise("l1_loss", Pointwise::l1, input, target, reduction, 0.0, false);
 }
 
 Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, Reduction reduction, double beta) {
   CUDASEG_CHECK(beta >= 0, "smooth_l1_loss: beta must be >= 0, got ", beta);
-  return pointwise("smooth_l1_loss", beta == 0 ? cpu::Pointwise::l1 : cpu::Pointwise::smooth_l1, input, target,
+  return pointwise("smooth_l1_loss", beta == 0 ? Pointwise::l1 : Pointwise::smooth_l1, input, target,
                    reduction, beta, false);
 }
 
 LossGrads regression_loss_backward(RegressionLoss kind, const Tensor& grad, const Tensor& input,
                                    const Tensor& target, Reduction reduction, double beta, bool need_input,
                                    bool need_target) {
-  const cpu::Pointwise k = kind == RegressionLoss::smooth_l1 && beta == 0 ? cpu::Pointwise::l1 : regression_kind(kind);
+  const Pointwise k = kind == RegressionLoss::smooth_l1 && beta == 0 ? Pointwise::l1 : regression_kind(kind);
   return pointwise_backward(k, grad, input, target, reduction, beta, need_input, need_target);
 }
 

@@ -2,14 +2,11 @@
 // turning dL/dloss back into the per-element upstream gradient of a kernel.
 #pragma once
 
-#include "ops/cpu/loss.h"
+#include "ops/kernels/loss.h"
 #include "ops/loss.h"
 
 namespace cudaseg::ops::loss_detail {
 
-// True for a CUDA tensor (in a CUDA build); the no-kernel error for any
-// other device but the CPU.
-bool on_cuda(const char* op, const Tensor& t);
 // Throws unless `r` is one of the reductions `op` accepts.
 void check_reduction(const char* op, Reduction r, bool allow_batchmean);
 // The loss from per-element losses `l`: l itself, its sum, or the sum divided
@@ -17,6 +14,6 @@ void check_reduction(const char* op, Reduction r, bool allow_batchmean);
 // deterministic device sum.
 Tensor reduce(const Tensor& l, Reduction r, int64_t batch);
 // The kernels' view of dL/dloss for that reduction.
-cpu::UpstreamGrad upstream(const Tensor& grad, Reduction r, int64_t numel, int64_t batch);
+kernels::UpstreamGrad upstream(const Tensor& grad, Reduction r, int64_t numel, int64_t batch);
 
 }  // namespace cudaseg::ops::loss_detail

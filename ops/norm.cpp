@@ -2,14 +2,20 @@
 
 #include <cmath>
 
-#include "cudaseg_config.h"
 #include "ops/common.h"
-#include "ops/cpu/norm.h"
-#if CUDASEG_WITH_CUDA
-#include "cuda/norm.h"
-#endif
+#include "ops/kernels/norm.h"
 
 namespace cudaseg::ops {
+
+Kernel<kernels::BatchNormFn> kernels::batch_norm("batch_norm");
+Kernel<kernels::BatchNormBackwardFn> kernels::batch_norm_backward("batch_norm_backward");
+Kernel<kernels::GroupNormFn> kernels::group_norm("group_norm");
+Kernel<kernels::GroupNormBackwardFn> kernels::group_norm_backward("group_norm_backward");
+Kernel<kernels::LayerNormChannelsFn> kernels::layer_norm_channels("layer_norm_channels");
+Kernel<kernels::LayerNormChannelsBackwardFn> kernels::layer_norm_channels_backward("layer_norm_channels_backward");
+Kernel<kernels::NormalizeFn> kernels::normalize("normalize");
+Kernel<kernels::NormalizeBackwardFn> kernels::normalize_backward("normalize_backward");
+
 namespace {
 
 // input [N, C, *] as a contiguous [N, C, S] view.
@@ -41,9 +47,6 @@ void check_common(const char* op, const Tensor& input, const Tensor& weight, con
   if (grad.defined())
     CUDASEG_CHECK(grad.shape() == input.shape(), op, ": grad_output ", shape_str(grad.shape()),
                   " differs from input ", shape_str(input.shape()));
-#if !CUDASEG_WITH_CUDA
-  if (!input.device().is_cpu()) no_kernel(op, input);
-#endif
 }
 
 void check_batch_norm(const char* op, const Tensor& input, const Tensor& running_mean,
@@ -66,20 +69,6 @@ void check_batch_norm(const char* op, const Tensor& input, const Tensor& running
   check_same_device(op, {{"input", &input}, {"running_mean", &running_mean}, {"running_var", &running_var}});
   check_same_dtype(op, {{"input", &input}, {"running_mean", &running_mean}, {"running_var", &running_var}});
   check_common(op, input, weight, bias, grad);
-}
-
-// mean and 1/sqrt(var + eps): of the batch in training, of the running stats otherwise.
-void batch_norm_moments(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, bool training,
-                        double eps, std::vector<double>& mean, std::vector<double>& var,
-                        std::vector<double>& invstd) {
-  if (training) {
-    cpu::batch_norm_stats(x, mean, var);
-  } else {
-    mean = running_mean.to_vector();
-    var = running_var.to_vector();
-  }
-  invstd.resize(var.size());
-  for (size_t c = 0; c < var.size(); ++c) invstd[c] = 1.0 / std::sqrt(var[c] + eps);
 }
 
 void check_layer_norm(const char* op, const Tensor& input, const Shape& normalized_shape, const Tensor& weight,
@@ -112,18 +101,6 @@ void check_group_norm(const char* op, const Tensor& input, int64_t num_groups, c
   check_common(op, input, weight, bias, grad);
 }
 
-// input [N, C, *] -> contiguous [N * S, C, 1], channels last.
-Tensor channels_last_rows(const Tensor& input) {
-  const int64_t N = input.size(0), C = input.size(1), S = input.numel() / std::max<int64_t>(1, N * C);
-  return input.contiguous().view({N, C, S}).permute({0, 2, 1}).contiguous().view({N * S, C, 1});
-}
-
-// The inverse of channels_last_rows for a tensor of `shape`.
-Tensor from_channels_last_rows(const Tensor& rows, const Shape& shape) {
-  const int64_t N = shape[0], C = shape[1], S = shape_numel(shape) / std::max<int64_t>(1, N * C);
-  return rows.view({N, S, C}).permute({0, 2, 1}).contiguous().view(shape);
-}
-
 void check_normalize(const char* op, const Tensor& input, double p, double eps, const Tensor& grad = Tensor()) {
   check_float(op, "input", input);
   CUDASEG_CHECK(std::isfinite(p) && p > 0, op, ": p must be finite and positive, got ", p);
@@ -145,25 +122,9 @@ Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor&
                   const Tensor& bias, bool training, double momentum, double eps) {
   check_batch_norm("batch_norm", input, running_mean, running_var, weight, bias, training, eps);
   const Tensor x = as_ncs("batch_norm", input);
-#if CUDASEG_WITH_CUDA
-  if (x.device().is_cuda()) {
-    Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
-    cuda::batch_norm(x, running_mean, running_var, contiguous_or_undefined(weight), contiguous_or_undefined(bias),
-                     training, momentum, eps, out);
-    return out.view(input.shape());
-  }
-#endif
-  std::vector<double> mean, var, invstd;
-  batch_norm_moments(x, running_mean, running_var, training, eps, mean, var, invstd);
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
-  cpu::batch_norm_apply(x, mean, invstd, contiguous_or_undefined(weight), contiguous_or_undefined(bias), out);
-  if (training && running_mean.defined()) {
-    const double n = static_cast<double>(x.size(0) * x.size(2));
-    std::vector<double> unbiased(var.size());
-    for (size_t c = 0; c < var.size(); ++c) unbiased[c] = var[c] * n / (n - 1.0);
-    cpu::update_running(running_mean, mean, momentum);
-    cpu::update_running(running_var, unbiased, momentum);
-  }
+  kernels::batch_norm(x.device(), x, running_mean, running_var, contiguous_or_undefined(weight),
+                      contiguous_or_undefined(bias), training, momentum, eps, out);
   return out.view(input.shape());
 }
 
@@ -177,18 +138,8 @@ NormGrads batch_norm_backward(const Tensor& grad_output, const Tensor& input, co
   const Shape channels{x.size(1)};
   NormGrads g{empty_if(mask[0], x.shape(), x), empty_if(mask[1] && weight.defined(), channels, x),
               empty_if(mask[2], channels, x)};
-#if CUDASEG_WITH_CUDA
-  if (x.device().is_cuda()) {
-    cuda::batch_norm_backward(grad_output.contiguous().view(x.shape()), x, running_mean, running_var,
-                              contiguous_or_undefined(weight), training, eps, g.input, g.weight, g.bias);
-    if (g.input.defined()) g.input = g.input.view(input.shape());
-    return g;
-  }
-#endif
-  std::vector<double> mean, var, invstd;
-  batch_norm_moments(x, running_mean, running_var, training, eps, mean, var, invstd);
-  cpu::batch_norm_backward(grad_output.contiguous().view(x.shape()), x, mean, invstd,
-                           contiguous_or_undefined(weight), training, g.input, g.weight, g.bias);
+  kernels::batch_norm_backward(x.device(), grad_output.contiguous().view(x.shape()), x, running_mean, running_var,
+                               contiguous_or_undefined(weight), training, eps, g.input, g.weight, g.bias);
   if (g.input.defined()) g.input = g.input.view(input.shape());
   return g;
 }
@@ -201,13 +152,7 @@ Tensor layer_norm(const Tensor& input, const Shape& normalized_shape, const Tens
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
   const Tensor w = weight.defined() ? weight.contiguous().view({K}) : weight;
   const Tensor b = bias.defined() ? bias.contiguous().view({K}) : bias;
-#if CUDASEG_WITH_CUDA
-  if (x.device().is_cuda()) {
-    cuda::group_norm(x, 1, w, b, eps, out);
-    return out.view(input.shape());
-  }
-#endif
-  cpu::group_norm(x, 1, w, b, eps, out);
+  kernels::group_norm(x.device(), x, 1, w, b, eps, out);
   return out.view(input.shape());
 }
 
@@ -221,12 +166,8 @@ NormGrads layer_norm_backward(const Tensor& grad_output, const Tensor& input, co
   const Tensor w = weight.defined() ? weight.contiguous().view({K}) : weight;
   NormGrads g{empty_if(mask[0], x.shape(), x), empty_if(mask[1] && weight.defined(), {K}, x),
               empty_if(mask[2], {K}, x)};
-#if CUDASEG_WITH_CUDA
-  if (x.device().is_cuda())
-    cuda::group_norm_backward(grad_output.contiguous().view(x.shape()), x, 1, w, eps, g.input, g.weight, g.bias);
-  else
-#endif
-    cpu::group_norm_backward(grad_output.contiguous().view(x.shape()), x, 1, w, eps, g.input, g.weight, g.bias);
+  kernels::group_norm_backward(x.device(), grad_output.contiguous().view(x.shape()), x, 1, w, eps, g.input, g.weight,
+                               g.bias);
   if (g.input.defined()) g.input = g.input.view(input.shape());
   if (g.weight.defined()) g.weight = g.weight.view(normalized_shape);
   if (g.bias.defined()) g.bias = g.bias.view(normalized_shape);
@@ -236,18 +177,11 @@ NormGrads layer_norm_backward(const Tensor& grad_output, const Tensor& input, co
 Tensor layer_norm_channels(const Tensor& input, const Tensor& weight, const Tensor& bias, double eps) {
   const char* op = "layer_norm_channels";
   check_group_norm(op, input, 1, weight, bias, eps);
-#if CUDASEG_WITH_CUDA
-  if (input.device().is_cuda()) {
-    const Tensor x = as_ncs(op, input);
-    Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
-    cuda::layer_norm_channels(x, contiguous_or_undefined(weight), contiguous_or_undefined(bias), eps, out);
-    return out.view(input.shape());
-  }
-#endif
-  const Tensor x = channels_last_rows(input);
+  const Tensor x = as_ncs(op, input);
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
-  cpu::group_norm(x, 1, contiguous_or_undefined(weight), contiguous_or_undefined(bias), eps, out);
-  return from_channels_last_rows(out, input.shape());
+  kernels::layer_norm_channels(x.device(), x, contiguous_or_undefined(weight), contiguous_or_undefined(bias), eps,
+                               out);
+  return out.view(input.shape());
 }
 
 NormGrads layer_norm_channels_backward(const Tensor& grad_output, const Tensor& input, const Tensor& weight,
@@ -256,23 +190,12 @@ NormGrads layer_norm_channels_backward(const Tensor& grad_output, const Tensor& 
   check_defined(op, "grad_output", grad_output);
   check_group_norm(op, input, 1, weight, Tensor(), eps, grad_output);
   const Shape channels{input.size(1)};
-#if CUDASEG_WITH_CUDA
-  if (input.device().is_cuda()) {
-    const Tensor x = as_ncs(op, input);
-    NormGrads g{empty_if(mask[0], x.shape(), x), empty_if(mask[1] && weight.defined(), channels, x),
-                empty_if(mask[2], channels, x)};
-    cuda::layer_norm_channels_backward(grad_output.contiguous().view(x.shape()), x,
-                                       contiguous_or_undefined(weight), eps, g.input, g.weight, g.bias);
-    if (g.input.defined()) g.input = g.input.view(input.shape());
-    return g;
-  }
-#endif
-  const Tensor x = channels_last_rows(input);
+  const Tensor x = as_ncs(op, input);
   NormGrads g{empty_if(mask[0], x.shape(), x), empty_if(mask[1] && weight.defined(), channels, x),
               empty_if(mask[2], channels, x)};
-  cpu::group_norm_backward(channels_last_rows(grad_output), x, 1, contiguous_or_undefined(weight), eps, g.input,
-                           g.weight, g.bias);
-  if (g.input.defined()) g.input = from_channels_last_rows(g.input, input.shape());
+  kernels::layer_norm_channels_backward(x.device(), grad_output.contiguous().view(x.shape()), x,
+                                        contiguous_or_undefined(weight), eps, g.input, g.weight, g.bias);
+  if (g.input.defined()) g.input = g.input.view(input.shape());
   return g;
 }
 
@@ -280,12 +203,8 @@ Tensor group_norm(const Tensor& input, int64_t num_groups, const Tensor& weight,
   check_group_norm("group_norm", input, num_groups, weight, bias, eps);
   const Tensor x = as_ncs("group_norm", input);
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
-#if CUDASEG_WITH_CUDA
-  if (x.device().is_cuda())
-    cuda::group_norm(x, num_groups, contiguous_or_undefined(weight), contiguous_or_undefined(bias), eps, out);
-  else
-#endif
-    cpu::group_norm(x, num_groups, contiguous_or_undefined(weight), contiguous_or_undefined(bias), eps, out);
+  kernels::group_norm(x.device(), x, num_groups, contiguous_or_undefined(weight), contiguous_or_undefined(bias), eps,
+                      out);
   return out.view(input.shape());
 }
 
@@ -298,14 +217,8 @@ NormGrads group_norm_backward(const Tensor& grad_output, const Tensor& input, in
   const Shape channels{x.size(1)};
   NormGrads g{empty_if(mask[0], x.shape(), x), empty_if(mask[1] && weight.defined(), channels, x),
               empty_if(mask[2], channels, x)};
-#if CUDASEG_WITH_CUDA
-  if (x.device().is_cuda())
-    cuda::group_norm_backward(grad_output.contiguous().view(x.shape()), x, num_groups,
-                              contiguous_or_undefined(weight), eps, g.input, g.weight, g.bias);
-  else
-#endif
-    cpu::group_norm_backward(grad_output.contiguous().view(x.shape()), x, num_groups,
-                             contiguous_or_undefined(weight), eps, g.input, g.weight, g.bias);
+  kernels::group_norm_backward(x.device(), grad_output.contiguous().view(x.shape()), x, num_groups,
+                               contiguous_or_undefined(weight), eps, g.input, g.weight, g.bias);
   if (g.input.defined()) g.input = g.input.view(input.shape());
   return g;
 }
@@ -314,12 +227,7 @@ Tensor normalize(const Tensor& input, double p, int64_t dim, double eps) {
   check_normalize("normalize", input, p, eps);
   const Tensor x = around_dim(input, wrap_dim(dim, input.dim(), "normalize"));
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
-#if CUDASEG_WITH_CUDA
-  if (x.device().is_cuda())
-    cuda::normalize(x, p, eps, out);
-  else
-#endif
-    cpu::normalize(x, p, eps, out);
+  kernels::normalize(x.device(), x, p, eps, out);
   return out.view(input.shape());
 }
 
@@ -329,12 +237,7 @@ Tensor normalize_backward(const Tensor& grad_output, const Tensor& input, double
   check_normalize(op, input, p, eps, grad_output);
   const Tensor x = around_dim(input, wrap_dim(dim, input.dim(), op));
   Tensor gx = Tensor::empty(x.shape(), x.dtype(), x.device());
-#if CUDASEG_WITH_CUDA
-  if (x.device().is_cuda())
-    cuda::normalize_backward(grad_output.contiguous().view(x.shape()), x, p, eps, gx);
-  else
-#endif
-    cpu::normalize_backward(grad_output.contiguous().view(x.shape()), x, p, eps, gx);
+  kernels::normalize_backward(x.device(), grad_output.contiguous().view(x.shape()), x, p, eps, gx);
   return gx.view(input.shape());
 }
 

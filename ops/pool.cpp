@@ -1,18 +1,22 @@
 #include "ops/pool.h"
 
-#include "cudaseg_config.h"
 #include "ops/common.h"
-#include "ops/cpu/pool.h"
-
-#if CUDASEG_WITH_CUDA
-#include "cuda/pool.h"
-// The CUDA kernel's call; a CPU-only build has none.
-#define CUDASEG_POOL_CUDA(op, t, call) call
-#else
-#define CUDASEG_POOL_CUDA(op, t, call) no_kernel(op, t)
-#endif
+#include "ops/kernels/pool.h"
 
 namespace cudaseg::ops {
+
+Kernel<kernels::MaxPool2dFn> kernels::max_pool2d("max_pool2d");
+Kernel<kernels::MaxPool2dBackwardFn> kernels::max_pool2d_backward("max_pool2d_backward");
+Kernel<kernels::MaxUnpool2dFn> kernels::max_unpool2d("max_unpool2d");
+Kernel<kernels::MaxUnpool2dBackwardFn> kernels::max_unpool2d_backward("max_unpool2d_backward");
+Kernel<kernels::AvgPool2dFn> kernels::avg_pool2d("avg_pool2d");
+Kernel<kernels::AvgPool2dBackwardFn> kernels::avg_pool2d_backward("avg_pool2d_backward");
+Kernel<kernels::AdaptiveAvgPool2dFn> kernels::adaptive_avg_pool2d("adaptive_avg_pool2d");
+Kernel<kernels::AdaptiveAvgPool2dBackwardFn> kernels::adaptive_avg_pool2d_backward("adaptive_avg_pool2d_backward");
+Kernel<kernels::AdaptiveMaxPool2dFn> kernels::adaptive_max_pool2d("adaptive_max_pool2d");
+
+using kernels::PoolGeometry;
+
 namespace {
 
 std::string pair_str(const std::array<int64_t, 2>& a) { return shape_str(Shape(a.begin(), a.end())); }
@@ -39,7 +43,7 @@ void check_output_size(const char* op, const std::array<int64_t, 2>& size, const
 
 // Validates the window options shared by max and average pooling and returns
 // the geometry of `input` under them.
-cpu::PoolGeometry pool_geometry(const char* op, const Shape& input, std::array<int64_t, 2> kernel,
+PoolGeometry pool_geometry(const char* op, const Shape& input, std::array<int64_t, 2> kernel,
                                 std::array<int64_t, 2> stride, std::array<int64_t, 2> padding,
                                 std::array<int64_t, 2> dilation, bool ceil_mode) {
   const std::string in = shape_str(input);
@@ -53,7 +57,7 @@ cpu::PoolGeometry pool_geometry(const char* op, const Shape& input, std::array<i
   CUDASEG_CHECK(padding[0] >= 0 && padding[1] >= 0 && padding[0] <= kernel[0] / 2 && padding[1] <= kernel[1] / 2,
                 op, ": padding ", pair_str(padding), " must be non-negative and at most half of kernel_size ",
                 pair_str(kernel), " (input ", in, ")");
-  cpu::PoolGeometry g;
+  PoolGeometry g;
   g.ih = input[2];
   g.iw = input[3];
   g.kh = kernel[0];
@@ -72,11 +76,11 @@ cpu::PoolGeometry pool_geometry(const char* op, const Shape& input, std::array<i
   return g;
 }
 
-cpu::PoolGeometry max_geometry(const char* op, const Shape& input, const MaxPool2dParams& p) {
+PoolGeometry max_geometry(const char* op, const Shape& input, const MaxPool2dParams& p) {
   return pool_geometry(op, input, p.kernel_size, p.stride, p.padding, p.dilation, p.ceil_mode);
 }
 
-cpu::PoolGeometry avg_geometry(const char* op, const Shape& input, const AvgPool2dParams& p) {
+PoolGeometry avg_geometry(const char* op, const Shape& input, const AvgPool2dParams& p) {
   CUDASEG_CHECK(!p.divisor_override || *p.divisor_override != 0, op, ": divisor_override must not be zero (input ",
                 shape_str(input), ")");
   return pool_geometry(op, input, p.kernel_size, p.stride, p.padding, {1, 1}, p.ceil_mode);
@@ -109,14 +113,11 @@ int64_t pool_output_size(int64_t input, int64_t kernel, int64_t stride, int64_t 
 std::pair<Tensor, Tensor> max_pool2d_with_indices(const Tensor& input, const MaxPool2dParams& params) {
   const char* op = "max_pool2d";
   check_input(op, input);
-  const cpu::PoolGeometry g = max_geometry(op, input.shape(), params);
+  const PoolGeometry g = max_geometry(op, input.shape(), params);
   const Shape shape{input.size(0), input.size(1), g.oh, g.ow};
   Tensor out = Tensor::empty(shape, input.dtype(), input.device());
   Tensor indices = Tensor::empty(shape, DType::i64, input.device());
-  if (input.device().is_cuda())
-    CUDASEG_POOL_CUDA(op, input, cuda::max_pool2d(input.contiguous(), g, out, indices));
-  else
-    cpu::max_pool2d(input.contiguous(), g, out, indices);
+  kernels::max_pool2d(input.device(), input.contiguous(), g, out, indices);
   return {out, indices};
 }
 
@@ -134,11 +135,7 @@ Tensor max_pool2d_backward(const Tensor& grad_output, const Tensor& indices, con
                 shape_str(input_shape), " in N and C");
   check_indices(op, indices, "grad_output", grad_output);
   Tensor grad_input = Tensor::empty(input_shape, grad_output.dtype(), grad_output.device());
-  if (grad_output.device().is_cuda())
-    CUDASEG_POOL_CUDA(op, grad_output,
-                      cuda::max_pool2d_backward(grad_output.contiguous(), indices.contiguous(), grad_input));
-  else
-    cpu::scatter_add_plane(grad_output.contiguous(), indices.contiguous(), grad_input);
+  kernels::max_pool2d_backward(grad_output.device(), grad_output.contiguous(), indices.contiguous(), grad_input);
   return grad_input;
 }
 
@@ -149,10 +146,7 @@ Tensor max_unpool2d(const Tensor& input, const Tensor& indices, std::array<int64
   check_output_size(op, output_size, input);
   Tensor out = Tensor::empty({input.size(0), input.size(1), output_size[0], output_size[1]}, input.dtype(),
                              input.device());
-  if (input.device().is_cuda())
-    CUDASEG_POOL_CUDA(op, input, cuda::max_unpool2d(input.contiguous(), indices.contiguous(), out));
-  else
-    cpu::scatter_plane(op, input.contiguous(), indices.contiguous(), out);
+  kernels::max_unpool2d(input.device(), input.contiguous(), indices.contiguous(), out);
   return out;
 }
 
@@ -175,40 +169,29 @@ Tensor max_unpool2d_backward(const Tensor& grad_output, const Tensor& indices) {
                 shape_str(grad_output.shape()), " in N and C");
   check_same_device(op, {{"grad_output", &grad_output}, {"indices", &indices}});
   Tensor grad_input = Tensor::empty(indices.shape(), grad_output.dtype(), grad_output.device());
-  if (grad_output.device().is_cuda())
-    CUDASEG_POOL_CUDA(op, grad_output,
-                      cuda::max_unpool2d_backward(grad_output.contiguous(), indices.contiguous(), grad_input));
-  else
-    cpu::gather_plane(op, grad_output.contiguous(), indices.contiguous(), grad_input);
+  kernels::max_unpool2d_backward(grad_output.device(), grad_output.contiguous(), indices.contiguous(), grad_input);
   return grad_input;
 }
 
 Tensor avg_pool2d(const Tensor& input, const AvgPool2dParams& params) {
   const char* op = "avg_pool2d";
   check_input(op, input);
-  const cpu::PoolGeometry g = avg_geometry(op, input.shape(), params);
+  const PoolGeometry g = avg_geometry(op, input.shape(), params);
   Tensor out = Tensor::empty({input.size(0), input.size(1), g.oh, g.ow}, input.dtype(), input.device());
   const int64_t divisor = params.divisor_override.value_or(0);
-  if (input.device().is_cuda())
-    CUDASEG_POOL_CUDA(op, input, cuda::avg_pool2d(input.contiguous(), g, params.count_include_pad, divisor, out));
-  else
-    cpu::avg_pool2d(input.contiguous(), g, params.count_include_pad, divisor, out);
+  kernels::avg_pool2d(input.device(), input.contiguous(), g, params.count_include_pad, divisor, out);
   return out;
 }
 
 Tensor avg_pool2d_backward(const Tensor& grad_output, const Shape& input_shape, const AvgPool2dParams& params) {
   const char* op = "avg_pool2d_backward";
   check_input_shape(op, input_shape);
-  const cpu::PoolGeometry g = avg_geometry(op, input_shape, params);
+  const PoolGeometry g = avg_geometry(op, input_shape, params);
   check_grad_output(op, grad_output, {input_shape[0], input_shape[1], g.oh, g.ow});
   Tensor grad_input = Tensor::empty(input_shape, grad_output.dtype(), grad_output.device());
   const int64_t divisor = params.divisor_override.value_or(0);
-  if (grad_output.device().is_cuda())
-    CUDASEG_POOL_CUDA(op, grad_output,
-                      cuda::avg_pool2d_backward(grad_output.contiguous(), g, params.count_include_pad, divisor,
-                                                grad_input));
-  else
-    cpu::avg_pool2d_backward(grad_output.contiguous(), g, params.count_include_pad, divisor, grad_input);
+  kernels::avg_pool2d_backward(grad_output.device(), grad_output.contiguous(), g, params.count_include_pad, divisor,
+                               grad_input);
   return grad_input;
 }
 
@@ -218,10 +201,7 @@ Tensor adaptive_avg_pool2d(const Tensor& input, std::array<int64_t, 2> output_si
   check_output_size(op, output_size, input);
   Tensor out = Tensor::empty({input.size(0), input.size(1), output_size[0], output_size[1]}, input.dtype(),
                              input.device());
-  if (input.device().is_cuda())
-    CUDASEG_POOL_CUDA(op, input, cuda::adaptive_avg_pool2d(input.contiguous(), out));
-  else
-    cpu::adaptive_avg_pool2d(input.contiguous(), out);
+  kernels::adaptive_avg_pool2d(input.device(), input.contiguous(), out);
   return out;
 }
 
@@ -233,10 +213,7 @@ Tensor adaptive_avg_pool2d_backward(const Tensor& grad_output, const Shape& inpu
   CUDASEG_CHECK(grad_output.size(2) > 0 && grad_output.size(3) > 0, op, ": 'grad_output' ",
                 shape_str(grad_output.shape()), " must have a non-empty plane");
   Tensor grad_input = Tensor::empty(input_shape, grad_output.dtype(), grad_output.device());
-  if (grad_output.device().is_cuda())
-    CUDASEG_POOL_CUDA(op, grad_output, cuda::adaptive_avg_pool2d_backward(grad_output.contiguous(), grad_input));
-  else
-    cpu::adaptive_avg_pool2d_backward(grad_output.contiguous(), grad_input);
+  kernels::adaptive_avg_pool2d_backward(grad_output.device(), grad_output.contiguous(), grad_input);
   return grad_input;
 }
 
@@ -247,10 +224,7 @@ std::pair<Tensor, Tensor> adaptive_max_pool2d_with_indices(const Tensor& input, 
   const Shape shape{input.size(0), input.size(1), output_size[0], output_size[1]};
   Tensor out = Tensor::empty(shape, input.dtype(), input.device());
   Tensor indices = Tensor::empty(shape, DType::i64, input.device());
-  if (input.device().is_cuda())
-    CUDASEG_POOL_CUDA(op, input, cuda::adaptive_max_pool2d(input.contiguous(), out, indices));
-  else
-    cpu::adaptive_max_pool2d(input.contiguous(), out, indices);
+  kernels::adaptive_max_pool2d(input.device(), input.contiguous(), out, indices);
   return {out, indices};
 }
 

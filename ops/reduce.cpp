@@ -3,14 +3,15 @@
 #include <algorithm>
 
 #include "ops/common.h"
-#include "ops/cpu/reduce.h"
-
-#include "cudaseg_config.h"
-#if CUDASEG_WITH_CUDA
-#include "cuda/reduce.h"
-#endif
+#include "ops/kernels/reduce.h"
 
 namespace cudaseg::ops {
+Kernel<kernels::ReduceFn> kernels::reduce("reduce");
+Kernel<kernels::ArgReduceFn> kernels::arg_reduce("arg_reduce");
+Kernel<kernels::ScatterAlongDimFn> kernels::scatter_along_dim("scatter_along_dim");
+
+using kernels::ReduceOp;
+
 namespace {
 
 // The reduced dims moved last so each output element reduces one contiguous row.
@@ -69,25 +70,17 @@ RowPlan plan_rows(const char* op, const Tensor& x, const std::vector<int64_t>& d
   return plan;
 }
 
-Tensor reduce(const char* op, cpu::ReduceOp kind, const Tensor& x, const std::vector<int64_t>& dims,
+Tensor reduce(const char* op, ReduceOp kind, const Tensor& x, const std::vector<int64_t>& dims,
               bool keepdim, double correction = 0.0) {
   check_defined(op, "input", x);
-  const bool floating = kind != cpu::ReduceOp::sum && kind != cpu::ReduceOp::amax && kind != cpu::ReduceOp::amin;
+  const bool floating = kind != ReduceOp::sum && kind != ReduceOp::amax && kind != ReduceOp::amin;
   CUDASEG_CHECK(!floating || is_floating(x.dtype()), op, ": expected a floating tensor, got ", x.str());
   CUDASEG_CHECK(x.dtype() != DType::boolean, op, ": not supported for bool input ", x.str());
   RowPlan plan = plan_rows(op, x, dims, keepdim);
-  CUDASEG_CHECK(plan.count > 0 || (kind != cpu::ReduceOp::amax && kind != cpu::ReduceOp::amin), op,
+  CUDASEG_CHECK(plan.count > 0 || (kind != ReduceOp::amax && kind != ReduceOp::amin), op,
                 ": cannot reduce over an empty set of elements of input ", shape_str(x.shape()));
   Tensor out = Tensor::empty({plan.rows}, x.dtype(), x.device());
-  if (x.device().is_cpu()) {
-    cpu::reduce_rows(kind, plan.rows_x, plan.rows, plan.count, correction, out);
-  } else {
-#if CUDASEG_WITH_CUDA
-    cuda::reduce(kind, plan.rows_x, plan.outer, plan.count, plan.inner, correction, out);
-#else
-    no_kernel(op, x);
-#endif
-  }
+  kernels::reduce(x.device(), kind, plan.rows_x, plan.outer, plan.count, plan.inner, correction, out);
   return out.view(plan.out_shape);
 }
 
@@ -101,15 +94,8 @@ ValuesIndices arg_reduce(const char* op, bool largest, const Tensor& x, std::opt
   ValuesIndices out;
   out.indices = Tensor::empty({plan.rows}, DType::i64, x.device());
   if (want_values) out.values = Tensor::empty({plan.rows}, x.dtype(), x.device());
-  if (x.device().is_cpu()) {
-    cpu::arg_reduce_rows(largest, plan.rows_x, plan.rows, plan.count, out.values, out.indices);
-  } else {
-#if CUDASEG_WITH_CUDA
-    cuda::arg_reduce(largest, plan.rows_x, plan.outer, plan.count, plan.inner, out.values, out.indices);
-#else
-    no_kernel(op, x);
-#endif
-  }
+  kernels::arg_reduce(x.device(), largest, plan.rows_x, plan.outer, plan.count, plan.inner, out.values,
+                      out.indices);
   out.indices = out.indices.view(plan.out_shape);
   if (want_values) out.values = out.values.view(plan.out_shape);
   return out;
@@ -118,7 +104,7 @@ ValuesIndices arg_reduce(const char* op, bool largest, const Tensor& x, std::opt
 }  // namespace
 
 Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
-  return reduce("sum", cpu::ReduceOp::sum, x, dims, keepdim);
+  return reduce("sum", ReduceOp::sum, x, dims, keepdim);
 }
 
 Tensor sum_to(const Tensor& x, const Shape& shape) {
@@ -143,19 +129,19 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
 }
 
 Tensor mean(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
-  return reduce("mean", cpu::ReduceOp::mean, x, dims, keepdim);
+  return reduce("mean", ReduceOp::mean, x, dims, keepdim);
 }
 
 Tensor amax(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
-  return reduce("amax", cpu::ReduceOp::amax, x, dims, keepdim);
+  return reduce("amax", ReduceOp::amax, x, dims, keepdim);
 }
 
 Tensor amin(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
-  return reduce("amin", cpu::ReduceOp::amin, x, dims, keepdim);
+  return reduce("amin", ReduceOp::amin, x, dims, keepdim);
 }
 
-Tensor max(const Tensor& x) { return reduce("max", cpu::ReduceOp::amax, x, {}, false); }
-Tensor min(const Tensor& x) { return reduce("min", cpu::ReduceOp::amin, x, {}, false); }
+Tensor max(const Tensor& x) { return reduce("max", ReduceOp::amax, x, {}, false); }
+Tensor min(const Tensor& x) { return reduce("min", ReduceOp::amin, x, {}, false); }
 
 ValuesIndices max(const Tensor& x, int64_t dim, bool keepdim) {
   return arg_reduce("max", true, x, dim, keepdim, true);
@@ -180,17 +166,17 @@ Tensor argmin(const Tensor& x, std::optional<int64_t> dim, bool keepdim) {
 }
 
 Tensor var(const Tensor& x, const std::vector<int64_t>& dims, double correction, bool keepdim) {
-  return reduce("var", cpu::ReduceOp::var, x, dims, keepdim, correction);
+  return reduce("var", ReduceOp::var, x, dims, keepdim, correction);
 }
 
 Tensor std(const Tensor& x, const std::vector<int64_t>& dims, double correction, bool keepdim) {
-  return reduce("std", cpu::ReduceOp::std, x, dims, keepdim, correction);
+  return reduce("std", ReduceOp::std, x, dims, keepdim, correction);
 }
 
 Tensor norm(const Tensor& x, double p, const std::vector<int64_t>& dims, bool keepdim) {
   CUDASEG_CHECK(p == 1.0 || p == 2.0, "norm: p must be 1 or 2, got ", p, " (input ",
                 x.defined() ? shape_str(x.shape()) : std::string("undefined"), ")");
-  return reduce("norm", p == 1.0 ? cpu::ReduceOp::norm1 : cpu::ReduceOp::norm2, x, dims, keepdim);
+  return reduce("norm", p == 1.0 ? ReduceOp::norm1 : ReduceOp::norm2, x, dims, keepdim);
 }
 
 Tensor value_selecting_reduction_backward(const Tensor& grad, int64_t dim, const Tensor& indices,
@@ -211,15 +197,7 @@ Tensor value_selecting_reduction_backward(const Tensor& grad, int64_t dim, const
   kept[d] = 1;
   CUDASEG_CHECK(g.shape() == kept, op, ": grad ", shape_str(grad.shape()), " does not match input ",
                 shape_str(input_shape), " reduced over dim ", dim);
-  if (grad.device().is_cpu()) {
-    cpu::scatter_along_dim(g, idx, d, out);
-  } else {
-#if CUDASEG_WITH_CUDA
-    cuda::scatter_along_dim(g, idx, d, out);
-#else
-    no_kernel(op, grad);
-#endif
-  }
+  kernels::scatter_along_dim(grad.device(), g, idx, d, out);
   return out;
 }
 

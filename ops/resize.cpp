@@ -3,19 +3,18 @@
 #include <cmath>
 #include <sstream>
 
-#include "cudaseg_config.h"
 #include "ops/common.h"
-#include "ops/cpu/resize.h"
-
-#if CUDASEG_WITH_CUDA
-#include "cuda/resize.h"
-// The CUDA kernel's call; a CPU-only build has none.
-#define CUDASEG_RESIZE_CUDA(op, t, call) call
-#else
-#define CUDASEG_RESIZE_CUDA(op, t, call) no_kernel(op, t)
-#endif
+#include "ops/kernels/resize.h"
 
 namespace cudaseg::ops {
+
+Kernel<kernels::UpsampleNearest2dFn> kernels::upsample_nearest2d("upsample_nearest2d");
+Kernel<kernels::UpsampleNearest2dBackwardFn> kernels::upsample_nearest2d_backward("upsample_nearest2d_backward");
+Kernel<kernels::UpsampleBilinear2dFn> kernels::upsample_bilinear2d("upsample_bilinear2d");
+Kernel<kernels::UpsampleBilinear2dBackwardFn> kernels::upsample_bilinear2d_backward("upsample_bilinear2d_backward");
+Kernel<kernels::GridSampleFn> kernels::grid_sample("grid_sample");
+Kernel<kernels::GridSampleBackwardFn> kernels::grid_sample_backward("grid_sample_backward");
+
 namespace {
 
 template <typename V>
@@ -83,10 +82,7 @@ Tensor upsample_nearest2d(const Tensor& input, std::array<int64_t, 2> output_siz
   check_output_size(op, output_size, input.shape());
   Tensor out = Tensor::empty({input.size(0), input.size(1), output_size[0], output_size[1]}, input.dtype(),
                              input.device());
-  if (input.device().is_cuda())
-    CUDASEG_RESIZE_CUDA(op, input, cuda::upsample_nearest2d(input.contiguous(), out, scale_h, scale_w));
-  else
-    cpu::upsample_nearest2d(input.contiguous(), out, scale_h, scale_w);
+  kernels::upsample_nearest2d(input.device(), input.contiguous(), out, scale_h, scale_w);
   return out;
 }
 
@@ -95,11 +91,7 @@ Tensor upsample_nearest2d_backward(const Tensor& grad_output, const Shape& input
   const char* op = "upsample_nearest2d_backward";
   check_backward(op, grad_output, input_shape);
   Tensor grad_input = Tensor::empty(input_shape, grad_output.dtype(), grad_output.device());
-  if (grad_output.device().is_cuda())
-    CUDASEG_RESIZE_CUDA(op, grad_output,
-                        cuda::upsample_nearest2d_backward(grad_output.contiguous(), grad_input, scale_h, scale_w));
-  else
-    cpu::upsample_nearest2d_backward(grad_output.contiguous(), grad_input, scale_h, scale_w);
+  kernels::upsample_nearest2d_backward(grad_output.device(), grad_output.contiguous(), grad_input, scale_h, scale_w);
   return grad_input;
 }
 
@@ -110,11 +102,7 @@ Tensor upsample_bilinear2d(const Tensor& input, std::array<int64_t, 2> output_si
   check_output_size(op, output_size, input.shape());
   Tensor out = Tensor::empty({input.size(0), input.size(1), output_size[0], output_size[1]}, input.dtype(),
                              input.device());
-  if (input.device().is_cuda())
-    CUDASEG_RESIZE_CUDA(op, input,
-                        cuda::upsample_bilinear2d(input.contiguous(), out, align_corners, scale_h, scale_w));
-  else
-    cpu::upsample_bilinear2d(input.contiguous(), out, align_corners, scale_h, scale_w);
+  kernels::upsample_bilinear2d(input.device(), input.contiguous(), out, align_corners, scale_h, scale_w);
   return out;
 }
 
@@ -123,12 +111,8 @@ Tensor upsample_bilinear2d_backward(const Tensor& grad_output, const Shape& inpu
   const char* op = "upsample_bilinear2d_backward";
   check_backward(op, grad_output, input_shape);
   Tensor grad_input = Tensor::empty(input_shape, grad_output.dtype(), grad_output.device());
-  if (grad_output.device().is_cuda())
-    CUDASEG_RESIZE_CUDA(op, grad_output,
-                        cuda::upsample_bilinear2d_backward(grad_output.contiguous(), grad_input, align_corners,
-                                                           scale_h, scale_w));
-  else
-    cpu::upsample_bilinear2d_backward(grad_output.contiguous(), grad_input, align_corners, scale_h, scale_w);
+  kernels::upsample_bilinear2d_backward(grad_output.device(), grad_output.contiguous(), grad_input, align_corners,
+                                        scale_h, scale_w);
   return grad_input;
 }
 
@@ -184,11 +168,7 @@ Tensor grid_sample(const Tensor& input, const Tensor& grid, const std::string& m
   check_grid(op, input, grid);
   Tensor out = Tensor::empty({input.size(0), input.size(1), grid.size(1), grid.size(2)}, input.dtype(),
                              input.device());
-  if (input.device().is_cuda())
-    CUDASEG_RESIZE_CUDA(op, input,
-                        cuda::grid_sample(input.contiguous(), grid.contiguous(), out, modes.border, align_corners));
-  else
-    cpu::grid_sample(input.contiguous(), grid.contiguous(), out, modes.border, align_corners);
+  kernels::grid_sample(input.device(), input.contiguous(), grid.contiguous(), out, modes.border, align_corners);
   return out;
 }
 
@@ -207,13 +187,8 @@ std::pair<Tensor, Tensor> grid_sample_backward(const Tensor& grad_output, const 
   Tensor grad_input, grad_grid;
   if (output_mask[0]) grad_input = Tensor::empty(input.shape(), input.dtype(), input.device());
   if (output_mask[1]) grad_grid = Tensor::empty(grid.shape(), grid.dtype(), grid.device());
-  if (input.device().is_cuda())
-    CUDASEG_RESIZE_CUDA(op, input,
-                        cuda::grid_sample_backward(grad_output.contiguous(), input.contiguous(), grid.contiguous(),
-                                                   grad_input, grad_grid, modes.border, align_corners));
-  else
-    cpu::grid_sample_backward(grad_output.contiguous(), input.contiguous(), grid.contiguous(), grad_input,
-                              grad_grid, modes.border, align_corners);
+  kernels::grid_sample_backward(input.device(), grad_output.contiguous(), input.contiguous(), grid.contiguous(),
+                                grad_input, grad_grid, modes.border, align_corners);
   return {grad_input, grad_grid};
 }
 

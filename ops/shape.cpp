@@ -3,24 +3,26 @@
 #include <algorithm>
 
 #include "ops/common.h"
-#include "ops/cpu/shape.h"
-
-#include "cudaseg_config.h"
-#if CUDASEG_WITH_CUDA
-#include "cuda/shape.h"
-#endif
+#include "ops/kernels/shape.h"
 
 namespace cudaseg::ops {
+Kernel<kernels::PadFn> kernels::pad("pad");
+Kernel<kernels::PadBackwardFn> kernels::pad_backward("pad_backward");
+Kernel<kernels::IndexSelectFn> kernels::index_select("index_select");
+Kernel<kernels::IndexAddFn> kernels::index_add("index_select_backward");
+
+using kernels::PadKind;
+
 namespace {
 
-cpu::PadKind pad_kind(PadMode mode) {
+PadKind pad_kind(PadMode mode) {
   switch (mode) {
     case PadMode::reflect:
-      return cpu::PadKind::reflect;
+      return PadKind::reflect;
     case PadMode::replicate:
-      return cpu::PadKind::replicate;
+      return PadKind::replicate;
     default:
-      return cpu::PadKind::constant;
+      return PadKind::constant;
   }
 }
 
@@ -164,15 +166,7 @@ Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, PadMode mode, doub
   pad_amounts(x.shape(), pads, mode, before, out_shape);
   Tensor out = Tensor::empty(out_shape, x.dtype(), x.device());
   if (out.numel() == 0) return out;
-  if (x.device().is_cpu()) {
-    cpu::pad(x.contiguous(), before, pad_kind(mode), value, out);
-  } else {
-#if CUDASEG_WITH_CUDA
-    cuda::pad(x.contiguous(), before, pad_kind(mode), value, out);
-#else
-    no_kernel("pad", x);
-#endif
-  }
+  kernels::pad(x.device(), x.contiguous(), before, pad_kind(mode), value, out);
   return out;
 }
 
@@ -187,15 +181,7 @@ Tensor pad_backward(const Tensor& grad, const Shape& input_shape, const std::vec
                 " padded by ", shape_str(pads), " (", pad_mode_name(mode), ")");
   Tensor grad_input = Tensor::zeros(input_shape, grad.dtype(), grad.device());
   if (grad.numel() == 0) return grad_input;
-  if (grad.device().is_cpu()) {
-    cpu::pad_backward(grad.contiguous(), before, pad_kind(mode), grad_input);
-  } else {
-#if CUDASEG_WITH_CUDA
-    cuda::pad_backward(grad.contiguous(), before, pad_kind(mode), grad_input);
-#else
-    no_kernel("pad_backward", grad);
-#endif
-  }
+  kernels::pad_backward(grad.device(), grad.contiguous(), before, pad_kind(mode), grad_input);
   return grad_input;
 }
 
@@ -261,15 +247,7 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   for (int64_t k = d + 1; k < x.dim(); ++k) inner *= x.size(k);
   Tensor out = Tensor::empty(out_shape, x.dtype(), x.device());
   if (out.numel() == 0) return out;
-  if (x.device().is_cpu()) {
-    cpu::index_select(x.contiguous(), outer, inner, idx, out);
-  } else {
-#if CUDASEG_WITH_CUDA
-    cuda::index_select(x.contiguous(), outer, inner, idx, out);
-#else
-    no_kernel("index_select", x);
-#endif
-  }
+  kernels::index_select(x.device(), x.contiguous(), outer, inner, idx, out);
   return out;
 }
 
@@ -288,15 +266,7 @@ Tensor index_select_backward(const Tensor& grad, const Shape& input_shape, int64
   for (int64_t k = d + 1; k < nd; ++k) inner *= input_shape[k];
   Tensor out = Tensor::zeros(input_shape, grad.dtype(), grad.device());
   if (grad.numel() == 0) return out;
-  if (grad.device().is_cpu()) {
-    cpu::index_add(grad.contiguous(), outer, inner, idx, out);
-  } else {
-#if CUDASEG_WITH_CUDA
-    cuda::index_add(grad.contiguous(), outer, inner, idx, out);
-#else
-    no_kernel("index_select_backward", grad);
-#endif
-  }
+  kernels::index_add(grad.device(), grad.contiguous(), outer, inner, idx, out);
   return out;
 }
 

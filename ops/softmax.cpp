@@ -1,13 +1,13 @@
 #include "ops/softmax.h"
 
-#include "cudaseg_config.h"
 #include "ops/common.h"
-#include "ops/cpu/softmax.h"
-#if CUDASEG_WITH_CUDA
-#include "cuda/softmax.h"
-#endif
+#include "ops/kernels/softmax.h"
 
 namespace cudaseg::ops {
+
+Kernel<kernels::SoftmaxFn> kernels::softmax("softmax");
+Kernel<kernels::SoftmaxBackwardFn> kernels::softmax_backward("softmax_backward");
+
 namespace {
 
 // t as a contiguous [outer, size(dim), inner] view.
@@ -21,17 +21,9 @@ Tensor around_dim(const Tensor& t, int64_t dim) {
 Tensor forward(const char* op, bool log, const Tensor& input, int64_t dim) {
   check_float(op, "input", input);
   const int64_t d = wrap_dim(dim, input.dim(), op);
-#if !CUDASEG_WITH_CUDA
-  if (!input.device().is_cpu()) no_kernel(op, input);
-#endif
   const Tensor x = around_dim(input, d);
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
-#if CUDASEG_WITH_CUDA
-  if (x.device().is_cuda())
-    cuda::softmax(x, log, out);
-  else
-#endif
-    cpu::softmax(x, log, out);
+  kernels::softmax(x.device(), x, log, out);
   return out.view(input.shape());
 }
 
@@ -43,17 +35,9 @@ Tensor backward(const char* op, bool log, const Tensor& grad, const Tensor& outp
   CUDASEG_CHECK(grad.shape() == output.shape(), op, ": grad_output ", shape_str(grad.shape()),
                 " differs from output ", shape_str(output.shape()));
   const int64_t d = wrap_dim(dim, output.dim(), op);
-#if !CUDASEG_WITH_CUDA
-  if (!output.device().is_cpu()) no_kernel(op, output);
-#endif
   const Tensor y = around_dim(output, d);
   Tensor gx = Tensor::empty(y.shape(), y.dtype(), y.device());
-#if CUDASEG_WITH_CUDA
-  if (y.device().is_cuda())
-    cuda::softmax_backward(around_dim(grad, d), y, log, gx);
-  else
-#endif
-    cpu::softmax_backward(around_dim(grad, d), y, log, gx);
+  kernels::softmax_backward(y.device(), around_dim(grad, d), y, log, gx);
   return gx.view(output.shape());
 }
 

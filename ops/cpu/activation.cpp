@@ -1,21 +1,24 @@
-#include "ops/cpu/activation.h"
-
 #include <algorithm>
 #include <cmath>
 #include <vector>
 
+#include "ops/activation.h"
+#include "ops/binary.h"
 #include "ops/common.h"
+#include "ops/kernels/activation.h"
 #include "runtime/thread_pool.h"
 
 namespace cudaseg::ops::cpu {
 namespace {
 
-constexpr double kSeluScale = 1.0507009873554804934193349852946;
-constexpr double kSeluAlpha = 1.6732632423543772848170429916717;
-constexpr double kSqrt1_2 = 0.70710678118654752440;
-constexpr double kInvSqrt2Pi = 0.39894228040143267794;
-constexpr double kSqrt2OverPi = 0.79788456080286535588;
-constexpr double kGeluCubic = 0.044715;
+using kernels::Activation;
+using kernels::ActivationArgs;
+using kernels::kGeluCubic;
+using kernels::kInvSqrt2Pi;
+using kernels::kSeluAlpha;
+using kernels::kSeluScale;
+using kernels::kSqrt1_2;
+using kernels::kSqrt2OverPi;
 
 constexpr int64_t kGrain = 1 << 14;
 
@@ -177,5 +180,26 @@ void prelu_backward(const Tensor& grad, const Tensor& x, const Tensor& weight, c
     }
   });
 }
+
+// glu composes the pointwise ops: its CPU cost is that of mul and sigmoid,
+// and a fused loop would only repeat their code.
+void glu(const Tensor& x, const Tensor& out) {
+  const int64_t half = x.size(1) / 2;
+  Tensor(out).copy_(ops::mul(x.narrow(1, 0, half), ops::sigmoid(x.narrow(1, half, half))));
+}
+
+void glu_backward(const Tensor& grad, const Tensor& x, const Tensor& grad_input) {
+  const int64_t half = x.size(1) / 2;
+  const Tensor a = x.narrow(1, 0, half), sb = ops::sigmoid(x.narrow(1, half, half));
+  grad_input.narrow(1, 0, half).copy_(ops::mul(grad, sb));
+  grad_input.narrow(1, half, half).copy_(ops::sigmoid_backward(ops::mul(grad, a), sb));
+}
+
+CUDASEG_REGISTER_KERNEL(kernels::activation, cpu, activation)
+CUDASEG_REGISTER_KERNEL(kernels::activation_backward, cpu, activation_backward)
+CUDASEG_REGISTER_KERNEL(kernels::prelu, cpu, prelu)
+CUDASEG_REGISTER_KERNEL(kernels::prelu_backward, cpu, prelu_backward)
+CUDASEG_REGISTER_KERNEL(kernels::glu, cpu, glu)
+CUDASEG_REGISTER_KERNEL(kernels::glu_backward, cpu, glu_backward)
 
 }  // namespace cudaseg::ops::cpu

@@ -1,5 +1,3 @@
-#include "ops/cpu/attention.h"
-
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -7,6 +5,7 @@
 #include <vector>
 
 #include "ops/common.h"
+#include "ops/kernels/attention.h"
 #include "runtime/strided.h"
 #include "runtime/thread_pool.h"
 
@@ -76,5 +75,8 @@ void softmax_backward_rows(const Tensor& probs, const Tensor& grad) {
     });
   });
 }
+
+CUDASEG_REGISTER_KERNEL(kernels::attention_softmax, cpu, attention_softmax)
+CUDASEG_REGISTER_KERNEL(kernels::softmax_backward_rows, cpu, softmax_backward_rows)
 
 }  // namespace cudaseg::ops::cpu

@@ -1,12 +1,17 @@
 #include <array>
 #include <cmath>
 
-#include "ops/cpu/kernels.h"
+#include "ops/kernels/binary.h"
+#include "ops/kernels/compare.h"
 #include "runtime/strided.h"
 #include "runtime/thread_pool.h"
 
 namespace cudaseg::ops::cpu {
 namespace {
+
+using kernels::BinaryOp;
+using kernels::CompareOp;
+using kernels::compare_values;
 
 // Arithmetic type for an element type: the 16-bit floats compute in float.
 template <typename T>
@@ -47,19 +52,6 @@ C apply_op(BinaryOp op, C x, C y, C alpha) {
     case BinaryOp::pow: return static_cast<C>(std::pow(x, y));
   }
   return x;
-}
-
-template <typename T>
-bool compare_values(CompareOp op, T x, T y) {
-  switch (op) {
-    case CompareOp::eq: return x == y;
-    case CompareOp::ne: return x != y;
-    case CompareOp::lt: return x < y;
-    case CompareOp::le: return x <= y;
-    case CompareOp::gt: return x > y;
-    case CompareOp::ge: return x >= y;
-  }
-  return false;
 }
 
 }  // namespace
@@ -141,5 +133,12 @@ void where(const Tensor& cond, const Tensor& a, const Tensor& b, const Tensor& o
                         [&](const std::array<int64_t, 4>& k) { o[k[0]] = pc[k[1]] ? pa[k[2]] : pb[k[3]]; });
   });
 }
+
+CUDASEG_REGISTER_KERNEL(kernels::binary, cpu, binary)
+CUDASEG_REGISTER_KERNEL(kernels::affine_scalar, cpu, affine_scalar)
+CUDASEG_REGISTER_KERNEL(kernels::binary_scalar, cpu, binary_scalar)
+CUDASEG_REGISTER_KERNEL(kernels::compare, cpu, compare)
+CUDASEG_REGISTER_KERNEL(kernels::compare_scalar, cpu, compare_scalar)
+CUDASEG_REGISTER_KERNEL(kernels::where, cpu, where)
 
 }  // namespace cudaseg::ops::cpu

@@ -70,4 +70,10 @@ void add_channel_bias(const Tensor& y, const Tensor& bias) {
   });
 }
 
+CUDASEG_REGISTER_KERNEL(kernels::conv2d_forward, cpu, conv2d_forward)
+CUDASEG_REGISTER_KERNEL(kernels::conv2d_backward_input, cpu, conv2d_backward_input)
+CUDASEG_REGISTER_KERNEL(kernels::conv2d_backward_weight, cpu, conv2d_backward_weight)
+CUDASEG_REGISTER_KERNEL(kernels::conv2d_backward_bias, cpu, conv2d_backward_bias)
+CUDASEG_REGISTER_KERNEL(kernels::add_channel_bias, cpu, add_channel_bias)
+
 }  // namespace cudaseg::ops::cpu

@@ -1,6 +1,5 @@
-#include "ops/cpu/dropout.h"
-
 #include "ops/common.h"
+#include "ops/kernels/dropout.h"
 #include "runtime/philox.h"
 #include "runtime/thread_pool.h"
 
@@ -18,5 +17,7 @@ void dropout_mask(uint64_t seed, uint64_t start, double p, const Tensor& mask) {
     });
   });
 }
+
+CUDASEG_REGISTER_KERNEL(kernels::dropout_mask, cpu, dropout_mask)
 
 }  // namespace cudaseg::ops::cpu

@@ -1,48 +1,25 @@
-#include "ops/cpu/linalg.h"
-
 #include <algorithm>
 #include <array>
 #include <vector>
 
 #include "ops/common.h"
 #include "ops/cpu/gemm.h"
+#include "ops/kernels/linalg.h"
+#include "ops/reduce.h"
 #include "runtime/strided.h"
 #include "runtime/thread_pool.h"
 
 namespace cudaseg::ops::cpu {
-namespace {
 
-// A 2-D operand as BLAS sees it: row-major storage, possibly transposed.
-struct Mat {
-  bool trans = false;
-  int64_t ld = 0;
-};
-
-Mat mat_of(const Tensor& t) {
-  const int64_t nd = t.dim();
-  const int64_t rows = t.size(nd - 2), cols = t.size(nd - 1);
-  const int64_t rs = t.stride(nd - 2), cs = t.stride(nd - 1);
-  if ((cols == 1 || cs == 1) && (rows == 1 || rs >= cols)) return {false, rows == 1 ? cols : rs};
-  return {true, cols == 1 ? rows : cs};
-}
-
-}  // namespace
-
-bool blas_compatible(const Tensor& t) {
-  const int64_t nd = t.dim();
-  const int64_t rows = t.size(nd - 2), cols = t.size(nd - 1);
-  const int64_t rs = t.stride(nd - 2), cs = t.stride(nd - 1);
-  const bool row_major = (cols == 1 || cs == 1) && (rows == 1 || rs >= cols);
-  const bool col_major = (rows == 1 || rs == 1) && (cols == 1 || cs >= rows);
-  return row_major || col_major;
-}
+using kernels::blas_mat;
+using kernels::BlasMat;
 
 void batched_matmul(const Tensor& a, const Tensor& b, const Tensor& out) {
   dispatch_float("matmul", out.dtype(), [&](auto tag) {
     using T = decltype(tag);
     const int64_t nd = out.dim();
     const int64_t n = out.size(nd - 2), p = out.size(nd - 1), m = a.size(nd - 1);
-    const Mat ma = mat_of(a), mb = mat_of(b);
+    const BlasMat ma = blas_mat(a), mb = blas_mat(b);
     const T* pa = static_cast<const T*>(a.storage()->data());
     const T* pb = static_cast<const T*>(b.storage()->data());
     T* po = out.data<T>();
@@ -62,7 +39,8 @@ void batched_matmul(const Tensor& a, const Tensor& b, const Tensor& out) {
   });
 }
 
-void linear(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& out) {
+void linear(const Tensor& x, const Tensor& weight_any, const Tensor& bias, LinearAct act, const Tensor& out) {
+  const Tensor weight = kernels::blas_ready(weight_any);
   dispatch_float("linear", out.dtype(), [&](auto tag) {
     using T = decltype(tag);
     const int64_t rows = x.size(0), in = x.size(1), outf = weight.size(0);
@@ -72,11 +50,20 @@ void linear(const Tensor& x, const Tensor& weight, const Tensor& bias, const Ten
       for (int64_t r = 0; r < rows; ++r)
         for (int64_t j = 0; j < outf; ++j) po[r * outf + j] = pb[j];
     }
-    const Mat mx = mat_of(x), mw = mat_of(weight);
+    const BlasMat mx = blas_mat(x), mw = blas_mat(weight);
     // weight is [out, in]: the product needs its transpose.
     gemm(mx.trans, !mw.trans, rows, outf, in, T(1), x.data<T>(), mx.ld, weight.data<T>(), mw.ld,
             bias.defined() ? T(1) : T(0), po, outf);
   });
+  // Elementwise, so in place is safe.
+  if (act != LinearAct::none) kernels::activation(out.device(), kernels::linear_activation(act), out, out);
 }
+
+// The CPU reduction is already deterministic; the GEMM trick is for CUDA.
+Tensor sum_to(const Tensor& x, const Shape& shape) { return ops::sum_to(x, shape); }
+
+CUDASEG_REGISTER_KERNEL(kernels::batched_matmul, cpu, batched_matmul)
+CUDASEG_REGISTER_KERNEL(kernels::linear, cpu, linear)
+CUDASEG_REGISTER_KERNEL(kernels::sum_to, cpu, sum_to)
 
 }  // namespace cudaseg::ops::cpu

@@ -1,16 +1,19 @@
-#include "ops/cpu/loss.h"
-
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <numeric>
 #include <vector>
 
+#include "ops/binary.h"
 #include "ops/common.h"
+#include "ops/kernels/loss.h"
+#include "ops/reduce.h"
 #include "runtime/thread_pool.h"
 
 namespace cudaseg::ops::cpu {
 namespace {
+
+using kernels::UpstreamGrad;
 
 // y[c * ys] = log_softmax(x * inv_temp) over the C values x[c * xs].
 template <typename T>
@@ -30,8 +33,8 @@ T upstream_at(const UpstreamGrad& g, const T* pg, T g0, int64_t i) {
 
 }  // namespace
 
-double cross_entropy_forward(const Tensor& logits, const Tensor& target, const Tensor& weight, int64_t ignore_index,
-                             const Tensor& log_probs, const Tensor& loss) {
+double cross_entropy_per_position(const Tensor& logits, const Tensor& target, const Tensor& weight,
+                                  int64_t ignore_index, const Tensor& log_probs, const Tensor& loss) {
   return dispatch_float("cross_entropy", logits.dtype(), [&](auto tag) {
     using T = decltype(tag);
     const int64_t n = logits.size(0), c_count = logits.size(1), s = logits.size(2);
@@ -60,8 +63,8 @@ double cross_entropy_forward(const Tensor& logits, const Tensor& target, const T
   });
 }
 
-void cross_entropy_backward(const Tensor& log_probs, const Tensor& target, const Tensor& weight,
-                            int64_t ignore_index, const UpstreamGrad& grad, const Tensor& out) {
+void cross_entropy_backward_upstream(const Tensor& log_probs, const Tensor& target, const Tensor& weight,
+                                     int64_t ignore_index, const UpstreamGrad& grad, const Tensor& out) {
   dispatch_float("cross_entropy_backward", log_probs.dtype(), [&](auto tag) {
     using T = decltype(tag);
     const int64_t n = log_probs.size(0), c_count = log_probs.size(1), s = log_probs.size(2);
@@ -117,7 +120,7 @@ int64_t ohem_select(const Tensor& losses, double threshold, int64_t n_min, const
   });
 }
 
-double kd_forward(const Tensor& student, const Tensor& teacher, double temperature, const Tensor& prob_diff) {
+double kd_sum(const Tensor& student, const Tensor& teacher, double temperature, const Tensor& prob_diff) {
   return dispatch_float("kd_loss", student.dtype(), [&](auto tag) {
     using T = decltype(tag);
     const int64_t n = student.size(0), c_count = student.size(1), s = student.size(2);
@@ -146,5 +149,50 @@ double kd_forward(const Tensor& student, const Tensor& teacher, double temperatu
     return std::accumulate(partial.begin(), partial.end(), 0.0);
   });
 }
+
+int64_t first_invalid_target(const Tensor& target, int64_t classes, int64_t ignore_index) {
+  const int64_t* t = target.data<int64_t>();
+  for (int64_t i = 0; i < target.numel(); ++i)
+    if (t[i] != ignore_index && (t[i] < 0 || t[i] >= classes)) return i;
+  return -1;
+}
+
+double cross_entropy_forward(const Tensor& logits, const Tensor& target, const Tensor& weight, int64_t ignore_index,
+                             const Tensor& log_probs, const Tensor& loss, const Tensor& reduced, bool mean) {
+  const double total = cross_entropy_per_position(logits, target, weight, ignore_index, log_probs, loss);
+  if (reduced.defined()) Tensor(reduced).copy_(mean ? ops::mul(ops::sum(loss), 1.0 / total) : ops::sum(loss));
+  return total;
+}
+
+void cross_entropy_backward(const Tensor& log_probs, const Tensor& target, const Tensor& weight,
+                            int64_t ignore_index, const UpstreamGrad& grad, const Tensor& position_scale,
+                            const Tensor& out) {
+  if (!position_scale.defined()) {
+    cross_entropy_backward_upstream(log_probs, target, weight, ignore_index, grad, out);
+    return;
+  }
+  // The position scale folded into a per-position upstream gradient.
+  UpstreamGrad scaled;
+  scaled.grad = ops::mul(position_scale, grad.grad.item() * grad.factor);
+  scaled.per_element = true;
+  cross_entropy_backward_upstream(log_probs, target, weight, ignore_index, scaled, out);
+}
+
+void kd_forward(const Tensor& student, const Tensor& teacher, double temperature, double divisor,
+                const Tensor& prob_diff, const Tensor& reduced) {
+  const double total = kd_sum(student, teacher, temperature, prob_diff);
+  Tensor(reduced).fill_(total / divisor * (temperature * temperature));
+}
+
+void kd_backward(const Tensor& prob_diff, const Tensor& grad, double grad_scale, const Tensor& out) {
+  Tensor(out).copy_(ops::mul(prob_diff, grad.item() * grad_scale));
+}
+
+CUDASEG_REGISTER_KERNEL(kernels::first_invalid_target, cpu, first_invalid_target)
+CUDASEG_REGISTER_KERNEL(kernels::cross_entropy_forward, cpu, cross_entropy_forward)
+CUDASEG_REGISTER_KERNEL(kernels::cross_entropy_backward, cpu, cross_entropy_backward)
+CUDASEG_REGISTER_KERNEL(kernels::ohem_select, cpu, ohem_select)
+CUDASEG_REGISTER_KERNEL(kernels::kd_forward, cpu, kd_forward)
+CUDASEG_REGISTER_KERNEL(kernels::kd_backward, cpu, kd_backward)
 
 }  // namespace cudaseg::ops::cpu

@@ -4,11 +4,16 @@
 #include <cmath>
 
 #include "ops/common.h"
-#include "ops/cpu/loss.h"
+#include "ops/binary.h"
+#include "ops/kernels/loss.h"
+#include "ops/reduce.h"
 #include "runtime/thread_pool.h"
 
 namespace cudaseg::ops::cpu {
 namespace {
+
+using kernels::Pointwise;
+using kernels::UpstreamGrad;
 
 constexpr int64_t kGrain = 1 << 14;
 
@@ -46,7 +51,7 @@ T* data_or_null(const Tensor& t) {
 
 }  // namespace
 
-void pointwise_loss(Pointwise kind, const Tensor& input, const Tensor& target, double beta, const Tensor& out) {
+void pointwise_losses(Pointwise kind, const Tensor& input, const Tensor& target, double beta, const Tensor& out) {
   dispatch_float("loss", input.dtype(), [&](auto tag) {
     using T = decltype(tag);
     const T* x = input.data<T>();
@@ -97,8 +102,8 @@ void pointwise_loss_backward(Pointwise kind, const Tensor& input, const Tensor& 
   });
 }
 
-void bce_with_logits(const Tensor& input, const Tensor& target, const Tensor& weight, const Tensor& pos_weight,
-                     const Tensor& out) {
+void bce_with_logits_losses(const Tensor& input, const Tensor& target, const Tensor& weight,
+                            const Tensor& pos_weight, const Tensor& out) {
   dispatch_float("binary_cross_entropy_with_logits", input.dtype(), [&](auto tag) {
     using T = decltype(tag);
     const T* x = input.data<T>();
@@ -193,5 +198,51 @@ void dice_backward(const Tensor& input, const Tensor& target, double smooth, boo
     });
   });
 }
+
+Tensor reduce_losses(const Tensor& l, Reduction r, int64_t batch) {
+  switch (r) {
+    case Reduction::none: return l;
+    case Reduction::sum: return ops::sum(l);
+    case Reduction::mean: return ops::mul(ops::sum(l), 1.0 / static_cast<double>(l.numel()));
+    case Reduction::batchmean: return ops::mul(ops::sum(l), 1.0 / static_cast<double>(batch));
+  }
+  return l;
+}
+
+namespace {
+
+// The per-element losses of `input` go to `out` for Reduction::none, else to
+// a buffer reduced into the 0-dim `out`.
+template <typename F>
+void reduced_losses(const Tensor& input, Reduction r, const Tensor& out, F&& per_element) {
+  if (r == Reduction::none) {
+    per_element(out);
+    return;
+  }
+  const Tensor l = Tensor::empty(input.shape(), input.dtype(), input.device());
+  per_element(l);
+  Tensor(out).copy_(reduce_losses(l, r, input.dim() == 0 ? 1 : input.size(0)));
+}
+
+}  // namespace
+
+void pointwise_loss(Pointwise kind, const Tensor& input, const Tensor& target, double beta, Reduction r,
+                    const Tensor& out) {
+  reduced_losses(input, r, out, [&](const Tensor& l) { pointwise_losses(kind, input, target, beta, l); });
+}
+
+void bce_with_logits(const Tensor& input, const Tensor& target, const Tensor& weight, const Tensor& pos_weight,
+                     Reduction r, const Tensor& out) {
+  reduced_losses(input, r, out,
+                 [&](const Tensor& l) { bce_with_logits_losses(input, target, weight, pos_weight, l); });
+}
+
+CUDASEG_REGISTER_KERNEL(kernels::pointwise_loss, cpu, pointwise_loss)
+CUDASEG_REGISTER_KERNEL(kernels::pointwise_loss_backward, cpu, pointwise_loss_backward)
+CUDASEG_REGISTER_KERNEL(kernels::bce_with_logits, cpu, bce_with_logits)
+CUDASEG_REGISTER_KERNEL(kernels::bce_with_logits_backward, cpu, bce_with_logits_backward)
+CUDASEG_REGISTER_KERNEL(kernels::dice, cpu, dice)
+CUDASEG_REGISTER_KERNEL(kernels::dice_backward, cpu, dice_backward)
+CUDASEG_REGISTER_KERNEL(kernels::reduce_losses, cpu, reduce_losses)
 
 }  // namespace cudaseg::ops::cpu

@@ -1,8 +1,8 @@
-#include "ops/cpu/norm.h"
-
 #include <cmath>
+#include <vector>
 
 #include "ops/common.h"
+#include "ops/kernels/norm.h"
 #include "runtime/thread_pool.h"
 
 namespace cudaseg::ops::cpu {
@@ -40,6 +40,7 @@ void row_moments(const T* x, int64_t n, double& mean, double& var) {
 
 }  // namespace
 
+// Per-channel mean and biased variance of x [N, C, S] over N and S.
 void batch_norm_stats(const Tensor& x, std::vector<double>& mean, std::vector<double>& var) {
   const int64_t N = x.size(0), C = x.size(1), S = x.size(2);
   mean.assign(C, 0.0);
@@ -66,6 +67,7 @@ void batch_norm_stats(const Tensor& x, std::vector<double>& mean, std::vector<do
   });
 }
 
+// out = (x - mean[c]) * invstd[c] * weight[c] + bias[c], x [N, C, S].
 void batch_norm_apply(const Tensor& x, const std::vector<double>& mean, const std::vector<double>& invstd,
                       const Tensor& weight, const Tensor& bias, const Tensor& out) {
   const int64_t N = x.size(0), C = x.size(1), S = x.size(2);
@@ -84,9 +86,11 @@ void batch_norm_apply(const Tensor& x, const std::vector<double>& mean, const st
   });
 }
 
-void batch_norm_backward(const Tensor& grad, const Tensor& x, const std::vector<double>& mean,
-                         const std::vector<double>& invstd, const Tensor& weight, bool batch_stats,
-                         const Tensor& grad_input, const Tensor& grad_weight, const Tensor& grad_bias) {
+// Gradients of batch_norm_apply. With batch_stats the mean and invstd are
+// functions of x (training mode) and grad_input carries their terms too.
+void batch_norm_backward_moments(const Tensor& grad, const Tensor& x, const std::vector<double>& mean,
+                                 const std::vector<double>& invstd, const Tensor& weight, bool batch_stats,
+                                 const Tensor& grad_input, const Tensor& grad_weight, const Tensor& grad_bias) {
   const int64_t N = x.size(0), C = x.size(1), S = x.size(2);
   const double M = static_cast<double>(N * S);
   dispatch_float("batch_norm_backward", x.dtype(), [&](auto tag) {
@@ -123,6 +127,7 @@ void batch_norm_backward(const Tensor& grad, const Tensor& x, const std::vector<
   });
 }
 
+// running = (1 - momentum) * running + momentum * stat, in place (any stride).
 void update_running(const Tensor& running, const std::vector<double>& stat, double momentum) {
   dispatch_float("batch_norm", running.dtype(), [&](auto tag) {
     using T = decltype(tag);
@@ -279,5 +284,80 @@ void normalize_backward(const Tensor& grad, const Tensor& x, double p, double ep
     });
   });
 }
+
+namespace {
+
+// mean and 1/sqrt(var + eps): of the batch in training, of the running stats otherwise.
+void batch_norm_moments(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, bool training,
+                        double eps, std::vector<double>& mean, std::vector<double>& var,
+                        std::vector<double>& invstd) {
+  if (training) {
+    batch_norm_stats(x, mean, var);
+  } else {
+    mean = running_mean.to_vector();
+    var = running_var.to_vector();
+  }
+  invstd.resize(var.size());
+  for (size_t c = 0; c < var.size(); ++c) invstd[c] = 1.0 / std::sqrt(var[c] + eps);
+}
+
+// x [N, C, S] as contiguous rows [N * S, C, 1], channels last, for group_norm.
+Tensor channels_last_rows(const Tensor& x) {
+  return x.permute({0, 2, 1}).contiguous().view({x.size(0) * x.size(2), x.size(1), 1});
+}
+
+// Rows [N * S, C, 1] back into the contiguous [N, C, S] `out`.
+void copy_from_channels_last_rows(const Tensor& rows, const Tensor& out) {
+  Tensor(out).copy_(rows.view({out.size(0), out.size(2), out.size(1)}).permute({0, 2, 1}));
+}
+
+}  // namespace
+
+void batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+                const Tensor& bias, bool training, double momentum, double eps, const Tensor& out) {
+  std::vector<double> mean, var, invstd;
+  batch_norm_moments(x, running_mean, running_var, training, eps, mean, var, invstd);
+  batch_norm_apply(x, mean, invstd, weight, bias, out);
+  if (training && running_mean.defined()) {
+    const double n = static_cast<double>(x.size(0) * x.size(2));
+    std::vector<double> unbiased(var.size());
+    for (size_t c = 0; c < var.size(); ++c) unbiased[c] = var[c] * n / (n - 1.0);
+    update_running(running_mean, mean, momentum);
+    update_running(running_var, unbiased, momentum);
+  }
+}
+
+void batch_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
+                         const Tensor& weight, bool training, double eps, const Tensor& grad_input,
+                         const Tensor& grad_weight, const Tensor& grad_bias) {
+  std::vector<double> mean, var, invstd;
+  batch_norm_moments(x, running_mean, running_var, training, eps, mean, var, invstd);
+  batch_norm_backward_moments(grad, x, mean, invstd, weight, training, grad_input, grad_weight, grad_bias);
+}
+
+// Layer norm over the channels is group norm with one group on channels-last rows.
+void layer_norm_channels(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps, const Tensor& out) {
+  const Tensor rows = channels_last_rows(x);
+  Tensor out_rows = Tensor::empty(rows.shape(), rows.dtype(), rows.device());
+  group_norm(rows, 1, weight, bias, eps, out_rows);
+  copy_from_channels_last_rows(out_rows, out);
+}
+
+void layer_norm_channels_backward(const Tensor& grad, const Tensor& x, const Tensor& weight, double eps,
+                                  const Tensor& grad_input, const Tensor& grad_weight, const Tensor& grad_bias) {
+  const Tensor rows = channels_last_rows(x);
+  const Tensor gi_rows = grad_input.defined() ? Tensor::empty(rows.shape(), rows.dtype(), rows.device()) : Tensor();
+  group_norm_backward(channels_last_rows(grad), rows, 1, weight, eps, gi_rows, grad_weight, grad_bias);
+  if (grad_input.defined()) copy_from_channels_last_rows(gi_rows, grad_input);
+}
+
+CUDASEG_REGISTER_KERNEL(kernels::batch_norm, cpu, batch_norm)
+CUDASEG_REGISTER_KERNEL(kernels::batch_norm_backward, cpu, batch_norm_backward)
+CUDASEG_REGISTER_KERNEL(kernels::group_norm, cpu, group_norm)
+CUDASEG_REGISTER_KERNEL(kernels::group_norm_backward, cpu, group_norm_backward)
+CUDASEG_REGISTER_KERNEL(kernels::layer_norm_channels, cpu, layer_norm_channels)
+CUDASEG_REGISTER_KERNEL(kernels::layer_norm_channels_backward, cpu, layer_norm_channels_backward)
+CUDASEG_REGISTER_KERNEL(kernels::normalize, cpu, normalize)
+CUDASEG_REGISTER_KERNEL(kernels::normalize_backward, cpu, normalize_backward)
 
 }  // namespace cudaseg::ops::cpu

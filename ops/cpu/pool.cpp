@@ -1,14 +1,15 @@
-#include "ops/cpu/pool.h"
-
 #include <algorithm>
 #include <cmath>
 #include <limits>
 
 #include "ops/common.h"
+#include "ops/kernels/pool.h"
 #include "runtime/thread_pool.h"
 
 namespace cudaseg::ops::cpu {
 namespace {
+
+using kernels::PoolGeometry;
 
 // Runs f(plane) for every plane in parallel, in chunks of about 32K
 // elements of work.
@@ -73,7 +74,7 @@ void max_pool2d(const Tensor& input, const PoolGeometry& g, const Tensor& output
   });
 }
 
-void scatter_add_plane(const Tensor& grad_output, const Tensor& indices, const Tensor& grad_input) {
+void max_pool2d_backward(const Tensor& grad_output, const Tensor& indices, const Tensor& grad_input) {
   dispatch_float("max_pool2d_backward", grad_output.dtype(), [&](auto tag) {
     using T = decltype(tag);
     const T* go = grad_output.data<T>();
@@ -94,7 +95,8 @@ void scatter_add_plane(const Tensor& grad_output, const Tensor& indices, const T
   });
 }
 
-void scatter_plane(const char* op, const Tensor& input, const Tensor& indices, const Tensor& output) {
+void max_unpool2d(const Tensor& input, const Tensor& indices, const Tensor& output) {
+  const char* op = "max_unpool2d";
   dispatch_float(op, input.dtype(), [&](auto tag) {
     using T = decltype(tag);
     const T* x = input.data<T>();
@@ -115,7 +117,8 @@ void scatter_plane(const char* op, const Tensor& input, const Tensor& indices, c
   });
 }
 
-void gather_plane(const char* op, const Tensor& source, const Tensor& indices, const Tensor& output) {
+void max_unpool2d_backward(const Tensor& source, const Tensor& indices, const Tensor& output) {
+  const char* op = "max_unpool2d_backward";
   dispatch_float(op, source.dtype(), [&](auto tag) {
     using T = decltype(tag);
     const T* s = source.data<T>();
@@ -135,28 +138,8 @@ void gather_plane(const char* op, const Tensor& source, const Tensor& indices, c
   });
 }
 
-namespace {
-
-// The input window of output (oy, ox) of avg_pool2d, clipped to the input
-// (empty when it covers only padding), and its divisor.
-struct AvgWindow {
-  int64_t y0, y1, x0, x1, divisor;
-};
-
-AvgWindow avg_window(const PoolGeometry& g, int64_t oy, int64_t ox, bool count_include_pad, int64_t divisor_override) {
-  int64_t y0 = oy * g.sh - g.ph, x0 = ox * g.sw - g.pw;
-  int64_t y1 = std::min(y0 + g.kh, g.ih + g.ph), x1 = std::min(x0 + g.kw, g.iw + g.pw);
-  const int64_t padded_size = (y1 - y0) * (x1 - x0);
-  y0 = std::max<int64_t>(y0, 0);
-  x0 = std::max<int64_t>(x0, 0);
-  y1 = std::min(y1, g.ih);
-  x1 = std::min(x1, g.iw);
-  int64_t divisor = divisor_override;
-  if (divisor == 0) divisor = count_include_pad ? padded_size : (y1 - y0) * (x1 - x0);
-  return {y0, y1, x0, x1, divisor};
-}
-
-}  // namespace
+using kernels::avg_window;
+using kernels::AvgWindow;
 
 void avg_pool2d(const Tensor& input, const PoolGeometry& g, bool count_include_pad, int64_t divisor_override,
                 const Tensor& output) {
@@ -283,5 +266,15 @@ void adaptive_max_pool2d(const Tensor& input, const Tensor& output, const Tensor
     });
   });
 }
+
+CUDASEG_REGISTER_KERNEL(kernels::max_pool2d, cpu, max_pool2d)
+CUDASEG_REGISTER_KERNEL(kernels::max_pool2d_backward, cpu, max_pool2d_backward)
+CUDASEG_REGISTER_KERNEL(kernels::max_unpool2d, cpu, max_unpool2d)
+CUDASEG_REGISTER_KERNEL(kernels::max_unpool2d_backward, cpu, max_unpool2d_backward)
+CUDASEG_REGISTER_KERNEL(kernels::avg_pool2d, cpu, avg_pool2d)
+CUDASEG_REGISTER_KERNEL(kernels::avg_pool2d_backward, cpu, avg_pool2d_backward)
+CUDASEG_REGISTER_KERNEL(kernels::adaptive_avg_pool2d, cpu, adaptive_avg_pool2d)
+CUDASEG_REGISTER_KERNEL(kernels::adaptive_avg_pool2d_backward, cpu, adaptive_avg_pool2d_backward)
+CUDASEG_REGISTER_KERNEL(kernels::adaptive_max_pool2d, cpu, adaptive_max_pool2d)
 
 }  // namespace cudaseg::ops::cpu

@@ -1,14 +1,15 @@
-#include "ops/cpu/reduce.h"
-
 #include <array>
 #include <cmath>
 #include <limits>
 
+#include "ops/kernels/reduce.h"
 #include "runtime/strided.h"
 #include "runtime/thread_pool.h"
 
 namespace cudaseg::ops::cpu {
 namespace {
+
+using kernels::ReduceOp;
 
 // Runs f(row_pointer, row_index) over rows in parallel.
 template <typename T, typename F>
@@ -128,5 +129,22 @@ void scatter_along_dim(const Tensor& src, const Tensor& indices, int64_t dim, co
                         [&](const std::array<int64_t, 3>& k) { po[k[0] + pi[k[2]] * step] = ps[k[1]]; });
   });
 }
+
+// The op layer hands the CPU contiguous rows: inner is always 1 here.
+void reduce(ReduceOp op, const Tensor& x, int64_t outer, int64_t count, int64_t inner, double correction,
+            const Tensor& out) {
+  CUDASEG_CHECK(inner == 1, "reduce: the CPU kernel takes rows, got inner size ", inner);
+  reduce_rows(op, x, outer, count, correction, out);
+}
+
+void arg_reduce(bool largest, const Tensor& x, int64_t outer, int64_t count, int64_t inner, const Tensor& values,
+                const Tensor& indices) {
+  CUDASEG_CHECK(inner == 1, "arg_reduce: the CPU kernel takes rows, got inner size ", inner);
+  arg_reduce_rows(largest, x, outer, count, values, indices);
+}
+
+CUDASEG_REGISTER_KERNEL(kernels::reduce, cpu, reduce)
+CUDASEG_REGISTER_KERNEL(kernels::arg_reduce, cpu, arg_reduce)
+CUDASEG_REGISTER_KERNEL(kernels::scatter_along_dim, cpu, scatter_along_dim)
 
 }  // namespace cudaseg::ops::cpu

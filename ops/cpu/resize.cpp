@@ -1,10 +1,9 @@
-#include "ops/cpu/resize.h"
-
 #include <algorithm>
 #include <cmath>
 #include <vector>
 
 #include "ops/common.h"
+#include "ops/kernels/resize.h"
 #include "runtime/thread_pool.h"
 
 namespace cudaseg::ops::cpu {
@@ -223,5 +222,10 @@ void upsample_bilinear2d_backward(const Tensor& grad_output, const Tensor& grad_
     bilinear_backward<decltype(tag)>(grad_output, grad_input, align_corners, scale_h, scale_w);
   });
 }
+
+CUDASEG_REGISTER_KERNEL(kernels::upsample_nearest2d, cpu, upsample_nearest2d)
+CUDASEG_REGISTER_KERNEL(kernels::upsample_nearest2d_backward, cpu, upsample_nearest2d_backward)
+CUDASEG_REGISTER_KERNEL(kernels::upsample_bilinear2d, cpu, upsample_bilinear2d)
+CUDASEG_REGISTER_KERNEL(kernels::upsample_bilinear2d_backward, cpu, upsample_bilinear2d_backward)
 
 }  // namespace cudaseg::ops::cpu

@@ -1,73 +1,22 @@
 // Bilinear grid_sample on the CPU, forward and backward, following PyTorch's
 // grid_sampler_2d (GridSampler.h): unnormalise, clip for border padding, then
-// weigh the four neighbours, skipping those outside the input.
+// weigh the four neighbours, skipping those outside the input. The index
+// maths is ops/kernels/grid_sample_index.h, shared with CUDA.
 #include <algorithm>
 #include <cmath>
 
 #include "ops/common.h"
-#include "ops/cpu/resize.h"
+#include "ops/kernels/grid_sample_index.h"
+#include "ops/kernels/resize.h"
 #include "runtime/thread_pool.h"
 
 namespace cudaseg::ops::cpu {
 namespace {
 
-// A source coordinate along one axis and its derivative with respect to the
-// grid value.
-template <typename T>
-struct Coord {
-  T pos;
-  T grad;
-};
-
-template <typename T>
-Coord<T> source_coord(T g, int64_t size, bool border, bool align_corners) {
-  Coord<T> c;
-  if (align_corners) {
-    c.pos = ((g + 1) / 2) * static_cast<T>(size - 1);
-    c.grad = static_cast<T>(size - 1) / 2;
-  } else {
-    c.pos = ((g + 1) * static_cast<T>(size) - 1) / 2;
-    c.grad = static_cast<T>(size) / 2;
-  }
-  if (border) {
-    // PyTorch counts the borders themselves as clipped: no gradient there.
-    const T hi = static_cast<T>(size - 1);
-    if (!(c.pos > T(0))) {
-      c.pos = T(0);
-      c.grad = T(0);
-    } else if (c.pos >= hi) {
-      c.pos = hi;
-      c.grad = T(0);
-    }
-  }
-  return c;
-}
-
-// The four neighbours of a sampling point: top-left corner (x0, y0), the
-// fractional offsets, and which of the four lie inside the input.
-template <typename T>
-struct Taps {
-  int64_t x0 = 0, y0 = 0;
-  T tx = 0, ty = 0;
-  bool in_x0 = false, in_x1 = false, in_y0 = false, in_y1 = false;
-};
-
-template <typename T>
-Taps<T> taps(T x, T y, int64_t w, int64_t h) {
-  Taps<T> t;
-  // Far outside (or NaN): no neighbour is inside; also keeps the casts defined.
-  if (!(x > T(-2) && x < static_cast<T>(w + 1) && y > T(-2) && y < static_cast<T>(h + 1))) return t;
-  const T fx = std::floor(x), fy = std::floor(y);
-  t.x0 = static_cast<int64_t>(fx);
-  t.y0 = static_cast<int64_t>(fy);
-  t.tx = x - fx;
-  t.ty = y - fy;
-  t.in_x0 = t.x0 >= 0 && t.x0 < w;
-  t.in_x1 = t.x0 + 1 >= 0 && t.x0 + 1 < w;
-  t.in_y0 = t.y0 >= 0 && t.y0 < h;
-  t.in_y1 = t.y0 + 1 >= 0 && t.y0 + 1 < h;
-  return t;
-}
+using kernels::grid_sampling::Coord;
+using kernels::grid_sampling::source_coord;
+using kernels::grid_sampling::Taps;
+using kernels::grid_sampling::taps;
 
 template <typename T>
 void forward(const Tensor& input, const Tensor& grid, const Tensor& output, bool border, bool align_corners) {
@@ -187,5 +136,8 @@ void grid_sample_backward(const Tensor& grad_output, const Tensor& input, const 
     if (grad_grid.defined()) backward_grid<T>(grad_output, input, grid, grad_grid, border, align_corners);
   });
 }
+
+CUDASEG_REGISTER_KERNEL(kernels::grid_sample, cpu, grid_sample)
+CUDASEG_REGISTER_KERNEL(kernels::grid_sample_backward, cpu, grid_sample_backward)
 
 }  // namespace cudaseg::ops::cpu

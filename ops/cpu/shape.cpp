@@ -1,11 +1,12 @@
-#include "ops/cpu/shape.h"
-
 #include <algorithm>
 
+#include "ops/kernels/shape.h"
 #include "runtime/thread_pool.h"
 
 namespace cudaseg::ops::cpu {
 namespace {
+
+using kernels::PadKind;
 
 // For each dim, the input index each output index reads, or -1 for constant
 // padding.
@@ -134,5 +135,10 @@ void index_add(const Tensor& src, int64_t outer, int64_t inner, const Tensor& in
     }
   });
 }
+
+CUDASEG_REGISTER_KERNEL(kernels::pad, cpu, pad)
+CUDASEG_REGISTER_KERNEL(kernels::pad_backward, cpu, pad_backward)
+CUDASEG_REGISTER_KERNEL(kernels::index_select, cpu, index_select)
+CUDASEG_REGISTER_KERNEL(kernels::index_add, cpu, index_add)
 
 }  // namespace cudaseg::ops::cpu

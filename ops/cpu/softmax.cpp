@@ -1,10 +1,9 @@
-#include "ops/cpu/softmax.h"
-
 #include <algorithm>
 #include <cmath>
 #include <limits>
 
 #include "ops/common.h"
+#include "ops/kernels/softmax.h"
 #include "runtime/thread_pool.h"
 
 namespace cudaseg::ops::cpu {
@@ -55,5 +54,8 @@ void softmax_backward(const Tensor& grad, const Tensor& y, bool log, const Tenso
     });
   });
 }
+
+CUDASEG_REGISTER_KERNEL(kernels::softmax, cpu, softmax)
+CUDASEG_REGISTER_KERNEL(kernels::softmax_backward, cpu, softmax_backward)
 
 }  // namespace cudaseg::ops::cpu

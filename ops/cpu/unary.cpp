@@ -1,13 +1,14 @@
-#include "ops/cpu/unary.h"
-
 #include <array>
 #include <cmath>
 
+#include "ops/kernels/unary.h"
 #include "runtime/strided.h"
 #include "runtime/thread_pool.h"
 
 namespace cudaseg::ops::cpu {
 namespace {
+
+using kernels::UnaryOp;
 
 template <typename T>
 using Compute = std::conditional_t<std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>, float, T>;
@@ -82,5 +83,8 @@ void clamp(const Tensor& x, bool has_lo, double lo, bool has_hi, double hi, cons
     }
   });
 }
+
+CUDASEG_REGISTER_KERNEL(kernels::unary, cpu, unary)
+CUDASEG_REGISTER_KERNEL(kernels::clamp, cpu, clamp)
 
 }  // namespace cudaseg::ops::cpu

@@ -9,7 +9,7 @@
 
 #include "common/cuda_skip.h"
 #include "common/testing.h"
-#include "ops/cpu/loss.h"
+#include "ops/kernels/loss.h"
 #include "ops/loss.h"
 
 namespace ct = cudaseg::testing;
@@ -168,7 +168,8 @@ TEST(CudaLoss, OhemHardPositionsAndTopKFallback) {
       const int64_t n_min = std::min<int64_t>(losses.numel(), s.min_kept >= 0 ? s.min_kept : valid / 16);
       Tensor scale = Tensor::empty({losses.numel()}, exact);
       double mean = 0;
-      const int64_t kept = ops::cpu::ohem_select(losses, -std::log(s.thresh), n_min, scale, &mean);
+      const int64_t kept =
+          ops::kernels::ohem_select(Device::cpu(), losses, -std::log(s.thresh), n_min, scale, &mean);
       EXPECT_EQ(got.kept, kept);
       EXPECT_TRUE(close(got.loss, Tensor::from_vector({mean}, {}, DType::f64), tol(dtype)));
       const std::vector<double> gs = got.kept_scale.to(Device::cpu()).to_vector(), ws = scale.to_vector();

@@ -1,0 +1,51 @@
+// The kernels of the convolutions (ops/conv.h). They take the geometry
+// explicitly, so the transposed convolution reuses them with its own output
+// size (output_padding may make it differ from what the conv2d formula
+// gives): the image side is x / gx [n, c, h, w], the output side y / gy
+// [n, o, ho, wo], the weight [o, c/groups, kh, kw]. Inputs are contiguous of
+// one floating dtype; outputs are contiguous and overwritten.
+#pragma once
+
+#include <cstdint>
+
+#include "ops/dispatch.h"
+#include "runtime/tensor.h"
+
+namespace cudaseg::ops::kernels {
+
+struct ConvGeom {
+  int64_t n = 0, c = 0, h = 0, w = 0;
+  int64_t o = 0, ho = 0, wo = 0;
+  int64_t kh = 1, kw = 1;
+  int64_t sh = 1, sw = 1, ph = 0, pw = 0, dh = 1, dw = 1;
+  int64_t groups = 1;
+
+  int64_t cg() const { return c / groups; }
+  int64_t og() const { return o / groups; }
+  // One input channel per group: the direct (depthwise) kernels apply.
+  bool depthwise() const { return cg() == 1; }
+  // A 1x1, stride-1, unpadded convolution is a plain GEMM over the image.
+  bool pointwise() const {
+    return kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0 && ho == h && wo == w;
+  }
+};
+
+// y = conv(x, w) (+ bias [o] when defined).
+using Conv2dForwardFn = void(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& y,
+                             const ConvGeom& g);
+// gx = the adjoint of conv applied to gy (col2im of w^T gy).
+using Conv2dBackwardInputFn = void(const Tensor& gy, const Tensor& w, const Tensor& gx, const ConvGeom& g);
+// gw = correlation of gy with x.
+using Conv2dBackwardWeightFn = void(const Tensor& gy, const Tensor& x, const Tensor& gw, const ConvGeom& g);
+// gb[o] = sum of gy[:, o] over N, H, W, in a fixed order (reproducible).
+using Conv2dBackwardBiasFn = void(const Tensor& gy, const Tensor& gb);
+// y[:, o] += bias[o] (bias contiguous [o]).
+using AddChannelBiasFn = void(const Tensor& y, const Tensor& bias);
+
+extern Kernel<Conv2dForwardFn> conv2d_forward;
+extern Kernel<Conv2dBackwardInputFn> conv2d_backward_input;
+extern Kernel<Conv2dBackwardWeightFn> conv2d_backward_weight;
+extern Kernel<Conv2dBackwardBiasFn> conv2d_backward_bias;
+extern Kernel<AddChannelBiasFn> add_channel_bias;
+
+}  // namespace cudaseg::ops::kernels
