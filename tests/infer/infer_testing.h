@@ -15,6 +15,7 @@
 #include "nn/layers.h"
 #include "nn/param_init.h"
 #include "nn/registry.h"
+#include "tests/common/tf32_probe.h"
 #include "runtime/math_mode.h"
 #include "weights/checkpoint.h"
 #include "infer/session.h"
@@ -85,33 +86,8 @@ inline void register_test_net() {
   });
 }
 
-// A 1x1 convolution that records, at each forward, whether the calling
-// thread allowed TF32 (runtime/math_mode.h): registered as "tf32_probe_net".
-class Tf32Probe : public nn::SegNet {
- public:
-  explicit Tf32Probe(int64_t num_classes) : nn::SegNet("Tf32Probe") {
-    head = register_module("head", std::make_shared<nn::Conv2d>(3, num_classes, 1));
-  }
-  Tensor forward(const Tensor& x) override {
-    seen().push_back(allow_tf32());
-    return (*head)(x);
-  }
-  static std::vector<bool>& seen() {
-    static std::vector<bool> values;
-    return values;
-  }
-  std::shared_ptr<nn::Conv2d> head;
-};
-
-inline void register_tf32_probe() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    nn::register_net({"tf32_probe_net", "records the TF32 setting its forward sees", {},
-                      [](const json& a) -> nn::SegNetPtr {
-                        return std::make_shared<Tf32Probe>(a["num_classes"].get<int64_t>());
-                      }});
-  });
-}
+using testing::register_tf32_probe;
+using testing::Tf32Probe;
 
 inline json test_model(int64_t width = 8, int64_t classes = 5) {
   return {{"name", "infer_test_net"}, {"num_classes", classes}, {"width", width}};
