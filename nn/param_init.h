@@ -2,7 +2,7 @@
 // generator. tools/goldens/detparams.py is the Python half and holds the one
 // source of truth for the rule (its RULES table and module docstring); this
 // header restates it. Both sides produce bit-identical float32 values, pinned
-// by tests/nets/test_param_init.cpp.
+// by tests/nn/test_param_init.cpp.
 //
 // Stream for a tensor called NAME and a seed S (runtime/philox.h):
 //   key      = fnv1a64(utf8(NAME)) XOR splitmix64(S)

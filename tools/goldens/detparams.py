@@ -2,7 +2,7 @@
 
 The C++ half is nets/param_init.{h,cpp}; both must produce bit-identical
 float32 values. This file's RULES table is the one source of truth for the
-rule; the C++ header repeats it and tests/nets/test_param_init.cpp pins literal
+rule; the C++ header repeats it and tests/nn/test_param_init.cpp pins literal
 values produced here (run `python3 tools/goldens/detparams.py --selftest` to
 print them).
 

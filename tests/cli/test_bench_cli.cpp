@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "runtime/thread_pool.h"
-#include "tests/infer/cli_testing.h"
+#include "tests/cli/cli_testing.h"
 #include "tests/infer/infer_testing.h"
 #include "tests/weights/helpers.h"
 

@@ -11,7 +11,7 @@
 #include "common/testing.h"
 #include "runtime/image_io.h"
 #include "runtime/thread_pool.h"
-#include "tests/infer/cli_testing.h"
+#include "tests/cli/cli_testing.h"
 #include "tests/infer/infer_testing.h"
 #include "tests/weights/helpers.h"
 #include "weights/npy.h"
