@@ -183,7 +183,7 @@ Json resolve_config(const Json& config) {
     const Json& given = config.value("train", Json::object());
     const bool iters_given = given.is_object() && given.contains("iters") && !given["iters"].is_null();
     CUDASEG_CHECK(epochs == 0 || !iters_given, "give either 'train.iters' (", iters_given ? given["iters"].dump() : "",
-                  ") or 'train.epochs' (", epochs, "), not both");
+                  ") or 'train.epochs' (", epochs, "), not both (--set train.iters=null drops a config's iters)");
     if (epochs > 0) t["iters"] = nullptr;
     else if (t["iters"].is_null()) t["iters"] = kDefaultIters;
     const std::string precision = t["precision"].get<std::string>();
