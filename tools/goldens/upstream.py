@@ -2,8 +2,8 @@
 
 Upstream code is never copied into cudaseg: it is imported from a checkout
 given on the command line (--upstream DIR). DIR is either a checkout of
-zh320/realtime-semantic-segmentation-pytorch (nets stdc, ppliteseg, bisenetv2,
-fastscnn, ddrnet, enet) or of NVlabs/SegFormer (net segformer).
+zh320/realtime-semantic-segmentation-pytorch (the nets of ZH320_CLASSES) or of
+NVlabs/SegFormer (net segformer).
 
 Shims (imports only, no numerics changed):
   * zh320: models/__init__.py imports every model, and fanet.py does
@@ -47,6 +47,22 @@ ZH320_CLASSES = {
     "fastscnn": ("fastscnn", "FastSCNN"),
     "ddrnet": ("ddrnet", "DDRNet"),
     "enet": ("enet", "ENet"),
+    "adscnet": ("adscnet", "ADSCNet"),
+    "aglnet": ("aglnet", "AGLNet"),
+    "cfpnet": ("cfpnet", "CFPNet"),
+    "cgnet": ("cgnet", "CGNet"),
+    "dabnet": ("dabnet", "DABNet"),
+    "edanet": ("edanet", "EDANet"),
+    "erfnet": ("erfnet", "ERFNet"),
+    "esnet": ("esnet", "ESNet"),
+    "espnet": ("espnet", "ESPNet"),
+    "espnetv2": ("espnetv2", "ESPNetv2"),
+    "fddwnet": ("fddwnet", "FDDWNet"),
+    "fpenet": ("fpenet", "FPENet"),
+    "fssnet": ("fssnet", "FSSNet"),
+    "lednet": ("lednet", "LEDNet"),
+    "mininet": ("mininet", "MiniNet"),
+    "mininetv2": ("mininetv2", "MiniNetv2"),
 }
 
 # The golden sets: file stem -> registry config.
@@ -67,6 +83,22 @@ NETS = {
     "ddrnet23_aux": {"name": "ddrnet", "arch_type": "DDRNet-23", "num_classes": 19, "use_aux": True},
     "enet": {"name": "enet", "num_classes": 19},
     "segformer_b0": {"name": "segformer", "backbone": "mit_b0", "num_classes": 19},
+    "adscnet": {"name": "adscnet", "num_classes": 19},
+    "aglnet": {"name": "aglnet", "num_classes": 19},
+    "cfpnet": {"name": "cfpnet", "num_classes": 19},
+    "cgnet": {"name": "cgnet", "num_classes": 19},
+    "dabnet": {"name": "dabnet", "num_classes": 19},
+    "edanet": {"name": "edanet", "num_classes": 19},
+    "erfnet": {"name": "erfnet", "num_classes": 19},
+    "esnet": {"name": "esnet", "num_classes": 19},
+    "espnet": {"name": "espnet", "num_classes": 19},
+    "espnetv2": {"name": "espnetv2", "num_classes": 19},
+    "fddwnet": {"name": "fddwnet", "num_classes": 19},
+    "fpenet": {"name": "fpenet", "num_classes": 19},
+    "fssnet": {"name": "fssnet", "num_classes": 19},
+    "lednet": {"name": "lednet", "num_classes": 19},
+    "mininet": {"name": "mininet", "num_classes": 19},
+    "mininetv2": {"name": "mininetv2", "num_classes": 19},
 }
 
 
