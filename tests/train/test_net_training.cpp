@@ -9,31 +9,22 @@
 #include <fstream>
 
 #include "autograd/engine.h"
-#include "nn/segnet.h"
+#include "tests/train/net_training.h"
 #include "train/data_config.h"
 #include "train/trainer.h"
 
 using namespace cudaseg;
 using namespace cudaseg::train;
 namespace fs = std::filesystem;
+using cudaseg::train_testing::Case;
+using cudaseg::train_testing::NetTraining;
 
 namespace {
 
-struct Case {
-  const char* config;
-  int64_t steps;
-  double lr = 1e-3;
-};
-
-class NetTraining : public ::testing::TestWithParam<Case> {};
 
 double fixed_batch_loss(Trainer& trainer, const Batch& batch) {
   autograd::NoGradGuard no_grad;
-  nn::Module& net = trainer.net();
-  std::vector<Tensor> outputs;
-  if (auto* seg = dynamic_cast<nn::SegNet*>(&net)) outputs = seg->forward_train(batch.images);
-  else outputs = {net.forward(batch.images)};
-  return trainer.loss()(outputs, batch.labels).total.item();
+  return trainer.loss()(trainer.net().forward_train(batch.images), batch.labels).total.item();
 }
 
 }  // namespace
@@ -72,4 +63,4 @@ INSTANTIATE_TEST_SUITE_P(FirstSlice, NetTraining,
                          ::testing::Values(Case{"stdc1", 6}, Case{"ppliteseg_stdc1", 6}, Case{"bisenetv2", 6},
                                            Case{"fastscnn", 6}, Case{"ddrnet23_slim", 6}, Case{"enet", 8, 5e-3},
                                            Case{"segformer_b0", 6}),
-                         [](const ::testing::TestParamInfo<Case>& info) { return std::string(info.param.config); });
+                         cudaseg::train_testing::case_name);
