@@ -46,6 +46,14 @@ double parse_double(const std::string& flag, const std::string& text, double lo,
   return v;
 }
 
+bool wants_help(int argc, const char* const* argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "-h" || arg == "--help") return true;
+  }
+  return false;
+}
+
 std::string one_line(std::string text) {
   for (size_t pos; (pos = text.find('\n')) != std::string::npos;) {
     size_t end = pos + 1;

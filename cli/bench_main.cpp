@@ -57,7 +57,7 @@ struct Args {
   std::string config, weights, device = "cpu", precision = "fp32";
   std::array<int64_t, 2> size{512, 1024};
   int64_t batch = 1, iters = 20, warmup = 3, threads = 0;  // 0: the pool as it is
-  bool fuse = true, graphs = true, tf32 = false, per_layer = false, json = false, help = false;
+  bool fuse = true, graphs = true, tf32 = false, per_layer = false, json = false;
 };
 
 Args parse(int argc, const char* const* argv) {
@@ -65,8 +65,7 @@ Args parse(int argc, const char* const* argv) {
   cli::ArgReader r(argc, argv);
   while (!r.done()) {
     const std::string f = r.next();
-    if (f == "--help" || f == "-h") a.help = true;
-    else if (f == "--config") a.config = r.value(f);
+    if (f == "--config") a.config = r.value(f);
     else if (f == "--weights") a.weights = r.value(f);
     else if (f == "--size") a.size = cli::parse_size(f, r.value(f));
     else if (f == "--batch") a.batch = cli::parse_int(f, r.value(f), 1);
@@ -80,9 +79,8 @@ Args parse(int argc, const char* const* argv) {
     else if (f == "--threads") a.threads = cli::parse_int(f, r.value(f), 1);
     else if (f == "--per-layer") a.per_layer = true;
     else if (f == "--json") a.json = true;
-    else throw UsageError{"unexpected argument " + f + " (see --help)"};
+    else throw UsageError{"unexpected argument " + f};
   }
-  if (a.help) return a;
   if (a.config.empty() == a.weights.empty()) throw UsageError{"give exactly one of --config C.json and --weights W.json"};
   try {
     const Device d = Device::parse(a.device);
@@ -246,28 +244,14 @@ void report(const Json& r, std::ostream& out) {
 }  // namespace
 
 int bench_main(int argc, const char* const* argv, std::ostream& out, std::ostream& err) {
-  Args a;
-  try {
-    a = parse(argc, argv);
-  } catch (const UsageError& e) {
-    err << "rtseg_bench: " << cli::one_line(e.message) << '\n';
-    return 2;
-  }
-  if (a.help) {
-    out << kUsage;
-    return 0;
-  }
-  try {
+  return run_tool("rtseg_bench", kUsage, argc, argv, out, err, parse, [&](const Args& a) {
     if (a.threads > 0) set_num_threads(static_cast<int>(a.threads));
     infer::InferenceSession s = open_session(a);
     const Json r = measure(a, s);
     if (a.json) out << r.dump() << "\n";
     else report(r, out);
     return 0;
-  } catch (const std::exception& e) {
-    err << "rtseg_bench: " << cli::one_line(e.what()) << '\n';
-    return 1;
-  }
+  });
 }
 
 }  // namespace cudaseg::cli

@@ -27,7 +27,7 @@ const char* const kUsage =
 
 struct Args {
   std::string input, output, config, to, key;
-  bool fp16 = false, list = false, help = false;
+  bool fp16 = false, list = false;
 };
 
 Args parse_args(int argc, const char* const* argv) {
@@ -38,8 +38,7 @@ Args parse_args(int argc, const char* const* argv) {
       if (i + 1 >= argc) throw UsageError{std::string(flag) + " needs a value"};
       return argv[++i];
     };
-    if (arg == "-h" || arg == "--help") a.help = true;
-    else if (arg == "-o" || arg == "--output") a.output = value("-o");
+    if (arg == "-o" || arg == "--output") a.output = value("-o");
     else if (arg == "--config") a.config = value("--config");
     else if (arg == "--to") a.to = value("--to");
     else if (arg == "--key") a.key = value("--key");
@@ -49,7 +48,6 @@ Args parse_args(int argc, const char* const* argv) {
     else if (a.input.empty()) a.input = arg;
     else throw UsageError{"unexpected argument '" + arg + "' (one INPUT only)"};
   }
-  if (a.help) return a;
   if (a.input.empty()) throw UsageError{"missing INPUT"};
   if (!a.to.empty() && a.to != "pth" && a.to != "safetensors") {
     throw UsageError{"--to takes pth or safetensors, not '" + a.to + "'"};
@@ -80,23 +78,8 @@ int run(const Args& a, std::ostream& out) {
 }  // namespace
 
 int convert_main(int argc, const char* const* argv, std::ostream& out, std::ostream& err) {
-  Args args;
-  try {
-    args = parse_args(argc, argv);
-  } catch (const UsageError& e) {
-    err << "rtseg_convert: " << e.message << " (see rtseg_convert --help)\n";
-    return 2;
-  }
-  if (args.help) {
-    out << kUsage;
-    return 0;
-  }
-  try {
-    return run(args, out);
-  } catch (const std::exception& e) {
-    err << "rtseg_convert: " << one_line(e.what()) << '\n';
-    return 1;
-  }
+  return run_tool("rtseg_convert", kUsage, argc, argv, out, err, parse_args,
+                  [&](const Args& a) { return run(a, out); });
 }
 
 }  // namespace cudaseg::cli

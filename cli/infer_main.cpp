@@ -65,7 +65,7 @@ run the plain module forward so that module outputs match PyTorch's.
 struct Args {
   std::string weights, out = "rtseg_out", device = "cpu", precision = "fp32", video;
   std::vector<std::string> inputs;
-  bool out_given = false, keep_size = false, fuse = true, graphs = true, tf32 = false, quiet = false, help = false;
+  bool out_given = false, keep_size = false, fuse = true, graphs = true, tf32 = false, quiet = false;
   int64_t batch = 1, threads = 0;  // threads 0: the pool as it is
   std::optional<std::array<int64_t, 2>> size;
   double alpha = 0.5;
@@ -77,8 +77,7 @@ Args parse(int argc, const char* const* argv) {
   cli::ArgReader r(argc, argv);
   while (!r.done()) {
     const std::string f = r.next();
-    if (f == "--help" || f == "-h") a.help = true;
-    else if (f == "--weights") a.weights = r.value(f);
+    if (f == "--weights") a.weights = r.value(f);
     else if (f == "--out" || f == "-o") a.out = r.value(f), a.out_given = true;
     else if (f == "--device") a.device = r.value(f);
     else if (f == "--precision") a.precision = r.value(f);
@@ -97,10 +96,9 @@ Args parse(int argc, const char* const* argv) {
     else if (f == "--dump-layer") a.dump_layer = r.value(f);
     else if (f == "--dump-layer-out") a.dump_layer_out = r.value(f);
     else if (f == "--dump-layers") a.dump_layers = r.value(f);
-    else if (!f.empty() && f[0] == '-') throw UsageError{"unknown option " + f + " (see --help)"};
+    else if (!f.empty() && f[0] == '-') throw UsageError{"unknown option " + f};
     else a.inputs.push_back(f);
   }
-  if (a.help) return a;
   if (a.weights.empty()) throw UsageError{"missing --weights W.json"};
   if (a.size && a.keep_size) throw UsageError{"--size and --keep-size exclude each other"};
   try {
@@ -122,7 +120,7 @@ Args parse(int argc, const char* const* argv) {
     if (!a.inputs.empty()) throw UsageError{"--video takes no image inputs"};
     if (!a.out_given) throw UsageError{"--video needs --out OUT.mp4"};
   } else if (a.inputs.empty()) {
-    throw UsageError{"no input images (give files, folders or globs; see --help)"};
+    throw UsageError{"no input images (give files, folders or globs)"};
   }
   return a;
 }
@@ -238,18 +236,7 @@ int run_images(const Args& a, infer::InferenceSession& s, std::ostream& out, std
 }  // namespace
 
 int infer_main(int argc, const char* const* argv, std::ostream& out, std::ostream& err) {
-  Args a;
-  try {
-    a = parse(argc, argv);
-  } catch (const UsageError& e) {
-    err << "rtseg_infer: " << cli::one_line(e.message) << '\n';
-    return 2;
-  }
-  if (a.help) {
-    out << kUsage;
-    return 0;
-  }
-  try {
+  return run_tool("rtseg_infer", kUsage, argc, argv, out, err, parse, [&](const Args& a) {
     if (a.threads > 0) set_num_threads(static_cast<int>(a.threads));
     infer::InferenceSession s = infer::InferenceSession::load(a.weights, session_options(a));
     if (!a.input_tensor.empty()) return run_debug(a, s, out);
@@ -263,10 +250,7 @@ int infer_main(int argc, const char* const* argv, std::ostream& out, std::ostrea
       return 0;
     }
     return run_images(a, s, out, err);
-  } catch (const std::exception& e) {
-    err << "rtseg_infer: " << cli::one_line(e.what()) << '\n';
-    return 1;
-  }
+  });
 }
 
 }  // namespace cudaseg::cli

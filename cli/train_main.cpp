@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/args.h"
 #include "runtime/error.h"
 #include "train/config.h"
 #include "train/data_config.h"
@@ -45,10 +46,6 @@ struct Args {
   std::vector<std::string> sets;
   std::string resume;
   std::string out;
-};
-
-struct UsageError {
-  std::string message;
 };
 
 Args parse(int argc, const char* const* argv) {
@@ -91,21 +88,8 @@ std::string out_dir(const Args& a, const train::Json& config) {
 
 int train_main(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
                const std::atomic<bool>* stop) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg == "-h" || arg == "--help") {
-      out << kUsage << train::config_help();
-      return 0;
-    }
-  }
-  Args args;
-  try {
-    args = parse(argc, argv);
-  } catch (const UsageError& e) {
-    err << "rtseg_train: " << e.message << " (see --help)\n";
-    return 2;
-  }
-  try {
+  return run_tool("rtseg_train", std::string(kUsage) + train::config_help(), argc, argv, out, err, parse,
+                  [&](const Args& args) {
     const train::Json config = train::load_config(args.config, args.sets);
     const int64_t batch = config["train"]["batch_size"].get<int64_t>();
     const train::DataSetup data = train::build_data(config["data"], config["augment"], batch, 1);
@@ -131,12 +115,7 @@ int train_main(int argc, const char* const* argv, std::ostream& out, std::ostrea
     out << line << "; weights " << (fs::path(dir) / (r.best_step >= 0 ? "best.json" : "last.json")).string()
         << "\n";
     return 0;
-  } catch (const std::exception& e) {
-    std::string message = e.what();
-    for (char& c : message) c = c == '\n' ? ' ' : c;
-    err << "rtseg_train: " << message << "\n";
-    return 1;
-  }
+                  });
 }
 
 }  // namespace cudaseg::cli

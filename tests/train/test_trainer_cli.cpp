@@ -68,7 +68,7 @@ TEST(TrainCli, HelpAndUsageErrors) {
     const Result r = run_cli(args);
     EXPECT_EQ(r.status, 2);
     EXPECT_TRUE(one_line(r.err)) << r.err;
-    EXPECT_NE(r.err.find("see --help"), std::string::npos);
+    EXPECT_NE(r.err.find("(see rtseg_train --help)"), std::string::npos);
   }
 }
 
