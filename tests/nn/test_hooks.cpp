@@ -128,6 +128,7 @@ TEST(Hooks, EveryCalledModuleOfEveryNetIsRecorded) {
       {{"name", "adscnet"}, {"num_classes", 4}},
       {{"name", "fpenet"}, {"num_classes", 4}},
       {{"name", "fssnet"}, {"num_classes", 4}},
+      {{"name", "mininetv2"}, {"num_classes", 4}},
       kSegFormer,
   };
   const std::set<std::string> unused = {"decode_head.conv_seg", "detail_conv"};

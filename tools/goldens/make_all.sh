@@ -29,6 +29,7 @@ wait
 run adscnet "$ZH320" --size 64x128 --size 96x160 &
 run fpenet "$ZH320" --size 64x128 --size 96x160 &
 run fssnet "$ZH320" --size 64x128 --size 96x160 &
+run mininetv2 "$ZH320" --size 64x128 --size 96x160 &
 wait
 # float64 twins of the nets whose float32 training step is too ill-conditioned to check (README)
 run64() { net=$1; up=$2; shift 2; "$PY" "$HERE/make_golden_f64.py" --upstream "$up" --net "$net" --seed "$SEED" "$@" --out "$OUT/${net}_f64.json"; }
@@ -45,4 +46,5 @@ run64 enet "$ZH320" --size 64x128 --size 72x120 &
 wait
 run64 fpenet "$ZH320" --size 64x128 --size 96x160 &
 run64 fssnet "$ZH320" --size 64x128 --size 96x160 &
+run64 mininetv2 "$ZH320" --size 64x128 --size 96x160 &
 wait
