@@ -73,7 +73,8 @@ class SpatialAttentionBlock : public nn::Module {
 std::shared_ptr<nn::Sequential> stack_blocks(int64_t channels, int64_t num_block, int64_t expansion,
                                              const std::string& act) {
   auto seq = std::make_shared<nn::Sequential>();
-  for (int64_t i = 0; i < num_block; ++i) seq->push_back(std::make_shared<FPEBlock>(channels, channels, expansion, 1, act));
+  for (int64_t i = 0; i < num_block; ++i)
+    seq->push_back(std::make_shared<FPEBlock>(channels, channels, expansion, 1, act));
   return seq;
 }
 

@@ -45,7 +45,8 @@ TEST(ADSCNetGolden, WrongNetLoadNamesTheNetAndTensors) {
   for (const auto& [name, t] : other->state_dict()) state.emplace(name, t);
   EXPECT_TRUE(cudaseg::testing::throws_mentioning(
       [&] { net->load_state_dict(state); },
-      {"ADSCNet", "missing", "ddcc.block4.2.conv.0.0.weight", "unexpected", "global_feature_extractor.ppm.conv.0.bias"}));
+      {"ADSCNet", "missing", "ddcc.block4.2.conv.0.0.weight", "unexpected",
+       "global_feature_extractor.ppm.conv.0.bias"}));
 }
 
 TEST(ADSCNetGolden, RegistryArgumentsAreUpstreams) {

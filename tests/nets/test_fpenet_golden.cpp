@@ -43,9 +43,10 @@ TEST(FPENetGolden, EvalLogits) {
   for (size_t i = 0; i < g.num_cases(); ++i) EXPECT_TRUE(golden::check_eval(g, i));
 }
 
-// The backward against the float64 golden: float32 train-mode BatchNorm over the channel attention's 1x1 maps (two values per channel at batch 2)
-// amplifies rounding: our float32 step differs from upstream's by up to 1.3e-2 in
-// gradient norms (decoder2.sa.conv.1.bias at 96x160), against 1e-12 in double.
+// The backward against the float64 golden: float32 train-mode BatchNorm over
+// the channel attention's 1x1 maps (two values per channel at batch 2) amplifies
+// rounding: our float32 step differs from upstream's by up to 1.3e-2 in
+// gradient norms (decoder2.sa.conv.1.bias at 96x160), against 2e-11 in double.
 TEST(FPENetGolden, TrainStepFloat64) {
   const auto g = golden::Golden::load("fpenet_f64");
   ASSERT_EQ(g.dtype(), DType::f64);
@@ -60,12 +61,14 @@ TEST(FPENetGolden, WrongNetLoadNamesTheNetAndTensors) {
   for (const auto& [name, t] : other->state_dict()) state.emplace(name, t);
   EXPECT_TRUE(cudaseg::testing::throws_mentioning(
       [&] { net->load_state_dict(state); },
-      {"FPENet", "missing", "decoder1.ca.1.0.weight", "unexpected", "global_feature_extractor.ppm.conv.0.bias"}));
+      {"FPENet", "missing", "decoder1.ca.1.0.weight", "unexpected",
+       "global_feature_extractor.ppm.conv.0.bias"}));
 }
 
 TEST(FPENetGolden, RegistryArgumentsAreUpstreams) {
   const nn::Json resolved = nn::resolve_model_config({{"name", "fpenet"}, {"num_classes", 19}});
-  EXPECT_EQ(resolved, (nn::Json{{"name", "fpenet"}, {"num_classes", 19}, {"n_channel", 3}, {"p", 3}, {"q", 9}, {"k", 4}, {"act_type", "relu"}}));
+  EXPECT_EQ(resolved, (nn::Json{{"name", "fpenet"}, {"num_classes", 19}, {"n_channel", 3}, {"p", 3}, {"q", 9}, {"k", 4},
+                                 {"act_type", "relu"}}));
   EXPECT_TRUE(cudaseg::testing::throws_mentioning(
       [&] { nn::create_net({{"name", "fpenet"}, {"num_classes", 19}, {"act_type", "mish"}}); },
       {"fpenet", "act_type", "mish"}));

@@ -61,7 +61,8 @@ TEST(FSSNetGolden, WrongNetLoadNamesTheNetAndTensors) {
   for (const auto& [name, t] : other->state_dict()) state.emplace(name, t);
   EXPECT_TRUE(cudaseg::testing::throws_mentioning(
       [&] { net->load_state_dict(state); },
-      {"FSSNet", "missing", "up1.deconv.1.up_conv.0.weight", "unexpected", "global_feature_extractor.ppm.conv.0.bias"}));
+      {"FSSNet", "missing", "up1.deconv.1.up_conv.0.weight", "unexpected",
+       "global_feature_extractor.ppm.conv.0.bias"}));
 }
 
 TEST(FSSNetGolden, RegistryArgumentsAreUpstreams) {

@@ -61,12 +61,17 @@ TEST(MiniNetv2Golden, WrongNetLoadNamesTheNetAndTensors) {
   for (const auto& [name, t] : other->state_dict()) state.emplace(name, t);
   EXPECT_TRUE(cudaseg::testing::throws_mentioning(
       [&] { net->load_state_dict(state); },
-      {"MiniNetv2", "missing", "feature_extractor.7.ddw_conv.0.weight", "unexpected", "global_feature_extractor.ppm.conv.0.bias"}));
+      {"MiniNetv2", "missing", "feature_extractor.7.ddw_conv.0.weight", "unexpected",
+       "global_feature_extractor.ppm.conv.0.bias"}));
 }
 
 TEST(MiniNetv2Golden, RegistryArgumentsAreUpstreams) {
   const nn::Json resolved = nn::resolve_model_config({{"name", "mininetv2"}, {"num_classes", 19}});
-  EXPECT_EQ(resolved, (nn::Json{{"name", "mininetv2"}, {"num_classes", 19}, {"n_channel", 3}, {"feat_dt", {1, 2, 1, 4, 1, 8, 1, 16, 1, 1, 1, 2, 1, 4, 1, 8}}, {"act_type", "relu"}}));
+  EXPECT_EQ(resolved, (nn::Json{{"name", "mininetv2"},
+                                 {"num_classes", 19},
+                                 {"n_channel", 3},
+                                 {"feat_dt", {1, 2, 1, 4, 1, 8, 1, 16, 1, 1, 1, 2, 1, 4, 1, 8}},
+                                 {"act_type", "relu"}}));
   EXPECT_TRUE(cudaseg::testing::throws_mentioning(
       [&] { nn::create_net({{"name", "mininetv2"}, {"num_classes", 19}, {"act_type", "mish"}}); },
       {"mininetv2", "act_type", "mish"}));
