@@ -30,7 +30,20 @@
 namespace cudaseg::nets {
 
 namespace enet {
-class InitialBlock;
+
+// ENet's initial block, also the downsampling unit of FSSNet and MiniNetv2
+// (zh320 imports it from enet.py): a strided 3x3 ConvBNAct "conv" to
+// out_channels - in_channels maps, concatenated with the 3x3 stride-2 max
+// pool "pool" of the input.
+class InitialBlock : public nn::Module {
+ public:
+  InitialBlock(int64_t in_channels, int64_t out_channels, const std::string& act_type);
+  Tensor forward(const Tensor& x) override;
+
+ private:
+  nn::ModulePtr conv_, pool_;
+};
+
 class BottleneckStage;
 }  // namespace enet
 

@@ -30,4 +30,20 @@ std::shared_ptr<nn::Sequential> ds_conv_bn_act(int64_t in_channels, int64_t out_
   return seq;
 }
 
+std::shared_ptr<nn::Sequential> dw_conv_bn_act(int64_t in_channels, int64_t out_channels, nn::Pair kernel_size,
+                                               int64_t stride, int64_t dilation, const std::string& act_type) {
+  nn::Conv2dOptions options;
+  options.kernel_size = kernel_size;
+  options.stride = {stride, stride};
+  options.padding = {(kernel_size[0] - 1) / 2 * dilation, (kernel_size[1] - 1) / 2 * dilation};
+  options.dilation = {dilation, dilation};
+  options.groups = in_channels;
+  options.bias = false;
+  auto seq = std::make_shared<nn::Sequential>();
+  seq->push_back(std::make_shared<nn::Conv2d>(in_channels, out_channels, options));
+  seq->push_back(std::make_shared<nn::BatchNorm2d>(out_channels));
+  seq->push_back(std::make_shared<Activation>(act_type));
+  return seq;
+}
+
 }  // namespace cudaseg::nets::zh320

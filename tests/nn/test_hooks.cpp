@@ -125,6 +125,10 @@ TEST(Hooks, EveryCalledModuleOfEveryNetIsRecorded) {
       {{"name", "fastscnn"}, {"num_classes", 4}},
       {{"name", "ddrnet"}, {"num_classes", 4}, {"arch_type", "DDRNet-39"}},
       {{"name", "enet"}, {"num_classes", 4}},
+      {{"name", "adscnet"}, {"num_classes", 4}},
+      {{"name", "fpenet"}, {"num_classes", 4}},
+      {{"name", "fssnet"}, {"num_classes", 4}},
+      {{"name", "mininetv2"}, {"num_classes", 4}},
       kSegFormer,
   };
   const std::set<std::string> unused = {"decode_head.conv_seg", "detail_conv"};

@@ -23,6 +23,13 @@ Shims (imports only, no numerics changed):
     EncoderDecoder (`backbone.*`, `decode_head.*` keys, as in NVlabs
     checkpoints); its forward is EncoderDecoder.encode_decode: head logits at
     1/4 resized bilinearly (align_corners=False) to the input size.
+  * zh320 nets whose forward adds in place into an output that autograd saved
+    (a ReLU's: ADSCNet's `x += x1` after up2, FPENet's cumulative group sums
+    and residual adds, MiniNetv2's `x_dw += x_ddw` and `x += x_ref`) cannot
+    run backward upstream ("modified by an inplace operation"). A forward hook
+    returns a clone of the outputs of the modules OUTPUT_CLONES names (regular
+    expressions over module names, whole match), so the sums are the same and
+    the train step is the one of the intended out-of-place adds.
 
 Model configs are cudaseg's registry `model` objects: the upstream
 constructor arguments, except that the class count is `num_classes`.
@@ -31,6 +38,7 @@ constructor arguments, except that the class count is `num_classes`.
 import importlib.util
 import math
 import os
+import re
 import subprocess
 import sys
 import types
@@ -102,6 +110,14 @@ NETS = {
 }
 
 
+# net -> modules whose output the forward then modifies in place (docstring)
+OUTPUT_CLONES = {
+    "adscnet": [r"up2"],
+    "fpenet": [r".*\.layers\.\d+", r".*\.conv_last"],
+    "mininetv2": [r".*\.dw_conv", r"up1"],
+}
+
+
 def git_commit(path):
     try:
         return subprocess.check_output(["git", "-C", path, "rev-parse", "HEAD"], text=True).strip()
@@ -153,6 +169,10 @@ def build_zh320(upstream, config):
     kwargs = {k: v for k, v in config.items() if k not in ("name", "num_classes")}
     kwargs["num_class"] = config["num_classes"]
     model = cls(**kwargs)
+    clone_patterns = [re.compile(p) for p in OUTPUT_CLONES.get(name, [])]
+    for module_name, module in model.named_modules():
+        if any(p.fullmatch(module_name) for p in clone_patterns):
+            module.register_forward_hook(lambda m, inp, out: out.clone())
     info = {"class": f"models.{modfile}.{cls_name}", "ctor_kwargs": kwargs}
     return model, info
 
