@@ -30,8 +30,22 @@
 namespace cudaseg::nets {
 
 namespace enet {
-class InitialBlock;
+
+// ENet's initial block, which ERFNet, ESNet and FDDWNet reuse as upstream
+// does (their DownsamplerBlock / DownsamplingUnit): conv = ConvBNAct 3x3
+// stride 2 (in -> out - in, act_type), concatenated with pool = MaxPool2d(3, 2, 1)
+// of the input. H x W -> ceil(H/2) x ceil(W/2).
+class InitialBlock : public nn::Module {
+ public:
+  InitialBlock(int64_t in_channels, int64_t out_channels, const std::string& act_type);
+  Tensor forward(const Tensor& x) override;
+
+ private:
+  nn::ModulePtr conv_, pool_;
+};
+
 class BottleneckStage;
+
 }  // namespace enet
 
 struct ENetOptions {

@@ -91,3 +91,33 @@ std::shared_ptr<nn::Sequential> seg_head(int64_t in_channels, int64_t num_class,
 }
 
 }  // namespace cudaseg::nets::zh320
+
+namespace cudaseg::nets::zh320 {
+
+const std::vector<std::string>& inplace_activation_names() {
+  static const std::vector<std::string> names = {"relu", "relu6", "leakyrelu", "celu", "elu",
+                                                 "hardswish", "hardtanh", "selu", "silu", "none"};
+  return names;
+}
+
+DeConvBNAct::DeConvBNAct(int64_t in_channels, int64_t out_channels, int64_t scale_factor,
+                         std::optional<int64_t> kernel_size, std::optional<int64_t> padding,
+                         const std::string& act_type)
+    : nn::Module("DeConvBNAct") {
+  const int64_t k = kernel_size.value_or(2 * scale_factor - 1);
+  const int64_t p = padding.value_or((k - 1) / 2);
+  nn::ConvTranspose2dOptions options;
+  options.kernel_size = {k, k};
+  options.stride = {scale_factor, scale_factor};
+  options.padding = {p, p};
+  options.output_padding = {scale_factor - 1, scale_factor - 1};
+  auto seq = std::make_shared<nn::Sequential>();
+  seq->push_back(std::make_shared<nn::ConvTranspose2d>(in_channels, out_channels, options));
+  seq->push_back(std::make_shared<nn::BatchNorm2d>(out_channels));
+  seq->push_back(std::make_shared<Activation>(act_type));
+  up_conv_ = register_module("up_conv", seq);
+}
+
+Tensor DeConvBNAct::forward(const Tensor& x) { return (*up_conv_)(x); }
+
+}  // namespace cudaseg::nets::zh320

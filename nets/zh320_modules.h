@@ -7,6 +7,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -50,5 +51,30 @@ std::shared_ptr<nn::Sequential> conv_bn_act(int64_t in_channels, int64_t out_cha
 // SegHead: ConvBNAct 3x3 (in -> hid, act_type) then a bias-free conv1x1 (hid -> num_class).
 std::shared_ptr<nn::Sequential> seg_head(int64_t in_channels, int64_t num_class, const std::string& act_type,
                                          int64_t hid_channels = 128);
+
+}  // namespace cudaseg::nets::zh320
+
+namespace cudaseg::nets::zh320 {
+
+// The activation_names() whose torch class takes `inplace`: the only ones
+// upstream nets that build Activation(act_type, inplace=True) can be built with
+// (nn.PReLU, nn.GELU, nn.Sigmoid and nn.Tanh refuse the argument).
+const std::vector<std::string>& inplace_activation_names();
+
+// DeConvBNAct: a module whose child "up_conv" is a Sequential "0"
+// ConvTranspose2d (with a bias; stride scale_factor, kernel 2*scale_factor-1
+// and padding (kernel-1)/2 unless given, output_padding scale_factor-1) /
+// "1" BatchNorm2d / "2" Activation: H x W -> scale_factor*H x scale_factor*W
+// with the defaults, whatever the parity of H and W.
+class DeConvBNAct : public nn::Module {
+ public:
+  DeConvBNAct(int64_t in_channels, int64_t out_channels, int64_t scale_factor = 2,
+              std::optional<int64_t> kernel_size = std::nullopt, std::optional<int64_t> padding = std::nullopt,
+              const std::string& act_type = "relu");
+  Tensor forward(const Tensor& x) override;
+
+ private:
+  nn::ModulePtr up_conv_;
+};
 
 }  // namespace cudaseg::nets::zh320

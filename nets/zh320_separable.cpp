@@ -4,13 +4,12 @@ namespace cudaseg::nets::zh320 {
 
 std::shared_ptr<nn::Sequential> dw_conv_bn_act(int64_t in_channels, int64_t out_channels, int64_t kernel_size,
                                                int64_t stride, int64_t dilation, const std::string& act_type) {
-  const int64_t padding = (kernel_size - 1) / 2 * dilation;
-  auto seq = std::make_shared<nn::Sequential>();
-  seq->push_back(std::make_shared<nn::Conv2d>(in_channels, out_channels, kernel_size, stride, padding, dilation,
-                                              in_channels, false));
-  seq->push_back(std::make_shared<nn::BatchNorm2d>(out_channels));
-  seq->push_back(std::make_shared<Activation>(act_type));
-  return seq;
+  return dw_conv_bn_act(in_channels, out_channels, nn::Pair{kernel_size, kernel_size}, stride, dilation, act_type);
+}
+
+std::shared_ptr<nn::Sequential> dw_conv_bn_act(int64_t in_channels, int64_t out_channels, nn::Pair kernel_size,
+                                               int64_t stride, int64_t dilation, const std::string& act_type) {
+  return conv_bn_act(in_channels, out_channels, kernel_size, stride, dilation, in_channels, false, act_type);
 }
 
 std::shared_ptr<nn::Sequential> pw_conv_bn_act(int64_t in_channels, int64_t out_channels,

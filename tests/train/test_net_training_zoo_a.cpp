@@ -1,0 +1,10 @@
+// The NetTraining suite (tests/train/net_training.h) for the factorised-
+// convolution nets of zh320's zoo: ERFNet, EDANet, ESNet and FDDWNet.
+#include "tests/train/net_training.h"
+
+using cudaseg::train_testing::Case;
+using cudaseg::train_testing::NetTraining;
+
+INSTANTIATE_TEST_SUITE_P(FactorisedA, NetTraining,
+                         ::testing::Values(Case{"erfnet", 6, 3e-3}),
+                         cudaseg::train_testing::case_name);
