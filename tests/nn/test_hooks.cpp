@@ -127,6 +127,7 @@ TEST(Hooks, EveryCalledModuleOfEveryNetIsRecorded) {
       {{"name", "enet"}, {"num_classes", 4}},
       kSegFormer,
       {{"name", "erfnet"}, {"num_classes", 4}},
+      {{"name", "edanet"}, {"num_classes", 4}},
   };
   const std::set<std::string> unused = {"decode_head.conv_seg", "detail_conv"};
   for (const Json& model : models) {
