@@ -31,10 +31,10 @@ namespace cudaseg::nets {
 
 namespace enet {
 
-// ENet's initial block, also the downsampling unit of FSSNet and MiniNetv2
-// (zh320 imports it from enet.py): a strided 3x3 ConvBNAct "conv" to
-// out_channels - in_channels maps, concatenated with the 3x3 stride-2 max
-// pool "pool" of the input.
+// ENet's initial block, also the downsampling unit of ERFNet, ESNet, FDDWNet,
+// FSSNet, MiniNetv2 and CFPNet (zh320 imports it from enet.py): a strided
+// 3x3 ConvBNAct "conv" to out_channels - in_channels maps, concatenated with
+// the 3x3 stride-2 max pool "pool" of the input; H x W -> ceil(H/2) x ceil(W/2).
 class InitialBlock : public nn::Module {
  public:
   InitialBlock(int64_t in_channels, int64_t out_channels, const std::string& act_type);
@@ -45,6 +45,7 @@ class InitialBlock : public nn::Module {
 };
 
 class BottleneckStage;
+
 }  // namespace enet
 
 struct ENetOptions {

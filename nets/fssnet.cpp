@@ -108,7 +108,7 @@ class UpsamplingBlock : public nn::Module {
     const int64_t hid = in_channels / 4;
     auto deconv = std::make_shared<nn::Sequential>();
     deconv->push_back(cba(in_channels, hid, 1, act));
-    deconv->push_back(std::make_shared<zh320::DeConvBNAct>(hid, hid, 2, 0, -1, act));
+    deconv->push_back(std::make_shared<zh320::DeConvBNAct>(hid, hid, 2, std::nullopt, std::nullopt, act));
     deconv->push_back(cba(hid, out_channels, 1, "none"));
     deconv_ = register_module("deconv", deconv);
     conv_ = register_module("conv", cba(in_channels, out_channels, 1, "none"));
@@ -144,7 +144,7 @@ FSSNet::FSSNet(int64_t num_classes, int64_t n_channel, const std::string& act_ty
   bottleneck2_ = register_module("bottleneck2", dilated_blocks(64, {1, 1}, act_type));
   up1_ = register_module("up1", std::make_shared<fssnet_parts::UpsamplingBlock>(64, 16, act_type));
   bottleneck1_ = register_module("bottleneck1", dilated_blocks(16, {1, 1}, act_type));
-  full_conv_ = register_module("full_conv", std::make_shared<zh320::DeConvBNAct>(16, num_classes, 2, 0, -1, act_type));
+  full_conv_ = register_module("full_conv", std::make_shared<zh320::DeConvBNAct>(16, num_classes, 2, std::nullopt, std::nullopt, act_type));
 }
 
 Tensor FSSNet::forward(const Tensor& x) {

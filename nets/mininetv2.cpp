@@ -64,9 +64,9 @@ MiniNetv2::MiniNetv2(int64_t num_classes, int64_t n_channel, const std::vector<i
   m1_10_ = register_module("m1_10", blocks(64, std::vector<int64_t>(10, 1), act_type));
   d3_ = register_module("d3", std::make_shared<enet::InitialBlock>(64, 128, act_type));
   feature_extractor_ = register_module("feature_extractor", blocks(128, feat_dt, act_type));
-  up1_ = register_module("up1", std::make_shared<zh320::DeConvBNAct>(128, 64, 2, 0, -1, act_type));
+  up1_ = register_module("up1", std::make_shared<zh320::DeConvBNAct>(128, 64, 2, std::nullopt, std::nullopt, act_type));
   m26_29_ = register_module("m26_29", blocks(64, std::vector<int64_t>(4, 1), act_type));
-  output_ = register_module("output", std::make_shared<zh320::DeConvBNAct>(64, num_classes, 2, 0, -1, act_type));
+  output_ = register_module("output", std::make_shared<zh320::DeConvBNAct>(64, num_classes, 2, std::nullopt, std::nullopt, act_type));
 }
 
 Tensor MiniNetv2::forward(const Tensor& x) {

@@ -90,16 +90,23 @@ std::shared_ptr<nn::Sequential> seg_head(int64_t in_channels, int64_t num_class,
   return seq;
 }
 
-DeConvBNAct::DeConvBNAct(int64_t in_channels, int64_t out_channels, int64_t scale_factor, int64_t kernel_size,
-                         int64_t padding, const std::string& act_type)
+const std::vector<std::string>& inplace_activation_names() {
+  static const std::vector<std::string> names = {"relu", "relu6", "leakyrelu", "celu", "elu",
+                                                 "hardswish", "hardtanh", "selu", "silu", "none"};
+  return names;
+}
+
+DeConvBNAct::DeConvBNAct(int64_t in_channels, int64_t out_channels, int64_t scale_factor,
+                         std::optional<int64_t> kernel_size, std::optional<int64_t> padding,
+                         const std::string& act_type)
     : nn::Module("DeConvBNAct") {
   CUDASEG_CHECK(scale_factor > 0, "DeConvBNAct: scale_factor (", scale_factor, ") must be positive");
-  if (kernel_size <= 0) kernel_size = 2 * scale_factor - 1;
-  if (padding < 0) padding = (kernel_size - 1) / 2;
+  const int64_t k = kernel_size.value_or(2 * scale_factor - 1);
+  const int64_t p = padding.value_or((k - 1) / 2);
   nn::ConvTranspose2dOptions options;
-  options.kernel_size = {kernel_size, kernel_size};
+  options.kernel_size = {k, k};
   options.stride = {scale_factor, scale_factor};
-  options.padding = {padding, padding};
+  options.padding = {p, p};
   options.output_padding = {scale_factor - 1, scale_factor - 1};
   auto seq = std::make_shared<nn::Sequential>();
   seq->push_back(std::make_shared<nn::ConvTranspose2d>(in_channels, out_channels, options));

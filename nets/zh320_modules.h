@@ -7,6 +7,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -51,14 +52,21 @@ std::shared_ptr<nn::Sequential> conv_bn_act(int64_t in_channels, int64_t out_cha
 std::shared_ptr<nn::Sequential> seg_head(int64_t in_channels, int64_t num_class, const std::string& act_type,
                                          int64_t hid_channels = 128);
 
-// DeConvBNAct: a child "up_conv", Sequential of ConvTranspose2d (with bias;
-// kernel 2*scale-1 and padding (kernel-1)/2 unless given (<= 0: derived),
-// stride scale, output_padding scale-1, so the output is exactly scale times
-// the input) -> BatchNorm2d -> Activation.
+// The activation_names() whose torch class takes `inplace`: the only ones
+// upstream nets that build Activation(act_type, inplace=True) can be built with
+// (nn.PReLU, nn.GELU, nn.Sigmoid and nn.Tanh refuse the argument).
+const std::vector<std::string>& inplace_activation_names();
+
+// DeConvBNAct: a module whose child "up_conv" is a Sequential "0"
+// ConvTranspose2d (with a bias; stride scale_factor, kernel 2*scale_factor-1
+// and padding (kernel-1)/2 unless given, output_padding scale_factor-1) /
+// "1" BatchNorm2d / "2" Activation: H x W -> scale_factor*H x scale_factor*W
+// with the defaults, whatever the parity of H and W.
 class DeConvBNAct : public nn::Module {
  public:
-  DeConvBNAct(int64_t in_channels, int64_t out_channels, int64_t scale_factor = 2, int64_t kernel_size = 0,
-              int64_t padding = -1, const std::string& act_type = "relu");
+  DeConvBNAct(int64_t in_channels, int64_t out_channels, int64_t scale_factor = 2,
+              std::optional<int64_t> kernel_size = std::nullopt, std::optional<int64_t> padding = std::nullopt,
+              const std::string& act_type = "relu");
   Tensor forward(const Tensor& x) override;
 
  private:

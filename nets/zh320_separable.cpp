@@ -4,13 +4,12 @@ namespace cudaseg::nets::zh320 {
 
 std::shared_ptr<nn::Sequential> dw_conv_bn_act(int64_t in_channels, int64_t out_channels, int64_t kernel_size,
                                                int64_t stride, int64_t dilation, const std::string& act_type) {
-  const int64_t padding = (kernel_size - 1) / 2 * dilation;
-  auto seq = std::make_shared<nn::Sequential>();
-  seq->push_back(std::make_shared<nn::Conv2d>(in_channels, out_channels, kernel_size, stride, padding, dilation,
-                                              in_channels, false));
-  seq->push_back(std::make_shared<nn::BatchNorm2d>(out_channels));
-  seq->push_back(std::make_shared<Activation>(act_type));
-  return seq;
+  return dw_conv_bn_act(in_channels, out_channels, nn::Pair{kernel_size, kernel_size}, stride, dilation, act_type);
+}
+
+std::shared_ptr<nn::Sequential> dw_conv_bn_act(int64_t in_channels, int64_t out_channels, nn::Pair kernel_size,
+                                               int64_t stride, int64_t dilation, const std::string& act_type) {
+  return conv_bn_act(in_channels, out_channels, kernel_size, stride, dilation, in_channels, false, act_type);
 }
 
 std::shared_ptr<nn::Sequential> pw_conv_bn_act(int64_t in_channels, int64_t out_channels,
@@ -27,22 +26,6 @@ std::shared_ptr<nn::Sequential> ds_conv_bn_act(int64_t in_channels, int64_t out_
   auto seq = std::make_shared<nn::Sequential>();
   seq->push_back(dw_conv_bn_act(in_channels, in_channels, kernel_size, stride, dilation, act_type));
   seq->push_back(pw_conv_bn_act(in_channels, out_channels, act_type));
-  return seq;
-}
-
-std::shared_ptr<nn::Sequential> dw_conv_bn_act(int64_t in_channels, int64_t out_channels, nn::Pair kernel_size,
-                                               int64_t stride, int64_t dilation, const std::string& act_type) {
-  nn::Conv2dOptions options;
-  options.kernel_size = kernel_size;
-  options.stride = {stride, stride};
-  options.padding = {(kernel_size[0] - 1) / 2 * dilation, (kernel_size[1] - 1) / 2 * dilation};
-  options.dilation = {dilation, dilation};
-  options.groups = in_channels;
-  options.bias = false;
-  auto seq = std::make_shared<nn::Sequential>();
-  seq->push_back(std::make_shared<nn::Conv2d>(in_channels, out_channels, options));
-  seq->push_back(std::make_shared<nn::BatchNorm2d>(out_channels));
-  seq->push_back(std::make_shared<Activation>(act_type));
   return seq;
 }
 

@@ -18,18 +18,18 @@ std::shared_ptr<nn::Sequential> dw_conv_bn_act(int64_t in_channels, int64_t out_
                                                int64_t stride = 1, int64_t dilation = 1,
                                                const std::string& act_type = "relu");
 
+// DWConvBNAct with a (kh, kw) kernel (ADSCNet's and FDDWNet's 3x1 / 1x3): padding
+// ((kh-1)/2*dilation, (kw-1)/2*dilation).
+std::shared_ptr<nn::Sequential> dw_conv_bn_act(int64_t in_channels, int64_t out_channels, nn::Pair kernel_size,
+                                               int64_t stride = 1, int64_t dilation = 1,
+                                               const std::string& act_type = "relu");
+
 // PWConvBNAct: 1x1 conv, with a bias by default as upstream.
 std::shared_ptr<nn::Sequential> pw_conv_bn_act(int64_t in_channels, int64_t out_channels,
                                                const std::string& act_type = "relu", bool bias = true);
 
 // DSConvBNAct: DWConvBNAct(in, in, k, stride, dilation) then PWConvBNAct(in, out), both with act_type.
 std::shared_ptr<nn::Sequential> ds_conv_bn_act(int64_t in_channels, int64_t out_channels, int64_t kernel_size,
-                                               int64_t stride = 1, int64_t dilation = 1,
-                                               const std::string& act_type = "relu");
-
-// DWConvBNAct with a (kh, kw) kernel (ADSCNet's 3x1 / 1x3): padding
-// ((kh-1)/2*dilation, (kw-1)/2*dilation), the stride and dilation on both axes.
-std::shared_ptr<nn::Sequential> dw_conv_bn_act(int64_t in_channels, int64_t out_channels, nn::Pair kernel_size,
                                                int64_t stride = 1, int64_t dilation = 1,
                                                const std::string& act_type = "relu");
 

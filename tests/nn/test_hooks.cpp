@@ -130,6 +130,10 @@ TEST(Hooks, EveryCalledModuleOfEveryNetIsRecorded) {
       {{"name", "fssnet"}, {"num_classes", 4}},
       {{"name", "mininetv2"}, {"num_classes", 4}},
       kSegFormer,
+      {{"name", "erfnet"}, {"num_classes", 4}},
+      {{"name", "edanet"}, {"num_classes", 4}},
+      {{"name", "esnet"}, {"num_classes", 4}},
+      {{"name", "fddwnet"}, {"num_classes", 4}},
   };
   const std::set<std::string> unused = {"decode_head.conv_seg", "detail_conv"};
   for (const Json& model : models) {

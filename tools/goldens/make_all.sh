@@ -31,6 +31,11 @@ run fpenet "$ZH320" --size 64x128 --size 96x160 &
 run fssnet "$ZH320" --size 64x128 --size 96x160 &
 run mininetv2 "$ZH320" --size 64x128 --size 96x160 &
 wait
+run erfnet "$ZH320" --size 64x128 --size 72x120 &
+run edanet "$ZH320" --size 64x128 --size 100x200 &
+run esnet "$ZH320" --size 64x128 --size 72x120 &
+run fddwnet "$ZH320" --size 64x128 --size 72x120 --no-train &
+wait
 # float64 twins of the nets whose float32 training step is too ill-conditioned to check (README)
 run64() { net=$1; up=$2; shift 2; "$PY" "$HERE/make_golden_f64.py" --upstream "$up" --net "$net" --seed "$SEED" "$@" --out "$OUT/${net}_f64.json"; }
 run64 stdc1_aux "$ZH320" --size 64x128 --size 96x160 &
@@ -47,4 +52,10 @@ wait
 run64 fpenet "$ZH320" --size 64x128 --size 96x160 &
 run64 fssnet "$ZH320" --size 64x128 --size 96x160 &
 run64 mininetv2 "$ZH320" --size 64x128 --size 96x160 &
+wait
+run64 erfnet "$ZH320" --size 64x128 --size 72x120 &
+run64 edanet "$ZH320" --size 64x128 --size 100x200 &
+run64 esnet "$ZH320" --size 64x128 --size 72x120 &
+"$PY" "$HERE/make_golden_f64.py" --upstream "$ZH320" --net fddwnet --seed "$SEED" --size 64x128 --size 72x120 \
+    --config '{"name": "fddwnet", "num_classes": 19, "act_type": "relu6"}' --out "$OUT/fddwnet_relu6_f64.json" &
 wait

@@ -174,7 +174,7 @@ def train_step(up, config, seed, x, labels):
     }
 
 
-def make_case(up, config, seed, batch, hw, eval_model):
+def make_case(up, config, seed, batch, hw, eval_model, train=True):
     h, w = hw
     shape = [batch, 3, h, w]
     x_np = detparams.det_uniform("input", shape, INPUT_LOW, INPUT_HIGH, seed)
@@ -190,7 +190,7 @@ def make_case(up, config, seed, batch, hw, eval_model):
                    "ignore_index": IGNORE_INDEX, "num_ignored": int((lab_np == IGNORE_INDEX).sum()),
                    "sum": int(lab_np.sum())},
         "eval": {"mode": "eval", "outputs": {"out": stats(out, seed, "eval/out")}},
-        "train": train_step(up, config, seed, x, labels),
+        "train": train_step(up, config, seed, x, labels) if train else None,
     }
     return case
 
@@ -207,6 +207,8 @@ def main():
     ap.add_argument("--dtype", choices=["float32", "float64"], default="float32",
                     help="precision of the run (parameters and input are generated in float32 either way)")
     ap.add_argument("--out", required=True)
+    ap.add_argument("--no-train", action="store_true",
+                    help='eval only, "train": null (upstream FDDWNet cannot backpropagate with act_type relu)')
     a = ap.parse_args()
     global DTYPE
     DTYPE = getattr(torch, a.dtype)
@@ -243,7 +245,7 @@ def main():
         "cases": [],
     }
     for s in a.size:
-        golden["cases"].append(make_case(up, config, a.seed, a.batch, parse_size(s), model))
+        golden["cases"].append(make_case(up, config, a.seed, a.batch, parse_size(s), model, not a.no_train))
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
     tmp = a.out + ".tmp"
     with open(tmp, "w") as f:
