@@ -30,7 +30,20 @@
 namespace cudaseg::nets {
 
 namespace enet {
-class InitialBlock;
+
+// enet.py's InitialBlock, which LEDNet, AGLNet and DABNet reuse as their
+// downsampling unit: a 3x3 stride-2 ConvBNAct (act_type) to
+// out_channels - in_channels maps, concatenated with MaxPool2d(3, 2, 1) of the
+// input; both halve with ceil, so any H, W works.
+class InitialBlock : public nn::Module {
+ public:
+  InitialBlock(int64_t in_channels, int64_t out_channels, const std::string& act_type);
+  Tensor forward(const Tensor& x) override;
+
+ private:
+  nn::ModulePtr conv_, pool_;
+};
+
 class BottleneckStage;
 }  // namespace enet
 

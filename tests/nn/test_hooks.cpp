@@ -125,6 +125,7 @@ TEST(Hooks, EveryCalledModuleOfEveryNetIsRecorded) {
       {{"name", "fastscnn"}, {"num_classes", 4}},
       {{"name", "ddrnet"}, {"num_classes", 4}, {"arch_type", "DDRNet-39"}},
       {{"name", "enet"}, {"num_classes", 4}},
+      {{"name", "lednet"}, {"num_classes", 4}},
       kSegFormer,
   };
   const std::set<std::string> unused = {"decode_head.conv_seg", "detail_conv"};
