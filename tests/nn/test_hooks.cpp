@@ -126,6 +126,7 @@ TEST(Hooks, EveryCalledModuleOfEveryNetIsRecorded) {
       {{"name", "ddrnet"}, {"num_classes", 4}, {"arch_type", "DDRNet-39"}},
       {{"name", "enet"}, {"num_classes", 4}},
       {{"name", "lednet"}, {"num_classes", 4}},
+      {{"name", "aglnet"}, {"num_classes", 4}},
       kSegFormer,
   };
   const std::set<std::string> unused = {"decode_head.conv_seg", "detail_conv"};

@@ -42,3 +42,5 @@ wait
 # LEDNet with PReLU: upstream's default ReLU cannot take a training step (the APN adds in place into ReLU outputs)
 run lednet "$ZH320" --config '{"name": "lednet", "num_classes": 19, "act_type": "prelu"}' --size 64x128 --size 100x200
 run64 lednet "$ZH320" --config '{"name": "lednet", "num_classes": 19, "act_type": "prelu"}' --size 64x128 --size 100x200
+run aglnet "$ZH320" --size 64x128 --size 96x160
+run64 aglnet "$ZH320" --size 64x128 --size 96x160
