@@ -44,3 +44,5 @@ run lednet "$ZH320" --config '{"name": "lednet", "num_classes": 19, "act_type": 
 run64 lednet "$ZH320" --config '{"name": "lednet", "num_classes": 19, "act_type": "prelu"}' --size 64x128 --size 100x200
 run aglnet "$ZH320" --size 64x128 --size 96x160
 run64 aglnet "$ZH320" --size 64x128 --size 96x160
+run dabnet "$ZH320" --size 64x128 --size 100x200
+run64 dabnet "$ZH320" --size 64x128 --size 100x200
