@@ -51,4 +51,18 @@ std::shared_ptr<nn::Sequential> conv_bn_act(int64_t in_channels, int64_t out_cha
 std::shared_ptr<nn::Sequential> seg_head(int64_t in_channels, int64_t num_class, const std::string& act_type,
                                          int64_t hid_channels = 128);
 
+// DeConvBNAct(in, out, scale_factor = 2): a child "up_conv", Sequential of a
+// biased ConvTranspose2d (kernel 2*scale-1, padding (kernel-1)/2,
+// output_padding scale-1, so sizes multiply exactly by scale), BatchNorm2d and
+// Activation.
+class DeConvBNAct : public nn::Module {
+ public:
+  DeConvBNAct(int64_t in_channels, int64_t out_channels, int64_t scale_factor = 2,
+              const std::string& act_type = "relu");
+  Tensor forward(const Tensor& x) override;
+
+ private:
+  nn::ModulePtr up_conv_;
+};
+
 }  // namespace cudaseg::nets::zh320

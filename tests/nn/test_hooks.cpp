@@ -128,6 +128,7 @@ TEST(Hooks, EveryCalledModuleOfEveryNetIsRecorded) {
       {{"name", "lednet"}, {"num_classes", 4}},
       {{"name", "aglnet"}, {"num_classes", 4}},
       {{"name", "dabnet"}, {"num_classes", 4}},
+      {{"name", "mininet"}, {"num_classes", 4}},
       kSegFormer,
   };
   const std::set<std::string> unused = {"decode_head.conv_seg", "detail_conv"};

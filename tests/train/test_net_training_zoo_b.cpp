@@ -6,5 +6,6 @@ using cudaseg::train_testing::Case;
 using cudaseg::train_testing::NetTraining;
 
 INSTANTIATE_TEST_SUITE_P(FactorisedB, NetTraining,
-                         ::testing::Values(Case{"lednet", 6}, Case{"aglnet", 6}, Case{"dabnet", 6}),
+                         ::testing::Values(Case{"lednet", 6}, Case{"aglnet", 6}, Case{"dabnet", 6},
+                                           Case{"mininet", 6}),
                          cudaseg::train_testing::case_name);

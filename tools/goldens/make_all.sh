@@ -46,3 +46,5 @@ run aglnet "$ZH320" --size 64x128 --size 96x160
 run64 aglnet "$ZH320" --size 64x128 --size 96x160
 run dabnet "$ZH320" --size 64x128 --size 100x200
 run64 dabnet "$ZH320" --size 64x128 --size 100x200
+run mininet "$ZH320" --size 64x128 --size 128x192
+run64 mininet "$ZH320" --size 64x128 --size 128x192
