@@ -59,3 +59,13 @@ run64 esnet "$ZH320" --size 64x128 --size 72x120 &
 "$PY" "$HERE/make_golden_f64.py" --upstream "$ZH320" --net fddwnet --seed "$SEED" --size 64x128 --size 72x120 \
     --config '{"name": "fddwnet", "num_classes": 19, "act_type": "relu6"}' --out "$OUT/fddwnet_relu6_f64.json" &
 wait
+wait
+# LEDNet with PReLU: upstream's default ReLU cannot take a training step (the APN adds in place into ReLU outputs)
+run lednet "$ZH320" --config '{"name": "lednet", "num_classes": 19, "act_type": "prelu"}' --size 64x128 --size 100x200
+run64 lednet "$ZH320" --config '{"name": "lednet", "num_classes": 19, "act_type": "prelu"}' --size 64x128 --size 100x200
+run aglnet "$ZH320" --size 64x128 --size 96x160
+run64 aglnet "$ZH320" --size 64x128 --size 96x160
+run dabnet "$ZH320" --size 64x128 --size 100x200
+run64 dabnet "$ZH320" --size 64x128 --size 100x200
+run mininet "$ZH320" --size 64x128 --size 128x192
+run64 mininet "$ZH320" --size 64x128 --size 128x192
