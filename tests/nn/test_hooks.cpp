@@ -126,6 +126,7 @@ TEST(Hooks, EveryCalledModuleOfEveryNetIsRecorded) {
       {{"name", "ddrnet"}, {"num_classes", 4}, {"arch_type", "DDRNet-39"}},
       {{"name", "enet"}, {"num_classes", 4}},
       kSegFormer,
+      {{"name", "cgnet"}, {"num_classes", 4}},
   };
   const std::set<std::string> unused = {"decode_head.conv_seg", "detail_conv"};
   for (const Json& model : models) {

@@ -26,6 +26,8 @@ run ddrnet23_aux "$ZH320" --size 64x128 --size 100x200 &
 run enet "$ZH320" --size 64x128 --size 72x120 &
 run segformer_b0 "$SEGF" --size 64x128 --size 100x200 &
 wait
+run cgnet "$ZH320" --size 64x128 --size 96x160 &
+wait
 # float64 twins of the nets whose float32 training step is too ill-conditioned to check (README)
 run64() { net=$1; up=$2; shift 2; "$PY" "$HERE/make_golden_f64.py" --upstream "$up" --net "$net" --seed "$SEED" "$@" --out "$OUT/${net}_f64.json"; }
 run64 stdc1_aux "$ZH320" --size 64x128 --size 96x160 &
@@ -38,4 +40,6 @@ run64 ppliteseg_stdc2 "$ZH320" --size 64x128 --size 100x200 &
 run64 ddrnet23slim_aux "$ZH320" --size 64x128 --size 100x200 &
 run64 ddrnet23_aux "$ZH320" --size 64x128 --size 100x200 &
 run64 enet "$ZH320" --size 64x128 --size 72x120 &
+wait
+run64 cgnet "$ZH320" --size 64x128 --size 96x160 &
 wait

@@ -1,0 +1,10 @@
+// The NetTraining suite (tests/train/test_net_training.cpp) for CGNet,
+// CFPNet, ESPNet and ESPNetv2, from their run configs nets/<name>.json.
+#include "tests/train/net_training.h"
+
+using cudaseg::train_testing::Case;
+using cudaseg::train_testing::NetTraining;
+
+INSTANTIATE_TEST_SUITE_P(FactorisedC, NetTraining,
+                         ::testing::Values(Case{"cgnet", 6}),
+                         cudaseg::train_testing::case_name);
