@@ -68,20 +68,14 @@ enum class ConvType { regular, downsampling, upsampling, dilate, asymmetric };
 
 }  // namespace
 
-// conv_stem(x) -> 13 maps, concatenated with the 3x3 max pool of x.
-class InitialBlock : public nn::Module {
- public:
-  InitialBlock(int64_t in_channels, int64_t out_channels, const std::string& act_type) : Module("InitialBlock") {
-    CUDASEG_CHECK(out_channels > in_channels, "ENet: n_channel (", in_channels, ") must be below ", out_channels);
-    conv_ = register_module("conv",
-                            conv_bn_act(in_channels, out_channels - in_channels, 3, 2, 1, 1, false, act_type));
-    pool_ = register_module("pool", std::make_shared<nn::MaxPool2d>(3, 2, 1));
-  }
-  Tensor forward(const Tensor& x) override { return fn::cat({(*conv_)(x), (*pool_)(x)}, 1); }
+InitialBlock::InitialBlock(int64_t in_channels, int64_t out_channels, const std::string& act_type)
+    : Module("InitialBlock") {
+  CUDASEG_CHECK(out_channels > in_channels, "ENet: n_channel (", in_channels, ") must be below ", out_channels);
+  conv_ = register_module("conv", conv_bn_act(in_channels, out_channels - in_channels, 3, 2, 1, 1, false, act_type));
+  pool_ = register_module("pool", std::make_shared<nn::MaxPool2d>(3, 2, 1));
+}
 
- private:
-  ModulePtr conv_, pool_;
-};
+Tensor InitialBlock::forward(const Tensor& x) { return fn::cat({(*conv_)(x), (*pool_)(x)}, 1); }
 
 // The ENet bottleneck: a right branch (1x1 reduce to in/4, a 3x3 / strided /
 // dilated / asymmetric / transposed conv, 1x1 expand, dropout) added to a left

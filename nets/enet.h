@@ -30,8 +30,21 @@
 namespace cudaseg::nets {
 
 namespace enet {
-class InitialBlock;
+
+// The initial block: a strided 3x3 ConvBNAct to out_channels - in_channels
+// maps, concatenated with the 3x3 stride-2 max pool of the input. CFPNet
+// reuses it as its downsampling block, as upstream imports it.
+class InitialBlock : public nn::Module {
+ public:
+  InitialBlock(int64_t in_channels, int64_t out_channels, const std::string& act_type);
+  Tensor forward(const Tensor& x) override;
+
+ private:
+  nn::ModulePtr conv_, pool_;
+};
+
 class BottleneckStage;
+
 }  // namespace enet
 
 struct ENetOptions {

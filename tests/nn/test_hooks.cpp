@@ -127,6 +127,7 @@ TEST(Hooks, EveryCalledModuleOfEveryNetIsRecorded) {
       {{"name", "enet"}, {"num_classes", 4}},
       kSegFormer,
       {{"name", "cgnet"}, {"num_classes", 4}},
+      {{"name", "cfpnet"}, {"num_classes", 4}},
   };
   const std::set<std::string> unused = {"decode_head.conv_seg", "detail_conv"};
   for (const Json& model : models) {

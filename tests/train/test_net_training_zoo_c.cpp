@@ -6,5 +6,5 @@ using cudaseg::train_testing::Case;
 using cudaseg::train_testing::NetTraining;
 
 INSTANTIATE_TEST_SUITE_P(FactorisedC, NetTraining,
-                         ::testing::Values(Case{"cgnet", 6}),
+                         ::testing::Values(Case{"cgnet", 6}, Case{"cfpnet", 6}),
                          cudaseg::train_testing::case_name);

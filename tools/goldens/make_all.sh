@@ -27,6 +27,7 @@ run enet "$ZH320" --size 64x128 --size 72x120 &
 run segformer_b0 "$SEGF" --size 64x128 --size 100x200 &
 wait
 run cgnet "$ZH320" --size 64x128 --size 96x160 &
+run cfpnet "$ZH320" --size 64x128 --size 96x160 &
 wait
 # float64 twins of the nets whose float32 training step is too ill-conditioned to check (README)
 run64() { net=$1; up=$2; shift 2; "$PY" "$HERE/make_golden_f64.py" --upstream "$up" --net "$net" --seed "$SEED" "$@" --out "$OUT/${net}_f64.json"; }
@@ -42,4 +43,5 @@ run64 ddrnet23_aux "$ZH320" --size 64x128 --size 100x200 &
 run64 enet "$ZH320" --size 64x128 --size 72x120 &
 wait
 run64 cgnet "$ZH320" --size 64x128 --size 96x160 &
+run64 cfpnet "$ZH320" --size 64x128 --size 96x160 &
 wait
