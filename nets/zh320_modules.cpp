@@ -90,4 +90,23 @@ std::shared_ptr<nn::Sequential> seg_head(int64_t in_channels, int64_t num_class,
   return seq;
 }
 
+DeConvBNAct::DeConvBNAct(int64_t in_channels, int64_t out_channels, int64_t scale_factor, int64_t kernel_size,
+                         int64_t padding, const std::string& act_type)
+    : nn::Module("DeConvBNAct") {
+  if (kernel_size < 0) kernel_size = 2 * scale_factor - 1;
+  if (padding < 0) padding = (kernel_size - 1) / 2;
+  nn::ConvTranspose2dOptions o;
+  o.kernel_size = {kernel_size, kernel_size};
+  o.stride = {scale_factor, scale_factor};
+  o.padding = {padding, padding};
+  o.output_padding = {scale_factor - 1, scale_factor - 1};
+  auto seq = std::make_shared<nn::Sequential>();
+  seq->push_back(std::make_shared<nn::ConvTranspose2d>(in_channels, out_channels, o));
+  seq->push_back(std::make_shared<nn::BatchNorm2d>(out_channels));
+  seq->push_back(std::make_shared<Activation>(act_type));
+  up_conv_ = register_module("up_conv", seq);
+}
+
+Tensor DeConvBNAct::forward(const Tensor& x) { return (*up_conv_)(x); }
+
 }  // namespace cudaseg::nets::zh320

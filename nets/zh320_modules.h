@@ -51,4 +51,18 @@ std::shared_ptr<nn::Sequential> conv_bn_act(int64_t in_channels, int64_t out_cha
 std::shared_ptr<nn::Sequential> seg_head(int64_t in_channels, int64_t num_class, const std::string& act_type,
                                          int64_t hid_channels = 128);
 
+// DeConvBNAct: a Module whose child "up_conv" is a Sequential of a biased
+// ConvTranspose2d (stride scale_factor, kernel 2*scale_factor-1 and padding
+// (kernel-1)/2 unless given (< 0), output_padding scale_factor-1, so sizes
+// multiply by scale_factor), BatchNorm2d and Activation.
+class DeConvBNAct : public nn::Module {
+ public:
+  DeConvBNAct(int64_t in_channels, int64_t out_channels, int64_t scale_factor = 2, int64_t kernel_size = -1,
+              int64_t padding = -1, const std::string& act_type = "relu");
+  Tensor forward(const Tensor& x) override;
+
+ private:
+  nn::ModulePtr up_conv_;
+};
+
 }  // namespace cudaseg::nets::zh320

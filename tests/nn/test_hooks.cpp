@@ -128,6 +128,8 @@ TEST(Hooks, EveryCalledModuleOfEveryNetIsRecorded) {
       kSegFormer,
       {{"name", "cgnet"}, {"num_classes", 4}},
       {{"name", "cfpnet"}, {"num_classes", 4}},
+      {{"name", "espnet"}, {"num_classes", 5}},
+      {{"name", "espnet"}, {"num_classes", 4}, {"arch_type", "espnet-b"}},
   };
   const std::set<std::string> unused = {"decode_head.conv_seg", "detail_conv"};
   for (const Json& model : models) {
