@@ -7,5 +7,6 @@ using cudaseg::train_testing::Case;
 using cudaseg::train_testing::NetTraining;
 
 INSTANTIATE_TEST_SUITE_P(FactorisedC, NetTraining,
-                         ::testing::Values(Case{"cgnet", 6}, Case{"cfpnet", 6}, Case{"espnet", 6, 1e-3, 5}),
+                         ::testing::Values(Case{"cgnet", 6}, Case{"cfpnet", 6}, Case{"espnet", 6, 1e-3, 5},
+                                           Case{"espnetv2", 6}),
                          cudaseg::train_testing::case_name);
