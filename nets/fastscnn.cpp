@@ -45,36 +45,6 @@ class InvertedResidual : public nn::Module {
   nn::ModulePtr conv_;
 };
 
-// PSPNet's pyramid pooling (zh320 modules.py PyramidPoolingModule): average
-// pools to 1, 2, 4 and 6 cells (6 exceeds the stride-32 map of small inputs;
-// adaptive pooling then repeats input cells), 1x1 convs to in/4 channels,
-// bilinear (align_corners) back to the input size, concatenated with the
-// input and fused by a PWConvBNAct.
-class PyramidPoolingModule : public nn::Module {
- public:
-  PyramidPoolingModule(int64_t in_channels, int64_t out_channels, const std::string& act, bool bias)
-      : nn::Module("PyramidPoolingModule") {
-    const int64_t hid_channels = in_channels / 4;
-    const int64_t pool_sizes[4] = {1, 2, 4, 6};
-    for (int i = 0; i < 4; ++i) {
-      auto stage = std::make_shared<nn::Sequential>();
-      stage->push_back(std::make_shared<nn::AdaptiveAvgPool2d>(pool_sizes[i]));
-      stage->push_back(zh320::conv1x1(in_channels, hid_channels));
-      stages_.push_back(register_module("stage" + std::to_string(i + 1), stage));
-    }
-    conv_ = register_module("conv", pw_conv_bn_act(2 * in_channels, out_channels, act, bias));
-  }
-  Tensor forward(const Tensor& x) override {
-    std::vector<Tensor> parts = {x};
-    for (const auto& stage : stages_) parts.push_back(resize_bilinear_ac((*stage)(x), x.size(2), x.size(3)));
-    return (*conv_)(fn::cat(parts, 1));
-  }
-
- private:
-  std::vector<nn::ModulePtr> stages_;
-  nn::ModulePtr conv_;
-};
-
 class GlobalFeatureExtractor : public nn::Module {
  public:
   GlobalFeatureExtractor(int64_t in_channels, int64_t out_channels, const std::string& act)
@@ -91,7 +61,7 @@ class GlobalFeatureExtractor : public nn::Module {
       }
     }
     bottlenecks_ = register_module("bottlenecks", bottlenecks);
-    ppm_ = register_module("ppm", std::make_shared<PyramidPoolingModule>(in_channels, out_channels, act, true));
+    ppm_ = register_module("ppm", std::make_shared<zh320::PyramidPoolingModule>(in_channels, out_channels, act, true));
   }
   Tensor forward(const Tensor& x) override { return (*ppm_)((*bottlenecks_)(x)); }
 

@@ -4,6 +4,9 @@
 #include <cctype>
 #include <sstream>
 
+#include "autograd/resize.h"
+#include "autograd/shape.h"
+#include "nets/zh320_separable.h"
 #include "runtime/error.h"
 
 namespace cudaseg::nets::zh320 {
@@ -116,5 +119,27 @@ DeConvBNAct::DeConvBNAct(int64_t in_channels, int64_t out_channels, int64_t scal
 }
 
 Tensor DeConvBNAct::forward(const Tensor& x) { return (*up_conv_)(x); }
+
+PyramidPoolingModule::PyramidPoolingModule(int64_t in_channels, int64_t out_channels, const std::string& act_type,
+                                           bool bias)
+    : nn::Module("PyramidPoolingModule") {
+  const int64_t hid_channels = in_channels / 4;
+  const int64_t pool_sizes[4] = {1, 2, 4, 6};
+  for (int i = 0; i < 4; ++i) {
+    auto stage = std::make_shared<nn::Sequential>();
+    stage->push_back(std::make_shared<nn::AdaptiveAvgPool2d>(pool_sizes[i]));
+    stage->push_back(conv1x1(in_channels, hid_channels));
+    stages_.push_back(register_module("stage" + std::to_string(i + 1), stage));
+  }
+  conv_ = register_module("conv", pw_conv_bn_act(2 * in_channels, out_channels, act_type, bias));
+}
+
+Tensor PyramidPoolingModule::forward(const Tensor& x) {
+  std::vector<Tensor> parts = {x};
+  for (const auto& stage : stages_)
+    parts.push_back(fn::interpolate((*stage)(x), std::array<int64_t, 2>{x.size(2), x.size(3)}, std::nullopt,
+                                    "bilinear", true));
+  return (*conv_)(fn::cat(parts, 1));
+}
 
 }  // namespace cudaseg::nets::zh320

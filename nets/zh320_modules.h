@@ -73,4 +73,18 @@ class DeConvBNAct : public nn::Module {
   nn::ModulePtr up_conv_;
 };
 
+// PSPNet's pyramid pooling: stages "stage1".."stage4" average-pool to 1, 2, 4
+// and 6 cells (adaptive: more cells than the map has repeat input cells) and
+// project to in/4 channels (conv1x1); bilinear (align_corners) back to the
+// input size, concatenated after the input, fused by PWConvBNAct "conv".
+class PyramidPoolingModule : public nn::Module {
+ public:
+  PyramidPoolingModule(int64_t in_channels, int64_t out_channels, const std::string& act_type, bool bias = false);
+  Tensor forward(const Tensor& x) override;
+
+ private:
+  std::vector<nn::ModulePtr> stages_;
+  nn::ModulePtr conv_;
+};
+
 }  // namespace cudaseg::nets::zh320

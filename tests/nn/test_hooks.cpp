@@ -138,6 +138,11 @@ TEST(Hooks, EveryCalledModuleOfEveryNetIsRecorded) {
       {{"name", "edanet"}, {"num_classes", 4}},
       {{"name", "esnet"}, {"num_classes", 4}},
       {{"name", "fddwnet"}, {"num_classes", 4}},
+      {{"name", "cgnet"}, {"num_classes", 4}},
+      {{"name", "cfpnet"}, {"num_classes", 4}},
+      {{"name", "espnet"}, {"num_classes", 5}},
+      {{"name", "espnet"}, {"num_classes", 4}, {"arch_type", "espnet-b"}},
+      {{"name", "espnetv2"}, {"num_classes", 4}},
   };
   const std::set<std::string> unused = {"decode_head.conv_seg", "detail_conv"};
   for (const Json& model : models) {

@@ -14,6 +14,7 @@ struct Case {
   const char* config;
   int64_t steps;
   double lr = 1e-3;
+  int64_t num_classes = 4;  // of the model and the synthetic data
 };
 
 class NetTraining : public ::testing::TestWithParam<Case> {};

@@ -36,6 +36,11 @@ run edanet "$ZH320" --size 64x128 --size 100x200 &
 run esnet "$ZH320" --size 64x128 --size 72x120 &
 run fddwnet "$ZH320" --size 64x128 --size 72x120 --no-train &
 wait
+run cgnet "$ZH320" --size 64x128 --size 96x160 &
+run cfpnet "$ZH320" --size 64x128 --size 96x160 &
+run espnet "$ZH320" --size 64x128 --size 96x160 &
+run espnetv2 "$ZH320" --size 64x128 --size 100x200 &
+wait
 # float64 twins of the nets whose float32 training step is too ill-conditioned to check (README)
 run64() { net=$1; up=$2; shift 2; "$PY" "$HERE/make_golden_f64.py" --upstream "$up" --net "$net" --seed "$SEED" "$@" --out "$OUT/${net}_f64.json"; }
 run64 stdc1_aux "$ZH320" --size 64x128 --size 96x160 &
@@ -69,3 +74,9 @@ run dabnet "$ZH320" --size 64x128 --size 100x200
 run64 dabnet "$ZH320" --size 64x128 --size 100x200
 run mininet "$ZH320" --size 64x128 --size 128x192
 run64 mininet "$ZH320" --size 64x128 --size 128x192
+wait
+run64 cgnet "$ZH320" --size 64x128 --size 96x160 &
+run64 cfpnet "$ZH320" --size 64x128 --size 96x160 &
+run64 espnet "$ZH320" --size 64x128 --size 96x160 &
+run64 espnetv2 "$ZH320" --size 64x128 --size 100x200 &
+wait
