@@ -4,10 +4,13 @@ parameters and BatchNorm statistics (torch's RNG, a fresh seed), torch.save its
 state_dict, convert it with `rtseg_convert MODEL.pth --config CONFIG.json -o
 OUT.bin`, run `rtseg_infer --weights OUT.bin --input-tensor X.npy
 --dump-logits Y.npy` on a random input of a random accepted size, and compare
-with upstream's eval logits (relative L2, threshold 1e-5).
+with upstream's eval logits run in float64: cudaseg's relative L2 error must be
+at most three times PyTorch float32's own, or 1e-5, whichever is larger.
 
     /usr/bin/python3 tools/check_convert_parity.py --build build \
         --zh320 /tmp/upstream/zh320 --segformer /tmp/upstream/segformer [--seed N] [--nets stdc1 enet]
+
+Exit status 1 when any net misses the bound.
 """
 import argparse
 import json
@@ -35,6 +38,22 @@ NETS = {
     "ddrnet23": ({"name": "ddrnet", "arch_type": "DDRNet-23", "num_classes": 19}, 32),
     "enet": ({"name": "enet", "num_classes": 19}, 8),
     "segformer_b0": ({"name": "segformer", "backbone": "mit_b0", "num_classes": 19}, 32),
+    "erfnet": ({"name": "erfnet", "num_classes": 19}, 8),
+    "edanet": ({"name": "edanet", "num_classes": 19}, 8),
+    "esnet": ({"name": "esnet", "num_classes": 19}, 8),
+    "fddwnet": ({"name": "fddwnet", "num_classes": 19}, 8),
+    "lednet": ({"name": "lednet", "num_classes": 19}, 8),
+    "aglnet": ({"name": "aglnet", "num_classes": 19}, 32),
+    "dabnet": ({"name": "dabnet", "num_classes": 19}, 8),
+    "mininet": ({"name": "mininet", "num_classes": 19}, 64),
+    "cgnet": ({"name": "cgnet", "num_classes": 19}, 8),
+    "cfpnet": ({"name": "cfpnet", "num_classes": 19}, 8),
+    "espnet": ({"name": "espnet", "num_classes": 19}, 8),
+    "espnetv2": ({"name": "espnetv2", "num_classes": 19}, 8),
+    "adscnet": ({"name": "adscnet", "num_classes": 19}, 8),
+    "fpenet": ({"name": "fpenet", "num_classes": 19}, 8),
+    "fssnet": ({"name": "fssnet", "num_classes": 19}, 8),
+    "mininetv2": ({"name": "mininetv2", "num_classes": 19}, 8),
 }
 
 
@@ -59,10 +78,12 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--build", default="build")
     p.add_argument("--zh320", required=True)
-    p.add_argument("--segformer", required=True)
+    p.add_argument("--segformer", default=None, help="NVlabs SegFormer checkout (for segformer_b0)")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--nets", nargs="*", default=list(NETS))
     args = p.parse_args()
+    if args.segformer is None and any(NETS[n][0]["name"] == "segformer" for n in args.nets):
+        p.error("--segformer is needed for segformer_b0 (or leave it out of --nets)")
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 30)
     print(f"seed {seed}")
     rng = random.Random(seed)
@@ -91,12 +112,19 @@ def main():
             subprocess.run([os.path.join(args.build, "rtseg_infer"), "--weights", out, "--input-tensor", xin,
                             "--dump-logits", yout], check=True, capture_output=True, text=True)
             with torch.no_grad():
-                ref = upstream.forward(model, config, x, False)
-                ref = ref[0] if isinstance(ref, (list, tuple)) else ref
+                f32 = upstream.forward(model, config, x, False)
+                f32 = f32[0] if isinstance(f32, (list, tuple)) else f32
+                f64 = upstream.forward(model.double(), config, x.double(), False)
+                f64 = f64[0] if isinstance(f64, (list, tuple)) else f64
             ours = torch.from_numpy(np.load(yout))
-            rel = float((ours.double() - ref.double()).norm() / ref.double().norm())
-            ok = ours.shape == ref.shape and rel <= 1e-5
-            print(f"{net:16s} {h}x{w}: rel L2 {rel:.2e} {'ok' if ok else 'FAIL'}")
+
+            def rel(a):
+                return float((a.double() - f64).norm() / f64.norm())
+
+            bound = max(3 * rel(f32), 1e-5)
+            ok = ours.shape == f64.shape and rel(ours) <= bound
+            print(f"{net:16s} {h}x{w}: rel L2 to float64 {rel(ours):.2e} (PyTorch float32 {rel(f32):.2e}, "
+                  f"bound {bound:.2e}) {'ok' if ok else 'FAIL'}")
             if not ok:
                 failed.append(net)
     if failed:
