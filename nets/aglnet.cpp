@@ -20,10 +20,6 @@ namespace {
 using zh320::conv1x1;
 using zh320::conv_bn_act;
 
-Tensor resize_bilinear_ac(const Tensor& x, const Tensor& like) {
-  return fn::interpolate(x, std::array<int64_t, 2>{like.size(2), like.size(3)}, std::nullopt, "bilinear", true);
-}
-
 std::shared_ptr<nn::Sequential> ss_blocks(int64_t channels, const std::vector<int64_t>& dilations,
                                           const std::string& act) {
   auto seq = std::make_shared<nn::Sequential>();
@@ -48,9 +44,9 @@ class PyramidFeatureAttention : public nn::Module {
     const Tensor y1 = (*conv11_)(x);
     const Tensor y2 = (*conv21_)(y1);
     const Tensor y3 = (*conv32_)((*conv31_)(y2));
-    const Tensor level2 = fn::add(resize_bilinear_ac(y3, y2), (*conv22_)(y2));
-    const Tensor level1 = fn::add(resize_bilinear_ac(level2, y1), (*conv12_)(y1));
-    return resize_bilinear_ac(level1, x);
+    const Tensor level2 = fn::add(zh320::resize_bilinear_ac(y3, y2), (*conv22_)(y2));
+    const Tensor level1 = fn::add(zh320::resize_bilinear_ac(level2, y1), (*conv12_)(y1));
+    return zh320::resize_bilinear_ac(level1, x);
   }
 
  private:
@@ -70,7 +66,7 @@ class FAPM : public nn::Module {
 
   Tensor forward(const Tensor& x) override {
     const Tensor attention = (*conv_)((*pfa_)(x));
-    return fn::add(fn::mul(x, attention), resize_bilinear_ac((*gp_)(x), x));
+    return fn::add(fn::mul(x, attention), zh320::resize_bilinear_ac((*gp_)(x), x));
   }
 
  private:
@@ -170,7 +166,7 @@ Tensor AGLNet::forward(const Tensor& x) {
   Tensor y = (*layer17_)((*layer9_16_)((*layer8_)(s2)));
   y = layer18_->forward2(y, s2);
   y = layer19_->forward2(y, s1);
-  return resize_bilinear_ac((*layer20_)(y), x);
+  return zh320::resize_bilinear_ac((*layer20_)(y), x);
 }
 
 CUDASEG_REGISTER_NETS(aglnet) {

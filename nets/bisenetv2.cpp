@@ -16,10 +16,6 @@ using zh320::conv_bn_act;
 using zh320::dw_conv_bn_act;
 using zh320::pw_conv_bn_act;
 
-Tensor resize_bilinear_ac(const Tensor& x, int64_t h, int64_t w) {
-  return fn::interpolate(x, std::array<int64_t, 2>{h, w}, std::nullopt, "bilinear", true);
-}
-
 std::shared_ptr<nn::Sequential> detail_branch(int64_t in_channels, int64_t out_channels,
                                               const std::string& act) {
   auto seq = std::make_shared<nn::Sequential>();
@@ -195,7 +191,7 @@ class BilateralGuidedAggregationLayer : public nn::Module {
     return observed_call({x_d, x_s}, [&] {
       const Tensor x_high = fn::mul((*detail_high_)(x_d), (*semantic_high_)(x_s));
       const Tensor x_low = fn::mul((*detail_low_)(x_d), (*semantic_low_)(x_s));
-      const Tensor res = fn::add(x_high, resize_bilinear_ac(x_low, x_high.size(2), x_high.size(3)));
+      const Tensor res = fn::add(x_high, zh320::resize_bilinear_ac(x_low, x_high.size(2), x_high.size(3)));
       return (*conv_last_)(res);
     });
   }
@@ -225,7 +221,7 @@ std::vector<Tensor> BiSeNetv2::run(const Tensor& x, bool with_aux) {
   const Tensor x_d = (*detail_branch_)(x);
   std::vector<Tensor> outs = semantic_branch_->run(x, with_aux);
   const Tensor y = (*seg_head_)(bga_layer_->forward2(x_d, outs[0]));
-  outs[0] = resize_bilinear_ac(y, x.size(2), x.size(3));
+  outs[0] = zh320::resize_bilinear_ac(y, x.size(2), x.size(3));
   return outs;
 }
 

@@ -18,14 +18,6 @@ namespace {
 
 using zh320::conv_bn_act;
 
-Tensor resize_bilinear_ac(const Tensor& x, int64_t h, int64_t w) {
-  return fn::interpolate(x, std::array<int64_t, 2>{h, w}, std::nullopt, "bilinear", true);
-}
-
-Tensor downscale_bilinear_ac(const Tensor& x, double scale) {
-  return fn::interpolate(x, std::nullopt, std::array<double, 2>{scale, scale}, "bilinear", true);
-}
-
 // Three chained asymmetric ConvBNAct pairs splitting the channels 1:1:2,
 // their outputs concatenated.
 class FeaturePyramidChannel : public nn::Module {
@@ -121,13 +113,13 @@ CFPNet::CFPNet(int64_t num_classes, int64_t n_channel, int64_t n, int64_t m, con
 
 Tensor CFPNet::forward(const Tensor& input) {
   CUDASEG_CHECK(input.dim() == 4, "CFPNet: input ", input.str(), " must be [N, C, H, W]");
-  const Tensor x_d2 = downscale_bilinear_ac(input, 0.5);
-  const Tensor x_d4 = downscale_bilinear_ac(input, 0.25);
-  const Tensor x_d8 = downscale_bilinear_ac(input, 0.125);
+  const Tensor x_d2 = zh320::scale_bilinear_ac(input, 0.5);
+  const Tensor x_d4 = zh320::scale_bilinear_ac(input, 0.25);
+  const Tensor x_d8 = zh320::scale_bilinear_ac(input, 0.125);
   Tensor x = fn::cat({(*conv_init_)(input), x_d2}, 1);
   x = fn::cat({(*cfp1_)((*downsample1_)(x)), x_d4}, 1);
   x = fn::cat({(*cfp2_)((*downsample2_)(x)), x_d8}, 1);
-  return resize_bilinear_ac((*seg_head_)(x), input.size(2), input.size(3));
+  return zh320::resize_bilinear_ac((*seg_head_)(x), input.size(2), input.size(3));
 }
 
 CUDASEG_REGISTER_NETS(cfpnet) {

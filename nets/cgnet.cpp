@@ -18,16 +18,6 @@ namespace {
 
 using zh320::conv_bn_act;
 
-Tensor resize_bilinear_ac(const Tensor& x, int64_t h, int64_t w) {
-  return fn::interpolate(x, std::array<int64_t, 2>{h, w}, std::nullopt, "bilinear", true);
-}
-
-// The input pyramid is a scale_factor call upstream; with align_corners the
-// sampling grid depends on the output size alone, floor(H * scale).
-Tensor downscale_bilinear_ac(const Tensor& x, double scale) {
-  return fn::interpolate(x, std::nullopt, std::array<double, 2>{scale, scale}, "bilinear", true);
-}
-
 // The context guided block: a 1x1 reduction to out/2 channels, then a local
 // depth-wise 3x3 and a dilated depth-wise 3x3 ("surrounding") of it, both
 // with the block's stride, concatenated and normalised (joi); a channel
@@ -125,15 +115,15 @@ CGNet::CGNet(int64_t num_classes, int64_t n_channel, int64_t M, int64_t N, const
 
 Tensor CGNet::forward(const Tensor& input) {
   CUDASEG_CHECK(input.dim() == 4, "CGNet: input ", input.str(), " must be [N, C, H, W]");
-  const Tensor x_d4 = downscale_bilinear_ac(input, 0.25);
-  const Tensor x_d8 = downscale_bilinear_ac(input, 0.125);
+  const Tensor x_d4 = zh320::scale_bilinear_ac(input, 0.25);
+  const Tensor x_d8 = zh320::scale_bilinear_ac(input, 0.125);
   auto [x, x1] = stage1_->forward2(input);
   const Tensor x2 = (*stage2_down_)(fn::cat({x, x1}, 1));
   Tensor y = (*stage2_)(fn::cat({x2, x_d4}, 1));
   const Tensor x3 = (*stage3_down_)(fn::cat({y, x2}, 1));
   y = (*stage3_)(fn::cat({x3, x_d8}, 1));
   y = (*seg_head_)(fn::cat({y, x3}, 1));
-  return resize_bilinear_ac(y, input.size(2), input.size(3));
+  return zh320::resize_bilinear_ac(y, input.size(2), input.size(3));
 }
 
 CUDASEG_REGISTER_NETS(cgnet) {

@@ -18,12 +18,6 @@ namespace {
 using nn::ModulePtr;
 using zh320::conv_bn_act;
 
-// Every resize in DDRNet is bilinear with align_corners true to an explicit size.
-Tensor resize_like(const Tensor& x, const Tensor& reference) {
-  const Shape& s = reference.shape();
-  return fn::interpolate(x, std::array<int64_t, 2>{s[2], s[3]}, std::nullopt, "bilinear", true);
-}
-
 // Residual basic block (torchvision's BasicBlock with ConvBNAct pieces). Its
 // final activation is a plain ReLU whatever act_type says, as upstream.
 class RB : public nn::Module {
@@ -96,7 +90,7 @@ class BilateralFusion : public nn::Module {
       const Tensor fuse_low = (*conv_low_)(x_low);
       const Tensor fuse_high = (*conv_high_)(x_high);
       Tensor low = (*act_)(fn::add(x_low, fuse_high));
-      Tensor high = (*act_)(fn::add(x_high, resize_like(fuse_low, x_high)));
+      Tensor high = (*act_)(fn::add(x_high, zh320::resize_bilinear_ac(fuse_low, x_high)));
       return std::pair<Tensor, Tensor>{std::move(low), std::move(high)};
     });
   }
@@ -132,7 +126,7 @@ class DAPPM : public nn::Module {
     const Tensor y0 = (*conv0_)(x);
     std::vector<Tensor> ys = {(*conv1_)(x)};
     for (size_t i = 0; i < 4; ++i)
-      ys.push_back((*convs_[i])(fn::add(ys.back(), resize_like((*pools_[i])(x), x))));
+      ys.push_back((*convs_[i])(fn::add(ys.back(), zh320::resize_bilinear_ac((*pools_[i])(x), x))));
     return fn::add((*conv_last_)(fn::cat(ys, 1)), y0);
   }
 
@@ -221,7 +215,7 @@ class Stage5 : public nn::Module {
   Tensor forward2(const Tensor& x_low, const Tensor& x_high) {
     return observed_call({x_low, x_high}, [&] {
       auto [low, high] = bilateral_fusion_->forward2((*low_conv1_)(x_low), (*high_conv1_)(x_high));
-      const Tensor context = resize_like((*dappm_)((*low_conv2_)(low)), x_high);
+      const Tensor context = zh320::resize_bilinear_ac((*dappm_)((*low_conv2_)(low)), x_high);
       return fn::add((*high_conv2_)(high), context);
     });
   }
@@ -262,7 +256,7 @@ std::vector<Tensor> DDRNet::run(const Tensor& x, bool with_aux) {
   const auto [x_low, x_high] = conv4_->forward2(trunk);
   Tensor aux;
   if (with_aux) aux = (*aux_head_)(x_high);
-  Tensor out = ddrnet::resize_like((*seg_head_)(conv5_->forward2(x_low, x_high)), x);
+  Tensor out = zh320::resize_bilinear_ac((*seg_head_)(conv5_->forward2(x_low, x_high)), x);
   if (with_aux) return {out, aux};
   return {out};
 }

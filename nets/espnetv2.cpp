@@ -82,10 +82,6 @@ std::shared_ptr<nn::Sequential> build_blocks(int64_t channels, int64_t num_block
   return seq;
 }
 
-Tensor resize_bilinear_ac(const Tensor& x, int64_t h, int64_t w) {
-  return fn::interpolate(x, std::array<int64_t, 2>{h, w}, std::nullopt, "bilinear", true);
-}
-
 }  // namespace
 
 ESPNetv2::ESPNetv2(int64_t num_classes, int64_t n_channel, int64_t alpha3, int64_t alpha4,
@@ -115,9 +111,9 @@ Tensor ESPNetv2::forward(const Tensor& input) {
   Tensor x = l2_block_->forward2((*l1_block_)(input), x_d4);
   const Tensor x3 = (*l3_block2_)(l3_block1_->forward2(x, x_d8));
   x = (*l4_block2_)(l4_block1_->forward2(x3, x_d16));
-  x = (*convl4_l3_)(resize_bilinear_ac(x, x3.size(2), x3.size(3)));
+  x = (*convl4_l3_)(zh320::resize_bilinear_ac(x, x3.size(2), x3.size(3)));
   x = (*decoder_)((*ppm_)(fn::cat({x, x3}, 1)));
-  return resize_bilinear_ac(x, input.size(2), input.size(3));
+  return zh320::resize_bilinear_ac(x, input.size(2), input.size(3));
 }
 
 CUDASEG_REGISTER_NETS(espnetv2) {

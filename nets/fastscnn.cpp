@@ -17,10 +17,6 @@ using zh320::ds_conv_bn_act;
 using zh320::dw_conv_bn_act;
 using zh320::pw_conv_bn_act;
 
-Tensor resize_bilinear_ac(const Tensor& x, int64_t h, int64_t w) {
-  return fn::interpolate(x, std::array<int64_t, 2>{h, w}, std::nullopt, "bilinear", true);
-}
-
 // MobileNetV2's block: 1x1 expansion (with bias, as zh320's PWConvBNAct), 3x3
 // depth-wise, linear 1x1 projection; identity shortcut when shapes allow.
 class InvertedResidual : public nn::Module {
@@ -94,7 +90,7 @@ class FeatureFusionModule : public nn::Module {
     return observed_call({higher_res_feat, lower_res_feat}, [&] {
       const Tensor high = (*higher_res_conv_)(higher_res_feat);
       const Tensor low = (*lower_res_conv_)(
-          resize_bilinear_ac(lower_res_feat, higher_res_feat.size(2), higher_res_feat.size(3)));
+          zh320::resize_bilinear_ac(lower_res_feat, higher_res_feat.size(2), higher_res_feat.size(3)));
       return (*non_linear_)(fn::add(high, low));
     });
   }
@@ -129,7 +125,7 @@ Tensor FastSCNN::forward(const Tensor& x) {
   const Tensor higher_res_feat = (*learning_to_downsample_)(x);
   const Tensor lower_res_feat = (*global_feature_extractor_)(higher_res_feat);
   const Tensor y = (*classifier_)(feature_fusion_->forward2(higher_res_feat, lower_res_feat));
-  return resize_bilinear_ac(y, x.size(2), x.size(3));
+  return zh320::resize_bilinear_ac(y, x.size(2), x.size(3));
 }
 
 CUDASEG_REGISTER_NETS(fastscnn) {

@@ -17,10 +17,6 @@ namespace {
 
 using zh320::conv_bn_act;
 
-Tensor resize_bilinear_ac(const Tensor& x, const Tensor& like) {
-  return fn::interpolate(x, std::array<int64_t, 2>{like.size(2), like.size(3)}, std::nullopt, "bilinear", true);
-}
-
 // A plain (biased) k x 1 or 1 x k conv of an SS-nbt branch, padded to keep the size.
 std::shared_ptr<nn::Conv2d> factor_conv(int64_t channels, nn::Pair kernel, int64_t dilation) {
   nn::Conv2dOptions o;
@@ -69,11 +65,11 @@ class AttentionPyramidNetwork : public nn::Module {
   Tensor forward(const Tensor& x) override {
     const Tensor x1 = (*left_conv1_1_)(x);
     const Tensor x2 = (*left_conv2_1_)(x1);
-    const Tensor x3 = resize_bilinear_ac((*left_conv3_)(x2), x2);
-    const Tensor level2 = resize_bilinear_ac(fn::add((*left_conv2_2_)(x2), x3), x1);
-    const Tensor level1 = resize_bilinear_ac(fn::add((*left_conv1_2_)(x1), level2), x);
+    const Tensor x3 = zh320::resize_bilinear_ac((*left_conv3_)(x2), x2);
+    const Tensor level2 = zh320::resize_bilinear_ac(fn::add((*left_conv2_2_)(x2), x3), x1);
+    const Tensor level1 = zh320::resize_bilinear_ac(fn::add((*left_conv1_2_)(x1), level2), x);
     const Tensor mid = fn::mul(level1, (*mid_branch_)(x));
-    return fn::add(mid, resize_bilinear_ac((*right_branch_)(x), x));
+    return fn::add(mid, zh320::resize_bilinear_ac((*right_branch_)(x), x));
   }
 
  private:
@@ -125,7 +121,7 @@ LEDNet::LEDNet(int64_t num_classes, int64_t n_channel, const std::string& act_ty
 Tensor LEDNet::forward(const Tensor& x) {
   CUDASEG_CHECK(x.dim() == 4 && x.size(1) == n_channel_, "LEDNet: expected input [N, ", n_channel_,
                 ", H, W], got ", x.str());
-  return resize_bilinear_ac((*apn_)((*encoder_)(x)), x);
+  return zh320::resize_bilinear_ac((*apn_)((*encoder_)(x)), x);
 }
 
 CUDASEG_REGISTER_NETS(lednet) {

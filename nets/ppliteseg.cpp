@@ -18,10 +18,6 @@ namespace {
 
 using Size2 = std::array<int64_t, 2>;
 
-Tensor upsample_bilinear_ac(const Tensor& x, Size2 size) {
-  return fn::interpolate(x, size, std::nullopt, "bilinear", true);
-}
-
 Size2 spatial_size(const Tensor& x) { return {x.size(2), x.size(3)}; }
 
 }  // namespace
@@ -62,9 +58,9 @@ class SPPM : public nn::Module {
   }
   Tensor forward(const Tensor& x) override {
     const Size2 size = spatial_size(x);
-    Tensor sum = upsample_bilinear_ac((*pools_[0])(x), size);
-    sum = fn::add(sum, upsample_bilinear_ac((*pools_[1])(x), size));
-    sum = fn::add(sum, upsample_bilinear_ac((*pools_[2])(x), size));
+    Tensor sum = zh320::resize_bilinear_ac((*pools_[0])(x), size);
+    sum = fn::add(sum, zh320::resize_bilinear_ac((*pools_[1])(x), size));
+    sum = fn::add(sum, zh320::resize_bilinear_ac((*pools_[2])(x), size));
     return (*conv_)(sum);
   }
 
@@ -139,7 +135,7 @@ class UAFM : public nn::Module {
   Tensor fuse(const Tensor& x_high, const Tensor& x_low_in) {
     return observed_call({x_high, x_low_in}, [&] {
       Tensor x_low = (*conv_)(x_low_in);
-      Tensor x_up = upsample_bilinear_ac(x_high, spatial_size(x_low_in));
+      Tensor x_up = zh320::resize_bilinear_ac(x_high, spatial_size(x_low_in));
       Tensor alpha = attention_->alpha(x_up, x_low);
       return fn::add(fn::mul(alpha, x_up), fn::mul(fn::rsub(alpha, 1.0), x_low));
     });
@@ -171,7 +167,7 @@ class FLD : public nn::Module {
       Tensor x = fusion1_->fuse((*stage6_)(x5), x4);
       x = fusion2_->fuse((*stage7_)(x), x3);
       x = (*seg_head_)((*stage8_)(x));
-      return upsample_bilinear_ac(x, size);
+      return zh320::resize_bilinear_ac(x, size);
     });
   }
 

@@ -14,10 +14,6 @@
 namespace cudaseg::nets {
 namespace {
 
-Tensor upsample_bilinear_ac(const Tensor& x, std::array<int64_t, 2> size) {
-  return fn::interpolate(x, size, std::nullopt, "bilinear", true);
-}
-
 // BiSeNetV1's ARM (zh320 models/bisenetv1.py): the global average is
 // broadcast back to H x W *before* the 1x1 ConvBN + sigmoid, as upstream
 // does, so the train-mode BatchNorm sees H*W copies of each value.
@@ -113,7 +109,7 @@ std::vector<Tensor> STDC::run(const Tensor& x, bool training_outputs) {
   Tensor y4 = fn::add((*conv4_)((*arm4_)(x4)), y5);
   y4 = fn::interpolate(y4, std::nullopt, std::array<double, 2>{2.0, 2.0}, "bilinear", true);
   Tensor y = ffm_->fuse(y4, x3);
-  Tensor out = upsample_bilinear_ac((*seg_head_)(y), size);
+  Tensor out = zh320::resize_bilinear_ac((*seg_head_)(y), size);
 
   if (training_outputs && use_detail_head_) return {out, (*detail_head_)(x3)};
   if (training_outputs && use_aux_) return {out, auxs[0], auxs[1], auxs[2]};
@@ -165,7 +161,7 @@ DetailLoss stdc_detail_loss(const Tensor& detail_logits, const Tensor& targets, 
   CUDASEG_CHECK(detail_logits.dim() == 4 && targets.dim() == 4 && detail_logits.size(1) == targets.size(1),
                 "stdc_detail_loss: logits ", detail_logits.str(), " and targets ", targets.str(),
                 " must be [N, 1, h, w] and [N, 1, H, W]");
-  const Tensor pred = upsample_bilinear_ac(detail_logits, {targets.size(2), targets.size(3)});
+  const Tensor pred = zh320::resize_bilinear_ac(detail_logits, {targets.size(2), targets.size(3)});
   fn::DiceOptions dice_options;
   dice_options.smooth = 1.0;
   dice_options.apply_sigmoid = false;

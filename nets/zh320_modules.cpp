@@ -85,6 +85,20 @@ std::shared_ptr<nn::Sequential> conv_bn_act(int64_t in_channels, int64_t out_cha
   return seq;
 }
 
+Tensor resize_bilinear_ac(const Tensor& x, int64_t h, int64_t w) {
+  return fn::interpolate(x, std::array<int64_t, 2>{h, w}, std::nullopt, "bilinear", true);
+}
+
+Tensor resize_bilinear_ac(const Tensor& x, std::array<int64_t, 2> size) { return resize_bilinear_ac(x, size[0], size[1]); }
+
+Tensor resize_bilinear_ac(const Tensor& x, const Tensor& like) {
+  return resize_bilinear_ac(x, like.size(2), like.size(3));
+}
+
+Tensor scale_bilinear_ac(const Tensor& x, double scale) {
+  return fn::interpolate(x, std::nullopt, std::array<double, 2>{scale, scale}, "bilinear", true);
+}
+
 std::shared_ptr<nn::Sequential> seg_head(int64_t in_channels, int64_t num_class, const std::string& act_type,
                                          int64_t hid_channels) {
   auto seq = std::make_shared<nn::Sequential>();

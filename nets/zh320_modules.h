@@ -6,6 +6,7 @@
 // called "activation" (a PReLU slope is "<prefix>.2.activation.weight").
 #pragma once
 
+#include <array>
 #include <memory>
 #include <optional>
 #include <string>
@@ -47,6 +48,15 @@ std::shared_ptr<nn::Sequential> conv_bn_act(int64_t in_channels, int64_t out_cha
 std::shared_ptr<nn::Sequential> conv_bn_act(int64_t in_channels, int64_t out_channels, nn::Pair kernel_size,
                                             int64_t stride = 1, int64_t dilation = 1, int64_t groups = 1,
                                             bool bias = false, const std::string& act_type = "relu");
+
+// F.interpolate(x, mode="bilinear", align_corners=True), the resize of every
+// zh320 net: to (h, w) or [h, w], to `like`'s H x W, or by a scale factor (the output is
+// floor(H * scale) x floor(W * scale), and with align_corners the sampling
+// grid depends on the output size alone).
+Tensor resize_bilinear_ac(const Tensor& x, int64_t h, int64_t w);
+Tensor resize_bilinear_ac(const Tensor& x, std::array<int64_t, 2> size);
+Tensor resize_bilinear_ac(const Tensor& x, const Tensor& like);
+Tensor scale_bilinear_ac(const Tensor& x, double scale);
 
 // SegHead: ConvBNAct 3x3 (in -> hid, act_type) then a bias-free conv1x1 (hid -> num_class).
 std::shared_ptr<nn::Sequential> seg_head(int64_t in_channels, int64_t num_class, const std::string& act_type,
