@@ -58,7 +58,8 @@ std::string one_line(std::string text) {
   for (size_t pos; (pos = text.find('\n')) != std::string::npos;) {
     size_t end = pos + 1;
     while (end < text.size() && text[end] == ' ') ++end;
-    text.replace(pos, end - pos, "; ");
+    // A line ending in ':' introduces the next one ("missing:\n  a.weight").
+    text.replace(pos, end - pos, pos > 0 && text[pos - 1] == ':' ? " " : "; ");
   }
   return text;
 }

@@ -24,7 +24,8 @@ int64_t parse_int(const std::string& flag, const std::string& text, int64_t min_
 bool parse_on_off(const std::string& flag, const std::string& text);
 double parse_double(const std::string& flag, const std::string& text, double lo, double hi);
 
-// The text with its newlines (and the indentation after them) turned into "; ".
+// The text with its newlines (and the indentation after them) turned into
+// "; ", or into " " after a colon.
 std::string one_line(std::string text);
 
 // True when argv asks for the usage text (-h or --help anywhere).

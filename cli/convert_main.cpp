@@ -71,7 +71,9 @@ int run(const Args& a, std::ostream& out) {
   options.fp16 = a.fp16;
   options.to = a.to;
   options.key = a.key;
-  out << "rtseg_convert: " << weights::convert_checkpoint(a.input, a.output, options) << '\n';
+  // Converted before anything is printed: a failure leaves stdout empty.
+  const std::string summary = weights::convert_checkpoint(a.input, a.output, options);
+  out << "rtseg_convert: " << summary << '\n';
   return 0;
 }
 

@@ -153,6 +153,32 @@ json parse_object(const std::string& text, const char* what) {
   return v;
 }
 
+// For a blob of the wrong size: the net the manifest describes and the tensors
+// whose bytes lie past the blob's end, so a cut-off download names what it
+// lost. Best effort over a manifest not yet validated: malformed entries are
+// skipped (the full validation reports them when the sizes agree).
+std::string beyond_blob(const json& manifest, uint64_t blob_size) {
+  std::string net;
+  if (manifest.contains("model") && manifest["model"].is_object() && manifest["model"].contains("name") &&
+      manifest["model"]["name"].is_string())
+    net = manifest["model"]["name"].get<std::string>();
+  std::vector<std::string> lost;
+  if (manifest.contains("tensors") && manifest["tensors"].is_array()) {
+    for (const json& t : manifest["tensors"]) {
+      if (!t.is_object() || !t.contains("name") || !t["name"].is_string() || !t.contains("offset") ||
+          !t["offset"].is_number_unsigned() || !t.contains("nbytes") || !t["nbytes"].is_number_unsigned())
+        continue;
+      if (t["offset"].get<uint64_t>() + t["nbytes"].get<uint64_t>() > blob_size) lost.push_back(t["name"].get<std::string>());
+    }
+  }
+  std::string out = net.empty() ? "" : "; net '" + net + "'";
+  if (lost.empty()) return out;
+  out += "; " + std::to_string(lost.size()) + " tensors past the blob's end: ";
+  for (size_t i = 0; i < lost.size() && i < 8; ++i) out += (i ? ", " : "") + lost[i];
+  if (lost.size() > 8) out += ", ...";
+  return out;
+}
+
 }  // namespace
 
 CheckpointPaths checkpoint_paths(const std::string& path) {
@@ -230,7 +256,7 @@ Checkpoint parse_checkpoint(const std::string& manifest_text, const Bytes& blob,
   const std::string id = r.string(r.field(b, "id", "blob"), "blob.id");
   if (size != blob.size || size < kTrailerSize) {
     r.fail("blob", "the manifest expects " + std::to_string(size) + " bytes, the blob has " +
-                       std::to_string(blob.size) + " (truncated or replaced)");
+                       std::to_string(blob.size) + " (truncated or replaced)" + beyond_blob(m, blob.size));
   }
   const Bytes trailer = blob.sub(size - kTrailerSize, kTrailerSize, source + ": blob trailer");
   if (std::memcmp(trailer.data, kTrailerMagic, sizeof(kTrailerMagic)) != 0 ||

@@ -198,6 +198,7 @@ TEST(ConvertCli, ConfigValidatesAgainstTheRegisteredParameterList) {
   const Result r = convert({dir.file("bad.pth"), "--config", dir.file("cfg.json"), "-o", dir.file("b.bin")});
   EXPECT_EQ(r.status, 1);
   EXPECT_TRUE(one_line(r.err)) << r.err;
+  EXPECT_TRUE(r.out.empty()) << r.out;
   EXPECT_NE(r.err.find("1 missing, 1 unexpected, 1 mis-shaped"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("head.cls.weight float32[2, 4, 1, 1]"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("0.weight float32[4, 3, 3, 3]"), std::string::npos) << r.err;

@@ -73,10 +73,10 @@ TEST(RunTool, ARuntimeErrorIsOneLineWithExit1) {
   std::ostringstream out, err;
   const char* argv[] = {"tool"};
   const int status = cli::run_tool("tool", "usage: tool\n", 1, argv, out, err, parse, [](int v) -> int {
-    throw std::runtime_error("failed at " + std::to_string(v) + "\n  because of this");
+    throw std::runtime_error("failed at " + std::to_string(v) + "\n  because of this; missing:\n  a\n  b");
   });
   EXPECT_EQ(status, 1);
-  EXPECT_EQ(err.str(), "tool: failed at 7; because of this\n");
+  EXPECT_EQ(err.str(), "tool: failed at 7; because of this; missing: a; b\n");
   std::ostringstream out2, err2;
   EXPECT_EQ(cli::run_tool("tool", "usage: tool\n", 1, argv, out2, err2, parse, [](int v) { return v - 4; }), 3);
   EXPECT_TRUE(err2.str().empty());
