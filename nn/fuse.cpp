@@ -61,28 +61,50 @@ void collect_chains(nn::Module& m, std::vector<nn::FusableChain>& out) {
   for (const auto& [name, child] : m.named_children()) collect_chains(*child, out);
 }
 
-// Writes the folded weight and bias into `conv`, keeping its device and dtype.
-void fold(nn::Conv2d& conv, const nn::BatchNorm2d& bn) {
-  const int64_t out = conv.out_channels();
+// Scales each output channel c of a weight by s[c] and maps its bias b[c] to
+// (b[c] - mean[c]) * s[c] + beta[c], with s = gamma / sqrt(var + eps): the
+// BatchNorm that followed, folded in. `channel_of(i)` is the output channel of
+// weight element i (the layouts of Conv2d and ConvTranspose2d differ).
+template <typename ChannelOf>
+void fold_into(Module& conv, Tensor& weight, Tensor& bias, int64_t out, const nn::BatchNorm2d& bn,
+               ChannelOf channel_of) {
   const std::vector<double> mean = bn.running_mean.to_vector(), var = bn.running_var.to_vector();
   const std::vector<double> gamma = bn.weight.defined() ? bn.weight.to_vector() : std::vector<double>(out, 1.0);
   const std::vector<double> beta = bn.bias.defined() ? bn.bias.to_vector() : std::vector<double>(out, 0.0);
-  std::vector<double> w = conv.weight.to_vector();
-  std::vector<double> b = conv.bias.defined() ? conv.bias.to_vector() : std::vector<double>(out, 0.0);
-  const int64_t per_channel = static_cast<int64_t>(w.size()) / out;
+  std::vector<double> w = weight.to_vector();
+  std::vector<double> b = bias.defined() ? bias.to_vector() : std::vector<double>(out, 0.0);
+  std::vector<double> s(out);
   for (int64_t c = 0; c < out; ++c) {
-    const double s = gamma[c] / std::sqrt(var[c] + bn.eps());
-    for (int64_t i = 0; i < per_channel; ++i) w[c * per_channel + i] *= s;
-    b[c] = (b[c] - mean[c]) * s + beta[c];
+    s[c] = gamma[c] / std::sqrt(var[c] + bn.eps());
+    b[c] = (b[c] - mean[c]) * s[c] + beta[c];
   }
+  for (size_t i = 0; i < w.size(); ++i) w[i] *= s[channel_of(static_cast<int64_t>(i))];
   autograd::NoGradGuard no_grad;
-  conv.weight.copy_(Tensor::from_vector(w, conv.weight.shape(), DType::f64));
+  weight.copy_(Tensor::from_vector(w, weight.shape(), DType::f64));
   const Tensor new_bias = Tensor::from_vector(b, {out}, DType::f64);
-  if (conv.bias.defined()) {
-    conv.bias.copy_(new_bias);
+  if (bias.defined()) {
+    bias.copy_(new_bias);
   } else {
-    conv.bias = conv.register_buffer("bias", new_bias.to(conv.weight.device(), conv.weight.dtype()), false);
+    bias = conv.register_buffer("bias", new_bias.to(weight.device(), weight.dtype()), false);
   }
+}
+
+// Conv2d weight [out, in/groups, kh, kw]: channel-major.
+void fold(nn::Conv2d& conv, const nn::BatchNorm2d& bn) {
+  const int64_t out = conv.out_channels(), per_channel = conv.weight.numel() / out;
+  fold_into(conv, conv.weight, conv.bias, out, bn, [per_channel](int64_t i) { return i / per_channel; });
+}
+
+// ConvTranspose2d weight [in, out/groups, kh, kw]: input channel ci of group
+// ci / (in/groups) feeds output channels group * (out/groups) + j.
+void fold(nn::ConvTranspose2d& conv, const nn::BatchNorm2d& bn) {
+  const int64_t out = conv.out_channels(), in = conv.weight.size(0);
+  const int64_t out_per_group = conv.weight.size(1), in_per_group = in / conv.groups();
+  const int64_t kernel = conv.weight.numel() / (in * out_per_group);
+  fold_into(conv, conv.weight, conv.bias, out, bn, [=](int64_t i) {
+    const int64_t ci = i / (out_per_group * kernel), j = i / kernel % out_per_group;
+    return ci / in_per_group * out_per_group + j;
+  });
 }
 
 }  // namespace
@@ -114,30 +136,35 @@ FuseReport fuse_for_inference(nn::Module& root, const FuseOptions& options) {
   for (const auto& chain : chains) {
     CUDASEG_CHECK(chain.conv && chain.bn, root.type_name(), ": a fusable chain needs a conv and a bn");
     auto* conv = dynamic_cast<nn::Conv2d*>(chain.conv.get());
+    auto* tconv = dynamic_cast<nn::ConvTranspose2d*>(chain.conv.get());
     auto* bn = dynamic_cast<nn::BatchNorm2d*>(chain.bn.get());
     const std::string where = name_of(chain.conv) + " -> " + name_of(chain.bn);
-    CUDASEG_CHECK(conv && bn, root.type_name(), ": fusable chain ", where, " is not Conv2d -> BatchNorm2d (",
-                  chain.conv->type_name(), " -> ", chain.bn->type_name(), ")");
-    if (bn->bypassed() || used.count(conv) || used.count(bn)) continue;
+    CUDASEG_CHECK((conv || tconv) && bn, root.type_name(), ": fusable chain ", where,
+                  " is not Conv2d or ConvTranspose2d -> BatchNorm2d (", chain.conv->type_name(), " -> ",
+                  chain.bn->type_name(), ")");
+    if (bn->bypassed() || used.count(chain.conv.get()) || used.count(bn)) continue;
     CUDASEG_CHECK(!bn->is_training(), "fuse_for_inference: ", name_of(chain.bn),
                   " is in training mode; call eval() first");
     if (!bn->running_mean.defined() || !bn->running_var.defined()) {
       report.skipped.push_back(where + ": BatchNorm2d uses batch statistics");
       continue;
     }
-    CUDASEG_CHECK(bn->running_mean.numel() == conv->out_channels(), "fuse_for_inference: ", where, ": ",
-                  conv->out_channels(), " conv channels but ", bn->running_mean.numel(), " BatchNorm features");
-    if (conv->epilogue) {
+    const int64_t out_channels = conv ? conv->out_channels() : tconv->out_channels();
+    CUDASEG_CHECK(bn->running_mean.numel() == out_channels, "fuse_for_inference: ", where, ": ", out_channels,
+                  " conv channels but ", bn->running_mean.numel(), " BatchNorm features");
+    if (conv && conv->epilogue) {
       report.skipped.push_back(where + ": the convolution already has an epilogue");
       continue;
     }
-    fold(*conv, *bn);
+    if (conv) fold(*conv, *bn);
+    else fold(*tconv, *bn);
     bn->set_bypassed(true);
-    used.insert(conv);
+    used.insert(chain.conv.get());
     used.insert(bn);
     ++report.folded_batchnorms;
 
-    if (!options.fuse_activations || !chain.act) continue;
+    // Transposed convolutions have no epilogue: their activation stays a layer.
+    if (!conv || !options.fuse_activations || !chain.act) continue;
     nn::Activation* act = activation_leaf(*chain.act);
     if (!act || act->bypassed()) continue;
     if (!argument_free(act->kind())) {

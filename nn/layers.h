@@ -106,6 +106,9 @@ class ConvTranspose2d : public Module {
  public:
   ConvTranspose2d(int64_t in_channels, int64_t out_channels, const ConvTranspose2dOptions& options);
   Tensor forward(const Tensor& x) override;
+  // weight is [in_channels, out_channels / groups, kh, kw].
+  int64_t out_channels() const { return weight.size(1) * params_.groups; }
+  int64_t groups() const { return params_.groups; }
   Tensor weight, bias;
 
  private:

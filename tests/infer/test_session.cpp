@@ -60,6 +60,34 @@ TEST(Fuse, FoldsBatchNormIntoConvolutionExactly) {
   EXPECT_EQ(nn::fuse_for_inference(*seq).folded_batchnorms, 0);  // idempotent
 }
 
+// A BatchNorm after a grouped transposed convolution folds into its weight
+// [in, out/groups, kh, kw] per output channel; the ReLU after it stays a layer
+// (transposed convolutions take no epilogue). Same logits as unfolded.
+TEST(Fuse, FoldsBatchNormIntoGroupedTransposedConvolution) {
+  nn::ConvTranspose2dOptions o;
+  o.kernel_size = {3, 3};
+  o.stride = {2, 2};
+  o.padding = {1, 1};
+  o.output_padding = {1, 1};
+  o.groups = 2;
+  o.bias = false;
+  auto seq = std::make_shared<nn::Sequential>(std::vector<nn::ModulePtr>{
+      std::make_shared<nn::ConvTranspose2d>(4, 6, o), std::make_shared<nn::BatchNorm2d>(6),
+      std::make_shared<nn::Activation>(nn::ActKind::relu)});
+  it::fill_det(*seq, 12);
+  seq->eval();
+  const Tensor x = det_input({2, 4, 5, 7}, 3);
+  const Tensor want = plain_forward(*seq, x);
+  const nn::FuseReport report = nn::fuse_for_inference(*seq);
+  EXPECT_EQ(report.folded_batchnorms, 1);
+  EXPECT_EQ(report.fused_activations, 0);
+  EXPECT_TRUE((*seq)[1]->bypassed());
+  EXPECT_FALSE((*seq)[2]->bypassed());
+  const Tensor got = plain_forward(*seq, x);
+  ASSERT_EQ(got.shape(), want.shape());
+  EXPECT_LE(ct::rel_l2(got, want), 1e-6);
+}
+
 // The in-place relu/relu6 epilogue clamps like the activation module and lets
 // NaN through as torch does (a comparison-based clamp, not fmin/fmax).
 TEST(Fuse, InPlaceReluEpilogueClampsAndKeepsNaN) {
@@ -105,7 +133,7 @@ TEST(Fuse, RefusesTrainingModeAndMisdeclaredChains) {
   } wrong;
   wrong.eval();
   EXPECT_TRUE(ct::throws_mentioning([&] { nn::fuse_for_inference(wrong); },
-                                    {"a -> b", "not Conv2d -> BatchNorm2d", "Conv2d -> Conv2d"}));
+                                    {"a -> b", "not Conv2d or ConvTranspose2d -> BatchNorm2d", "Conv2d -> Conv2d"}));
 }
 
 TEST(Fuse, PreparedTestNetEqualsPlainForward) {
