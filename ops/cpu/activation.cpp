@@ -136,7 +136,14 @@ void prelu(const Tensor& x, const Tensor& weight, const Tensor& out) {
     parallel_for(0, rows, std::max<int64_t>(1, kGrain / std::max<int64_t>(S, 1)), [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) {
         const T w = pw[shared ? 0 : r % C];
-        for (int64_t i = r * S; i < (r + 1) * S; ++i) po[i] = px[i] > 0 ? px[i] : w * px[i];
+        // Both halves computed for every element: a select between x and
+        // w * x would evaluate the product speculatively, which GCC does not
+        // do under its default -ftrapping-math, and the loop stayed scalar and
+        // branchy (37% of CGNet's forward). max/min keep NaN and are exact.
+        for (int64_t i = r * S; i < (r + 1) * S; ++i) {
+          const T v = px[i];
+          po[i] = std::max(v, T(0)) + w * std::min(v, T(0));
+        }
       }
     });
   });
