@@ -478,4 +478,18 @@ LossFn main_plus_detail_loss(const std::string& weight_name) {
   return ::testing::AssertionSuccess();
 }
 
+Tolerances float64_tolerances() {
+  Tolerances t;
+  t.eval = t.train_output = t.loss = t.grad_norm = t.buffer = 1e-9;
+  t.grad_sample = 1e-7;
+  t.grad_zero_floor = 1e-12;
+  return t;
+}
+
+std::map<std::string, Tensor> state_map(const nn::Module& module) {
+  std::map<std::string, Tensor> out;
+  for (const auto& [name, t] : module.state_dict()) out.emplace(name, t);
+  return out;
+}
+
 }  // namespace cudaseg::testing::golden

@@ -44,6 +44,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -77,6 +78,16 @@ struct Tolerances {
   double buffer = 1e-5;
   double grad_zero_floor = 1e-6;
 };
+
+// For the float64 twins (*_f64.json): float64 runs agree with upstream's to
+// about 1e-12, so these bounds, far below the float32 ones, catch any
+// structural difference; no gradient of the nets checked so is zero in exact
+// arithmetic.
+Tolerances float64_tolerances();
+
+// A module's state_dict as a name -> tensor map, as Module::load_state_dict
+// takes it (the wrong-net load tests feed one net's state to another).
+std::map<std::string, Tensor> state_map(const nn::Module& module);
 
 class Golden {
  public:

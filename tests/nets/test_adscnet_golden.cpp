@@ -41,8 +41,7 @@ TEST(ADSCNetGolden, TrainStep) {
 TEST(ADSCNetGolden, WrongNetLoadNamesTheNetAndTensors) {
   auto net = nn::create_net({{"name", "adscnet"}, {"num_classes", 19}});
   auto other = nn::create_net({{"name", "fastscnn"}, {"num_classes", 19}});
-  std::map<std::string, Tensor> state;
-  for (const auto& [name, t] : other->state_dict()) state.emplace(name, t);
+  const std::map<std::string, Tensor> state = golden::state_map(*other);
   EXPECT_TRUE(cudaseg::testing::throws_mentioning(
       [&] { net->load_state_dict(state); },
       {"ADSCNet", "missing", "ddcc.block4.2.conv.0.0.weight", "unexpected",

@@ -46,8 +46,7 @@ TEST(AGLNetGolden, TrainStepFloat64) {
 TEST(AGLNetGolden, WrongNetLoadNamesTheNetAndTensors) {
   auto aglnet = nn::create_net({{"name", "aglnet"}, {"num_classes", 19}});
   auto lednet = nn::create_net({{"name", "lednet"}, {"num_classes", 19}});
-  std::map<std::string, Tensor> state;
-  for (const auto& [name, t] : lednet->state_dict()) state.emplace(name, t);
+  const std::map<std::string, Tensor> state = golden::state_map(*lednet);
   EXPECT_TRUE(ct::throws_mentioning([&] { aglnet->load_state_dict(state); },
                                     {"AGLNet", "missing", "layer18.up_conv.0.weight", "unexpected",
                                      "encoder.15.left_branch.0.weight"}));

@@ -19,12 +19,6 @@ const golden::Golden& bisenetv2_golden() {
   return g;
 }
 
-std::map<std::string, Tensor> state_map(const nn::Module& m) {
-  std::map<std::string, Tensor> out;
-  for (const auto& [name, t] : m.state_dict()) out.emplace(name, t);
-  return out;
-}
-
 }  // namespace
 
 TEST(BiSeNetv2Golden, StateDictEqualsUpstream) {
@@ -65,11 +59,11 @@ TEST(BiSeNetv2Golden, WrongNetLoadNamesTheNetAndTensors) {
   auto bisenet = nn::create_net({{"name", "bisenetv2"}, {"num_classes", 19}});
   auto fastscnn = nn::create_net({{"name", "fastscnn"}, {"num_classes", 19}});
   EXPECT_TRUE(cudaseg::testing::throws_mentioning(
-      [&] { bisenet->load_state_dict(state_map(*fastscnn)); },
+      [&] { bisenet->load_state_dict(golden::state_map(*fastscnn)); },
       {"BiSeNetv2", "missing", "detail_branch.0.0.weight", "unexpected", "learning_to_downsample.0.0.weight"}));
   auto bisenet21 = nn::create_net({{"name", "bisenetv2"}, {"num_classes", 21}});
   EXPECT_TRUE(cudaseg::testing::throws_mentioning(
-      [&] { bisenet->load_state_dict(state_map(*bisenet21)); },
+      [&] { bisenet->load_state_dict(golden::state_map(*bisenet21)); },
       {"BiSeNetv2", "mis-shaped", "seg_head.1.weight", "[21, 128, 1, 1]", "[19, 128, 1, 1]"}));
 }
 

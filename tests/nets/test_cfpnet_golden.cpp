@@ -53,8 +53,7 @@ TEST(CFPNetGolden, TrainStepFloat64) {
 TEST(CFPNetGolden, WrongNetLoadNamesTheNetAndTensors) {
   auto cfpnet = nn::create_net({{"name", "cfpnet"}, {"num_classes", 19}});
   auto other = nn::create_net({{"name", "enet"}, {"num_classes", 19}});
-  std::map<std::string, Tensor> state;
-  for (const auto& [name, t] : other->state_dict()) state.emplace(name, t);
+  const std::map<std::string, Tensor> state = golden::state_map(*other);
   EXPECT_TRUE(cudaseg::testing::throws_mentioning(
       [&] { cfpnet->load_state_dict(state); },
       {"CFPNet", "missing", "cfp2.5.layers.3.block3.1.2.activation.weight", "unexpected", "initial.conv.0.weight"}));

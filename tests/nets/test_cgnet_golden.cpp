@@ -46,8 +46,7 @@ TEST(CGNetGolden, TrainStepFloat64) {
 TEST(CGNetGolden, WrongNetLoadNamesTheNetAndTensors) {
   auto cgnet = nn::create_net({{"name", "cgnet"}, {"num_classes", 19}});
   auto other = nn::create_net({{"name", "fastscnn"}, {"num_classes", 19}});
-  std::map<std::string, Tensor> state;
-  for (const auto& [name, t] : other->state_dict()) state.emplace(name, t);
+  const std::map<std::string, Tensor> state = golden::state_map(*other);
   EXPECT_TRUE(cudaseg::testing::throws_mentioning(
       [&] { cgnet->load_state_dict(state); },
       {"CGNet", "missing", "stage3.13.glo.1.weight", "unexpected", "global_feature_extractor.ppm.conv.0.bias"}));

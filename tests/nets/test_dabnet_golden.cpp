@@ -46,8 +46,7 @@ TEST(DABNetGolden, TrainStepFloat64) {
 TEST(DABNetGolden, WrongNetLoadNamesTheNetAndTensors) {
   auto dabnet = nn::create_net({{"name", "dabnet"}, {"num_classes", 19}});
   auto three = nn::create_net({{"name", "dabnet"}, {"num_classes", 19}, {"n_channel", 1}});
-  std::map<std::string, Tensor> state;
-  for (const auto& [name, t] : three->state_dict()) state.emplace(name, t);
+  std::map<std::string, Tensor> state = golden::state_map(*three);
   EXPECT_TRUE(ct::throws_mentioning([&] { dabnet->load_state_dict(state); },
                                     {"DABNet", "mis-shaped", "layer1.0.weight", "layer15.weight"}));
   auto relu = nn::create_net({{"name", "dabnet"}, {"num_classes", 19}, {"act_type", "relu"}});

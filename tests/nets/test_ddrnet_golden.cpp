@@ -16,26 +16,10 @@ namespace golden = cudaseg::testing::golden;
 
 namespace {
 
-std::map<std::string, Tensor> state_map(const nn::Module& m) {
-  std::map<std::string, Tensor> out;
-  for (const auto& [name, t] : m.state_dict()) out.emplace(name, t);
-  return out;
-}
-
-// float64 runs agree with upstream's to ~1e-12; these bounds are far below the
-// float32 ones and would catch any structural difference.
-golden::Tolerances double_tolerances() {
-  golden::Tolerances t;
-  t.eval = t.train_output = t.loss = t.grad_norm = t.buffer = 1e-9;
-  t.grad_sample = 1e-7;
-  t.grad_zero_floor = 1e-12;  // no gradient of these nets is zero in exact arithmetic
-  return t;
-}
-
 ::testing::AssertionResult train_step(const char* stem, size_t case_index) {
   const auto g = golden::Golden::load(stem);
   if (case_index >= g.num_cases()) return ::testing::AssertionFailure() << stem << " has no case " << case_index;
-  return golden::check_train_step(g, case_index, golden::main_plus_aux_loss(), {}, double_tolerances());
+  return golden::check_train_step(g, case_index, golden::main_plus_aux_loss(), {}, golden::float64_tolerances());
 }
 
 int64_t parameter_count(const nn::Module& m) {
@@ -82,13 +66,13 @@ TEST(DDRNetGolden, TrainStep23At100x200) { EXPECT_TRUE(train_step("ddrnet23_aux_
 TEST(DDRNetGolden, WrongNetLoadNamesTheNetAndTheTensors) {
   nn::ModulePtr slim = nn::create_net({{"name", "ddrnet"}, {"num_classes", 19}});
   nn::ModulePtr full = nn::create_net({{"name", "ddrnet"}, {"arch_type", "DDRNet-23"}, {"num_classes", 19}});
-  EXPECT_TRUE(ct::throws_mentioning([&] { slim->load_state_dict(state_map(*full)); },
+  EXPECT_TRUE(ct::throws_mentioning([&] { slim->load_state_dict(golden::state_map(*full)); },
                                     {"DDRNet", "mis-shaped", "conv1.0.weight", "conv5.dappm.conv_last.0.weight"}));
   nn::ModulePtr no_aux = nn::create_net({{"name", "ddrnet"}, {"num_classes", 19}, {"use_aux", false}});
-  EXPECT_TRUE(ct::throws_mentioning([&] { no_aux->load_state_dict(state_map(*slim)); },
+  EXPECT_TRUE(ct::throws_mentioning([&] { no_aux->load_state_dict(golden::state_map(*slim)); },
                                     {"DDRNet", "unexpected", "aux_head.0.0.weight"}));
   nn::ModulePtr enet = nn::create_net({{"name", "enet"}, {"num_classes", 19}});
-  EXPECT_TRUE(ct::throws_mentioning([&] { slim->load_state_dict(state_map(*enet)); },
+  EXPECT_TRUE(ct::throws_mentioning([&] { slim->load_state_dict(golden::state_map(*enet)); },
                                     {"DDRNet", "missing", "seg_head.1.weight", "unexpected", "initial.conv.0.weight"}));
 }
 

@@ -23,12 +23,6 @@ const golden::Golden& edanet_golden() {
   return g;
 }
 
-std::map<std::string, Tensor> state_map(const nn::Module& m) {
-  std::map<std::string, Tensor> out;
-  for (const auto& [name, t] : m.state_dict()) out.emplace(name, t);
-  return out;
-}
-
 }  // namespace
 
 TEST(EDANetGolden, StateDictEqualsUpstream) {
@@ -55,11 +49,11 @@ TEST(EDANetGolden, TrainStepFloat64) {
 TEST(EDANetGolden, WrongNetLoadNamesTheNetAndTensors) {
   auto edanet = nn::create_net({{"name", "edanet"}, {"num_classes", 19}});
   auto erfnet = nn::create_net({{"name", "erfnet"}, {"num_classes", 19}});
-  EXPECT_TRUE(ct::throws_mentioning([&] { edanet->load_state_dict(state_map(*erfnet)); },
+  EXPECT_TRUE(ct::throws_mentioning([&] { edanet->load_state_dict(golden::state_map(*erfnet)); },
                                     {"EDANet", "missing", "stage3.layers.7.conv.4.1.running_var", "unexpected",
                                      "layer9_16.7.conv.3.weight"}));
   auto ten = nn::create_net({{"name", "edanet"}, {"num_classes", 10}});
-  EXPECT_TRUE(ct::throws_mentioning([&] { edanet->load_state_dict(state_map(*ten)); },
+  EXPECT_TRUE(ct::throws_mentioning([&] { edanet->load_state_dict(golden::state_map(*ten)); },
                                     {"EDANet", "mis-shaped", "project.weight"}));
 }
 

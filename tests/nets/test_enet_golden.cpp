@@ -20,22 +20,6 @@ namespace {
 // The golden's training step sets every Dropout to p = 0.
 const golden::Json kNoDropout = {{"dropout", false}};
 
-std::map<std::string, Tensor> state_map(const nn::Module& m) {
-  std::map<std::string, Tensor> out;
-  for (const auto& [name, t] : m.state_dict()) out.emplace(name, t);
-  return out;
-}
-
-// float64 runs agree with upstream's to ~1e-12; these bounds are far below the
-// float32 ones and would catch any structural difference.
-golden::Tolerances double_tolerances() {
-  golden::Tolerances t;
-  t.eval = t.train_output = t.loss = t.grad_norm = t.buffer = 1e-9;
-  t.grad_sample = 1e-7;
-  t.grad_zero_floor = 1e-12;  // no gradient of these nets is zero in exact arithmetic
-  return t;
-}
-
 int64_t parameter_count(const nn::Module& m) {
   int64_t n = 0;
   for (const Tensor& p : m.parameters()) n += p.numel();
@@ -64,17 +48,17 @@ TEST(ENetGolden, EvalLogits) {
 TEST(ENetGolden, TrainStep) {
   const auto g = golden::Golden::load("enet_f64");
   for (size_t i = 0; i < g.num_cases(); ++i)
-    EXPECT_TRUE(golden::check_train_step(g, i, golden::main_only_loss(), kNoDropout, double_tolerances()));
+    EXPECT_TRUE(golden::check_train_step(g, i, golden::main_only_loss(), kNoDropout, golden::float64_tolerances()));
 }
 
 TEST(ENetGolden, WrongNetLoadNamesTheNetAndTheTensors) {
   nn::ModulePtr enet = nn::create_net({{"name", "enet"}, {"num_classes", 19}});
   nn::ModulePtr bilinear = nn::create_net({{"name", "enet"}, {"num_classes", 19}, {"upsample_type", "bilinear"}});
-  EXPECT_TRUE(ct::throws_mentioning([&] { enet->load_state_dict(state_map(*bilinear)); },
+  EXPECT_TRUE(ct::throws_mentioning([&] { enet->load_state_dict(golden::state_map(*bilinear)); },
                                     {"ENet", "missing", "bottleneck4.conv_unpool.right_init_conv.1.up_conv.weight",
                                      "unexpected", "bottleneck4.conv_unpool.right_init_conv.1.up_conv.0.0.weight"}));
   nn::ModulePtr ten = nn::create_net({{"name", "enet"}, {"num_classes", 10}});
-  EXPECT_TRUE(ct::throws_mentioning([&] { enet->load_state_dict(state_map(*ten)); },
+  EXPECT_TRUE(ct::throws_mentioning([&] { enet->load_state_dict(golden::state_map(*ten)); },
                                     {"ENet", "mis-shaped", "fullconv.up_conv.0.0.weight"}));
 }
 

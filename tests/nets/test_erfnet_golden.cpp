@@ -24,12 +24,6 @@ const golden::Golden& erfnet_golden() {
   return g;
 }
 
-std::map<std::string, Tensor> state_map(const nn::Module& m) {
-  std::map<std::string, Tensor> out;
-  for (const auto& [name, t] : m.state_dict()) out.emplace(name, t);
-  return out;
-}
-
 }  // namespace
 
 TEST(ERFNetGolden, StateDictEqualsUpstream) {
@@ -56,11 +50,11 @@ TEST(ERFNetGolden, TrainStepFloat64) {
 TEST(ERFNetGolden, WrongNetLoadNamesTheNetAndTensors) {
   auto erfnet = nn::create_net({{"name", "erfnet"}, {"num_classes", 19}});
   auto enet = nn::create_net({{"name", "enet"}, {"num_classes", 19}});
-  EXPECT_TRUE(ct::throws_mentioning([&] { erfnet->load_state_dict(state_map(*enet)); },
+  EXPECT_TRUE(ct::throws_mentioning([&] { erfnet->load_state_dict(golden::state_map(*enet)); },
                                     {"ERFNet", "missing", "layer9_16.7.conv.3.weight", "unexpected",
                                      "bottleneck1.conv_pool.left_conv.0.weight"}));
   auto ten = nn::create_net({{"name", "erfnet"}, {"num_classes", 10}});
-  EXPECT_TRUE(ct::throws_mentioning([&] { erfnet->load_state_dict(state_map(*ten)); },
+  EXPECT_TRUE(ct::throws_mentioning([&] { erfnet->load_state_dict(golden::state_map(*ten)); },
                                     {"ERFNet", "mis-shaped", "layer23.up_conv.0.weight"}));
 }
 

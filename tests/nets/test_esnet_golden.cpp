@@ -23,12 +23,6 @@ const golden::Golden& esnet_golden() {
   return g;
 }
 
-std::map<std::string, Tensor> state_map(const nn::Module& m) {
-  std::map<std::string, Tensor> out;
-  for (const auto& [name, t] : m.state_dict()) out.emplace(name, t);
-  return out;
-}
-
 }  // namespace
 
 TEST(ESNetGolden, StateDictEqualsUpstream) {
@@ -55,11 +49,11 @@ TEST(ESNetGolden, TrainStepFloat64) {
 TEST(ESNetGolden, WrongNetLoadNamesTheNetAndTensors) {
   auto esnet = nn::create_net({{"name", "esnet"}, {"num_classes", 19}});
   auto erfnet = nn::create_net({{"name", "erfnet"}, {"num_classes", 19}});
-  EXPECT_TRUE(ct::throws_mentioning([&] { esnet->load_state_dict(state_map(*erfnet)); },
+  EXPECT_TRUE(ct::throws_mentioning([&] { esnet->load_state_dict(golden::state_map(*erfnet)); },
                                     {"ESNet", "missing", "block3.2.conv_right.2.0.weight", "unexpected",
                                      "layer9_16.7.conv.3.weight"}));
   auto ten = nn::create_net({{"name", "esnet"}, {"num_classes", 10}});
-  EXPECT_TRUE(ct::throws_mentioning([&] { esnet->load_state_dict(state_map(*ten)); },
+  EXPECT_TRUE(ct::throws_mentioning([&] { esnet->load_state_dict(golden::state_map(*ten)); },
                                     {"ESNet", "mis-shaped", "full_conv.up_conv.0.weight"}));
 }
 

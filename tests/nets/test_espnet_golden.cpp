@@ -52,8 +52,7 @@ TEST(ESPNetGolden, TrainStepFloat64) {
 TEST(ESPNetGolden, WrongNetLoadNamesTheNetAndTensors) {
   auto espnet = nn::create_net({{"name", "espnet"}, {"num_classes", 19}});
   auto other = nn::create_net({{"name", "fastscnn"}, {"num_classes", 19}});
-  std::map<std::string, Tensor> state;
-  for (const auto& [name, t] : other->state_dict()) state.emplace(name, t);
+  const std::map<std::string, Tensor> state = golden::state_map(*other);
   EXPECT_TRUE(cudaseg::testing::throws_mentioning(
       [&] { espnet->load_state_dict(state); },
       {"ESPNet", "missing", "decoder.conv_l1.conv_k1.weight", "unexpected", "classifier.2.0.bias"}));

@@ -46,8 +46,7 @@ TEST(ESPNetv2Golden, TrainStepFloat64) {
 TEST(ESPNetv2Golden, WrongNetLoadNamesTheNetAndTensors) {
   auto espnetv2 = nn::create_net({{"name", "espnetv2"}, {"num_classes", 19}});
   auto other = nn::create_net({{"name", "fastscnn"}, {"num_classes", 19}});
-  std::map<std::string, Tensor> state;
-  for (const auto& [name, t] : other->state_dict()) state.emplace(name, t);
+  const std::map<std::string, Tensor> state = golden::state_map(*other);
   EXPECT_TRUE(cudaseg::testing::throws_mentioning(
       [&] { espnetv2->load_state_dict(state); },
       {"ESPNetv2", "missing", "l4_block1.conv_stride.1.weight", "unexpected", "classifier.2.0.bias"}));

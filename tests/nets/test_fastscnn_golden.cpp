@@ -47,8 +47,7 @@ TEST(FastSCNNGolden, TrainStepFloat64) {
 TEST(FastSCNNGolden, WrongNetLoadNamesTheNetAndTensors) {
   auto fastscnn = nn::create_net({{"name", "fastscnn"}, {"num_classes", 19}});
   auto other = nn::create_net({{"name", "bisenetv2"}, {"num_classes", 19}});
-  std::map<std::string, Tensor> state;
-  for (const auto& [name, t] : other->state_dict()) state.emplace(name, t);
+  const std::map<std::string, Tensor> state = golden::state_map(*other);
   EXPECT_TRUE(cudaseg::testing::throws_mentioning(
       [&] { fastscnn->load_state_dict(state); },
       {"FastSCNN", "missing", "global_feature_extractor.ppm.conv.0.bias", "unexpected", "bga_layer.conv_last.0.weight"}));

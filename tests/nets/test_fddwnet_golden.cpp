@@ -26,12 +26,6 @@ const golden::Golden& fddwnet_golden() {
   return g;
 }
 
-std::map<std::string, Tensor> state_map(const nn::Module& m) {
-  std::map<std::string, Tensor> out;
-  for (const auto& [name, t] : m.state_dict()) out.emplace(name, t);
-  return out;
-}
-
 }  // namespace
 
 TEST(FDDWNetGolden, StateDictEqualsUpstream) {
@@ -60,11 +54,11 @@ TEST(FDDWNetGolden, TrainStepReLU6Float64) {
 TEST(FDDWNetGolden, WrongNetLoadNamesTheNetAndTensors) {
   auto fddwnet = nn::create_net({{"name", "fddwnet"}, {"num_classes", 19}});
   auto erfnet = nn::create_net({{"name", "erfnet"}, {"num_classes", 19}});
-  EXPECT_TRUE(ct::throws_mentioning([&] { fddwnet->load_state_dict(state_map(*erfnet)); },
+  EXPECT_TRUE(ct::throws_mentioning([&] { fddwnet->load_state_dict(golden::state_map(*erfnet)); },
                                     {"FDDWNet", "missing", "layer17_24.7.conv.4.0.weight", "unexpected",
                                      "layer9_16.7.conv.3.weight"}));
   auto ten = nn::create_net({{"name", "fddwnet"}, {"num_classes", 10}});
-  EXPECT_TRUE(ct::throws_mentioning([&] { fddwnet->load_state_dict(state_map(*ten)); },
+  EXPECT_TRUE(ct::throws_mentioning([&] { fddwnet->load_state_dict(golden::state_map(*ten)); },
                                     {"FDDWNet", "mis-shaped", "layer31.up_conv.0.weight"}));
 }
 

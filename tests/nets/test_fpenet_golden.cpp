@@ -20,16 +20,6 @@ const golden::Golden& fpenet_golden() {
   return g;
 }
 
-// float64 runs agree with upstream's to ~1e-12; these bounds are far below the
-// float32 ones and would catch any structural difference.
-golden::Tolerances double_tolerances() {
-  golden::Tolerances t;
-  t.eval = t.train_output = t.loss = t.grad_norm = t.buffer = 1e-9;
-  t.grad_sample = 1e-7;
-  t.grad_zero_floor = 1e-12;
-  return t;
-}
-
 }  // namespace
 
 TEST(FPENetGolden, StateDictEqualsUpstream) {
@@ -51,14 +41,13 @@ TEST(FPENetGolden, TrainStepFloat64) {
   const auto g = golden::Golden::load("fpenet_f64");
   ASSERT_EQ(g.dtype(), DType::f64);
   for (size_t i = 0; i < g.num_cases(); ++i)
-    EXPECT_TRUE(golden::check_train_step(g, i, golden::main_only_loss(), {}, double_tolerances()));
+    EXPECT_TRUE(golden::check_train_step(g, i, golden::main_only_loss(), {}, golden::float64_tolerances()));
 }
 
 TEST(FPENetGolden, WrongNetLoadNamesTheNetAndTensors) {
   auto net = nn::create_net({{"name", "fpenet"}, {"num_classes", 19}});
   auto other = nn::create_net({{"name", "fastscnn"}, {"num_classes", 19}});
-  std::map<std::string, Tensor> state;
-  for (const auto& [name, t] : other->state_dict()) state.emplace(name, t);
+  const std::map<std::string, Tensor> state = golden::state_map(*other);
   EXPECT_TRUE(cudaseg::testing::throws_mentioning(
       [&] { net->load_state_dict(state); },
       {"FPENet", "missing", "decoder1.ca.1.0.weight", "unexpected",

@@ -49,8 +49,7 @@ TEST(LEDNetGolden, TrainStepFloat64) {
 TEST(LEDNetGolden, WrongNetLoadNamesTheNetAndTensors) {
   auto lednet = nn::create_net({{"name", "lednet"}, {"num_classes", 19}});
   auto other = nn::create_net({{"name", "fastscnn"}, {"num_classes", 19}});
-  std::map<std::string, Tensor> state;
-  for (const auto& [name, t] : other->state_dict()) state.emplace(name, t);
+  const std::map<std::string, Tensor> state = golden::state_map(*other);
   EXPECT_TRUE(cudaseg::testing::throws_mentioning(
       [&] { lednet->load_state_dict(state); },
       {"LEDNet", "missing", "apn.right_branch.1.0.weight", "unexpected", "classifier.2.0.weight"}));

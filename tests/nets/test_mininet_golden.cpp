@@ -54,8 +54,7 @@ TEST(MiniNetGolden, TrainStepFloat64) {
 TEST(MiniNetGolden, WrongNetLoadNamesTheNetAndTensors) {
   auto mininet = nn::create_net({{"name", "mininet"}, {"num_classes", 19}});
   auto ten = nn::create_net({{"name", "mininet"}, {"num_classes", 10}});
-  std::map<std::string, Tensor> state;
-  for (const auto& [name, t] : ten->state_dict()) state.emplace(name, t);
+  const std::map<std::string, Tensor> state = golden::state_map(*ten);
   EXPECT_TRUE(ct::throws_mentioning([&] { mininet->load_state_dict(state); },
                                     {"MiniNet", "mis-shaped", "up1.up_conv.0.weight", "up1.up_conv.1.running_var"}));
 }

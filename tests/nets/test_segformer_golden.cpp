@@ -21,12 +21,6 @@ namespace {
 // The golden's training step runs with Dropout2d and DropPath at 0.
 const golden::Json kNoDropout = {{"dropout_ratio", 0.0}, {"drop_path_rate", 0.0}};
 
-std::map<std::string, Tensor> state_map(const nn::Module& m) {
-  std::map<std::string, Tensor> out;
-  for (const auto& [name, t] : m.state_dict()) out.emplace(name, t);
-  return out;
-}
-
 }  // namespace
 
 TEST(SegFormerGolden, StateDictNamesEqualUpstream) {
@@ -51,11 +45,11 @@ TEST(SegFormerGolden, WrongNetLoadNamesTheNetAndTheTensors) {
   nn::SkipInitGuard skip;  // the loads fail before any value is read
   nn::ModulePtr b0 = nn::create_net({{"name", "segformer"}, {"backbone", "mit_b0"}, {"num_classes", 19}});
   nn::ModulePtr b1 = nn::create_net({{"name", "segformer"}, {"backbone", "mit_b1"}, {"num_classes", 19}});
-  const auto b1_state = state_map(*b1);
+  const auto b1_state = golden::state_map(*b1);
   EXPECT_TRUE(ct::throws_mentioning([&] { b0->load_state_dict(b1_state); },
                                     {"SegFormer", "mis-shaped", "backbone.patch_embed1.proj.weight",
                                      "decode_head.linear_c4.proj.weight"}));
-  auto extra = state_map(*b0);
+  auto extra = golden::state_map(*b0);
   extra.erase("decode_head.conv_seg.weight");
   extra.emplace("decode_head.conv_seg_extra.weight", Tensor::zeros({1}));
   EXPECT_TRUE(ct::throws_mentioning([&] { b0->load_state_dict(extra); },
@@ -92,7 +86,7 @@ TEST(SegFormer, EveryMitVariantMatchesUpstream) {
     int64_t params = 0;
     for (const auto& p : net->parameters()) params += p.numel();
     EXPECT_EQ(params, e.parameters);
-    const auto state = state_map(*net);
+    const auto state = golden::state_map(*net);
     EXPECT_EQ(net->state_dict().size(), static_cast<size_t>(e.state_entries));
     for (int s = 0; s < 4; ++s) {
       const std::string stage = "backbone.block" + std::to_string(s + 1) + ".";

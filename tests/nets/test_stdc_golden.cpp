@@ -21,12 +21,6 @@ namespace golden = cudaseg::testing::golden;
 
 namespace {
 
-std::map<std::string, Tensor> state_map(const nn::Module& m) {
-  std::map<std::string, Tensor> out;
-  for (const auto& [name, t] : m.state_dict()) out.emplace(name, t);
-  return out;
-}
-
 // zh320's SegTrainer with use_detail_head and plain CE: CE(main) + DetailLoss
 // on the detail head's logits, targets from the net's own detail_conv.
 golden::LossFn stdc_detail_recipe() {
@@ -166,13 +160,13 @@ TEST(StdcNets, LaplacianLabelsAtThreeStrides) {
 TEST(StdcNets, WrongNetLoadNamesTheNetAndTheTensors) {
   nn::ModulePtr s1 = nn::create_net({{"name", "stdc"}, {"encoder_type", "stdc1"}, {"num_classes", 19}});
   nn::ModulePtr s2 = nn::create_net({{"name", "stdc"}, {"encoder_type", "stdc2"}, {"num_classes", 19}});
-  EXPECT_TRUE(ct::throws_mentioning([&] { s1->load_state_dict(state_map(*s2)); },
+  EXPECT_TRUE(ct::throws_mentioning([&] { s1->load_state_dict(golden::state_map(*s2)); },
                                     {"STDC", "stage3.2.block1.0.weight", "stage5.2.block4.1.running_var"}));
   nn::ModulePtr p1 = nn::create_net({{"name", "ppliteseg"}, {"encoder_type", "stdc1"}, {"num_classes", 19}});
   nn::ModulePtr p2 = nn::create_net({{"name", "ppliteseg"}, {"encoder_type", "stdc2"}, {"num_classes", 19}});
-  EXPECT_TRUE(ct::throws_mentioning([&] { p2->load_state_dict(state_map(*p1)); },
+  EXPECT_TRUE(ct::throws_mentioning([&] { p2->load_state_dict(golden::state_map(*p1)); },
                                     {"PPLiteSeg", "encoder.encoder.stage3.2.block1.0.weight",
                                      "decoder.stage6.0.weight", "sppm.conv.weight"}));
-  EXPECT_TRUE(ct::throws_mentioning([&] { p1->load_state_dict(state_map(*s1)); },
+  EXPECT_TRUE(ct::throws_mentioning([&] { p1->load_state_dict(golden::state_map(*s1)); },
                                     {"PPLiteSeg", "stage1.0.weight", "encoder.encoder.stage1.0.weight"}));
 }
