@@ -47,7 +47,7 @@ TEST(FDDWNetGolden, TrainStepReLU6Float64) {
   ASSERT_EQ(g.model().at("act_type"), "relu6");
   for (size_t i = 0; i < g.num_cases(); ++i) {
     EXPECT_TRUE(golden::check_eval(g, i));
-    EXPECT_TRUE(golden::check_train_step(g, i, golden::main_only_loss()));
+    EXPECT_TRUE(golden::check_train_step(g, i, golden::main_only_loss(), {}, golden::float64_tolerances()));
   }
 }
 

@@ -48,7 +48,7 @@ TEST(MiniNetGolden, TrainStepFloat64) {
   const auto g = golden::Golden::load("mininet_f64");
   ASSERT_EQ(g.dtype(), DType::f64);
   for (size_t i = 0; i < g.num_cases(); ++i)
-    EXPECT_TRUE(golden::check_train_step(g, i, golden::main_only_loss(), kNoDropout));
+    EXPECT_TRUE(golden::check_train_step(g, i, golden::main_only_loss(), kNoDropout, golden::float64_tolerances()));
 }
 
 TEST(MiniNetGolden, WrongNetLoadNamesTheNetAndTensors) {
