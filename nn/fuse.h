@@ -1,6 +1,7 @@
 // Inference preparation of a module tree: BatchNorm folding and conv +
 // activation fusion. The chains come from Module::fusable_chains() (Sequential
-// finds Conv2d, BatchNorm2d [, activation] among consecutive children; nets
+// finds Conv2d or ConvTranspose2d, BatchNorm2d [, activation] among
+// consecutive children; nets
 // declare the chains of their own forward), so a net's forward code is never
 // rewritten: the folded BatchNorm and the fused activation are bypassed
 // (Module::set_bypassed) and the convolution carries their effect.

@@ -213,7 +213,7 @@ class Sequential : public Module {
   size_t size() const { return named_children().size(); }
   ModulePtr operator[](size_t i) const;
   Tensor forward(const Tensor& x) override;
-  // Consecutive Conv2d, BatchNorm2d [, Activation] children (plain Sequential only:
+  // Consecutive Conv2d or ConvTranspose2d, BatchNorm2d [, Activation] children (plain Sequential only:
   // a subclass with its own forward declares its chains itself).
   std::vector<FusableChain> fusable_chains() const override;
 };
