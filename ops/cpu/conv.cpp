@@ -1,6 +1,7 @@
 #include "ops/cpu/conv.h"
 
 #include "ops/common.h"
+#include "ops/cpu/conv_direct.h"
 #include "runtime/thread_pool.h"
 
 namespace cudaseg::ops::cpu {
@@ -8,6 +9,8 @@ namespace cudaseg::ops::cpu {
 void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& y, const ConvGeom& g) {
   if (g.depthwise())
     conv2d_forward_depthwise(x, w, bias, y, g);
+  else if (conv2d_direct_applies(g, y.dtype()))
+    conv2d_forward_direct(x, w, bias, y, g, *direct::best_isa());
   else
     conv2d_forward_dense(x, w, bias, y, g);
 }

@@ -22,6 +22,15 @@ void conv2d_forward_depthwise(const Tensor& x, const Tensor& w, const Tensor& bi
 void conv2d_backward_input_depthwise(const Tensor& gy, const Tensor& w, const Tensor& gx, const ConvGeom& g);
 void conv2d_backward_weight_depthwise(const Tensor& gy, const Tensor& x, const Tensor& gw, const ConvGeom& g);
 
+namespace direct {
+struct Isa;
+}
+// The direct float32 forward (ops/cpu/conv_direct.h): whether it takes this
+// convolution on this CPU, and the forward with a given kernel.
+bool conv2d_direct_applies(const ConvGeom& g, DType dtype);
+void conv2d_forward_direct(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& y, const ConvGeom& g,
+                           const direct::Isa& isa);
+
 // The output positions o in [0, out) whose input position o*stride + offset
 // lies in [0, in), as [*lo, *hi): the loops over them then need no bounds test.
 inline void valid_range(int64_t in, int64_t out, int64_t stride, int64_t offset, int64_t* lo, int64_t* hi) {

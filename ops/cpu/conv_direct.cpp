@@ -1,0 +1,134 @@
+#include "ops/cpu/conv_direct.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "ops/cpu/conv.h"
+#include "runtime/error.h"
+#include "runtime/thread_pool.h"
+
+namespace cudaseg::ops::cpu {
+namespace direct {
+
+const Isa* best_isa() {
+  static const Isa* isa = []() -> const Isa* {
+#if defined(__x86_64__)
+    static const Isa avx512{"avx512", kAvx512Block, kAvx512Lanes, run_avx512};
+    static const Isa avx2{"avx2", kAvx2Block, kAvx2Lanes, run_avx2};
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma")) return &avx512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return &avx2;
+#endif
+    return nullptr;
+  }();
+  return isa;
+}
+
+}  // namespace direct
+
+namespace {
+
+// Output rows per band: enough bands for every thread to get several (the
+// last ones finish unevenly), but a band several times taller than the rows
+// its kernel overlaps with the next band's, so the padded copy reads each
+// input row about once.
+int64_t band_rows(const ConvGeom& g, int64_t row_floats) {
+  const int64_t images = g.n * g.groups;
+  const int64_t wanted_bands = std::max<int64_t>(1, (4 * num_threads() + images - 1) / images);
+  const int64_t halo = (g.kh - 1) * g.dh;
+  int64_t rows = std::max<int64_t>((g.ho + wanted_bands - 1) / wanted_bands, 2 * halo / g.sh + 1);
+  // Bounds the per-thread copy at 16 MB (a 3x3 conv of 128 channels at 256x512 needs 2 MB a row).
+  constexpr int64_t kMaxBandFloats = int64_t{4} << 20;
+  while (rows > 1 && ((rows - 1) * g.sh + halo + 1) * row_floats > kMaxBandFloats) rows = (rows + 1) / 2;
+  return std::min(rows, std::max<int64_t>(g.ho, 1));
+}
+
+}  // namespace
+
+bool conv2d_direct_applies(const ConvGeom& g, DType dtype) {
+  return dtype == DType::f32 && !g.depthwise() && direct::best_isa() != nullptr;
+}
+
+void conv2d_forward_direct(const Tensor& xt, const Tensor& wt, const Tensor& bt, const Tensor& yt, const ConvGeom& g,
+                           const direct::Isa& isa) {
+  CUDASEG_CHECK(yt.dtype() == DType::f32, "conv2d (direct): float32 only, got ", dtype_name(yt.dtype()));
+  const float* x = xt.data<float>();
+  const float* w = wt.data<float>();
+  float* y = yt.data<float>();
+  const int64_t block = isa.block, lanes = isa.lanes;
+  const int64_t cg = g.cg(), og = g.og(), taps = g.kh * g.kw, blocks = (og + block - 1) / block;
+
+  // Weights [groups][blocks][cg][taps][block], zero-padded past og.
+  std::vector<float> wp(static_cast<size_t>(g.groups * blocks * cg * taps * block), 0.0f);
+  std::vector<float> bp(static_cast<size_t>(g.groups * blocks * block), 0.0f);
+  for (int64_t gr = 0; gr < g.groups; ++gr)
+    for (int64_t o = 0; o < og; ++o) {
+      const float* src = w + (gr * og + o) * cg * taps;
+      float* dst = wp.data() + ((gr * blocks + o / block) * cg * taps) * block + o % block;
+      for (int64_t k = 0; k < cg * taps; ++k) dst[k * block] = src[k];
+      if (bt.defined()) bp[gr * blocks * block + o] = bt.data<float>()[gr * og + o];
+    }
+
+  // The padded band's geometry: phases of a row, the columns of a phase.
+  const int64_t phases = g.sw;
+  const int64_t max_shift = (g.kw - 1) * g.dw / g.sw;
+  const int64_t row_len = (g.wo + lanes - 1) / lanes * lanes + max_shift;
+  const int64_t row_stride = phases * row_len;
+  std::vector<int64_t> tap_offset(static_cast<size_t>(taps));
+  for (int64_t i = 0; i < g.kh; ++i)
+    for (int64_t j = 0; j < g.kw; ++j)
+      tap_offset[i * g.kw + j] = i * g.dh * row_stride + (j * g.dw % g.sw) * row_len + j * g.dw / g.sw;
+
+  const int64_t rows = band_rows(g, cg * row_stride);
+  const int64_t bands = (g.ho + rows - 1) / rows;
+  const int64_t max_rows_in = (rows - 1) * g.sh + (g.kh - 1) * g.dh + 1;
+  const int64_t c_stride = max_rows_in * row_stride;
+  const int64_t hw = g.h * g.w, howo = g.ho * g.wo;
+
+  parallel_for(0, g.n * g.groups * bands, 1, [&](int64_t i0, int64_t i1) {
+    // Reused across calls: a fresh buffer per call would be page-faulted in each time.
+    thread_local std::vector<float> scratch;
+    if (scratch.size() < static_cast<size_t>(cg * c_stride)) scratch.resize(static_cast<size_t>(cg * c_stride));
+    float* buf = scratch.data();
+    for (int64_t item = i0; item < i1; ++item) {
+      const int64_t n = item / (g.groups * bands), gr = item / bands % g.groups, band = item % bands;
+      const int64_t oh0 = band * rows, oh1 = std::min(g.ho, oh0 + rows);
+      const int64_t rows_in = (oh1 - oh0 - 1) * g.sh + (g.kh - 1) * g.dh + 1;
+      const float* xg = x + (n * g.c + gr * cg) * hw;
+      for (int64_t c = 0; c < cg; ++c)
+        for (int64_t r = 0; r < rows_in; ++r) {
+          const int64_t ih = oh0 * g.sh - g.ph + r;
+          for (int64_t p = 0; p < phases; ++p) {
+            float* dst = buf + c * c_stride + r * row_stride + p * row_len;
+            int64_t lo = 0, hi = 0;
+            if (ih >= 0 && ih < g.h) valid_range(g.w, row_len, g.sw, p - g.pw, &lo, &hi);
+            std::fill(dst, dst + lo, 0.0f);
+            if (hi > lo && g.sw == 1)
+              std::memcpy(dst + lo, xg + c * hw + ih * g.w + lo + p - g.pw, sizeof(float) * (hi - lo));
+            else if (hi > lo)
+              for (int64_t k = lo; k < hi; ++k) dst[k] = xg[c * hw + ih * g.w + k * g.sw + p - g.pw];
+            std::fill(dst + hi, dst + row_len, 0.0f);
+          }
+        }
+      direct::Band b;
+      b.x = buf;
+      b.c_stride = c_stride;
+      b.row_stride = row_stride;
+      b.tap_offset = tap_offset.data();
+      b.taps = taps;
+      b.cg = cg;
+      b.sh = g.sh;
+      b.w = wp.data() + gr * blocks * cg * taps * block;
+      b.bias = bp.data() + gr * blocks * block;
+      b.y = y + (n * g.o + gr * og) * howo + oh0 * g.wo;
+      b.y_channel_stride = howo;
+      b.rows = oh1 - oh0;
+      b.wo = g.wo;
+      b.og = og;
+      isa.run(b);
+    }
+  });
+}
+
+}  // namespace cudaseg::ops::cpu

@@ -1,0 +1,57 @@
+// Direct convolution on the CPU, the float32 forward path for dense
+// (non-depthwise) convolutions: no im2col matrix, no GEMM library.
+//
+// A band of output rows is served from a zero-padded copy of the input rows it
+// reads, so the inner loop has no bounds tests. The copy splits each row into
+// `stride` phases (columns k*stride + p for p = 0..stride-1), so that a tap's
+// inputs for consecutive output pixels are contiguous whatever the stride and
+// dilation: output column ow of tap (i, j) reads phase (j*dw) % sw at column
+// ow + (j*dw) / sw. The SIMD kernel then keeps a block of output channels x a
+// strip of output pixels in registers and, for each input channel and tap,
+// loads the strip's inputs once and multiply-adds them into every output
+// channel of the block with the broadcast weight: each load feeds as many
+// FMAs as there are channels in the block, which GEMM-based convolution only
+// reaches for large channel counts.
+//
+// The kernels are compiled once per instruction set (conv_direct_avx512.cpp,
+// conv_direct_avx2.cpp, each with its own -m flags) and chosen at run time.
+// Those files see only this header: nothing from the C++ library is
+// instantiated there, so no inline function compiled for AVX-512 can end up
+// shared with code that runs on a machine without it.
+#pragma once
+
+#include <cstdint>
+
+namespace cudaseg::ops::cpu::direct {
+
+// One band of one image and group, laid out for the kernel.
+struct Band {
+  const float* x;  // padded input of the band: [cg][rows_in][phases][row_len]
+  int64_t c_stride, row_stride;
+  const int64_t* tap_offset;  // [taps]: where tap (i, j) reads, relative to the output pixel's own column
+  int64_t taps, cg, sh;        // sh: buffer rows per output row
+  const float* w;              // [blocks][cg][taps][block] packed weights, zero past og
+  const float* bias;           // [blocks * block], zero past og (never null)
+  float* y;                    // output [og][ho][wo] of this image and group, at the band's first row
+  int64_t y_channel_stride;    // ho * wo
+  int64_t rows, wo, og;
+};
+
+// The instruction sets with a kernel, best first; `block` is the kernel's
+// output-channel block and `lanes` its vector width in floats.
+struct Isa {
+  const char* name;
+  int64_t block, lanes;
+  void (*run)(const Band&);
+};
+
+// The best kernel this CPU runs, or null (no AVX2/FMA).
+const Isa* best_isa();
+
+// The kernels, for best_isa() and for tests that compare them (x86-64 only).
+void run_avx512(const Band& b);
+void run_avx2(const Band& b);
+constexpr int64_t kAvx512Block = 8, kAvx512Lanes = 16;
+constexpr int64_t kAvx2Block = 6, kAvx2Lanes = 8;
+
+}  // namespace cudaseg::ops::cpu::direct

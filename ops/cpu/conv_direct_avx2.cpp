@@ -1,0 +1,29 @@
+// The direct convolution kernel for AVX2 + FMA (compiled with -mavx2 -mfma,
+// see CMakeLists.txt): 6 output channels x 16 pixels in 12 of the 16 ymm
+// registers.
+#include "ops/cpu/conv_direct.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+namespace cudaseg::ops::cpu::direct {
+namespace {
+
+struct Avx2 {
+  using V = __m256;
+  static constexpr int kBlock = kAvx2Block, kLanes = kAvx2Lanes, kMaxPV = 2;
+  static V load(const float* p) { return _mm256_loadu_ps(p); }
+  static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
+  static V set1(float v) { return _mm256_set1_ps(v); }
+  static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+};
+
+#include "ops/cpu/conv_direct_kernel.inc"
+
+}  // namespace
+
+void run_avx2(const Band& b) { run_band<Avx2>(b); }
+
+}  // namespace cudaseg::ops::cpu::direct
+
+#endif  // __x86_64__

@@ -1,0 +1,29 @@
+// The direct convolution kernel for AVX-512 (compiled with -mavx512f -mfma,
+// see CMakeLists.txt): 8 output channels x 48 pixels in 24 of the 32 zmm
+// registers.
+#include "ops/cpu/conv_direct.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+namespace cudaseg::ops::cpu::direct {
+namespace {
+
+struct Avx512 {
+  using V = __m512;
+  static constexpr int kBlock = kAvx512Block, kLanes = kAvx512Lanes, kMaxPV = 3;
+  static V load(const float* p) { return _mm512_loadu_ps(p); }
+  static void store(float* p, V v) { _mm512_storeu_ps(p, v); }
+  static V set1(float v) { return _mm512_set1_ps(v); }
+  static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+};
+
+#include "ops/cpu/conv_direct_kernel.inc"
+
+}  // namespace
+
+void run_avx512(const Band& b) { run_band<Avx512>(b); }
+
+}  // namespace cudaseg::ops::cpu::direct
+
+#endif  // __x86_64__

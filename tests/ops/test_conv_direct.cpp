@@ -1,0 +1,137 @@
+// The direct float32 convolution (ops/cpu/conv_direct.h): each instruction
+// set's kernel this CPU runs, against a float64 loop over the definition, on
+// geometries that reach every edge of the padded-band layout (strides and
+// their phases, dilations, padding wider than the kernel, groups, channel
+// counts off the kernel's block, widths off its vector and strip, several
+// bands and threads); and the float32 entry point taking it.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "ops/conv.h"
+#include "ops/cpu/conv.h"
+#include "ops/cpu/conv_direct.h"
+#include "runtime/rng.h"
+#include "runtime/thread_pool.h"
+
+using namespace cudaseg;
+using cudaseg::ops::cpu::ConvGeom;
+
+namespace {
+
+struct Case {
+  int64_t n, c, h, w, o, kh, kw, sh, sw, ph, pw, dh, dw, groups;
+};
+
+ConvGeom geometry(const Case& k) {
+  ConvGeom g;
+  g.n = k.n, g.c = k.c, g.h = k.h, g.w = k.w, g.o = k.o, g.kh = k.kh, g.kw = k.kw;
+  g.sh = k.sh, g.sw = k.sw, g.ph = k.ph, g.pw = k.pw, g.dh = k.dh, g.dw = k.dw, g.groups = k.groups;
+  g.ho = (g.h + 2 * g.ph - g.dh * (g.kh - 1) - 1) / g.sh + 1;
+  g.wo = (g.w + 2 * g.pw - g.dw * (g.kw - 1) - 1) / g.sw + 1;
+  return g;
+}
+
+Tensor uniform(const Shape& shape, uint64_t seed) { return Generator(seed).uniform(shape, -1.0, 1.0); }
+
+// Checks y against the float64 sum of every output's terms, each within the
+// rounding bound of a float32 sum of its K + 1 terms, gamma_(K+1) * sum |term|.
+void expect_matches_definition(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& y,
+                               const ConvGeom& g, const char* what) {
+  const float *px = x.data<float>(), *pw = w.data<float>(), *pb = b.data<float>(), *py = y.data<float>();
+  const int64_t cg = g.cg(), og = g.og(), terms = cg * g.kh * g.kw + 1;
+  const double u = std::ldexp(1.0, -24), gamma = terms * u / (1 - terms * u);
+  int64_t bad = 0;
+  for (int64_t n = 0; n < g.n; ++n)
+    for (int64_t o = 0; o < g.o; ++o)
+      for (int64_t oh = 0; oh < g.ho; ++oh)
+        for (int64_t ow = 0; ow < g.wo; ++ow) {
+          const int64_t gr = o / og;
+          double sum = pb[o], mag = std::fabs(pb[o]);
+          for (int64_t c = 0; c < cg; ++c)
+            for (int64_t i = 0; i < g.kh; ++i)
+              for (int64_t j = 0; j < g.kw; ++j) {
+                const int64_t ih = oh * g.sh - g.ph + i * g.dh, iw = ow * g.sw - g.pw + j * g.dw;
+                if (ih < 0 || ih >= g.h || iw < 0 || iw >= g.w) continue;
+                const double t = static_cast<double>(pw[((o * cg + c) * g.kh + i) * g.kw + j]) *
+                                 px[((n * g.c + gr * cg + c) * g.h + ih) * g.w + iw];
+                sum += t;
+                mag += std::fabs(t);
+              }
+          const double got = py[((n * g.o + o) * g.ho + oh) * g.wo + ow];
+          if (std::fabs(got - sum) > gamma * mag && ++bad <= 3)
+            ADD_FAILURE() << what << ": y[" << n << "," << o << "," << oh << "," << ow << "] = " << got
+                          << ", definition " << sum << " (bound " << gamma * mag << ")";
+        }
+  EXPECT_EQ(bad, 0) << what;
+}
+
+std::vector<ops::cpu::direct::Isa> isas_of_this_cpu() {
+  using namespace ops::cpu::direct;
+  std::vector<Isa> out;
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  const bool fma = __builtin_cpu_supports("fma");
+  if (fma && __builtin_cpu_supports("avx512f")) out.push_back({"avx512", kAvx512Block, kAvx512Lanes, run_avx512});
+  if (fma && __builtin_cpu_supports("avx2")) out.push_back({"avx2", kAvx2Block, kAvx2Lanes, run_avx2});
+#endif
+  return out;
+}
+
+const Case kCases[] = {
+    // n  c   h    w    o  kh kw sh sw ph pw dh dw groups
+    {1, 5, 13, 29, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1},      // 3x3, widths and channels off every block
+    {2, 6, 17, 40, 10, 3, 1, 1, 1, 1, 0, 1, 1, 1},     // 3x1, batch 2
+    {1, 8, 20, 70, 9, 1, 3, 1, 1, 0, 2, 1, 2, 1},      // dilated 1x3
+    {1, 16, 40, 100, 16, 3, 1, 1, 1, 5, 0, 5, 1, 1},   // dilated 3x1, halo of 10 rows
+    {1, 4, 9, 11, 3, 3, 3, 2, 2, 1, 1, 1, 1, 1},       // stride 2, odd sizes
+    {1, 6, 31, 33, 12, 3, 3, 2, 2, 0, 0, 1, 1, 2},     // stride 2, groups
+    {1, 12, 16, 50, 8, 5, 5, 1, 1, 4, 4, 2, 2, 4},     // dilated 5x5, 4 groups of 2 outputs
+    {2, 3, 21, 100, 17, 3, 3, 2, 2, 1, 1, 1, 1, 1},    // the stem shape: 3 channels, stride 2
+    {1, 9, 10, 61, 5, 1, 1, 1, 1, 0, 0, 1, 1, 1},      // pointwise
+    {1, 8, 14, 14, 16, 2, 2, 2, 2, 0, 0, 1, 1, 1},     // 2x2 stride 2 (patch embedding)
+    {1, 8, 12, 80, 20, 3, 3, 3, 3, 2, 1, 1, 3, 1},     // stride 3, dilation 3 in width
+    {1, 16, 7, 9, 16, 7, 7, 1, 1, 3, 3, 1, 1, 1},      // 7x7 on a map smaller than a strip
+    {1, 3, 5, 6, 4, 3, 3, 1, 1, 4, 5, 1, 1, 1},        // padding wider than the kernel: rows of bias alone
+    {1, 2, 1, 1, 3, 1, 1, 1, 1, 0, 0, 1, 1, 1},        // one pixel
+    {1, 24, 96, 130, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1},   // several bands per thread, a partial last strip
+};
+
+TEST(ConvDirect, EveryKernelOfThisCpuMatchesTheDefinition) {
+  const auto isas = isas_of_this_cpu();
+  if (isas.empty()) GTEST_SKIP() << "no AVX2/FMA on this CPU: the direct kernels are not used";
+  set_num_threads(2);
+  uint64_t seed = 1;
+  for (const Case& k : kCases) {
+    const ConvGeom g = geometry(k);
+    const Tensor x = uniform({g.n, g.c, g.h, g.w}, seed++), w = uniform({g.o, g.cg(), g.kh, g.kw}, seed++),
+                 b = uniform({g.o}, seed++);
+    for (const auto& isa : isas) {
+      Tensor y = Tensor::full({g.n, g.o, g.ho, g.wo}, NAN, DType::f32, Device::cpu());
+      ops::cpu::conv2d_forward_direct(x, w, b, y, g, isa);
+      const std::string what = std::string(isa.name) + " c" + std::to_string(k.c) + " o" + std::to_string(k.o) +
+                               " " + std::to_string(k.kh) + "x" + std::to_string(k.kw) + " s" +
+                               std::to_string(k.sh) + " g" + std::to_string(k.groups);
+      expect_matches_definition(x, w, b, y, g, what.c_str());
+    }
+  }
+}
+
+TEST(ConvDirect, Float32ConvolutionTakesTheBestKernel) {
+  const auto* best = ops::cpu::direct::best_isa();
+  if (!best) GTEST_SKIP() << "no AVX2/FMA on this CPU";
+  const Case k{1, 10, 23, 45, 12, 3, 3, 1, 1, 1, 1, 1, 1, 1};
+  const ConvGeom g = geometry(k);
+  const Tensor x = uniform({1, 10, 23, 45}, 7), w = uniform({12, 10, 3, 3}, 8), b = uniform({12}, 9);
+  Tensor direct = Tensor::empty({1, 12, g.ho, g.wo}, DType::f32, Device::cpu());
+  ops::cpu::conv2d_forward_direct(x, w, b, direct, g, *best);
+  ops::Conv2dParams p;
+  p.padding = {1, 1};
+  const Tensor y = ops::conv2d(x, w, b, p);
+  ASSERT_EQ(y.shape(), direct.shape());
+  for (int64_t i = 0; i < y.numel(); ++i) ASSERT_EQ(y.data<float>()[i], direct.data<float>()[i]) << i;
+  EXPECT_FALSE(ops::cpu::conv2d_direct_applies(g, DType::f64)) << "float64 stays on the reference path";
+}
+
+}  // namespace
