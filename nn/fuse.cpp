@@ -1,11 +1,11 @@
 #include "nn/fuse.h"
 
 #include <cmath>
+#include <optional>
 #include <set>
 
 #include "autograd/engine.h"
 #include "nn/hooks.h"
-#include "runtime/thread_pool.h"
 
 namespace cudaseg::nn {
 namespace {
@@ -30,30 +30,36 @@ bool argument_free(ActKind kind) {
   }
 }
 
-// The convolution's output is a fresh tensor nobody else holds yet, so when
-// no gradient is wanted relu and relu6 can overwrite it instead of
-// allocating another one.
 std::function<Tensor(const Tensor&)> make_epilogue(ActKind kind) {
   auto act = std::make_shared<nn::Activation>(kind);
-  return [act, kind](const Tensor& y) -> Tensor {
-    const bool in_place = (kind == ActKind::relu || kind == ActKind::relu6) && y.device().is_cpu() &&
-                          y.dtype() == DType::f32 && y.is_contiguous() &&
-                          !(autograd::grad_mode_enabled() && y.requires_grad());
-    if (!in_place) return act->forward(y);
-    float* p = y.data<float>();
-    const float hi = kind == ActKind::relu6 ? 6.0f : INFINITY;
-    // Compares rather than std::fmin/fmax: those are libm calls that do not
-    // vectorise (they were half of FastSCNN's CPU time). NaN fails both tests
-    // and passes through, as torch's relu lets it.
-    parallel_for(0, y.numel(), 1 << 16, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) {
-        const float v = p[i] < 0.0f ? 0.0f : p[i];
-        p[i] = v > hi ? hi : v;
-      }
-    });
-    y.storage()->bump_version();
-    return y;
-  };
+  return [act](const Tensor& y) { return act->forward(y); };
+}
+
+// The innermost module of `module` through parameter-free single-child
+// wrappers (zh320's Activation wraps nn::Activation or nn::PReLU).
+nn::Module* leaf_of(nn::Module& module) {
+  nn::Module* m = &module;
+  while (true) {
+    if (dynamic_cast<nn::Activation*>(m) || dynamic_cast<nn::PReLU*>(m)) return m;
+    const auto children = m->named_children();
+    if (children.size() != 1 || !m->named_parameters(false).empty() || !m->named_buffers(false).empty())
+      return m;
+    m = children[0].second.get();
+  }
+}
+
+// What a Conv2d applies as it stores its output, for the activation module
+// `leaf`: relu, relu6, or a PReLU with one slope or one per channel.
+std::optional<ops::ConvAct> store_act(nn::Module& leaf, int64_t out_channels) {
+  if (auto* prelu = dynamic_cast<nn::PReLU*>(&leaf)) {
+    const int64_t n = prelu->weight.numel();
+    if (n != 1 && n != out_channels) return std::nullopt;
+    return ops::ConvAct{prelu->weight};
+  }
+  auto* act = dynamic_cast<nn::Activation*>(&leaf);
+  if (act && act->kind() == ActKind::relu) return ops::ConvAct{Tensor(), 0.0, INFINITY};
+  if (act && act->kind() == ActKind::relu6) return ops::ConvAct{Tensor(), 0.0, 6.0};
+  return std::nullopt;
 }
 
 void collect_chains(nn::Module& m, std::vector<nn::FusableChain>& out) {
@@ -109,17 +115,7 @@ void fold(nn::ConvTranspose2d& conv, const nn::BatchNorm2d& bn) {
 
 }  // namespace
 
-nn::Activation* activation_leaf(nn::Module& module) {
-  nn::Module* m = &module;
-  while (m) {
-    if (auto* act = dynamic_cast<nn::Activation*>(m)) return act;
-    const auto children = m->named_children();
-    if (children.size() != 1 || !m->named_parameters(false).empty() || !m->named_buffers(false).empty())
-      return nullptr;
-    m = children[0].second.get();
-  }
-  return nullptr;
-}
+nn::Activation* activation_leaf(nn::Module& module) { return dynamic_cast<nn::Activation*>(leaf_of(module)); }
 
 FuseReport fuse_for_inference(nn::Module& root, const FuseOptions& options) {
   FuseReport report;
@@ -134,45 +130,57 @@ FuseReport fuse_for_inference(nn::Module& root, const FuseOptions& options) {
   };
   std::set<const nn::Module*> used;
   for (const auto& chain : chains) {
-    CUDASEG_CHECK(chain.conv && chain.bn, root.type_name(), ": a fusable chain needs a conv and a bn");
+    CUDASEG_CHECK(chain.conv, root.type_name(), ": a fusable chain needs a conv");
     auto* conv = dynamic_cast<nn::Conv2d*>(chain.conv.get());
     auto* tconv = dynamic_cast<nn::ConvTranspose2d*>(chain.conv.get());
-    auto* bn = dynamic_cast<nn::BatchNorm2d*>(chain.bn.get());
-    const std::string where = name_of(chain.conv) + " -> " + name_of(chain.bn);
-    CUDASEG_CHECK((conv || tconv) && bn, root.type_name(), ": fusable chain ", where,
-                  " is not Conv2d or ConvTranspose2d -> BatchNorm2d (", chain.conv->type_name(), " -> ",
-                  chain.bn->type_name(), ")");
-    if (bn->bypassed() || used.count(chain.conv.get()) || used.count(bn)) continue;
-    CUDASEG_CHECK(!bn->is_training(), "fuse_for_inference: ", name_of(chain.bn),
-                  " is in training mode; call eval() first");
-    if (!bn->running_mean.defined() || !bn->running_var.defined()) {
-      report.skipped.push_back(where + ": BatchNorm2d uses batch statistics");
-      continue;
+    if (chain.bn) {
+      auto* bn = dynamic_cast<nn::BatchNorm2d*>(chain.bn.get());
+      const std::string where = name_of(chain.conv) + " -> " + name_of(chain.bn);
+      CUDASEG_CHECK((conv || tconv) && bn, root.type_name(), ": fusable chain ", where,
+                    " is not Conv2d or ConvTranspose2d -> BatchNorm2d (", chain.conv->type_name(), " -> ",
+                    chain.bn->type_name(), ")");
+      if (bn->bypassed() || used.count(chain.conv.get()) || used.count(bn)) continue;
+      CUDASEG_CHECK(!bn->is_training(), "fuse_for_inference: ", name_of(chain.bn),
+                    " is in training mode; call eval() first");
+      if (!bn->running_mean.defined() || !bn->running_var.defined()) {
+        report.skipped.push_back(where + ": BatchNorm2d uses batch statistics");
+        continue;
+      }
+      const int64_t out_channels = conv ? conv->out_channels() : tconv->out_channels();
+      CUDASEG_CHECK(bn->running_mean.numel() == out_channels, "fuse_for_inference: ", where, ": ", out_channels,
+                    " conv channels but ", bn->running_mean.numel(), " BatchNorm features");
+      if (conv && (conv->epilogue || conv->act)) {
+        report.skipped.push_back(where + ": the convolution already has an activation fused");
+        continue;
+      }
+      if (conv) fold(*conv, *bn);
+      else fold(*tconv, *bn);
+      bn->set_bypassed(true);
+      used.insert(bn);
+      ++report.folded_batchnorms;
+    } else {
+      CUDASEG_CHECK(conv, root.type_name(), ": a fusable chain without BatchNorm must start at a Conv2d, not ",
+                    chain.conv->type_name());
+      if (used.count(conv) || conv->epilogue || conv->act) continue;
     }
-    const int64_t out_channels = conv ? conv->out_channels() : tconv->out_channels();
-    CUDASEG_CHECK(bn->running_mean.numel() == out_channels, "fuse_for_inference: ", where, ": ", out_channels,
-                  " conv channels but ", bn->running_mean.numel(), " BatchNorm features");
-    if (conv && conv->epilogue) {
-      report.skipped.push_back(where + ": the convolution already has an epilogue");
-      continue;
-    }
-    if (conv) fold(*conv, *bn);
-    else fold(*tconv, *bn);
-    bn->set_bypassed(true);
     used.insert(chain.conv.get());
-    used.insert(bn);
-    ++report.folded_batchnorms;
 
     // Transposed convolutions have no epilogue: their activation stays a layer.
     if (!conv || !options.fuse_activations || !chain.act) continue;
-    nn::Activation* act = activation_leaf(*chain.act);
-    if (!act || act->bypassed()) continue;
-    if (!argument_free(act->kind())) {
-      report.skipped.push_back(name_of(chain.act) + ": activation with arguments stays separate");
+    nn::Module* leaf = leaf_of(*chain.act);
+    if (leaf->bypassed()) continue;
+    if (auto act = store_act(*leaf, conv->out_channels())) {
+      conv->act = std::move(act);
+    } else if (auto* a = dynamic_cast<nn::Activation*>(leaf)) {
+      if (!argument_free(a->kind())) {
+        report.skipped.push_back(name_of(chain.act) + ": activation with arguments stays separate");
+        continue;
+      }
+      conv->epilogue = make_epilogue(a->kind());
+    } else {
       continue;
     }
-    conv->epilogue = make_epilogue(act->kind());
-    act->set_bypassed(true);
+    leaf->set_bypassed(true);
     ++report.fused_activations;
   }
   return report;

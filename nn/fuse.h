@@ -1,8 +1,8 @@
 // Inference preparation of a module tree: BatchNorm folding and conv +
 // activation fusion. The chains come from Module::fusable_chains() (Sequential
-// finds Conv2d or ConvTranspose2d, BatchNorm2d [, activation] among
-// consecutive children; nets
-// declare the chains of their own forward), so a net's forward code is never
+// finds Conv2d or ConvTranspose2d, BatchNorm2d [, activation], and Conv2d,
+// activation, among consecutive children; nets declare the chains of their
+// own forward), so a net's forward code is never
 // rewritten: the folded BatchNorm and the fused activation are bypassed
 // (Module::set_bypassed) and the convolution carries their effect.
 //
@@ -25,9 +25,12 @@ namespace cudaseg::nn {
 
 struct FuseOptions {
   bool fold_batchnorm = true;
-  // Activations without arguments (relu, relu6, silu, hardswish, hardsigmoid,
-  // sigmoid, tanh, gelu, selu) after a folded BatchNorm become the
-  // convolution's epilogue; relu and relu6 then run in place on the CPU.
+  // The activation after a folded BatchNorm, or straight after a Conv2d in a
+  // Sequential, joins the convolution: relu, relu6 and PReLU (one slope or
+  // one per channel) are applied by the convolution as it stores its output
+  // (ops::conv2d_act); the other argument-free ones (silu, hardswish,
+  // hardsigmoid, sigmoid, tanh, gelu, selu) run on its output as its
+  // epilogue.
   bool fuse_activations = true;
 };
 

@@ -81,7 +81,26 @@ Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, int64_t k, int64_t s, 
     : Conv2d(in_channels, out_channels, Conv2dOptions{{k, k}, {s, s}, {p, p}, {d, d}, g, b}) {}
 
 Tensor Conv2d::forward(const Tensor& x) {
-  Tensor y = fn::conv2d(x, like_input(weight, x), like_input(bias, x), params_);
+  const Tensor w = like_input(weight, x), b = like_input(bias, x);
+  Tensor y;
+  if (act) {
+    ops::ConvAct a = *act;
+    a.slope = like_input(act->slope, x);
+    const bool grad = autograd::grad_mode_enabled() &&
+                      (x.requires_grad() || w.requires_grad() || (b.defined() && b.requires_grad()) ||
+                       (a.slope.defined() && a.slope.requires_grad()));
+    if (!grad) {
+      y = ops::conv2d_act(x, w, b, params_, a);
+    } else {
+      y = fn::conv2d(x, w, b, params_);
+      if (a.slope.defined()) y = fn::prelu(y, a.slope);
+      if (a.lo > -INFINITY || a.hi < INFINITY)
+        y = fn::clamp(y, a.lo > -INFINITY ? std::optional<double>(a.lo) : std::nullopt,
+                      a.hi < INFINITY ? std::optional<double>(a.hi) : std::nullopt);
+    }
+  } else {
+    y = fn::conv2d(x, w, b, params_);
+  }
   return epilogue ? epilogue(y) : y;
 }
 

@@ -83,8 +83,12 @@ class Conv2d : public Module {
   int64_t out_channels() const { return out_channels_; }
 
   Tensor weight, bias;
-  // Applied to the convolution's output when set: an activation fused into
-  // this convolution for inference (nn/fuse.h).
+  // Activations fused into this convolution for inference (nn/fuse.h). `act`
+  // (relu, relu6, PReLU) is applied by the convolution as it writes its
+  // output (ops::conv2d_act) when no gradient is wanted, and by the autograd
+  // ops otherwise; `epilogue` (the other argument-free activations) runs on
+  // the output afterwards.
+  std::optional<ops::ConvAct> act;
   std::function<Tensor(const Tensor&)> epilogue;
 
  private:

@@ -212,6 +212,10 @@ std::vector<FusableChain> Sequential::fusable_chains() const {
   const auto& c = named_children();
   for (size_t i = 0; i + 1 < c.size(); ++i) {
     const std::string& conv = c[i].second->type_name();
+    if (conv == "Conv2d" && c[i + 1].second->type_name() != "BatchNorm2d") {
+      chains.push_back({c[i].second, nullptr, c[i + 1].second});
+      continue;
+    }
     if ((conv != "Conv2d" && conv != "ConvTranspose2d") || c[i + 1].second->type_name() != "BatchNorm2d") continue;
     FusableChain chain{c[i].second, c[i + 1].second, nullptr};
     if (i + 2 < c.size()) chain.act = c[i + 2].second;

@@ -31,11 +31,11 @@ using ModulePtr = std::shared_ptr<Module>;
 // A conv -> BatchNorm2d [-> activation] run that a module executes back to
 // back in its forward, each output feeding only the next module, so the
 // BatchNorm (and the activation) can be folded into the convolution for
-// inference (nn/fuse.h). `act`, when set, is the module that takes the
-// BatchNorm's output next; it is fused only when it is (or only wraps) an
-// activation nn/fuse.h supports. The bn and act objects must serve only
-// this chain: a ReLU module shared by several call sites would be bypassed at
-// all of them.
+// inference (nn/fuse.h); or, with `bn` null, a Conv2d -> activation run.
+// `act`, when set, is the module that takes the BatchNorm's (or the conv's)
+// output next; it is fused only when it is (or only wraps) an activation
+// nn/fuse.h supports. The bn and act objects must serve only this chain: a
+// ReLU module shared by several call sites would be bypassed at all of them.
 struct FusableChain {
   ModulePtr conv, bn, act;
 };

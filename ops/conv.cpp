@@ -1,10 +1,15 @@
 #include "ops/conv.h"
 
+#include <optional>
+
+#include "ops/activation.h"
 #include "ops/common.h"
 #include "ops/kernels/conv.h"
+#include "ops/unary.h"
 
 namespace cudaseg::ops {
 Kernel<kernels::Conv2dForwardFn> kernels::conv2d_forward("conv2d");
+Kernel<kernels::Conv2dForwardActFn> kernels::conv2d_forward_act("conv2d_act");
 Kernel<kernels::Conv2dBackwardInputFn> kernels::conv2d_backward_input("conv2d_backward_input");
 Kernel<kernels::Conv2dBackwardWeightFn> kernels::conv2d_backward_weight("conv2d_backward_weight");
 Kernel<kernels::Conv2dBackwardBiasFn> kernels::conv2d_backward_bias("conv2d_backward_bias");
@@ -124,6 +129,35 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, con
   kernels::conv2d_forward(input.device(), input.contiguous(), weight.contiguous(),
                           bias.defined() ? bias.contiguous() : bias, out, g);
   return out;
+}
+
+Tensor conv2d_act(const Tensor& input, const Tensor& weight, const Tensor& bias, const Conv2dParams& params,
+                  const ConvAct& act) {
+  const char* op = "conv2d_act";
+  check_defined(op, "input", input);
+  check_defined(op, "weight", weight);
+  check_operands(op, {{"input", &input}, {"weight", &weight}, {"bias", &bias}});
+  const ConvGeom g = conv_geom(op, input.shape(), weight.shape(), params);
+  check_bias(op, bias, g.o, weight.shape());
+  CUDASEG_CHECK(!(act.lo > act.hi), op, ": clamp range [", act.lo, ", ", act.hi, "] is empty");
+  if (act.slope.defined()) {
+    check_operands(op, {{"input", &input}, {"slope", &act.slope}});
+    CUDASEG_CHECK(act.slope.numel() == 1 || act.slope.numel() == g.o, op, ": PReLU slope of ",
+                  act.slope.numel(), " values for ", g.o, " output channels (expected 1 or ", g.o, ")");
+  }
+  const Tensor x = input.contiguous(), w = weight.contiguous(), b = bias.defined() ? bias.contiguous() : bias;
+  Tensor out = Tensor::empty(output_shape(g), input.dtype(), input.device());
+  if (kernels::conv2d_forward_act.has(input.device().type)) {
+    ConvAct contiguous = act;
+    if (act.slope.defined()) contiguous.slope = act.slope.contiguous();
+    kernels::conv2d_forward_act(input.device(), x, w, b, out, g, contiguous);
+    return out;
+  }
+  kernels::conv2d_forward(input.device(), x, w, b, out, g);
+  if (act.slope.defined()) out = prelu(out, act.slope);
+  const std::optional<double> lo = act.lo > -INFINITY ? std::optional<double>(act.lo) : std::nullopt;
+  const std::optional<double> hi = act.hi < INFINITY ? std::optional<double>(act.hi) : std::nullopt;
+  return lo || hi ? clamp(out, lo, hi) : out;
 }
 
 Tensor conv2d_backward_input(const Tensor& grad_output, const Tensor& weight, const Shape& input_shape,

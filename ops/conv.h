@@ -5,13 +5,16 @@
 // autograd/conv.h wires into the tape; they are public so that fused or
 // hand-written backward passes can call them directly.
 //
-// On the CPU, dense convolutions run as im2col + OpenBLAS GEMM over bounded
-// tiles of output rows (a 1x1, stride-1, unpadded convolution is one GEMM per
-// image with no im2col), and convolutions with one input channel per group
-// (depthwise, with any channel multiplier) run as direct loops.
+// On the CPU, float32 dense convolutions run as a direct SIMD convolution
+// (ops/cpu/conv_direct.h) where the CPU has AVX2 and FMA; float64 ones, their
+// backward passes and CPUs without those run as im2col + OpenBLAS GEMM over
+// bounded tiles of output rows (a 1x1, stride-1, unpadded convolution is one
+// GEMM per image with no im2col). Convolutions with one input channel per
+// group (depthwise, with any channel multiplier) run as direct loops.
 #pragma once
 
 #include <array>
+#include <cmath>
 #include <cstdint>
 
 #include "runtime/tensor.h"
@@ -40,6 +43,22 @@ struct ConvTranspose2dParams {
 // Output [N, O, Ho, Wo] with Ho = (H + 2*ph - dh*(kh-1) - 1) / sh + 1.
 Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias = Tensor(),
               const Conv2dParams& params = {});
+
+// The activation conv2d_act applies to the convolution's output, in this
+// order: PReLU with `slope` (1 or O values; undefined: none), i.e.
+// max(y, 0) + slope * min(y, 0), then clamp to [lo, hi] (relu: lo = 0,
+// relu6: lo = 0, hi = 6). NaN passes through both, as in torch.
+struct ConvAct {
+  Tensor slope;
+  double lo = -INFINITY, hi = INFINITY;
+};
+
+// act(conv2d(input, weight, bias)): where the device's convolution applies
+// the activation as it writes its output (the CPU does), one pass over the
+// output instead of two or three. No autograd: the inference path of a
+// convolution with a fused activation (nn/fuse.h).
+Tensor conv2d_act(const Tensor& input, const Tensor& weight, const Tensor& bias, const Conv2dParams& params,
+                  const ConvAct& act);
 
 // Gradient of conv2d with respect to its input of shape `input_shape`, given
 // grad_output [N, O, Ho, Wo].

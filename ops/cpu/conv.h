@@ -10,6 +10,7 @@
 
 namespace cudaseg::ops::cpu {
 
+using kernels::ConvAct;
 using kernels::ConvGeom;
 
 // Both take the entry points' arguments; the entry points choose between them.
@@ -29,7 +30,7 @@ struct Isa;
 // convolution on this CPU, and the forward with a given kernel.
 bool conv2d_direct_applies(const ConvGeom& g, DType dtype);
 void conv2d_forward_direct(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& y, const ConvGeom& g,
-                           const direct::Isa& isa);
+                           const direct::Isa& isa, const ConvAct& act = {});
 
 // The output positions o in [0, out) whose input position o*stride + offset
 // lies in [0, in), as [*lo, *hi): the loops over them then need no bounds test.

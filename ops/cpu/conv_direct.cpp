@@ -51,7 +51,7 @@ bool conv2d_direct_applies(const ConvGeom& g, DType dtype) {
 }
 
 void conv2d_forward_direct(const Tensor& xt, const Tensor& wt, const Tensor& bt, const Tensor& yt, const ConvGeom& g,
-                           const direct::Isa& isa) {
+                           const direct::Isa& isa, const ConvAct& act) {
   CUDASEG_CHECK(yt.dtype() == DType::f32, "conv2d (direct): float32 only, got ", dtype_name(yt.dtype()));
   const float* x = xt.data<float>();
   const float* w = wt.data<float>();
@@ -62,12 +62,15 @@ void conv2d_forward_direct(const Tensor& xt, const Tensor& wt, const Tensor& bt,
   // Weights [groups][blocks][cg][taps][block], zero-padded past og.
   std::vector<float> wp(static_cast<size_t>(g.groups * blocks * cg * taps * block), 0.0f);
   std::vector<float> bp(static_cast<size_t>(g.groups * blocks * block), 0.0f);
+  std::vector<float> sp(act.slope.defined() ? bp.size() : 0, 0.0f);
   for (int64_t gr = 0; gr < g.groups; ++gr)
     for (int64_t o = 0; o < og; ++o) {
       const float* src = w + (gr * og + o) * cg * taps;
       float* dst = wp.data() + ((gr * blocks + o / block) * cg * taps) * block + o % block;
       for (int64_t k = 0; k < cg * taps; ++k) dst[k * block] = src[k];
       if (bt.defined()) bp[gr * blocks * block + o] = bt.data<float>()[gr * og + o];
+      if (act.slope.defined())
+        sp[gr * blocks * block + o] = act.slope.data<float>()[act.slope.numel() == 1 ? 0 : gr * og + o];
     }
 
   // The padded band's geometry: phases of a row, the columns of a phase.
@@ -121,6 +124,9 @@ void conv2d_forward_direct(const Tensor& xt, const Tensor& wt, const Tensor& bt,
       b.sh = g.sh;
       b.w = wp.data() + gr * blocks * cg * taps * block;
       b.bias = bp.data() + gr * blocks * block;
+      b.slope = sp.empty() ? nullptr : sp.data() + gr * blocks * block;
+      b.lo = static_cast<float>(act.lo);
+      b.hi = static_cast<float>(act.hi);
       b.y = y + (n * g.o + gr * og) * howo + oh0 * g.wo;
       b.y_channel_stride = howo;
       b.rows = oh1 - oh0;

@@ -11,7 +11,8 @@
 // loads the strip's inputs once and multiply-adds them into every output
 // channel of the block with the broadcast weight: each load feeds as many
 // FMAs as there are channels in the block, which GEMM-based convolution only
-// reaches for large channel counts.
+// reaches for large channel counts. The bias, and a fused PReLU / relu /
+// relu6 (ops::ConvAct), are applied in registers before the one store.
 //
 // The kernels are compiled once per instruction set (conv_direct_avx512.cpp,
 // conv_direct_avx2.cpp, each with its own -m flags) and chosen at run time.
@@ -32,6 +33,8 @@ struct Band {
   int64_t taps, cg, sh;        // sh: buffer rows per output row
   const float* w;              // [blocks][cg][taps][block] packed weights, zero past og
   const float* bias;           // [blocks * block], zero past og (never null)
+  const float* slope;          // [blocks * block] PReLU slopes, or null for none
+  float lo, hi;                // then clamped to [lo, hi] (+-inf: no bound)
   float* y;                    // output [og][ho][wo] of this image and group, at the band's first row
   int64_t y_channel_stride;    // ho * wo
   int64_t rows, wo, og;

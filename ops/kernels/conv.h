@@ -8,10 +8,13 @@
 
 #include <cstdint>
 
+#include "ops/conv.h"
 #include "ops/dispatch.h"
 #include "runtime/tensor.h"
 
 namespace cudaseg::ops::kernels {
+
+using ops::ConvAct;
 
 struct ConvGeom {
   int64_t n = 0, c = 0, h = 0, w = 0;
@@ -33,6 +36,11 @@ struct ConvGeom {
 // y = conv(x, w) (+ bias [o] when defined).
 using Conv2dForwardFn = void(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& y,
                              const ConvGeom& g);
+// y = act(conv(x, w) (+ bias)), act as ops::ConvAct says (slope contiguous,
+// of y's dtype). Optional: ops::conv2d_act runs conv2d_forward and the
+// activation separately on a device without it.
+using Conv2dForwardActFn = void(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& y,
+                                const ConvGeom& g, const ConvAct& act);
 // gx = the adjoint of conv applied to gy (col2im of w^T gy).
 using Conv2dBackwardInputFn = void(const Tensor& gy, const Tensor& w, const Tensor& gx, const ConvGeom& g);
 // gw = correlation of gy with x.
@@ -43,6 +51,7 @@ using Conv2dBackwardBiasFn = void(const Tensor& gy, const Tensor& gb);
 using AddChannelBiasFn = void(const Tensor& y, const Tensor& bias);
 
 extern Kernel<Conv2dForwardFn> conv2d_forward;
+extern Kernel<Conv2dForwardActFn> conv2d_forward_act;
 extern Kernel<Conv2dBackwardInputFn> conv2d_backward_input;
 extern Kernel<Conv2dBackwardWeightFn> conv2d_backward_weight;
 extern Kernel<Conv2dBackwardBiasFn> conv2d_backward_bias;

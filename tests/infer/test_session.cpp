@@ -9,6 +9,7 @@
 #include "common/testing.h"
 #include "nn/fuse.h"
 #include "nn/hooks.h"
+#include "autograd/arith.h"
 #include "autograd/engine.h"
 #include "ops/ops.h"
 #include "runtime/gpu.h"
@@ -88,9 +89,10 @@ TEST(Fuse, FoldsBatchNormIntoGroupedTransposedConvolution) {
   EXPECT_LE(ct::rel_l2(got, want), 1e-6);
 }
 
-// The in-place relu/relu6 epilogue clamps like the activation module and lets
-// NaN through as torch does (a comparison-based clamp, not fmin/fmax).
-TEST(Fuse, InPlaceReluEpilogueClampsAndKeepsNaN) {
+// relu/relu6 fused into the convolution's store clamp like the activation
+// module and let NaN through as torch does (a comparison-based clamp, not
+// fmin/fmax).
+TEST(Fuse, FusedReluClampsAndKeepsNaN) {
   for (const char* kind : {"relu", "relu6"}) {
     SCOPED_TRACE(kind);
     auto plain = it::conv_bn_act(2, 3, 3, 1, true, nn::make_activation(kind));
@@ -116,6 +118,70 @@ TEST(Fuse, InPlaceReluEpilogueClampsAndKeepsNaN) {
     }
     EXPECT_GT(nans, 0);
     EXPECT_GT(clamped, 0);
+  }
+}
+
+// In a Sequential, the activation straight after a Conv2d (no BatchNorm)
+// joins it: relu and PReLU in the convolution's store, sigmoid as its
+// epilogue; leaky_relu (an argument) stays a layer. Same output as unfused,
+// and with a gradient wanted the fused convolution goes through autograd.
+TEST(Fuse, ActivationAfterAConvWithoutBatchNormJoinsIt) {
+  auto build = [] {
+    return std::make_shared<nn::Sequential>(std::vector<nn::ModulePtr>{
+        std::make_shared<nn::Conv2d>(3, 8, 3, 1, 1), nn::make_activation("relu"),
+        std::make_shared<nn::Conv2d>(8, 8, 3, 1, 2, 2), std::make_shared<nn::PReLU>(8),
+        std::make_shared<nn::Conv2d>(8, 8, 1), nn::make_activation("sigmoid"),
+        std::make_shared<nn::Conv2d>(8, 4, 3, 1, 1), nn::make_activation("leaky_relu")});
+  };
+  auto plain = build(), fused = build();
+  it::fill_det(*plain, 31);
+  it::fill_det(*fused, 31);
+  plain->eval();
+  fused->eval();
+  const nn::FuseReport report = nn::fuse_for_inference(*fused);
+  EXPECT_EQ(report.folded_batchnorms, 0);
+  EXPECT_EQ(report.fused_activations, 3);
+  ASSERT_EQ(report.skipped.size(), 1u);
+  EXPECT_NE(report.skipped[0].find("7: activation with arguments stays separate"), std::string::npos)
+      << report.skipped[0];
+  for (size_t i : {1, 3, 5}) EXPECT_TRUE((*fused)[i]->bypassed()) << i;
+  EXPECT_FALSE((*fused)[7]->bypassed());
+  auto* conv0 = dynamic_cast<nn::Conv2d*>((*fused)[0].get());
+  auto* conv1 = dynamic_cast<nn::Conv2d*>((*fused)[2].get());
+  ASSERT_TRUE(conv0->act && conv1->act && conv1->act->slope.defined());
+  EXPECT_EQ(conv0->act->lo, 0.0);
+  EXPECT_TRUE(dynamic_cast<nn::Conv2d*>((*fused)[4].get())->epilogue);
+
+  Tensor x = ops::mul(det_input({2, 3, 11, 13}, 5), 4.0).contiguous();
+  EXPECT_LE(ct::rel_l2(plain_forward(*fused, x), plain_forward(*plain, x)), 1e-6);
+
+  x.set_requires_grad(true);
+  Tensor xp = x.detach();
+  xp.set_requires_grad(true);
+  autograd::backward(fn::sum((*fused)(x)));
+  const Tensor gx_fused = x.grad();
+  autograd::backward(fn::sum((*plain)(xp)));
+  ASSERT_TRUE(gx_fused.defined());
+  EXPECT_LE(ct::rel_l2(gx_fused, xp.grad()), 1e-6);
+}
+
+// A PReLU after a folded BatchNorm, one slope or one per channel, joins the
+// convolution's store.
+TEST(Fuse, PReLUAfterBatchNormJoinsTheConvolution) {
+  for (int64_t slopes : {1, 6}) {
+    SCOPED_TRACE(slopes);
+    auto plain = it::conv_bn_act(4, 6, 3, 1, false, std::make_shared<nn::PReLU>(slopes));
+    auto fused = it::conv_bn_act(4, 6, 3, 1, false, std::make_shared<nn::PReLU>(slopes));
+    it::fill_det(*plain, 17);
+    it::fill_det(*fused, 17);
+    plain->eval();
+    fused->eval();
+    const nn::FuseReport report = nn::fuse_for_inference(*fused);
+    EXPECT_EQ(report.folded_batchnorms, 1);
+    EXPECT_EQ(report.fused_activations, 1);
+    EXPECT_TRUE((*fused)[2]->bypassed());
+    const Tensor x = det_input({1, 4, 9, 21}, 8);
+    EXPECT_LE(ct::rel_l2(plain_forward(*fused, x), plain_forward(*plain, x)), 1e-6);
   }
 }
 

@@ -9,7 +9,9 @@
 #include <cmath>
 #include <vector>
 
+#include "ops/activation.h"
 #include "ops/conv.h"
+#include "ops/unary.h"
 #include "ops/cpu/conv.h"
 #include "ops/cpu/conv_direct.h"
 #include "runtime/rng.h"
@@ -115,6 +117,28 @@ TEST(ConvDirect, EveryKernelOfThisCpuMatchesTheDefinition) {
                                std::to_string(k.sh) + " g" + std::to_string(k.groups);
       expect_matches_definition(x, w, b, y, g, what.c_str());
     }
+  }
+}
+
+// The activation applied in registers before the store equals the PReLU and
+// clamp ops applied to the stored output, bit for bit, for every kernel.
+TEST(ConvDirect, EveryKernelAppliesTheFusedActivationAsTheOpsDo) {
+  const auto isas = isas_of_this_cpu();
+  if (isas.empty()) GTEST_SKIP() << "no AVX2/FMA on this CPU";
+  const Case k{2, 6, 15, 53, 13, 3, 3, 1, 1, 1, 1, 1, 1, 1};
+  const ConvGeom g = geometry(k);
+  const Tensor x = uniform({2, 6, 15, 53}, 21), w = uniform({13, 6, 3, 3}, 22), b = uniform({13}, 23);
+  ops::ConvAct act;
+  act.slope = uniform({13}, 24);
+  act.lo = -0.3;
+  act.hi = 0.9;
+  for (const auto& isa : isas) {
+    Tensor fused = Tensor::empty({2, 13, g.ho, g.wo}), plain = Tensor::empty({2, 13, g.ho, g.wo});
+    ops::cpu::conv2d_forward_direct(x, w, b, fused, g, isa, act);
+    ops::cpu::conv2d_forward_direct(x, w, b, plain, g, isa);
+    const Tensor want = ops::clamp(ops::prelu(plain, act.slope), act.lo, act.hi);
+    for (int64_t i = 0; i < want.numel(); ++i)
+      ASSERT_EQ(fused.data<float>()[i], want.data<float>()[i]) << isa.name << " at " << i;
   }
 }
 
