@@ -189,6 +189,54 @@ TEST(PoolMaxPool2d, NanWinsAndTiesGoToTheFirst) {
   EXPECT_EQ(idx.to_vector(), (std::vector<double>{0, 6}));
 }
 
+// The float32 downsampling pools (2x2 and 3x3 at stride 2, four outputs at a
+// time on x86) on planes wide enough for the vector path and its tails, with
+// ties everywhere (values on a coarse grid), NaN and -inf: PyTorch's rule (a
+// larger value or a NaN takes over; the first of equals stays) for values
+// and indices.
+TEST(PoolMaxPool2d, DownsamplingPoolsKeepTorchsRuleOnWidePlanes) {
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  for (const int64_t w : {37, 64, 9}) {
+    Tensor x = Tensor::empty({2, 3, 11, w});
+    float* px = x.data<float>();
+    for (int64_t i = 0; i < x.numel(); ++i) px[i] = static_cast<float>((i * 7919) % 13 / 4);
+    for (int64_t i = 5; i < x.numel(); i += 97) px[i] = nan;
+    for (int64_t i = 11; i < x.numel(); i += 61) px[i] = -inf;
+    for (const ops::MaxPool2dParams& p : {ops::MaxPool2dParams{{2, 2}, {2, 2}},
+                                          ops::MaxPool2dParams{{3, 3}, {2, 2}, {1, 1}},
+                                          ops::MaxPool2dParams{{3, 3}, {2, 2}, {0, 0}, {1, 1}, true}}) {
+      SCOPED_TRACE("w " + std::to_string(w) + ", kernel " + std::to_string(p.kernel_size[0]));
+      auto [out, idx] = ops::max_pool2d_with_indices(x, p);
+      const int64_t oh = out.size(2), ow = out.size(3), H = 11;
+      const float* po = out.data<float>();
+      const int64_t* pi = idx.data<int64_t>();
+      for (int64_t n = 0; n < 6; ++n)
+        for (int64_t oy = 0; oy < oh; ++oy)
+          for (int64_t ox = 0; ox < ow; ++ox) {
+            float best = -inf;
+            int64_t best_i = -1;
+            for (int64_t ky = 0; ky < p.kernel_size[0]; ++ky)
+              for (int64_t kx = 0; kx < p.kernel_size[1]; ++kx) {
+                const int64_t iy = oy * 2 - p.padding[0] + ky, ix = ox * 2 - p.padding[1] + kx;
+                if (iy < 0 || iy >= H || ix < 0 || ix >= w) continue;
+                const float v = px[(n * H + iy) * w + ix];
+                if (best_i < 0) best_i = iy * w + ix;
+                if (v > best || std::isnan(v)) {
+                  best = v;
+                  best_i = iy * w + ix;
+                }
+              }
+            const int64_t o = (n * oh + oy) * ow + ox;
+            ASSERT_EQ(pi[o], best_i) << n << "," << oy << "," << ox;
+            if (std::isnan(best))
+              ASSERT_TRUE(std::isnan(po[o])) << n << "," << oy << "," << ox;
+            else
+              ASSERT_EQ(po[o], best) << n << "," << oy << "," << ox;
+          }
+    }
+  }
+}
+
 TEST(PoolMaxUnpool2d, RoundTripWithMaxPool) {
   const Tensor x = randn({2, 3, 8, 10}, 2);
   const ops::MaxPool2dParams p{{2, 2}};
