@@ -80,3 +80,7 @@ run64 cfpnet "$ZH320" --size 64x128 --size 96x160 &
 run64 espnet "$ZH320" --size 64x128 --size 96x160 &
 run64 espnetv2 "$ZH320" --size 64x128 --size 100x200 &
 wait
+# torchvision backbones as zh320's models/backbone.py wraps them (eval stage outputs only)
+for bb in resnet18 resnet50 mobilenet_v2; do
+  "$PY" "$HERE/make_backbone_golden.py" --upstream "$ZH320" --backbone $bb --size 64x96 --seed "$SEED" --out "$OUT/backbone_$bb.json"
+done
