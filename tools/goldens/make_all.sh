@@ -84,3 +84,7 @@ wait
 for bb in resnet18 resnet50 mobilenet_v2; do
   "$PY" "$HERE/make_backbone_golden.py" --upstream "$ZH320" --backbone $bb --size 64x96 --seed "$SEED" --out "$OUT/backbone_$bb.json"
 done
+run linknet "$ZH320" --size 64x128 --size 96x160 &
+run64 linknet "$ZH320" --size 64x128 --size 96x160 &
+run linknet_resnet50 "$ZH320" --size 64x96 --no-train &
+wait
