@@ -88,3 +88,7 @@ run linknet "$ZH320" --size 64x128 --size 96x160 &
 run64 linknet "$ZH320" --size 64x128 --size 96x160 &
 run linknet_resnet50 "$ZH320" --size 64x96 --no-train &
 wait
+run swiftnet "$ZH320" --size 64x128 --size 96x160 &
+run64 swiftnet "$ZH320" --size 64x128 --size 96x160 &
+run swiftnet_mobilenet_v2 "$ZH320" --size 64x96 --no-train &
+wait
