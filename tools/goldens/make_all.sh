@@ -92,3 +92,7 @@ run swiftnet "$ZH320" --size 64x128 --size 96x160 &
 run64 swiftnet "$ZH320" --size 64x128 --size 96x160 &
 run swiftnet_mobilenet_v2 "$ZH320" --size 64x96 --no-train &
 wait
+run bisenetv1 "$ZH320" --size 64x128 --size 96x160 &
+run64 bisenetv1 "$ZH320" --size 64x128 --size 96x160 &
+run bisenetv1_resnet50 "$ZH320" --size 64x96 --no-train &
+wait
