@@ -143,6 +143,10 @@ TEST(Hooks, EveryCalledModuleOfEveryNetIsRecorded) {
       {{"name", "espnet"}, {"num_classes", 5}},
       {{"name", "espnet"}, {"num_classes", 4}, {"arch_type", "espnet-b"}},
       {{"name", "espnetv2"}, {"num_classes", 4}},
+      {{"name", "linknet"}, {"num_classes", 4}},
+      {{"name", "swiftnet"}, {"num_classes", 4}},
+      {{"name", "swiftnet"}, {"num_classes", 4}, {"backbone_type", "mobilenet_v2"}},
+      {{"name", "bisenetv1"}, {"num_classes", 4}},
   };
   const std::set<std::string> unused = {"decode_head.conv_seg", "detail_conv"};
   for (const Json& model : models) {

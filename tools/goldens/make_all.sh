@@ -80,3 +80,19 @@ run64 cfpnet "$ZH320" --size 64x128 --size 96x160 &
 run64 espnet "$ZH320" --size 64x128 --size 96x160 &
 run64 espnetv2 "$ZH320" --size 64x128 --size 100x200 &
 wait
+# torchvision backbones as zh320's models/backbone.py wraps them (eval stage outputs only)
+for bb in resnet18 resnet50 mobilenet_v2; do
+  "$PY" "$HERE/make_backbone_golden.py" --upstream "$ZH320" --backbone $bb --size 64x96 --seed "$SEED" --out "$OUT/backbone_$bb.json"
+done
+run linknet "$ZH320" --size 64x128 --size 96x160 &
+run64 linknet "$ZH320" --size 64x128 --size 96x160 &
+run linknet_resnet50 "$ZH320" --size 64x96 --no-train &
+wait
+run swiftnet "$ZH320" --size 64x128 --size 96x160 &
+run64 swiftnet "$ZH320" --size 64x128 --size 96x160 &
+run swiftnet_mobilenet_v2 "$ZH320" --size 64x96 --no-train &
+wait
+run bisenetv1 "$ZH320" --size 64x128 --size 96x160 &
+run64 bisenetv1 "$ZH320" --size 64x128 --size 96x160 &
+run bisenetv1_resnet50 "$ZH320" --size 64x96 --no-train &
+wait

@@ -30,6 +30,15 @@ Shims (imports only, no numerics changed):
     returns a clone of the outputs of the modules OUTPUT_CLONES names (regular
     expressions over module names, whole match), so the sums are the same and
     the train step is the one of the intended out-of-place adds.
+  * zh320 nets with torchvision backbones (models/backbone.py: ResNet calls
+    torchvision's resnet18..resnet152(pretrained=True), Mobilenetv2
+    mobilenet_v2(pretrained=True)) would download ImageNet weights. When
+    torchvision is installed, those builders in torchvision.models are
+    replaced by wrappers that drop the `pretrained`/`weights` argument and
+    build with weights=None (torchvision's random init, overwritten by
+    detparams anyway): arguments only, the modules and their numerics are
+    torchvision's. backbone.py imports the builders inside __init__, so the
+    wrappers are the ones it gets.
 
 Model configs are cudaseg's registry `model` objects: the upstream
 constructor arguments, except that the class count is `num_classes`.
@@ -71,6 +80,9 @@ ZH320_CLASSES = {
     "lednet": ("lednet", "LEDNet"),
     "mininet": ("mininet", "MiniNet"),
     "mininetv2": ("mininetv2", "MiniNetv2"),
+    "linknet": ("linknet", "LinkNet"),
+    "swiftnet": ("swiftnet", "SwiftNet"),
+    "bisenetv1": ("bisenetv1", "BiSeNetv1"),
 }
 
 # The golden sets: file stem -> registry config.
@@ -107,6 +119,12 @@ NETS = {
     "lednet": {"name": "lednet", "num_classes": 19},
     "mininet": {"name": "mininet", "num_classes": 19},
     "mininetv2": {"name": "mininetv2", "num_classes": 19},
+    "linknet": {"name": "linknet", "num_classes": 19},
+    "linknet_resnet50": {"name": "linknet", "backbone_type": "resnet50", "num_classes": 19},
+    "swiftnet": {"name": "swiftnet", "num_classes": 19},
+    "swiftnet_mobilenet_v2": {"name": "swiftnet", "backbone_type": "mobilenet_v2", "num_classes": 19},
+    "bisenetv1": {"name": "bisenetv1", "num_classes": 19},
+    "bisenetv1_resnet50": {"name": "bisenetv1", "backbone_type": "resnet50", "num_classes": 19},
 }
 
 
@@ -157,8 +175,26 @@ def _ensure_torchvision_stub():
     return True
 
 
+TORCHVISION_BACKBONES = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "mobilenet_v2")
+
+
+def _torchvision_without_download():
+    import torchvision.models as tvm
+    for name in TORCHVISION_BACKBONES:
+        builder = getattr(tvm, name)
+        if getattr(builder, "cudaseg_no_download", False):
+            continue
+
+        def random_init(*args, _builder=builder, pretrained=False, weights=None, **kwargs):
+            return _builder(*args, weights=None, **kwargs)
+
+        random_init.cudaseg_no_download = True
+        setattr(tvm, name, random_init)
+
+
 def build_zh320(upstream, config):
-    _ensure_torchvision_stub()
+    if not _ensure_torchvision_stub():
+        _torchvision_without_download()
     if upstream not in sys.path:
         sys.path.insert(0, upstream)
     import models  # noqa: F401  (zh320's package; registers every model)
@@ -338,6 +374,18 @@ def build_segformer(upstream, config):
     info = {"class": f"mmseg EncoderDecoder(backbone=mix_transformer.{bb}, decode_head=SegFormerHead)",
             "ctor_kwargs": {"backbone": bb, "decode_head": head_kwargs}}
     return EncoderDecoder(backbone, head), info
+
+
+def build_zh320_backbone(upstream, backbone_type):
+    """zh320's models/backbone.py wrapper: ResNet(backbone_type) or Mobilenetv2(), random init."""
+    if not _ensure_torchvision_stub():
+        _torchvision_without_download()
+    if upstream not in sys.path:
+        sys.path.insert(0, upstream)
+    from models import backbone  # zh320's
+    if backbone_type == "mobilenet_v2":
+        return backbone.Mobilenetv2(), "models.backbone.Mobilenetv2"
+    return backbone.ResNet(backbone_type), f"models.backbone.ResNet('{backbone_type}')"
 
 
 def build(upstream, config):
