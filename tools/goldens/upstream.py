@@ -71,6 +71,7 @@ ZH320_CLASSES = {
     "lednet": ("lednet", "LEDNet"),
     "mininet": ("mininet", "MiniNet"),
     "mininetv2": ("mininetv2", "MiniNetv2"),
+    "contextnet": ("contextnet", "ContextNet"),
 }
 
 # The golden sets: file stem -> registry config.
@@ -107,6 +108,7 @@ NETS = {
     "lednet": {"name": "lednet", "num_classes": 19},
     "mininet": {"name": "mininet", "num_classes": 19},
     "mininetv2": {"name": "mininetv2", "num_classes": 19},
+    "contextnet": {"name": "contextnet", "num_classes": 19},
 }
 
 

@@ -1,0 +1,12 @@
+// The NetTraining suite (tests/train/net_training.h) for ContextNet, from its
+// run config nets/contextnet.json.
+#include <gtest/gtest.h>
+
+#include "tests/train/net_training.h"
+
+using cudaseg::train_testing::Case;
+using cudaseg::train_testing::NetTraining;
+
+INSTANTIATE_TEST_SUITE_P(ZooF, NetTraining,
+                         ::testing::Values(Case{"contextnet", 6}),
+                         cudaseg::train_testing::case_name);
