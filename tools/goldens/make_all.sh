@@ -82,3 +82,5 @@ run64 espnetv2 "$ZH320" --size 64x128 --size 100x200 &
 wait
 run contextnet "$ZH320" --size 64x128 --size 100x200
 run64 contextnet "$ZH320" --size 64x128 --size 100x200
+run sqnet "$ZH320" --size 64x128 --size 96x160
+run64 sqnet "$ZH320" --size 64x128 --size 96x160

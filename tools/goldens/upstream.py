@@ -72,6 +72,7 @@ ZH320_CLASSES = {
     "mininet": ("mininet", "MiniNet"),
     "mininetv2": ("mininetv2", "MiniNetv2"),
     "contextnet": ("contextnet", "ContextNet"),
+    "sqnet": ("sqnet", "SQNet"),
 }
 
 # The golden sets: file stem -> registry config.
@@ -109,6 +110,7 @@ NETS = {
     "mininet": {"name": "mininet", "num_classes": 19},
     "mininetv2": {"name": "mininetv2", "num_classes": 19},
     "contextnet": {"name": "contextnet", "num_classes": 19},
+    "sqnet": {"name": "sqnet", "num_classes": 19},
 }
 
 
