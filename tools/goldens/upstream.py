@@ -30,6 +30,7 @@ Shims (imports only, no numerics changed):
     returns a clone of the outputs of the modules OUTPUT_CLONES names (regular
     expressions over module names, whole match), so the sums are the same and
     the train step is the one of the intended out-of-place adds.
+    RegSeg's decoder (`x_d8 += x_d16`, into a ReLU output) is one more.
 
 Model configs are cudaseg's registry `model` objects: the upstream
 constructor arguments, except that the class count is `num_classes`.
@@ -73,6 +74,7 @@ ZH320_CLASSES = {
     "mininetv2": ("mininetv2", "MiniNetv2"),
     "contextnet": ("contextnet", "ContextNet"),
     "sqnet": ("sqnet", "SQNet"),
+    "regseg": ("regseg", "RegSeg"),
 }
 
 # The golden sets: file stem -> registry config.
@@ -111,6 +113,7 @@ NETS = {
     "mininetv2": {"name": "mininetv2", "num_classes": 19},
     "contextnet": {"name": "contextnet", "num_classes": 19},
     "sqnet": {"name": "sqnet", "num_classes": 19},
+    "regseg": {"name": "regseg", "num_classes": 19},
 }
 
 
@@ -119,6 +122,7 @@ OUTPUT_CLONES = {
     "adscnet": [r"up2"],
     "fpenet": [r".*\.layers\.\d+", r".*\.conv_last"],
     "mininetv2": [r".*\.dw_conv", r"up1"],
+    "regseg": [r"decoder\.conv_d8_stage1"],
 }
 
 
