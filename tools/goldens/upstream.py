@@ -74,6 +74,7 @@ ZH320_CLASSES = {
     "mininetv2": ("mininetv2", "MiniNetv2"),
     "contextnet": ("contextnet", "ContextNet"),
     "sqnet": ("sqnet", "SQNet"),
+    "segnet": ("segnet", "SegNet"),
     "regseg": ("regseg", "RegSeg"),
 }
 
@@ -113,6 +114,7 @@ NETS = {
     "mininetv2": {"name": "mininetv2", "num_classes": 19},
     "contextnet": {"name": "contextnet", "num_classes": 19},
     "sqnet": {"name": "sqnet", "num_classes": 19},
+    "segnet": {"name": "segnet", "num_classes": 19},
     "regseg": {"name": "regseg", "num_classes": 19},
 }
 
