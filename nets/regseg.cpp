@@ -173,7 +173,8 @@ CUDASEG_REGISTER_NETS(regseg) {
   for (const auto& r : RegSeg::default_dilations()) dilations.push_back({r[0], r[1]});
   spec.args = {
       {"n_channel", 3, {}, "input channels"},
-      {"dilations", dilations, {}, "13 [r1, r2] pairs: stage_d16's 12 stride-1 blocks, then one its last block ignores"},
+      {"dilations", dilations, {},
+       "13 [r1, r2] pairs: stage_d16's 12 stride-1 blocks, then one its last block ignores"},
       {"act_type", "relu", {}, "activation of every ConvBNAct, D block and SE block (zh320 Activation names)"},
   };
   for (const auto& name : zh320::activation_names()) spec.args[2].choices.push_back(name);

@@ -100,14 +100,16 @@ SQNet::SQNet(int64_t num_classes, int64_t n_channel, const std::string& act_type
   fire3_ = register_module(
       "fire3", fires({{256, 48, 192, 192}, {384, 48, 192, 192}, {384, 64, 256, 256}, {512, 64, 256, 256}}, act_type));
   pdc_ = register_module("pdc", std::make_shared<ParallelDilatedConv>(512, 128, act_type));
-  up1_ = register_module("up1", std::make_shared<zh320::DeConvBNAct>(128, 128, 2, std::nullopt, std::nullopt, act_type));
+  const auto up = [&](int64_t channels) {
+    return std::make_shared<zh320::DeConvBNAct>(channels, channels, 2, std::nullopt, std::nullopt, act_type);
+  };
+  up1_ = register_module("up1", up(128));
   refine1_ = register_module("refine1", std::make_shared<BypassRefinementModule>(256, 128, 128, act_type));
-  up2_ = register_module("up2", std::make_shared<zh320::DeConvBNAct>(128, 128, 2, std::nullopt, std::nullopt, act_type));
+  up2_ = register_module("up2", up(128));
   refine2_ = register_module("refine2", std::make_shared<BypassRefinementModule>(128, 128, 64, act_type));
-  up3_ = register_module("up3", std::make_shared<zh320::DeConvBNAct>(64, 64, 2, std::nullopt, std::nullopt, act_type));
+  up3_ = register_module("up3", up(64));
   refine3_ = register_module("refine3", std::make_shared<BypassRefinementModule>(64, 64, num_classes, act_type));
-  up4_ = register_module("up4", std::make_shared<zh320::DeConvBNAct>(num_classes, num_classes, 2, std::nullopt,
-                                                                     std::nullopt, act_type));
+  up4_ = register_module("up4", up(num_classes));
 }
 
 Tensor SQNet::forward(const Tensor& x) {
