@@ -31,7 +31,9 @@ std::vector<schema::Key> model_schema(const NetSpec& spec) {
     else if (d.is_string()) type = Type::string;
     else if (d.is_array()) {
       const bool integers = std::all_of(d.begin(), d.end(), [](const Json& e) { return e.is_number_integer(); });
-      type = integers ? Type::integers : Type::numbers;
+      const bool numbers = std::all_of(d.begin(), d.end(), [](const Json& e) { return e.is_number(); });
+      // Nested lists (RegSeg's dilation pairs) stay Type::any: the net's builder checks them.
+      type = integers ? Type::integers : numbers ? Type::numbers : Type::any;
     }
     keys.push_back({a.key, type, d, a.help, a.choices});
   }

@@ -96,3 +96,11 @@ run bisenetv1 "$ZH320" --size 64x128 --size 96x160 &
 run64 bisenetv1 "$ZH320" --size 64x128 --size 96x160 &
 run bisenetv1_resnet50 "$ZH320" --size 64x96 --no-train &
 wait
+run contextnet "$ZH320" --size 64x128 --size 100x200
+run64 contextnet "$ZH320" --size 64x128 --size 100x200
+run sqnet "$ZH320" --size 64x128 --size 96x160
+run64 sqnet "$ZH320" --size 64x128 --size 96x160
+run segnet "$ZH320" --size 64x128 --size 96x160
+run64 segnet "$ZH320" --size 64x128 --size 96x160
+run regseg "$ZH320" --size 64x128 --size 96x160
+run64 regseg "$ZH320" --size 64x128 --size 96x160

@@ -30,6 +30,7 @@ Shims (imports only, no numerics changed):
     returns a clone of the outputs of the modules OUTPUT_CLONES names (regular
     expressions over module names, whole match), so the sums are the same and
     the train step is the one of the intended out-of-place adds.
+    RegSeg's decoder (`x_d8 += x_d16`, into a ReLU output) is one more.
   * zh320 nets with torchvision backbones (models/backbone.py: ResNet calls
     torchvision's resnet18..resnet152(pretrained=True), Mobilenetv2
     mobilenet_v2(pretrained=True)) would download ImageNet weights. When
@@ -83,6 +84,10 @@ ZH320_CLASSES = {
     "linknet": ("linknet", "LinkNet"),
     "swiftnet": ("swiftnet", "SwiftNet"),
     "bisenetv1": ("bisenetv1", "BiSeNetv1"),
+    "contextnet": ("contextnet", "ContextNet"),
+    "sqnet": ("sqnet", "SQNet"),
+    "segnet": ("segnet", "SegNet"),
+    "regseg": ("regseg", "RegSeg"),
 }
 
 # The golden sets: file stem -> registry config.
@@ -125,6 +130,10 @@ NETS = {
     "swiftnet_mobilenet_v2": {"name": "swiftnet", "backbone_type": "mobilenet_v2", "num_classes": 19},
     "bisenetv1": {"name": "bisenetv1", "num_classes": 19},
     "bisenetv1_resnet50": {"name": "bisenetv1", "backbone_type": "resnet50", "num_classes": 19},
+    "contextnet": {"name": "contextnet", "num_classes": 19},
+    "sqnet": {"name": "sqnet", "num_classes": 19},
+    "segnet": {"name": "segnet", "num_classes": 19},
+    "regseg": {"name": "regseg", "num_classes": 19},
 }
 
 
@@ -133,6 +142,7 @@ OUTPUT_CLONES = {
     "adscnet": [r"up2"],
     "fpenet": [r".*\.layers\.\d+", r".*\.conv_last"],
     "mininetv2": [r".*\.dw_conv", r"up1"],
+    "regseg": [r"decoder\.conv_d8_stage1"],
 }
 
 
