@@ -143,6 +143,8 @@ TEST(Hooks, EveryCalledModuleOfEveryNetIsRecorded) {
       {{"name", "espnet"}, {"num_classes", 5}},
       {{"name", "espnet"}, {"num_classes", 4}, {"arch_type", "espnet-b"}},
       {{"name", "espnetv2"}, {"num_classes", 4}},
+      {{"name", "dfanet"}, {"num_classes", 4}},
+      {{"name", "dfanet"}, {"num_classes", 4}, {"use_extra_backbone", false}},
   };
   const std::set<std::string> unused = {"decode_head.conv_seg", "detail_conv"};
   for (const Json& model : models) {

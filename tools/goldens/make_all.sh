@@ -80,3 +80,5 @@ run64 cfpnet "$ZH320" --size 64x128 --size 96x160 &
 run64 espnet "$ZH320" --size 64x128 --size 96x160 &
 run64 espnetv2 "$ZH320" --size 64x128 --size 100x200 &
 wait
+run dfanet "$ZH320" --size 64x128 --size 128x192
+run64 dfanet "$ZH320" --size 64x128 --size 128x192 --batch 4

@@ -25,7 +25,8 @@ Shims (imports only, no numerics changed):
     1/4 resized bilinearly (align_corners=False) to the input size.
   * zh320 nets whose forward adds in place into an output that autograd saved
     (a ReLU's: ADSCNet's `x += x1` after up2, FPENet's cumulative group sums
-    and residual adds, MiniNetv2's `x_dw += x_ddw` and `x += x_ref`) cannot
+    and residual adds, MiniNetv2's `x_dw += x_ddw` and `x += x_ref`, DFANet's
+    XceptionBlock `x_right += x_left`) cannot
     run backward upstream ("modified by an inplace operation"). A forward hook
     returns a clone of the outputs of the modules OUTPUT_CLONES names (regular
     expressions over module names, whole match), so the sums are the same and
@@ -71,6 +72,7 @@ ZH320_CLASSES = {
     "lednet": ("lednet", "LEDNet"),
     "mininet": ("mininet", "MiniNet"),
     "mininetv2": ("mininetv2", "MiniNetv2"),
+    "dfanet": ("dfanet", "DFANet"),
 }
 
 # The golden sets: file stem -> registry config.
@@ -107,6 +109,7 @@ NETS = {
     "lednet": {"name": "lednet", "num_classes": 19},
     "mininet": {"name": "mininet", "num_classes": 19},
     "mininetv2": {"name": "mininetv2", "num_classes": 19},
+    "dfanet": {"name": "dfanet", "num_classes": 19},
 }
 
 
@@ -115,6 +118,7 @@ OUTPUT_CLONES = {
     "adscnet": [r"up2"],
     "fpenet": [r".*\.layers\.\d+", r".*\.conv_last"],
     "mininetv2": [r".*\.dw_conv", r"up1"],
+    "dfanet": [r"backbone\d\.enc\d\.conv\.\d+\.conv"],
 }
 
 
