@@ -145,6 +145,7 @@ TEST(Hooks, EveryCalledModuleOfEveryNetIsRecorded) {
       {{"name", "espnetv2"}, {"num_classes", 4}},
       {{"name", "dfanet"}, {"num_classes", 4}},
       {{"name", "dfanet"}, {"num_classes", 4}, {"use_extra_backbone", false}},
+      {{"name", "litehrnet"}, {"num_classes", 4}},
   };
   const std::set<std::string> unused = {"decode_head.conv_seg", "detail_conv"};
   for (const Json& model : models) {

@@ -73,6 +73,7 @@ ZH320_CLASSES = {
     "mininet": ("mininet", "MiniNet"),
     "mininetv2": ("mininetv2", "MiniNetv2"),
     "dfanet": ("dfanet", "DFANet"),
+    "litehrnet": ("lite_hrnet", "LiteHRNet"),
 }
 
 # The golden sets: file stem -> registry config.
@@ -110,6 +111,8 @@ NETS = {
     "mininet": {"name": "mininet", "num_classes": 19},
     "mininetv2": {"name": "mininetv2", "num_classes": 19},
     "dfanet": {"name": "dfanet", "num_classes": 19},
+    "litehrnet": {"name": "litehrnet", "num_classes": 19},
+    "litehrnet30": {"name": "litehrnet", "arch_type": "litehrnet30", "num_classes": 19},
 }
 
 
