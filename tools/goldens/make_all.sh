@@ -104,3 +104,8 @@ run segnet "$ZH320" --size 64x128 --size 96x160
 run64 segnet "$ZH320" --size 64x128 --size 96x160
 run regseg "$ZH320" --size 64x128 --size 96x160
 run64 regseg "$ZH320" --size 64x128 --size 96x160
+run dfanet "$ZH320" --size 64x128 --size 128x192
+run64 dfanet "$ZH320" --size 64x128 --size 128x192 --batch 4
+run litehrnet "$ZH320" --size 64x128 --size 96x160
+run64 litehrnet "$ZH320" --size 64x128 --size 96x160 --batch 4
+"$PY" "$HERE/make_golden.py" --upstream "$ZH320" --net litehrnet30 --seed "$SEED" --size 64x128 --no-train --out "$OUT/litehrnet30.json"

@@ -25,7 +25,8 @@ Shims (imports only, no numerics changed):
     1/4 resized bilinearly (align_corners=False) to the input size.
   * zh320 nets whose forward adds in place into an output that autograd saved
     (a ReLU's: ADSCNet's `x += x1` after up2, FPENet's cumulative group sums
-    and residual adds, MiniNetv2's `x_dw += x_ddw` and `x += x_ref`) cannot
+    and residual adds, MiniNetv2's `x_dw += x_ddw` and `x += x_ref`, DFANet's
+    XceptionBlock `x_right += x_left`) cannot
     run backward upstream ("modified by an inplace operation"). A forward hook
     returns a clone of the outputs of the modules OUTPUT_CLONES names (regular
     expressions over module names, whole match), so the sums are the same and
@@ -88,6 +89,8 @@ ZH320_CLASSES = {
     "sqnet": ("sqnet", "SQNet"),
     "segnet": ("segnet", "SegNet"),
     "regseg": ("regseg", "RegSeg"),
+    "dfanet": ("dfanet", "DFANet"),
+    "litehrnet": ("lite_hrnet", "LiteHRNet"),
 }
 
 # The golden sets: file stem -> registry config.
@@ -134,6 +137,9 @@ NETS = {
     "sqnet": {"name": "sqnet", "num_classes": 19},
     "segnet": {"name": "segnet", "num_classes": 19},
     "regseg": {"name": "regseg", "num_classes": 19},
+    "dfanet": {"name": "dfanet", "num_classes": 19},
+    "litehrnet": {"name": "litehrnet", "num_classes": 19},
+    "litehrnet30": {"name": "litehrnet", "arch_type": "litehrnet30", "num_classes": 19},
 }
 
 
@@ -143,6 +149,7 @@ OUTPUT_CLONES = {
     "fpenet": [r".*\.layers\.\d+", r".*\.conv_last"],
     "mininetv2": [r".*\.dw_conv", r"up1"],
     "regseg": [r"decoder\.conv_d8_stage1"],
+    "dfanet": [r"backbone\d\.enc\d\.conv\.\d+\.conv"],
 }
 
 
