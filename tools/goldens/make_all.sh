@@ -96,3 +96,7 @@ run bisenetv1 "$ZH320" --size 64x128 --size 96x160 &
 run64 bisenetv1 "$ZH320" --size 64x128 --size 96x160 &
 run bisenetv1_resnet50 "$ZH320" --size 64x96 --no-train &
 wait
+run canet "$ZH320" --size 64x128 --size 96x160 &
+run64 canet "$ZH320" --size 64x128 --size 96x160 &
+run canet_resnet18 "$ZH320" --size 64x96 --no-train &
+wait

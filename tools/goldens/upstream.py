@@ -83,6 +83,7 @@ ZH320_CLASSES = {
     "linknet": ("linknet", "LinkNet"),
     "swiftnet": ("swiftnet", "SwiftNet"),
     "bisenetv1": ("bisenetv1", "BiSeNetv1"),
+    "canet": ("canet", "CANet"),
 }
 
 # The golden sets: file stem -> registry config.
@@ -125,6 +126,8 @@ NETS = {
     "swiftnet_mobilenet_v2": {"name": "swiftnet", "backbone_type": "mobilenet_v2", "num_classes": 19},
     "bisenetv1": {"name": "bisenetv1", "num_classes": 19},
     "bisenetv1_resnet50": {"name": "bisenetv1", "backbone_type": "resnet50", "num_classes": 19},
+    "canet": {"name": "canet", "num_classes": 19},
+    "canet_resnet18": {"name": "canet", "backbone_type": "resnet18", "num_classes": 19},
 }
 
 

@@ -1,0 +1,10 @@
+// The NetTraining suite (tests/train/net_training.h) for the zh320 nets on
+// torchvision backbones with attention or multi-scale cascades: CANet,
+// FANet and ICNet.
+#include "tests/train/net_training.h"
+
+using cudaseg::train_testing::Case;
+using cudaseg::train_testing::NetTraining;
+
+INSTANTIATE_TEST_SUITE_P(TorchvisionH, NetTraining, ::testing::Values(Case{"canet", 8, 5e-3}),
+                         cudaseg::train_testing::case_name);
