@@ -100,3 +100,6 @@ run canet "$ZH320" --size 64x128 --size 96x160 &
 run64 canet "$ZH320" --size 64x128 --size 96x160 &
 run canet_resnet18 "$ZH320" --size 64x96 --no-train &
 wait
+run fanet "$ZH320" --size 64x128 --size 128x192 &
+run64 fanet "$ZH320" --size 64x128 --size 128x192 &
+wait

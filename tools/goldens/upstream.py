@@ -25,7 +25,8 @@ Shims (imports only, no numerics changed):
     1/4 resized bilinearly (align_corners=False) to the input size.
   * zh320 nets whose forward adds in place into an output that autograd saved
     (a ReLU's: ADSCNet's `x += x1` after up2, FPENet's cumulative group sums
-    and residual adds, MiniNetv2's `x_dw += x_ddw` and `x += x_ref`) cannot
+    and residual adds, MiniNetv2's `x_dw += x_ddw` and `x += x_ref`, FANet's
+    `y += residual` on FastAttention.conv_fuse's ReLU output) cannot
     run backward upstream ("modified by an inplace operation"). A forward hook
     returns a clone of the outputs of the modules OUTPUT_CLONES names (regular
     expressions over module names, whole match), so the sums are the same and
@@ -84,6 +85,7 @@ ZH320_CLASSES = {
     "swiftnet": ("swiftnet", "SwiftNet"),
     "bisenetv1": ("bisenetv1", "BiSeNetv1"),
     "canet": ("canet", "CANet"),
+    "fanet": ("fanet", "FANet"),
 }
 
 # The golden sets: file stem -> registry config.
@@ -128,6 +130,7 @@ NETS = {
     "bisenetv1_resnet50": {"name": "bisenetv1", "backbone_type": "resnet50", "num_classes": 19},
     "canet": {"name": "canet", "num_classes": 19},
     "canet_resnet18": {"name": "canet", "backbone_type": "resnet18", "num_classes": 19},
+    "fanet": {"name": "fanet", "num_classes": 19},
 }
 
 
@@ -136,6 +139,7 @@ OUTPUT_CLONES = {
     "adscnet": [r"up2"],
     "fpenet": [r".*\.layers\.\d+", r".*\.conv_last"],
     "mininetv2": [r".*\.dw_conv", r"up1"],
+    "fanet": [r"fast_attention\.\d+\.conv_fuse"],
 }
 
 
