@@ -103,3 +103,7 @@ wait
 run fanet "$ZH320" --size 64x128 --size 128x192 &
 run64 fanet "$ZH320" --size 64x128 --size 128x192 &
 wait
+run icnet_aux "$ZH320" --size 64x128 --size 96x160 &
+run64 icnet_aux "$ZH320" --size 64x128 --size 96x160 &
+run icnet_resnet50 "$ZH320" --size 64x96 --no-train &
+wait

@@ -39,7 +39,8 @@ Shims (imports only, no numerics changed):
     build with weights=None (torchvision's random init, overwritten by
     detparams anyway): arguments only, the modules and their numerics are
     torchvision's. backbone.py imports the builders inside __init__, so the
-    wrappers are the ones it gets.
+    wrappers are the ones it gets. icnet.py's own ResNet wrapper imports
+    them the same way, so it builds without downloading too.
 
 Model configs are cudaseg's registry `model` objects: the upstream
 constructor arguments, except that the class count is `num_classes`.
@@ -86,6 +87,7 @@ ZH320_CLASSES = {
     "bisenetv1": ("bisenetv1", "BiSeNetv1"),
     "canet": ("canet", "CANet"),
     "fanet": ("fanet", "FANet"),
+    "icnet": ("icnet", "ICNet"),
 }
 
 # The golden sets: file stem -> registry config.
@@ -131,6 +133,8 @@ NETS = {
     "canet": {"name": "canet", "num_classes": 19},
     "canet_resnet18": {"name": "canet", "backbone_type": "resnet18", "num_classes": 19},
     "fanet": {"name": "fanet", "num_classes": 19},
+    "icnet_aux": {"name": "icnet", "num_classes": 19, "use_aux": True},
+    "icnet_resnet50": {"name": "icnet", "backbone_type": "resnet50", "num_classes": 19, "use_aux": False},
 }
 
 
@@ -410,7 +414,7 @@ def build(upstream, config):
 def forward(model, config, x, training):
     """The upstream forward: (main, [extra outputs]) with the upstream return structure."""
     name = config["name"]
-    if name in ("stdc", "bisenetv2", "ddrnet", "segformer"):
+    if name in ("stdc", "bisenetv2", "ddrnet", "segformer", "icnet"):
         out = model(x, is_training=training)
     else:
         out = model(x)
