@@ -112,8 +112,8 @@ CANet::CANet(int64_t num_classes, int64_t n_channel, const std::string& backbone
   spatial->push_back(conv_bn_act(channels * 2, channels * 4, 3, 2, 1, 1, false, act_type));
   spatial_branch_ = register_module("spatial_branch", spatial);
   context_branch_ = register_module("context_branch", std::make_shared<ContextBranch>(channels * 4, backbone_type));
-  fca_ = register_module("fca",
-                         std::make_shared<canet_parts::FeatureCrossAttentionModule>(channels * 4, num_classes, act_type));
+  fca_ = register_module(
+      "fca", std::make_shared<canet_parts::FeatureCrossAttentionModule>(channels * 4, num_classes, act_type));
   up_ = register_module("up", std::make_shared<zh320::DeConvBNAct>(num_classes, num_classes, 8));
 }
 

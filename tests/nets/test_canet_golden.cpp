@@ -37,8 +37,8 @@ TEST(CANetGolden, EvalLogits) {
 }
 
 // The backward against the float64 golden, as for every net here: the
-// context branch's stride-32 map is 2x4 (2x5) at these sizes, so its
-// train-mode BatchNorms see 16 (20) values per channel.
+// context branch's stride-32 map is 2x4 (3x5) at these sizes, so its
+// train-mode BatchNorms see 16 (30) values per channel.
 TEST(CANetGolden, TrainStepFloat64) {
   const auto g = golden::Golden::load("canet_f64");
   ASSERT_EQ(g.dtype(), DType::f64);
