@@ -11,8 +11,10 @@ namespace {
 
 using nn::ModulePtr;
 
-std::shared_ptr<nn::Conv2d> conv(int64_t in_channels, int64_t out_channels, int64_t kernel, int64_t stride) {
-  return std::make_shared<nn::Conv2d>(in_channels, out_channels, kernel, stride, (kernel - 1) / 2, 1, 1, false);
+std::shared_ptr<nn::Conv2d> conv(int64_t in_channels, int64_t out_channels, int64_t kernel, int64_t stride,
+                                 int64_t dilation = 1) {
+  return std::make_shared<nn::Conv2d>(in_channels, out_channels, kernel, stride, (kernel - 1) / 2 * dilation,
+                                      dilation, 1, false);
 }
 
 ModulePtr relu() { return std::make_shared<nn::Activation>(nn::ActKind::relu); }
@@ -23,15 +25,16 @@ ModulePtr relu() { return std::make_shared<nn::Activation>(nn::ActKind::relu); }
 // with no tensors, invisible in checkpoints) and `relu` is the one after the add.
 class ResidualBlock : public nn::Module {
  public:
-  ResidualBlock(const char* type_name, int64_t in_channels, int64_t planes, int64_t stride, bool bottleneck)
+  ResidualBlock(const char* type_name, int64_t in_channels, int64_t planes, int64_t stride, int64_t dilation,
+                bool bottleneck)
       : nn::Module(type_name) {
     const int64_t out_channels = bottleneck ? planes * 4 : planes;
     if (bottleneck) {
       add_chain("1", conv(in_channels, planes, 1, 1), true);
-      add_chain("2", conv(planes, planes, 3, stride), true);
+      add_chain("2", conv(planes, planes, 3, stride, dilation), true);
       add_chain("3", conv(planes, out_channels, 1, 1), false);
     } else {
-      add_chain("1", conv(in_channels, planes, 3, stride), true);
+      add_chain("1", conv(in_channels, planes, 3, stride, dilation), true);
       add_chain("2", conv(planes, out_channels, 3, 1), false);
     }
     relu_ = register_module("relu", relu());
@@ -89,7 +92,7 @@ const std::vector<std::string>& resnet_types() {
   return names;
 }
 
-ResNet::ResNet(const std::string& resnet_type) : nn::Module("ResNet") {
+ResNet::ResNet(const std::string& resnet_type, const ResNetOptions& options) : nn::Module("ResNet") {
   const auto it = archs().find(resnet_type);
   if (it == archs().end()) {
     std::string accepted;
@@ -107,8 +110,9 @@ ResNet::ResNet(const std::string& resnet_type) : nn::Module("ResNet") {
     const char* type_name = arch.bottleneck ? "Bottleneck" : "BasicBlock";
     auto layer = std::make_shared<nn::Sequential>();
     for (int64_t b = 0; b < arch.blocks[i]; ++b) {
-      layer->push_back(std::make_shared<ResidualBlock>(type_name, in_channels, planes, b == 0 && i > 0 ? 2 : 1,
-                                                       arch.bottleneck));
+      const bool first = b == 0;
+      layer->push_back(std::make_shared<ResidualBlock>(type_name, in_channels, planes, first ? options.strides[i] : 1,
+                                                       first ? options.first_dilations[i] : 1, arch.bottleneck));
       in_channels = arch.bottleneck ? planes * 4 : planes;
     }
     layers_[i] = register_module("layer" + std::to_string(i + 1), layer);

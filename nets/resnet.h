@@ -23,12 +23,23 @@ namespace cudaseg::nets {
 // and resnet50, resnet101, resnet152 (Bottleneck).
 const std::vector<std::string>& resnet_types();
 
+// Where the nets that reshape torchvision's ResNet differ from it, each only
+// in the first block of a layer (its 3x3 conv and its downsample), so the
+// state_dict keys stay torchvision's: FANet strides layer1 by 2 (which gives
+// that block a downsample), ICNet's own wrapper (icnet.py) turns layer3's and
+// layer4's stride 2 into dilation 2 and 4 in that block alone.
+struct ResNetOptions {
+  std::array<int64_t, 4> strides{1, 2, 2, 2};
+  std::array<int64_t, 4> first_dilations{1, 1, 1, 1};  // also the padding of that 3x3 conv
+};
+
 class ResNet : public nn::Module {
  public:
-  explicit ResNet(const std::string& resnet_type);
+  explicit ResNet(const std::string& resnet_type, const ResNetOptions& options = {});
 
-  // x1..x4: layer1..layer4 outputs at strides 4, 8, 16, 32 (each conv and
-  // pool floors, so any H, W >= 1 runs; multiples of 32 keep the maps aligned).
+  // x1..x4: layer1..layer4 outputs at strides 4, 8, 16, 32 with the default
+  // options (each conv and pool floors, so any H, W >= 1 runs; multiples of
+  // 32 keep the maps aligned).
   std::array<Tensor, 4> forward_features(const Tensor& x) const;
   // Output channels of layer1..layer4: 64..512 (BasicBlock), 256..2048 (Bottleneck).
   const std::array<int64_t, 4>& channels() const { return channels_; }

@@ -109,3 +109,14 @@ run64 dfanet "$ZH320" --size 64x128 --size 128x192 --batch 4
 run litehrnet "$ZH320" --size 64x128 --size 96x160
 run64 litehrnet "$ZH320" --size 64x128 --size 96x160 --batch 4
 "$PY" "$HERE/make_golden.py" --upstream "$ZH320" --net litehrnet30 --seed "$SEED" --size 64x128 --no-train --out "$OUT/litehrnet30.json"
+run canet "$ZH320" --size 64x128 --size 96x160 &
+run64 canet "$ZH320" --size 64x128 --size 96x160 &
+run canet_resnet18 "$ZH320" --size 64x96 --no-train &
+wait
+run fanet "$ZH320" --size 64x128 --size 128x192 &
+run64 fanet "$ZH320" --size 64x128 --size 128x192 &
+wait
+run icnet_aux "$ZH320" --size 64x128 --size 96x160 &
+run64 icnet_aux "$ZH320" --size 64x128 --size 96x160 &
+run icnet_resnet50 "$ZH320" --size 64x96 --no-train &
+wait

@@ -27,6 +27,8 @@ Shims (imports only, no numerics changed):
     (a ReLU's: ADSCNet's `x += x1` after up2, FPENet's cumulative group sums
     and residual adds, MiniNetv2's `x_dw += x_ddw` and `x += x_ref`, DFANet's
     XceptionBlock `x_right += x_left`) cannot
+    and residual adds, MiniNetv2's `x_dw += x_ddw` and `x += x_ref`, FANet's
+    `y += residual` on FastAttention.conv_fuse's ReLU output) cannot
     run backward upstream ("modified by an inplace operation"). A forward hook
     returns a clone of the outputs of the modules OUTPUT_CLONES names (regular
     expressions over module names, whole match), so the sums are the same and
@@ -40,7 +42,8 @@ Shims (imports only, no numerics changed):
     build with weights=None (torchvision's random init, overwritten by
     detparams anyway): arguments only, the modules and their numerics are
     torchvision's. backbone.py imports the builders inside __init__, so the
-    wrappers are the ones it gets.
+    wrappers are the ones it gets. icnet.py's own ResNet wrapper imports
+    them the same way, so it builds without downloading too.
 
 Model configs are cudaseg's registry `model` objects: the upstream
 constructor arguments, except that the class count is `num_classes`.
@@ -91,6 +94,9 @@ ZH320_CLASSES = {
     "regseg": ("regseg", "RegSeg"),
     "dfanet": ("dfanet", "DFANet"),
     "litehrnet": ("lite_hrnet", "LiteHRNet"),
+    "canet": ("canet", "CANet"),
+    "fanet": ("fanet", "FANet"),
+    "icnet": ("icnet", "ICNet"),
 }
 
 # The golden sets: file stem -> registry config.
@@ -140,6 +146,11 @@ NETS = {
     "dfanet": {"name": "dfanet", "num_classes": 19},
     "litehrnet": {"name": "litehrnet", "num_classes": 19},
     "litehrnet30": {"name": "litehrnet", "arch_type": "litehrnet30", "num_classes": 19},
+    "canet": {"name": "canet", "num_classes": 19},
+    "canet_resnet18": {"name": "canet", "backbone_type": "resnet18", "num_classes": 19},
+    "fanet": {"name": "fanet", "num_classes": 19},
+    "icnet_aux": {"name": "icnet", "num_classes": 19, "use_aux": True},
+    "icnet_resnet50": {"name": "icnet", "backbone_type": "resnet50", "num_classes": 19, "use_aux": False},
 }
 
 
@@ -150,6 +161,7 @@ OUTPUT_CLONES = {
     "mininetv2": [r".*\.dw_conv", r"up1"],
     "regseg": [r"decoder\.conv_d8_stage1"],
     "dfanet": [r"backbone\d\.enc\d\.conv\.\d+\.conv"],
+    "fanet": [r"fast_attention\.\d+\.conv_fuse"],
 }
 
 
@@ -420,7 +432,7 @@ def build(upstream, config):
 def forward(model, config, x, training):
     """The upstream forward: (main, [extra outputs]) with the upstream return structure."""
     name = config["name"]
-    if name in ("stdc", "bisenetv2", "ddrnet", "segformer"):
+    if name in ("stdc", "bisenetv2", "ddrnet", "segformer", "icnet"):
         out = model(x, is_training=training)
     else:
         out = model(x)
