@@ -147,6 +147,7 @@ TEST(Hooks, EveryCalledModuleOfEveryNetIsRecorded) {
       {{"name", "swiftnet"}, {"num_classes", 4}},
       {{"name", "swiftnet"}, {"num_classes", 4}, {"backbone_type", "mobilenet_v2"}},
       {{"name", "bisenetv1"}, {"num_classes", 4}},
+      {{"name", "farseenet"}, {"num_classes", 4}},
   };
   const std::set<std::string> unused = {"decode_head.conv_seg", "detail_conv"};
   for (const Json& model : models) {

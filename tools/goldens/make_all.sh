@@ -96,3 +96,6 @@ run bisenetv1 "$ZH320" --size 64x128 --size 96x160 &
 run64 bisenetv1 "$ZH320" --size 64x128 --size 96x160 &
 run bisenetv1_resnet50 "$ZH320" --size 64x96 --no-train &
 wait
+run farseenet "$ZH320" --size 64x128 --size 96x160 &
+run64 farseenet "$ZH320" --size 64x128 --size 96x160 &
+wait

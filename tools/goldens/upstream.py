@@ -83,6 +83,9 @@ ZH320_CLASSES = {
     "linknet": ("linknet", "LinkNet"),
     "swiftnet": ("swiftnet", "SwiftNet"),
     "bisenetv1": ("bisenetv1", "BiSeNetv1"),
+    "farseenet": ("farseenet", "FarSeeNet"),
+    "liteseg": ("liteseg", "LiteSeg"),
+    "shelfnet": ("shelfnet", "ShelfNet"),
 }
 
 # The golden sets: file stem -> registry config.
@@ -125,6 +128,10 @@ NETS = {
     "swiftnet_mobilenet_v2": {"name": "swiftnet", "backbone_type": "mobilenet_v2", "num_classes": 19},
     "bisenetv1": {"name": "bisenetv1", "num_classes": 19},
     "bisenetv1_resnet50": {"name": "bisenetv1", "backbone_type": "resnet50", "num_classes": 19},
+    "farseenet": {"name": "farseenet", "num_classes": 19},
+    "liteseg": {"name": "liteseg", "num_classes": 19},
+    "liteseg_resnet18": {"name": "liteseg", "backbone_type": "resnet18", "num_classes": 19},
+    "shelfnet": {"name": "shelfnet", "num_classes": 19},
 }
 
 
