@@ -148,6 +148,8 @@ TEST(Hooks, EveryCalledModuleOfEveryNetIsRecorded) {
       {{"name", "swiftnet"}, {"num_classes", 4}, {"backbone_type", "mobilenet_v2"}},
       {{"name", "bisenetv1"}, {"num_classes", 4}},
       {{"name", "farseenet"}, {"num_classes", 4}},
+      {{"name", "liteseg"}, {"num_classes", 4}},
+      {{"name", "liteseg"}, {"num_classes", 4}, {"backbone_type", "resnet18"}},
   };
   const std::set<std::string> unused = {"decode_head.conv_seg", "detail_conv"};
   for (const Json& model : models) {

@@ -99,3 +99,7 @@ wait
 run farseenet "$ZH320" --size 64x128 --size 96x160 &
 run64 farseenet "$ZH320" --size 64x128 --size 96x160 &
 wait
+run liteseg "$ZH320" --size 64x128 --size 100x200 &
+run64 liteseg "$ZH320" --size 64x128 --size 100x200 &
+run liteseg_resnet18 "$ZH320" --size 72x120 --no-train &
+wait
