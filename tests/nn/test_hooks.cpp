@@ -150,6 +150,7 @@ TEST(Hooks, EveryCalledModuleOfEveryNetIsRecorded) {
       {{"name", "farseenet"}, {"num_classes", 4}},
       {{"name", "liteseg"}, {"num_classes", 4}},
       {{"name", "liteseg"}, {"num_classes", 4}, {"backbone_type", "resnet18"}},
+      {{"name", "shelfnet"}, {"num_classes", 4}},
   };
   const std::set<std::string> unused = {"decode_head.conv_seg", "detail_conv"};
   for (const Json& model : models) {

@@ -5,5 +5,5 @@
 using cudaseg::train_testing::Case;
 using cudaseg::train_testing::NetTraining;
 
-INSTANTIATE_TEST_SUITE_P(TorchvisionI, NetTraining, ::testing::Values(Case{"farseenet", 6}, Case{"liteseg", 6}),
+INSTANTIATE_TEST_SUITE_P(TorchvisionI, NetTraining, ::testing::Values(Case{"farseenet", 6}, Case{"liteseg", 6}, Case{"shelfnet", 6}),
                          cudaseg::train_testing::case_name);
