@@ -150,6 +150,10 @@ TEST(Hooks, EveryCalledModuleOfEveryNetIsRecorded) {
       {{"name", "dfanet"}, {"num_classes", 4}},
       {{"name", "dfanet"}, {"num_classes", 4}, {"use_extra_backbone", false}},
       {{"name", "litehrnet"}, {"num_classes", 4}},
+      {{"name", "farseenet"}, {"num_classes", 4}},
+      {{"name", "liteseg"}, {"num_classes", 4}},
+      {{"name", "liteseg"}, {"num_classes", 4}, {"backbone_type", "resnet18"}},
+      {{"name", "shelfnet"}, {"num_classes", 4}},
   };
   const std::set<std::string> unused = {"decode_head.conv_seg", "detail_conv"};
   for (const Json& model : models) {

@@ -119,4 +119,13 @@ wait
 run icnet_aux "$ZH320" --size 64x128 --size 96x160 &
 run64 icnet_aux "$ZH320" --size 64x128 --size 96x160 &
 run icnet_resnet50 "$ZH320" --size 64x96 --no-train &
+run farseenet "$ZH320" --size 64x128 --size 96x160 &
+run64 farseenet "$ZH320" --size 64x128 --size 96x160 &
+wait
+run liteseg "$ZH320" --size 64x128 --size 100x200 &
+run64 liteseg "$ZH320" --size 64x128 --size 100x200 &
+run liteseg_resnet18 "$ZH320" --size 72x120 --no-train &
+wait
+run shelfnet "$ZH320" --size 64x128 --size 96x160 &
+run64 shelfnet "$ZH320" --size 64x128 --size 96x160 &
 wait

@@ -97,6 +97,9 @@ ZH320_CLASSES = {
     "canet": ("canet", "CANet"),
     "fanet": ("fanet", "FANet"),
     "icnet": ("icnet", "ICNet"),
+    "farseenet": ("farseenet", "FarSeeNet"),
+    "liteseg": ("liteseg", "LiteSeg"),
+    "shelfnet": ("shelfnet", "ShelfNet"),
 }
 
 # The golden sets: file stem -> registry config.
@@ -151,6 +154,10 @@ NETS = {
     "fanet": {"name": "fanet", "num_classes": 19},
     "icnet_aux": {"name": "icnet", "num_classes": 19, "use_aux": True},
     "icnet_resnet50": {"name": "icnet", "backbone_type": "resnet50", "num_classes": 19, "use_aux": False},
+    "farseenet": {"name": "farseenet", "num_classes": 19},
+    "liteseg": {"name": "liteseg", "num_classes": 19},
+    "liteseg_resnet18": {"name": "liteseg", "backbone_type": "resnet18", "num_classes": 19},
+    "shelfnet": {"name": "shelfnet", "num_classes": 19},
 }
 
 
