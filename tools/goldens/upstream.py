@@ -26,14 +26,12 @@ Shims (imports only, no numerics changed):
   * zh320 nets whose forward adds in place into an output that autograd saved
     (a ReLU's: ADSCNet's `x += x1` after up2, FPENet's cumulative group sums
     and residual adds, MiniNetv2's `x_dw += x_ddw` and `x += x_ref`, DFANet's
-    XceptionBlock `x_right += x_left`) cannot
-    and residual adds, MiniNetv2's `x_dw += x_ddw` and `x += x_ref`, FANet's
-    `y += residual` on FastAttention.conv_fuse's ReLU output) cannot
-    run backward upstream ("modified by an inplace operation"). A forward hook
+    XceptionBlock `x_right += x_left`, FANet's `y += residual` on
+    FastAttention.conv_fuse's ReLU output, RegSeg's decoder `x_d8 += x_d16`)
+    cannot run backward upstream ("modified by an inplace operation"). A forward hook
     returns a clone of the outputs of the modules OUTPUT_CLONES names (regular
     expressions over module names, whole match), so the sums are the same and
     the train step is the one of the intended out-of-place adds.
-    RegSeg's decoder (`x_d8 += x_d16`, into a ReLU output) is one more.
   * zh320 nets with torchvision backbones (models/backbone.py: ResNet calls
     torchvision's resnet18..resnet152(pretrained=True), Mobilenetv2
     mobilenet_v2(pretrained=True)) would download ImageNet weights. When
