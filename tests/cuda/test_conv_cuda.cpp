@@ -255,3 +255,20 @@ TEST(CudaConv2d, MixedDevicesAreRejected) {
 }
 
 }  // namespace
+
+// conv2d_act on CUDA (the convolution, then PReLU and the clamp, where the
+// device has no fused kernel) against the CPU's fused one on the same values.
+TEST(CudaConv2d, FusedActivationMatchesTheCpu) {
+  CUDASEG_REQUIRE_CUDA();
+  const Tensor x = ct::randn({2, 6, 13, 17}, 41).to(DType::f32), w = ct::randn({9, 6, 3, 3}, 42).to(DType::f32);
+  const Tensor b = ct::randn({9}, 43).to(DType::f32), slope = ct::randn({9}, 44).to(DType::f32);
+  const Conv2dParams p = conv_params({1, 1}, {1, 1}, {1, 1}, 1);
+  for (const auto& act : {cudaseg::ops::ConvAct{Tensor(), 0.0, 6.0}, cudaseg::ops::ConvAct{slope},
+                          cudaseg::ops::ConvAct{slope, -0.5, 0.5}}) {
+    cudaseg::ops::ConvAct on_gpu = act;
+    if (act.slope.defined()) on_gpu.slope = act.slope.to(kCuda);
+    const Tensor got = cudaseg::ops::conv2d_act(x.to(kCuda), w.to(kCuda), b.to(kCuda), p, on_gpu);
+    expect_close(got.to(Device::cpu()).to(DType::f64), cudaseg::ops::conv2d_act(x, w, b, p, act).to(DType::f64),
+                 DType::f32, "conv2d_act");
+  }
+}
