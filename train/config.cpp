@@ -93,6 +93,9 @@ std::vector<schema::Key> make_sections() {
             "CUDA: TF32 tensor-core maths in float32 matrix products and convolutions (faster; about 1e-3 "
             "relative error)"},
            {"seed", Type::integer, 1, "seed of initialisation, shuffling, augmentation and dropout", {}, 0},
+           {"backbone_weights", Type::string, "",
+            "a torchvision ImageNet state_dict (.pth: resnet18..resnet152, mobilenet_v2) that initialises the "
+            "net's backbone before training, as upstream's pretrained=True (empty: random init)"},
            {"log_interval", Type::integer, 10, "steps between progress lines", {}, 0},
            {"val_interval", Type::integer, 100, "steps between validations (0: at the end only)", {}, 0},
            {"ckpt_interval", Type::integer, 100, "steps between checkpoints (0: at the end only)", {}, 0},
@@ -290,6 +293,7 @@ TrainConfig train_config(const Json& config) {
   c.precision = t["precision"];
   c.tf32 = t["tf32"];
   c.seed = t["seed"].get<uint64_t>();
+  c.backbone_weights = t["backbone_weights"];
   c.log_interval = t["log_interval"];
   c.val_interval = t["val_interval"];
   c.ckpt_interval = t["ckpt_interval"];

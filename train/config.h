@@ -62,6 +62,7 @@ struct TrainConfig {
   std::string precision = "fp32";  // fp32 | fp16 | bf16
   bool tf32 = false;               // CUDA: TF32 maths in float32 products and convolutions
   uint64_t seed = 1;
+  std::string backbone_weights;  // weights/backbone_weights.h; empty: random init
   int64_t log_interval = 10;
   int64_t val_interval = 100;   // 0: only at the end
   int64_t ckpt_interval = 100;  // 0: only at the end

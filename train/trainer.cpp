@@ -19,6 +19,7 @@
 #include "runtime/log.h"
 #include "runtime/math_mode.h"
 #include "train/validate.h"
+#include "weights/backbone_weights.h"
 
 namespace cudaseg::train {
 namespace {
@@ -66,6 +67,11 @@ Trainer::Trainer(const Json& config, std::string out_dir, TrainData data)
   // Initialisation, then dropout, draw from the layers' generator; its state is checkpointed.
   nn::manual_seed(tc_.seed);
   net_ = nn::create_net(config_["model"]);
+  if (!tc_.backbone_weights.empty()) {
+    const weights::BackboneInit init = weights::load_backbone_weights(*net_, tc_.backbone_weights);
+    log_("backbone " + init.module + " (" + init.type + "): " + std::to_string(init.copied) + " tensors from " +
+         tc_.backbone_weights + (init.skipped ? ", " + std::to_string(init.skipped) + " ImageNet head tensors skipped" : ""));
+  }
   const EmaConfig ec = ema_config(config_);
   if (ec.enabled) eval_net_ = nn::create_net(config_["model"]);
   net_->to(device_);
