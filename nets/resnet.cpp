@@ -11,8 +11,10 @@ namespace {
 
 using nn::ModulePtr;
 
-std::shared_ptr<nn::Conv2d> conv(int64_t in_channels, int64_t out_channels, int64_t kernel, int64_t stride) {
-  return std::make_shared<nn::Conv2d>(in_channels, out_channels, kernel, stride, (kernel - 1) / 2, 1, 1, false);
+std::shared_ptr<nn::Conv2d> conv(int64_t in_channels, int64_t out_channels, int64_t kernel, int64_t stride,
+                                 int64_t dilation = 1) {
+  return std::make_shared<nn::Conv2d>(in_channels, out_channels, kernel, stride, kernel / 2 * dilation, dilation, 1,
+                                      false);
 }
 
 ModulePtr relu() { return std::make_shared<nn::Activation>(nn::ActKind::relu); }
@@ -23,16 +25,18 @@ ModulePtr relu() { return std::make_shared<nn::Activation>(nn::ActKind::relu); }
 // with no tensors, invisible in checkpoints) and `relu` is the one after the add.
 class ResidualBlock : public nn::Module {
  public:
-  ResidualBlock(const char* type_name, int64_t in_channels, int64_t planes, int64_t stride, bool bottleneck)
+  // A 1x1 conv ignores its dilation, so only the 3x3 convs take it.
+  ResidualBlock(const char* type_name, int64_t in_channels, int64_t planes, int64_t stride, bool bottleneck,
+                int64_t dilation)
       : nn::Module(type_name) {
     const int64_t out_channels = bottleneck ? planes * 4 : planes;
     if (bottleneck) {
       add_chain("1", conv(in_channels, planes, 1, 1), true);
-      add_chain("2", conv(planes, planes, 3, stride), true);
+      add_chain("2", conv(planes, planes, 3, stride, dilation), true);
       add_chain("3", conv(planes, out_channels, 1, 1), false);
     } else {
-      add_chain("1", conv(in_channels, planes, 3, stride), true);
-      add_chain("2", conv(planes, out_channels, 3, 1), false);
+      add_chain("1", conv(in_channels, planes, 3, stride, dilation), true);
+      add_chain("2", conv(planes, out_channels, 3, 1, dilation), false);
     }
     relu_ = register_module("relu", relu());
     if (stride != 1 || in_channels != out_channels) {
@@ -89,14 +93,20 @@ const std::vector<std::string>& resnet_types() {
   return names;
 }
 
-ResNet::ResNet(const std::string& resnet_type) : nn::Module("ResNet") {
+ResNet::ResNet(const std::string& resnet_type, int64_t output_stride) : nn::Module("ResNet") {
   const auto it = archs().find(resnet_type);
   if (it == archs().end()) {
     std::string accepted;
     for (const auto& n : resnet_types()) accepted += (accepted.empty() ? "" : ", ") + n;
     CUDASEG_FAIL("unsupported ResNet type '", resnet_type, "' (accepted: ", accepted, ")");
   }
+  CUDASEG_CHECK(output_stride == 32 || output_stride == 16 || output_stride == 8, "ResNet: output_stride ",
+                output_stride, " is not one of 32, 16, 8");
   const Arch& arch = it->second;
+  // Dilations of layer1..layer4; a stage of dilation 1 strides by 2 (layer1 follows the maxpool and never does).
+  std::array<int64_t, 4> dilation{1, 1, 1, 1};
+  if (output_stride <= 16) dilation[3] = 2;
+  if (output_stride == 8) dilation = {1, 1, 2, 4};
   conv1_ = register_module("conv1", std::make_shared<nn::Conv2d>(3, 64, 7, 2, 3, 1, 1, false));
   bn1_ = register_module("bn1", std::make_shared<nn::BatchNorm2d>(64));
   relu_ = register_module("relu", relu());
@@ -106,9 +116,10 @@ ResNet::ResNet(const std::string& resnet_type) : nn::Module("ResNet") {
     const int64_t planes = int64_t{64} << i;
     const char* type_name = arch.bottleneck ? "Bottleneck" : "BasicBlock";
     auto layer = std::make_shared<nn::Sequential>();
+    const int64_t d = dilation[i];
     for (int64_t b = 0; b < arch.blocks[i]; ++b) {
-      layer->push_back(std::make_shared<ResidualBlock>(type_name, in_channels, planes, b == 0 && i > 0 ? 2 : 1,
-                                                       arch.bottleneck));
+      const int64_t stride = b == 0 && i > 0 && d == 1 ? 2 : 1;
+      layer->push_back(std::make_shared<ResidualBlock>(type_name, in_channels, planes, stride, arch.bottleneck, d));
       in_channels = arch.bottleneck ? planes * 4 : planes;
     }
     layers_[i] = register_module("layer" + std::to_string(i + 1), layer);
@@ -116,14 +127,27 @@ ResNet::ResNet(const std::string& resnet_type) : nn::Module("ResNet") {
   }
 }
 
+std::vector<Tensor> ResNet::stages(const Tensor& x, int64_t depth) const {
+  CUDASEG_CHECK(x.dim() == 4 && x.size(1) == 3, "ResNet: input ", x.str(), " must be [N, 3, H, W]");
+  CUDASEG_CHECK(depth >= 1 && depth <= 4, "ResNet: depth ", depth, " is not in 1..4");
+  std::vector<Tensor> out{(*relu_)((*bn1_)((*conv1_)(x)))};
+  Tensor y = (*maxpool_)(out[0]);
+  for (int64_t i = 0; i < depth; ++i) {
+    y = (*layers_[i])(y);
+    out.push_back(y);
+  }
+  return out;
+}
+
 std::array<Tensor, 4> ResNet::forward_features(const Tensor& x) const {
   return observed_call({x}, [&] {
-    CUDASEG_CHECK(x.dim() == 4 && x.size(1) == 3, "ResNet: input ", x.str(), " must be [N, 3, H, W]");
-    std::array<Tensor, 4> out;
-    Tensor y = (*maxpool_)((*relu_)((*bn1_)((*conv1_)(x))));
-    for (int i = 0; i < 4; ++i) y = out[i] = (*layers_[i])(y);
-    return out;
+    const std::vector<Tensor> s = stages(x, 4);
+    return std::array<Tensor, 4>{s[1], s[2], s[3], s[4]};
   });
+}
+
+std::vector<Tensor> ResNet::forward_stages(const Tensor& x, int64_t depth) const {
+  return observed_call({x}, [&] { return stages(x, depth); });
 }
 
 std::vector<nn::FusableChain> ResNet::fusable_chains() const { return {{conv1_, bn1_, relu_}}; }
