@@ -1,5 +1,6 @@
 #include "nets/resnet.h"
 
+#include <algorithm>
 #include <map>
 
 #include "autograd/arith.h"
@@ -25,8 +26,10 @@ ModulePtr relu() { return std::make_shared<nn::Activation>(nn::ActKind::relu); }
 // with no tensors, invisible in checkpoints) and `relu` is the one after the add.
 class ResidualBlock : public nn::Module {
  public:
+  // `dilation` is the first 3x3 conv's, `rest` the other one's (BasicBlock);
+  // a 1x1 conv ignores its dilation, so only the 3x3 convs take one.
   ResidualBlock(const char* type_name, int64_t in_channels, int64_t planes, int64_t stride, int64_t dilation,
-                bool bottleneck)
+                int64_t rest, bool bottleneck)
       : nn::Module(type_name) {
     const int64_t out_channels = bottleneck ? planes * 4 : planes;
     if (bottleneck) {
@@ -35,7 +38,7 @@ class ResidualBlock : public nn::Module {
       add_chain("3", conv(planes, out_channels, 1, 1), false);
     } else {
       add_chain("1", conv(in_channels, planes, 3, stride, dilation), true);
-      add_chain("2", conv(planes, out_channels, 3, 1), false);
+      add_chain("2", conv(planes, out_channels, 3, 1, rest), false);
     }
     relu_ = register_module("relu", relu());
     if (stride != 1 || in_channels != out_channels) {
@@ -92,6 +95,15 @@ const std::vector<std::string>& resnet_types() {
   return names;
 }
 
+ResNetOptions smp_output_stride(int64_t output_stride) {
+  CUDASEG_CHECK(output_stride == 32 || output_stride == 16 || output_stride == 8, "ResNet: output_stride ",
+                output_stride, " is not one of 32, 16, 8");
+  ResNetOptions o;
+  if (output_stride <= 16) o.strides[3] = 1, o.dilations[3] = 2;
+  if (output_stride == 8) o.strides[2] = 1, o.dilations[2] = 2, o.dilations[3] = 4;
+  return o;
+}
+
 ResNet::ResNet(const std::string& resnet_type, const ResNetOptions& options) : nn::Module("ResNet") {
   const auto it = archs().find(resnet_type);
   if (it == archs().end()) {
@@ -111,8 +123,10 @@ ResNet::ResNet(const std::string& resnet_type, const ResNetOptions& options) : n
     auto layer = std::make_shared<nn::Sequential>();
     for (int64_t b = 0; b < arch.blocks[i]; ++b) {
       const bool first = b == 0;
+      const int64_t d = options.dilations[i];
       layer->push_back(std::make_shared<ResidualBlock>(type_name, in_channels, planes, first ? options.strides[i] : 1,
-                                                       first ? options.first_dilations[i] : 1, arch.bottleneck));
+                                                       first ? std::max(d, options.first_dilations[i]) : d, d,
+                                                       arch.bottleneck));
       in_channels = arch.bottleneck ? planes * 4 : planes;
     }
     layers_[i] = register_module("layer" + std::to_string(i + 1), layer);
@@ -120,13 +134,26 @@ ResNet::ResNet(const std::string& resnet_type, const ResNetOptions& options) : n
   }
 }
 
+std::vector<Tensor> ResNet::stages(const Tensor& x, int64_t depth) const {
+  CUDASEG_CHECK(x.dim() == 4 && x.size(1) == 3, "ResNet: input ", x.str(), " must be [N, 3, H, W]");
+  CUDASEG_CHECK(depth >= 1 && depth <= 4, "ResNet: depth ", depth, " is not in 1..4");
+  std::vector<Tensor> out{(*relu_)((*bn1_)((*conv1_)(x)))};
+  Tensor y = (*maxpool_)(out[0]);
+  for (int64_t i = 0; i < depth; ++i) {
+    y = (*layers_[i])(y);
+    out.push_back(y);
+  }
+  return out;
+}
+
+std::vector<Tensor> ResNet::forward_stages(const Tensor& x, int64_t depth) const {
+  return observed_call({x}, [&] { return stages(x, depth); });
+}
+
 std::array<Tensor, 4> ResNet::forward_features(const Tensor& x) const {
   return observed_call({x}, [&] {
-    CUDASEG_CHECK(x.dim() == 4 && x.size(1) == 3, "ResNet: input ", x.str(), " must be [N, 3, H, W]");
-    std::array<Tensor, 4> out;
-    Tensor y = (*maxpool_)((*relu_)((*bn1_)((*conv1_)(x))));
-    for (int i = 0; i < 4; ++i) y = out[i] = (*layers_[i])(y);
-    return out;
+    const std::vector<Tensor> s = stages(x, 4);
+    return std::array<Tensor, 4>{s[1], s[2], s[3], s[4]};
   });
 }
 

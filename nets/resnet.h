@@ -8,6 +8,14 @@
 // layerK.i.conv1/bn1/conv2/bn2[/conv3/bn3]/downsample.0/.1); torchvision's
 // avgpool and fc are not part of the backbone, so a torchvision checkpoint's
 // fc.* tensors are simply not backbone tensors.
+//
+// segmentation_models_pytorch's ResNetEncoder (encoders/resnet.py) is the same
+// torchvision ResNet; its DeepLabV3, DeepLabV3+ and PAN dilate the last stages
+// by EncoderMixin.make_dilated (output_stride 16: layer4 dilation 2; 8:
+// layer3 dilation 2, layer4 dilation 4): every conv of a dilated stage gets
+// stride 1 and that one dilation, padding (k // 2) * dilation. That is not
+// torchvision's replace_stride_with_dilation, whose first block of a dilated
+// stage keeps the previous dilation.
 #pragma once
 
 #include <array>
@@ -28,10 +36,15 @@ const std::vector<std::string>& resnet_types();
 // state_dict keys stay torchvision's: FANet strides layer1 by 2 (which gives
 // that block a downsample), ICNet's own wrapper (icnet.py) turns layer3's and
 // layer4's stride 2 into dilation 2 and 4 in that block alone.
+// smp's make_dilated is `dilations`: every 3x3 conv of the layer.
 struct ResNetOptions {
   std::array<int64_t, 4> strides{1, 2, 2, 2};
   std::array<int64_t, 4> first_dilations{1, 1, 1, 1};  // also the padding of that 3x3 conv
+  std::array<int64_t, 4> dilations{1, 1, 1, 1};        // every other 3x3 conv of the layer too
 };
+
+// smp's output_stride 32 (torchvision's net), 16 or 8, as options.
+ResNetOptions smp_output_stride(int64_t output_stride);
 
 class ResNet : public nn::Module {
  public:
@@ -39,14 +52,21 @@ class ResNet : public nn::Module {
 
   // x1..x4: layer1..layer4 outputs at strides 4, 8, 16, 32 with the default
   // options (each conv and pool floors, so any H, W >= 1 runs; multiples of
-  // 32 keep the maps aligned).
+  // 32 keep the maps aligned; a dilated stage keeps its input's stride).
   std::array<Tensor, 4> forward_features(const Tensor& x) const;
+  // smp's encoder features after the input: the stem output (relu, stride 2,
+  // 64 channels, before maxpool), then layer1..layer<depth> (depth 1..4); the
+  // layers past depth do not run (smp's PSPNet uses depth 3 and never
+  // trains layer3 and layer4, which stay in the state_dict).
+  std::vector<Tensor> forward_stages(const Tensor& x, int64_t depth = 4) const;
   // Output channels of layer1..layer4: 64..512 (BasicBlock), 256..2048 (Bottleneck).
   const std::array<int64_t, 4>& channels() const { return channels_; }
 
   std::vector<nn::FusableChain> fusable_chains() const override;
 
  private:
+  std::vector<Tensor> stages(const Tensor& x, int64_t depth) const;
+
   std::array<int64_t, 4> channels_{};
   nn::ModulePtr conv1_, bn1_, relu_, maxpool_;
   std::array<nn::ModulePtr, 4> layers_;

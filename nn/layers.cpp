@@ -165,6 +165,20 @@ Tensor LayerNorm::forward(const Tensor& x) {
   return norm_in_fp32(x, [&](const Tensor& in) { return fn::layer_norm(in, normalized_shape_, weight, bias, eps_); });
 }
 
+GroupNorm::GroupNorm(int64_t num_groups, int64_t num_channels, double eps, bool affine)
+    : Module("GroupNorm"), groups_(num_groups), eps_(eps) {
+  CUDASEG_CHECK(num_groups > 0 && num_channels % num_groups == 0, "GroupNorm: num_channels (", num_channels,
+                ") must be divisible by num_groups (", num_groups, ")");
+  if (affine) {
+    weight = register_parameter("weight", Tensor::ones({num_channels}));
+    bias = register_parameter("bias", Tensor::zeros({num_channels}));
+  }
+}
+
+Tensor GroupNorm::forward(const Tensor& x) {
+  return norm_in_fp32(x, [&](const Tensor& in) { return fn::group_norm(in, groups_, weight, bias, eps_); });
+}
+
 Linear::Linear(int64_t in_features, int64_t out_features, bool has_bias) : Module("Linear") {
   weight = register_parameter("weight", uniform_init({out_features, in_features}, in_features));
   if (has_bias) bias = register_parameter("bias", uniform_init({out_features}, in_features));

@@ -145,6 +145,19 @@ class LayerNorm : public Module {
   double eps_;
 };
 
+// torch.nn.GroupNorm over [N, C, *]: statistics per sample and group of
+// C / num_groups channels, affine weight and bias [C] (ones and zeros).
+class GroupNorm : public Module {
+ public:
+  GroupNorm(int64_t num_groups, int64_t num_channels, double eps = 1e-5, bool affine = true);
+  Tensor forward(const Tensor& x) override;
+  Tensor weight, bias;
+
+ private:
+  int64_t groups_;
+  double eps_;
+};
+
 class Linear : public Module {
  public:
   Linear(int64_t in_features, int64_t out_features, bool bias = true);

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -78,4 +79,23 @@ TEST(ResNetBackbone, ChannelsAndStagesPerType) {
   }
   EXPECT_TRUE(has_35 && has_7);
   EXPECT_TRUE(cudaseg::testing::throws_mentioning([] { nets::ResNet("resnet26"); }, {"resnet26", "resnet18"}));
+}
+
+// smp's make_dilated: output stride 16 dilates layer4, 8 layer3 and layer4;
+// forward_stages adds the stem output (stride 2, before the maxpool).
+TEST(ResNetBackbone, OutputStrideDilatesAsSmp) {
+  nn::SkipInitGuard skip;
+  EXPECT_TRUE(cudaseg::testing::throws_mentioning([] { nets::ResNet("resnet18", 4); }, {"output_stride", "4"}));
+  const Tensor x = Tensor::zeros({1, 3, 64, 64});
+  autograd::NoGradGuard no_grad;
+  for (const auto& [os, last] : std::map<int64_t, int64_t>{{32, 2}, {16, 4}, {8, 8}}) {
+    nets::ResNet r("resnet18", os);
+    r.eval();
+    const auto f = r.forward_stages(x);
+    ASSERT_EQ(f.size(), 5u);
+    EXPECT_EQ(f[0].shape(), (Shape{1, 64, 32, 32}));
+    EXPECT_EQ(f[4].size(2), last) << os;
+    EXPECT_EQ(f[3].size(2), os == 8 ? 8 : 4) << os;
+  }
+  EXPECT_EQ(nets::ResNet("resnet18").forward_stages(x, 2).size(), 3u);
 }

@@ -68,6 +68,32 @@ TEST(Layers, BatchNorm2dTracksStatsInTrainingAndUsesThemInEval) {
   EXPECT_FALSE(ct::all_close(ye, y, 1e-3, 1e-3));
 }
 
+TEST(Layers, GroupNormHasTorchNamesAndNormalisesPerSampleAndGroup) {
+  nn::GroupNorm gn(2, 6);
+  auto sd = gn.state_dict();
+  ASSERT_EQ(sd.size(), 2u);
+  EXPECT_EQ(sd[0].first, "weight");
+  EXPECT_EQ(sd[1].first, "bias");
+  EXPECT_EQ(gn.weight.to_vector(), std::vector<double>(6, 1.0));
+  gn.weight.copy_(ct::randn({6}, 6, DType::f32));
+  gn.bias.copy_(ct::randn({6}, 7, DType::f32));
+  Tensor x = ct::randn({2, 6, 3, 5}, 5, DType::f32);
+  const std::vector<double> xv = x.to_vector(), w = gn.weight.to_vector(), b = gn.bias.to_vector();
+  const std::vector<double> y = gn.forward(x).to_vector();
+  for (int n = 0; n < 2; ++n)
+    for (int g = 0; g < 2; ++g) {
+      const int begin = (n * 6 + g * 3) * 15, count = 3 * 15;
+      double mean = 0, var = 0;
+      for (int i = 0; i < count; ++i) mean += xv[begin + i] / count;
+      for (int i = 0; i < count; ++i) var += (xv[begin + i] - mean) * (xv[begin + i] - mean) / count;
+      for (int i = 0; i < count; ++i) {
+        const int c = g * 3 + i / 15;
+        EXPECT_NEAR(y[begin + i], (xv[begin + i] - mean) / std::sqrt(var + 1e-5) * w[c] + b[c], 1e-5);
+      }
+    }
+  EXPECT_TRUE(ct::throws_mentioning([] { nn::GroupNorm(4, 6); }, {"GroupNorm", "6", "4"}));
+}
+
 TEST(Layers, ActivationsByNameAndPReLU) {
   Tensor x = ct::randn({2, 3, 4, 5}, 3, DType::f32);
   Tensor r = nn::make_activation("relu")->forward(x);

@@ -128,4 +128,22 @@ run liteseg_resnet18 "$ZH320" --size 72x120 --no-train &
 wait
 run shelfnet "$ZH320" --size 64x128 --size 96x160 &
 run64 shelfnet "$ZH320" --size 64x128 --size 96x160 &
+# segmentation-models-pytorch teachers through zh320's models/smp_wrapper.py (net smp): smp is not in
+# Debian, so these run with SMP_PYTHON, a Python that has it (tests/goldens/README.md, "smp")
+SMP_PY=${SMP_PYTHON:-$PY}
+smp() { net=$1; shift; "$SMP_PY" "$HERE/make_golden.py" --upstream "$ZH320" --net "$net" --seed "$SEED" --no-train "$@" --out "$OUT/$net.json"; }
+smp64() { net=$1; shift; "$SMP_PY" "$HERE/make_golden_f64.py" --upstream "$ZH320" --net "$net" --seed "$SEED" "$@" --out "$OUT/${net}_f64.json"; }
+for d in deeplabv3p unet fpn; do
+  smp smp_${d}_resnet18 --size 64x64 --size 64x96 &
+  smp64 smp_${d}_resnet18 --size 64x64 --size 64x96 &
+  wait
+done
+for d in deeplabv3 linknet manet pspnet unetpp; do
+  smp smp_${d}_resnet18 --size 64x96 &
+  smp64 smp_${d}_resnet18 --size 64x96 &
+  wait
+done
+smp smp_pan_resnet18 --size 128x192 &
+smp64 smp_pan_resnet18 --size 128x192 &
+smp smp_deeplabv3p_resnet50 --size 64x96 &
 wait

@@ -2,8 +2,9 @@
 
 Upstream code is never copied into cudaseg: it is imported from a checkout
 given on the command line (--upstream DIR). DIR is either a checkout of
-zh320/realtime-semantic-segmentation-pytorch (the nets of ZH320_CLASSES) or of
-NVlabs/SegFormer (net segformer).
+zh320/realtime-semantic-segmentation-pytorch (the nets of ZH320_CLASSES, and
+net smp: zh320's models/smp_wrapper.py, which builds segmentation-models-
+pytorch's models; see build_smp) or of NVlabs/SegFormer (net segformer).
 
 Shims (imports only, no numerics changed):
   * zh320: models/__init__.py imports every model, and fanet.py does
@@ -100,6 +101,9 @@ ZH320_CLASSES = {
     "shelfnet": ("shelfnet", "ShelfNet"),
 }
 
+# zh320's smp_wrapper.decoder_hub keys (the registry's "decoder" choices).
+SMP_DECODERS = ("deeplabv3", "deeplabv3p", "fpn", "linknet", "manet", "pan", "pspnet", "unet", "unetpp")
+
 # The golden sets: file stem -> registry config.
 NETS = {
     "stdc1_aux": {"name": "stdc", "encoder_type": "stdc1", "num_classes": 19, "use_aux": True,
@@ -157,6 +161,9 @@ NETS = {
     "liteseg_resnet18": {"name": "liteseg", "backbone_type": "resnet18", "num_classes": 19},
     "shelfnet": {"name": "shelfnet", "num_classes": 19},
 }
+for _decoder in SMP_DECODERS:
+    NETS[f"smp_{_decoder}_resnet18"] = {"name": "smp", "decoder": _decoder, "encoder": "resnet18", "num_classes": 19}
+NETS["smp_deeplabv3p_resnet50"] = {"name": "smp", "decoder": "deeplabv3p", "encoder": "resnet50", "num_classes": 19}
 
 
 # net -> modules whose output the forward then modifies in place (docstring)
@@ -422,11 +429,37 @@ def build_zh320_backbone(upstream, backbone_type):
     return backbone.ResNet(backbone_type), f"models.backbone.ResNet('{backbone_type}')"
 
 
+def build_smp(upstream, config):
+    """zh320's teacher: models/smp_wrapper.get_smp_model(encoder, decoder, None, num_class).
+
+    segmentation-models-pytorch is not in Debian: run the generators with a
+    Python that has it (tests/goldens/README.md, "smp"). encoder_weights None
+    builds the encoder with torchvision's random init (never a download);
+    every other argument is smp's default, as zh320 passes none.
+    """
+    try:
+        import segmentation_models_pytorch as smp
+    except ImportError as e:
+        raise SystemExit(f"net smp needs segmentation-models-pytorch in this Python ({sys.executable}): {e}")
+    if upstream not in sys.path:
+        sys.path.insert(0, upstream)
+    from models.smp_wrapper import decoder_hub, get_smp_model  # zh320's
+    model = get_smp_model(config["encoder"], config["decoder"], None, config["num_classes"])
+    kwargs = {"encoder_name": config["encoder"], "encoder_weights": None, "in_channels": 3,
+              "classes": config["num_classes"]}
+    cls = decoder_hub[config["decoder"]].__name__
+    info = {"class": f"segmentation_models_pytorch {smp.__version__} {cls} (models.smp_wrapper.get_smp_model)",
+            "ctor_kwargs": kwargs}
+    return model, info
+
+
 def build(upstream, config):
     """Returns (model, info) where info holds the class, constructor args and upstream commit."""
     upstream = os.path.abspath(upstream)
     if config["name"] == "segformer":
         model, info = build_segformer(upstream, config)
+    elif config["name"] == "smp":
+        model, info = build_smp(upstream, config)
     else:
         model, info = build_zh320(upstream, config)
     info["upstream_path_commit"] = git_commit(upstream)
