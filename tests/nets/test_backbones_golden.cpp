@@ -85,11 +85,11 @@ TEST(ResNetBackbone, ChannelsAndStagesPerType) {
 // forward_stages adds the stem output (stride 2, before the maxpool).
 TEST(ResNetBackbone, OutputStrideDilatesAsSmp) {
   nn::SkipInitGuard skip;
-  EXPECT_TRUE(cudaseg::testing::throws_mentioning([] { nets::ResNet("resnet18", 4); }, {"output_stride", "4"}));
+  EXPECT_TRUE(cudaseg::testing::throws_mentioning([] { nets::smp_output_stride(4); }, {"output_stride", "4"}));
   const Tensor x = Tensor::zeros({1, 3, 64, 64});
   autograd::NoGradGuard no_grad;
   for (const auto& [os, last] : std::map<int64_t, int64_t>{{32, 2}, {16, 4}, {8, 8}}) {
-    nets::ResNet r("resnet18", os);
+    nets::ResNet r("resnet18", nets::smp_output_stride(os));
     r.eval();
     const auto f = r.forward_stages(x);
     ASSERT_EQ(f.size(), 5u);
