@@ -9,6 +9,8 @@ at most three times PyTorch float32's own, or 1e-5, whichever is larger.
 
     /usr/bin/python3 tools/check_convert_parity.py --build build \
         --zh320 /tmp/upstream/zh320 --segformer /tmp/upstream/segformer [--seed N] [--nets stdc1 enet]
+The smp_* teachers need a Python with segmentation-models-pytorch 0.3.3 (run the
+script with it; tests/goldens/README.md says how to make one).
 
 Exit status 1 when any net misses the bound.
 """
@@ -75,6 +77,16 @@ NETS = {
     "sqnet": ({"name": "sqnet", "num_classes": 19}, 16),
     "swiftnet": ({"name": "swiftnet", "num_classes": 19}, 32),
     "swiftnet_mobilenet_v2": ({"name": "swiftnet", "backbone_type": "mobilenet_v2", "num_classes": 19}, 32),
+    # segmentation-models-pytorch teachers: run with a Python that has smp (tests/goldens/README.md, "smp")
+    "smp_deeplabv3p_resnet18": ({"name": "smp", "decoder": "deeplabv3p", "encoder": "resnet18", "num_classes": 19}, 32),
+    "smp_deeplabv3_resnet34": ({"name": "smp", "decoder": "deeplabv3", "encoder": "resnet34", "num_classes": 19}, 32),
+    "smp_unet_resnet18": ({"name": "smp", "decoder": "unet", "encoder": "resnet18", "num_classes": 19}, 32),
+    "smp_unetpp_resnet18": ({"name": "smp", "decoder": "unetpp", "encoder": "resnet18", "num_classes": 19}, 32),
+    "smp_fpn_resnet50": ({"name": "smp", "decoder": "fpn", "encoder": "resnet50", "num_classes": 19}, 32),
+    "smp_linknet_resnet18": ({"name": "smp", "decoder": "linknet", "encoder": "resnet18", "num_classes": 19}, 32),
+    "smp_manet_resnet18": ({"name": "smp", "decoder": "manet", "encoder": "resnet18", "num_classes": 19}, 32),
+    "smp_pan_resnet18": ({"name": "smp", "decoder": "pan", "encoder": "resnet18", "num_classes": 19}, 64),
+    "smp_pspnet_resnet18": ({"name": "smp", "decoder": "pspnet", "encoder": "resnet18", "num_classes": 19}, 32),
 }
 
 
