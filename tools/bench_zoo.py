@@ -67,8 +67,11 @@ import bench_torch as BT  # noqa: E402  (parse_size, percentile, the upstream mo
 U = BT.U
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
+# --nets ii (the default) and --nets iii: the two issues' sets.
 NETS = ["adscnet", "aglnet", "cfpnet", "cgnet", "dabnet", "edanet", "erfnet", "esnet", "espnet", "espnetv2",
         "fddwnet", "fpenet", "fssnet", "lednet", "mininet", "mininetv2"]
+NETS_III = ["bisenetv1", "canet", "contextnet", "dfanet", "fanet", "farseenet", "icnet", "linknet", "litehrnet",
+            "liteseg", "regseg", "segnet", "shelfnet", "sqnet", "swiftnet"]
 RUNTIMES = ("pytorch", "onnxruntime", "cudaseg")
 
 
@@ -253,7 +256,7 @@ def main():
     ap.add_argument("--rtseg-convert", default=os.path.join(REPO, "build", "rtseg_convert"))
     ap.add_argument("--cudaseg-random-weights", action="store_true",
                     help="run cudaseg on its own random init (--config) instead of PyTorch's converted weights")
-    ap.add_argument("--nets", default=",".join(NETS), help="comma-separated registry names")
+    ap.add_argument("--nets", default="ii", help="comma-separated registry names, or ii / iii for the sets above")
     ap.add_argument("--size", type=BT.parse_size, default=(512, 1024))
     ap.add_argument("--threads", type=int, default=DEFAULT_THREADS)
     ap.add_argument("--rounds", type=int, default=5)
@@ -266,7 +269,7 @@ def main():
     if a.threads < 1 or a.rounds < 1 or a.iters < 1 or a.warmup < 0:
         ap.error("--threads, --rounds and --iters must be >= 1, --warmup >= 0")
     a.upstream = os.path.abspath(a.upstream)
-    nets = [n for n in a.nets.split(",") if n]
+    nets = {"ii": NETS, "iii": NETS_III}.get(a.nets) or [n for n in a.nets.split(",") if n]
     for n in nets:
         if n not in U.ZH320_CLASSES or not os.path.exists(os.path.join(REPO, "nets", f"{n}.json")):
             ap.error(f"unknown net '{n}'")

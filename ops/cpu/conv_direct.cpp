@@ -29,6 +29,13 @@ const Isa* best_isa() {
 
 namespace {
 
+// Products per partial sum. Measured on a 512-channel 3x3 convolution of
+// non-negative inputs (relative L2 to float64; PyTorch/oneDNN: 2.4e-7): one
+// running sum 1.2e-6; chunks of 256 products 2.9e-7, of 128 2.3e-7, of 64
+// 2.1e-7. The kernel adds a chunk's sum to the buffer in about 3% of the
+// chunk's time at 128.
+constexpr int64_t kChunkTerms = 128;
+
 // Output rows per band: enough bands for every thread to get several (the
 // last ones finish unevenly), but a band several times taller than the rows
 // its kernel overlaps with the next band's, so the padded copy reads each
@@ -43,6 +50,9 @@ int64_t band_rows(const ConvGeom& g, int64_t row_floats) {
   while (rows > 1 && ((rows - 1) * g.sh + halo + 1) * row_floats > kMaxBandFloats) rows = (rows + 1) / 2;
   return std::min(rows, std::max<int64_t>(g.ho, 1));
 }
+
+// Input channels per partial sum of the kernel: about kChunkTerms products.
+int64_t chunk_channels(int64_t taps) { return std::max<int64_t>(1, kChunkTerms / taps); }
 
 }  // namespace
 
@@ -121,6 +131,7 @@ void conv2d_forward_direct(const Tensor& xt, const Tensor& wt, const Tensor& bt,
       b.tap_offset = tap_offset.data();
       b.taps = taps;
       b.cg = cg;
+      b.chunk = chunk_channels(taps);
       b.sh = g.sh;
       b.w = wp.data() + gr * blocks * cg * taps * block;
       b.bias = bp.data() + gr * blocks * block;

@@ -31,6 +31,7 @@ struct Band {
   int64_t c_stride, row_stride;
   const int64_t* tap_offset;  // [taps]: where tap (i, j) reads, relative to the output pixel's own column
   int64_t taps, cg, sh;        // sh: buffer rows per output row
+  int64_t chunk;               // input channels per partial sum (see the kernel)
   const float* w;              // [blocks][cg][taps][block] packed weights, zero past og
   const float* bias;           // [blocks * block], zero past og (never null)
   const float* slope;          // [blocks * block] PReLU slopes, or null for none
