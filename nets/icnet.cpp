@@ -78,8 +78,11 @@ ICNet::ICNet(int64_t num_classes, int64_t n_channel, const std::string& backbone
   seg_head_ = register_module("seg_head", zh320::seg_head(128, num_classes, act_type));
 }
 
-// The backbone runs whole on both scales, as upstream: in training its
+// In training the backbone runs whole on both scales, as upstream: its
 // BatchNorms update their running statistics on both passes, in this order.
+// In eval the half-scale pass stops at layer2, the only output used: layer3
+// and layer4 (dilated, so at 1/16 of the input) would be 40% of the work for
+// nothing.
 std::vector<Tensor> ICNet::run(const Tensor& x, bool with_aux) {
   CUDASEG_CHECK(x.dim() == 4 && x.size(2) % 32 == 0 && x.size(3) % 32 == 0, "ICNet: input ", x.str(),
                 " must be [N, C, H, W] with H and W multiples of 32");
@@ -87,7 +90,7 @@ std::vector<Tensor> ICNet::run(const Tensor& x, bool with_aux) {
   const Tensor x_d2 = zh320::scale_bilinear_ac(x, 0.5);
   const Tensor x_d4 = zh320::scale_bilinear_ac(x, 0.25);
   const Tensor y_d4 = (*ppm_)(backbone.forward_features(x_d4)[3]);
-  const Tensor y_d2 = backbone.forward_features(x_d2)[1];
+  const Tensor y_d2 = is_training() ? backbone.forward_features(x_d2)[1] : backbone.forward_stages(x_d2, 2)[2];
   const Tensor y = (*bottom_branch_)(x);
   const auto [f_d2, aux2] = cff42_->forward2(y_d4, y_d2, with_aux);
   const auto [f, aux3] = cff21_->forward2(f_d2, y, with_aux);
