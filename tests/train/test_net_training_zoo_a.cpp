@@ -8,6 +8,6 @@ using cudaseg::train_testing::Case;
 using cudaseg::train_testing::NetTraining;
 
 INSTANTIATE_TEST_SUITE_P(FactorisedA, NetTraining,
-                         ::testing::Values(Case{"erfnet", 6, 3e-3}, Case{"edanet", 6}, Case{"esnet", 8, 5e-3},
-                                           Case{"fddwnet", 8, 5e-3}),
+                         ::testing::Values(Case{"erfnet", 10, 3e-3}, Case{"edanet", 6}, Case{"esnet", 18, 5e-3},
+                                           Case{"fddwnet", 12, 5e-3}),
                          cudaseg::train_testing::case_name);

@@ -7,5 +7,5 @@ using cudaseg::train_testing::NetTraining;
 
 INSTANTIATE_TEST_SUITE_P(FactorisedB, NetTraining,
                          ::testing::Values(Case{"lednet", 6}, Case{"aglnet", 6}, Case{"dabnet", 6},
-                                           Case{"mininet", 6}),
+                                           Case{"mininet", 14}),
                          cudaseg::train_testing::case_name);

@@ -8,5 +8,5 @@
 using cudaseg::train_testing::Case;
 using cudaseg::train_testing::NetTraining;
 
-INSTANTIATE_TEST_SUITE_P(FactorisedD, NetTraining, ::testing::Values(Case{"adscnet", 6, 5e-3}, Case{"fpenet", 8, 5e-3}, Case{"fssnet", 6, 5e-3}, Case{"mininetv2", 6, 5e-3}),
+INSTANTIATE_TEST_SUITE_P(FactorisedD, NetTraining, ::testing::Values(Case{"adscnet", 9, 5e-3}, Case{"fpenet", 12, 5e-3}, Case{"fssnet", 9, 5e-3}, Case{"mininetv2", 12, 5e-3}),
                          cudaseg::train_testing::case_name);

@@ -5,5 +5,5 @@
 using cudaseg::train_testing::Case;
 using cudaseg::train_testing::NetTraining;
 
-INSTANTIATE_TEST_SUITE_P(TorchvisionE, NetTraining, ::testing::Values(Case{"linknet", 6}, Case{"swiftnet", 6}, Case{"bisenetv1", 6}),
+INSTANTIATE_TEST_SUITE_P(TorchvisionE, NetTraining, ::testing::Values(Case{"linknet", 14}, Case{"swiftnet", 6}, Case{"bisenetv1", 6}),
                          cudaseg::train_testing::case_name);

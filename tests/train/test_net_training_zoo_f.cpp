@@ -8,6 +8,6 @@ using cudaseg::train_testing::Case;
 using cudaseg::train_testing::NetTraining;
 
 INSTANTIATE_TEST_SUITE_P(ZooF, NetTraining,
-                         ::testing::Values(Case{"contextnet", 6}, Case{"sqnet", 6}, Case{"segnet", 6},
+                         ::testing::Values(Case{"contextnet", 6}, Case{"sqnet", 14}, Case{"segnet", 10},
                                            Case{"regseg", 6}),
                          cudaseg::train_testing::case_name);

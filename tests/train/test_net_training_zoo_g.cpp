@@ -7,6 +7,6 @@
 using cudaseg::train_testing::Case;
 using cudaseg::train_testing::NetTraining;
 
-INSTANTIATE_TEST_SUITE_P(ZooG, NetTraining, ::testing::Values(Case{"dfanet", 6}, Case{"litehrnet", 6},
+INSTANTIATE_TEST_SUITE_P(ZooG, NetTraining, ::testing::Values(Case{"dfanet", 6}, Case{"litehrnet", 12},
                                                           Case{"ddrnet23", 6}, Case{"ppliteseg_stdc2", 6}),
                          cudaseg::train_testing::case_name);

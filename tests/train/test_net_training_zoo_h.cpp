@@ -9,5 +9,5 @@ using cudaseg::train_testing::Case;
 using cudaseg::train_testing::NetTraining;
 
 INSTANTIATE_TEST_SUITE_P(TorchvisionH, NetTraining,
-                         ::testing::Values(Case{"canet", 8, 5e-3}, Case{"fanet", 6}, Case{"icnet", 6}),
+                         ::testing::Values(Case{"canet", 12, 5e-3}, Case{"fanet", 6}, Case{"icnet", 6}),
                          cudaseg::train_testing::case_name);

@@ -7,6 +7,6 @@ using cudaseg::train_testing::Case;
 using cudaseg::train_testing::NetTraining;
 
 INSTANTIATE_TEST_SUITE_P(SmpJ, NetTraining,
-                         ::testing::Values(Case{"smp_deeplabv3p_resnet18", 6}, Case{"smp_unet_resnet18", 6},
+                         ::testing::Values(Case{"smp_deeplabv3p_resnet18", 6}, Case{"smp_unet_resnet18", 9},
                                            Case{"smp_fpn_resnet18", 6}),
                          cudaseg::train_testing::case_name);
