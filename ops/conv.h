@@ -10,7 +10,8 @@
 // backward passes and CPUs without those run as im2col + OpenBLAS GEMM over
 // bounded tiles of output rows (a 1x1, stride-1, unpadded convolution is one
 // GEMM per image with no im2col). Convolutions with one input channel per
-// group (depthwise, with any channel multiplier) run as direct loops.
+// group (depthwise, with any channel multiplier) run as the direct SIMD
+// kernel's depthwise variant at stride 1 and as plain loops otherwise.
 #pragma once
 
 #include <array>

@@ -10,10 +10,10 @@
 namespace cudaseg::ops::cpu {
 
 void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& y, const ConvGeom& g) {
-  if (g.depthwise())
-    conv2d_forward_depthwise(x, w, bias, y, g);
-  else if (conv2d_direct_applies(g, y.dtype()))
+  if (conv2d_direct_applies(g, y.dtype()))
     conv2d_forward_direct(x, w, bias, y, g, *direct::best_isa());
+  else if (g.depthwise())
+    conv2d_forward_depthwise(x, w, bias, y, g);
   else
     conv2d_forward_dense(x, w, bias, y, g);
 }

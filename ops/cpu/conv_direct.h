@@ -13,6 +13,8 @@
 // FMAs as there are channels in the block, which GEMM-based convolution only
 // reaches for large channel counts. The bias, and a fused PReLU / relu /
 // relu6 (ops::ConvAct), are applied in registers before the one store.
+// Depthwise convolutions (stride 1) have a kernel of their own on the same
+// bands: one output channel, a strip of pixels, every tap in registers.
 //
 // The kernels are compiled once per instruction set (conv_direct_avx512.cpp,
 // conv_direct_avx2.cpp, each with its own -m flags) and chosen at run time.
@@ -25,7 +27,9 @@
 
 namespace cudaseg::ops::cpu::direct {
 
-// One band of one image and group, laid out for the kernel.
+// One band of one image and group, laid out for the kernel. A depthwise
+// band (one input channel per group) has cg = 1 and its og output channels'
+// weights [og][taps], bias [og] and slopes [og] unpacked.
 struct Band {
   const float* x;  // padded input of the band: [cg][rows_in][phases][row_len]
   int64_t c_stride, row_stride;
@@ -47,6 +51,7 @@ struct Isa {
   const char* name;
   int64_t block, lanes;
   void (*run)(const Band&);
+  void (*run_depthwise)(const Band&);
 };
 
 // The best kernel this CPU runs, or null (no AVX2/FMA).
@@ -55,6 +60,8 @@ const Isa* best_isa();
 // The kernels, for best_isa() and for tests that compare them (x86-64 only).
 void run_avx512(const Band& b);
 void run_avx2(const Band& b);
+void run_depthwise_avx512(const Band& b);
+void run_depthwise_avx2(const Band& b);
 constexpr int64_t kAvx512Block = 8, kAvx512Lanes = 16;
 constexpr int64_t kAvx2Block = 6, kAvx2Lanes = 8;
 

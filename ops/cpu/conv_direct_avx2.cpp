@@ -11,7 +11,7 @@ namespace {
 
 struct Avx2 {
   using V = __m256;
-  static constexpr int kBlock = kAvx2Block, kLanes = kAvx2Lanes, kMaxPV = 2;
+  static constexpr int kBlock = kAvx2Block, kLanes = kAvx2Lanes, kMaxPV = 2, kMaxDepthwisePV = 4;
   static V load(const float* p) { return _mm256_loadu_ps(p); }
   static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
   static V set1(float v) { return _mm256_set1_ps(v); }
@@ -26,6 +26,7 @@ struct Avx2 {
 }  // namespace
 
 void run_avx2(const Band& b) { run_band<Avx2>(b); }
+void run_depthwise_avx2(const Band& b) { run_depthwise_band<Avx2>(b); }
 
 }  // namespace cudaseg::ops::cpu::direct
 

@@ -11,7 +11,7 @@ namespace {
 
 struct Avx512 {
   using V = __m512;
-  static constexpr int kBlock = kAvx512Block, kLanes = kAvx512Lanes, kMaxPV = 3;
+  static constexpr int kBlock = kAvx512Block, kLanes = kAvx512Lanes, kMaxPV = 3, kMaxDepthwisePV = 4;
   static V load(const float* p) { return _mm512_loadu_ps(p); }
   static void store(float* p, V v) { _mm512_storeu_ps(p, v); }
   static V set1(float v) { return _mm512_set1_ps(v); }
@@ -26,6 +26,7 @@ struct Avx512 {
 }  // namespace
 
 void run_avx512(const Band& b) { run_band<Avx512>(b); }
+void run_depthwise_avx512(const Band& b) { run_depthwise_band<Avx512>(b); }
 
 }  // namespace cudaseg::ops::cpu::direct
 

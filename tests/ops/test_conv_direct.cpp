@@ -75,8 +75,8 @@ std::vector<ops::cpu::direct::Isa> isas_of_this_cpu() {
 #if defined(__x86_64__)
   __builtin_cpu_init();
   const bool fma = __builtin_cpu_supports("fma");
-  if (fma && __builtin_cpu_supports("avx512f")) out.push_back({"avx512", kAvx512Block, kAvx512Lanes, run_avx512});
-  if (fma && __builtin_cpu_supports("avx2")) out.push_back({"avx2", kAvx2Block, kAvx2Lanes, run_avx2});
+  if (fma && __builtin_cpu_supports("avx512f")) out.push_back({"avx512", kAvx512Block, kAvx512Lanes, run_avx512, run_depthwise_avx512});
+  if (fma && __builtin_cpu_supports("avx2")) out.push_back({"avx2", kAvx2Block, kAvx2Lanes, run_avx2, run_depthwise_avx2});
 #endif
   return out;
 }
@@ -98,6 +98,12 @@ const Case kCases[] = {
     {1, 3, 5, 6, 4, 3, 3, 1, 1, 4, 5, 1, 1, 1},        // padding wider than the kernel: rows of bias alone
     {1, 2, 1, 1, 3, 1, 1, 1, 1, 0, 0, 1, 1, 1},        // one pixel
     {1, 24, 96, 130, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1},   // several bands per thread, a partial last strip
+    // depthwise (one input channel per group): the depthwise kernel
+    {1, 16, 20, 70, 16, 3, 3, 1, 1, 1, 1, 1, 1, 16},   // 3x3
+    {2, 8, 17, 53, 16, 3, 3, 2, 2, 1, 1, 1, 1, 8},     // channel multiplier 2, stride 2
+    {1, 12, 30, 90, 12, 3, 3, 1, 1, 4, 4, 4, 4, 12},   // dilation 4
+    {1, 6, 19, 41, 6, 1, 5, 1, 1, 0, 2, 1, 1, 6},      // 1x5
+    {1, 5, 9, 200, 5, 5, 5, 1, 1, 2, 2, 1, 1, 5},      // strips of four vectors and a partial one
 };
 
 TEST(ConvDirect, EveryKernelOfThisCpuMatchesTheDefinition) {
@@ -121,24 +127,27 @@ TEST(ConvDirect, EveryKernelOfThisCpuMatchesTheDefinition) {
 }
 
 // The activation applied in registers before the store equals the PReLU and
-// clamp ops applied to the stored output, bit for bit, for every kernel.
+// clamp ops applied to the stored output, bit for bit, for every kernel,
+// dense and depthwise.
 TEST(ConvDirect, EveryKernelAppliesTheFusedActivationAsTheOpsDo) {
   const auto isas = isas_of_this_cpu();
   if (isas.empty()) GTEST_SKIP() << "no AVX2/FMA on this CPU";
-  const Case k{2, 6, 15, 53, 13, 3, 3, 1, 1, 1, 1, 1, 1, 1};
-  const ConvGeom g = geometry(k);
-  const Tensor x = uniform({2, 6, 15, 53}, 21), w = uniform({13, 6, 3, 3}, 22), b = uniform({13}, 23);
-  ops::ConvAct act;
-  act.slope = uniform({13}, 24);
-  act.lo = -0.3;
-  act.hi = 0.9;
-  for (const auto& isa : isas) {
-    Tensor fused = Tensor::empty({2, 13, g.ho, g.wo}), plain = Tensor::empty({2, 13, g.ho, g.wo});
-    ops::cpu::conv2d_forward_direct(x, w, b, fused, g, isa, act);
-    ops::cpu::conv2d_forward_direct(x, w, b, plain, g, isa);
-    const Tensor want = ops::clamp(ops::prelu(plain, act.slope), act.lo, act.hi);
-    for (int64_t i = 0; i < want.numel(); ++i)
-      ASSERT_EQ(fused.data<float>()[i], want.data<float>()[i]) << isa.name << " at " << i;
+  for (const int64_t groups : {1, 6}) {
+    const Case k{2, 6, 15, 53, 12, 3, 3, 1, 1, 1, 1, 1, 1, groups};
+    const ConvGeom g = geometry(k);
+    const Tensor x = uniform({2, 6, 15, 53}, 21), w = uniform({12, 6 / groups, 3, 3}, 22), b = uniform({12}, 23);
+    ops::ConvAct act;
+    act.slope = uniform({12}, 24);
+    act.lo = -0.3;
+    act.hi = 0.9;
+    for (const auto& isa : isas) {
+      Tensor fused = Tensor::empty({2, 12, g.ho, g.wo}), plain = Tensor::empty({2, 12, g.ho, g.wo});
+      ops::cpu::conv2d_forward_direct(x, w, b, fused, g, isa, act);
+      ops::cpu::conv2d_forward_direct(x, w, b, plain, g, isa);
+      const Tensor want = ops::clamp(ops::prelu(plain, act.slope), act.lo, act.hi);
+      for (int64_t i = 0; i < want.numel(); ++i)
+        ASSERT_EQ(fused.data<float>()[i], want.data<float>()[i]) << isa.name << " groups " << groups << " at " << i;
+    }
   }
 }
 
@@ -178,6 +187,10 @@ TEST(ConvDirect, Float32ConvolutionTakesTheBestKernel) {
   ASSERT_EQ(y.shape(), direct.shape());
   for (int64_t i = 0; i < y.numel(); ++i) ASSERT_EQ(y.data<float>()[i], direct.data<float>()[i]) << i;
   EXPECT_FALSE(ops::cpu::conv2d_direct_applies(g, DType::f64)) << "float64 stays on the reference path";
+  ConvGeom dw = geometry({1, 8, 16, 16, 8, 3, 3, 1, 1, 1, 1, 1, 1, 8});
+  EXPECT_TRUE(ops::cpu::conv2d_direct_applies(dw, DType::f32)) << "depthwise at stride 1";
+  dw = geometry({1, 8, 16, 16, 8, 3, 3, 2, 2, 1, 1, 1, 1, 8});
+  EXPECT_FALSE(ops::cpu::conv2d_direct_applies(dw, DType::f32)) << "depthwise at stride 2 keeps its loops";
 }
 
 }  // namespace
