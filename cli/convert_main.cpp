@@ -8,9 +8,9 @@ namespace cudaseg::cli {
 namespace {
 
 const char* const kUsage =
-    "usage: rtseg_convert INPUT -o OUT.bin [--config CONFIG.json] [--fp16] [--key KEY]\n"
-    "       rtseg_convert INPUT --to pth|safetensors -o OUT [--fp16] [--key KEY]\n"
-    "       rtseg_convert INPUT --list [--key KEY]\n"
+    "usage: rtseg_convert INPUT -o OUT.bin [--config CONFIG.json] [--fp16] [--key KEY] [--strip-prefix P]\n"
+    "       rtseg_convert INPUT --to pth|safetensors -o OUT [--fp16] [--key KEY] [--strip-prefix P]\n"
+    "       rtseg_convert INPUT --list [--key KEY] [--strip-prefix P]\n"
     "\n"
     "Converts a PyTorch .pth, a .safetensors file or a cudaseg checkpoint (NAME.json + NAME.bin);\n"
     "the input format is detected from the content.\n"
@@ -22,11 +22,13 @@ const char* const kUsage =
     "  --list            print each tensor: name, dtype, shape\n"
     "  --key KEY         the state-dict key inside a wrapping .pth dict (default: state_dict,\n"
     "                    model_state_dict, model, ema, or the top-level dict itself)\n"
+    "  --strip-prefix P  remove P from the tensor names that start with it (a released checkpoint\n"
+    "                    saved from a wrapper, e.g. model.; DataParallel's module. is removed anyway)\n"
     "  -h, --help        this text\n"
     "Exit status: 0 success, 1 conversion error, 2 usage error.\n";
 
 struct Args {
-  std::string input, output, config, to, key;
+  std::string input, output, config, to, key, strip_prefix;
   bool fp16 = false, list = false;
 };
 
@@ -42,6 +44,7 @@ Args parse_args(int argc, const char* const* argv) {
     else if (arg == "--config") a.config = value("--config");
     else if (arg == "--to") a.to = value("--to");
     else if (arg == "--key") a.key = value("--key");
+    else if (arg == "--strip-prefix") a.strip_prefix = value("--strip-prefix");
     else if (arg == "--fp16") a.fp16 = true;
     else if (arg == "--list") a.list = true;
     else if (!arg.empty() && arg[0] == '-') throw UsageError{"unknown option '" + arg + "'"};
@@ -62,7 +65,8 @@ Args parse_args(int argc, const char* const* argv) {
 
 int run(const Args& a, std::ostream& out) {
   if (a.list) {
-    const weights::LoadedTensors in = weights::load_tensors(a.input, a.key);
+    weights::LoadedTensors in = weights::load_tensors(a.input, a.key);
+    if (!a.strip_prefix.empty()) in.tensors = weights::strip_name_prefix(in.tensors, a.strip_prefix, a.input);
     for (const auto& [name, t] : in.tensors) out << name << ' ' << dtype_name(t.dtype()) << ' ' << shape_str(t.shape()) << '\n';
     return 0;
   }
@@ -71,6 +75,7 @@ int run(const Args& a, std::ostream& out) {
   options.fp16 = a.fp16;
   options.to = a.to;
   options.key = a.key;
+  options.strip_prefix = a.strip_prefix;
   // Converted before anything is printed: a failure leaves stdout empty.
   const std::string summary = weights::convert_checkpoint(a.input, a.output, options);
   out << "rtseg_convert: " << summary << '\n';

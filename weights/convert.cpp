@@ -95,8 +95,22 @@ void apply_run_config(const std::string& path, Checkpoint& ck) {
   }
 }
 
+TensorDict strip_name_prefix(const TensorDict& tensors, const std::string& prefix, const std::string& source) {
+  TensorDict out;
+  int64_t stripped = 0;
+  for (const auto& [name, t] : tensors) {
+    const bool has = name.size() > prefix.size() && name.compare(0, prefix.size(), prefix) == 0;
+    stripped += has;
+    out.insert(has ? name.substr(prefix.size()) : name, t);
+  }
+  CUDASEG_CHECK(stripped > 0, source, ": no tensor name starts with '", prefix, "' (the first is '",
+                tensors.empty() ? std::string() : tensors.entries()[0].first, "')");
+  return out;
+}
+
 std::string convert_checkpoint(const std::string& input, const std::string& output, const ConvertOptions& options) {
   LoadedTensors in = load_tensors(input, options.key);
+  if (!options.strip_prefix.empty()) in.tensors = strip_name_prefix(in.tensors, options.strip_prefix, input);
   TensorDict tensors = options.fp16 ? to_half(in.tensors) : in.tensors;
   if (options.to == "pth") {
     save_pth(output, tensors);

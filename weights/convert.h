@@ -34,7 +34,12 @@ struct ConvertOptions {
   bool fp16 = false;   // floating tensors stored as float16
   std::string to;      // "" (cudaseg NAME.json + NAME.bin), "pth" or "safetensors"
   std::string key;     // the state dict's key inside a wrapping .pth dict
+  std::string strip_prefix;  // removed from every tensor name that starts with it (e.g. "model.")
 };
+
+// `tensors` with `prefix` removed from the names that start with it; an
+// error when none does (a mistyped prefix would otherwise change nothing).
+TensorDict strip_name_prefix(const TensorDict& tensors, const std::string& prefix, const std::string& source);
 // Converts the checkpoint at `input` (any format load_tensors reads) and
 // writes `output`; returns a one-line summary of what was written.
 std::string convert_checkpoint(const std::string& input, const std::string& output, const ConvertOptions& options);

@@ -204,5 +204,26 @@ TEST(ConvertCli, ConfigValidatesAgainstTheRegisteredParameterList) {
   EXPECT_NE(r.err.find("0.weight float32[4, 3, 3, 3]"), std::string::npos) << r.err;
 }
 
+// --strip-prefix: a checkpoint saved from a wrapper ("model.conv...") converts
+// to the net's own names and validates; a prefix no name has is an error.
+TEST(ConvertCli, StripPrefixRenamesAndValidates) {
+  register_tiny();
+  testing::TempDir dir;
+  TensorDict wrapped;
+  for (const auto& [name, t] : load_pth(testing::pth_fixture("module_prefix.pth")).tensors) wrapped.insert("model." + name, t);
+  save_pth(dir.file("wrapped.pth"), wrapped);
+  write_file_atomic(dir.file("cfg.json"), R"({"model": {"name": "tiny", "num_classes": 2}})");
+  const Result listed = convert({dir.file("wrapped.pth"), "--list", "--strip-prefix", "model."});
+  ASSERT_EQ(listed.status, 0) << listed.err;
+  EXPECT_EQ(listed.out.rfind("0.weight float32", 0), 0u) << listed.out;
+  const Result r = convert({dir.file("wrapped.pth"), "--config", dir.file("cfg.json"), "--strip-prefix", "model.", "-o",
+                            dir.file("m.bin")});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(load_checkpoint(dir.file("m.json")).tensors.contains("1.running_mean"));
+  const Result wrong = convert({dir.file("wrapped.pth"), "--strip-prefix", "net.", "-o", dir.file("w.bin")});
+  EXPECT_EQ(wrong.status, 1);
+  EXPECT_NE(wrong.err.find("no tensor name starts with 'net.'"), std::string::npos) << wrong.err;
+}
+
 }  // namespace
 }  // namespace cudaseg::weights
