@@ -124,6 +124,8 @@ TEST(Hooks, EveryCalledModuleOfEveryNetIsRecorded) {
       {{"name", "bisenetv2"}, {"num_classes", 4}},
       {{"name", "fastscnn"}, {"num_classes", 4}},
       {{"name", "ddrnet"}, {"num_classes", 4}, {"arch_type", "DDRNet-39"}},
+      {{"name", "pidnet"}, {"num_classes", 4}, {"arch_type", "pidnet_s"}},
+      {{"name", "pidnet"}, {"num_classes", 4}, {"arch_type", "pidnet_l"}},
       {{"name", "enet"}, {"num_classes", 4}},
       {{"name", "adscnet"}, {"num_classes", 4}},
       {{"name", "fpenet"}, {"num_classes", 4}},

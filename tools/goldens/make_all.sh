@@ -147,3 +147,9 @@ smp smp_pan_resnet18 --size 128x192 &
 smp64 smp_pan_resnet18 --size 128x192 &
 smp smp_deeplabv3p_resnet50 --size 64x96 &
 wait
+# XuJiacong/PIDNet (net pidnet): PIDNET, a checkout at 4c158cf
+PIDNET=${PIDNET:-/tmp/upstream/pidnet}
+run pidnet_s "$PIDNET" --size 64x128 --size 96x160 &
+"$PY" "$HERE/make_golden_f64.py" --upstream "$PIDNET" --net pidnet_s --seed "$SEED" --size 64x128 --size 96x160 --out "$OUT/pidnet_s_f64.json" &
+run pidnet_l "$PIDNET" --size 64x96 --no-train &
+wait

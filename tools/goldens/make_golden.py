@@ -116,7 +116,20 @@ def train_step(up, config, seed, x, labels):
         loss_main = ce(main, labels)
         total = loss_main
         losses["main"] = float(loss_main)
-        if kind == "aux":
+        if config["name"] == "pidnet" and extra:
+            # P aux: CE as zh320's aux heads (labels nearest-resized); D: PIDNet's BondaryLoss
+            # (utils/criterion.py) on the boundary logits resized to the labels (FullModel,
+            # ac=False) against U.pidnet_boundary_targets(labels)
+            from utils.criterion import BondaryLoss  # PIDNet's, on sys.path
+            p, d = extra
+            m = F.interpolate(labels.unsqueeze(1).float(), p.size()[2:], mode="nearest").squeeze(1).long()
+            la = ce(p, m)
+            d_up = F.interpolate(d, size=labels.shape[1:], mode="bilinear", align_corners=False)
+            lb = BondaryLoss()(d_up, U.pidnet_boundary_targets(labels).to(d.dtype))
+            losses["aux"] = [float(la)]
+            losses["boundary"] = float(lb)
+            total = total + la + lb
+        elif kind == "aux":
             # seg_trainer.py, use_aux branch: labels nearest-resized to each aux size, aux_coef all 1
             masks_auxs = labels.unsqueeze(1).float()
             losses["aux"] = []

@@ -4,7 +4,9 @@ Upstream code is never copied into cudaseg: it is imported from a checkout
 given on the command line (--upstream DIR). DIR is either a checkout of
 zh320/realtime-semantic-segmentation-pytorch (the nets of ZH320_CLASSES, and
 net smp: zh320's models/smp_wrapper.py, which builds segmentation-models-
-pytorch's models; see build_smp) or of NVlabs/SegFormer (net segformer).
+pytorch's models; see build_smp), of NVlabs/SegFormer (net segformer) or of
+XuJiacong/PIDNet (net pidnet: models/pidnet.py's PIDNet; see build_pidnet
+and forward).
 
 Shims (imports only, no numerics changed):
   * zh320: models/__init__.py imports every model, and fanet.py does
@@ -43,6 +45,9 @@ Shims (imports only, no numerics changed):
     torchvision's. backbone.py imports the builders inside __init__, so the
     wrappers are the ones it gets. icnet.py's own ResNet wrapper imports
     them the same way, so it builds without downloading too.
+  * PIDNet: utils/criterion.py (BondaryLoss, the training step's boundary
+    loss) does `from configs import config`, which needs yacs; a stub
+    `configs` module with config = None stands in (BondaryLoss never reads it).
 
 Model configs are cudaseg's registry `model` objects: the upstream
 constructor arguments, except that the class count is `num_classes`.
@@ -161,6 +166,8 @@ NETS = {
     "liteseg_resnet18": {"name": "liteseg", "backbone_type": "resnet18", "num_classes": 19},
     "shelfnet": {"name": "shelfnet", "num_classes": 19},
 }
+NETS["pidnet_s"] = {"name": "pidnet", "arch_type": "pidnet_s", "num_classes": 19}
+NETS["pidnet_l"] = {"name": "pidnet", "arch_type": "pidnet_l", "num_classes": 19}
 for _decoder in SMP_DECODERS:
     NETS[f"smp_{_decoder}_resnet18"] = {"name": "smp", "decoder": _decoder, "encoder": "resnet18", "num_classes": 19}
 NETS["smp_deeplabv3p_resnet50"] = {"name": "smp", "decoder": "deeplabv3p", "encoder": "resnet50", "num_classes": 19}
@@ -453,6 +460,25 @@ def build_smp(upstream, config):
     return model, info
 
 
+# PIDNet's get_pred_model presets: m, n, planes, ppm_planes, head_planes.
+PIDNET_PRESETS = {"pidnet_s": (2, 3, 32, 96, 128), "pidnet_m": (2, 3, 64, 96, 128), "pidnet_l": (3, 4, 64, 112, 256)}
+
+
+def build_pidnet(upstream, config):
+    """XuJiacong/PIDNet's models.pidnet.PIDNet, with the preset of arch_type or the given arguments."""
+    if upstream not in sys.path:
+        sys.path.insert(0, upstream)
+    if "yacs" not in sys.modules and importlib.util.find_spec("yacs") is None:
+        _stub("configs", config=None)
+    mod = importlib.import_module("models.pidnet")
+    keys = ("m", "n", "planes", "ppm_planes", "head_planes")
+    arch = config.get("arch_type", "")
+    kwargs = dict(zip(keys, PIDNET_PRESETS[arch])) if arch else {k: config[k] for k in keys if k in config}
+    kwargs["num_classes"] = config["num_classes"]
+    kwargs["augment"] = config.get("augment", True)
+    return mod.PIDNet(**kwargs), {"class": "models.pidnet.PIDNet", "ctor_kwargs": kwargs}
+
+
 def build(upstream, config):
     """Returns (model, info) where info holds the class, constructor args and upstream commit."""
     upstream = os.path.abspath(upstream)
@@ -460,6 +486,8 @@ def build(upstream, config):
         model, info = build_segformer(upstream, config)
     elif config["name"] == "smp":
         model, info = build_smp(upstream, config)
+    elif config["name"] == "pidnet":
+        model, info = build_pidnet(upstream, config)
     else:
         model, info = build_zh320(upstream, config)
     info["upstream_path_commit"] = git_commit(upstream)
@@ -470,6 +498,15 @@ def build(upstream, config):
 def forward(model, config, x, training):
     """The upstream forward: (main, [extra outputs]) with the upstream return structure."""
     name = config["name"]
+    if name == "pidnet":
+        # augment: [P aux, 1/8 logits, D boundary]; the caller resizes the logits (ac=False)
+        out = model(x)
+        extra = []
+        if isinstance(out, list):
+            extra = [out[0], out[2]]
+            out = out[1]
+        out = F.interpolate(out, size=x.shape[2:], mode="bilinear", align_corners=False)
+        return out, (extra if training else [])
     if name in ("stdc", "bisenetv2", "ddrnet", "segformer", "icnet"):
         out = model(x, is_training=training)
     else:
@@ -485,6 +522,8 @@ def extra_kind(config):
     """What the extra outputs of a train forward are: 'aux', 'detail', 'head' or None."""
     if config["name"] == "segformer":
         return "head"
+    if config["name"] == "pidnet":
+        return "aux" if config.get("augment", True) else None
     if config.get("use_detail_head"):
         return "detail"
     if config.get("use_aux"):
@@ -504,3 +543,10 @@ def disable_dropout(model):
             m.drop_prob = 0.0
             n += 1
     return n
+
+
+def pidnet_boundary_targets(labels):
+    """cudaseg's stand-in for PIDNet's Canny edges (nets/pidnet.h): 1 where the 3x3 Laplacian of the labels is non-zero."""
+    k = torch.tensor([[-1.0, -1.0, -1.0], [-1.0, 8.0, -1.0], [-1.0, -1.0, -1.0]]).view(1, 1, 3, 3)
+    lap = F.conv2d(labels.unsqueeze(1).float(), k, padding=1)
+    return (lap != 0).float()
