@@ -147,3 +147,10 @@ smp smp_pan_resnet18 --size 128x192 &
 smp64 smp_pan_resnet18 --size 128x192 &
 smp smp_deeplabv3p_resnet50 --size 64x96 &
 wait
+# lxtGH/SFSegNets (net sfnet): SFSEGNETS=checkout, default /tmp/upstream/sfsegnets
+SFSEG=${SFSEGNETS:-/tmp/upstream/sfsegnets}
+for n in sfnet_r18 sfnet_lite_r18; do
+  "$PY" "$HERE/make_golden.py" --upstream "$SFSEG" --net $n --seed "$SEED" --size 64x64 --size 64x96 --out "$OUT/$n.json" &
+  "$PY" "$HERE/make_golden_f64.py" --upstream "$SFSEG" --net $n --seed "$SEED" --size 64x64 --size 64x96 --out "$OUT/${n}_f64.json" &
+  wait
+done
