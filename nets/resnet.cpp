@@ -90,6 +90,12 @@ const std::map<std::string, Arch>& archs() {
 
 }  // namespace
 
+nn::ModulePtr resnet_block(bool bottleneck, int64_t in_channels, int64_t planes, int64_t stride, int64_t dilation,
+                           int64_t rest) {
+  return std::make_shared<ResidualBlock>(bottleneck ? "Bottleneck" : "BasicBlock", in_channels, planes, stride,
+                                         dilation, rest, bottleneck);
+}
+
 const std::vector<std::string>& resnet_types() {
   static const std::vector<std::string> names = {"resnet18", "resnet34", "resnet50", "resnet101", "resnet152"};
   return names;
@@ -119,14 +125,12 @@ ResNet::ResNet(const std::string& resnet_type, const ResNetOptions& options) : n
   int64_t in_channels = 64;
   for (int i = 0; i < 4; ++i) {
     const int64_t planes = int64_t{64} << i;
-    const char* type_name = arch.bottleneck ? "Bottleneck" : "BasicBlock";
     auto layer = std::make_shared<nn::Sequential>();
     for (int64_t b = 0; b < arch.blocks[i]; ++b) {
       const bool first = b == 0;
       const int64_t d = options.dilations[i];
-      layer->push_back(std::make_shared<ResidualBlock>(type_name, in_channels, planes, first ? options.strides[i] : 1,
-                                                       first ? std::max(d, options.first_dilations[i]) : d, d,
-                                                       arch.bottleneck));
+      layer->push_back(resnet_block(arch.bottleneck, in_channels, planes, first ? options.strides[i] : 1,
+                                    first ? std::max(d, options.first_dilations[i]) : d, d));
       in_channels = arch.bottleneck ? planes * 4 : planes;
     }
     layers_[i] = register_module("layer" + std::to_string(i + 1), layer);

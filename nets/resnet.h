@@ -46,6 +46,14 @@ struct ResNetOptions {
 // smp's output_stride 32 (torchvision's net), 16 or 8, as options.
 ResNetOptions smp_output_stride(int64_t output_stride);
 
+// One residual block with torchvision's names (conv1, bn1, conv2, bn2[, conv3,
+// bn3], downsample.0/.1 when the stride or the width changes): a BasicBlock
+// strides its first 3x3 conv, which takes `dilation`, its second takes `rest`;
+// a Bottleneck strides and dilates its 3x3 conv2 by `stride`, `dilation`.
+// Padding is (k // 2) * dilation. Also the blocks of resnet_d.h.
+nn::ModulePtr resnet_block(bool bottleneck, int64_t in_channels, int64_t planes, int64_t stride, int64_t dilation,
+                           int64_t rest);
+
 class ResNet : public nn::Module {
  public:
   explicit ResNet(const std::string& resnet_type, const ResNetOptions& options = {});

@@ -153,3 +153,10 @@ run pidnet_s "$PIDNET" --size 64x128 --size 96x160 &
 "$PY" "$HERE/make_golden_f64.py" --upstream "$PIDNET" --net pidnet_s --seed "$SEED" --size 64x128 --size 96x160 --out "$OUT/pidnet_s_f64.json" &
 run pidnet_l "$PIDNET" --size 64x96 --no-train &
 wait
+# lxtGH/SFSegNets (net sfnet): SFSEGNETS=checkout, default /tmp/upstream/sfsegnets
+SFSEG=${SFSEGNETS:-/tmp/upstream/sfsegnets}
+for n in sfnet_r18 sfnet_lite_r18; do
+  "$PY" "$HERE/make_golden.py" --upstream "$SFSEG" --net $n --seed "$SEED" --size 64x64 --size 64x96 --out "$OUT/$n.json" &
+  "$PY" "$HERE/make_golden_f64.py" --upstream "$SFSEG" --net $n --seed "$SEED" --size 64x64 --size 64x96 --out "$OUT/${n}_f64.json" &
+  wait
+done

@@ -49,6 +49,18 @@ Shims (imports only, no numerics changed):
     loss) does `from configs import config`, which needs yacs; a stub
     `configs` module with config = None stands in (BondaryLoss never reads it).
 
+  * lxtGH/SFSegNets (net sfnet, network/sfnet_resnet.py AlignNetResNet; see
+    build_sfnet): network/nn/mynn.py imports apex for its amp.float_function
+    decorator, config.py imports apex too; a stub apex gives an identity
+    float_function and an empty apex.parallel. cfg.MODEL.BNFUNC is set to
+    torch.nn.BatchNorm2d as config.assert_and_infer_cfg does without syncbn.
+    resnet_d.resnet18/50/101 default to pretrained=True (a torch.load of
+    ./pretrained_models/...): AlignNetResNet gets wrappers passing
+    pretrained=False (arguments only). The criterion is a stand-in returning
+    the predictions as CriterionSFNet (loss.py) sees them before its loss:
+    with fpn_dsn the head logits and each dsn output resized to the labels
+    (bilinear, align_corners=True); without, the main output as is.
+
 Model configs are cudaseg's registry `model` objects: the upstream
 constructor arguments, except that the class count is `num_classes`.
 """
@@ -170,6 +182,9 @@ NETS["pidnet_s"] = {"name": "pidnet", "arch_type": "pidnet_s", "num_classes": 19
 NETS["pidnet_l"] = {"name": "pidnet", "arch_type": "pidnet_l", "num_classes": 19}
 for _decoder in SMP_DECODERS:
     NETS[f"smp_{_decoder}_resnet18"] = {"name": "smp", "decoder": _decoder, "encoder": "resnet18", "num_classes": 19}
+NETS["sfnet_r18"] = {"name": "sfnet", "trunk": "resnet-18-deep", "num_classes": 19}
+NETS["sfnet_lite_r18"] = {"name": "sfnet", "trunk": "resnet-18-deep", "head_type": "v2", "fpn_dsn": True,
+                          "fa_type": "spatial_atten", "num_classes": 19}
 NETS["smp_deeplabv3p_resnet50"] = {"name": "smp", "decoder": "deeplabv3p", "encoder": "resnet50", "num_classes": 19}
 
 
@@ -477,6 +492,39 @@ def build_pidnet(upstream, config):
     kwargs["num_classes"] = config["num_classes"]
     kwargs["augment"] = config.get("augment", True)
     return mod.PIDNet(**kwargs), {"class": "models.pidnet.PIDNet", "ctor_kwargs": kwargs}
+# The sfnet registry defaults (tests/goldens/README.md; nets/sfnet.cpp): upstream's,
+# except trunk, whose upstream default 'resnet-101' AlignNetResNet rejects.
+SFNET_DEFAULTS = {"trunk": "resnet-18-deep", "variant": "D", "head_type": "v1", "skip": "m1", "skip_num": 48,
+                  "fpn_dsn": False, "fa_type": "spatial", "global_context": "ppm"}
+
+
+def _sfnet_criterion(preds, gts):
+    if isinstance(preds, tuple):
+        main, aux = preds
+        size = gts.shape[1:]
+        up = lambda t: F.interpolate(t, size=size, mode="bilinear", align_corners=True)
+        return up(main), [up(a) for a in aux]
+    return preds
+
+
+def build_sfnet(upstream, config):
+    """lxtGH/SFSegNets network/sfnet_resnet.py AlignNetResNet (shims in the module docstring)."""
+    apex = _stub("apex", amp=types.SimpleNamespace(float_function=lambda f: f))
+    apex.parallel = _stub("apex.parallel")
+    _stub("apex.amp", float_function=lambda f: f)
+    if upstream not in sys.path:
+        sys.path.insert(0, upstream)
+    from config import cfg  # SFSegNets'
+    cfg.MODEL.BNFUNC = torch.nn.BatchNorm2d
+    from network import resnet_d, sfnet_resnet
+    for n in ("resnet18", "resnet50", "resnet101"):
+        original = getattr(resnet_d, "_cudaseg_" + n, None) or getattr(resnet_d, n)
+        setattr(resnet_d, "_cudaseg_" + n, original)
+        setattr(resnet_d, n, lambda pretrained=True, _f=original, **kw: _f(pretrained=False, **kw))
+    kwargs = {k: config.get(k, v) for k, v in SFNET_DEFAULTS.items()}
+    model = sfnet_resnet.AlignNetResNet(config["num_classes"], criterion=_sfnet_criterion, **kwargs)
+    info = {"class": "network.sfnet_resnet.AlignNetResNet", "ctor_kwargs": dict(kwargs, criterion=None)}
+    return model, info
 
 
 def build(upstream, config):
@@ -488,6 +536,8 @@ def build(upstream, config):
         model, info = build_smp(upstream, config)
     elif config["name"] == "pidnet":
         model, info = build_pidnet(upstream, config)
+    elif config["name"] == "sfnet":
+        model, info = build_sfnet(upstream, config)
     else:
         model, info = build_zh320(upstream, config)
     info["upstream_path_commit"] = git_commit(upstream)
@@ -509,6 +559,8 @@ def forward(model, config, x, training):
         return out, (extra if training else [])
     if name in ("stdc", "bisenetv2", "ddrnet", "segformer", "icnet"):
         out = model(x, is_training=training)
+    elif name == "sfnet" and training:
+        out = model(x, gts=torch.zeros(x.shape[0], x.shape[2], x.shape[3], dtype=torch.long))
     else:
         out = model(x)
     if isinstance(out, tuple):
@@ -524,6 +576,8 @@ def extra_kind(config):
         return "head"
     if config["name"] == "pidnet":
         return "aux" if config.get("augment", True) else None
+    if config["name"] == "sfnet":
+        return "aux" if config.get("fpn_dsn") and config.get("head_type", "v1") == "v1" else None
     if config.get("use_detail_head"):
         return "detail"
     if config.get("use_aux"):
