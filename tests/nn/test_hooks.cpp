@@ -154,6 +154,8 @@ TEST(Hooks, EveryCalledModuleOfEveryNetIsRecorded) {
       {{"name", "liteseg"}, {"num_classes", 4}},
       {{"name", "liteseg"}, {"num_classes", 4}, {"backbone_type", "resnet18"}},
       {{"name", "shelfnet"}, {"num_classes", 4}},
+      {{"name", "sekd_student"}, {"backbone", "mit_b0"}, {"num_classes", 4}},
+      {{"name", "sekd_teacher"}, {"backbone", "mit_b0"}, {"num_classes", 4}},
   };
   const std::set<std::string> unused = {"decode_head.conv_seg", "detail_conv"};
   for (const Json& model : models) {

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Regenerates every golden under tests/goldens/ (see tests/goldens/README.md).
-#   tools/goldens/make_all.sh ZH320_CHECKOUT SEGFORMER_CHECKOUT
+#   tools/goldens/make_all.sh ZH320_CHECKOUT SEGFORMER_CHECKOUT [SEKD_CHECKOUT]
 set -e
 ZH320=${1:?zh320 checkout}
 SEGF=${2:?NVlabs SegFormer checkout}
@@ -147,3 +147,15 @@ smp smp_pan_resnet18 --size 128x192 &
 smp64 smp_pan_resnet18 --size 128x192 &
 smp smp_deeplabv3p_resnet50 --size 64x96 &
 wait
+# xl-alt/SEKD (third argument, optional)
+SEKD=${3:-}
+if [ -n "$SEKD" ]; then
+  for n in sekd_student_b0 sekd_teacher_b0; do
+    "$PY" "$HERE/make_golden.py" --upstream "$SEKD" --net $n --seed "$SEED" --size 64x64 --size 64x96 --out "$OUT/$n.json" &
+    "$PY" "$HERE/make_golden_f64.py" --upstream "$SEKD" --net $n --seed "$SEED" --size 64x64 --size 64x96 --out "$OUT/${n}_f64.json" &
+    wait
+  done
+  for n in sekd_teacher_b1 sekd_teacher_b2 sekd_teacher_b3; do
+    "$PY" "$HERE/make_golden.py" --upstream "$SEKD" --net $n --seed "$SEED" --size 64x96 --no-train --out "$OUT/$n.json"
+  done
+fi

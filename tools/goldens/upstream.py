@@ -4,7 +4,8 @@ Upstream code is never copied into cudaseg: it is imported from a checkout
 given on the command line (--upstream DIR). DIR is either a checkout of
 zh320/realtime-semantic-segmentation-pytorch (the nets of ZH320_CLASSES, and
 net smp: zh320's models/smp_wrapper.py, which builds segmentation-models-
-pytorch's models; see build_smp) or of NVlabs/SegFormer (net segformer).
+pytorch's models; see build_smp) or of NVlabs/SegFormer (net segformer) or of
+xl-alt/SEKD (nets sekd_student, sekd_teacher; see build_sekd).
 
 Shims (imports only, no numerics changed):
   * zh320: models/__init__.py imports every model, and fanet.py does
@@ -43,7 +44,16 @@ Shims (imports only, no numerics changed):
     torchvision's. backbone.py imports the builders inside __init__, so the
     wrappers are the ones it gets. icnet.py's own ResNet wrapper imports
     them the same way, so it builds without downloading too.
-
+  * xl-alt/SEKD: train/models/Segformer4EmbeddingKD.py (student) and
+    Segformer4EmbeddingKD_teacher.py (teacher; the same code) and
+    train/knowledge_distillation.py (FEF/FEA) are loaded straight from their
+    files with the SegFormer stubs above for timm.models.layers and
+    mmcv.cnn.ConvModule, plus a `thop` stub (profile, imported and unused).
+    The models' modules are the top level of the state_dict (no wrapper);
+    forward() of this file gives upstream's 1/4 logits resized bilinearly
+    (align_corners=False) to the input as the main output, the 1/4 logits as
+    the train "head" output, and eval_extras() the KD outputs (features and
+    patch embeddings, FEF-fused and projected for the student).
 Model configs are cudaseg's registry `model` objects: the upstream
 constructor arguments, except that the class count is `num_classes`.
 """
@@ -160,6 +170,11 @@ NETS = {
     "liteseg": {"name": "liteseg", "num_classes": 19},
     "liteseg_resnet18": {"name": "liteseg", "backbone_type": "resnet18", "num_classes": 19},
     "shelfnet": {"name": "shelfnet", "num_classes": 19},
+    "sekd_student_b0": {"name": "sekd_student", "backbone": "mit_b0", "num_classes": 3},
+    "sekd_teacher_b0": {"name": "sekd_teacher", "backbone": "mit_b0", "num_classes": 3},
+    "sekd_teacher_b1": {"name": "sekd_teacher", "backbone": "mit_b1", "num_classes": 3},
+    "sekd_teacher_b2": {"name": "sekd_teacher", "backbone": "mit_b2", "num_classes": 3},
+    "sekd_teacher_b3": {"name": "sekd_teacher", "backbone": "mit_b3", "num_classes": 3},
 }
 for _decoder in SMP_DECODERS:
     NETS[f"smp_{_decoder}_resnet18"] = {"name": "smp", "decoder": _decoder, "encoder": "resnet18", "num_classes": 19}
@@ -417,6 +432,57 @@ def build_segformer(upstream, config):
     return EncoderDecoder(backbone, head), info
 
 
+# ---------------------------------------------------------------- SEKD
+def build_sekd(upstream, config):
+    """SEKD's mit_bX(num_classes) of Segformer4EmbeddingKD[_teacher].py; the
+    student wrapped as train_sekd.py does, FEF(model, embed, in_channels, out_channels).
+
+    Upstream's mit_b1 ignores num_classes (it keeps the class default 3): a
+    config asking for another count is refused rather than silently changed.
+    """
+    _install_segformer_stubs()
+    _stub("thop", profile=None)
+    student = config["name"] == "sekd_student"
+    fname = "Segformer4EmbeddingKD.py" if student else "Segformer4EmbeddingKD_teacher.py"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mod = _load_file("sekd_" + fname[:-3], os.path.join(upstream, "train/models", fname))
+    bb = config.get("backbone", "mit_b0")
+    model = getattr(mod, bb)(num_classes=config["num_classes"])
+    if model.linear_pred.out_channels != config["num_classes"]:
+        raise SystemExit(f"SEKD {bb} builds {model.linear_pred.out_channels} classes, not {config['num_classes']}")
+    cls = f"train/models/{fname[:-3]}.{bb}"
+    kwargs = {"num_classes": config["num_classes"]}
+    if student:
+        kd = _load_file("sekd_knowledge_distillation", os.path.join(upstream, "train/knowledge_distillation.py"))
+        dims = model.linear_c4.proj.in_features, model.linear_c3.proj.in_features, \
+            model.linear_c2.proj.in_features, model.linear_c1.proj.in_features
+        in_channels = config.get("in_channels") or [dims[3], dims[2], dims[1], dims[0]]
+        out_channels = config.get("out_channels", [64, 128, 320, 512])
+        embed = config.get("embed", 5)
+        model = kd.FEF(model, embed, in_channels=in_channels, out_channels=out_channels)
+        cls = f"train/knowledge_distillation.FEF({cls}, embed, in_channels, out_channels)"
+        kwargs.update(embed=embed, in_channels=in_channels, out_channels=out_channels)
+    return model, {"class": cls, "ctor_kwargs": kwargs}
+
+
+def sekd_outputs(model, x):
+    """(features, logits at 1/4, embeds) of upstream's forward (FEA: fused and projected)."""
+    out = model(x)
+    return out[0], out[1], (out[2] if len(out) > 2 else [])
+
+
+def eval_extras(model, config, x):
+    """Named eval-mode outputs beyond the logits that a golden records (SEKD's KD outputs)."""
+    if not config["name"].startswith("sekd_"):
+        return {}
+    feats, logits, embeds = sekd_outputs(model, x.to(next(model.parameters()).dtype))
+    named = {"kd.logits": logits}
+    named.update({f"kd.features.{i}": f for i, f in enumerate(feats)})
+    named.update({f"kd.embeds.{i}": e for i, e in enumerate(embeds)})
+    return named
+
+
 def build_zh320_backbone(upstream, backbone_type):
     """zh320's models/backbone.py wrapper: ResNet(backbone_type) or Mobilenetv2(), random init."""
     if not _ensure_torchvision_stub():
@@ -460,6 +526,8 @@ def build(upstream, config):
         model, info = build_segformer(upstream, config)
     elif config["name"] == "smp":
         model, info = build_smp(upstream, config)
+    elif config["name"].startswith("sekd_"):
+        model, info = build_sekd(upstream, config)
     else:
         model, info = build_zh320(upstream, config)
     info["upstream_path_commit"] = git_commit(upstream)
@@ -470,6 +538,10 @@ def build(upstream, config):
 def forward(model, config, x, training):
     """The upstream forward: (main, [extra outputs]) with the upstream return structure."""
     name = config["name"]
+    if name.startswith("sekd_"):
+        _, head, _ = sekd_outputs(model, x)
+        main = F.interpolate(head, size=x.shape[2:], mode="bilinear", align_corners=False)
+        return main, ([head] if training else [])
     if name in ("stdc", "bisenetv2", "ddrnet", "segformer", "icnet"):
         out = model(x, is_training=training)
     else:
@@ -483,7 +555,7 @@ def forward(model, config, x, training):
 
 def extra_kind(config):
     """What the extra outputs of a train forward are: 'aux', 'detail', 'head' or None."""
-    if config["name"] == "segformer":
+    if config["name"] == "segformer" or config["name"].startswith("sekd_"):
         return "head"
     if config.get("use_detail_head"):
         return "detail"
