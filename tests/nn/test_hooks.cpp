@@ -156,6 +156,7 @@ TEST(Hooks, EveryCalledModuleOfEveryNetIsRecorded) {
       {{"name", "shelfnet"}, {"num_classes", 4}},
       {{"name", "sekd_student"}, {"backbone", "mit_b0"}, {"num_classes", 4}},
       {{"name", "sekd_teacher"}, {"backbone", "mit_b0"}, {"num_classes", 4}},
+      {{"name", "swin_t_att_unet"}, {"num_classes", 4}, {"base", 8}},
   };
   const std::set<std::string> unused = {"decode_head.conv_seg", "detail_conv"};
   for (const Json& model : models) {

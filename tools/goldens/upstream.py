@@ -5,7 +5,8 @@ given on the command line (--upstream DIR). DIR is either a checkout of
 zh320/realtime-semantic-segmentation-pytorch (the nets of ZH320_CLASSES, and
 net smp: zh320's models/smp_wrapper.py, which builds segmentation-models-
 pytorch's models; see build_smp) or of NVlabs/SegFormer (net segformer) or of
-xl-alt/SEKD (nets sekd_student, sekd_teacher; see build_sekd).
+xl-alt/SEKD (nets sekd_student, sekd_teacher; see build_sekd) or of
+caixiongjiang/FastSegFormer (net swin_t_att_unet; see build_fastsegformer).
 
 Shims (imports only, no numerics changed):
   * zh320: models/__init__.py imports every model, and fanet.py does
@@ -54,6 +55,12 @@ Shims (imports only, no numerics changed):
     (align_corners=False) to the input as the main output, the 1/4 logits as
     the train "head" output, and eval_extras() the KD outputs (features and
     patch embeddings, FEF-fused and projected for the student).
+  * caixiongjiang/FastSegFormer: nets/UNet/swinTS_Att_Unet.py imports its
+    swin_transformer.py (plain torch) and convnext.py, which needs
+    timm.models.layers (trunc_normal_, DropPath) and
+    timm.models.registry.register_model: the SegFormer timm stubs above. The
+    checkout root goes on sys.path (the file imports `nets.UNet.*`).
+
 Model configs are cudaseg's registry `model` objects: the upstream
 constructor arguments, except that the class count is `num_classes`.
 """
@@ -175,6 +182,7 @@ NETS = {
     "sekd_teacher_b1": {"name": "sekd_teacher", "backbone": "mit_b1", "num_classes": 3},
     "sekd_teacher_b2": {"name": "sekd_teacher", "backbone": "mit_b2", "num_classes": 3},
     "sekd_teacher_b3": {"name": "sekd_teacher", "backbone": "mit_b3", "num_classes": 3},
+    "swin_t_att_unet": {"name": "swin_t_att_unet", "num_classes": 4},
 }
 for _decoder in SMP_DECODERS:
     NETS[f"smp_{_decoder}_resnet18"] = {"name": "smp", "decoder": _decoder, "encoder": "resnet18", "num_classes": 19}
@@ -473,7 +481,13 @@ def sekd_outputs(model, x):
 
 
 def eval_extras(model, config, x):
-    """Named eval-mode outputs beyond the logits that a golden records (SEKD's KD outputs)."""
+    """Named eval-mode outputs beyond the logits that a golden records (SEKD's KD outputs,
+    the Swin-T-Att-UNet's fork_feat list)."""
+    if config["name"] == "swin_t_att_unet":
+        fork, model.fork_feat = model.fork_feat, True
+        outs = model(x.to(next(model.parameters()).dtype))
+        model.fork_feat = fork
+        return {f"fork.{i}": t for i, t in enumerate(outs)}
     if not config["name"].startswith("sekd_"):
         return {}
     feats, logits, embeds = sekd_outputs(model, x.to(next(model.parameters()).dtype))
@@ -481,6 +495,19 @@ def eval_extras(model, config, x):
     named.update({f"kd.features.{i}": f for i, f in enumerate(feats)})
     named.update({f"kd.embeds.{i}": e for i, e in enumerate(embeds)})
     return named
+
+
+# ---------------------------------------------------------------- FastSegFormer
+def build_fastsegformer(upstream, config):
+    """swinTS_Att_Unet(num_classes, pretrained, backbone, embed_dim, base, fork_feat) of nets/UNet/swinTS_Att_Unet.py."""
+    _install_segformer_stubs()
+    if upstream not in sys.path:
+        sys.path.insert(0, upstream)
+    from nets.UNet.swinTS_Att_Unet import swinTS_Att_Unet  # FastSegFormer's
+    kwargs = {"num_classes": config["num_classes"], "pretrained": config.get("pretrained", False),
+              "backbone": config.get("backbone", "swin_T_224"), "embed_dim": config.get("embed_dim", 96),
+              "base": config.get("base", 64), "fork_feat": config.get("fork_feat", False)}
+    return swinTS_Att_Unet(**kwargs), {"class": "nets.UNet.swinTS_Att_Unet.swinTS_Att_Unet", "ctor_kwargs": kwargs}
 
 
 def build_zh320_backbone(upstream, backbone_type):
@@ -528,6 +555,8 @@ def build(upstream, config):
         model, info = build_smp(upstream, config)
     elif config["name"].startswith("sekd_"):
         model, info = build_sekd(upstream, config)
+    elif config["name"] == "swin_t_att_unet":
+        model, info = build_fastsegformer(upstream, config)
     else:
         model, info = build_zh320(upstream, config)
     info["upstream_path_commit"] = git_commit(upstream)
