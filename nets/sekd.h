@@ -1,6 +1,7 @@
-// SEKD (xl-alt/SEKD, "SEKD: ... SegFormer embedding knowledge distillation"):
-// a SegFormer MiT-B0 student distilled from a MiT-B3 teacher through the
-// stage features and the patch embeddings. Both are SEKD's own SegFormer
+// SEKD ("A Multi-Level Knowledge Distillation for Enhanced Crop Segmentation
+// in Precision Agriculture", xl-alt/SEKD): a SegFormer MiT-B0 student
+// distilled from a MiT-B3 teacher through the stage features and the patch
+// embeddings. Both are SEKD's own SegFormer
 // class, whose forward returns the four stage features, the logits at 1/4
 // (not upsampled) and the four patch-embedding token maps; the student is
 // wrapped by FEF/FEA, whose feature embeddings (1x1 conv-BN-ReLU, CBAM,

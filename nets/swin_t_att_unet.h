@@ -1,6 +1,7 @@
-// Swin-T-Att-UNet, the teacher of FastSegFormer (Jiang et al., "FastSegFormer:
-// A knowledge distillation-based method for real-time semantic segmentation
-// of surface defects in navel oranges", 2024): a Swin Transformer encoder
+// Swin-T-Att-UNet, the teacher of FastSegFormer ("FastSegFormer: A knowledge
+// distillation-based method for real-time semantic segmentation of surface
+// defects in navel oranges", Computers and Electronics in Agriculture, 2024,
+// doi 10.1016/j.compag.2023.108604): a Swin Transformer encoder
 // (nets/swin_transformer.h) under an attention U-Net decoder. The 1/32
 // tokens go through a 3x3 bottleneck; four nearest-upsampling stages each
 // gate a skip (the Swin stage outputs lifted by 1x1 conv-BN-ReLU, and at 1/2

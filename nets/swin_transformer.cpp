@@ -8,6 +8,7 @@
 #include "autograd/attention.h"
 #include "autograd/engine.h"
 #include "autograd/shape.h"
+#include "autograd/unary.h"
 
 namespace cudaseg::nets {
 namespace {
@@ -128,7 +129,7 @@ class Mlp : public nn::Module {
 // W-MSA / SW-MSA over windows [B * nW, N, C], N = ws * ws.
 class WindowAttention : public nn::Module {
  public:
-  WindowAttention(int64_t dim, int64_t ws, int64_t heads) : Module("WindowAttention"), ws_(ws), heads_(heads) {
+  WindowAttention(int64_t dim, int64_t ws, int64_t heads) : Module("WindowAttention"), heads_(heads) {
     CUDASEG_CHECK(dim % heads == 0, "WindowAttention: dim ", dim, " must be divisible by num_heads ", heads);
     Tensor table = Tensor::zeros({(2 * ws - 1) * (2 * ws - 1), heads});
     if (!nn::init_skipped()) table = nn::init_generator().normal(table.shape(), 0.0, 0.02);
@@ -152,9 +153,12 @@ class WindowAttention : public nn::Module {
       const int64_t b = x.shape()[0], n = x.shape()[1], c = x.shape()[2], d = c / heads_;
       Tensor t = fn::permute(fn::reshape((*qkv)(x), {b, n, 3, heads_, d}), {2, 0, 3, 1, 4});
       Tensor q = fn::select(t, 0, 0), k = fn::select(t, 0, 1), v = fn::select(t, 0, 2);
+      // Under a MixedPrecisionGuard the table joins the compute dtype, as
+      // the layers' parameters do.
+      const Tensor table = nn::mixed_precision() ? fn::to_dtype(relative_position_bias_table, x.dtype())
+                                                 : relative_position_bias_table;
       Tensor bias = fn::permute(
-          fn::reshape(fn::index_select(relative_position_bias_table, 0, fn::reshape(relative_position_index, {-1})),
-                      {n, n, heads_}),
+          fn::reshape(fn::index_select(table, 0, fn::reshape(relative_position_index, {-1})), {n, n, heads_}),
           {2, 0, 1});
       if (mask.defined()) {
         // [B, nW, heads, N, N] logits: the mask per window, the bias per head.
@@ -174,7 +178,7 @@ class WindowAttention : public nn::Module {
   Tensor relative_position_bias_table, relative_position_index;
 
  private:
-  int64_t ws_, heads_;
+  int64_t heads_;
   nn::ModulePtr qkv, proj;
 };
 
@@ -188,8 +192,6 @@ class SwinTransformerBlock : public nn::Module {
     norm2 = register_module("norm2", std::make_shared<nn::LayerNorm>(Shape{dim}, kLayerNormEps));
     mlp = register_module("mlp", std::make_shared<Mlp>(dim, 4 * dim));
   }
-  int64_t shift() const { return shift_; }
-
   Tensor apply(const Tensor& x, int64_t h, int64_t w, const Tensor& mask) {
     return observed_call({x}, [&] {
       const int64_t b = x.shape()[0], c = x.shape()[2];
