@@ -242,13 +242,14 @@ const MiTConfig& mit_config(const std::string& name) {
 
 // ---------------------------------------------------------------- encoder
 
-MixVisionTransformer::MixVisionTransformer(const MiTConfig& config, double drop_path_rate)
-    : Module("MixVisionTransformer"), config_(config) {
+MiTStages register_mit_stages(nn::Module& owner, const MiTConfig& config, double drop_path_rate) {
+  MiTStages st;
   const auto& dims = config.embed_dims;
   for (int s = 0; s < 4; ++s) {
     const int64_t in = s == 0 ? 3 : dims[s - 1];
-    patch_embed_[s] = register_module("patch_embed" + std::to_string(s + 1),
-                                      std::make_shared<OverlapPatchEmbed>(in, dims[s], s == 0 ? 7 : 3, s == 0 ? 4 : 2));
+    st.patch_embed[s] = owner.register_module(
+        "patch_embed" + std::to_string(s + 1),
+        std::make_shared<OverlapPatchEmbed>(in, dims[s], s == 0 ? 7 : 3, s == 0 ? 4 : 2));
   }
   int64_t total = 0;
   for (int64_t d : config.depths) total += d;
@@ -258,31 +259,62 @@ MixVisionTransformer::MixVisionTransformer(const MiTConfig& config, double drop_
     auto list = std::make_shared<nn::ModuleList>();
     for (int64_t j = 0; j < config.depths[s]; ++j)
       list->push_back(std::make_shared<Block>(dims[s], config.num_heads[s], config.sr_ratios[s], dpr[cur++]));
-    blocks_[s] = register_module("block" + std::to_string(s + 1), list);
-    norms_[s] = register_module("norm" + std::to_string(s + 1),
-                                std::make_shared<nn::LayerNorm>(Shape{dims[s]}, kBlockEps));
+    st.blocks[s] = owner.register_module("block" + std::to_string(s + 1), list);
+    st.norms[s] = owner.register_module("norm" + std::to_string(s + 1),
+                                        std::make_shared<nn::LayerNorm>(Shape{dims[s]}, kBlockEps));
   }
+  return st;
 }
 
-std::vector<Tensor> MixVisionTransformer::forward_features(const Tensor& x) {
+std::vector<Tensor> mit_forward_features(const MiTStages& stages, const Tensor& x, std::vector<Tensor>* embeds) {
   CUDASEG_CHECK(x.dim() == 4 && x.shape()[1] == 3, "MixVisionTransformer: expects an input [N, 3, H, W], got ",
                 x.str());
-  return observed_call({x}, [&] {
-    std::vector<Tensor> outs;
-    Tensor cur = x;
-    for (int s = 0; s < 4; ++s) {
-      int64_t h = 0, w = 0;
-      Tensor t = static_cast<OverlapPatchEmbed&>(*patch_embed_[s]).embed(cur, h, w);
-      for (const auto& [name, blk] : blocks_[s]->named_children()) t = static_cast<Block&>(*blk).apply(t, h, w);
-      t = (*norms_[s])(t);
-      cur = fn::contiguous(fn::permute(fn::reshape(t, {x.shape()[0], h, w, -1}), {0, 3, 1, 2}));
-      outs.push_back(cur);
-    }
-    return outs;
-  });
+  std::vector<Tensor> outs;
+  Tensor cur = x;
+  for (int s = 0; s < 4; ++s) {
+    int64_t h = 0, w = 0;
+    Tensor t = static_cast<OverlapPatchEmbed&>(*stages.patch_embed[s]).embed(cur, h, w);
+    if (embeds) embeds->push_back(t);
+    for (const auto& [name, blk] : stages.blocks[s]->named_children()) t = static_cast<Block&>(*blk).apply(t, h, w);
+    t = (*stages.norms[s])(t);
+    cur = fn::contiguous(fn::permute(fn::reshape(t, {x.shape()[0], h, w, -1}), {0, 3, 1, 2}));
+    outs.push_back(cur);
+  }
+  return outs;
+}
+
+MixVisionTransformer::MixVisionTransformer(const MiTConfig& config, double drop_path_rate)
+    : Module("MixVisionTransformer"), config_(config), stages_(register_mit_stages(*this, config, drop_path_rate)) {}
+
+std::vector<Tensor> MixVisionTransformer::forward_features(const Tensor& x) {
+  return observed_call({x}, [&] { return mit_forward_features(stages_, x); });
 }
 
 // ---------------------------------------------------------------- decoder
+
+SegFormerFuseLayers register_segformer_fuse(nn::Module& owner, const std::array<int64_t, 4>& in_channels,
+                                            int64_t embed_dim) {
+  SegFormerFuseLayers layers;
+  for (int i = 3; i >= 0; --i)
+    layers.linear_c[i] = owner.register_module("linear_c" + std::to_string(i + 1),
+                                               std::make_shared<LinearEmbed>(in_channels[i], embed_dim));
+  layers.linear_fuse = owner.register_module("linear_fuse", std::make_shared<ConvModule>(4 * embed_dim, embed_dim));
+  return layers;
+}
+
+Tensor segformer_fuse(const SegFormerFuseLayers& layers, const std::vector<Tensor>& features) {
+  CUDASEG_CHECK(features.size() == 4, "SegFormerHead: expects 4 features, got ", features.size());
+  const Shape& c1 = features[0].shape();
+  std::vector<Tensor> parts;
+  for (int i = 3; i >= 0; --i) {  // concatenated as [c4, c3, c2, c1]
+    const Shape& s = features[static_cast<size_t>(i)].shape();
+    Tensor e = fn::reshape(fn::permute((*layers.linear_c[i])(features[static_cast<size_t>(i)]), {0, 2, 1}),
+                           {s[0], -1, s[2], s[3]});
+    if (i > 0) e = fn::interpolate(e, std::array<int64_t, 2>{c1[2], c1[3]}, std::nullopt, "bilinear", false);
+    parts.push_back(e);
+  }
+  return (*layers.linear_fuse)(fn::cat(parts, 1));
+}
 
 SegFormerHead::SegFormerHead(const std::array<int64_t, 4>& in_channels, int64_t embed_dim, int64_t channels,
                              int64_t num_classes, double dropout_ratio)
@@ -296,26 +328,13 @@ SegFormerHead::SegFormerHead(const std::array<int64_t, 4>& in_channels, int64_t 
     conv_seg->bias.fill_(0.0);
   }
   if (dropout_ratio > 0) dropout_ = register_module("dropout", std::make_shared<nn::Dropout>(dropout_ratio, true));
-  for (int i = 3; i >= 0; --i)
-    linear_c_[i] = register_module("linear_c" + std::to_string(i + 1),
-                                   std::make_shared<LinearEmbed>(in_channels[i], embed_dim));
-  linear_fuse_ = register_module("linear_fuse", std::make_shared<ConvModule>(4 * embed_dim, embed_dim));
+  fuse_ = register_segformer_fuse(*this, in_channels, embed_dim);
   linear_pred_ = register_module("linear_pred", std::make_shared<nn::Conv2d>(embed_dim, num_classes, 1));
 }
 
 Tensor SegFormerHead::forward_features(const std::vector<Tensor>& features) {
-  CUDASEG_CHECK(features.size() == 4, "SegFormerHead: expects 4 features, got ", features.size());
   return observed_call(features, [&] {
-    const Shape& c1 = features[0].shape();
-    std::vector<Tensor> parts;
-    for (int i = 3; i >= 0; --i) {  // concatenated as [c4, c3, c2, c1]
-      const Shape& s = features[static_cast<size_t>(i)].shape();
-      Tensor e = fn::reshape(fn::permute((*linear_c_[i])(features[static_cast<size_t>(i)]), {0, 2, 1}),
-                             {s[0], -1, s[2], s[3]});
-      if (i > 0) e = fn::interpolate(e, std::array<int64_t, 2>{c1[2], c1[3]}, std::nullopt, "bilinear", false);
-      parts.push_back(e);
-    }
-    Tensor y = (*linear_fuse_)(fn::cat(parts, 1));
+    Tensor y = segformer_fuse(fuse_, features);
     if (dropout_) y = (*dropout_)(y);
     return (*linear_pred_)(y);
   });

@@ -43,6 +43,33 @@ struct MiTConfig {
 const MiTConfig& mit_config(const std::string& name);
 const std::vector<MiTConfig>& mit_configs();
 
+// The encoder's stages, registered on `owner` under upstream's names
+// (patch_embed1..4, then block1, norm1, ..., block4, norm4): the children of
+// MixVisionTransformer, and the top level of nets whose model class is the
+// encoder itself (SEKD's mit_bX, nets/sekd.h).
+struct MiTStages {
+  std::array<nn::ModulePtr, 4> patch_embed, blocks, norms;
+};
+MiTStages register_mit_stages(nn::Module& owner, const MiTConfig& config, double drop_path_rate);
+// The four stage outputs (see MixVisionTransformer); `embeds`, when given,
+// receives each stage's patch-embedding tokens [N, H_s * W_s, C_s] after
+// their LayerNorm (what SEKD distils).
+std::vector<Tensor> mit_forward_features(const MiTStages& stages, const Tensor& x,
+                                         std::vector<Tensor>* embeds = nullptr);
+
+// SegFormerHead's own layers, registered on `owner`: linear_c4 ... linear_c1
+// and linear_fuse (dropout and linear_pred are the caller's, as their place
+// in the registration order differs between NVlabs and SEKD).
+struct SegFormerFuseLayers {
+  std::array<nn::ModulePtr, 4> linear_c;  // linear_c1 ... linear_c4
+  nn::ModulePtr linear_fuse;
+};
+SegFormerFuseLayers register_segformer_fuse(nn::Module& owner, const std::array<int64_t, 4>& in_channels,
+                                            int64_t embed_dim);
+// linear_fuse's output [N, E, H/4, W/4]: the projected features resized to
+// the first one's size and concatenated as [c4, c3, c2, c1].
+Tensor segformer_fuse(const SegFormerFuseLayers& layers, const std::vector<Tensor>& features);
+
 // The encoder (MixVisionTransformer): forward_features gives the four stage
 // outputs [N, C_s, H/4, W/4], ..., [N, C_4, H/32, W/32] (convolution floor
 // rules: a side of h gives (h - 1) / 4 + 1, then halves rounding up).
@@ -54,7 +81,7 @@ class MixVisionTransformer : public nn::Module {
 
  private:
   MiTConfig config_;
-  std::array<nn::ModulePtr, 4> patch_embed_, blocks_, norms_;
+  MiTStages stages_;
 };
 
 // The all-MLP decoder: logits [N, num_classes, H/4, W/4] from the four features.
@@ -65,8 +92,7 @@ class SegFormerHead : public nn::Module {
   Tensor forward_features(const std::vector<Tensor>& features);
 
  private:
-  std::array<nn::ModulePtr, 4> linear_c_;  // linear_c1 ... linear_c4
-  nn::ModulePtr linear_fuse_;
+  SegFormerFuseLayers fuse_;
   std::shared_ptr<nn::Conv2d> linear_pred_;
   nn::ModulePtr dropout_;  // null at dropout_ratio 0, as mmseg
 };

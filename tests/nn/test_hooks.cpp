@@ -159,6 +159,9 @@ TEST(Hooks, EveryCalledModuleOfEveryNetIsRecorded) {
       {{"name", "sfnet"}, {"num_classes", 4}, {"fpn_dsn", true}},
       {{"name", "sfnet"}, {"num_classes", 4}, {"head_type", "v2"}, {"fa_type", "spatial_atten"}},
       {{"name", "sfnet"}, {"num_classes", 4}, {"head_type", "v2"}, {"global_context", "sppm"}},
+      {{"name", "sekd_student"}, {"backbone", "mit_b0"}, {"num_classes", 4}},
+      {{"name", "sekd_teacher"}, {"backbone", "mit_b0"}, {"num_classes", 4}},
+      {{"name", "swin_t_att_unet"}, {"num_classes", 4}, {"base", 8}},
   };
   const std::set<std::string> unused = {"decode_head.conv_seg", "detail_conv"};
   // SFNet-Lite's head builds layer4's lateral and never calls it, as upstream.

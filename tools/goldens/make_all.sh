@@ -1,6 +1,6 @@
 #!/bin/sh
 # Regenerates every golden under tests/goldens/ (see tests/goldens/README.md).
-#   tools/goldens/make_all.sh ZH320_CHECKOUT SEGFORMER_CHECKOUT
+#   tools/goldens/make_all.sh ZH320_CHECKOUT SEGFORMER_CHECKOUT [SEKD_CHECKOUT [FASTSEGFORMER_CHECKOUT]]
 set -e
 ZH320=${1:?zh320 checkout}
 SEGF=${2:?NVlabs SegFormer checkout}
@@ -160,3 +160,22 @@ for n in sfnet_r18 sfnet_lite_r18; do
   "$PY" "$HERE/make_golden_f64.py" --upstream "$SFSEG" --net $n --seed "$SEED" --size 64x64 --size 64x96 --out "$OUT/${n}_f64.json" &
   wait
 done
+# xl-alt/SEKD (third argument, optional)
+SEKD=${3:-}
+if [ -n "$SEKD" ]; then
+  for n in sekd_student_b0 sekd_teacher_b0; do
+    "$PY" "$HERE/make_golden.py" --upstream "$SEKD" --net $n --seed "$SEED" --size 64x64 --size 64x96 --out "$OUT/$n.json" &
+    "$PY" "$HERE/make_golden_f64.py" --upstream "$SEKD" --net $n --seed "$SEED" --size 64x64 --size 64x96 --out "$OUT/${n}_f64.json" &
+    wait
+  done
+  for n in sekd_teacher_b1 sekd_teacher_b2 sekd_teacher_b3; do
+    "$PY" "$HERE/make_golden.py" --upstream "$SEKD" --net $n --seed "$SEED" --size 64x96 --no-train --out "$OUT/$n.json"
+  done
+fi
+# caixiongjiang/FastSegFormer (fourth argument, optional): square sizes only, as upstream
+FSF=${4:-}
+if [ -n "$FSF" ]; then
+  "$PY" "$HERE/make_golden.py" --upstream "$FSF" --net swin_t_att_unet --seed "$SEED" --size 64x64 --size 96x96 --out "$OUT/swin_t_att_unet.json" &
+  "$PY" "$HERE/make_golden_f64.py" --upstream "$FSF" --net swin_t_att_unet --seed "$SEED" --size 64x64 --size 96x96 --out "$OUT/swin_t_att_unet_f64.json" &
+  wait
+fi

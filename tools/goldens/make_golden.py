@@ -196,13 +196,15 @@ def make_case(up, config, seed, batch, hw, eval_model, train=True):
     labels = torch.from_numpy(lab_np)
     with torch.no_grad():
         out, _ = U.forward(eval_model, config, x, training=False)
+        extras = U.eval_extras(eval_model, config, x)
     case = {
         "input": {"name": "input", "shape": shape, "low": INPUT_LOW, "high": INPUT_HIGH,
                   "checksums": stats(x, seed, "input", 0)},
         "labels": {"name": "labels", "shape": [batch, h, w], "num_classes": config["num_classes"],
                    "ignore_index": IGNORE_INDEX, "num_ignored": int((lab_np == IGNORE_INDEX).sum()),
                    "sum": int(lab_np.sum())},
-        "eval": {"mode": "eval", "outputs": {"out": stats(out, seed, "eval/out")}},
+        "eval": {"mode": "eval", "outputs": {"out": stats(out, seed, "eval/out"),
+                                             **{k: stats(v, seed, f"eval/{k}") for k, v in extras.items()}}},
         "train": train_step(up, config, seed, x, labels) if train else None,
     }
     return case

@@ -7,6 +7,9 @@ net smp: zh320's models/smp_wrapper.py, which builds segmentation-models-
 pytorch's models; see build_smp), of NVlabs/SegFormer (net segformer) or of
 XuJiacong/PIDNet (net pidnet: models/pidnet.py's PIDNet; see build_pidnet
 and forward).
+pytorch's models; see build_smp) or of NVlabs/SegFormer (net segformer) or of
+xl-alt/SEKD (nets sekd_student, sekd_teacher; see build_sekd) or of
+caixiongjiang/FastSegFormer (net swin_t_att_unet; see build_fastsegformer).
 
 Shims (imports only, no numerics changed):
   * zh320: models/__init__.py imports every model, and fanet.py does
@@ -60,6 +63,21 @@ Shims (imports only, no numerics changed):
     the predictions as CriterionSFNet (loss.py) sees them before its loss:
     with fpn_dsn the head logits and each dsn output resized to the labels
     (bilinear, align_corners=True); without, the main output as is.
+  * xl-alt/SEKD: train/models/Segformer4EmbeddingKD.py (student) and
+    Segformer4EmbeddingKD_teacher.py (teacher; the same code) and
+    train/knowledge_distillation.py (FEF/FEA) are loaded straight from their
+    files with the SegFormer stubs above for timm.models.layers and
+    mmcv.cnn.ConvModule, plus a `thop` stub (profile, imported and unused).
+    The models' modules are the top level of the state_dict (no wrapper);
+    forward() of this file gives upstream's 1/4 logits resized bilinearly
+    (align_corners=False) to the input as the main output, the 1/4 logits as
+    the train "head" output, and eval_extras() the KD outputs (features and
+    patch embeddings, FEF-fused and projected for the student).
+  * caixiongjiang/FastSegFormer: nets/UNet/swinTS_Att_Unet.py imports its
+    swin_transformer.py (plain torch) and convnext.py, which needs
+    timm.models.layers (trunc_normal_, DropPath) and
+    timm.models.registry.register_model: the SegFormer timm stubs above. The
+    checkout root goes on sys.path (the file imports `nets.UNet.*`).
 
 Model configs are cudaseg's registry `model` objects: the upstream
 constructor arguments, except that the class count is `num_classes`.
@@ -177,6 +195,12 @@ NETS = {
     "liteseg": {"name": "liteseg", "num_classes": 19},
     "liteseg_resnet18": {"name": "liteseg", "backbone_type": "resnet18", "num_classes": 19},
     "shelfnet": {"name": "shelfnet", "num_classes": 19},
+    "sekd_student_b0": {"name": "sekd_student", "backbone": "mit_b0", "num_classes": 3},
+    "sekd_teacher_b0": {"name": "sekd_teacher", "backbone": "mit_b0", "num_classes": 3},
+    "sekd_teacher_b1": {"name": "sekd_teacher", "backbone": "mit_b1", "num_classes": 3},
+    "sekd_teacher_b2": {"name": "sekd_teacher", "backbone": "mit_b2", "num_classes": 3},
+    "sekd_teacher_b3": {"name": "sekd_teacher", "backbone": "mit_b3", "num_classes": 3},
+    "swin_t_att_unet": {"name": "swin_t_att_unet", "num_classes": 4},
 }
 NETS["pidnet_s"] = {"name": "pidnet", "arch_type": "pidnet_s", "num_classes": 19}
 NETS["pidnet_l"] = {"name": "pidnet", "arch_type": "pidnet_l", "num_classes": 19}
@@ -439,6 +463,76 @@ def build_segformer(upstream, config):
     return EncoderDecoder(backbone, head), info
 
 
+# ---------------------------------------------------------------- SEKD
+def build_sekd(upstream, config):
+    """SEKD's mit_bX(num_classes) of Segformer4EmbeddingKD[_teacher].py; the
+    student wrapped as train_sekd.py does, FEF(model, embed, in_channels, out_channels).
+
+    Upstream's mit_b1 ignores num_classes (it keeps the class default 3): a
+    config asking for another count is refused rather than silently changed.
+    """
+    _install_segformer_stubs()
+    _stub("thop", profile=None)
+    student = config["name"] == "sekd_student"
+    fname = "Segformer4EmbeddingKD.py" if student else "Segformer4EmbeddingKD_teacher.py"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mod = _load_file("sekd_" + fname[:-3], os.path.join(upstream, "train/models", fname))
+    bb = config.get("backbone", "mit_b0")
+    model = getattr(mod, bb)(num_classes=config["num_classes"])
+    if model.linear_pred.out_channels != config["num_classes"]:
+        raise SystemExit(f"SEKD {bb} builds {model.linear_pred.out_channels} classes, not {config['num_classes']}")
+    cls = f"train/models/{fname[:-3]}.{bb}"
+    kwargs = {"num_classes": config["num_classes"]}
+    if student:
+        kd = _load_file("sekd_knowledge_distillation", os.path.join(upstream, "train/knowledge_distillation.py"))
+        dims = model.linear_c4.proj.in_features, model.linear_c3.proj.in_features, \
+            model.linear_c2.proj.in_features, model.linear_c1.proj.in_features
+        in_channels = config.get("in_channels") or [dims[3], dims[2], dims[1], dims[0]]
+        out_channels = config.get("out_channels", [64, 128, 320, 512])
+        embed = config.get("embed", 5)
+        model = kd.FEF(model, embed, in_channels=in_channels, out_channels=out_channels)
+        cls = f"train/knowledge_distillation.FEF({cls}, embed, in_channels, out_channels)"
+        kwargs.update(embed=embed, in_channels=in_channels, out_channels=out_channels)
+    return model, {"class": cls, "ctor_kwargs": kwargs}
+
+
+def sekd_outputs(model, x):
+    """(features, logits at 1/4, embeds) of upstream's forward (FEA: fused and projected)."""
+    out = model(x)
+    return out[0], out[1], (out[2] if len(out) > 2 else [])
+
+
+def eval_extras(model, config, x):
+    """Named eval-mode outputs beyond the logits that a golden records (SEKD's KD outputs,
+    the Swin-T-Att-UNet's fork_feat list)."""
+    if config["name"] == "swin_t_att_unet":
+        fork, model.fork_feat = model.fork_feat, True
+        outs = model(x.to(next(model.parameters()).dtype))
+        model.fork_feat = fork
+        return {f"fork.{i}": t for i, t in enumerate(outs)}
+    if not config["name"].startswith("sekd_"):
+        return {}
+    feats, logits, embeds = sekd_outputs(model, x.to(next(model.parameters()).dtype))
+    named = {"kd.logits": logits}
+    named.update({f"kd.features.{i}": f for i, f in enumerate(feats)})
+    named.update({f"kd.embeds.{i}": e for i, e in enumerate(embeds)})
+    return named
+
+
+# ---------------------------------------------------------------- FastSegFormer
+def build_fastsegformer(upstream, config):
+    """swinTS_Att_Unet(num_classes, pretrained, backbone, embed_dim, base, fork_feat) of nets/UNet/swinTS_Att_Unet.py."""
+    _install_segformer_stubs()
+    if upstream not in sys.path:
+        sys.path.insert(0, upstream)
+    from nets.UNet.swinTS_Att_Unet import swinTS_Att_Unet  # FastSegFormer's
+    kwargs = {"num_classes": config["num_classes"], "pretrained": config.get("pretrained", False),
+              "backbone": config.get("backbone", "swin_T_224"), "embed_dim": config.get("embed_dim", 96),
+              "base": config.get("base", 64), "fork_feat": config.get("fork_feat", False)}
+    return swinTS_Att_Unet(**kwargs), {"class": "nets.UNet.swinTS_Att_Unet.swinTS_Att_Unet", "ctor_kwargs": kwargs}
+
+
 def build_zh320_backbone(upstream, backbone_type):
     """zh320's models/backbone.py wrapper: ResNet(backbone_type) or Mobilenetv2(), random init."""
     if not _ensure_torchvision_stub():
@@ -538,6 +632,10 @@ def build(upstream, config):
         model, info = build_pidnet(upstream, config)
     elif config["name"] == "sfnet":
         model, info = build_sfnet(upstream, config)
+    elif config["name"].startswith("sekd_"):
+        model, info = build_sekd(upstream, config)
+    elif config["name"] == "swin_t_att_unet":
+        model, info = build_fastsegformer(upstream, config)
     else:
         model, info = build_zh320(upstream, config)
     info["upstream_path_commit"] = git_commit(upstream)
@@ -557,6 +655,10 @@ def forward(model, config, x, training):
             out = out[1]
         out = F.interpolate(out, size=x.shape[2:], mode="bilinear", align_corners=False)
         return out, (extra if training else [])
+    if name.startswith("sekd_"):
+        _, head, _ = sekd_outputs(model, x)
+        main = F.interpolate(head, size=x.shape[2:], mode="bilinear", align_corners=False)
+        return main, ([head] if training else [])
     if name in ("stdc", "bisenetv2", "ddrnet", "segformer", "icnet"):
         out = model(x, is_training=training)
     elif name == "sfnet" and training:
@@ -572,7 +674,7 @@ def forward(model, config, x, training):
 
 def extra_kind(config):
     """What the extra outputs of a train forward are: 'aux', 'detail', 'head' or None."""
-    if config["name"] == "segformer":
+    if config["name"] == "segformer" or config["name"].startswith("sekd_"):
         return "head"
     if config["name"] == "pidnet":
         return "aux" if config.get("augment", True) else None
