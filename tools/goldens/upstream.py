@@ -4,11 +4,10 @@ Upstream code is never copied into cudaseg: it is imported from a checkout
 given on the command line (--upstream DIR). DIR is either a checkout of
 zh320/realtime-semantic-segmentation-pytorch (the nets of ZH320_CLASSES, and
 net smp: zh320's models/smp_wrapper.py, which builds segmentation-models-
-pytorch's models; see build_smp), of NVlabs/SegFormer (net segformer) or of
+pytorch's models; see build_smp), of NVlabs/SegFormer (net segformer), of
 XuJiacong/PIDNet (net pidnet: models/pidnet.py's PIDNet; see build_pidnet
-and forward).
-pytorch's models; see build_smp) or of NVlabs/SegFormer (net segformer) or of
-xl-alt/SEKD (nets sekd_student, sekd_teacher; see build_sekd) or of
+and forward), of lxtGH/SFSegNets (net sfnet; see build_sfnet), of xl-alt/SEKD
+(nets sekd_student, sekd_teacher; see build_sekd) or of
 caixiongjiang/FastSegFormer (net swin_t_att_unet; see build_fastsegformer).
 
 Shims (imports only, no numerics changed):
