@@ -26,7 +26,9 @@
 // "drop_path_rate" (0.1, which mit_bX fixes) is the stochastic depth and the
 // Dropout2d rate before linear_pred; the golden tests set it to 0. The
 // student's "in_channels" defaults to the backbone's widths (FEF's default,
-// [32, 64, 160, 256], is MiT-B0's) and must equal them.
+// [32, 64, 160, 256], is MiT-B0's) and must equal them. Upstream's mit_b1
+// (and b4, b5) drop their keyword arguments and keep 3 classes; here every
+// variant takes num_classes.
 //
 // forward() gives the 1/4 logits resized bilinearly (align_corners false) to
 // the input, forward_train() {those, the 1/4 logits}; forward_kd() gives what
