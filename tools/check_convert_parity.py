@@ -8,7 +8,8 @@ with upstream's eval logits run in float64: cudaseg's relative L2 error must be
 at most three times PyTorch float32's own, or 1e-5, whichever is larger.
 
     /usr/bin/python3 tools/check_convert_parity.py --build build \
-        --zh320 /tmp/upstream/zh320 --segformer /tmp/upstream/segformer [--seed N] [--nets stdc1 enet]
+        --zh320 /tmp/upstream/zh320 --segformer /tmp/upstream/segformer [--pidnet DIR] [--sfsegnets DIR] \
+        [--sekd DIR] [--fastsegformer DIR] [--seed N] [--nets stdc1 enet]
 The smp_* teachers need a Python with segmentation-models-pytorch 0.3.3 (run the
 script with it; tests/goldens/README.md says how to make one).
 
@@ -87,7 +88,22 @@ NETS = {
     "smp_manet_resnet18": ({"name": "smp", "decoder": "manet", "encoder": "resnet18", "num_classes": 19}, 32),
     "smp_pan_resnet18": ({"name": "smp", "decoder": "pan", "encoder": "resnet18", "num_classes": 19}, 64),
     "smp_pspnet_resnet18": ({"name": "smp", "decoder": "pspnet", "encoder": "resnet18", "num_classes": 19}, 32),
+    # the seeds' other repositories: --pidnet, --sfsegnets, --sekd, --fastsegformer checkouts
+    "pidnet_s": ({"name": "pidnet", "arch_type": "pidnet_s", "num_classes": 19}, 8),
+    "pidnet_m": ({"name": "pidnet", "arch_type": "pidnet_m", "num_classes": 19}, 8),
+    "pidnet_l": ({"name": "pidnet", "arch_type": "pidnet_l", "num_classes": 19}, 8),
+    "sfnet_r18": ({"name": "sfnet", "trunk": "resnet-18-deep", "num_classes": 19}, 8),
+    "sfnet_lite_r18": ({"name": "sfnet", "trunk": "resnet-18-deep", "head_type": "v2", "fpn_dsn": True,
+                        "fa_type": "spatial_atten", "num_classes": 19}, 8),
+    "sfnet_r50": ({"name": "sfnet", "trunk": "resnet-50-deep", "num_classes": 19}, 8),
+    "sekd_student_b0": ({"name": "sekd_student", "backbone": "mit_b0", "num_classes": 3}, 32),
+    "sekd_teacher_b2": ({"name": "sekd_teacher", "backbone": "mit_b2", "num_classes": 3}, 32),
+    "swin_t_att_unet": ({"name": "swin_t_att_unet", "num_classes": 4}, 32),  # square only, as upstream
 }
+
+# The checkout each registry name is built from (an argument of this script).
+REPO_OF = {"segformer": "segformer", "pidnet": "pidnet", "sfnet": "sfsegnets", "sekd_student": "sekd",
+           "sekd_teacher": "sekd", "swin_t_att_unet": "fastsegformer", "fastsegformer": "fastsegformer"}
 
 
 def randomize(model, gen):
@@ -112,11 +128,15 @@ def main():
     p.add_argument("--build", default="build")
     p.add_argument("--zh320", required=True)
     p.add_argument("--segformer", default=None, help="NVlabs SegFormer checkout (for segformer_b0)")
+    for repo in ("pidnet", "sfsegnets", "sekd", "fastsegformer"):
+        p.add_argument(f"--{repo}", default=None, help=f"{repo} checkout (for the nets built from it)")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--nets", nargs="*", default=list(NETS))
     args = p.parse_args()
-    if args.segformer is None and any(NETS[n][0]["name"] == "segformer" for n in args.nets):
-        p.error("--segformer is needed for segformer_b0 (or leave it out of --nets)")
+    for n in args.nets:
+        repo = REPO_OF.get(NETS[n][0]["name"])
+        if repo and getattr(args, repo) is None:
+            p.error(f"--{repo} is needed for {n} (or leave it out of --nets)")
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 30)
     print(f"seed {seed}")
     rng = random.Random(seed)
@@ -126,7 +146,8 @@ def main():
         for net in args.nets:
             config, multiple = NETS[net]
             gen = torch.Generator().manual_seed(rng.randrange(1 << 30))
-            up = args.segformer if config["name"] == "segformer" else args.zh320
+            repo = REPO_OF.get(config["name"])
+            up = getattr(args, repo) if repo else args.zh320
             model = upstream.build(up, config)[0].eval()
             randomize(model, gen)
             pth = os.path.join(tmp, net + ".pth")
@@ -138,7 +159,7 @@ def main():
             subprocess.run([os.path.join(args.build, "rtseg_convert"), pth, "--config", cfg, "-o", out],
                            check=True, capture_output=True, text=True)
             h = multiple * rng.randint(2, 6)
-            w = multiple * rng.randint(2, 8)
+            w = h if config["name"] == "swin_t_att_unet" else multiple * rng.randint(2, 8)
             x = torch.rand((1, 3, h, w), generator=gen) * 2 - 1
             xin, yout = os.path.join(tmp, net + "_x.npy"), os.path.join(tmp, net + "_y.npy")
             np.save(xin, x.numpy())
