@@ -154,13 +154,17 @@ TEST(Hooks, EveryCalledModuleOfEveryNetIsRecorded) {
       {{"name", "liteseg"}, {"num_classes", 4}},
       {{"name", "liteseg"}, {"num_classes", 4}, {"backbone_type", "resnet18"}},
       {{"name", "shelfnet"}, {"num_classes", 4}},
+      {{"name", "fastsegformer"}, {"num_classes", 4}, {"fork_feat", true}},
+      {{"name", "fastsegformer"}, {"num_classes", 4}, {"Pyramid", "multiscale"}, {"cnn_branch", true}},
+      {{"name", "fastsegformer"}, {"num_classes", 4}, {"backbone", "efficientformerV2_s0"}, {"cnn_branch", true}},
   };
   const std::set<std::string> unused = {"decode_head.conv_seg", "detail_conv"};
   for (const Json& model : models) {
     SCOPED_TRACE(model.dump());
     auto net = build(model);
     nn::LayerRecorder rec(*net);
-    run_train_outputs(*net, rec);
+    // EfficientFormerV2's attention biases fix its input size.
+    run_train_outputs(*net, rec, model.value("backbone", "") == "efficientformerV2_s0" ? 224 : 64);
     std::set<std::string> want, got;
     for (const auto& [m, name] : nn::module_names(*net))
       if (!name.empty() && m->type_name() != "ModuleList" && !unused.count(name)) want.insert(name);

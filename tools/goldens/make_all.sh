@@ -147,3 +147,14 @@ smp smp_pan_resnet18 --size 128x192 &
 smp64 smp_pan_resnet18 --size 128x192 &
 smp smp_deeplabv3p_resnet50 --size 64x96 &
 wait
+# FastSegFormer (caixiongjiang/FastSegFormer 8f673e0): FASTSEGFORMER=checkout (default /tmp/upstream/fastsegformer)
+FSF=${FASTSEGFORMER:-/tmp/upstream/fastsegformer}
+run fastsegformer_e "$FSF" --size 224x224 &
+run64 fastsegformer_e "$FSF" --size 224x224 &
+run64 fastsegformer_e_fork "$FSF" --size 224x224 &
+wait
+run fastsegformer_p "$FSF" --size 224x224 &
+run64 fastsegformer_p "$FSF" --size 224x224 &
+run fastsegformer_p_fork "$FSF" --size 64x128 --size 96x160 &
+run64 fastsegformer_p_fork "$FSF" --size 64x128 --size 96x160 &
+wait

@@ -4,7 +4,8 @@ Upstream code is never copied into cudaseg: it is imported from a checkout
 given on the command line (--upstream DIR). DIR is either a checkout of
 zh320/realtime-semantic-segmentation-pytorch (the nets of ZH320_CLASSES, and
 net smp: zh320's models/smp_wrapper.py, which builds segmentation-models-
-pytorch's models; see build_smp) or of NVlabs/SegFormer (net segformer).
+pytorch's models; see build_smp), of NVlabs/SegFormer (net segformer) or of
+caixiongjiang/FastSegFormer (net fastsegformer).
 
 Shims (imports only, no numerics changed):
   * zh320: models/__init__.py imports every model, and fanet.py does
@@ -43,6 +44,14 @@ Shims (imports only, no numerics changed):
     torchvision's. backbone.py imports the builders inside __init__, so the
     wrappers are the ones it gets. icnet.py's own ResNet wrapper imports
     them the same way, so it builds without downloading too.
+  * FastSegFormer: nets/FastSegFormer/{efficientformer_v2,poolformer}.py import
+    timm names only: timm.data IMAGENET_DEFAULT_MEAN/STD (ImageNet constants,
+    used by the unused _cfg), timm.models.layers DropPath (timm's, as above)
+    and trunc_normal_ (nn.init's), timm.models.layers.helpers to_2tuple,
+    timm.models.registry register_model (identity). fast_segformer.py also
+    imports nets/UNet/swin_transformer.py, which needs nothing extra. With
+    fork_feat the forward returns upstream's feature list; the last entry is
+    the logits (main), the others the extra outputs ("fork").
 
 Model configs are cudaseg's registry `model` objects: the upstream
 constructor arguments, except that the class count is `num_classes`.
@@ -160,6 +169,14 @@ NETS = {
     "liteseg": {"name": "liteseg", "num_classes": 19},
     "liteseg_resnet18": {"name": "liteseg", "backbone_type": "resnet18", "num_classes": 19},
     "shelfnet": {"name": "shelfnet", "num_classes": 19},
+    "fastsegformer_e": {"name": "fastsegformer", "backbone": "efficientformerV2_s0", "Pyramid": "multiscale",
+                        "cnn_branch": True, "num_classes": 4},
+    "fastsegformer_e_fork": {"name": "fastsegformer", "backbone": "efficientformerV2_s0", "Pyramid": "pooling",
+                             "fork_feat": True, "num_classes": 4},
+    "fastsegformer_p": {"name": "fastsegformer", "backbone": "poolformer_s12", "Pyramid": "multiscale",
+                        "cnn_branch": True, "num_classes": 4},
+    "fastsegformer_p_fork": {"name": "fastsegformer", "backbone": "poolformer_s12", "Pyramid": "pooling",
+                             "fork_feat": True, "num_classes": 4},
 }
 for _decoder in SMP_DECODERS:
     NETS[f"smp_{_decoder}_resnet18"] = {"name": "smp", "decoder": _decoder, "encoder": "resnet18", "num_classes": 19}
@@ -417,6 +434,30 @@ def build_segformer(upstream, config):
     return EncoderDecoder(backbone, head), info
 
 
+# ---------------------------------------------------------------- FastSegFormer
+FASTSEGFORMER_ARGS = ("backbone", "Pyramid", "fork_feat", "cnn_branch")
+
+
+def _install_timm_stubs():
+    _stub("timm")
+    _stub("timm.data", IMAGENET_DEFAULT_MEAN=(0.485, 0.456, 0.406), IMAGENET_DEFAULT_STD=(0.229, 0.224, 0.225))
+    _stub("timm.models")
+    _stub("timm.models.layers", DropPath=DropPath, to_2tuple=_to_2tuple, trunc_normal_=nn.init.trunc_normal_)
+    _stub("timm.models.layers.helpers", to_2tuple=_to_2tuple)
+    _stub("timm.models.registry", register_model=lambda f: f)
+
+
+def build_fastsegformer(upstream, config):
+    _install_timm_stubs()
+    if upstream not in sys.path:
+        sys.path.insert(0, upstream)
+    from nets.FastSegFormer.fast_segformer import FastSegFormer  # caixiongjiang's
+    kwargs = {k: config[k] for k in FASTSEGFORMER_ARGS if k in config}
+    kwargs["num_classes"] = config["num_classes"]
+    info = {"class": "nets.FastSegFormer.fast_segformer.FastSegFormer", "ctor_kwargs": kwargs}
+    return FastSegFormer(**kwargs), info
+
+
 def build_zh320_backbone(upstream, backbone_type):
     """zh320's models/backbone.py wrapper: ResNet(backbone_type) or Mobilenetv2(), random init."""
     if not _ensure_torchvision_stub():
@@ -460,6 +501,8 @@ def build(upstream, config):
         model, info = build_segformer(upstream, config)
     elif config["name"] == "smp":
         model, info = build_smp(upstream, config)
+    elif config["name"] == "fastsegformer":
+        model, info = build_fastsegformer(upstream, config)
     else:
         model, info = build_zh320(upstream, config)
     info["upstream_path_commit"] = git_commit(upstream)
@@ -474,6 +517,8 @@ def forward(model, config, x, training):
         out = model(x, is_training=training)
     else:
         out = model(x)
+    if name == "fastsegformer" and isinstance(out, list):
+        return out[-1], out[:-1]
     if isinstance(out, tuple):
         main, extra = out
         extra = list(extra) if isinstance(extra, (tuple, list)) else [extra]
@@ -485,6 +530,8 @@ def extra_kind(config):
     """What the extra outputs of a train forward are: 'aux', 'detail', 'head' or None."""
     if config["name"] == "segformer":
         return "head"
+    if config["name"] == "fastsegformer" and config.get("fork_feat"):
+        return "fork"
     if config.get("use_detail_head"):
         return "detail"
     if config.get("use_aux"):
