@@ -2,11 +2,11 @@
 
 #include <cmath>
 #include <map>
+#include <optional>
 #include <utility>
 
 #include "autograd/arith.h"
 #include "autograd/linalg.h"
-#include "autograd/resize.h"
 #include "autograd/shape.h"
 #include "autograd/softmax.h"
 #include "nn/layers.h"
@@ -96,7 +96,9 @@ class Attention4D : public nn::Module {
     const Tensor v_full = (*v_)(x);
     const Tensor v_local = (*v_local_)(v_full);
     const Tensor v = fn::permute(fn::reshape(v_full, {b, heads_, d_, n}), {0, 1, 3, 2});
-    const Tensor bias = fn::reshape(fn::index_select(attention_biases_, 1, fn::flatten(idxs_)), {heads_, n, n});
+    // Gathered at every call: upstream caches it when .eval() is called
+    // (`self.ab`), so weights loaded after eval() run with stale biases there.
+    const Tensor bias = fn::reshape(fn::index_select(nn::like_input(attention_biases_, x), 1, fn::flatten(idxs_)), {heads_, n, n});
     Tensor attn = fn::add(fn::mul(fn::matmul(q, k), scale_), bias);
     attn = (*talking_head2_)(fn::softmax((*talking_head1_)(attn), -1));
     Tensor out = fn::reshape(fn::transpose(fn::matmul(attn, v), 2, 3), {b, heads_ * d_, res_, res_});
@@ -163,7 +165,7 @@ class Attention4DDownsample : public nn::Module {
     const Tensor v_full = (*v_)(x);
     const Tensor v_local = (*v_local_)(v_full);
     const Tensor v = fn::permute(fn::reshape(v_full, {b, heads_, d_, n}), {0, 1, 3, 2});
-    const Tensor bias = fn::reshape(fn::index_select(attention_biases_, 1, fn::flatten(idxs_)), {heads_, n2, n});
+    const Tensor bias = fn::reshape(fn::index_select(nn::like_input(attention_biases_, x), 1, fn::flatten(idxs_)), {heads_, n2, n});
     const Tensor attn = fn::softmax(fn::add(fn::mul(fn::matmul(q, k), scale_), bias), -1);
     const Tensor out = fn::reshape(fn::transpose(fn::matmul(attn, v), 2, 3), {b, heads_ * d_, res2_, res2_});
     return (*proj_)(fn::add(out, v_local));
@@ -239,8 +241,8 @@ class Block : public nn::Module {
   }
   Tensor forward(const Tensor& input) override {
     Tensor x = input;
-    if (token_mixer_) x = fn::add(x, fn::mul(layer_scale_1_, (*token_mixer_)(x)));
-    return fn::add(x, fn::mul(layer_scale_2_, (*mlp_)(x)));
+    if (token_mixer_) x = fn::add(x, fn::mul(nn::like_input(layer_scale_1_, x), (*token_mixer_)(x)));
+    return fn::add(x, fn::mul(nn::like_input(layer_scale_2_, x), (*mlp_)(x)));
   }
 
  private:

@@ -64,7 +64,8 @@ class PoolFormerBlock : public nn::Module {
   }
   Tensor forward(const Tensor& input) override {
     const int64_t c = layer_scale_1_.size(0);
-    const Tensor ls1 = fn::reshape(layer_scale_1_, {c, 1, 1}), ls2 = fn::reshape(layer_scale_2_, {c, 1, 1});
+    const Tensor ls1 = fn::reshape(nn::like_input(layer_scale_1_, input), {c, 1, 1}),
+                 ls2 = fn::reshape(nn::like_input(layer_scale_2_, input), {c, 1, 1});
     const Tensor x = fn::add(input, fn::mul(ls1, (*token_mixer_)((*norm1_)(input))));
     return fn::add(x, fn::mul(ls2, (*mlp_)((*norm2_)(x))));
   }

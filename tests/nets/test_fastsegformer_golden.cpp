@@ -10,9 +10,11 @@
 
 #include <map>
 
+#include "autograd/engine.h"
 #include "common/golden.h"
 #include "common/testing.h"
 #include "nets/fastsegformer.h"
+#include "nn/param_init.h"
 #include "nn/registry.h"
 
 using namespace cudaseg;
@@ -67,6 +69,22 @@ TEST(FastSegFormerGolden, EfficientFormerTakesOnlyItsResolution) {
   net->eval();
   EXPECT_TRUE(cudaseg::testing::throws_mentioning([&] { (*net)(Tensor::zeros({1, 3, 256, 256})); },
                                                   {"EfficientFormerV2", "14x14", "fixed resolution"}));
+}
+
+// Upstream caches the gathered attention biases at .eval(); weights loaded
+// afterwards must still take effect here.
+TEST(FastSegFormerGolden, AttentionBiasesLoadedAfterEvalTakeEffect) {
+  autograd::NoGradGuard no_grad;
+  auto net = nn::create_net({{"name", "fastsegformer"}, {"num_classes", 4}, {"backbone", "efficientformerV2_s0"}});
+  golden::fill_det_params(*net, 1);
+  net->eval();
+  const Tensor x = nn::det_uniform("input", {1, 3, 224, 224}, -1.0, 1.0, 1);
+  const std::vector<double> before = (*net)(x).to_vector();
+  std::map<std::string, Tensor> state = golden::state_map(*net);
+  Tensor biases = state.at("common_backbone.network.6.3.token_mixer.attention_biases");
+  state.at("common_backbone.network.6.3.token_mixer.attention_biases") = Tensor::full(biases.shape(), 3.0);
+  net->load_state_dict(state);
+  EXPECT_NE((*net)(x).to_vector(), before);
 }
 
 TEST(FastSegFormerGolden, ForkFeaturesAreClaimedByAZeroWeightTerm) {
