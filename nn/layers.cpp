@@ -28,12 +28,6 @@ Tensor uniform_init(const Shape& shape, int64_t fan_in) {
 thread_local bool skip_init = false;
 thread_local bool mixed = false;
 
-// A parameter in the input's dtype under a MixedPrecisionGuard.
-Tensor like_input(const Tensor& param, const Tensor& x) {
-  if (!mixed || !param.defined()) return param;
-  return fn::to_dtype(param, x.dtype());
-}
-
 // A norm layer's op applied in float32 under a MixedPrecisionGuard.
 template <typename F>
 Tensor norm_in_fp32(const Tensor& x, F&& norm) {
@@ -46,6 +40,11 @@ Tensor norm_in_fp32(const Tensor& x, F&& norm) {
 MixedPrecisionGuard::MixedPrecisionGuard() : previous_(mixed) { mixed = true; }
 MixedPrecisionGuard::~MixedPrecisionGuard() { mixed = previous_; }
 bool mixed_precision() { return mixed; }
+
+Tensor like_input(const Tensor& param, const Tensor& x) {
+  if (!mixed || !param.defined()) return param;
+  return fn::to_dtype(param, x.dtype());
+}
 
 SkipInitGuard::SkipInitGuard() : previous_(skip_init) { skip_init = true; }
 SkipInitGuard::~SkipInitGuard() { skip_init = previous_; }

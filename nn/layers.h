@@ -59,6 +59,10 @@ class MixedPrecisionGuard {
   bool previous_;
 };
 bool mixed_precision();
+// `param` in the dtype of `x` under a MixedPrecisionGuard (through an autograd
+// cast, so its gradient arrives in float32), else `param` itself: for a net's
+// own parameters (layer scales, attention biases) used outside the layers.
+Tensor like_input(const Tensor& param, const Tensor& x);
 
 using Pair = std::array<int64_t, 2>;
 

@@ -79,11 +79,15 @@ Tensor read_image(const std::string& path, int channels) {
   return out;
 }
 
-void write_png(const std::string& path, const Tensor& image) {
-  CUDASEG_CHECK(image.dtype() == DType::u8, "write_png: '", path, "': expected a uint8 image, got ",
-                image.str());
-  CUDASEG_CHECK(image.dim() == 2 || (image.dim() == 3 && image.size(2) >= 1 && image.size(2) <= 4),
-                "write_png: '", path, "': expected [H, W] or [H, W, C<=4], got ", shape_str(image.shape()));
+namespace {
+
+// Checks a u8 [H, W] or [H, W, C<=4] image and writes what `encode` (an
+// stb_image_write *_to_func call) produces, atomically.
+template <typename Encode>
+void write_encoded(const char* what, const std::string& path, const Tensor& image, Encode&& encode) {
+  CUDASEG_CHECK(image.dtype() == DType::u8, what, ": '", path, "': expected a uint8 image, got ", image.str());
+  CUDASEG_CHECK(image.dim() == 2 || (image.dim() == 3 && image.size(2) >= 1 && image.size(2) <= 4), what, ": '",
+                path, "': expected [H, W] or [H, W, C<=4], got ", shape_str(image.shape()));
   Tensor host = image.to(Device::cpu()).contiguous();
   const int h = static_cast<int>(host.size(0)), w = static_cast<int>(host.size(1));
   const int c = host.dim() == 3 ? static_cast<int>(host.size(2)) : 1;
@@ -92,13 +96,28 @@ void write_png(const std::string& path, const Tensor& image) {
     auto* v = static_cast<std::vector<unsigned char>*>(ctx);
     v->insert(v->end(), static_cast<unsigned char*>(data), static_cast<unsigned char*>(data) + size);
   };
-  CUDASEG_CHECK(stbi_write_png_to_func(sink, &encoded, w, h, c, host.raw_data(), w * c) != 0,
-                "write_png: encoding '", path, "' failed");
+  CUDASEG_CHECK(encode(+sink, &encoded, w, h, c, host.raw_data()) != 0, what, ": encoding '", path, "' failed");
   try {
     write_file_atomic(path, std::string(encoded.begin(), encoded.end()));
   } catch (const Error& e) {
-    throw e.with_context("write_png");
+    throw e.with_context(what);
   }
+}
+
+}  // namespace
+
+void write_png(const std::string& path, const Tensor& image) {
+  write_encoded("write_png", path, image, [](stbi_write_func* f, void* ctx, int w, int h, int c, const void* px) {
+    return stbi_write_png_to_func(f, ctx, w, h, c, px, w * c);
+  });
+}
+
+void write_jpeg(const std::string& path, const Tensor& image, int quality) {
+  CUDASEG_CHECK(quality >= 1 && quality <= 100, "write_jpeg: '", path, "': quality ", quality, " must be in 1..100");
+  write_encoded("write_jpeg", path, image, [quality](stbi_write_func* f, void* ctx, int w, int h, int c,
+                                                      const void* px) {
+    return stbi_write_jpg_to_func(f, ctx, w, h, c, px, quality);
+  });
 }
 
 }  // namespace cudaseg

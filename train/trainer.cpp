@@ -101,6 +101,8 @@ weights::Preprocess Trainer::preprocess() const {
   const Json& a = config_["augment"];
   if (a.contains("mean")) p.mean = a["mean"].get<std::vector<double>>();
   if (a.contains("std")) p.std = a["std"].get<std::vector<double>>();
+  if (a.contains("val_resize") && !a["val_resize"].is_null())
+    p.input_size = a["val_resize"].get<std::vector<int64_t>>();
   return p;
 }
 

@@ -80,6 +80,23 @@ void apply_run_config(const std::string& path, Checkpoint& ck) {
       ck.palette.push_back(rgb);
     }
   }
+  // A training run config: the normalisation its augment section trains with
+  // and the size its validation resizes to (as the trainer's checkpoints
+  // record them); a "preprocess" object overrides.
+  if (config.contains("augment") && config["augment"].is_object()) {
+    const json& a = config["augment"];
+    try {
+      if (a.contains("mean")) ck.preprocess.mean = a["mean"].get<std::vector<double>>();
+      if (a.contains("std")) ck.preprocess.std = a["std"].get<std::vector<double>>();
+      if (a.contains("val_resize") && !a["val_resize"].is_null()) {
+        const json& r = a["val_resize"];  // N or [H, W], as the training config takes it
+        ck.preprocess.input_size =
+            r.is_number() ? std::vector<int64_t>(2, r.get<int64_t>()) : r.get<std::vector<int64_t>>();
+      }
+    } catch (const json::exception& e) {
+      CUDASEG_FAIL(path, ": bad \"augment\": ", e.what());
+    }
+  }
   if (config.contains("preprocess")) {
     const json& p = config["preprocess"];
     CUDASEG_CHECK(p.is_object(), path, ": \"preprocess\" must be an object");

@@ -157,6 +157,35 @@ TEST(ConvertCli, ConfigCopiesTheModelObject) {
   EXPECT_NE(r.err.find("\"model\" object"), std::string::npos) << r.err;
 }
 
+// A training run config gives the checkpoint the preprocessing the trainer's
+// own checkpoints record: augment mean, std and val_resize (N or [H, W]);
+// a "preprocess" object overrides them.
+TEST(ConvertCli, RunConfigAugmentGivesThePreprocessing) {
+  register_tiny();
+  testing::TempDir dir;
+  const std::string pth = testing::pth_fixture("module_prefix.pth");
+  write_file_atomic(dir.file("run.json"), R"({"model": {"name": "tiny", "num_classes": 2},
+      "augment": {"mean": [0, 0, 0], "std": [1, 1, 1], "val_resize": [224, 320]}})");
+  ASSERT_EQ(convert({pth, "--config", dir.file("run.json"), "-o", dir.file("a.bin")}).status, 0);
+  Checkpoint ck = load_checkpoint(dir.file("a"));
+  EXPECT_EQ(ck.preprocess.mean, (std::vector<double>{0, 0, 0}));
+  EXPECT_EQ(ck.preprocess.std, (std::vector<double>{1, 1, 1}));
+  EXPECT_EQ(ck.preprocess.input_size, (std::vector<int64_t>{224, 320}));
+
+  write_file_atomic(dir.file("square.json"), R"({"model": {"name": "tiny", "num_classes": 2},
+      "augment": {"val_resize": 96}, "preprocess": {"mean": [0.5, 0.5, 0.5]}})");
+  ASSERT_EQ(convert({pth, "--config", dir.file("square.json"), "-o", dir.file("b.bin")}).status, 0);
+  ck = load_checkpoint(dir.file("b"));
+  EXPECT_EQ(ck.preprocess.input_size, (std::vector<int64_t>{96, 96}));
+  EXPECT_EQ(ck.preprocess.mean, (std::vector<double>{0.5, 0.5, 0.5}));
+
+  write_file_atomic(dir.file("bad.json"), R"({"model": {"name": "tiny", "num_classes": 2},
+      "augment": {"std": "one"}})");
+  const Result r = convert({pth, "--config", dir.file("bad.json"), "-o", dir.file("c.bin")});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("bad \"augment\""), std::string::npos) << r.err;
+}
+
 TEST(ConvertCli, ConfigValidatesAgainstTheRegistry) {
   register_tiny();
   testing::TempDir dir;

@@ -162,6 +162,9 @@ TEST(Hooks, EveryCalledModuleOfEveryNetIsRecorded) {
       {{"name", "sekd_student"}, {"backbone", "mit_b0"}, {"num_classes", 4}},
       {{"name", "sekd_teacher"}, {"backbone", "mit_b0"}, {"num_classes", 4}},
       {{"name", "swin_t_att_unet"}, {"num_classes", 4}, {"base", 8}},
+      {{"name", "fastsegformer"}, {"num_classes", 4}, {"fork_feat", true}},
+      {{"name", "fastsegformer"}, {"num_classes", 4}, {"Pyramid", "multiscale"}, {"cnn_branch", true}},
+      {{"name", "fastsegformer"}, {"num_classes", 4}, {"backbone", "efficientformerV2_s0"}, {"cnn_branch", true}},
   };
   const std::set<std::string> unused = {"decode_head.conv_seg", "detail_conv"};
   // SFNet-Lite's head builds layer4's lateral and never calls it, as upstream.
@@ -170,7 +173,8 @@ TEST(Hooks, EveryCalledModuleOfEveryNetIsRecorded) {
     SCOPED_TRACE(model.dump());
     auto net = build(model);
     nn::LayerRecorder rec(*net);
-    run_train_outputs(*net, rec);
+    // EfficientFormerV2's attention biases fix its input size.
+    run_train_outputs(*net, rec, model.value("backbone", "") == "efficientformerV2_s0" ? 224 : 64);
     std::set<std::string> want, got;
     for (const auto& [m, name] : nn::module_names(*net))
       if (!name.empty() && m->type_name() != "ModuleList" && !unused.count(name) &&

@@ -2,7 +2,9 @@
 
 #include <cstdio>
 #include <string>
+#include <vector>
 
+#include "runtime/error.h"
 #include "runtime/image_io.h"
 
 using namespace cudaseg;
@@ -61,6 +63,24 @@ TEST(ImageIO, PngWriteReadRoundTrip) {
   Tensor label = img.select(2, 1);
   write_png(path, label);
   EXPECT_EQ(read_image(path, 0).squeeze(2).to_vector(), label.to_vector());
+  std::remove(path.c_str());
+}
+
+// JPEG is lossy: a smooth image comes back within a few levels at quality 95.
+TEST(ImageIO, JpegWriteReadRoundTrip) {
+  Tensor img = Tensor::empty({16, 24, 3}, DType::u8);
+  uint8_t* p = img.data<uint8_t>();
+  for (int y = 0; y < 16; ++y)
+    for (int x = 0; x < 24; ++x)
+      for (int c = 0; c < 3; ++c) p[(y * 24 + x) * 3 + c] = static_cast<uint8_t>(40 + 4 * x + 3 * y + 20 * c);
+  const std::string path = testing::TempDir() + "roundtrip.jpg";
+  write_jpeg(path, img, 95);
+  Tensor back = read_image(path, 3);
+  ASSERT_EQ(back.shape(), img.shape());
+  const std::vector<double> a = img.to_vector(), b = back.to_vector();
+  for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], 8.0) << i;
+  EXPECT_THROW(write_jpeg(path, img, 0), Error);
+  EXPECT_THROW(write_jpeg(path, Tensor::zeros({4, 4, 3}), 90), Error);  // not u8
   std::remove(path.c_str());
 }
 

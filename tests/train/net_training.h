@@ -15,6 +15,7 @@ struct Case {
   int64_t steps;
   double lr = 1e-3;
   int64_t num_classes = 4;  // of the model and the synthetic data
+  int64_t image_size = 64;   // side of the square synthetic images (nets with a fixed input size)
 };
 
 class NetTraining : public ::testing::TestWithParam<Case> {};

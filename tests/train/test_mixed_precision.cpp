@@ -112,7 +112,8 @@ TEST(MixedPrecision, ShippedNetsRunUnderTheGuard) {
   int checked = 0;
   for (const auto& entry : fs::directory_iterator(dir)) {
     if (entry.path().extension() != ".json") continue;
-    Json model = Json::parse(std::ifstream(entry.path()))["model"];
+    const Json config = Json::parse(std::ifstream(entry.path()));
+    Json model = config["model"];
     if (std::find(registered.begin(), registered.end(), model["name"].get<std::string>()) == registered.end()) {
       continue;
     }
@@ -121,7 +122,11 @@ TEST(MixedPrecision, ShippedNetsRunUnderTheGuard) {
     ++checked;
     nn::ModulePtr net = seeded_net(model);
     nn::manual_seed(5);
-    const Tensor x = nn::init_generator().uniform({2, 3, 64, 64}, -1, 1).to(DType::f64);
+    // 64x64, or the validation size of a net with a fixed input (FastSegFormer-E's 224x224).
+    const Json resize = config.contains("augment") ? config["augment"].value("val_resize", Json()) : Json();
+    const int64_t h = resize.is_array() ? resize[0].get<int64_t>() : 64;
+    const int64_t w = resize.is_array() ? resize[1].get<int64_t>() : 64;
+    const Tensor x = nn::init_generator().uniform({2, 3, h, w}, -1, 1).to(DType::f64);
     std::vector<Tensor> outs;
     try {
       nn::MixedPrecisionGuard guard;

@@ -1,6 +1,6 @@
 // Each first-slice net trains in the Trainer: built from its run config
 // (nets/<config>.json, model section as shipped but Case::num_classes, 4 by default) on 2 synthetic
-// 64x64 images, a few Adam steps lower the loss on a fixed batch (ENet, with
+// 64x64 images (Case::image_size), a few Adam steps lower the loss on a fixed batch (ENet, with
 // its spatial dropout and PReLUs, moves slower at the others' lr).
 #include <gtest/gtest.h>
 
@@ -36,7 +36,7 @@ TEST_P(NetTraining, AFewStepsLowerTheLoss) {
   Json config = Json::parse(f);
   config["model"]["num_classes"] = c.num_classes;
   config["data"] = {{"dataset", "synthetic"}, {"num_classes", c.num_classes}, {"train_size", 2}, {"val_size", 1},
-                    {"image_size", {64, 64}}, {"seed", 3}, {"workers", 0}};
+                    {"image_size", {c.image_size, c.image_size}}, {"seed", 3}, {"workers", 0}};
   config["augment"] = {{"scale", {1.0, 1.0}}, {"flip", false}};
   config["optimizer"] = {{"type", "adam"}, {"lr", c.lr}, {"weight_decay", 0.0}};
   config["schedule"] = {{"policy", "poly"}, {"warmup_iters", 0}};

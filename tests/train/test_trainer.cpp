@@ -92,6 +92,29 @@ TEST(Trainer, ShortRunOnSyntheticDataRaisesMiou) {
   fs::remove_all(dir);
 }
 
+// The checkpoints record the normalisation and validation size of the augment
+// section: the preprocessing and input size inference applies.
+TEST(Trainer, CheckpointsCarryTheAugmentPreprocessing) {
+  const fs::path dir = fresh_dir("preprocess");
+  Json config = train_testing::toy_config();
+  config["augment"]["mean"] = {0.0, 0.0, 0.0};
+  config["augment"]["std"] = {1.0, 1.0, 1.0};
+  config["augment"]["val_resize"] = {12, 16};
+  config["train"]["iters"] = 3;
+  config["train"]["val_interval"] = 0;
+  Trainer trainer(config, dir.string(), train_testing::toy_data(4, 2, 1));
+  trainer.set_log([](const std::string&) {});
+  trainer.run();
+  for (const char* name : {"last", "best"}) {
+    SCOPED_TRACE(name);
+    const weights::Checkpoint ck = weights::load_checkpoint((dir / name).string());
+    EXPECT_EQ(ck.preprocess.mean, (std::vector<double>{0.0, 0.0, 0.0}));
+    EXPECT_EQ(ck.preprocess.std, (std::vector<double>{1.0, 1.0, 1.0}));
+    EXPECT_EQ(ck.preprocess.input_size, (std::vector<int64_t>{12, 16}));
+  }
+  fs::remove_all(dir);
+}
+
 // Interrupted at step 5 and resumed, the run ends bit-identical to one that
 // never stopped: weights, BN buffers, optimizer moments, EMA, dropout masks
 // (RNG) and the loader's shuffled order all continue exactly.

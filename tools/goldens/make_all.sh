@@ -172,10 +172,18 @@ if [ -n "$SEKD" ]; then
     "$PY" "$HERE/make_golden.py" --upstream "$SEKD" --net $n --seed "$SEED" --size 64x96 --no-train --out "$OUT/$n.json"
   done
 fi
-# caixiongjiang/FastSegFormer (fourth argument, optional): square sizes only, as upstream
-FSF=${4:-}
-if [ -n "$FSF" ]; then
-  "$PY" "$HERE/make_golden.py" --upstream "$FSF" --net swin_t_att_unet --seed "$SEED" --size 64x64 --size 96x96 --out "$OUT/swin_t_att_unet.json" &
-  "$PY" "$HERE/make_golden_f64.py" --upstream "$FSF" --net swin_t_att_unet --seed "$SEED" --size 64x64 --size 96x96 --out "$OUT/swin_t_att_unet_f64.json" &
-  wait
-fi
+# caixiongjiang/FastSegFormer 8f673e0: the fourth argument, else FASTSEGFORMER, else /tmp/upstream/fastsegformer
+FSF=${4:-${FASTSEGFORMER:-/tmp/upstream/fastsegformer}}
+# the Swin-T-Att-UNet teacher: square sizes only, as upstream
+"$PY" "$HERE/make_golden.py" --upstream "$FSF" --net swin_t_att_unet --seed "$SEED" --size 64x64 --size 96x96 --out "$OUT/swin_t_att_unet.json" &
+"$PY" "$HERE/make_golden_f64.py" --upstream "$FSF" --net swin_t_att_unet --seed "$SEED" --size 64x64 --size 96x96 --out "$OUT/swin_t_att_unet_f64.json" &
+wait
+run fastsegformer_e "$FSF" --size 224x224 &
+run64 fastsegformer_e "$FSF" --size 224x224 &
+run64 fastsegformer_e_fork "$FSF" --size 224x224 &
+wait
+run fastsegformer_p "$FSF" --size 224x224 &
+run64 fastsegformer_p "$FSF" --size 224x224 &
+run fastsegformer_p_fork "$FSF" --size 64x128 --size 96x160 &
+run64 fastsegformer_p_fork "$FSF" --size 64x128 --size 96x160 &
+wait

@@ -8,7 +8,8 @@ pytorch's models; see build_smp), of NVlabs/SegFormer (net segformer), of
 XuJiacong/PIDNet (net pidnet: models/pidnet.py's PIDNet; see build_pidnet
 and forward), of lxtGH/SFSegNets (net sfnet; see build_sfnet), of xl-alt/SEKD
 (nets sekd_student, sekd_teacher; see build_sekd) or of
-caixiongjiang/FastSegFormer (net swin_t_att_unet; see build_fastsegformer).
+caixiongjiang/FastSegFormer (nets fastsegformer and swin_t_att_unet; see
+build_fastsegformer and build_swin_t_att_unet).
 
 Shims (imports only, no numerics changed):
   * zh320: models/__init__.py imports every model, and fanet.py does
@@ -77,6 +78,14 @@ Shims (imports only, no numerics changed):
     timm.models.layers (trunc_normal_, DropPath) and
     timm.models.registry.register_model: the SegFormer timm stubs above. The
     checkout root goes on sys.path (the file imports `nets.UNet.*`).
+  * FastSegFormer: nets/FastSegFormer/{efficientformer_v2,poolformer}.py import
+    timm names only: timm.data IMAGENET_DEFAULT_MEAN/STD (ImageNet constants,
+    used by the unused _cfg), timm.models.layers DropPath (timm's, as above)
+    and trunc_normal_ (nn.init's), timm.models.layers.helpers to_2tuple,
+    timm.models.registry register_model (identity). fast_segformer.py also
+    imports nets/UNet/swin_transformer.py, which needs nothing extra. With
+    fork_feat the forward returns upstream's feature list; the last entry is
+    the logits (main), the others the extra outputs ("fork").
 
 Model configs are cudaseg's registry `model` objects: the upstream
 constructor arguments, except that the class count is `num_classes`.
@@ -200,6 +209,14 @@ NETS = {
     "sekd_teacher_b2": {"name": "sekd_teacher", "backbone": "mit_b2", "num_classes": 3},
     "sekd_teacher_b3": {"name": "sekd_teacher", "backbone": "mit_b3", "num_classes": 3},
     "swin_t_att_unet": {"name": "swin_t_att_unet", "num_classes": 4},
+    "fastsegformer_e": {"name": "fastsegformer", "backbone": "efficientformerV2_s0", "Pyramid": "multiscale",
+                        "cnn_branch": True, "num_classes": 4},
+    "fastsegformer_e_fork": {"name": "fastsegformer", "backbone": "efficientformerV2_s0", "Pyramid": "pooling",
+                             "fork_feat": True, "num_classes": 4},
+    "fastsegformer_p": {"name": "fastsegformer", "backbone": "poolformer_s12", "Pyramid": "multiscale",
+                        "cnn_branch": True, "num_classes": 4},
+    "fastsegformer_p_fork": {"name": "fastsegformer", "backbone": "poolformer_s12", "Pyramid": "pooling",
+                             "fork_feat": True, "num_classes": 4},
 }
 NETS["pidnet_s"] = {"name": "pidnet", "arch_type": "pidnet_s", "num_classes": 19}
 NETS["pidnet_l"] = {"name": "pidnet", "arch_type": "pidnet_l", "num_classes": 19}
@@ -519,8 +536,8 @@ def eval_extras(model, config, x):
     return named
 
 
-# ---------------------------------------------------------------- FastSegFormer
-def build_fastsegformer(upstream, config):
+# ---------------------------------------------------------------- FastSegFormer's teacher
+def build_swin_t_att_unet(upstream, config):
     """swinTS_Att_Unet(num_classes, pretrained, backbone, embed_dim, base, fork_feat) of nets/UNet/swinTS_Att_Unet.py."""
     _install_segformer_stubs()
     if upstream not in sys.path:
@@ -530,6 +547,30 @@ def build_fastsegformer(upstream, config):
               "backbone": config.get("backbone", "swin_T_224"), "embed_dim": config.get("embed_dim", 96),
               "base": config.get("base", 64), "fork_feat": config.get("fork_feat", False)}
     return swinTS_Att_Unet(**kwargs), {"class": "nets.UNet.swinTS_Att_Unet.swinTS_Att_Unet", "ctor_kwargs": kwargs}
+
+
+# ---------------------------------------------------------------- FastSegFormer
+FASTSEGFORMER_ARGS = ("backbone", "Pyramid", "fork_feat", "cnn_branch")
+
+
+def _install_timm_stubs():
+    _stub("timm")
+    _stub("timm.data", IMAGENET_DEFAULT_MEAN=(0.485, 0.456, 0.406), IMAGENET_DEFAULT_STD=(0.229, 0.224, 0.225))
+    _stub("timm.models")
+    _stub("timm.models.layers", DropPath=DropPath, to_2tuple=_to_2tuple, trunc_normal_=nn.init.trunc_normal_)
+    _stub("timm.models.layers.helpers", to_2tuple=_to_2tuple)
+    _stub("timm.models.registry", register_model=lambda f: f)
+
+
+def build_fastsegformer(upstream, config):
+    _install_timm_stubs()
+    if upstream not in sys.path:
+        sys.path.insert(0, upstream)
+    from nets.FastSegFormer.fast_segformer import FastSegFormer  # caixiongjiang's
+    kwargs = {k: config[k] for k in FASTSEGFORMER_ARGS if k in config}
+    kwargs["num_classes"] = config["num_classes"]
+    info = {"class": "nets.FastSegFormer.fast_segformer.FastSegFormer", "ctor_kwargs": kwargs}
+    return FastSegFormer(**kwargs), info
 
 
 def build_zh320_backbone(upstream, backbone_type):
@@ -634,6 +675,8 @@ def build(upstream, config):
     elif config["name"].startswith("sekd_"):
         model, info = build_sekd(upstream, config)
     elif config["name"] == "swin_t_att_unet":
+        model, info = build_swin_t_att_unet(upstream, config)
+    elif config["name"] == "fastsegformer":
         model, info = build_fastsegformer(upstream, config)
     else:
         model, info = build_zh320(upstream, config)
@@ -664,6 +707,8 @@ def forward(model, config, x, training):
         out = model(x, gts=torch.zeros(x.shape[0], x.shape[2], x.shape[3], dtype=torch.long))
     else:
         out = model(x)
+    if name == "fastsegformer" and isinstance(out, list):
+        return out[-1], out[:-1]
     if isinstance(out, tuple):
         main, extra = out
         extra = list(extra) if isinstance(extra, (tuple, list)) else [extra]
@@ -679,6 +724,8 @@ def extra_kind(config):
         return "aux" if config.get("augment", True) else None
     if config["name"] == "sfnet":
         return "aux" if config.get("fpn_dsn") and config.get("head_type", "v1") == "v1" else None
+    if config["name"] == "fastsegformer" and config.get("fork_feat"):
+        return "fork"
     if config.get("use_detail_head"):
         return "detail"
     if config.get("use_aux"):
