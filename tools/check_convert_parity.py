@@ -99,6 +99,8 @@ NETS = {
     "sekd_student_b0": ({"name": "sekd_student", "backbone": "mit_b0", "num_classes": 3}, 32),
     "sekd_teacher_b2": ({"name": "sekd_teacher", "backbone": "mit_b2", "num_classes": 3}, 32),
     "swin_t_att_unet": ({"name": "swin_t_att_unet", "num_classes": 4}, 32),  # square only, as upstream
+    "fastsegformer_e": ({"name": "fastsegformer", "backbone": "efficientformerV2_s0", "num_classes": 4}, 224),
+    "fastsegformer_p": ({"name": "fastsegformer", "backbone": "poolformer_s12", "num_classes": 4}, 224),
 }
 
 # The checkout each registry name is built from (an argument of this script).
@@ -148,8 +150,10 @@ def main():
             gen = torch.Generator().manual_seed(rng.randrange(1 << 30))
             repo = REPO_OF.get(config["name"])
             up = getattr(args, repo) if repo else args.zh320
-            model = upstream.build(up, config)[0].eval()
+            model = upstream.build(up, config)[0]
             randomize(model, gen)
+            # eval() after the weights are set: EfficientFormerV2 caches its attention biases in eval()
+            model.eval()
             pth = os.path.join(tmp, net + ".pth")
             torch.save(model.state_dict(), pth)
             cfg = os.path.join(tmp, net + ".json")
@@ -160,6 +164,8 @@ def main():
                            check=True, capture_output=True, text=True)
             h = multiple * rng.randint(2, 6)
             w = h if config["name"] == "swin_t_att_unet" else multiple * rng.randint(2, 8)
+            if config["name"] == "fastsegformer":  # its attention biases and image branch are fixed at 224x224
+                h = w = 224
             x = torch.rand((1, 3, h, w), generator=gen) * 2 - 1
             xin, yout = os.path.join(tmp, net + "_x.npy"), os.path.join(tmp, net + "_y.npy")
             np.save(xin, x.numpy())
