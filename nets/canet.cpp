@@ -8,8 +8,8 @@
 #include "autograd/shape.h"
 #include "nn/layers.h"
 #include "nn/registry.h"
-#include "nets/mobilenetv2.h"
 #include "nets/resnet.h"
+#include "nets/zh320_backbone.h"
 #include "nets/zh320_modules.h"
 #include "runtime/error.h"
 
@@ -24,18 +24,10 @@ class ContextBranch : public nn::Module {
  public:
   ContextBranch(int64_t out_channels, const std::string& backbone_type, int64_t hid_channels = 192)
       : nn::Module("ContextBranch") {
-    int64_t c16 = 0, c32 = 0;
-    if (backbone_type == "mobilenet_v2") {
-      auto backbone = register_module("backbone", std::make_shared<MobileNetV2>());
-      features_ = [b = backbone.get()](const Tensor& x) { return b->forward_features(x); };
-      c16 = MobileNetV2::kChannels[2];
-      c32 = MobileNetV2::kChannels[3];
-    } else {
-      auto backbone = register_module("backbone", std::make_shared<ResNet>(backbone_type));
-      features_ = [b = backbone.get()](const Tensor& x) { return b->forward_features(x); };
-      c16 = backbone->channels()[2];
-      c32 = backbone->channels()[3];
-    }
+    const Zh320Backbone backbone = make_zh320_backbone(backbone_type);
+    register_module("backbone", backbone.module);
+    features_ = backbone.features;
+    const int64_t c16 = backbone.channels[2], c32 = backbone.channels[3];
     up1_ = register_module("up1", std::make_shared<zh320::DeConvBNAct>(c32, hid_channels));
     up2_ = register_module("up2", std::make_shared<zh320::DeConvBNAct>(c16 + hid_channels, out_channels));
   }

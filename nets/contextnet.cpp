@@ -13,6 +13,7 @@ namespace {
 using zh320::conv_bn_act;
 using zh320::ds_conv_bn_act;
 using zh320::dw_conv_bn_act;
+using zh320::InvertedResidual;
 using zh320::pw_conv_bn_act;
 
 // Upstream's Branch_1: the depth-wise convs stay linear (act 'none'), only
@@ -28,31 +29,6 @@ std::shared_ptr<nn::Sequential> full_res_branch(int64_t in_channels, const std::
   seq->push_back(pw_conv_bn_act(128, 128, act));
   return seq;
 }
-
-// MobileNetV2's block as contextnet.py defines it: 1x1 expansion (with bias,
-// as zh320's PWConvBNAct), 3x3 depth-wise, linear 1x1 projection; identity
-// shortcut when shapes allow.
-class InvertedResidual : public nn::Module {
- public:
-  InvertedResidual(int64_t in_channels, int64_t out_channels, int64_t stride, int64_t expand_ratio,
-                   const std::string& act)
-      : nn::Module("InvertedResidual"), use_res_connect_(stride == 1 && in_channels == out_channels) {
-    const int64_t hid_channels = in_channels * expand_ratio;
-    auto conv = std::make_shared<nn::Sequential>();
-    conv->push_back(pw_conv_bn_act(in_channels, hid_channels, act));
-    conv->push_back(dw_conv_bn_act(hid_channels, hid_channels, 3, stride, 1, act));
-    conv->push_back(conv_bn_act(hid_channels, out_channels, 1, 1, 1, 1, false, "none"));
-    conv_ = register_module("conv", conv);
-  }
-  Tensor forward(const Tensor& x) override {
-    const Tensor y = (*conv_)(x);
-    return use_res_connect_ ? fn::add(x, y) : y;
-  }
-
- private:
-  bool use_res_connect_;
-  nn::ModulePtr conv_;
-};
 
 // Upstream's Branch_4, on the 1/4 image: stem (stride 2), bottlenecks
 // (stride 4 more), a 3x3 ConvBNAct.

@@ -6,8 +6,8 @@
 #include "autograd/shape.h"
 #include "nn/layers.h"
 #include "nn/registry.h"
-#include "nets/mobilenetv2.h"
 #include "nets/resnet.h"
+#include "nets/zh320_backbone.h"
 #include "nets/zh320_modules.h"
 #include "runtime/error.h"
 
@@ -57,18 +57,10 @@ LiteSeg::LiteSeg(int64_t num_classes, int64_t n_channel, const std::string& back
     : nn::SegNet("LiteSeg") {
   CUDASEG_CHECK(num_classes > 0 && n_channel > 0, "LiteSeg: num_classes (", num_classes, ") and n_channel (",
                 n_channel, ") must be positive");
-  std::array<int64_t, 4> channels{};
-  if (backbone_type == "mobilenet_v2") {
-    auto backbone = register_module("backbone", std::make_shared<MobileNetV2>());
-    features_ = [b = backbone.get()](const Tensor& x) { return b->forward_features(x); };
-    channels = MobileNetV2::kChannels;
-    backbone_ = backbone;
-  } else {
-    auto backbone = register_module("backbone", std::make_shared<ResNet>(backbone_type));
-    features_ = [b = backbone.get()](const Tensor& x) { return b->forward_features(x); };
-    channels = backbone->channels();
-    backbone_ = backbone;
-  }
+  const Zh320Backbone backbone = make_zh320_backbone(backbone_type);
+  backbone_ = register_module("backbone", backbone.module);
+  features_ = backbone.features;
+  const std::array<int64_t, 4> channels = backbone.channels;
   constexpr int64_t daspp_channels = 512;
   daspp_ = register_module("daspp", std::make_shared<DASPPModule>(channels[3], daspp_channels, act_type));
   seg_head_ = register_module("seg_head", seg_head(daspp_channels + channels[1], num_classes, act_type));

@@ -3,8 +3,8 @@
 #include "autograd/arith.h"
 #include "nn/layers.h"
 #include "nn/registry.h"
-#include "nets/mobilenetv2.h"
 #include "nets/resnet.h"
+#include "nets/zh320_backbone.h"
 #include "nets/zh320_modules.h"
 #include "runtime/error.h"
 
@@ -41,18 +41,10 @@ SwiftNet::SwiftNet(int64_t num_classes, int64_t n_channel, const std::string& ba
     : nn::SegNet("SwiftNet") {
   CUDASEG_CHECK(num_classes > 0 && n_channel > 0 && up_channels > 0, "SwiftNet: num_classes (", num_classes,
                 "), n_channel (", n_channel, ") and up_channels (", up_channels, ") must be positive");
-  std::array<int64_t, 4> channels{};
-  if (backbone_type == "mobilenet_v2") {
-    auto backbone = register_module("backbone", std::make_shared<MobileNetV2>());
-    features_ = [b = backbone.get()](const Tensor& x) { return b->forward_features(x); };
-    channels = MobileNetV2::kChannels;
-    backbone_ = backbone;
-  } else {
-    auto backbone = register_module("backbone", std::make_shared<ResNet>(backbone_type));
-    features_ = [b = backbone.get()](const Tensor& x) { return b->forward_features(x); };
-    channels = backbone->channels();
-    backbone_ = backbone;
-  }
+  const Zh320Backbone backbone = make_zh320_backbone(backbone_type);
+  backbone_ = register_module("backbone", backbone.module);
+  features_ = backbone.features;
+  const std::array<int64_t, 4> channels = backbone.channels;
   const auto connection = [&](int i) {
     return zh320::conv_bn_act(channels[i], up_channels, 1, 1, 1, 1, false, act_type);
   };

@@ -1,5 +1,7 @@
 #include "nets/zh320_separable.h"
 
+#include "autograd/arith.h"
+
 namespace cudaseg::nets::zh320 {
 
 std::shared_ptr<nn::Sequential> dw_conv_bn_act(int64_t in_channels, int64_t out_channels, int64_t kernel_size,
@@ -27,6 +29,22 @@ std::shared_ptr<nn::Sequential> ds_conv_bn_act(int64_t in_channels, int64_t out_
   seq->push_back(dw_conv_bn_act(in_channels, in_channels, kernel_size, stride, dilation, act_type));
   seq->push_back(pw_conv_bn_act(in_channels, out_channels, act_type));
   return seq;
+}
+
+InvertedResidual::InvertedResidual(int64_t in_channels, int64_t out_channels, int64_t stride, int64_t expand_ratio,
+                                   const std::string& act_type)
+    : nn::Module("InvertedResidual"), use_res_connect_(stride == 1 && in_channels == out_channels) {
+  const int64_t hid_channels = in_channels * expand_ratio;
+  auto conv = std::make_shared<nn::Sequential>();
+  conv->push_back(pw_conv_bn_act(in_channels, hid_channels, act_type));
+  conv->push_back(dw_conv_bn_act(hid_channels, hid_channels, 3, stride, 1, act_type));
+  conv->push_back(conv_bn_act(hid_channels, out_channels, 1, 1, 1, 1, false, "none"));
+  conv_ = register_module("conv", conv);
+}
+
+Tensor InvertedResidual::forward(const Tensor& x) {
+  const Tensor y = (*conv_)(x);
+  return use_res_connect_ ? fn::add(x, y) : y;
 }
 
 }  // namespace cudaseg::nets::zh320

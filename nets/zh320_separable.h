@@ -33,4 +33,19 @@ std::shared_ptr<nn::Sequential> ds_conv_bn_act(int64_t in_channels, int64_t out_
                                                int64_t stride = 1, int64_t dilation = 1,
                                                const std::string& act_type = "relu");
 
+// MobileNetV2's block as FastSCNN and ContextNet each define it upstream
+// (identical classes): PWConvBNAct expansion (with bias), 3x3 DWConvBNAct,
+// linear 1x1 ConvBNAct projection, all under "conv"; identity shortcut at
+// stride 1 with equal channels.
+class InvertedResidual : public nn::Module {
+ public:
+  InvertedResidual(int64_t in_channels, int64_t out_channels, int64_t stride, int64_t expand_ratio,
+                   const std::string& act_type);
+  Tensor forward(const Tensor& x) override;
+
+ private:
+  bool use_res_connect_;
+  nn::ModulePtr conv_;
+};
+
 }  // namespace cudaseg::nets::zh320
