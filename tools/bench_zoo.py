@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""Batch-1 CPU latency of the zh320 nets in cudaseg, PyTorch eager and
+"""Batch-1 CPU latency of the zh320 nets (and of the seeds' other nets, given
+their checkouts with --upstream-dir) in cudaseg, PyTorch eager and
 onnxruntime, all three measured in one run, interleaved round by round.
 
 Set-up (once; Debian's torch 1.13 is a system package built against numpy 1,
@@ -96,8 +97,11 @@ def drop_output_clones(model):
 
 def export_onnx(model, config, x, path, opset):
     """Returns None, or why the export failed."""
-    from models.modules import replace_adaptive_avg_pool  # zh320's, on sys.path once a net is built
-    wrapped = MainOutput(replace_adaptive_avg_pool(copy.deepcopy(model)), config).eval()
+    model = copy.deepcopy(model)
+    if config["name"] in U.ZH320_CLASSES:
+        from models.modules import replace_adaptive_avg_pool  # zh320's, on sys.path once a net is built
+        model = replace_adaptive_avg_pool(model)
+    wrapped = MainOutput(model, config).eval()
     try:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -164,7 +168,7 @@ def bench_net(a, net, workdir):
     with open(os.path.join(REPO, "nets", f"{net}.json")) as f:
         doc = json.load(f)
     config = doc.get("model", doc)
-    model, info = U.build(a.upstream, config)
+    model, info = U.build(a.upstream_dirs.get(config["name"], a.upstream), config)
     drop_output_clones(model)
     model.eval()
     h, w = a.size
@@ -256,7 +260,11 @@ def main():
     ap.add_argument("--rtseg-convert", default=os.path.join(REPO, "build", "rtseg_convert"))
     ap.add_argument("--cudaseg-random-weights", action="store_true",
                     help="run cudaseg on its own random init (--config) instead of PyTorch's converted weights")
-    ap.add_argument("--nets", default="ii", help="comma-separated registry names, or ii / iii for the sets above")
+    ap.add_argument("--nets", default="ii", help="comma-separated run configs (nets/<name>.json), or ii / iii for the "
+                    "sets above")
+    ap.add_argument("--upstream-dir", action="append", default=[], metavar="NAME=DIR",
+                    help="the checkout that builds registry name NAME (not zh320's), e.g. "
+                    "fastsegformer=/tmp/upstream/fastsegformer; repeatable")
     ap.add_argument("--size", type=BT.parse_size, default=(512, 1024))
     ap.add_argument("--threads", type=int, default=DEFAULT_THREADS)
     ap.add_argument("--rounds", type=int, default=5)
@@ -269,10 +277,22 @@ def main():
     if a.threads < 1 or a.rounds < 1 or a.iters < 1 or a.warmup < 0:
         ap.error("--threads, --rounds and --iters must be >= 1, --warmup >= 0")
     a.upstream = os.path.abspath(a.upstream)
+    a.upstream_dirs = {}
+    for item in a.upstream_dir:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            ap.error(f"--upstream-dir takes NAME=DIR, not '{item}'")
+        a.upstream_dirs[name] = os.path.abspath(path)
     nets = {"ii": NETS, "iii": NETS_III}.get(a.nets) or [n for n in a.nets.split(",") if n]
     for n in nets:
-        if n not in U.ZH320_CLASSES or not os.path.exists(os.path.join(REPO, "nets", f"{n}.json")):
-            ap.error(f"unknown net '{n}'")
+        cfg_path = os.path.join(REPO, "nets", f"{n}.json")
+        if not os.path.exists(cfg_path):
+            ap.error(f"unknown net '{n}' (no nets/{n}.json)")
+        with open(cfg_path) as f:
+            doc = json.load(f)
+        name = doc.get("model", doc)["name"]
+        if name not in U.ZH320_CLASSES and name not in a.upstream_dirs:
+            ap.error(f"{n}: registry name '{name}' is not a zh320 net; give its checkout with --upstream-dir {name}=DIR")
     torch.set_num_threads(a.threads)
     import onnxruntime as ort
 
