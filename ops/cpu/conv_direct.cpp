@@ -66,6 +66,7 @@ bool conv2d_direct_applies(const ConvGeom& g, DType dtype) {
 void conv2d_forward_direct(const Tensor& xt, const Tensor& wt, const Tensor& bt, const Tensor& yt, const ConvGeom& g,
                            const direct::Isa& isa, const ConvAct& act) {
   CUDASEG_CHECK(yt.dtype() == DType::f32, "conv2d (direct): float32 only, got ", dtype_name(yt.dtype()));
+  if (yt.numel() == 0) return;  // an empty batch: no bands (band_rows divides by the images)
   const float* x = xt.data<float>();
   const float* w = wt.data<float>();
   float* y = yt.data<float>();

@@ -225,6 +225,14 @@ TEST(Conv2d, NonContiguousInputAndWeight) {
 TEST(Conv2d, EmptyBatch) {
   const Tensor y = ops::conv2d(tt::randn({0, 3, 5, 5}, 50), tt::randn({2, 3, 3, 3}, 51));
   EXPECT_EQ(y.shape(), (Shape{0, 2, 3, 3}));
+  // float32 takes the direct kernels (dense and depthwise), with and without a fused activation.
+  for (const int64_t groups : {1, 3}) {
+    const Tensor x = tt::randn({0, 3, 5, 5}, 52, DType::f32), w = tt::randn({3, 3 / groups, 3, 3}, 53, DType::f32);
+    ops::Conv2dParams p;
+    p.groups = groups;
+    EXPECT_EQ(ops::conv2d(x, w, Tensor(), p).shape(), (Shape{0, 3, 3, 3}));
+    EXPECT_EQ(ops::conv2d_act(x, w, Tensor(), p, {Tensor(), 0.0, 6.0}).shape(), (Shape{0, 3, 3, 3}));
+  }
 }
 
 TEST(Conv2d, Misuse) {
