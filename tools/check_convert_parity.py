@@ -11,7 +11,9 @@ at most three times PyTorch float32's own, or 1e-5, whichever is larger.
         --zh320 /tmp/upstream/zh320 --segformer /tmp/upstream/segformer [--pidnet DIR] [--sfsegnets DIR] \
         [--sekd DIR] [--fastsegformer DIR] [--seed N] [--nets stdc1 enet]
 The smp_* teachers need a Python with segmentation-models-pytorch 0.3.3 (run the
-script with it; tests/goldens/README.md says how to make one).
+script with it; tests/goldens/README.md says how to make one), in a run of
+their own: the SegFormer and FastSegFormer builders install stand-in timm
+modules that smp's own timm imports then find.
 
 Exit status 1 when any net misses the bound.
 """
