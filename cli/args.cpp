@@ -29,8 +29,18 @@ int64_t parse_int(const std::string& flag, const std::string& text, int64_t min_
   char* end = nullptr;
   errno = 0;
   const long long v = std::strtoll(text.c_str(), &end, 10);
-  if (text.empty() || *end != '\0' || errno != 0 || v < min_value)
+  if (text.empty() || *end != '\0' || v < min_value)
     throw UsageError{flag + " wants an integer >= " + std::to_string(min_value) + ", got '" + text + "'"};
+  if (errno == ERANGE) throw UsageError{flag + " value '" + text + "' is out of range"};
+  return v;
+}
+
+int64_t parse_int(const std::string& flag, const std::string& text, int64_t min_value, int64_t max_value) {
+  const int64_t v = parse_int(flag, text, min_value);
+  if (v > max_value) {
+    throw UsageError{flag + " wants an integer in [" + std::to_string(min_value) + ", " + std::to_string(max_value) +
+                     "], got '" + text + "'"};
+  }
   return v;
 }
 

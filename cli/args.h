@@ -20,6 +20,8 @@ struct UsageError {
 // "HxW" with positive integers, else UsageError naming `flag`.
 std::array<int64_t, 2> parse_size(const std::string& flag, const std::string& text);
 int64_t parse_int(const std::string& flag, const std::string& text, int64_t min_value);
+// The same within [min_value, max_value].
+int64_t parse_int(const std::string& flag, const std::string& text, int64_t min_value, int64_t max_value);
 // "on" or "off", else UsageError naming `flag`.
 bool parse_on_off(const std::string& flag, const std::string& text);
 double parse_double(const std::string& flag, const std::string& text, double lo, double hi);

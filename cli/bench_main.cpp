@@ -16,6 +16,7 @@
 #include "autograd/engine.h"
 #include "nn/registry.h"
 #include "runtime/gpu.h"
+#include "runtime/json_read.h"
 #include "runtime/rng.h"
 #include "weights/file_io.h"
 #include "runtime/thread_pool.h"
@@ -76,7 +77,7 @@ Args parse(int argc, const char* const* argv) {
     else if (f == "--no-fuse") a.fuse = false;
     else if (f == "--graphs") a.graphs = cli::parse_on_off(f, r.value(f));
     else if (f == "--tf32") a.tf32 = cli::parse_on_off(f, r.value(f));
-    else if (f == "--threads") a.threads = cli::parse_int(f, r.value(f), 1);
+    else if (f == "--threads") a.threads = cli::parse_int(f, r.value(f), 1, kMaxThreads);
     else if (f == "--per-layer") a.per_layer = true;
     else if (f == "--json") a.json = true;
     else throw UsageError{"unexpected argument " + f};
@@ -100,12 +101,7 @@ infer::InferenceSession open_session(const Args& a) {
   o.cuda_graphs = a.graphs;
   o.tf32 = a.tf32;
   if (!a.weights.empty()) return infer::InferenceSession::load(a.weights, o);
-  Json doc;
-  try {
-    doc = Json::parse(weights::read_text_file(a.config));
-  } catch (const Json::exception& e) {
-    CUDASEG_FAIL(a.config, ": not valid JSON: ", e.what());
-  }
+  const Json doc = parse_json(weights::read_text_file(a.config), a.config);
   const Json model = doc.contains("model") ? doc["model"] : doc;
   infer::ModelInfo info;
   info.model_json = nn::resolve_model_config(model).dump();

@@ -47,6 +47,8 @@ options:
   --tf32 on|off        TF32 tensor-core maths in float32 convolutions and matrix products: faster, about 1e-3
                        relative error (default off: float32 results match the CPU; CUDA only)
   --threads N          CPU threads (default: CUDASEG_NUM_THREADS, else every hardware thread)
+  --no-verify          skip the checkpoint's per-tensor checksums (trusted files: a faster start)
+  --allow-nonfinite    load NaN/Inf weights instead of refusing them (debugging only)
   --quiet              no progress lines
   --help               this text
 
@@ -66,6 +68,7 @@ struct Args {
   std::string weights, out = "rtseg_out", device = "cpu", precision = "fp32", video;
   std::vector<std::string> inputs;
   bool out_given = false, keep_size = false, fuse = true, graphs = true, tf32 = false, quiet = false;
+  bool verify = true, allow_nonfinite = false;
   int64_t batch = 1, threads = 0;  // threads 0: the pool as it is
   std::optional<std::array<int64_t, 2>> size;
   double alpha = 0.5;
@@ -82,7 +85,7 @@ Args parse(int argc, const char* const* argv) {
     else if (f == "--device") a.device = r.value(f);
     else if (f == "--precision") a.precision = r.value(f);
     else if (f == "--batch") a.batch = cli::parse_int(f, r.value(f), 1);
-    else if (f == "--threads") a.threads = cli::parse_int(f, r.value(f), 1);
+    else if (f == "--threads") a.threads = cli::parse_int(f, r.value(f), 1, kMaxThreads);
     else if (f == "--size") a.size = cli::parse_size(f, r.value(f));
     else if (f == "--keep-size") a.keep_size = true;
     else if (f == "--alpha") a.alpha = cli::parse_double(f, r.value(f), 0.0, 1.0);
@@ -90,6 +93,8 @@ Args parse(int argc, const char* const* argv) {
     else if (f == "--graphs") a.graphs = cli::parse_on_off(f, r.value(f));
     else if (f == "--tf32") a.tf32 = cli::parse_on_off(f, r.value(f));
     else if (f == "--quiet") a.quiet = true;
+    else if (f == "--no-verify") a.verify = false;
+    else if (f == "--allow-nonfinite") a.allow_nonfinite = true;
     else if (f == "--video") a.video = r.value(f);
     else if (f == "--input-tensor") a.input_tensor = r.value(f);
     else if (f == "--dump-logits") a.dump_logits = r.value(f);
@@ -138,6 +143,8 @@ infer::SessionOptions session_options(const Args& a) {
   o.fuse = a.fuse && a.dump_layer.empty() && a.dump_layers.empty();
   o.cuda_graphs = a.graphs;
   o.tf32 = a.tf32;
+  o.verify_checksums = a.verify;
+  o.allow_nonfinite = a.allow_nonfinite;
   return o;
 }
 
@@ -200,21 +207,57 @@ int run_images(const Args& a, infer::InferenceSession& s, std::ostream& out, std
   std::vector<double> latencies_ms;
   const auto start = std::chrono::steady_clock::now();
   auto last_report = start;
+  // One bad input costs only itself: the others (those batched with it too)
+  // are written, and one line at the end lists every failure.
+  std::vector<std::string> failures;
+  auto failed = [&](const std::string& input, const std::exception& e) {
+    const std::string why = one_line(e.what());
+    failures.push_back(why.find(input) == std::string::npos ? input + ": " + why : why);
+  };
   for (size_t first = 0; first < inputs.size(); first += a.batch) {
     const size_t end = std::min(inputs.size(), first + static_cast<size_t>(a.batch));
     std::vector<Tensor> images;
-    for (size_t i = first; i < end; ++i) images.push_back(read_image(inputs[i], 3));
+    std::vector<size_t> index;
+    for (size_t i = first; i < end; ++i) {
+      try {
+        images.push_back(read_image(inputs[i], 3));
+        index.push_back(i);
+      } catch (const std::exception& e) {
+        failed(inputs[i], e);
+      }
+    }
+    if (images.empty()) continue;
     const auto t0 = std::chrono::steady_clock::now();
-    const std::vector<Tensor> labels = s.predict_batch(images);
+    std::vector<Tensor> labels;
+    std::vector<bool> ok(images.size(), true);
+    try {
+      labels = s.predict_batch(images);
+    } catch (const std::exception&) {
+      // Which image of the batch failed is unknown: each alone says.
+      labels.assign(images.size(), Tensor());
+      for (size_t k = 0; k < images.size(); ++k) {
+        try {
+          labels[k] = s.predict_batch({images[k]})[0];
+        } catch (const std::exception& e) {
+          ok[k] = false;
+          failed(inputs[index[k]], e);
+        }
+      }
+    }
     latencies_ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
     for (size_t k = 0; k < images.size(); ++k) {
-      std::string stem = fs::path(inputs[first + k]).stem().string();
+      if (!ok[k]) continue;
+      std::string stem = fs::path(inputs[index[k]]).stem().string();
       if (const int n = stems[stem]++; n > 0) stem += "_" + std::to_string(n + 1);
       const std::string base = (fs::path(a.out) / stem).string();
-      const Tensor color = infer::colorize(labels[k], palette);
-      write_png(base + "_label.png", infer::label_png(labels[k]));
-      write_png(base + "_color.png", color);
-      write_png(base + "_overlay.png", infer::overlay(images[k], color, a.alpha));
+      try {
+        const Tensor color = infer::colorize(labels[k], palette);
+        write_png(base + "_label.png", infer::label_png(labels[k]));
+        write_png(base + "_color.png", color);
+        write_png(base + "_overlay.png", infer::overlay(images[k], color, a.alpha));
+      } catch (const std::exception& e) {
+        failed(inputs[index[k]], e);
+      }
     }
     const auto now = std::chrono::steady_clock::now();
     if (!a.quiet && inputs.size() > 1 && (now - last_report > std::chrono::seconds(1) || end == inputs.size())) {
@@ -225,12 +268,20 @@ int run_images(const Args& a, infer::InferenceSession& s, std::ostream& out, std
     }
   }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  double mean = 0;
-  for (double v : latencies_ms) mean += v / latencies_ms.size();
-  out << std::fixed << std::setprecision(2) << inputs.size() << " images -> " << a.out << " (" << 3 * inputs.size() << " PNGs) in " << secs << " s\n"
-      << "latency per batch of " << a.batch << " (preprocess, forward, resize, argmax): mean " << mean << " ms, p50 "
-      << percentile(latencies_ms, 0.5) << " ms, p99 " << percentile(latencies_ms, 0.99) << " ms\n";
-  return 0;
+  const size_t done = inputs.size() - failures.size();
+  out << std::fixed << std::setprecision(2) << done << " images -> " << a.out << " (" << 3 * done << " PNGs) in " << secs
+      << " s\n";
+  if (!latencies_ms.empty()) {
+    double mean = 0;
+    for (double v : latencies_ms) mean += v / latencies_ms.size();
+    out << "latency per batch of " << a.batch << " (preprocess, forward, resize, argmax): mean " << mean << " ms, p50 "
+        << percentile(latencies_ms, 0.5) << " ms, p99 " << percentile(latencies_ms, 0.99) << " ms\n";
+  }
+  if (failures.empty()) return 0;
+  err << "rtseg_infer: " << failures.size() << " of " << inputs.size() << " inputs failed: ";
+  for (size_t i = 0; i < failures.size(); ++i) err << (i ? "; " : "") << failures[i];
+  err << "\n";
+  return 1;
 }
 
 }  // namespace

@@ -47,7 +47,10 @@ DType precision_dtype(Precision p) {
 }
 
 InferenceSession InferenceSession::load(const std::string& weights_path, const SessionOptions& options) {
-  weights::Checkpoint ck = weights::load_checkpoint(weights_path);
+  weights::CheckpointLoadOptions load;
+  load.verify_checksums = options.verify_checksums;
+  load.allow_nonfinite = options.allow_nonfinite;
+  weights::Checkpoint ck = weights::load_checkpoint(weights_path, load);
   Json model;
   try {
     model = Json::parse(ck.model_json);

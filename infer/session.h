@@ -64,6 +64,11 @@ struct SessionOptions {
   // convolutions (runtime/math_mode.h), set on the calling thread for each
   // forward and restored after it. Off, float32 results match the CPU's.
   bool tf32 = false;
+  // Checkpoint loading (weights/checkpoint.h CheckpointLoadOptions): off
+  // skips the per-tensor checksums (trusted files, faster start).
+  bool verify_checksums = true;
+  // Loads NaN/Inf weights instead of refusing them: debugging only.
+  bool allow_nonfinite = false;
 };
 
 // What predict() needs besides the net: the checkpoint's metadata.

@@ -1,6 +1,7 @@
 #include "runtime/json_schema.h"
 
 #include <algorithm>
+#include <cmath>
 #include <sstream>
 
 #include "runtime/error.h"
@@ -82,6 +83,11 @@ std::string choices_text(const std::vector<Json>& choices, bool quoted) {
 Json resolve_value(const Key& k, const Json& v, const std::string& p) {
   if (v.is_null() && k.nullable) return nullptr;
   if (k.type == Type::object) return resolve(k.keys, v, p);
+  // JSON integers past 2^64 - 1 parse as floats: "expected an integer >= 0"
+  // would call 18446744073709551616 something it is not.
+  CUDASEG_CHECK(!(k.type == Type::integer && v.is_number_float() && std::fabs(v.get<double>()) >= 9223372036854775808.0),
+                p, ": ", v.dump(), " is beyond the 64-bit integers (at most 18446744073709551615 for a seed, ",
+                "9223372036854775807 otherwise)");
   CUDASEG_CHECK(accepts(k, v), p, ": expected ", expectation(k), ", got ", v.dump());
   if (!k.choices.empty() && std::find(k.choices.begin(), k.choices.end(), v) == k.choices.end()) {
     std::string hint;

@@ -8,6 +8,7 @@
 #include <exception>
 #include <memory>
 #include <mutex>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -17,20 +18,29 @@ namespace cudaseg {
 namespace {
 
 thread_local bool in_parallel_region = false;
+std::atomic<int> threads_until_failure{-1};
+
+std::thread start_thread(std::function<void()> body) {
+  if (threads_until_failure.load() >= 0 && threads_until_failure.fetch_sub(1) <= 0)
+    throw std::system_error(std::make_error_code(std::errc::resource_unavailable_try_again));
+  return std::thread(std::move(body));
+}
 
 class Pool {
  public:
   explicit Pool(int threads) {
-    for (int i = 0; i < threads - 1; ++i) workers_.emplace_back([this] { loop(); });
-  }
-  ~Pool() {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      stop_ = true;
+    try {
+      for (int i = 0; i < threads - 1; ++i) workers_.push_back(start_thread([this] { loop(); }));
+    } catch (const std::system_error& e) {
+      // The workers already running must be joined before the pool goes, or
+      // their std::thread destructors terminate the process.
+      const size_t started = workers_.size();
+      stop();
+      CUDASEG_FAIL("cannot start CPU thread ", started + 2, " of ", threads, ": ", e.what(),
+                   " (a process or address-space limit); ask for fewer threads (--threads, CUDASEG_NUM_THREADS)");
     }
-    cv_.notify_all();
-    for (auto& w : workers_) w.join();
   }
+  ~Pool() { stop(); }
   int size() const { return static_cast<int>(workers_.size()) + 1; }
   void submit(std::function<void()> job) {
     {
@@ -41,6 +51,15 @@ class Pool {
   }
 
  private:
+  void stop() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    for (auto& w : workers_) w.join();
+    workers_.clear();
+  }
   void loop() {
     in_parallel_region = true;
     while (true) {
@@ -65,9 +84,9 @@ class Pool {
 int default_threads() {
   if (const char* env = std::getenv("CUDASEG_NUM_THREADS")) {
     const int n = std::atoi(env);
-    if (n >= 1) return n;
+    if (n >= 1) return std::min(n, kMaxThreads);
   }
-  return std::max(1u, std::thread::hardware_concurrency());
+  return std::min<int>(kMaxThreads, std::max(1u, std::thread::hardware_concurrency()));
 }
 
 std::mutex pool_mutex;
@@ -84,12 +103,16 @@ std::shared_ptr<Pool> pool() {
 }  // namespace
 
 void set_num_threads(int n) {
-  CUDASEG_CHECK(n >= 1, "set_num_threads: need at least 1 thread, got ", n);
+  CUDASEG_CHECK(n >= 1 && n <= kMaxThreads, "set_num_threads: need 1 to ", kMaxThreads, " threads, got ", n);
   std::lock_guard<std::mutex> lock(pool_mutex);
   if (pool_ref()->size() != n) pool_ref() = std::make_shared<Pool>(n);
 }
 
 int num_threads() { return pool()->size(); }
+
+namespace test_hooks {
+void fail_thread_creation_after(int n) { threads_until_failure.store(n); }
+}  // namespace test_hooks
 
 void parallel_for(int64_t begin, int64_t end, int64_t grain,
                   const std::function<void(int64_t, int64_t)>& f) {

@@ -7,8 +7,20 @@
 
 namespace cudaseg {
 
-void set_num_threads(int n);  // n >= 1; rebuilds the pool
+// More threads than this is a typo, not a machine.
+inline constexpr int kMaxThreads = 1024;
+
+// 1 <= n <= kMaxThreads; rebuilds the pool. When the system refuses a thread
+// (an address-space or process limit), throws cudaseg::Error saying so and
+// keeps the pool it had.
+void set_num_threads(int n);
 int num_threads();
+
+namespace test_hooks {
+// Makes thread creation fail after `n` more threads have started (negative:
+// never), as the system does under a limit, so the failure path can be tested.
+void fail_thread_creation_after(int n);
+}  // namespace test_hooks
 
 // Splits [begin, end) into at most num_threads() chunks of at least `grain`
 // items and runs f(chunk_begin, chunk_end) on them, the caller taking one.

@@ -9,6 +9,7 @@
 #include "train/datasets.h"
 #include "runtime/device.h"
 #include "runtime/error.h"
+#include "runtime/json_read.h"
 #include "weights/file_io.h"
 
 namespace cudaseg::train {
@@ -151,6 +152,7 @@ void apply_override(Json& config, const std::string& assignment) {
   CUDASEG_CHECK(eq != std::string::npos && eq > 0, "--set: expected KEY=VALUE (e.g. optimizer.lr=0.01), got '",
                 assignment, "'");
   const std::string path = assignment.substr(0, eq), text = assignment.substr(eq + 1);
+  check_json_depth(text, "--set " + path);
   Json value = Json::parse(text, nullptr, false);
   if (value.is_discarded()) value = text;
   Json* node = &config;
@@ -205,9 +207,7 @@ Json resolve_config(const Json& config) {
 }
 
 Json load_config(const std::string& path, const std::vector<std::string>& overrides) {
-  const std::string text = weights::read_text_file(path);
-  Json config = Json::parse(text, nullptr, false);
-  CUDASEG_CHECK(!config.is_discarded(), path, ": not valid JSON");
+  Json config = parse_json(weights::read_text_file(path), path);
   for (const auto& o : overrides) apply_override(config, o);
   try {
     return resolve_config(config);

@@ -185,8 +185,11 @@ RunReport::RunReport(std::string out_dir, int64_t step)
   std::vector<std::string> kept;
   std::ifstream in(path_);
   for (std::string line; std::getline(in, line);) {
+    // A damaged line (cut off by a crash, edited by hand) holds no record to keep.
     const Json j = Json::parse(line, nullptr, false);
-    if (j.is_discarded() || !j.is_object() || !j.contains("step") || j["step"].get<int64_t>() > step) continue;
+    if (j.is_discarded() || !j.is_object() || !j.contains("step") || !j["step"].is_number_integer() ||
+        j["step"].get<int64_t>() > step)
+      continue;
     const double x = static_cast<double>(j["step"].get<int64_t>());
     if (j.value("type", "") == "train" && j["loss"].is_number()) loss_.push_back({x, j["loss"].get<double>()});
     if (j.value("type", "") == "val" && j["miou"].is_number()) miou_.push_back({x, j["miou"].get<double>()});

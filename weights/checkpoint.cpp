@@ -3,13 +3,22 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <random>
 #include <unordered_set>
+
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
 #include "runtime/atomic_file.h"
+#include "runtime/crc32c.h"
+#include "runtime/json_read.h"
+#include "weights/pth.h"
+#include "weights/safetensors.h"
 
 namespace cudaseg::weights {
 
@@ -20,6 +29,43 @@ using json = nlohmann::json;
 constexpr uint64_t kAlignment = 64;
 constexpr char kTrailerMagic[16] = {'C', 'U', 'D', 'A', 'S', 'E', 'G', '-', 'B', 'L', 'O', 'B', '-', 'v', '1', '\n'};
 constexpr size_t kTrailerSize = 32;  // magic + 16 hex digits of the blob id
+constexpr const char* kPending = ".pending-";
+
+std::function<void(const char*)>& save_fault_hook() {
+  static std::function<void(const char*)> hook;
+  return hook;
+}
+
+void fault_point(const char* point) {
+  if (save_fault_hook()) save_fault_hook()(point);
+}
+
+std::string hex32(uint64_t v) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "0x%08llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+template <typename Bits>
+int64_t first_nonfinite_of(const uint8_t* data, size_t count, Bits exponent) {
+  for (size_t i = 0; i < count; ++i) {
+    Bits v;
+    std::memcpy(&v, data + i * sizeof(Bits), sizeof(Bits));
+    if ((v & exponent) == exponent) return static_cast<int64_t>(i);
+  }
+  return -1;
+}
+
+// The index of the first NaN or Inf (all exponent bits set), or -1.
+int64_t first_nonfinite(const Bytes& bytes, DType dtype) {
+  switch (dtype) {
+    case DType::f32: return first_nonfinite_of<uint32_t>(bytes.data, bytes.size / 4, 0x7f800000u);
+    case DType::f64: return first_nonfinite_of<uint64_t>(bytes.data, bytes.size / 8, 0x7ff0000000000000ull);
+    case DType::f16: return first_nonfinite_of<uint16_t>(bytes.data, bytes.size / 2, uint16_t{0x7c00});
+    case DType::bf16: return first_nonfinite_of<uint16_t>(bytes.data, bytes.size / 2, uint16_t{0x7f80});
+    default: return -1;
+  }
+}
 
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
@@ -48,7 +94,7 @@ std::string new_blob_id() {
 
 class Reader {
  public:
-  explicit Reader(std::string source) : source_(std::move(source)) {}
+  Reader(std::string source, const CheckpointLoadOptions& options) : source_(std::move(source)), options_(options) {}
 
   [[noreturn]] void fail(const std::string& where, const std::string& what) const {
     CUDASEG_FAIL(source_, ": ", where, ": ", what);
@@ -114,6 +160,25 @@ class Reader {
                         " (" + std::to_string(expected) + " bytes)");
       }
       const Bytes bytes = data.sub(offset, nbytes, source_ + ": " + label);
+      if (options_.verify_checksums) {
+        auto crc = entry.find("crc32c");
+        if (crc == entry.end())
+          fail(label, "has no crc32c checksum (written before checksums; load it with verification off to accept it)");
+        const uint64_t stored = unsigned_int(*crc, label + " crc32c");
+        const uint32_t actual = crc32c(bytes.data, bytes.size);
+        if (stored != actual) {
+          fail(label, "checksum mismatch (crc32c stored " + hex32(stored) + ", computed " + hex32(actual) +
+                          "): the blob is corrupt or the manifest was edited");
+        }
+      }
+      if (!options_.allow_nonfinite) {
+        const int64_t bad = first_nonfinite(bytes, dtype);
+        if (bad >= 0) {
+          fail(label, "element " + std::to_string(bad) +
+                          " is NaN or Inf; non-finite weights are refused (--allow-nonfinite loads them, for "
+                          "debugging only)");
+        }
+      }
       out.insert(name, tensor_over_bytes(bytes, dtype, shape, contiguous_strides(shape), 0, source_ + ": " + label));
     }
     return out;
@@ -121,6 +186,7 @@ class Reader {
 
  private:
   std::string source_;
+  CheckpointLoadOptions options_;
 };
 
 // ---- writing ----
@@ -128,22 +194,82 @@ class Reader {
 struct Placed {
   const Tensor* tensor;
   uint64_t offset;
+  json* list;  // the manifest entry's list, which gets its checksum once written
+  size_t index;
 };
 
-json place(const TensorDict& tensors, uint64_t& cursor, std::vector<Placed>& placed) {
+json place(const TensorDict& tensors, uint64_t& cursor) {
   json list = json::array();
   for (const auto& [name, t] : tensors) {
     cursor = (cursor + kAlignment - 1) / kAlignment * kAlignment;
     list.push_back({{"name", name}, {"dtype", dtype_name(t.dtype())}, {"shape", t.shape()},
                     {"offset", cursor}, {"nbytes", t.nbytes()}});
-    placed.push_back({&t, cursor});
     cursor += t.nbytes();
   }
   return list;
 }
 
+void collect(const TensorDict& tensors, json& list, std::vector<Placed>& placed) {
+  size_t i = 0;
+  for (const auto& [name, t] : tensors) {
+    placed.push_back({&t, list[i]["offset"].get<uint64_t>(), &list, i});
+    ++i;
+  }
+}
+
+std::string folder_of(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  return slash == std::string::npos ? "" : path.substr(0, slash + 1);
+}
+
+bool starts_with(const std::string& s, const std::string& prefix) { return s.compare(0, prefix.size(), prefix) == 0; }
+
+void sync_folder(const std::string& path) {
+  const std::string folder = folder_of(path);
+  const int fd = ::open(folder.empty() ? "." : folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+}
+
+// The 16 hex digits ending the blob at `path`, or "" when it has none.
+std::string blob_trailer_id(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) return "";
+  char trailer[kTrailerSize];
+  const bool ok = std::fseek(f, -static_cast<long>(kTrailerSize), SEEK_END) == 0 &&
+                  std::fread(trailer, 1, kTrailerSize, f) == kTrailerSize &&
+                  std::memcmp(trailer, kTrailerMagic, sizeof(kTrailerMagic)) == 0;
+  std::fclose(f);
+  return ok ? std::string(trailer + 16, 16) : "";
+}
+
+// The blob file and id a manifest names (empty when it is unreadable).
+std::pair<std::string, std::string> manifest_blob(const std::string& manifest_path) {
+  try {
+    const std::string text = read_text_file(manifest_path);
+    check_json_depth(text, manifest_path);
+    const json m = json::parse(text);
+    const json& b = m.at("blob");
+    return {b.at("file").get<std::string>(), b.at("id").get<std::string>()};
+  } catch (const std::exception&) {
+    return {};
+  }
+}
+
+// Only an id of the form saves write names a pending file: the id comes from the manifest.
+bool is_blob_id(const std::string& id) {
+  return id.size() == 16 && id.find_first_not_of("0123456789abcdef") == std::string::npos;
+}
+
+bool is_plain_name(const std::string& name) {
+  return !name.empty() && name.find('/') == std::string::npos && name != "." && name != "..";
+}
+
 json parse_object(const std::string& text, const char* what) {
   json v;
+  check_json_depth(text, std::string("checkpoint ") + what);
   try {
     v = json::parse(text);
   } catch (const json::exception& e) {
@@ -195,7 +321,6 @@ void save_checkpoint(const std::string& path, const Checkpoint& ck) {
   CUDASEG_CHECK(ck.palette.empty() || ck.class_names.empty() || ck.palette.size() == ck.class_names.size(),
                 paths.json, ": ", ck.palette.size(), " palette colours for ", ck.class_names.size(), " classes");
   uint64_t cursor = 0;
-  std::vector<Placed> placed;
   const std::string id = new_blob_id();
   json manifest = {{"format", kCheckpointFormat}, {"version", kCheckpointVersion}};
   manifest["model"] = parse_object(ck.model_json, "model");
@@ -205,40 +330,84 @@ void save_checkpoint(const std::string& path, const Checkpoint& ck) {
   manifest["palette"] = json::array();
   for (const auto& c : ck.palette) manifest["palette"].push_back({c[0], c[1], c[2]});
   manifest["metadata"] = parse_object(ck.metadata_json, "metadata");
-  manifest["tensors"] = place(ck.tensors, cursor, placed);
+  manifest["tensors"] = place(ck.tensors, cursor);
   if (ck.train_state) {
     const TrainState& ts = *ck.train_state;
     manifest["train_state"] = {{"step", ts.step}, {"epoch", ts.epoch},
                                {"rng", {{"seed", ts.rng_seed}, {"offset", ts.rng_offset}}},
                                {"loader", parse_object(ts.loader_json, "train_state.loader")},
                                {"optimizer", parse_object(ts.optimizer_json, "train_state.optimizer")}};
-    manifest["train_state"]["tensors"] = place(ts.optimizer, cursor, placed);
+    manifest["train_state"]["tensors"] = place(ts.optimizer, cursor);
   }
+  std::vector<Placed> placed;
+  collect(ck.tensors, manifest["tensors"], placed);
+  if (ck.train_state) collect(ck.train_state->optimizer, manifest["train_state"]["tensors"], placed);
   const uint64_t data_size = (cursor + kAlignment - 1) / kAlignment * kAlignment;
   manifest["blob"] = {{"file", base_name(paths.bin)}, {"id", id}, {"size", data_size + kTrailerSize}};
 
-  AtomicFile bin(paths.bin);
+  clean_checkpoint_files(path);
+  const std::string pending = paths.bin + kPending + id;
+  AtomicFile bin(pending);
   for (const Placed& p : placed) {
     bin.write_zeros(p.offset - bin.position());
     const Tensor& t = *p.tensor;
+    uint32_t crc = 0;
     if (t.device().is_cpu() && t.is_contiguous()) {
       bin.write(t.raw_data(), t.nbytes());
+      crc = crc32c(t.raw_data(), t.nbytes());
     } else {
       const std::vector<uint8_t> bytes = contiguous_bytes(t);
       bin.write(bytes.data(), bytes.size());
+      crc = crc32c(bytes.data(), bytes.size());
     }
+    (*p.list)[p.index]["crc32c"] = crc;
+    fault_point("blob.tensor");
   }
   bin.write_zeros(data_size - bin.position());
   bin.write(kTrailerMagic, sizeof(kTrailerMagic));
   bin.write(id.data(), id.size());
   bin.commit();
-  write_file_atomic(paths.json, manifest.dump(1) + "\n");
+  fault_point("blob.committed");
+  try {
+    write_file_atomic(paths.json, manifest.dump(1) + "\n");
+  } catch (...) {
+    std::remove(pending.c_str());
+    throw;
+  }
+  fault_point("manifest.committed");
+  CUDASEG_CHECK(std::rename(pending.c_str(), paths.bin.c_str()) == 0, paths.bin, ": cannot move ", pending,
+                " into place (the checkpoint is committed and loads from the pending file)");
+  sync_folder(paths.bin);
+  fault_point("blob.renamed");
+}
+
+void clean_checkpoint_files(const std::string& path) {
+  namespace fs = std::filesystem;
+  const CheckpointPaths paths = checkpoint_paths(path);
+  const std::string folder = folder_of(paths.json);
+  const auto [blob_file, id] = manifest_blob(paths.json);
+  if (is_plain_name(blob_file) && is_blob_id(id)) {
+    const std::string blob = folder + blob_file, pending = blob + kPending + id;
+    if (blob_trailer_id(blob) != id && blob_trailer_id(pending) == id && std::rename(pending.c_str(), blob.c_str()) == 0)
+      sync_folder(blob);
+  }
+  const std::string json_tmp = base_name(paths.json) + ".tmp-", bin_prefix = base_name(paths.bin) + ".";
+  std::error_code ec;
+  for (fs::directory_iterator it(folder.empty() ? "." : folder, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (starts_with(name, json_tmp) || starts_with(name, bin_prefix + "tmp-") ||
+        starts_with(name, base_name(paths.bin) + kPending)) {
+      std::error_code ignored;
+      fs::remove(it->path(), ignored);
+    }
+  }
 }
 
 Checkpoint parse_checkpoint(const std::string& manifest_text, const Bytes& blob, const std::string& source,
                             const CheckpointLoadOptions& options) {
-  Reader r(source);
+  Reader r(source, options);
   json m;
+  check_json_depth(manifest_text, source);
   try {
     m = json::parse(manifest_text);
   } catch (const json::exception& e) {
@@ -319,14 +488,29 @@ Checkpoint parse_checkpoint(const std::string& manifest_text, const Bytes& blob,
 }
 
 Checkpoint load_checkpoint(const std::string& path, const CheckpointLoadOptions& options) {
+  namespace fs = std::filesystem;
+  CUDASEG_CHECK(!fs::is_directory(path), path, ": is a directory; expected a checkpoint NAME.json (a run folder ",
+                "holds last.json and best.json)");
   const CheckpointPaths paths = checkpoint_paths(path);
+  // Another format under its own name would otherwise be reported as a missing NAME.json.
+  if (path != paths.json && path != paths.bin && !fs::exists(paths.json) && fs::is_regular_file(path)) {
+    const Bytes bytes = map_file(path);
+    const char* kind = looks_like_pth(bytes)           ? "a PyTorch checkpoint (torch.save)"
+                       : looks_like_safetensors(bytes) ? "a safetensors file"
+                                                       : nullptr;
+    CUDASEG_CHECK(kind == nullptr, path, ": ", kind, ", not a cudaseg checkpoint; convert it first: rtseg_convert ",
+                  path, " -o NAME.bin (then pass NAME.json)");
+    CUDASEG_FAIL(path, ": not a cudaseg checkpoint (expected NAME.json beside NAME.bin)");
+  }
   const std::string manifest = read_text_file(paths.json);
-  std::string blob_file = base_name(paths.bin);
+  std::string blob_file = base_name(paths.bin), id;
+  check_json_depth(manifest, paths.json);
   try {
     const json m = json::parse(manifest);
-    if (m.is_object() && m.contains("blob") && m["blob"].is_object() && m["blob"].contains("file") &&
-        m["blob"]["file"].is_string()) {
-      blob_file = m["blob"]["file"].get<std::string>();
+    if (m.is_object() && m.contains("blob") && m["blob"].is_object()) {
+      const json& b = m["blob"];
+      if (b.contains("file") && b["file"].is_string()) blob_file = b["file"].get<std::string>();
+      if (b.contains("id") && b["id"].is_string()) id = b["id"].get<std::string>();
     }
   } catch (const json::exception&) {
     // parse_checkpoint reports the syntax error with its position.
@@ -334,10 +518,17 @@ Checkpoint load_checkpoint(const std::string& path, const CheckpointLoadOptions&
   CUDASEG_CHECK(!blob_file.empty() && blob_file.find('/') == std::string::npos && blob_file != "." &&
                     blob_file != "..",
                 paths.json, ": blob.file '", blob_file, "' must be a file name beside the manifest");
-  const size_t slash = paths.json.rfind('/');
-  const std::string dir = slash == std::string::npos ? "" : paths.json.substr(0, slash + 1);
-  return parse_checkpoint(manifest, map_file(dir + blob_file), paths.json, options);
+  const std::string blob = folder_of(paths.json) + blob_file;
+  // A save interrupted after its commit leaves the new blob under its pending name.
+  const std::string pending = blob + kPending + id;
+  if (is_blob_id(id) && blob_trailer_id(blob) != id && blob_trailer_id(pending) == id)
+    return parse_checkpoint(manifest, map_file(pending), paths.json, options);
+  return parse_checkpoint(manifest, map_file(blob), paths.json, options);
 }
+
+namespace test_hooks {
+void set_save_fault_hook(std::function<void(const char*)> hook) { save_fault_hook() = std::move(hook); }
+}  // namespace test_hooks
 
 bool looks_like_manifest(const Bytes& bytes) {
   size_t i = 0;

@@ -7,6 +7,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -55,6 +56,12 @@ struct Checkpoint {
 struct CheckpointLoadOptions {
   // When set, the tensors must match exactly (weights/tensor_dict.h check_tensors).
   std::optional<std::vector<TensorSpec>> expected;
+  // Each tensor's CRC-32C against the manifest's. Off is the trusted fast
+  // path: a manifest without checksums is then accepted too.
+  bool verify_checksums = true;
+  // NaN or Inf in a floating-point tensor is refused, naming it; on only for
+  // debugging a diverged run.
+  bool allow_nonfinite = false;
 };
 
 // NAME.json and NAME.bin for a path ending in .json or .bin, or a bare NAME.
@@ -63,8 +70,19 @@ struct CheckpointPaths {
 };
 CheckpointPaths checkpoint_paths(const std::string& path);
 
-// Writes NAME.bin, then NAME.json, each through a temporary file, fsync and rename.
+// One commit, so a crash at any instant leaves wholly the old or wholly the
+// new checkpoint: the blob is written as NAME.bin.pending-<id> (a name no
+// other save uses), then NAME.json is renamed into place naming blob id <id>:
+// that rename is the commit. The pending blob is then renamed over NAME.bin.
+// A crash before that last rename leaves a manifest whose blob is still
+// pending, which loading finds and the next save or clean_checkpoint_files
+// moves into place. Stale temporary and pending files of NAME are removed
+// first (after that roll-forward).
 void save_checkpoint(const std::string& path, const Checkpoint& checkpoint);
+
+// Completes an interrupted save of NAME (the rename of a committed pending
+// blob) and removes NAME's stale temporary and pending files.
+void clean_checkpoint_files(const std::string& path);
 
 // Maps NAME.bin and returns tensors viewing the mapping; every offset and
 // size is checked against the blob before use.
@@ -77,5 +95,12 @@ Checkpoint parse_checkpoint(const std::string& manifest, const Bytes& blob, cons
 
 // True when `bytes` start like a cudaseg manifest (a JSON object naming the format).
 bool looks_like_manifest(const Bytes& bytes);
+
+namespace test_hooks {
+// Called at each step of save_checkpoint (after each tensor is written
+// "blob.tensor", then "blob.committed", "manifest.committed", "blob.renamed"),
+// so a test can crash the process there; empty: none.
+void set_save_fault_hook(std::function<void(const char* point)> hook);
+}  // namespace test_hooks
 
 }  // namespace cudaseg::weights

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "runtime/json_read.h"
 #include "weights/file_io.h"
 #include "weights/net_tensors.h"
 #include "weights/pth.h"
@@ -46,18 +47,17 @@ LoadedTensors load_tensors(const std::string& path, const std::string& pth_key) 
   } else if (out.format == CheckpointFormat::safetensors) {
     out.tensors = load_safetensors(path).tensors;
   } else {
-    out.tensors = load_checkpoint(path).tensors;
+    // Conversion copies bits: NaN and Inf are refused where weights are used
+    // (inference, resume), not where they change format.
+    CheckpointLoadOptions copy;
+    copy.allow_nonfinite = true;
+    out.tensors = load_checkpoint(path, copy).tensors;
   }
   return out;
 }
 
 void apply_run_config(const std::string& path, Checkpoint& ck) {
-  json config;
-  try {
-    config = json::parse(read_text_file(path));
-  } catch (const json::exception& e) {
-    CUDASEG_FAIL(path, ": not valid JSON: ", e.what());
-  }
+  const json config = parse_json(read_text_file(path), path);
   CUDASEG_CHECK(config.is_object() && config.contains("model") && config["model"].is_object() &&
                     config["model"].contains("name") && config["model"]["name"].is_string(),
                 path, ": needs a \"model\" object with a \"name\" (the registered net)");

@@ -18,6 +18,13 @@ namespace {
 
 std::string errno_text() { return std::strerror(errno); }
 
+// A folder opens like a file and reads as empty, which parsers then call "not
+// valid JSON": say what it is instead.
+void check_not_directory(const std::string& path) {
+  struct stat st {};
+  CUDASEG_CHECK(::stat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode), path, ": is a directory, not a file");
+}
+
 }  // namespace
 
 Bytes Bytes::sub(uint64_t offset, uint64_t length, const std::string& what) const {
@@ -27,6 +34,7 @@ Bytes Bytes::sub(uint64_t offset, uint64_t length, const std::string& what) cons
 }
 
 Bytes map_file(const std::string& path) {
+  check_not_directory(path);
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   CUDASEG_CHECK(fd >= 0, path, ": cannot open: ", errno_text());
   struct stat st {};
@@ -57,6 +65,7 @@ Bytes bytes_from_string(const std::string& data) {
 }
 
 std::string read_text_file(const std::string& path) {
+  check_not_directory(path);
   std::ifstream in(path, std::ios::binary);
   CUDASEG_CHECK(in.good(), path, ": cannot open: ", errno_text());
   std::ostringstream text;

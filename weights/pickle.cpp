@@ -44,7 +44,8 @@ const char* storage_type_name(DType dtype) {
 
 class Unpickler {
  public:
-  Unpickler(const uint8_t* data, size_t size, std::string source) : data_(data), size_(size), source_(std::move(source)) {}
+  Unpickler(const uint8_t* data, size_t size, std::string source, const UnpickleLimits& limits)
+      : data_(data), size_(size), source_(std::move(source)), limits_(limits) {}
 
   PickleResult run() {
     for (;;) {
@@ -88,12 +89,24 @@ class Unpickler {
     return std::string(reinterpret_cast<const char*>(data_ + start), pos_ - start - 1);
   }
 
+  void charge(size_t bytes) {
+    bytes_ += bytes;
+    if (bytes_ > limits_.max_bytes) limit("memory", limits_.max_bytes, "bytes of objects");
+  }
+  [[noreturn]] void limit(const char* what, size_t value, const char* unit) {
+    CUDASEG_FAIL(source_, ": pickle offset ", op_pos_, ": exceeds the unpickler's ", what, " limit (", value, " ",
+                 unit, "); a state dict needs far less, so the file is corrupt or hostile");
+  }
   PyObject* make(PyObject::Kind kind) {
+    charge(sizeof(PyObject) + sizeof(void*));
     result_.arena.push_back(std::make_unique<PyObject>());
     result_.arena.back()->kind = kind;
     return result_.arena.back().get();
   }
-  void push(PyObject* obj) { stack_.push_back(obj); }
+  void push(PyObject* obj) {
+    if (stack_.size() >= limits_.max_stack) limit("stack", limits_.max_stack, "objects");
+    stack_.push_back(obj);
+  }
   PyObject* pop() {
     check(stack_.size() > (marks_.empty() ? 0 : marks_.back()), "pop from an empty stack");
     PyObject* obj = stack_.back();
@@ -114,16 +127,19 @@ class Unpickler {
   }
   PyObject* tuple(std::vector<PyObject*> items) {
     PyObject* t = make(PyObject::Kind::tuple);
+    charge(items.size() * sizeof(void*));
     t->items.assign(items.begin(), items.end());
     return t;
   }
   void set_items(PyObject* dict, const std::vector<PyObject*>& kv) {
     check(dict->kind == PyObject::Kind::dict, "SETITEM on a ", dict->kind_name());
     check(kv.size() % 2 == 0, "SETITEMS with an odd number of objects");
+    charge(kv.size() * sizeof(void*));
     for (size_t i = 0; i < kv.size(); i += 2) dict->entries.emplace_back(kv[i], kv[i + 1]);
   }
   void append(PyObject* list, const std::vector<PyObject*>& items) {
     check(list->kind == PyObject::Kind::list, "APPEND to a ", list->kind_name());
+    charge(items.size() * sizeof(void*));
     list->items.insert(list->items.end(), items.begin(), items.end());
   }
   PyObject* integer(int64_t v) {
@@ -131,7 +147,10 @@ class Unpickler {
     o->integer = v;
     return o;
   }
-  void memo_put(uint64_t key) { memo_[key] = top(); }
+  void memo_put(uint64_t key) {
+    if (memo_.size() >= limits_.max_memo && memo_.count(key) == 0) limit("memo", limits_.max_memo, "entries");
+    memo_[key] = top();
+  }
   PyObject* memo_get(uint64_t key) {
     auto it = memo_.find(key);
     check(it != memo_.end(), "memo key ", key, " was never stored");
@@ -223,6 +242,8 @@ class Unpickler {
   size_t size_;
   size_t pos_ = 0, op_pos_ = 0;
   std::string source_;
+  UnpickleLimits limits_;
+  size_t bytes_ = 0;
   std::vector<PyObject*> stack_;
   std::vector<size_t> marks_;
   std::unordered_map<uint64_t, PyObject*> memo_;
@@ -235,7 +256,10 @@ void Unpickler::step(uint8_t op) {
   switch (op) {
     case 0x80: check(take(1)[0] <= 5, "unsupported pickle protocol"); break;  // PROTO
     case 0x95: le(8); break;                                                       // FRAME
-    case '(': marks_.push_back(stack_.size()); break;
+    case '(':
+      if (marks_.size() >= limits_.max_marks) limit("nesting", limits_.max_marks, "open MARKs");
+      marks_.push_back(stack_.size());
+      break;
     case '0': pop(); break;
     case '1': pop_mark(); break;
     case '2': push(top()); break;
@@ -271,6 +295,7 @@ void Unpickler::step(uint8_t op) {
       const uint64_t n = le(width);
       check(n <= size_ - pos_, "string of ", n, " bytes runs past the end");
       PyObject* s = make((op == 'B' || op == 'C' || op == 0x8e) ? K::bytes : K::string);
+      charge(static_cast<size_t>(n));
       s->text = text(static_cast<size_t>(n));
       push(s);
       break;
@@ -278,7 +303,7 @@ void Unpickler::step(uint8_t op) {
     case ']': push(make(K::list)); break;
     case 'l': {
       PyObject* l = make(K::list);
-      for (PyObject* o : pop_mark()) l->items.push_back(o);
+      append(l, pop_mark());
       push(l);
       break;
     }
@@ -406,8 +431,8 @@ std::string PyObject::kind_name() const {
   return kNames[static_cast<int>(kind)];
 }
 
-PickleResult unpickle(const uint8_t* data, size_t size, const std::string& source) {
-  return Unpickler(data, size, source).run();
+PickleResult unpickle(const uint8_t* data, size_t size, const std::string& source, const UnpickleLimits& limits) {
+  return Unpickler(data, size, source, limits).run();
 }
 
 std::string pickle_state_dict(const std::vector<PickledTensor>& tensors) {

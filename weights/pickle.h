@@ -52,9 +52,22 @@ struct PickleResult {
   const PyObject* root = nullptr;
 };
 
+// What one unpickle may use. A state dict's pickle needs a short stack, a memo
+// entry per object and a few hundred bytes per tensor; these bounds are far
+// above that and far below what a hostile pickle (20 million NONE opcodes
+// inflated from a 20 KB zip) would otherwise take.
+struct UnpickleLimits {
+  size_t max_stack = size_t{1} << 16;        // objects on the stack
+  size_t max_marks = size_t{1} << 12;        // MARKs open at once (nesting depth)
+  size_t max_memo = size_t{1} << 20;         // memo entries
+  size_t max_bytes = size_t{256} << 20;      // objects built, with their strings and lists
+};
+
 // Unpickles `size` bytes; throws cudaseg::Error (prefixed with `source`) on
-// malformed input or a global outside the list above.
-PickleResult unpickle(const uint8_t* data, size_t size, const std::string& source);
+// malformed input, a global outside the list above, or input exceeding a
+// limit (the error names it).
+PickleResult unpickle(const uint8_t* data, size_t size, const std::string& source,
+                      const UnpickleLimits& limits = {});
 
 // One tensor of a state dict to pickle, as a view of storage `key`.
 struct PickledTensor {

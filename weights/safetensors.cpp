@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "runtime/atomic_file.h"
+#include "runtime/json_read.h"
 
 namespace cudaseg::weights {
 
@@ -81,6 +82,7 @@ SafetensorsContents read_safetensors(const Bytes& bytes, const std::string& sour
   const Bytes header_bytes = bytes.sub(8, n, source + ": header");
   const Bytes data = bytes.sub(8 + n, bytes.size - 8 - n, source + ": data");
   json header;
+  check_json_depth(header_bytes.str(), source + ": safetensors header");
   try {
     header = json::parse(header_bytes.str());
   } catch (const json::exception& e) {

@@ -3,6 +3,8 @@
 // session, the video pipe through stand-in ffmpeg/ffprobe scripts and, where
 // ffmpeg is installed, a real clip's round trip.
 #include <array>
+#include <cmath>
+#include <filesystem>
 #include <fstream>
 
 #include <gtest/gtest.h>
@@ -295,6 +297,64 @@ TEST(InferCli, RealVideoKeepsFrameCountRateAndSize) {
     ASSERT_EQ(r.status, 0) << r.err;
     EXPECT_EQ(probe_stream(out), want);
   }
+}
+
+// A folder with an unreadable image used to stop at it: the images after it
+// and, with --batch 2, the good one batched with it were never written.
+TEST(InferCli, FolderContinuesPastABadImageAndListsFailures) {
+  Fixture f;
+  const std::string in = f.dir.file("in");
+  std::filesystem::create_directories(in);
+  std::filesystem::copy_file(it::image_fixture("gradient_13x7.png"), in + "/a.png");
+  std::filesystem::copy_file(it::image_fixture("not_an_image.png"), in + "/b.png");
+  std::filesystem::copy_file(it::image_fixture("gradient_13x7.png"), in + "/c.png");
+  std::filesystem::copy_file(it::image_fixture("gradient_13x7_truncated.png"), in + "/d.png");
+  std::filesystem::copy_file(it::image_fixture("gradient_13x7.png"), in + "/e.png");
+  for (const std::string batch : {"1", "2"}) {
+    SCOPED_TRACE("--batch " + batch);
+    const std::string out = f.dir.file("out" + batch);
+    const auto r = it::infer({"--weights", f.weights, in, "--out", out, "--batch", batch, "--quiet"});
+    EXPECT_EQ(r.status, 1) << r.err;
+    EXPECT_TRUE(it::one_line(r.err)) << r.err;
+    EXPECT_EQ(r.err.rfind("rtseg_infer: 2 of 5 inputs failed: ", 0), 0u) << r.err;
+    EXPECT_NE(r.err.find("b.png"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("d.png"), std::string::npos) << r.err;
+    for (const char* good : {"a", "c", "e"}) EXPECT_TRUE(wt::file_exists(out + "/" + good + "_label.png")) << good;
+    for (const char* bad : {"b", "d"}) EXPECT_FALSE(wt::file_exists(out + "/" + bad + "_label.png")) << bad;
+    EXPECT_NE(r.out.find("3 images"), std::string::npos) << r.out;
+  }
+}
+
+TEST(InferCli, UnsafeOrForeignWeightsEndWithOneClearLine) {
+  Fixture f;
+  const std::string image = it::image_fixture("gradient_13x7.png");
+  Checkpoint nan = it::make_checkpoint(it::test_model(), 7);
+  const std::string first = nan.tensors.begin()->first;
+  TensorDict poisoned;
+  for (const auto& [name, t] : nan.tensors) {
+    std::vector<double> values = t.to_vector();
+    if (name == first) values[0] = std::nan("");
+    poisoned.insert(name, Tensor::from_vector(values, t.shape(), t.dtype()));
+  }
+  nan.tensors = poisoned;
+  save_checkpoint(f.dir.file("nan.json"), nan);
+  const auto refused = it::infer({"--weights", f.dir.file("nan.json"), image, "--out", f.dir.file("o1")});
+  EXPECT_EQ(refused.status, 1);
+  EXPECT_TRUE(it::one_line(refused.err)) << refused.err;
+  EXPECT_NE(refused.err.find("nan.json: tensor '" + first + "': element 0 is NaN or Inf"), std::string::npos)
+      << refused.err;
+  EXPECT_EQ(it::infer({"--weights", f.dir.file("nan.json"), image, "--out", f.dir.file("o2"), "--allow-nonfinite"})
+                .status,
+            0);
+  const auto pth = it::infer({"--weights", wt::pth_fixture("dtypes.pth"), image, "--out", f.dir.file("o3")});
+  EXPECT_EQ(pth.status, 1);
+  EXPECT_NE(pth.err.find("dtypes.pth: a PyTorch checkpoint (torch.save), not a cudaseg checkpoint; convert it first"),
+            std::string::npos)
+      << pth.err;
+  const auto dir = it::infer({"--weights", f.dir.path(), image, "--out", f.dir.file("o4")});
+  EXPECT_EQ(dir.status, 1);
+  EXPECT_NE(dir.err.find("is a directory"), std::string::npos) << dir.err;
+  EXPECT_EQ(it::infer({"--weights", f.weights, image, "--out", f.dir.file("o5"), "--no-verify"}).status, 0);
 }
 
 }  // namespace

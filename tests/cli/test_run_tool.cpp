@@ -81,3 +81,17 @@ TEST(RunTool, ARuntimeErrorIsOneLineWithExit1) {
   EXPECT_EQ(cli::run_tool("tool", "usage: tool\n", 1, argv, out2, err2, parse, [](int v) { return v - 4; }), 3);
   EXPECT_TRUE(err2.str().empty());
 }
+
+// 4294967297 used to wrap to 1 and 99999999999 to about 1.2 billion threads.
+TEST(RunTool, ThreadCountsOutOfRangeAreUsageErrors) {
+  for (const auto& [tool, main] : tools()) {
+    if (tool != "rtseg_infer" && tool != "rtseg_bench") continue;
+    for (const std::string n : {"4294967297", "99999999999", "1025", "0", "99999999999999999999"}) {
+      SCOPED_TRACE(tool + " --threads " + n);
+      const Result r = call(main, {tool, "--threads", n});
+      EXPECT_EQ(r.status, 2);
+      EXPECT_NE(r.err.find("--threads"), std::string::npos) << r.err;
+      EXPECT_NE(r.err.find(n), std::string::npos) << r.err;
+    }
+  }
+}

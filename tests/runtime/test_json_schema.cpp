@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "common/testing.h"
+#include "runtime/json_read.h"
 #include "runtime/json_schema.h"
 
 namespace cudaseg::schema {
@@ -82,6 +83,27 @@ TEST(JsonSchema, DescribeListsEveryKeyWithItsDefault) {
       << text;
   EXPECT_NE(text.find("  classes (integer, required): class count (>= 1)\n"), std::string::npos) << text;
   EXPECT_NE(text.find("  jitter (object): colour\n    p (number, default 1.0)"), std::string::npos) << text;
+}
+
+// 2^64 parses as a float; it was reported as "expected an integer >= -1".
+TEST(JsonSchema, IntegersBeyond64BitsSaySo) {
+  EXPECT_TRUE(rejects(Json::parse(R"({"ohem_min_kept": 18446744073709551616})"),
+                      {"loss.ohem_min_kept", "1.8446744073709552e+19", "beyond the 64-bit integers"}));
+  EXPECT_EQ(resolve(loss_keys(), Json::parse(R"({"classes": 18446744073709551615})"), "loss")["classes"],
+            Json(18446744073709551615ull));
+}
+
+// A deeply nested value (a 200 KB file) is refused where it is read, naming
+// it, before dump() or a comparison can recurse 100,000 levels.
+TEST(JsonRead, DepthIsBoundedAndTheSourceNamed) {
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  EXPECT_TRUE(testing::throws_mentioning([&] { parse_json(deep, "run.json"); },
+                                         {"run.json: JSON nested deeper than 512 levels (at byte 512)"}));
+  const std::string ok = std::string(512, '[') + std::string(512, ']');
+  EXPECT_EQ(parse_json(ok, "ok.json").size(), 1u);
+  // Brackets inside strings (escaped quotes too) are text, not nesting.
+  EXPECT_EQ(parse_json("{\"a\": \"[[[\\\"{{{\"}", "s.json")["a"], "[[[\"{{{");
+  EXPECT_TRUE(testing::throws_mentioning([&] { parse_json("{\"a\": ", "cut.json"); }, {"cut.json: not valid JSON"}));
 }
 
 }  // namespace

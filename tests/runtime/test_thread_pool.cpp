@@ -36,3 +36,24 @@ TEST(ThreadPool, PropagatesExceptionsAndNests) {
   EXPECT_EQ(total.load(), 80);
   EXPECT_THROW(set_num_threads(0), Error);
 }
+
+// Under an address-space or process limit std::thread throws: the pool joins
+// the workers it started and reports it (it used to terminate or hang), and
+// the previous pool keeps working.
+TEST(ThreadPool, ThreadCreationFailureIsAnErrorAndKeepsThePool) {
+  set_num_threads(2);
+  test_hooks::fail_thread_creation_after(3);
+  try {
+    set_num_threads(8);
+    ADD_FAILURE() << "set_num_threads(8) succeeded with thread creation failing";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("cannot start CPU thread 5 of 8"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("fewer threads"), std::string::npos) << e.what();
+  }
+  test_hooks::fail_thread_creation_after(-1);
+  EXPECT_EQ(num_threads(), 2);
+  std::atomic<int64_t> total{0};
+  parallel_for(0, 100, 1, [&](int64_t b, int64_t e) { total += e - b; });
+  EXPECT_EQ(total.load(), 100);
+  EXPECT_THROW(set_num_threads(kMaxThreads + 1), Error);
+}

@@ -2,6 +2,8 @@
 // use, and refusal of every global and opcode outside the allowed set.
 #include <gtest/gtest.h>
 
+#include <chrono>
+
 #include "tests/weights/helpers.h"
 #include "weights/pickle.h"
 
@@ -120,6 +122,45 @@ TEST(Unpickler, ReadsWhatPickleStateDictWrites) {
     EXPECT_EQ(v->storage->numel, tensors[i].storage_numel);
   }
   EXPECT_EQ(r.root->entries[0].second->storage, r.root->entries[1].second->storage);
+}
+
+std::string error_with(const std::string& pickle, const UnpickleLimits& limits) {
+  try {
+    unpickle(reinterpret_cast<const uint8_t*>(pickle.data()), pickle.size(), "test.pkl", limits);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+// 20 million NONE opcodes (a 20 KB zip entry inflates to them) took 5 GB
+// before failing; the stack limit stops them after 65536 objects.
+TEST(Unpickler, TwentyMillionNonesStopAtTheStackLimit) {
+  const std::string pkl = "\x80\x02" + std::string(20'000'000, 'N') + ".";
+  const auto start = std::chrono::steady_clock::now();
+  const std::string error = error_of(pkl);
+  EXPECT_NE(error.find("test.pkl: pickle offset 65538: exceeds the unpickler's stack limit (65536 objects)"),
+            std::string::npos)
+      << error;
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 5.0);
+}
+
+TEST(Unpickler, MemoryMemoAndNestingLimitsNameThemselves) {
+  UnpickleLimits small;
+  small.max_bytes = 1 << 20;
+  std::string pops = "\x80\x02";
+  for (int i = 0; i < 100'000; ++i) pops += "N0";
+  EXPECT_NE(error_with(pops + "N.", small).find("memory limit (1048576 bytes of objects)"), std::string::npos);
+  EXPECT_NE(error_with(P("\x80\x02X\x00\x00\x20\x00") + std::string(0x200000, 'a') + ".", small)
+                .find("memory limit"),
+            std::string::npos);
+  small = {};
+  small.max_memo = 100;
+  std::string memo = "\x80\x02N";
+  for (int i = 0; i < 200; ++i) memo += "\x94";
+  EXPECT_NE(error_with(memo + ".", small).find("memo limit (100 entries)"), std::string::npos);
+  EXPECT_NE(error_of("\x80\x02" + std::string(5000, '(')).find("nesting limit (4096 open MARKs)"),
+            std::string::npos);
 }
 
 }  // namespace
