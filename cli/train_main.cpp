@@ -112,7 +112,9 @@ int train_main(int argc, const char* const* argv, std::ostream& out, std::ostrea
     } else {
       std::snprintf(line, sizeof line, "step %lld (no validation ran)", static_cast<long long>(r.step));
     }
-    out << line << "; weights " << (fs::path(dir) / (r.best_step >= 0 ? "best.json" : "last.json")).string()
+    // A resumed run may keep its best step from a folder that has no best.json.
+    const fs::path best = fs::path(dir) / "best.json";
+    out << line << "; weights " << (r.best_step >= 0 && fs::exists(best) ? best : fs::path(dir) / "last.json").string()
         << "\n";
     return 0;
                   });

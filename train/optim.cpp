@@ -1,5 +1,6 @@
 #include "train/optim.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "ops/ops.h"
@@ -161,7 +162,7 @@ nlohmann::json Optimizer::hyper() const {
   return {{"type", config_.type},       {"lr", lr_},
           {"momentum", config_.momentum}, {"nesterov", config_.nesterov},
           {"weight_decay", config_.weight_decay}, {"beta1", config_.beta1},
-          {"beta2", config_.beta2},     {"eps", config_.eps}};
+          {"beta2", config_.beta2},     {"eps", config_.eps}, {"state_tensors", state().size()}};
 }
 
 void Optimizer::load_state(const weights::TensorDict& state, const nlohmann::json& hyper) {
@@ -194,6 +195,27 @@ void Optimizer::load_state(const weights::TensorDict& state, const nlohmann::jso
     } else {
       CUDASEG_FAIL("optimizer state: unknown entry kind '", kind, "' in '", key, "'");
     }
+  }
+  // A tensor dropped from a damaged checkpoint would silently restart its
+  // parameter's momentum: every parameter that was stepped has the buffers
+  // the others have, and the count matches the one saved.
+  const bool any_buf1 = std::any_of(slots.begin(), slots.end(), [](const Slot& s) { return s.buf1.defined(); });
+  const bool any_buf2 = std::any_of(slots.begin(), slots.end(), [](const Slot& s) { return s.buf2.defined(); });
+  const bool adam = is_adam(config_.type);
+  for (size_t i = 0; i < slots.size(); ++i) {
+    const Slot& s = slots[i];
+    const std::string& n = params_[i].name;
+    const bool has_any = s.steps > 0 || s.buf1.defined() || s.buf2.defined();
+    if (!has_any) continue;
+    CUDASEG_CHECK(s.steps > 0, "optimizer state: 'step/", n, "' is missing");
+    CUDASEG_CHECK(!any_buf1 || s.buf1.defined(), "optimizer state: '", adam ? "exp_avg/" : "momentum_buffer/", n,
+                  "' is missing");
+    CUDASEG_CHECK(!any_buf2 || s.buf2.defined(), "optimizer state: 'exp_avg_sq/", n, "' is missing");
+  }
+  if (hyper.contains("state_tensors")) {
+    const size_t saved = hyper["state_tensors"].get<size_t>();
+    CUDASEG_CHECK(saved == state.size(), "optimizer state: ", saved, " tensors were saved, ", state.size(),
+                  " are present (some were removed)");
   }
   slots_ = std::move(slots);
   lr_ = hyper.value("lr", lr_);

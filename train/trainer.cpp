@@ -148,11 +148,24 @@ void Trainer::save_best(double miou) const {
 void Trainer::resume(const std::string& path) {
   std::string where = path;
   if (fs::is_directory(path)) where = (fs::path(path) / "last").string();
+  weights::clean_checkpoint_files(where);
   const weights::Checkpoint ck = weights::load_checkpoint(where);
   CUDASEG_CHECK(ck.train_state.has_value(), where, ": not a training checkpoint (no train state); resume needs ",
                 "OUT/last from rtseg_train");
+  CUDASEG_CHECK(ck.train_state->step <= tc_.iters, where, ": the checkpoint is at step ", ck.train_state->step,
+                ", beyond this run's ", tc_.iters, " steps; to train further raise train.iters (--set train.iters=N)");
+  try {
+    restore(ck, where);
+  } catch (const nlohmann::json::exception& e) {
+    CUDASEG_FAIL(weights::checkpoint_paths(where).json, ": damaged training state: ", e.what());
+  } catch (const Error& e) {
+    throw e.with_context(weights::checkpoint_paths(where).json);
+  }
+}
+
+void Trainer::restore(const weights::Checkpoint& ck, const std::string& where) {
   const Json model = Json::parse(ck.model_json);
-  CUDASEG_CHECK(model == config_["model"], where, ": the checkpoint's model ", model.dump(),
+  CUDASEG_CHECK(model == config_["model"], "the checkpoint's model ", model.dump(),
                 " differs from the config's ", config_["model"].dump());
   std::map<std::string, Tensor> state(ck.tensors.begin(), ck.tensors.end());
   net_->load_state_dict(state, true);
@@ -285,6 +298,36 @@ TrainResult Trainer::run(int64_t stop_at) {
   save_config((fs::path(out_dir_) / "config.json").string(), config_);
   report_ = std::make_unique<RunReport>(out_dir_, step_);
   net_->train();
+  const std::string last_path = (fs::path(out_dir_) / "last").string();
+  // The step `last` holds (a resumed run starts from it); nothing is on disk
+  // for a fresh run until its first save.
+  int64_t saved = fs::exists(last_path + ".json") ? step_ : -1;
+  // Steps trained since `saved` are kept when the run fails, except when the
+  // failure may have left the state inconsistent (an update half applied) or
+  // bad (a diverged loss).
+  bool keepable = true;
+  try {
+    train_loop(end, first, start, saved, keepable);
+  } catch (const std::exception& e) {
+    const std::string where =
+        saved >= 0 ? "the last good checkpoint " + last_path + " is intact" : std::string("no checkpoint was written yet");
+    if (!keepable || step_ <= std::max<int64_t>(saved, 0)) CUDASEG_FAIL(e.what(), "; ", where);
+    try {
+      save_last();
+    } catch (const std::exception& save_error) {
+      CUDASEG_FAIL(e.what(), "; saving the ", step_, " steps trained failed too (", save_error.what(), "); ", where);
+    }
+    CUDASEG_FAIL(e.what(), "; the ", step_, " steps trained are saved in ", last_path,
+                 ": continue with --resume ", out_dir_);
+  }
+  optimizer_->zero_grad();
+  report_->write_plots();
+  result_.step = step_;
+  return result_;
+}
+
+void Trainer::train_loop(int64_t end, int64_t first, std::chrono::steady_clock::time_point start, int64_t& saved,
+                         bool& keepable) {
   while (step_ < end) {
     const double lr = schedule_->lr(step_);
     optimizer_->set_lr(lr);
@@ -293,25 +336,22 @@ TrainResult Trainer::run(int64_t stop_at) {
     try {
       batch = batches_->next();
     } catch (const Error& e) {
-      // A bad sample (unreadable file, wrong size, unknown label) ends the run; say what is safe.
-      const bool saved = fs::exists(fs::path(out_dir_) / "last.json");
-      CUDASEG_FAIL(e.what(), " (at step ", step_ + 1, "; ",
-                   saved ? "the last checkpoint " + (fs::path(out_dir_) / "last").string() + " is intact"
-                         : std::string("no checkpoint was written yet"),
-                   ")");
+      // A bad sample (unreadable file, wrong size, unknown label) ends the run.
+      CUDASEG_FAIL(e.what(), " (at step ", step_ + 1, ")");
     }
     const Tensor images = batch.images.to(device_), labels = batch.labels.to(device_);
     const LossResult loss = (*loss_)(forward(images), labels);
     const double value = loss.total.item();
     if (!std::isfinite(value)) {
-      const bool saved = fs::exists(fs::path(out_dir_) / "last.json");
+      keepable = false;
       CUDASEG_FAIL("training diverged: loss is ", value, " at step ", step_ + 1, " (", loss.summary(), ", lr ", lr,
-                   "); ", saved ? "the last good checkpoint is " + (fs::path(out_dir_) / "last").string()
-                                : std::string("no checkpoint was written yet"),
-                   ". Lower optimizer.lr or set optimizer.grad_clip_norm");
+                   "); lower optimizer.lr or set optimizer.grad_clip_norm");
     }
     const double scale = scaler_ ? scaler_->scale_value() : 1.0;
-    if (!backward_and_update(loss.total)) {
+    keepable = false;
+    const bool updated = backward_and_update(loss.total);
+    keepable = true;
+    if (!updated) {
       char line[160];
       std::snprintf(line, sizeof line, "step %lld: fp16 gradients overflowed at loss scale %g; update skipped, "
                     "scale now %g", static_cast<long long>(step_ + 1), scale, scaler_->scale_value());
@@ -333,16 +373,15 @@ TrainResult Trainer::run(int64_t stop_at) {
       }
     }
     const bool stop = stop_flag_ != nullptr && stop_flag_->load();
-    if (last || stop || step_ == end || (tc_.ckpt_interval > 0 && step_ % tc_.ckpt_interval == 0)) save_last();
+    if (last || stop || step_ == end || (tc_.ckpt_interval > 0 && step_ % tc_.ckpt_interval == 0)) {
+      save_last();
+      saved = step_;
+    }
     if (stop) {
       log_("stopped at step " + std::to_string(step_) + "; continue with --resume " + out_dir_);
       break;
     }
   }
-  optimizer_->zero_grad();
-  report_->write_plots();
-  result_.step = step_;
-  return result_;
 }
 
 }  // namespace cudaseg::train

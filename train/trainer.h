@@ -19,8 +19,11 @@
 // loader position, EMA), so a run interrupted at step k and resumed reaches
 // bit-identical weights at step n. A non-finite loss stops the run with an
 // error naming the step and terms; a sample the loader cannot build (a
-// malformed dataset) stops it with that error and the step; either way the
-// last checkpoint is left intact and the message says so. Each logged step
+// malformed dataset) stops it with that error and the step. Any failure
+// after steps were trained since the last checkpoint (a bad sample, a
+// validation error, a full disk for the plots) first saves them as OUT/last
+// and says how to resume; only a diverged loss or an update half applied
+// leaves the last checkpoint as it was, and the message says so. Each logged step
 // and validation is also appended to OUT/metrics.jsonl, and each validation
 // redraws OUT/loss.png, OUT/miou.png and OUT/val_predictions.png
 // (train/run_report.h).
@@ -28,6 +31,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -91,6 +95,12 @@ class Trainer {
 
  private:
   void save_last() const;
+  // resume()'s work once the checkpoint is loaded and checked.
+  void restore(const weights::Checkpoint& ck, const std::string& where);
+  // The steps of run(); `saved` follows the step `last` holds, `keepable`
+  // whether the state is whole (no update half applied, no diverged loss).
+  void train_loop(int64_t end, int64_t first, std::chrono::steady_clock::time_point start, int64_t& saved,
+                  bool& keepable);
   void save_best(double miou) const;
   double validate();
   void write_predictions(nn::Module& net) const;
