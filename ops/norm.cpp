@@ -65,7 +65,8 @@ void check_batch_norm(const char* op, const Tensor& input, const Tensor& running
   CUDASEG_CHECK(eps >= 0, op, ": eps must be non-negative, got ", eps);
   if (training)
     CUDASEG_CHECK(input.numel() / input.size(1) > 1, op,
-                  ": expected more than 1 value per channel when training, got input ", shape_str(input.shape()));
+                  ": expected more than 1 value per channel when training, got input ", shape_str(input.shape()),
+                  " (the feature map is too small: a larger image or batch is needed)");
   check_same_device(op, {{"input", &input}, {"running_mean", &running_mean}, {"running_var", &running_var}});
   check_same_dtype(op, {{"input", &input}, {"running_mean", &running_mean}, {"running_var", &running_var}});
   check_common(op, input, weight, bias, grad);

@@ -340,7 +340,14 @@ void Trainer::train_loop(int64_t end, int64_t first, std::chrono::steady_clock::
       CUDASEG_FAIL(e.what(), " (at step ", step_ + 1, ")");
     }
     const Tensor images = batch.images.to(device_), labels = batch.labels.to(device_);
-    const LossResult loss = (*loss_)(forward(images), labels);
+    std::vector<Tensor> outputs;
+    try {
+      outputs = forward(images);
+    } catch (const Error& e) {
+      // The net's own message names a layer; the batch's size is what the user controls.
+      throw e.with_context("step " + std::to_string(step_ + 1) + ", training batch " + shape_str(images.shape()));
+    }
+    const LossResult loss = (*loss_)(outputs, labels);
     const double value = loss.total.item();
     if (!std::isfinite(value)) {
       keepable = false;

@@ -210,3 +210,19 @@ TEST(Reliability, DamagedOrMismatchedResumeIsRefusedNamingTheFile) {
   EXPECT_EQ(resume_error(config), "no error");
   fs::remove_all(dir);
 }
+
+// An image too small for the net is reported as that, not as a divergence:
+// the failing layer, the step and the batch's size are named.
+TEST(Reliability, ImageTooSmallForTheNetNamesTheSize) {
+  const fs::path dir = fresh_dir("tiny");
+  Json config = short_run();
+  config["train"]["batch_size"] = 1;
+  TrainData data;
+  data.train = train_testing::toy_loader(std::make_shared<train_testing::BlobsDataset>(4, 1, 1, 3), true, 1);
+  Trainer trainer(config, dir.string(), data);
+  trainer.set_log([](const std::string&) {});
+  EXPECT_TRUE(ct::throws_mentioning([&] { trainer.run(); },
+                                    {"step 1, training batch [1, 3, 1, 1]", "more than 1 value per channel",
+                                     "the feature map is too small", "no checkpoint was written yet"}));
+  fs::remove_all(dir);
+}
