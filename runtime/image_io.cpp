@@ -37,6 +37,45 @@ std::vector<unsigned char> read_file(const std::string& path) {
   return bytes;
 }
 
+// stb_image 2.27 trusts a JPEG Huffman table's code counts: more than 256
+// codes overrun its tables (found by tests/fuzz/fuzz_image.cpp). Each DHT
+// segment is checked here, walking the markers as stb does: segments by
+// their length, entropy-coded data up to the next marker.
+void check_jpeg_tables(const std::vector<unsigned char>& b, const std::string& path) {
+  size_t i = 2;
+  while (i + 1 < b.size()) {
+    if (b[i] != 0xFF) {
+      ++i;
+      continue;
+    }
+    const unsigned char m = b[i + 1];
+    if (m == 0xFF) {
+      ++i;
+      continue;
+    }
+    if (m == 0x00 || m == 0x01 || (m >= 0xD0 && m <= 0xD8)) {
+      i += 2;
+      continue;
+    }
+    if (m == 0xD9 || i + 4 > b.size()) return;
+    const size_t length = static_cast<size_t>(b[i + 2]) << 8 | b[i + 3];
+    if (m == 0xC4) {
+      // As stb counts: tables follow each other while the segment's length
+      // is not used up, even past its end, and bytes past the file read as 0.
+      int64_t left = static_cast<int64_t>(length) - 2;
+      for (size_t p = i + 4; left > 0 && p < b.size();) {
+        size_t codes = 0;
+        for (size_t k = 1; k <= 16; ++k) codes += p + k < b.size() ? b[p + k] : 0;
+        CUDASEG_CHECK(codes <= 256, "read_image: '", path, "' is a corrupt JPEG (a Huffman table of ", codes,
+                      " codes; at most 256)");
+        p += 17 + codes;
+        left -= static_cast<int64_t>(17 + codes);
+      }
+    }
+    i += 2 + length;
+  }
+}
+
 uint32_t le32(const unsigned char* p) { return p[0] | p[1] << 8 | p[2] << 16 | static_cast<uint32_t>(p[3]) << 24; }
 
 // stb_image decodes some truncated files without complaint (it pads a cut
@@ -49,6 +88,7 @@ void check_complete(const std::vector<unsigned char>& b, const std::string& path
     for (size_t i = n - 1; i > 0 && i + 64 > n; --i)
       if (b[i - 1] == 0xFF && b[i] == 0xD9) eoi = true;
     CUDASEG_CHECK(eoi, "read_image: '", path, "' is a truncated JPEG (no end-of-image marker)");
+    check_jpeg_tables(b, path);
   } else if (n >= 8 && std::memcmp(b.data(), "\x89PNG\r\n\x1a\n", 8) == 0) {
     static const unsigned char iend[] = {'I', 'E', 'N', 'D'};
     bool found = false;
@@ -69,6 +109,9 @@ Tensor read_image(const std::string& path, int channels) {
   const std::vector<unsigned char> bytes = read_file(path);
   check_complete(bytes, path);
   int w = 0, h = 0, file_channels = 0;
+  if (stbi_info_from_memory(bytes.data(), static_cast<int>(bytes.size()), &w, &h, &file_channels))
+    CUDASEG_CHECK(static_cast<int64_t>(w) * h <= kMaxImagePixels, "read_image: '", path, "' claims ", w, "x", h,
+                  " pixels, over the limit of ", kMaxImagePixels, " (16384x16384)");
   unsigned char* pixels = stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &w, &h,
                                                 &file_channels, channels);
   CUDASEG_CHECK(pixels != nullptr, "read_image: cannot decode '", path, "': ", stbi_failure_reason());

@@ -7,9 +7,15 @@
 
 namespace cudaseg {
 
+// Images with more pixels are refused before decoding: a header may claim
+// any size, and the decoder allocates the pixels before a short file fails.
+inline constexpr int64_t kMaxImagePixels = int64_t{1} << 28;
+
 // Reads a JPEG, PNG or BMP file into a u8 [H, W, channels] CPU tensor
 // (channels 1, 3 or 4; 0 keeps the file's own count). Missing, unreadable,
-// truncated or non-image files throw cudaseg::Error naming the file and why.
+// truncated, oversized or non-image files throw cudaseg::Error naming the
+// file and why.
+
 Tensor read_image(const std::string& path, int channels = 3);
 
 // Writes a u8 [H, W] or [H, W, C] (C in 1..4) tensor as PNG, atomically

@@ -90,6 +90,35 @@ TEST(ImageIO, BadFilesNameTheFileAndTheReason) {
   expect_error(fixture("gradient_13x7_truncated.png"), "truncated");
   expect_error(fixture("gradient_13x7_truncated.jpg"), "truncated");
   expect_error(fixture("gradient_13x7_truncated.bmp"), "truncated");
+  // Found by tests/fuzz/fuzz_image.cpp: their Huffman tables (the second one's
+  // counts read past the file's end) overran stb_image's.
+  expect_error(fixture("huffman_overflow.jpg"), "corrupt JPEG (a Huffman table of 781 codes");
+  expect_error(fixture("huffman_past_end.jpg"), "corrupt JPEG (a Huffman table of 1519 codes");
   EXPECT_THROW(write_png("/nonexistent-dir/x.png", Tensor::zeros({2, 2}, DType::u8)), Error);
   EXPECT_THROW(write_png(testing::TempDir() + "f.png", Tensor::zeros({2, 2})), Error);
+}
+
+// A 45-byte PNG whose header claims 20000x20000 grey pixels (within what
+// stb_image itself accepts) is refused before the decoder allocates 400 MB.
+TEST(ImageIO, OversizedHeaderIsRefusedBeforeDecoding) {
+  std::string png("\x89PNG\r\n\x1a\n", 8);
+  auto be32 = [&](uint32_t v) {
+    for (int s = 24; s >= 0; s -= 8) png += static_cast<char>((v >> s) & 0xff);
+  };
+  be32(13);
+  png += "IHDR";
+  be32(20000);
+  be32(20000);
+  png += std::string("\x08\x00\x00\x00\x00", 5);
+  be32(0);  // CRC (stb does not check it)
+  be32(0);
+  png += "IEND";
+  be32(0);
+  const std::string path = testing::TempDir() + "huge_header.png";
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  ASSERT_NE(f, nullptr);
+  std::fwrite(png.data(), 1, png.size(), f);
+  std::fclose(f);
+  expect_error(path, "claims 20000x20000 pixels, over the limit");
+  std::remove(path.c_str());
 }
