@@ -30,7 +30,7 @@ nlohmann::json parse_json(const std::string& text, const std::string& source) {
   check_json_depth(text, source);
   try {
     return nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error, and out_of_range for a number like 6e405
     CUDASEG_FAIL(source, ": not valid JSON: ", e.what());
   }
 }

@@ -6,6 +6,7 @@
 #
 #   scripts/fuzz.sh                 # every harness, 20 s each
 #   FUZZ_SECONDS=300 scripts/fuzz.sh pth unpickler
+#   FUZZ_SECONDS=450 scripts/fuzz.sh # the long run of docs/reliability.md (8 x 450 s = 1 h)
 #
 # Environment: FUZZ_SECONDS (default 20), FUZZ_BUILD_DIR (default build-fuzz),
 # FUZZ_JOBS (build parallelism, default nproc).
@@ -15,7 +16,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build=${FUZZ_BUILD_DIR:-$root/build-fuzz}
 seconds=${FUZZ_SECONDS:-20}
 jobs=${FUZZ_JOBS:-$(nproc)}
-all=(manifest blob zip unpickler safetensors pth)
+all=(manifest blob zip unpickler safetensors pth image json)
 harnesses=("${@:-${all[@]}}")
 
 source "$root/scripts/setup.sh"
@@ -30,6 +31,8 @@ cmake --build "$build" -j"$jobs" --target "${harnesses[@]/#/fuzz_}"
 seeds_of() {
   case "$1" in
     zip|pth) echo "$root/tests/data/pth" ;;
+    image) echo "$root/tests/data/images" ;;
+    json) echo "$root/nets" ;;
     *) echo "$root/tests/fuzz/corpus/$1" ;;
   esac
 }
@@ -48,7 +51,7 @@ for h in "${harnesses[@]}"; do
     tail -n 40 "$build/fuzz_$h.log" >&2
   else
     grep -E "stat::number_of_executed_units|stat::peak_rss_mb" "$build/fuzz_$h.log" | tr '\n' ' '
-    echo
+    echo "corpus: $(find "$corpus" -type f | wc -l) files"
   fi
 done
 

@@ -104,6 +104,10 @@ TEST(JsonRead, DepthIsBoundedAndTheSourceNamed) {
   // Brackets inside strings (escaped quotes too) are text, not nesting.
   EXPECT_EQ(parse_json("{\"a\": \"[[[\\\"{{{\"}", "s.json")["a"], "[[[\"{{{");
   EXPECT_TRUE(testing::throws_mentioning([&] { parse_json("{\"a\": ", "cut.json"); }, {"cut.json: not valid JSON"}));
+  // Found by tests/fuzz/fuzz_json.cpp: a number past double's range escaped as
+  // nlohmann's out_of_range, naming no file.
+  EXPECT_TRUE(testing::throws_mentioning([&] { parse_json("{\"lr\": 6e405}", "big.json"); },
+                                         {"big.json: not valid JSON", "number overflow"}));
 }
 
 }  // namespace
