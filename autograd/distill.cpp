@@ -148,6 +148,8 @@ Tensor sekd_texture_loss(const std::vector<Tensor>& student, const std::vector<T
   const Tensor picker = Tensor::from_vector(pick, {16, 1, 4, 4}, student[0].dtype()).to(student[0].device());
   Tensor structural, statistical;
   for (size_t i = 0; i < student.size(); ++i) {
+    CUDASEG_CHECK(student[i].size(2) >= 4 && student[i].size(3) >= 4, "sekd_texture_loss: level ", i, " is ",
+                  shape_str(student[i].shape()), "; its two-level pyramid needs maps of at least 4x4");
     const Tensor t = resize_teacher(teacher[i], student[i]);
     const std::vector<Tensor> ps = laplacian_pyramid(student[i], kernel), pt = laplacian_pyramid(t, kernel);
     for (size_t k = 0; k < ps.size(); ++k) {
