@@ -7,6 +7,7 @@
 #include "nn/registry.h"
 #include "train/data_config.h"
 #include "train/datasets.h"
+#include "train/distill.h"
 #include "runtime/device.h"
 #include "runtime/error.h"
 #include "runtime/json_read.h"
@@ -102,6 +103,8 @@ std::vector<schema::Key> make_sections() {
            {"ckpt_interval", Type::integer, 100, "steps between checkpoints (0: at the end only)", {}, 0},
            {"out", Type::string, "",
             "run folder (empty: runs/<config name>); rtseg_train --out, and --resume's folder, win over it"}}),
+      {"distill", Type::any, J::object(),
+       "knowledge distillation from a frozen teacher (absent or {}: off; see train/distill.h)"},
   };
 }
 
@@ -140,6 +143,9 @@ std::string config_help() {
       os << schema::describe(differ, "      ");
     } else if (s.name == "augment") {
       os << schema::describe(augment_schema(), "    ");
+    } else if (s.name == "distill") {
+      const std::string help = distill_help();
+      os << help.substr(help.find('\n') + 1);
     } else {
       os << schema::describe(s.keys, "    ");
     }
@@ -195,6 +201,7 @@ Json resolve_config(const Json& config) {
     CUDASEG_CHECK(precision == "fp32" || !Device::parse(t["device"].get<std::string>()).is_cpu(),
                   "train.precision '", precision, "' needs a CUDA device (train.device is '",
                   t["device"].get<std::string>(), "'); use fp32 on the CPU");
+    if (distill_enabled(out)) distill_config(out);
     const Json& v = out["val"];
     if (v["mode"] == "slide") {
       CUDASEG_CHECK(v["crop_size"].size() == 2 && v["stride"].size() == 2,

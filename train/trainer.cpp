@@ -26,6 +26,7 @@ namespace {
 
 namespace fs = std::filesystem;
 constexpr const char* kEmaPrefix = "ema/";
+constexpr const char* kAdapterPrefix = "adapter/";
 
 std::string hms(double seconds) {
   const auto s = static_cast<long long>(std::max(0.0, seconds));
@@ -78,7 +79,16 @@ Trainer::Trainer(const Json& config, std::string out_dir, TrainData data)
   if (eval_net_) eval_net_->to(device_);
   net_->train();
   const OptimizerConfig oc = optimizer_config(config_);
-  optimizer_ = std::make_unique<Optimizer>(make_param_groups(*net_, oc), oc);
+  std::vector<OptimParam> params = make_param_groups(*net_, oc);
+  if (distill_enabled(config_)) {
+    // The probe batch is a pure function of (epoch, batch): building it moves no loader state.
+    const Batch probe = data_.train->make_batch(0, 0);
+    const Tensor student_in = probe.images.narrow(0, 0, 1);
+    const Tensor teacher_in = probe.teacher_images.defined() ? probe.teacher_images.narrow(0, 0, 1) : student_in;
+    distill_ = std::make_unique<Distiller>(distill_config(config_), *net_, device_, student_in, teacher_in);
+    for (OptimParam& p : distill_->adapter_params(oc)) params.push_back(std::move(p));
+  }
+  optimizer_ = std::make_unique<Optimizer>(std::move(params), oc);
   schedule_ = std::make_unique<LrSchedule>(oc.lr, schedule_config(config_));
   loss_ = std::make_unique<SegLoss>(loss_config(config_), classes);
   add_net_losses(*loss_, *net_);
@@ -129,6 +139,9 @@ void Trainer::save_last() const {
   if (ema_config(config_).enabled) {
     for (const auto& [name, t] : ema_->state()) ts.optimizer.insert(kEmaPrefix + name, t);
   }
+  if (distill_) {
+    for (const auto& [name, t] : distill_->adapter_state()) ts.optimizer.insert(kAdapterPrefix + name, t);
+  }
   ck.train_state = std::move(ts);
   ck.metadata_json = Json{{"config", config_}, {"kind", "last"}}.dump();
   weights::save_checkpoint((fs::path(out_dir_) / "last").string(), ck);
@@ -172,9 +185,15 @@ void Trainer::restore(const weights::Checkpoint& ck, const std::string& where) {
   const weights::TrainState& ts = *ck.train_state;
   const Json saved = Json::parse(ts.optimizer_json);
   weights::TensorDict opt_state;
+  weights::TensorDict adapter_state;
   for (const auto& [name, t] : ts.optimizer) {
-    if (name.rfind(kEmaPrefix, 0) != 0) opt_state.insert(name, t);
+    if (name.rfind(kAdapterPrefix, 0) == 0) {
+      adapter_state.insert(name.substr(std::string(kAdapterPrefix).size()), t);
+    } else if (name.rfind(kEmaPrefix, 0) != 0) {
+      opt_state.insert(name, t);
+    }
   }
+  if (distill_) distill_->load_adapter_state(adapter_state);
   optimizer_->load_state(opt_state, saved.at("optimizer"));
   // A run saved in fp32 or bf16 has no scale yet: fp16 then starts from the initial one.
   if (scaler_ && saved.contains("grad_scaler")) scaler_->load_state(saved["grad_scaler"]);
@@ -342,12 +361,18 @@ void Trainer::train_loop(int64_t end, int64_t first, std::chrono::steady_clock::
     const Tensor images = batch.images.to(device_), labels = batch.labels.to(device_);
     std::vector<Tensor> outputs;
     try {
+      std::optional<Distiller::Capture> capture;
+      if (distill_) capture.emplace(*distill_);
       outputs = forward(images);
     } catch (const Error& e) {
       // The net's own message names a layer; the batch's size is what the user controls.
       throw e.with_context("step " + std::to_string(step_ + 1) + ", training batch " + shape_str(images.shape()));
     }
-    const LossResult loss = (*loss_)(outputs, labels);
+    LossResult loss = (*loss_)(outputs, labels);
+    if (distill_) {
+      const Tensor teacher_images = batch.teacher_images.defined() ? batch.teacher_images.to(device_) : images;
+      distill_->add_terms(loss, outputs, teacher_images, tc_.seed, step_);
+    }
     const double value = loss.total.item();
     if (!std::isfinite(value)) {
       keepable = false;

@@ -28,6 +28,10 @@
 // redraws OUT/loss.png, OUT/miou.png and OUT/val_predictions.png
 // (train/run_report.h).
 // Every run() writes the effective config to OUT/config.json first.
+// With a `distill` section (train/distill.h) the teacher is loaded and checked
+// and the pairs resolved in the constructor, before any step; each step then
+// adds the objectives' terms, the adapters train with the net and are saved
+// in OUT/last's training state (not in the exported weights).
 #pragma once
 
 #include <atomic>
@@ -38,6 +42,7 @@
 
 #include "nn/module.h"
 #include "train/config.h"
+#include "train/distill.h"
 #include "train/ema.h"
 #include "train/grad_scaler.h"
 #include "train/losses.h"
@@ -85,6 +90,8 @@ class Trainer {
   TrainResult run(int64_t stop_at = -1);
 
   nn::SegNet& net() { return *net_; }
+  // The distillation state (train/distill.h); null without a distill section.
+  Distiller* distiller() { return distill_.get(); }
   SegLoss& loss() { return *loss_; }
   // The resolved config (train.iters is the run length in steps).
   const Json& config() const { return config_; }
@@ -121,6 +128,7 @@ class Trainer {
   std::unique_ptr<Optimizer> optimizer_;
   std::unique_ptr<LrSchedule> schedule_;
   std::unique_ptr<SegLoss> loss_;
+  std::unique_ptr<Distiller> distill_;
   std::unique_ptr<ModelEma> ema_;
   std::unique_ptr<GradScaler> scaler_;
   std::unique_ptr<BatchSource> batches_;
