@@ -56,6 +56,10 @@ int64_t band_rows(const ConvGeom& g, int64_t row_floats) {
   return std::min(rows, std::max<int64_t>(g.ho, 1));
 }
 
+// The largest unfolded input of a convolution with narrow output rows
+// (conv2d_forward_direct): 64 MB.
+constexpr int64_t kMaxUnfoldedFloats = int64_t{16} << 20;
+
 // Input channels per partial sum of the kernel: about kChunkTerms products.
 int64_t chunk_channels(int64_t taps) { return std::max<int64_t>(1, kChunkTerms / taps); }
 
@@ -134,9 +138,11 @@ void pointwise(const float* x, const float* wp, const float* bp, const float* sp
   const int64_t cg = g.cg(), og = g.og(), lanes = isa.lanes, block = isa.block;
   const int64_t hw = g.h * g.w, images = g.n * g.groups, vecs = (hw + lanes - 1) / lanes;
   const int64_t parts = std::max<int64_t>(1, (4 * num_threads() + images - 1) / images);
-  // Columns in ranges of at least 3 vectors (a full strip of the widest kernel), then output channels.
-  const int64_t col_parts = std::min(parts, std::max<int64_t>(1, vecs / 3));
-  const int64_t cols = (vecs + col_parts - 1) / col_parts * lanes;
+  // Columns in ranges of a multiple of 6 vectors (whole strips of 2 and of 3
+  // vectors; ranges of 25 vectors each ended in a 1-vector strip),
+  // then output channels.
+  const int64_t col_parts = std::min(parts, std::max<int64_t>(1, vecs / 6));
+  const int64_t cols = ((vecs + col_parts - 1) / col_parts + 5) / 6 * 6 * lanes;
   const int64_t col_ranges = (hw + cols - 1) / cols;
   const int64_t oc_parts = std::min(blocks, (parts + col_ranges - 1) / col_ranges);
   const int64_t part_blocks = (blocks + oc_parts - 1) / oc_parts, oc_ranges = (blocks + part_blocks - 1) / part_blocks;
@@ -219,6 +225,48 @@ void conv2d_forward_direct(const Tensor& xt, const Tensor& wt, const Tensor& bt,
   const float* wp = depthwise ? nullptr : packed->data();
   if (!depthwise && g.pointwise()) {
     pointwise(x, wp, bp.data(), sp.empty() ? nullptr : sp.data(), y, g, isa, act, blocks);
+    return;
+  }
+  // Output rows narrower than a strip of the widest kernel (3 vectors: the
+  // 28-, 14- and 7-pixel rows of a 224x224 input's strided downsamplings)
+  // would leave most of its lanes idle: the input is unfolded into
+  // [cg * taps][ho * wo] per image and group, whose rows are what the packed
+  // weights' [cg][taps] order expects, and run as a pointwise convolution
+  // over the flattened output.
+  const int64_t unfolded = g.n * g.c * taps * g.ho * g.wo;
+  if (!depthwise && g.wo < 3 * lanes && unfolded <= kMaxUnfoldedFloats) {
+    std::vector<float> cols(static_cast<size_t>(unfolded));
+    const int64_t howo = g.ho * g.wo;
+    parallel_for(0, g.n * g.c, 1, [&](int64_t p0, int64_t p1) {
+      for (int64_t p = p0; p < p1; ++p)
+        for (int64_t i = 0; i < g.kh; ++i)
+          for (int64_t j = 0; j < g.kw; ++j) {
+            const float* src = x + p * g.h * g.w;
+            float* dst = cols.data() + (p * taps + i * g.kw + j) * howo;
+            int64_t lo = 0, hi = 0;
+            valid_range(g.w, g.wo, g.sw, j * g.dw - g.pw, &lo, &hi);
+            for (int64_t oh = 0; oh < g.ho; ++oh) {
+              const int64_t ih = oh * g.sh - g.ph + i * g.dh;
+              float* row = dst + oh * g.wo;
+              if (ih < 0 || ih >= g.h) {
+                std::fill(row, row + g.wo, 0.0f);
+                continue;
+              }
+              const float* in = src + ih * g.w + j * g.dw - g.pw;
+              std::fill(row, row + lo, 0.0f);
+              for (int64_t ow = lo; ow < hi; ++ow) row[ow] = in[ow * g.sw];
+              std::fill(row + hi, row + g.wo, 0.0f);
+            }
+          }
+    });
+    ConvGeom flat;
+    flat.n = g.n;
+    flat.c = g.c * taps;
+    flat.h = flat.ho = 1;
+    flat.w = flat.wo = howo;
+    flat.o = g.o;
+    flat.groups = g.groups;
+    pointwise(cols.data(), wp, bp.data(), sp.empty() ? nullptr : sp.data(), y, flat, isa, act, blocks);
     return;
   }
 

@@ -3,7 +3,9 @@
 // geometries that reach every edge of the padded-band layout (strides and
 // their phases, dilations, padding wider than the kernel, groups, channel
 // counts off the kernel's block, widths off its vector and strip, several
-// bands and threads); and the float32 entry point taking it.
+// bands and threads), of the pointwise path (one row per image, split over
+// columns and channel blocks) and of the unfolded path (output rows narrower
+// than 3 vectors); and the float32 entry point taking it.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -102,6 +104,10 @@ const Case kCases[] = {
     {1, 3, 5, 6, 4, 3, 3, 1, 1, 4, 5, 1, 1, 1},        // padding wider than the kernel: rows of bias alone
     {1, 2, 1, 1, 3, 1, 1, 1, 1, 0, 0, 1, 1, 1},        // one pixel
     {1, 24, 96, 130, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1},   // several bands per thread, a partial last strip
+    // rows of at least 3 vectors stay on the banded path; narrower ones above are unfolded
+    {1, 6, 31, 101, 12, 3, 3, 2, 2, 0, 0, 1, 1, 2},    // stride 2, groups, 50-pixel rows
+    {1, 12, 16, 120, 8, 5, 5, 1, 1, 4, 4, 2, 2, 4},    // dilated 5x5, 4 groups, 120-pixel rows
+    {1, 4, 9, 200, 3, 3, 3, 2, 2, 1, 1, 1, 1, 1},      // stride 2, 100-pixel rows
     // depthwise (one input channel per group): the depthwise kernel
     {1, 16, 20, 70, 16, 3, 3, 1, 1, 1, 1, 1, 1, 16},   // 3x3
     {2, 8, 17, 53, 16, 3, 3, 2, 2, 1, 1, 1, 1, 8},     // channel multiplier 2, stride 2
