@@ -58,7 +58,8 @@ separate threads.
 
 debug path: X.npy is an NCHW float tensor fed to the net as is (no pre- or
 post-processing). --dump-logits writes the float32 logits; --dump-layer writes
-the output of the module NAME (its dotted path, e.g. backbone.stage1.0);
+the output of the module NAME (its dotted path, e.g. backbone.stage1.0; NAME#K
+its K-th output, from 0, for a module returning several, e.g. a backbone);
 --dump-layers writes every module's output checksums in the format of
 tools/goldens/dump_layers.py for tools/goldens/compare_layers.py. Layer dumps
 run the plain module forward so that module outputs match PyTorch's.

@@ -217,9 +217,9 @@ class Mlp : public nn::Module {
     const Tensor h = (*act_)((*norm1_)((*fc1_)(x)));
     return (*norm2_)((*fc2_)((*act_)((*mid_norm_)((*mid_)(h)))));
   }
-  // One act module runs twice: fusing it into one conv would bypass it for both.
+  // The one act module runs at both of its call sites: both chains name it.
   std::vector<nn::FusableChain> fusable_chains() const override {
-    return {{fc1_, norm1_, nullptr}, {mid_, mid_norm_, nullptr}, {fc2_, norm2_, nullptr}};
+    return {{fc1_, norm1_, act_}, {mid_, mid_norm_, act_}, {fc2_, norm2_, nullptr}};
   }
 
  private:

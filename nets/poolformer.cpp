@@ -47,6 +47,7 @@ class Mlp : public nn::Module {
     fc2_ = register_module("fc2", std::make_shared<nn::Conv2d>(hidden, dim, 1));
   }
   Tensor forward(const Tensor& x) override { return (*fc2_)((*act_)((*fc1_)(x))); }
+  std::vector<nn::FusableChain> fusable_chains() const override { return {{fc1_, nullptr, act_}}; }
 
  private:
   nn::ModulePtr fc1_, act_, fc2_;

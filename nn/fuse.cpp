@@ -1,6 +1,7 @@
 #include "nn/fuse.h"
 
 #include <cmath>
+#include <map>
 #include <optional>
 #include <set>
 
@@ -49,7 +50,7 @@ nn::Module* leaf_of(nn::Module& module) {
 }
 
 // What a Conv2d applies as it stores its output, for the activation module
-// `leaf`: relu, relu6, or a PReLU with one slope or one per channel.
+// `leaf`: relu, relu6, GELU (erf form), or a PReLU with one slope or one per channel.
 std::optional<ops::ConvAct> store_act(nn::Module& leaf, int64_t out_channels) {
   if (auto* prelu = dynamic_cast<nn::PReLU*>(&leaf)) {
     const int64_t n = prelu->weight.numel();
@@ -59,6 +60,7 @@ std::optional<ops::ConvAct> store_act(nn::Module& leaf, int64_t out_channels) {
   auto* act = dynamic_cast<nn::Activation*>(&leaf);
   if (act && act->kind() == ActKind::relu) return ops::ConvAct{Tensor(), 0.0, INFINITY};
   if (act && act->kind() == ActKind::relu6) return ops::ConvAct{Tensor(), 0.0, 6.0};
+  if (act && act->kind() == ActKind::gelu) return ops::ConvAct{Tensor(), -INFINITY, INFINITY, true};
   return std::nullopt;
 }
 
@@ -128,8 +130,24 @@ FuseReport fuse_for_inference(nn::Module& root, const FuseOptions& options) {
     auto it = names.find(m.get());
     return it == names.end() ? m->type_name() : it->second;
   };
+  // An activation module may be named by several chains (one module applied
+  // after several convolutions): it is bypassed only when every chain that
+  // names it takes it, or one of its uses would lose it.
+  struct Candidate {
+    nn::Conv2d* conv;
+    std::optional<ops::ConvAct> store;
+    ActKind kind;
+  };
+  std::map<nn::Module*, std::vector<Candidate>> candidates;
+  std::map<nn::Module*, int64_t> uses;
+  std::map<nn::Module*, std::string> act_names;
   std::set<const nn::Module*> used;
   for (const auto& chain : chains) {
+    nn::Module* leaf = chain.act ? leaf_of(*chain.act) : nullptr;
+    if (leaf) {
+      ++uses[leaf];
+      act_names.emplace(leaf, name_of(chain.act));
+    }
     CUDASEG_CHECK(chain.conv, root.type_name(), ": a fusable chain needs a conv");
     auto* conv = dynamic_cast<nn::Conv2d*>(chain.conv.get());
     auto* tconv = dynamic_cast<nn::ConvTranspose2d*>(chain.conv.get());
@@ -166,22 +184,29 @@ FuseReport fuse_for_inference(nn::Module& root, const FuseOptions& options) {
     used.insert(chain.conv.get());
 
     // Transposed convolutions have no epilogue: their activation stays a layer.
-    if (!conv || !options.fuse_activations || !chain.act) continue;
-    nn::Module* leaf = leaf_of(*chain.act);
-    if (leaf->bypassed()) continue;
+    if (!conv || !options.fuse_activations || !leaf || leaf->bypassed()) continue;
     if (auto act = store_act(*leaf, conv->out_channels())) {
-      conv->act = std::move(act);
+      candidates[leaf].push_back({conv, std::move(act), ActKind::relu});
     } else if (auto* a = dynamic_cast<nn::Activation*>(leaf)) {
       if (!argument_free(a->kind())) {
         report.skipped.push_back(name_of(chain.act) + ": activation with arguments stays separate");
         continue;
       }
-      conv->epilogue = make_epilogue(a->kind());
-    } else {
+      candidates[leaf].push_back({conv, std::nullopt, a->kind()});
+    }
+  }
+  for (auto& [leaf, list] : candidates) {
+    if (static_cast<int64_t>(list.size()) != uses[leaf]) {
+      report.skipped.push_back(act_names[leaf] + ": applied after " + std::to_string(uses[leaf]) +
+                               " convolutions, of which only " + std::to_string(list.size()) + " can take it");
       continue;
     }
+    for (auto& c : list) {
+      if (c.store) c.conv->act = std::move(c.store);
+      else c.conv->epilogue = make_epilogue(c.kind);
+    }
     leaf->set_bypassed(true);
-    ++report.fused_activations;
+    report.fused_activations += static_cast<int64_t>(list.size());
   }
   return report;
 }

@@ -26,11 +26,13 @@ namespace cudaseg::nn {
 struct FuseOptions {
   bool fold_batchnorm = true;
   // The activation after a folded BatchNorm, or straight after a Conv2d in a
-  // Sequential, joins the convolution: relu, relu6 and PReLU (one slope or
-  // one per channel) are applied by the convolution as it stores its output
-  // (ops::conv2d_act); the other argument-free ones (silu, hardswish,
-  // hardsigmoid, sigmoid, tanh, gelu, selu) run on its output as its
-  // epilogue.
+  // Sequential, joins the convolution: relu, relu6, GELU (erf form) and
+  // PReLU (one slope or one per channel) are applied by the convolution as it
+  // stores its output (ops::conv2d_act); the other argument-free ones (silu,
+  // hardswish, hardsigmoid, sigmoid, tanh, gelu_tanh, selu) run on its output
+  // as its epilogue. One activation module that a net applies after several
+  // convolutions (its chains all name it) joins all of them, or, when one
+  // of them cannot take it, none.
   bool fuse_activations = true;
 };
 

@@ -52,6 +52,10 @@ void LayerRecorder::after(const nn::Module& module, const std::vector<Tensor>&, 
   // A copy: later in-place work (a fused epilogue) must not change what was captured.
   if (capture_.count(name) && call == 0 && !outputs.empty())
     captured_[name] = outputs[0].to(Device::cpu(), DType::f32).clone();
+  for (size_t k = 1; call == 0 && k < outputs.size(); ++k) {
+    const std::string key = name + "#" + std::to_string(k);
+    if (capture_.count(key)) captured_[key] = outputs[k].to(Device::cpu(), DType::f32).clone();
+  }
   if (!stats_) return;
   LayerRecord record{name, call, module.type_name(), {}};
   for (const Tensor& t : outputs) record.outputs.push_back(tensor_stats(t));

@@ -37,7 +37,8 @@ struct LayerRecord {
 
 // Records every named module's outputs (the root excluded) in call order, all
 // the tensors of a module returning several, and keeps a full copy of the
-// output of the modules in `capture` (first call; the first tensor of several).
+// output of the modules in `capture` (first call; the first tensor of several,
+// or, captured as "NAME#K", its K-th from 0: a backbone's feature maps).
 class LayerRecorder : public nn::ForwardHook {
  public:
   explicit LayerRecorder(const nn::Module& root, std::set<std::string> capture = {}, bool stats = true);

@@ -96,6 +96,7 @@ Tensor Conv2d::forward(const Tensor& x) {
       if (a.lo > -INFINITY || a.hi < INFINITY)
         y = fn::clamp(y, a.lo > -INFINITY ? std::optional<double>(a.lo) : std::nullopt,
                       a.hi < INFINITY ? std::optional<double>(a.hi) : std::nullopt);
+      if (a.gelu) y = fn::gelu(y);
     }
   } else {
     y = fn::conv2d(x, w, b, params_);

@@ -88,7 +88,7 @@ class Conv2d : public Module {
 
   Tensor weight, bias;
   // Activations fused into this convolution for inference (nn/fuse.h). `act`
-  // (relu, relu6, PReLU) is applied by the convolution as it writes its
+  // (relu, relu6, PReLU, GELU) is applied by the convolution as it writes its
   // output (ops::conv2d_act) when no gradient is wanted, and by the autograd
   // ops otherwise; `epilogue` (the other argument-free activations) runs on
   // the output afterwards.

@@ -34,8 +34,10 @@ using ModulePtr = std::shared_ptr<Module>;
 // inference (nn/fuse.h); or, with `bn` null, a Conv2d -> activation run.
 // `act`, when set, is the module that takes the BatchNorm's (or the conv's)
 // output next; it is fused only when it is (or only wraps) an activation
-// nn/fuse.h supports. The bn and act objects must serve only this chain: a
-// ReLU module shared by several call sites would be bypassed at all of them.
+// nn/fuse.h supports. The bn object must serve only this chain. An act
+// module that the forward applies at several call sites must be named by a
+// chain at every one of them (it is bypassed at all of them, and fused only
+// when every chain takes it).
 struct FusableChain {
   ModulePtr conv, bn, act;
 };

@@ -157,7 +157,8 @@ Tensor conv2d_act(const Tensor& input, const Tensor& weight, const Tensor& bias,
   if (act.slope.defined()) out = prelu(out, act.slope);
   const std::optional<double> lo = act.lo > -INFINITY ? std::optional<double>(act.lo) : std::nullopt;
   const std::optional<double> hi = act.hi < INFINITY ? std::optional<double>(act.hi) : std::nullopt;
-  return lo || hi ? clamp(out, lo, hi) : out;
+  if (lo || hi) out = clamp(out, lo, hi);
+  return act.gelu ? gelu(out) : out;
 }
 
 Tensor conv2d_backward_input(const Tensor& grad_output, const Tensor& weight, const Shape& input_shape,

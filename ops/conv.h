@@ -48,10 +48,12 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias = Te
 // The activation conv2d_act applies to the convolution's output, in this
 // order: PReLU with `slope` (1 or O values; undefined: none), i.e.
 // max(y, 0) + slope * min(y, 0), then clamp to [lo, hi] (relu: lo = 0,
-// relu6: lo = 0, hi = 6). NaN passes through both, as in torch.
+// relu6: lo = 0, hi = 6), then GELU (erf form, as ops::gelu computes it)
+// where `gelu`. NaN passes through all three, as in torch.
 struct ConvAct {
   Tensor slope;
   double lo = -INFINITY, hi = INFINITY;
+  bool gelu = false;
 };
 
 // act(conv2d(input, weight, bias)): where the device's convolution applies

@@ -5,7 +5,11 @@ state_dict, convert it with `rtseg_convert MODEL.pth --config CONFIG.json -o
 OUT.bin`, run `rtseg_infer --weights OUT.bin --input-tensor X.npy
 --dump-logits Y.npy` on a random input of a random accepted size, and compare
 with upstream's eval logits run in float64: cudaseg's relative L2 error must be
-at most three times PyTorch float32's own, or 1e-5, whichever is larger.
+at most three times PyTorch float32's own, or 1e-5, whichever is larger. The
+same bound holds for each distillation feature of the nets that return them
+(FastSegFormer's and Swin-T-Att-UNet's fork_feat lists, SEKD's features and
+embeds): upstream's in float64 and float32 against the output of the cudaseg
+module that computes it (`rtseg_infer --dump-layer`, the plain forward).
 
     /usr/bin/python3 tools/check_convert_parity.py --build build \
         --zh320 /tmp/upstream/zh320 --segformer /tmp/upstream/segformer [--pidnet DIR] [--sfsegnets DIR] \
@@ -103,7 +107,55 @@ NETS = {
     "swin_t_att_unet": ({"name": "swin_t_att_unet", "num_classes": 4}, 32),  # square only, as upstream
     "fastsegformer_e": ({"name": "fastsegformer", "backbone": "efficientformerV2_s0", "num_classes": 4}, 224),
     "fastsegformer_p": ({"name": "fastsegformer", "backbone": "poolformer_s12", "num_classes": 4}, 224),
+    # the run configs' (nets/fastsegformer_*.json): multiscale pyramid, image reconstruction branch
+    "fastsegformer_e_ms_cnn": ({"name": "fastsegformer", "backbone": "efficientformerV2_s0", "Pyramid": "multiscale",
+                                "cnn_branch": True, "num_classes": 4}, 224),
+    "fastsegformer_p_ms_cnn": ({"name": "fastsegformer", "backbone": "poolformer_s12", "Pyramid": "multiscale",
+                                "cnn_branch": True, "num_classes": 4}, 224),
+    "sekd_student_b1": ({"name": "sekd_student", "backbone": "mit_b1", "num_classes": 3}, 32),
 }
+
+# The distillation features of the nets that have them: upstream's list (its
+# fork_feat forward, or SEKD's (features, logits, embeds)) and, for each entry,
+# the cudaseg module whose output it is (`rtseg_infer --dump-layer`, NAME#K the
+# K-th output of a module returning several; None: the logits).
+LOGITS = None
+
+
+def fork_outputs(model, config, x):
+    """Upstream's distillation features for input x, in order."""
+    name = config["name"]
+    if name.startswith("sekd_"):
+        feats, _, embeds = upstream.sekd_outputs(model, x)
+        return list(feats) + list(embeds)
+    fork, model.fork_feat = model.fork_feat, True
+    try:
+        return list(model(x))
+    finally:
+        model.fork_feat = fork
+
+
+def fork_layers(config):
+    name = config["name"]
+    backbone = ["common_backbone"] + [f"common_backbone#{k}" for k in (1, 2, 3)]
+    if name == "fastsegformer":
+        return backbone + ["global_feature", "FFM"] + (["cnn2", "cnn_up"] if config.get("cnn_branch") else [LOGITS])
+    if name == "swin_t_att_unet":
+        return backbone + ["bottle", "conv3", "conv1", "final_up_conv"]
+    if name == "sekd_teacher":
+        return [f"norm{s}" for s in range(1, 5)] + [f"patch_embed{s}" for s in range(1, 5)]
+    if name == "sekd_student":
+        return [f"embeddings.{s}" for s in range(4)] + [f"embed_projections.{s}" for s in range(4)]
+    return []
+
+
+def as_reference_layout(ours, ref):
+    """A module output in the layout of upstream's feature: MiT's stage norms
+    return tokens [N, H*W, C], whose feature map is [N, C, H, W]."""
+    if ours.shape != ref.shape and ours.dim() == 3 and ref.dim() == 4 and ours.numel() == ref.numel():
+        n, c, h, w = ref.shape
+        return ours.reshape(n, h, w, c).permute(0, 3, 1, 2)
+    return ours
 
 # The checkout each registry name is built from (an argument of this script).
 REPO_OF = {"segformer": "segformer", "pidnet": "pidnet", "sfnet": "sfsegnets", "sekd_student": "sekd",
@@ -189,6 +241,37 @@ def main():
                   f"bound {bound:.2e}) {'ok' if ok else 'FAIL'}")
             if not ok:
                 failed.append(net)
+            layers = fork_layers(config)
+            if not layers:
+                continue
+            with torch.no_grad():
+                fork64 = fork_outputs(model, config, x.double())  # the model is float64 here
+                fork32 = fork_outputs(model.float(), config, x)
+            if len(fork64) != len(layers):
+                print(f"{net:16s} fork: upstream returns {len(fork64)} features, the tool maps {len(layers)} FAIL")
+                failed.append(net + " fork")
+                continue
+            worst = []
+            for k, (layer, r64, r32) in enumerate(zip(layers, fork64, fork32)):
+                if layer is LOGITS:
+                    got = ours
+                else:
+                    zout = os.path.join(tmp, f"{net}_fork{k}.npy")
+                    subprocess.run([os.path.join(args.build, "rtseg_infer"), "--weights", out, "--input-tensor", xin,
+                                    "--dump-layer", layer, "--dump-layer-out", zout],
+                                   check=True, capture_output=True, text=True)
+                    got = as_reference_layout(torch.from_numpy(np.load(zout)), r64)
+                den = r64.double().norm()
+                e_ours = float((got.double() - r64.double()).norm() / den) if got.shape == r64.shape else float("inf")
+                e_f32 = float((r32.double() - r64.double()).norm() / den)
+                fbound = max(3 * e_f32, 1e-5)
+                fok = e_ours <= fbound
+                worst.append((e_ours / fbound, k, layer, e_ours, e_f32))
+                if not fok:
+                    failed.append(f"{net} fork.{k} ({layer})")
+            r, k, layer, e_ours, e_f32 = max(worst)
+            print(f"{net:16s} fork: {len(worst)} features, worst fork.{k} ({layer or 'logits'}): rel L2 "
+                  f"{e_ours:.2e} (PyTorch float32 {e_f32:.2e}, {r:.2f} of the bound) {'ok' if r <= 1 else 'FAIL'}")
     if failed:
         print("failed:", " ".join(failed))
         sys.exit(1)

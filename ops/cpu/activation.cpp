@@ -5,6 +5,7 @@
 #include "ops/activation.h"
 #include "ops/binary.h"
 #include "ops/common.h"
+#include "ops/cpu/conv_direct.h"
 #include "ops/kernels/activation.h"
 #include "runtime/thread_pool.h"
 
@@ -116,6 +117,15 @@ void backward_typed(const ActivationArgs& args, const Tensor& g, const Tensor& x
 }  // namespace
 
 void activation(const ActivationArgs& args, const Tensor& x, const Tensor& out) {
+  const direct::Isa* isa = direct::best_isa();
+  if (args.kind == Activation::gelu && x.dtype() == DType::f32 && isa) {
+    // The SIMD GELU the direct convolution fuses (conv_direct.h), so that a
+    // GELU fused into a convolution and this one agree bit for bit.
+    const float* px = x.data<float>();
+    float* po = out.data<float>();
+    parallel_for(0, x.numel(), kGrain, [&](int64_t s, int64_t e) { isa->gelu(px + s, po + s, e - s); });
+    return;
+  }
   dispatch_float("activation", x.dtype(), [&](auto tag) { forward_typed<decltype(tag)>(args, x, out); });
 }
 

@@ -5,6 +5,7 @@
 
 #include "ops/common.h"
 #include "ops/cpu/conv_direct.h"
+#include "ops/kernels/activation.h"
 #include "runtime/thread_pool.h"
 
 namespace cudaseg::ops::cpu {
@@ -56,6 +57,7 @@ void conv2d_forward_act(const Tensor& x, const Tensor& w, const Tensor& bias, co
   }
   conv2d_forward(x, w, bias, y, g);
   apply_act(y, act);
+  if (act.gelu) kernels::activation(y.device(), {kernels::Activation::gelu}, y, y);
 }
 
 void conv2d_backward_input(const Tensor& gy, const Tensor& w, const Tensor& gx, const ConvGeom& g) {

@@ -2,10 +2,15 @@
 
 #include <algorithm>
 #include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <tuple>
 #include <vector>
 
 #include "ops/cpu/conv.h"
 #include "runtime/error.h"
+#include "runtime/storage.h"
 #include "runtime/thread_pool.h"
 
 namespace cudaseg::ops::cpu {
@@ -14,8 +19,8 @@ namespace direct {
 const Isa* best_isa() {
   static const Isa* isa = []() -> const Isa* {
 #if defined(__x86_64__)
-    static const Isa avx512{"avx512", kAvx512Block, kAvx512Lanes, run_avx512, run_depthwise_avx512};
-    static const Isa avx2{"avx2", kAvx2Block, kAvx2Lanes, run_avx2, run_depthwise_avx2};
+    static const Isa avx512{"avx512", kAvx512Block, kAvx512Lanes, run_avx512, run_depthwise_avx512, gelu_avx512};
+    static const Isa avx2{"avx2", kAvx2Block, kAvx2Lanes, run_avx2, run_depthwise_avx2, gelu_avx2};
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma")) return &avx512;
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return &avx2;
@@ -51,8 +56,137 @@ int64_t band_rows(const ConvGeom& g, int64_t row_floats) {
   return std::min(rows, std::max<int64_t>(g.ho, 1));
 }
 
+// The largest unfolded input of a convolution with narrow output rows
+// (conv2d_forward_direct): 64 MB.
+constexpr int64_t kMaxUnfoldedFloats = int64_t{16} << 20;
+
 // Input channels per partial sum of the kernel: about kChunkTerms products.
 int64_t chunk_channels(int64_t taps) { return std::max<int64_t>(1, kChunkTerms / taps); }
+
+// Packed weights by the weight tensor they came from: its storage (held
+// weakly, so that a freed storage whose address is reused never matches), its
+// offset and version (bumped by every in-place write), and the packing. An
+// inference session's weights are packed at the first forward only; a
+// training step's updated weights are packed again.
+struct PackKey {
+  const Storage* storage;
+  int64_t offset, numel, groups, block;
+  bool operator<(const PackKey& o) const {
+    return std::tie(storage, offset, numel, groups, block) < std::tie(o.storage, o.offset, o.numel, o.groups, o.block);
+  }
+};
+struct Packed {
+  std::weak_ptr<Storage> storage;
+  uint64_t version;
+  std::shared_ptr<const std::vector<float>> data;
+};
+
+std::shared_ptr<const std::vector<float>> packed_weights(const Tensor& wt, const ConvGeom& g, int64_t block,
+                                                         int64_t blocks) {
+  static std::mutex mutex;
+  static std::map<PackKey, Packed> cache;
+  static size_t cached_floats = 0;
+  // Entries of freed weights go at every insertion; past this bound, all.
+  constexpr size_t kMaxCachedFloats = size_t{32} << 20;
+  const PackKey key{wt.storage().get(), wt.offset(), wt.numel(), g.groups, block};
+  const uint64_t version = wt.storage()->version();
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    auto it = cache.find(key);
+    if (it != cache.end() && it->second.storage.lock() == wt.storage() && it->second.version == version)
+      return it->second.data;
+  }
+  const int64_t cg = g.cg(), og = g.og(), taps = g.kh * g.kw;
+  auto wp = std::make_shared<std::vector<float>>(static_cast<size_t>(g.groups * blocks * cg * taps * block), 0.0f);
+  const float* w = wt.data<float>();
+  for (int64_t gr = 0; gr < g.groups; ++gr)
+    for (int64_t o = 0; o < og; ++o) {
+      const float* src = w + (gr * og + o) * cg * taps;
+      float* dst = wp->data() + ((gr * blocks + o / block) * cg * taps) * block + o % block;
+      for (int64_t k = 0; k < cg * taps; ++k) dst[k * block] = src[k];
+    }
+  std::lock_guard<std::mutex> lock(mutex);
+  auto it = cache.find(key);
+  if (it != cache.end()) {
+    cached_floats -= it->second.data->size();
+    cache.erase(it);
+  }
+  for (auto e = cache.begin(); e != cache.end();)
+    if (e->second.storage.expired()) {
+      cached_floats -= e->second.data->size();
+      e = cache.erase(e);
+    } else {
+      ++e;
+    }
+  if (cached_floats + wp->size() > kMaxCachedFloats) {
+    cache.clear();
+    cached_floats = 0;
+  }
+  cache.emplace(key, Packed{wt.storage(), version, wp});
+  cached_floats += wp->size();
+  return wp;
+}
+
+// A dense 1x1, stride-1, unpadded convolution sees each image as one row of
+// h * w pixels: rows of a small map (7 or 14 pixels at 224x224 input) would
+// fill a fraction of a strip's vectors. The work is split into column ranges
+// of that row and ranges of output-channel blocks, about four items per
+// thread; each item copies its columns of the input channels, zero-padded to
+// whole vectors.
+void pointwise(const float* x, const float* wp, const float* bp, const float* sp, float* y, const ConvGeom& g,
+               const direct::Isa& isa, const ConvAct& act, int64_t blocks) {
+  const int64_t cg = g.cg(), og = g.og(), lanes = isa.lanes, block = isa.block;
+  const int64_t hw = g.h * g.w, images = g.n * g.groups, vecs = (hw + lanes - 1) / lanes;
+  const int64_t parts = std::max<int64_t>(1, (4 * num_threads() + images - 1) / images);
+  // Columns in ranges of a multiple of 6 vectors (whole strips of 2 and of 3
+  // vectors; ranges of 25 vectors each ended in a 1-vector strip),
+  // then output channels.
+  const int64_t col_parts = std::min(parts, std::max<int64_t>(1, vecs / 6));
+  const int64_t cols = ((vecs + col_parts - 1) / col_parts + 5) / 6 * 6 * lanes;
+  const int64_t col_ranges = (hw + cols - 1) / cols;
+  const int64_t oc_parts = std::min(blocks, (parts + col_ranges - 1) / col_ranges);
+  const int64_t part_blocks = (blocks + oc_parts - 1) / oc_parts, oc_ranges = (blocks + part_blocks - 1) / part_blocks;
+  const int64_t items = images * col_ranges * oc_ranges;
+  const int64_t zero_offset = 0;
+  parallel_for(0, items, 1, [&](int64_t i0, int64_t i1) {
+    thread_local std::vector<float> scratch;
+    if (scratch.size() < static_cast<size_t>(cg * cols)) scratch.resize(static_cast<size_t>(cg * cols));
+    float* buf = scratch.data();
+    for (int64_t item = i0; item < i1; ++item) {
+      const int64_t image = item / (col_ranges * oc_ranges), rest = item % (col_ranges * oc_ranges);
+      const int64_t n = image / g.groups, gr = image % g.groups;
+      const int64_t c0 = rest / oc_ranges * cols, c1 = std::min(hw, c0 + cols), len = c1 - c0;
+      const int64_t k0 = rest % oc_ranges * part_blocks, k1 = std::min(blocks, k0 + part_blocks);
+      const int64_t row_len = (len + lanes - 1) / lanes * lanes;
+      const float* xg = x + (n * g.c + gr * cg) * hw + c0;
+      for (int64_t c = 0; c < cg; ++c) {
+        std::memcpy(buf + c * row_len, xg + c * hw, sizeof(float) * len);
+        std::fill(buf + c * row_len + len, buf + (c + 1) * row_len, 0.0f);
+      }
+      direct::Band b;
+      b.x = buf;
+      b.c_stride = row_len;
+      b.row_stride = row_len;
+      b.tap_offset = &zero_offset;
+      b.taps = 1;
+      b.cg = cg;
+      b.chunk = chunk_channels(1);
+      b.sh = 1;
+      b.w = wp + (gr * blocks + k0) * cg * block;
+      b.bias = bp + (gr * blocks + k0) * block;
+      b.slope = sp ? sp + (gr * blocks + k0) * block : nullptr;
+      b.lo = static_cast<float>(act.lo);
+      b.hi = static_cast<float>(act.hi);
+      b.gelu = act.gelu;
+      b.y = y + (n * g.o + gr * og + k0 * block) * hw + c0;
+      b.y_channel_stride = hw;
+      b.rows = 1;
+      b.wo = len;
+      b.og = std::min(og - k0 * block, (k1 - k0) * block);
+      isa.run(b);
+    }
+  });
+}
 
 }  // namespace
 
@@ -76,21 +210,65 @@ void conv2d_forward_direct(const Tensor& xt, const Tensor& wt, const Tensor& bt,
   // group's block is its og output channels.
   const int64_t block = depthwise ? og : isa.block, blocks = (og + block - 1) / block;
 
-  // Weights [groups][blocks][cg][taps][block], zero-padded past og.
-  std::vector<float> wp(depthwise ? 0 : static_cast<size_t>(g.groups * blocks * cg * taps * block), 0.0f);
+  // Weights [groups][blocks][cg][taps][block], zero-padded past og, packed
+  // once per weight version (packed_weights); bias and slopes per call.
+  const std::shared_ptr<const std::vector<float>> packed =
+      depthwise ? nullptr : packed_weights(wt, g, block, blocks);
   std::vector<float> bp(static_cast<size_t>(g.groups * blocks * block), 0.0f);
   std::vector<float> sp(act.slope.defined() ? bp.size() : 0, 0.0f);
   for (int64_t gr = 0; gr < g.groups; ++gr)
     for (int64_t o = 0; o < og; ++o) {
-      if (!depthwise) {
-        const float* src = w + (gr * og + o) * cg * taps;
-        float* dst = wp.data() + ((gr * blocks + o / block) * cg * taps) * block + o % block;
-        for (int64_t k = 0; k < cg * taps; ++k) dst[k * block] = src[k];
-      }
       if (bt.defined()) bp[gr * blocks * block + o] = bt.data<float>()[gr * og + o];
       if (act.slope.defined())
         sp[gr * blocks * block + o] = act.slope.data<float>()[act.slope.numel() == 1 ? 0 : gr * og + o];
     }
+  const float* wp = depthwise ? nullptr : packed->data();
+  if (!depthwise && g.pointwise()) {
+    pointwise(x, wp, bp.data(), sp.empty() ? nullptr : sp.data(), y, g, isa, act, blocks);
+    return;
+  }
+  // Output rows narrower than a strip of the widest kernel (3 vectors: the
+  // 28-, 14- and 7-pixel rows of a 224x224 input's strided downsamplings)
+  // would leave most of its lanes idle: the input is unfolded into
+  // [cg * taps][ho * wo] per image and group, whose rows are what the packed
+  // weights' [cg][taps] order expects, and run as a pointwise convolution
+  // over the flattened output.
+  const int64_t unfolded = g.n * g.c * taps * g.ho * g.wo;
+  if (!depthwise && g.wo < 3 * lanes && unfolded <= kMaxUnfoldedFloats) {
+    std::vector<float> cols(static_cast<size_t>(unfolded));
+    const int64_t howo = g.ho * g.wo;
+    parallel_for(0, g.n * g.c, 1, [&](int64_t p0, int64_t p1) {
+      for (int64_t p = p0; p < p1; ++p)
+        for (int64_t i = 0; i < g.kh; ++i)
+          for (int64_t j = 0; j < g.kw; ++j) {
+            const float* src = x + p * g.h * g.w;
+            float* dst = cols.data() + (p * taps + i * g.kw + j) * howo;
+            int64_t lo = 0, hi = 0;
+            valid_range(g.w, g.wo, g.sw, j * g.dw - g.pw, &lo, &hi);
+            for (int64_t oh = 0; oh < g.ho; ++oh) {
+              const int64_t ih = oh * g.sh - g.ph + i * g.dh;
+              float* row = dst + oh * g.wo;
+              if (ih < 0 || ih >= g.h) {
+                std::fill(row, row + g.wo, 0.0f);
+                continue;
+              }
+              const float* in = src + ih * g.w + j * g.dw - g.pw;
+              std::fill(row, row + lo, 0.0f);
+              for (int64_t ow = lo; ow < hi; ++ow) row[ow] = in[ow * g.sw];
+              std::fill(row + hi, row + g.wo, 0.0f);
+            }
+          }
+    });
+    ConvGeom flat;
+    flat.n = g.n;
+    flat.c = g.c * taps;
+    flat.h = flat.ho = 1;
+    flat.w = flat.wo = howo;
+    flat.o = g.o;
+    flat.groups = g.groups;
+    pointwise(cols.data(), wp, bp.data(), sp.empty() ? nullptr : sp.data(), y, flat, isa, act, blocks);
+    return;
+  }
 
   // The padded band's geometry: phases of a row, the columns of a phase.
   const int64_t phases = g.sw;
@@ -142,11 +320,12 @@ void conv2d_forward_direct(const Tensor& xt, const Tensor& wt, const Tensor& bt,
       b.cg = cg;
       b.chunk = chunk_channels(taps);
       b.sh = g.sh;
-      b.w = depthwise ? w + gr * og * taps : wp.data() + gr * blocks * cg * taps * block;
+      b.w = depthwise ? w + gr * og * taps : wp + gr * blocks * cg * taps * block;
       b.bias = bp.data() + gr * blocks * block;
       b.slope = sp.empty() ? nullptr : sp.data() + gr * blocks * block;
       b.lo = static_cast<float>(act.lo);
       b.hi = static_cast<float>(act.hi);
+      b.gelu = act.gelu;
       b.y = y + (n * g.o + gr * og) * howo + oh0 * g.wo;
       b.y_channel_stride = howo;
       b.rows = oh1 - oh0;

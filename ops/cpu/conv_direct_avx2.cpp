@@ -16,6 +16,8 @@ struct Avx2 {
   static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
   static V set1(float v) { return _mm256_set1_ps(v); }
   static V add(V a, V b) { return _mm256_add_ps(a, b); }
+  static V mul(V a, V b) { return _mm256_mul_ps(a, b); }
+  static V div(V a, V b) { return _mm256_div_ps(a, b); }
   static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
   static V max(V a, V b) { return _mm256_max_ps(a, b); }
   static V min(V a, V b) { return _mm256_min_ps(a, b); }
@@ -27,6 +29,7 @@ struct Avx2 {
 
 void run_avx2(const Band& b) { run_band<Avx2>(b); }
 void run_depthwise_avx2(const Band& b) { run_depthwise_band<Avx2>(b); }
+void gelu_avx2(const float* x, float* y, int64_t n) { gelu_array<Avx2>(x, y, n); }
 
 }  // namespace cudaseg::ops::cpu::direct
 

@@ -16,6 +16,8 @@ struct Avx512 {
   static void store(float* p, V v) { _mm512_storeu_ps(p, v); }
   static V set1(float v) { return _mm512_set1_ps(v); }
   static V add(V a, V b) { return _mm512_add_ps(a, b); }
+  static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
+  static V div(V a, V b) { return _mm512_div_ps(a, b); }
   static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
   static V max(V a, V b) { return _mm512_max_ps(a, b); }
   static V min(V a, V b) { return _mm512_min_ps(a, b); }
@@ -27,6 +29,7 @@ struct Avx512 {
 
 void run_avx512(const Band& b) { run_band<Avx512>(b); }
 void run_depthwise_avx512(const Band& b) { run_depthwise_band<Avx512>(b); }
+void gelu_avx512(const float* x, float* y, int64_t n) { gelu_array<Avx512>(x, y, n); }
 
 }  // namespace cudaseg::ops::cpu::direct
 

@@ -243,18 +243,43 @@ void avg_pool2d(const Tensor& input, const PoolGeometry& g, bool count_include_p
     const T* in = input.data<T>();
     T* out = output.data<T>();
     const int64_t planes = output.numel() / (g.oh * g.ow);
+    // At stride and dilation 1, the outputs whose window lies inside the
+    // input (PoolFormer's 3x3 token mixer: all but the border) are summed a
+    // row at a time, each output still from 0 in the window's row-major
+    // order, so they equal the per-output loop's bit for bit.
+    const bool unit = g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1;
+    const int64_t oy_lo = std::min(g.ph, g.oh), oy_hi = std::clamp(g.ih - g.kh + g.ph + 1, oy_lo, g.oh);
+    const int64_t ox_lo = std::min(g.pw, g.ow), ox_hi = std::clamp(g.iw - g.kw + g.pw + 1, ox_lo, g.ow);
+    const bool interior = unit && oy_hi > oy_lo && ox_hi > ox_lo;
+    const T inner_divisor =
+        interior ? static_cast<T>(avg_window(g, oy_lo, ox_lo, count_include_pad, divisor_override).divisor) : T(1);
     for_each_plane(planes, g.oh * g.ow * g.kh * g.kw, [&](int64_t p) {
       const T* x = in + p * g.ih * g.iw;
       T* y = out + p * g.oh * g.ow;
-      for (int64_t oy = 0; oy < g.oh; ++oy)
-        for (int64_t ox = 0; ox < g.ow; ++ox) {
-          const AvgWindow w = avg_window(g, oy, ox, count_include_pad, divisor_override);
-          T sum = 0;
-          for (int64_t iy = w.y0; iy < w.y1; ++iy)
-            for (int64_t ix = w.x0; ix < w.x1; ++ix) sum += x[iy * g.iw + ix];
-          // A window wholly in the padding is 0, as PyTorch (no 0/0).
-          y[oy * g.ow + ox] = (w.y0 >= w.y1 || w.x0 >= w.x1) ? T(0) : sum / static_cast<T>(w.divisor);
+      auto one = [&](int64_t oy, int64_t ox) {
+        const AvgWindow w = avg_window(g, oy, ox, count_include_pad, divisor_override);
+        T sum = 0;
+        for (int64_t iy = w.y0; iy < w.y1; ++iy)
+          for (int64_t ix = w.x0; ix < w.x1; ++ix) sum += x[iy * g.iw + ix];
+        // A window wholly in the padding is 0, as PyTorch (no 0/0).
+        y[oy * g.ow + ox] = (w.y0 >= w.y1 || w.x0 >= w.x1) ? T(0) : sum / static_cast<T>(w.divisor);
+      };
+      for (int64_t oy = 0; oy < g.oh; ++oy) {
+        if (!interior || oy < oy_lo || oy >= oy_hi) {
+          for (int64_t ox = 0; ox < g.ow; ++ox) one(oy, ox);
+          continue;
         }
+        for (int64_t ox = 0; ox < ox_lo; ++ox) one(oy, ox);
+        for (int64_t ox = ox_hi; ox < g.ow; ++ox) one(oy, ox);
+        T* yr = y + oy * g.ow;
+        std::fill(yr + ox_lo, yr + ox_hi, T(0));
+        for (int64_t i = 0; i < g.kh; ++i)
+          for (int64_t j = 0; j < g.kw; ++j) {
+            const T* xr = x + (oy - g.ph + i) * g.iw + j - g.pw;
+            for (int64_t ox = ox_lo; ox < ox_hi; ++ox) yr[ox] += xr[ox];
+          }
+        for (int64_t ox = ox_lo; ox < ox_hi; ++ox) yr[ox] = yr[ox] / inner_divisor;
+      }
     });
   });
 }

@@ -185,6 +185,87 @@ TEST(Fuse, PReLUAfterBatchNormJoinsTheConvolution) {
   }
 }
 
+// GELU (erf form) after a Conv2d, or after a folded BatchNorm, is applied
+// by the convolution as it stores: the convolution carries it as `act`, not
+// as an epilogue, and the fused forward gives the unfused one's bits where no
+// BatchNorm was folded.
+TEST(Fuse, GeluJoinsTheConvolutionStore) {
+  auto build = [] {
+    auto seq = std::make_shared<nn::Sequential>(std::vector<nn::ModulePtr>{
+        std::make_shared<nn::Conv2d>(3, 8, 3, 1, 1), nn::make_activation("gelu"),
+        std::make_shared<nn::Conv2d>(8, 8, 3, 1, 1, 1, 8, true), nn::make_activation("gelu")});
+    return seq;
+  };
+  auto plain = build(), fused = build();
+  it::fill_det(*plain, 41);
+  it::fill_det(*fused, 41);
+  plain->eval();
+  fused->eval();
+  EXPECT_EQ(nn::fuse_for_inference(*fused).fused_activations, 2);
+  for (size_t i : {0, 2}) {
+    auto* conv = dynamic_cast<nn::Conv2d*>((*fused)[i].get());
+    ASSERT_TRUE(conv->act) << i;
+    EXPECT_TRUE(conv->act->gelu) << i;
+    EXPECT_FALSE(conv->epilogue) << i;
+  }
+  const Tensor x = ops::mul(det_input({2, 3, 11, 37}, 5), 3.0).contiguous();
+  const Tensor got = plain_forward(*fused, x), want = plain_forward(*plain, x);
+  ASSERT_EQ(got.shape(), want.shape());
+  for (int64_t i = 0; i < got.numel(); ++i) ASSERT_EQ(got.data<float>()[i], want.data<float>()[i]) << i;
+
+  auto plain_bn = it::conv_bn_act(4, 6, 3, 1, false, nn::make_activation("gelu"));
+  auto fused_bn = it::conv_bn_act(4, 6, 3, 1, false, nn::make_activation("gelu"));
+  it::fill_det(*plain_bn, 17);
+  it::fill_det(*fused_bn, 17);
+  plain_bn->eval();
+  fused_bn->eval();
+  const nn::FuseReport report = nn::fuse_for_inference(*fused_bn);
+  EXPECT_EQ(report.folded_batchnorms, 1);
+  EXPECT_EQ(report.fused_activations, 1);
+  ASSERT_TRUE(dynamic_cast<nn::Conv2d*>((*fused_bn)[0].get())->act);
+  const Tensor y = det_input({1, 4, 9, 21}, 8);
+  EXPECT_LE(ct::rel_l2(plain_forward(*fused_bn, y), plain_forward(*plain_bn, y)), 1e-6);
+}
+
+// One activation module applied after two conv -> BatchNorm runs (as
+// EfficientFormerV2's Mlp applies its GELU), both chains naming it: it joins
+// both convolutions. When one of them cannot take it (its BatchNorm uses
+// batch statistics), it joins neither and stays a layer.
+TEST(Fuse, AnActivationNamedByTwoChainsJoinsBothOrNeither) {
+  struct Shared : nn::Module {
+    explicit Shared(bool second_tracks) : nn::Module("Shared") {
+      a = register_module("a", std::make_shared<nn::Conv2d>(3, 6, 1, 1, 0, 1, 1, false));
+      bn_a = register_module("bn_a", std::make_shared<nn::BatchNorm2d>(6));
+      b = register_module("b", std::make_shared<nn::Conv2d>(6, 6, 3, 1, 1, 1, 6, false));
+      bn_b = register_module("bn_b", std::make_shared<nn::BatchNorm2d>(6, 1e-5, 0.1, true, second_tracks));
+      act = register_module("act", nn::make_activation("gelu"));
+    }
+    Tensor forward(const Tensor& x) override { return (*act)((*bn_b)((*b)((*act)((*bn_a)((*a)(x)))))); }
+    std::vector<nn::FusableChain> fusable_chains() const override { return {{a, bn_a, act}, {b, bn_b, act}}; }
+    nn::ModulePtr a, bn_a, b, bn_b, act;
+  };
+  for (const bool second_tracks : {true, false}) {
+    SCOPED_TRACE(second_tracks);
+    Shared plain(second_tracks), fused(second_tracks);
+    it::fill_det(plain, 5);
+    it::fill_det(fused, 5);
+    plain.eval();
+    fused.eval();
+    const nn::FuseReport report = nn::fuse_for_inference(fused);
+    EXPECT_EQ(report.fused_activations, second_tracks ? 2 : 0);
+    EXPECT_EQ(fused.act->bypassed(), second_tracks);
+    EXPECT_EQ(static_cast<bool>(dynamic_cast<nn::Conv2d&>(*fused.a).act), second_tracks);
+    if (!second_tracks) {
+      ASSERT_EQ(report.skipped.size(), 2u);
+      EXPECT_NE(report.skipped[1].find("act: applied after 2 convolutions, of which only 1 can take it"),
+                std::string::npos)
+          << report.skipped[1];
+    }
+    const Tensor x = det_input({2, 3, 10, 19}, 9);
+    EXPECT_LE(ct::rel_l2(plain_forward(fused, x), plain_forward(plain, x)), 1e-6);
+  }
+}
+
 TEST(Fuse, RefusesTrainingModeAndMisdeclaredChains) {
   auto seq = it::conv_bn_act(3, 4, 3, 1, false, nullptr);
   EXPECT_TRUE(ct::throws_mentioning([&] { nn::fuse_for_inference(*seq); }, {"1", "training mode", "eval()"}));

@@ -48,8 +48,8 @@ void expect_kd_outputs(const golden::Golden& g, size_t i) {
 }  // namespace
 
 TEST(SekdGolden, StateDictNamesEqualUpstream) {
-  for (const char* stem : {"sekd_student_b0", "sekd_teacher_b0", "sekd_teacher_b1", "sekd_teacher_b2",
-                           "sekd_teacher_b3"}) {
+  for (const char* stem : {"sekd_student_b0", "sekd_student_b1", "sekd_teacher_b0", "sekd_teacher_b1",
+                           "sekd_teacher_b2", "sekd_teacher_b3"}) {
     SCOPED_TRACE(stem);
     const auto g = golden::Golden::load(stem);
     EXPECT_TRUE(golden::state_dict_matches(*g.build(), g));
@@ -74,6 +74,31 @@ TEST(SekdGolden, EvalLogitsAndKdOutputsB1ToB3Teachers) {
     ASSERT_EQ(g.num_cases(), 1u);
     EXPECT_TRUE(golden::check_eval(g, 0));
     expect_kd_outputs(g, 0);
+  }
+}
+
+// The student on B1: its feature embeddings and embedding projections take
+// B1's stage widths (64, 128, 320, 512), where upstream FEF's default
+// in_channels fit B0 only; built without in_channels it takes them itself.
+TEST(SekdGolden, EvalLogitsAndKdOutputsB1Student) {
+  const auto g = golden::Golden::load("sekd_student_b1");
+  ASSERT_EQ(g.num_cases(), 1u);
+  EXPECT_TRUE(golden::check_eval(g, 0));
+  expect_kd_outputs(g, 0);
+  for (const char* backbone : {"mit_b1", "mit_b2", "mit_b3"}) {
+    SCOPED_TRACE(backbone);
+    nn::SkipInitGuard skip;
+    const nn::ModulePtr net = nn::create_net({{"name", "sekd_student"}, {"backbone", backbone}, {"num_classes", 3}});
+    const auto sd = net->state_dict();
+    auto shape_of = [&](const std::string& key) {
+      for (const auto& [k, t] : sd)
+        if (k == key) return t.shape();
+      ADD_FAILURE() << "no " << key;
+      return Shape{};
+    };
+    EXPECT_EQ(shape_of("embed_projections.0.weight"), (Shape{64, 64}));
+    EXPECT_EQ(shape_of("embed_projections.3.weight"), (Shape{512, 512}));
+    EXPECT_EQ(shape_of("embeddings.1.conv1.0.weight")[1], 128);
   }
 }
 

@@ -1,5 +1,6 @@
 // ops::conv2d_act: the convolution with its activation applied as it stores
-// (PReLU with one or per-channel slopes, then a clamp: relu, relu6) equals
+// (PReLU with one or per-channel slopes, then a clamp: relu, relu6, then
+// GELU) equals
 // the activation ops applied to conv2d's output, bit for bit, on every CPU
 // path (the direct float32 kernel, depthwise, float64), NaN included; and its
 // arguments are checked.
@@ -25,7 +26,8 @@ Tensor reference(const Tensor& x, const Tensor& w, const Tensor& b, const ops::C
   if (act.slope.defined()) y = ops::prelu(y, act.slope);
   const std::optional<double> lo = act.lo > -INFINITY ? std::optional<double>(act.lo) : std::nullopt;
   const std::optional<double> hi = act.hi < INFINITY ? std::optional<double>(act.hi) : std::nullopt;
-  return lo || hi ? ops::clamp(y, lo, hi) : y;
+  if (lo || hi) y = ops::clamp(y, lo, hi);
+  return act.gelu ? ops::gelu(y) : y;
 }
 
 void expect_identical(const Tensor& got, const Tensor& want, const std::string& what) {
@@ -75,6 +77,8 @@ TEST(ConvAct, EqualsTheActivationOpsAfterConv2dOnEveryCpuPath) {
                         {"prelu per channel", {per_channel}},
                         {"prelu shared", {shared}},
                         {"prelu then clamp", {per_channel, -0.1, 0.4}},
+                        {"gelu", {Tensor(), -INFINITY, INFINITY, true}},
+                        {"prelu then clamp then gelu", {per_channel, -0.1, 0.4, true}},
                         {"none", {}}};
     for (const Act& a : acts)
       expect_identical(ops::conv2d_act(x, w, b, p, a.act), reference(x, w, b, p, a.act),

@@ -3,13 +3,16 @@
 // geometries that reach every edge of the padded-band layout (strides and
 // their phases, dilations, padding wider than the kernel, groups, channel
 // counts off the kernel's block, widths off its vector and strip, several
-// bands and threads); and the float32 entry point taking it.
+// bands and threads), of the pointwise path (one row per image, split over
+// columns and channel blocks) and of the unfolded path (output rows narrower
+// than 3 vectors); and the float32 entry point taking it.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <vector>
 
 #include "ops/activation.h"
+#include "ops/binary.h"
 #include "ops/conv.h"
 #include "ops/unary.h"
 #include "ops/cpu/conv.h"
@@ -75,8 +78,8 @@ std::vector<ops::cpu::direct::Isa> isas_of_this_cpu() {
 #if defined(__x86_64__)
   __builtin_cpu_init();
   const bool fma = __builtin_cpu_supports("fma");
-  if (fma && __builtin_cpu_supports("avx512f")) out.push_back({"avx512", kAvx512Block, kAvx512Lanes, run_avx512, run_depthwise_avx512});
-  if (fma && __builtin_cpu_supports("avx2")) out.push_back({"avx2", kAvx2Block, kAvx2Lanes, run_avx2, run_depthwise_avx2});
+  if (fma && __builtin_cpu_supports("avx512f")) out.push_back({"avx512", kAvx512Block, kAvx512Lanes, run_avx512, run_depthwise_avx512, gelu_avx512});
+  if (fma && __builtin_cpu_supports("avx2")) out.push_back({"avx2", kAvx2Block, kAvx2Lanes, run_avx2, run_depthwise_avx2, gelu_avx2});
 #endif
   return out;
 }
@@ -92,12 +95,19 @@ const Case kCases[] = {
     {1, 12, 16, 50, 8, 5, 5, 1, 1, 4, 4, 2, 2, 4},     // dilated 5x5, 4 groups of 2 outputs
     {2, 3, 21, 100, 17, 3, 3, 2, 2, 1, 1, 1, 1, 1},    // the stem shape: 3 channels, stride 2
     {1, 9, 10, 61, 5, 1, 1, 1, 1, 0, 0, 1, 1, 1},      // pointwise
+    {1, 176, 7, 7, 40, 1, 1, 1, 1, 0, 0, 1, 1, 1},     // pointwise on a 7x7 map: one row, split over channel blocks
+    {2, 12, 14, 14, 30, 1, 1, 1, 1, 0, 0, 1, 1, 2},    // pointwise, groups, batch 2
+    {1, 8, 56, 57, 20, 1, 1, 1, 1, 0, 0, 1, 1, 1},     // pointwise, several column ranges, a partial last vector
     {1, 8, 14, 14, 16, 2, 2, 2, 2, 0, 0, 1, 1, 1},     // 2x2 stride 2 (patch embedding)
     {1, 8, 12, 80, 20, 3, 3, 3, 3, 2, 1, 1, 3, 1},     // stride 3, dilation 3 in width
     {1, 16, 7, 9, 16, 7, 7, 1, 1, 3, 3, 1, 1, 1},      // 7x7 on a map smaller than a strip
     {1, 3, 5, 6, 4, 3, 3, 1, 1, 4, 5, 1, 1, 1},        // padding wider than the kernel: rows of bias alone
     {1, 2, 1, 1, 3, 1, 1, 1, 1, 0, 0, 1, 1, 1},        // one pixel
     {1, 24, 96, 130, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1},   // several bands per thread, a partial last strip
+    // rows of at least 3 vectors stay on the banded path; narrower ones above are unfolded
+    {1, 6, 31, 101, 12, 3, 3, 2, 2, 0, 0, 1, 1, 2},    // stride 2, groups, 50-pixel rows
+    {1, 12, 16, 120, 8, 5, 5, 1, 1, 4, 4, 2, 2, 4},    // dilated 5x5, 4 groups, 120-pixel rows
+    {1, 4, 9, 200, 3, 3, 3, 2, 2, 1, 1, 1, 1, 1},      // stride 2, 100-pixel rows
     // depthwise (one input channel per group): the depthwise kernel
     {1, 16, 20, 70, 16, 3, 3, 1, 1, 1, 1, 1, 1, 16},   // 3x3
     {2, 8, 17, 53, 16, 3, 3, 2, 2, 1, 1, 1, 1, 8},     // channel multiplier 2, stride 2
@@ -151,6 +161,76 @@ TEST(ConvDirect, EveryKernelAppliesTheFusedActivationAsTheOpsDo) {
   }
 }
 
+// A GELU fused into the store equals the kernel's own GELU over the plain
+// output, bit for bit, dense and depthwise, for every kernel; and ops::gelu
+// in float32 is that GELU (the best kernel's).
+TEST(ConvDirect, EveryKernelAppliesTheFusedGeluAsItsGeluDoes) {
+  const auto isas = isas_of_this_cpu();
+  if (isas.empty()) GTEST_SKIP() << "no AVX2/FMA on this CPU";
+  for (const int64_t groups : {1, 6}) {
+    const Case k{2, 6, 15, 53, 12, 3, 3, 1, 1, 1, 1, 1, 1, groups};
+    const ConvGeom g = geometry(k);
+    // Inputs scaled by 3: outputs reach both tails of the GELU.
+    const Tensor x = ops::mul(uniform({2, 6, 15, 53}, 31), 3.0).contiguous();
+    const Tensor w = uniform({12, 6 / groups, 3, 3}, 32), b = uniform({12}, 33);
+    ops::ConvAct act;
+    act.gelu = true;
+    for (const auto& isa : isas) {
+      Tensor fused = Tensor::empty({2, 12, g.ho, g.wo}), plain = Tensor::empty({2, 12, g.ho, g.wo});
+      ops::cpu::conv2d_forward_direct(x, w, b, fused, g, isa, act);
+      ops::cpu::conv2d_forward_direct(x, w, b, plain, g, isa);
+      Tensor want = Tensor::empty(plain.shape());
+      isa.gelu(plain.data<float>(), want.data<float>(), plain.numel());
+      for (int64_t i = 0; i < want.numel(); ++i)
+        ASSERT_EQ(fused.data<float>()[i], want.data<float>()[i]) << isa.name << " groups " << groups << " at " << i;
+    }
+  }
+  const auto* best = ops::cpu::direct::best_isa();
+  const Tensor v = ops::mul(uniform({1000}, 34), 6.0).contiguous();
+  Tensor want = Tensor::empty({1000});
+  best->gelu(v.data<float>(), want.data<float>(), 1000);
+  const Tensor got = ops::gelu(v);
+  for (int64_t i = 0; i < 1000; ++i) ASSERT_EQ(got.data<float>()[i], want.data<float>()[i]) << i;
+}
+
+// Each kernel's GELU against float64 erf: as accurate as float32 rounding of
+// the exact result allows, within a factor 4 in relative L2, over inputs of
+// both tails, its clamp at |x / sqrt 2| = 4 and beyond; every length from 0
+// to 3 vectors (the tail goes through a padded vector), in place too; NaN
+// and infinities as the float64 formula gives them.
+TEST(ConvDirect, EveryKernelsGeluIsAsAccurateAsFloat32Rounding) {
+  const auto isas = isas_of_this_cpu();
+  if (isas.empty()) GTEST_SKIP() << "no AVX2/FMA on this CPU";
+  const int64_t n = 200001;
+  std::vector<float> x(n);
+  for (int64_t i = 0; i < n; ++i) x[i] = -12.0f + 24.0f * static_cast<float>(i) / (n - 1);
+  for (const auto& isa : isas) {
+    std::vector<float> y(n);
+    isa.gelu(x.data(), y.data(), n);
+    double num = 0, num_rounded = 0, den = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      const double v = x[i], want = 0.5 * v * (1.0 + std::erf(v * 0.70710678118654752440));
+      num += (y[i] - want) * (y[i] - want);
+      num_rounded += (static_cast<float>(want) - want) * (static_cast<float>(want) - want);
+      den += want * want;
+    }
+    EXPECT_LE(std::sqrt(num), 4 * std::sqrt(num_rounded)) << isa.name << ": relative L2 " << std::sqrt(num / den);
+    for (int64_t len = 0; len <= 3 * isa.lanes; ++len) {
+      std::vector<float> in(x.begin() + 1000, x.begin() + 1000 + len), out(len, NAN);
+      isa.gelu(in.data(), out.data(), len);
+      for (int64_t i = 0; i < len; ++i) ASSERT_EQ(out[i], y[1000 + i]) << isa.name << " length " << len;
+      isa.gelu(in.data(), in.data(), len);
+      EXPECT_EQ(in, out) << isa.name << " in place, length " << len;
+    }
+    const float special[3] = {NAN, INFINITY, 0.0f};
+    float got[3];
+    isa.gelu(special, got, 3);
+    EXPECT_TRUE(std::isnan(got[0])) << isa.name;
+    EXPECT_EQ(got[1], INFINITY) << isa.name;
+    EXPECT_EQ(got[2], 0.0f) << isa.name;
+  }
+}
+
 // A VGG-sized reduction (512 channels x 3x3 = 4608 products) of
 // non-negative inputs, as after a ReLU: PyTorch 1.13 (oneDNN) is 2.4e-7 from
 // float64 in relative L2 on this problem; one float32 running sum per output
@@ -170,6 +250,30 @@ TEST(ConvDirect, LongReductionsAreAsAccurateAsPyTorchs) {
     double num = 0, den = 0;
     for (size_t i = 0; i < a.size(); ++i) num += (a[i] - b[i]) * (a[i] - b[i]), den += b[i] * b[i];
     EXPECT_LE(std::sqrt(num / den), 3e-7) << isa.name;
+  }
+}
+
+// Packed weights are reused only while the weight tensor is unchanged: an
+// in-place write (copy_, fill_) bumps its version and the next call packs
+// it again, pointwise and 3x3 alike.
+TEST(ConvDirect, PackedWeightsFollowInPlaceWritesToTheWeight) {
+  const auto isas = isas_of_this_cpu();
+  if (isas.empty()) GTEST_SKIP() << "no AVX2/FMA on this CPU";
+  for (const Case& k : {Case{1, 10, 9, 13, 12, 1, 1, 1, 1, 0, 0, 1, 1, 1}, Case{1, 10, 9, 13, 12, 3, 3, 1, 1, 1, 1, 1, 1, 1}}) {
+    const ConvGeom g = geometry(k);
+    const Tensor x = uniform({1, 10, 9, 13}, 41), b = uniform({12}, 42);
+    Tensor w = uniform({12, 10, k.kh, k.kw}, 43);
+    for (const auto& isa : isas) {
+      Tensor y = Tensor::empty({1, 12, g.ho, g.wo});
+      ops::cpu::conv2d_forward_direct(x, w, b, y, g, isa);
+      expect_matches_definition(x, w, b, y, g, isa.name);
+      w.copy_(uniform(w.shape(), 44 + k.kh));
+      ops::cpu::conv2d_forward_direct(x, w, b, y, g, isa);
+      expect_matches_definition(x, w, b, y, g, isa.name);
+      w.fill_(0.5);
+      ops::cpu::conv2d_forward_direct(x, w, b, y, g, isa);
+      expect_matches_definition(x, w, b, y, g, isa.name);
+    }
   }
 }
 

@@ -278,7 +278,12 @@ TEST(PoolAvgPool2d, MatchesNaiveLoopForEveryOption) {
       configs.push_back({{3, 3}, {2, 2}, {1, 1}, ceil_mode, include, std::nullopt});
       configs.push_back({{3, 2}, {2, 3}, {0, 1}, ceil_mode, include, std::nullopt});
       configs.push_back({{2, 4}, {0, 0}, {1, 2}, ceil_mode, include, std::nullopt});
+      // Stride 1: the interior outputs are summed a row at a time (PoolFormer's token mixer is the first).
+      configs.push_back({{3, 3}, {1, 1}, {1, 1}, ceil_mode, include, std::nullopt});
+      configs.push_back({{5, 3}, {1, 1}, {2, 0}, ceil_mode, include, std::nullopt});
+      configs.push_back({{7, 7}, {1, 1}, {3, 3}, ceil_mode, include, std::nullopt});
     }
+  configs.push_back({{3, 3}, {1, 1}, {1, 1}, false, false, 4});
   configs.push_back({{3, 3}, {2, 2}, {1, 1}, true, true, 5});
   configs.push_back({{2, 2}, {1, 1}, {1, 0}, false, false, -3});
   for (const auto& p : configs) {

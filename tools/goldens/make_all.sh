@@ -171,6 +171,9 @@ if [ -n "$SEKD" ]; then
   for n in sekd_teacher_b1 sekd_teacher_b2 sekd_teacher_b3; do
     "$PY" "$HERE/make_golden.py" --upstream "$SEKD" --net $n --seed "$SEED" --size 64x96 --no-train --out "$OUT/$n.json"
   done
+  # the student on a B1 backbone: its embeddings take B1's stage widths (upstream FEF's defaults fit B0 only)
+  "$PY" "$HERE/make_golden.py" --upstream "$SEKD" --net sekd_student_b1 --seed "$SEED" --size 64x64 --no-train \
+    --out "$OUT/sekd_student_b1.json"
 fi
 # caixiongjiang/FastSegFormer 8f673e0: the fourth argument, else FASTSEGFORMER, else /tmp/upstream/fastsegformer
 FSF=${4:-${FASTSEGFORMER:-/tmp/upstream/fastsegformer}}

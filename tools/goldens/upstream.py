@@ -204,6 +204,7 @@ NETS = {
     "liteseg_resnet18": {"name": "liteseg", "backbone_type": "resnet18", "num_classes": 19},
     "shelfnet": {"name": "shelfnet", "num_classes": 19},
     "sekd_student_b0": {"name": "sekd_student", "backbone": "mit_b0", "num_classes": 3},
+    "sekd_student_b1": {"name": "sekd_student", "backbone": "mit_b1", "num_classes": 3},
     "sekd_teacher_b0": {"name": "sekd_teacher", "backbone": "mit_b0", "num_classes": 3},
     "sekd_teacher_b1": {"name": "sekd_teacher", "backbone": "mit_b1", "num_classes": 3},
     "sekd_teacher_b2": {"name": "sekd_teacher", "backbone": "mit_b2", "num_classes": 3},
