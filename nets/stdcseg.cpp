@@ -139,8 +139,9 @@ class STDCNet : public nn::Module {
     int64_t begin = 0;
     for (size_t s = 0; s < 5; ++s) {
       for (int64_t i = begin; i < ends_[s]; ++i) {
-        out.emplace_back(prefix + names[s] + ".0." + std::to_string(i - begin) + ".",
-                         prefix + "features." + std::to_string(i) + ".");
+        // A slice of a Sequential keeps its children's keys: x8 = Sequential(features[2:4]) holds x8.0.2, x8.0.3.
+        const std::string index = std::to_string(i) + ".";
+        out.emplace_back(prefix + names[s] + ".0." + index, prefix + "features." + index);
       }
       begin = ends_[s];
     }

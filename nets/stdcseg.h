@@ -22,8 +22,8 @@
 //  * The backbone registers every stage twice: `features.N` and the aliases
 //    `x2`, `x4`, `x8`, `x16`, `x32` (Sequentials over slices of `features`),
 //    so an upstream state_dict holds each backbone tensor twice
-//    (`cp.backbone.x8.1.conv_list.0.conv.weight` is
-//    `cp.backbone.features.3.conv_list.0.conv.weight`). This net registers
+//    (`cp.backbone.x8.0.3.conv_list.0.conv.weight` is
+//    `cp.backbone.features.3.conv_list.0.conv.weight`: a slice keeps the keys). This net registers
 //    `features` only and lists the aliases in state_dict_aliases();
 //    weights::fold_state_aliases (rtseg_convert --config) checks each alias
 //    entry equals its original and drops it; one that differs, or whose

@@ -58,7 +58,7 @@ TEST(StateAliases, UpstreamStyleStdcSegConvertsAndLoads) {
   const weights::TensorDict upstream = upstream_style(*net, "module.");
   size_t aliases = 0, nbt = 0;
   for (const auto& [name, t] : upstream) {
-    aliases += name.find(".x8.0.") != std::string::npos;
+    aliases += name.find(".x8.0.3.") != std::string::npos;
     nbt += name.find("num_batches_tracked") != std::string::npos && name.find("cp.backbone.") == std::string::npos;
   }
   ASSERT_GT(aliases, 0u);
@@ -90,7 +90,7 @@ TEST(StateAliases, DifferingOrMissingOriginalIsRefusedNamingBoth) {
   autograd::NoGradGuard no_grad;
   const nn::SegNetPtr net = nn::create_net(kModel);
   const weights::TensorDict upstream = upstream_style(*net, "");
-  const std::string alias = "cp.backbone.x8.0.1.conv_list.0.conv.weight";
+  const std::string alias = "cp.backbone.x8.0.3.conv_list.0.conv.weight";
   const std::string original = "cp.backbone.features.3.conv_list.0.conv.weight";
 
   weights::TensorDict changed;

@@ -709,8 +709,9 @@ def build_stdcseg(upstream, config):
     model = mod.BiSeNet(n_classes=config["num_classes"], **kwargs)
     backbone = model.cp.backbone
     index = {id(m): i for i, m in enumerate(backbone.features)}
-    aliases = [[f"cp.backbone.{a}.0.{j}.", f"cp.backbone.features.{index[id(m)]}."]
-               for a in STDCSEG_ALIASES for j, m in enumerate(getattr(backbone, a)[0])]
+    # a slice of a Sequential keeps its children's keys: x8 = Sequential(features[2:4]) holds x8.0.2, x8.0.3
+    aliases = [[f"cp.backbone.{a}.0.{key}.", f"cp.backbone.features.{index[id(m)]}."]
+               for a in STDCSEG_ALIASES for key, m in getattr(backbone, a)[0].named_children()]
 
     def drop_aliases(module, state, prefix, local_metadata):
         if getattr(model, "cudaseg_keep_aliases", False):
