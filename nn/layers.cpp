@@ -128,7 +128,8 @@ Tensor ConvTranspose2d::forward(const Tensor& x) {
 
 // ---------------------------------------------------------------- normalisation
 
-BatchNorm2d::BatchNorm2d(int64_t num_features, double eps, double momentum, bool affine, bool track)
+BatchNorm2d::BatchNorm2d(int64_t num_features, double eps, double momentum, bool affine, bool track,
+                         bool count_batches)
     : Module("BatchNorm2d"), eps_(eps), momentum_(momentum), track_(track) {
   if (affine) {
     weight = register_parameter("weight", Tensor::ones({num_features}));
@@ -137,14 +138,14 @@ BatchNorm2d::BatchNorm2d(int64_t num_features, double eps, double momentum, bool
   if (track) {
     running_mean = register_buffer("running_mean", Tensor::zeros({num_features}));
     running_var = register_buffer("running_var", Tensor::ones({num_features}));
-    num_batches_tracked = register_buffer("num_batches_tracked", Tensor::zeros({}, DType::i64));
+    if (count_batches) num_batches_tracked = register_buffer("num_batches_tracked", Tensor::zeros({}, DType::i64));
   }
 }
 
 Tensor BatchNorm2d::forward(const Tensor& x) {
   if (bypassed()) return x;
   const bool use_batch_stats = is_training() || !track_;
-  if (is_training() && track_) {
+  if (is_training() && track_ && num_batches_tracked.defined()) {
     autograd::NoGradGuard no_grad;
     num_batches_tracked.fill_(num_batches_tracked.item() + 1);
   }

@@ -125,8 +125,10 @@ class ConvTranspose2d : public Module {
 
 class BatchNorm2d : public Module {
  public:
+  // count_batches false leaves out num_batches_tracked (InPlaceABN, which STDC-Seg's
+  // released checkpoints use, keeps no count; its maths with activation 'none' is this layer's).
   explicit BatchNorm2d(int64_t num_features, double eps = 1e-5, double momentum = 0.1, bool affine = true,
-                       bool track_running_stats = true);
+                       bool track_running_stats = true, bool count_batches = true);
   // Training: batch statistics, running stats updated, num_batches_tracked += 1.
   // Eval: running statistics.
   Tensor forward(const Tensor& x) override;

@@ -8,6 +8,7 @@
 
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "nn/module.h"
@@ -37,6 +38,12 @@ class SegNet : public nn::Module {
  public:
   using nn::Module::Module;
   virtual std::vector<Tensor> forward_train(const Tensor& x) { return {forward(x)}; }
+  // Upstream modules registered twice (STDC-Seg's backbone also keeps x2..x32,
+  // Sequentials over slices of its `features`), whose checkpoints then hold
+  // those tensors under both names: {alias prefix, original prefix} pairs.
+  // The net registers each module once; weights::fold_state_aliases (rtseg_convert
+  // --config) drops the alias entries after checking that they equal their originals.
+  virtual std::vector<std::pair<std::string, std::string>> state_dict_aliases() const { return {}; }
   // The terms may refer to this net, which must outlive them.
   virtual std::vector<NetLoss> net_losses(const NetLossOptions& options) const {
     (void)options;

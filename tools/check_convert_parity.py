@@ -13,7 +13,7 @@ module that computes it (`rtseg_infer --dump-layer`, the plain forward).
 
     /usr/bin/python3 tools/check_convert_parity.py --build build \
         --zh320 /tmp/upstream/zh320 --segformer /tmp/upstream/segformer [--pidnet DIR] [--sfsegnets DIR] \
-        [--sekd DIR] [--fastsegformer DIR] [--seed N] [--nets stdc1 enet]
+        [--sekd DIR] [--fastsegformer DIR] [--stdcseg DIR] [--seed N] [--nets stdc1 enet]
 The smp_* teachers need a Python with segmentation-models-pytorch 0.3.3 (run the
 script with it; tests/goldens/README.md says how to make one), in a run of
 their own: the SegFormer and FastSegFormer builders install stand-in timm
@@ -113,6 +113,9 @@ NETS = {
     "fastsegformer_p_ms_cnn": ({"name": "fastsegformer", "backbone": "poolformer_s12", "Pyramid": "multiscale",
                                 "cnn_branch": True, "num_classes": 4}, 224),
     "sekd_student_b1": ({"name": "sekd_student", "backbone": "mit_b1", "num_classes": 3}, 32),
+    # MichaelFan01/STDC-Seg: the state_dict saved as upstream's, backbone aliases x2..x32 included
+    "stdcseg_stdc1": ({"name": "stdcseg", "backbone": "STDCNet813", "num_classes": 19}, 32),
+    "stdcseg_stdc2": ({"name": "stdcseg", "backbone": "STDCNet1446", "use_conv_last": True, "num_classes": 19}, 32),
 }
 
 # The distillation features of the nets that have them: upstream's list (its
@@ -159,7 +162,8 @@ def as_reference_layout(ours, ref):
 
 # The checkout each registry name is built from (an argument of this script).
 REPO_OF = {"segformer": "segformer", "pidnet": "pidnet", "sfnet": "sfsegnets", "sekd_student": "sekd",
-           "sekd_teacher": "sekd", "swin_t_att_unet": "fastsegformer", "fastsegformer": "fastsegformer"}
+           "sekd_teacher": "sekd", "swin_t_att_unet": "fastsegformer", "fastsegformer": "fastsegformer",
+           "stdcseg": "stdcseg"}
 
 
 def randomize(model, gen):
@@ -184,7 +188,7 @@ def main():
     p.add_argument("--build", default="build")
     p.add_argument("--zh320", required=True)
     p.add_argument("--segformer", default=None, help="NVlabs SegFormer checkout (for segformer_b0)")
-    for repo in ("pidnet", "sfsegnets", "sekd", "fastsegformer"):
+    for repo in ("pidnet", "sfsegnets", "sekd", "fastsegformer", "stdcseg"):
         p.add_argument(f"--{repo}", default=None, help=f"{repo} checkout (for the nets built from it)")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--nets", nargs="*", default=list(NETS))
@@ -208,6 +212,7 @@ def main():
             randomize(model, gen)
             # eval() after the weights are set: EfficientFormerV2 caches its attention biases in eval()
             model.eval()
+            model.cudaseg_keep_aliases = True  # stdcseg: torch.save the aliases too (upstream.build_stdcseg)
             pth = os.path.join(tmp, net + ".pth")
             torch.save(model.state_dict(), pth)
             cfg = os.path.join(tmp, net + ".json")

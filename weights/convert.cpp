@@ -138,6 +138,8 @@ std::string convert_checkpoint(const std::string& input, const std::string& outp
     Checkpoint ck;
     if (!options.config.empty()) {
       apply_run_config(options.config, ck);
+      in.tensors = fold_state_aliases(in.tensors, json::parse(ck.model_json), input);
+      tensors = options.fp16 ? to_half(in.tensors) : in.tensors;
       check_against_net(in.tensors, json::parse(ck.model_json), input);
     }
     ck.metadata_json = json{{"source", input}, {"source_format", format_name(in.format)},

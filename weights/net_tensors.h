@@ -18,4 +18,13 @@ std::vector<TensorSpec> expected_tensors(const nn::Json& model);
 // Floating tensors of another precision are accepted (they convert on load).
 void check_against_net(const TensorDict& tensors, const nn::Json& model, const std::string& source);
 
+// `tensors` without the alias entries of an upstream checkpoint (the
+// {alias prefix, original prefix} pairs of net.state_dict_aliases(), e.g.
+// STDC-Seg's `cp.backbone.x8.0.*` for `cp.backbone.features.2.*`): each alias
+// entry must have its original with the same dtype, shape and values, else
+// the error names both. Returns `tensors` unchanged when the net has none.
+TensorDict fold_state_aliases(const TensorDict& tensors, const nn::SegNet& net, const std::string& source);
+// The same for the net that `model` names (built without drawing parameters).
+TensorDict fold_state_aliases(const TensorDict& tensors, const nn::Json& model, const std::string& source);
+
 }  // namespace cudaseg::weights

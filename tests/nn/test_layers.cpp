@@ -68,6 +68,20 @@ TEST(Layers, BatchNorm2dTracksStatsInTrainingAndUsesThemInEval) {
   EXPECT_FALSE(ct::all_close(ye, y, 1e-3, 1e-3));
 }
 
+// InPlaceABN (STDC-Seg's checkpoints): the same statistics, no count.
+TEST(Layers, BatchNorm2dWithoutBatchCountKeepsNoNumBatchesTracked) {
+  nn::BatchNorm2d counted(3);
+  nn::BatchNorm2d abn(3, 1e-5, 0.1, true, true, false);
+  auto sd = abn.state_dict();
+  ASSERT_EQ(sd.size(), 4u);
+  EXPECT_EQ(sd[3].first, "running_var");
+  EXPECT_FALSE(abn.num_batches_tracked.defined());
+  const Tensor x = ct::randn({4, 3, 5, 7}, 2, DType::f32);
+  EXPECT_TRUE(ct::all_close(abn.forward(x), counted.forward(x), 0, 0));
+  EXPECT_EQ(abn.running_mean.to_vector(), counted.running_mean.to_vector());
+  EXPECT_EQ(abn.running_var.to_vector(), counted.running_var.to_vector());
+}
+
 TEST(Layers, GroupNormHasTorchNamesAndNormalisesPerSampleAndGroup) {
   nn::GroupNorm gn(2, 6);
   auto sd = gn.state_dict();

@@ -160,6 +160,14 @@ for n in sfnet_r18 sfnet_lite_r18; do
   "$PY" "$HERE/make_golden_f64.py" --upstream "$SFSEG" --net $n --seed "$SEED" --size 64x64 --size 64x96 --out "$OUT/${n}_f64.json" &
   wait
 done
+# MichaelFan01/STDC-Seg (net stdcseg): STDCSEG=checkout, default /tmp/upstream/stdcseg (59ff37f)
+STDCSEG=${STDCSEG:-/tmp/upstream/stdcseg}
+"$PY" "$HERE/make_golden.py" --upstream "$STDCSEG" --net stdcseg_stdc1 --seed "$SEED" --size 64x64 --size 96x160 --out "$OUT/stdcseg_stdc1.json" &
+"$PY" "$HERE/make_golden_f64.py" --upstream "$STDCSEG" --net stdcseg_stdc1 --seed "$SEED" --size 64x64 --out "$OUT/stdcseg_stdc1_f64.json" &
+wait
+"$PY" "$HERE/make_golden.py" --upstream "$STDCSEG" --net stdcseg_stdc2 --seed "$SEED" --size 64x96 --out "$OUT/stdcseg_stdc2.json" &
+"$PY" "$HERE/make_golden_f64.py" --upstream "$STDCSEG" --net stdcseg_stdc2 --seed "$SEED" --size 64x96 --out "$OUT/stdcseg_stdc2_f64.json" &
+wait
 # xl-alt/SEKD (third argument, optional)
 SEKD=${3:-}
 if [ -n "$SEKD" ]; then

@@ -129,6 +129,18 @@ def train_step(up, config, seed, x, labels):
             losses["aux"] = [float(la)]
             losses["boundary"] = float(lb)
             total = total + la + lb
+        elif config["name"] == "stdcseg":
+            # STDC-Seg's train.py with plain CE for its OhemCELoss: main + out16 + out32 (all at the label
+            # size), + DetailAggregateLoss (bce + dice) of each detail output
+            losses["aux"] = [float(ce(p, labels)) for p in extra[:2]]
+            total = total + ce(extra[0], labels) + ce(extra[1], labels)
+            bce = dice = 0.0
+            for d in extra[2:]:
+                b, dc = U.stdcseg_detail_terms(d, labels)
+                bce, dice = bce + b, dice + dc
+            losses["detail_bce"], losses["detail_dice"] = float(bce), float(dice)
+            losses["detail"] = float(bce + dice)
+            total = total + bce + dice
         elif kind == "aux":
             # seg_trainer.py, use_aux branch: labels nearest-resized to each aux size, aux_coef all 1
             masks_auxs = labels.unsqueeze(1).float()
@@ -259,6 +271,8 @@ def main():
                        "parameters": [n for n in sd if n in pnames]},
         "cases": [],
     }
+    if "state_dict_aliases" in info:
+        golden["state_dict_aliases"] = info["state_dict_aliases"]
     for s in a.size:
         golden["cases"].append(make_case(up, config, a.seed, a.batch, parse_size(s), model, not a.no_train))
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)

@@ -9,7 +9,8 @@ XuJiacong/PIDNet (net pidnet: models/pidnet.py's PIDNet; see build_pidnet
 and forward), of lxtGH/SFSegNets (net sfnet; see build_sfnet), of xl-alt/SEKD
 (nets sekd_student, sekd_teacher; see build_sekd) or of
 caixiongjiang/FastSegFormer (nets fastsegformer and swin_t_att_unet; see
-build_fastsegformer and build_swin_t_att_unet).
+build_fastsegformer and build_swin_t_att_unet) or of MichaelFan01/STDC-Seg
+(net stdcseg: models/model_stages.py's BiSeNet; see build_stdcseg).
 
 Shims (imports only, no numerics changed):
   * zh320: models/__init__.py imports every model, and fanet.py does
@@ -226,6 +227,9 @@ for _decoder in SMP_DECODERS:
 NETS["sfnet_r18"] = {"name": "sfnet", "trunk": "resnet-18-deep", "num_classes": 19}
 NETS["sfnet_lite_r18"] = {"name": "sfnet", "trunk": "resnet-18-deep", "head_type": "v2", "fpn_dsn": True,
                           "fa_type": "spatial_atten", "num_classes": 19}
+NETS["stdcseg_stdc1"] = {"name": "stdcseg", "backbone": "STDCNet813", "use_boundary_8": True, "num_classes": 19}
+NETS["stdcseg_stdc2"] = {"name": "stdcseg", "backbone": "STDCNet1446", "use_boundary_2": True, "use_boundary_4": True,
+                         "use_boundary_8": True, "num_classes": 19}
 NETS["smp_deeplabv3p_resnet50"] = {"name": "smp", "decoder": "deeplabv3p", "encoder": "resnet50", "num_classes": 19}
 
 
@@ -662,6 +666,78 @@ def build_sfnet(upstream, config):
     return model, info
 
 
+class _InPlaceABNSync(nn.Module):
+    """STDC-Seg's modules.bn.InPlaceABNSync (ABN's parameters and buffers: no num_batches_tracked) with
+    ABN's pure-PyTorch forward; the CUDA extension computes the same (unbiased running variance)."""
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, activation="leaky_relu", slope=0.01):
+        super().__init__()
+        if not affine or activation != "none":
+            raise NotImplementedError("STDC-Seg builds InPlaceABNSync with affine and activation='none' only")
+        self.eps, self.momentum = eps, momentum
+        self.weight = nn.Parameter(torch.ones(num_features))
+        self.bias = nn.Parameter(torch.zeros(num_features))
+        self.register_buffer("running_mean", torch.zeros(num_features))
+        self.register_buffer("running_var", torch.ones(num_features))
+
+    def forward(self, x):
+        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, self.training,
+                            self.momentum, self.eps)
+
+
+STDCSEG_ALIASES = ("x2", "x4", "x8", "x16", "x32")
+
+
+def build_stdcseg(upstream, config):
+    """MichaelFan01/STDC-Seg models/model_stages.py BiSeNet. Shims: modules/bn.py builds a CUDA extension at
+    import, so a stub modules.bn gives _InPlaceABNSync; torchvision (imported, unused) and cv2 (imported by
+    loss/detail_loss.py, unused by the loss) are stubbed when missing. The backbone's x2..x32 are Sequentials
+    over slices of `features` (the same modules): their state_dict entries are aliases, listed in
+    info["state_dict_aliases"] as [alias prefix, original prefix] and left out of state_dict() by a hook, so
+    detparams fills each tensor by its `features` name (cudaseg registers `features` only); set
+    model.cudaseg_keep_aliases = True for upstream's full state_dict (what its checkpoints hold)."""
+    if upstream not in sys.path:
+        sys.path.insert(0, upstream)
+    _ensure_torchvision_stub()
+    if "cv2" not in sys.modules and importlib.util.find_spec("cv2") is None:
+        _stub("cv2")
+    _stub("modules", __path__=[])
+    _stub("modules.bn", InPlaceABNSync=_InPlaceABNSync)
+    mod = importlib.import_module("models.model_stages")
+    kwargs = {k: config.get(k, False) for k in ("use_boundary_2", "use_boundary_4", "use_boundary_8",
+                                               "use_boundary_16", "use_conv_last")}
+    kwargs["backbone"] = config.get("backbone", "STDCNet813")
+    model = mod.BiSeNet(n_classes=config["num_classes"], **kwargs)
+    backbone = model.cp.backbone
+    index = {id(m): i for i, m in enumerate(backbone.features)}
+    # a slice of a Sequential keeps its children's keys: x8 = Sequential(features[2:4]) holds x8.0.2, x8.0.3
+    aliases = [[f"cp.backbone.{a}.0.{key}.", f"cp.backbone.features.{index[id(m)]}."]
+               for a in STDCSEG_ALIASES for key, m in getattr(backbone, a)[0].named_children()]
+
+    def drop_aliases(module, state, prefix, local_metadata):
+        if getattr(model, "cudaseg_keep_aliases", False):
+            return
+        for k in [k for k in state if k[len(prefix):].split(".")[0] in STDCSEG_ALIASES]:
+            del state[k]
+
+    backbone._register_state_dict_hook(drop_aliases)
+    info = {"class": "models.model_stages.BiSeNet", "ctor_kwargs": kwargs, "state_dict_aliases": aliases}
+    return model, info
+
+
+def stdcseg_detail_terms(detail_logits, labels):
+    """loss/detail_loss.py DetailAggregateLoss (upstream's, run on the CPU): (bce, dice) of one detail output.
+    It casts through torch.cuda.FloatTensor; that name is pointed at the CPU tensor type of the logits' dtype
+    while it is built and run."""
+    from loss.detail_loss import DetailAggregateLoss  # STDC-Seg's, on sys.path
+    saved = torch.cuda.FloatTensor
+    torch.cuda.FloatTensor = torch.DoubleTensor if detail_logits.dtype == torch.float64 else torch.FloatTensor
+    try:
+        return DetailAggregateLoss()(detail_logits, labels)
+    finally:
+        torch.cuda.FloatTensor = saved
+
+
 def build(upstream, config):
     """Returns (model, info) where info holds the class, constructor args and upstream commit."""
     upstream = os.path.abspath(upstream)
@@ -679,6 +755,8 @@ def build(upstream, config):
         model, info = build_swin_t_att_unet(upstream, config)
     elif config["name"] == "fastsegformer":
         model, info = build_fastsegformer(upstream, config)
+    elif config["name"] == "stdcseg":
+        model, info = build_stdcseg(upstream, config)
     else:
         model, info = build_zh320(upstream, config)
     info["upstream_path_commit"] = git_commit(upstream)
@@ -698,6 +776,10 @@ def forward(model, config, x, training):
             out = out[1]
         out = F.interpolate(out, size=x.shape[2:], mode="bilinear", align_corners=False)
         return out, (extra if training else [])
+    if name == "stdcseg":
+        # (out, out16, out32[, sp2][, sp4][, sp8]) in every mode
+        out = model(x)
+        return out[0], (list(out[1:]) if training else [])
     if name.startswith("sekd_"):
         _, head, _ = sekd_outputs(model, x)
         main = F.interpolate(head, size=x.shape[2:], mode="bilinear", align_corners=False)
@@ -725,6 +807,8 @@ def extra_kind(config):
         return "aux" if config.get("augment", True) else None
     if config["name"] == "sfnet":
         return "aux" if config.get("fpn_dsn") and config.get("head_type", "v1") == "v1" else None
+    if config["name"] == "stdcseg":
+        return "aux"  # out16, out32, then the detail logits
     if config["name"] == "fastsegformer" and config.get("fork_feat"):
         return "fork"
     if config.get("use_detail_head"):
