@@ -9,7 +9,9 @@ at most three times PyTorch float32's own, or 1e-5, whichever is larger.
 
     /usr/bin/python3 tools/check_convert_parity.py --build build \
         --zh320 /tmp/upstream/zh320 --segformer /tmp/upstream/segformer [--pidnet DIR] [--sfsegnets DIR] \
-        [--sekd DIR] [--fastsegformer DIR] [--seed N] [--nets stdc1 enet]
+        [--sekd DIR] [--fastsegformer DIR] [--ppmobileseg DIR] [--seed N] [--nets stdc1 enet]
+--ppmobileseg is the folder of mmsegmentation's projects/pp_mobileseg files
+(tools/goldens/upstream_mmseg.py).
 The smp_* teachers need a Python with segmentation-models-pytorch 0.3.3 (run the
 script with it; tests/goldens/README.md says how to make one), in a run of
 their own: the SegFormer and FastSegFormer builders install stand-in timm
@@ -103,11 +105,14 @@ NETS = {
     "swin_t_att_unet": ({"name": "swin_t_att_unet", "num_classes": 4}, 32),  # square only, as upstream
     "fastsegformer_e": ({"name": "fastsegformer", "backbone": "efficientformerV2_s0", "num_classes": 4}, 224),
     "fastsegformer_p": ({"name": "fastsegformer", "backbone": "poolformer_s12", "num_classes": 4}, 224),
+    "pp_mobileseg_base": ({"name": "pp_mobileseg", "variant": "base", "num_classes": 150}, 32),
+    "pp_mobileseg_tiny": ({"name": "pp_mobileseg", "variant": "tiny", "num_classes": 150}, 32),
 }
 
 # The checkout each registry name is built from (an argument of this script).
 REPO_OF = {"segformer": "segformer", "pidnet": "pidnet", "sfnet": "sfsegnets", "sekd_student": "sekd",
-           "sekd_teacher": "sekd", "swin_t_att_unet": "fastsegformer", "fastsegformer": "fastsegformer"}
+           "sekd_teacher": "sekd", "swin_t_att_unet": "fastsegformer", "fastsegformer": "fastsegformer",
+           "pp_mobileseg": "ppmobileseg"}
 
 
 def randomize(model, gen):
@@ -132,7 +137,7 @@ def main():
     p.add_argument("--build", default="build")
     p.add_argument("--zh320", required=True)
     p.add_argument("--segformer", default=None, help="NVlabs SegFormer checkout (for segformer_b0)")
-    for repo in ("pidnet", "sfsegnets", "sekd", "fastsegformer"):
+    for repo in ("pidnet", "sfsegnets", "sekd", "fastsegformer", "ppmobileseg"):
         p.add_argument(f"--{repo}", default=None, help=f"{repo} checkout (for the nets built from it)")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--nets", nargs="*", default=list(NETS))

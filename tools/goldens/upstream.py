@@ -9,7 +9,8 @@ XuJiacong/PIDNet (net pidnet: models/pidnet.py's PIDNet; see build_pidnet
 and forward), of lxtGH/SFSegNets (net sfnet; see build_sfnet), of xl-alt/SEKD
 (nets sekd_student, sekd_teacher; see build_sekd) or of
 caixiongjiang/FastSegFormer (nets fastsegformer and swin_t_att_unet; see
-build_fastsegformer and build_swin_t_att_unet).
+build_fastsegformer and build_swin_t_att_unet), or holds mmsegmentation's
+projects/pp_mobileseg files (net pp_mobileseg; see upstream_mmseg.py).
 
 Shims (imports only, no numerics changed):
   * zh320: models/__init__.py imports every model, and fanet.py does
@@ -225,6 +226,8 @@ for _decoder in SMP_DECODERS:
 NETS["sfnet_r18"] = {"name": "sfnet", "trunk": "resnet-18-deep", "num_classes": 19}
 NETS["sfnet_lite_r18"] = {"name": "sfnet", "trunk": "resnet-18-deep", "head_type": "v2", "fpn_dsn": True,
                           "fa_type": "spatial_atten", "num_classes": 19}
+NETS["pp_mobileseg_base"] = {"name": "pp_mobileseg", "variant": "base", "num_classes": 150}
+NETS["pp_mobileseg_tiny"] = {"name": "pp_mobileseg", "variant": "tiny", "num_classes": 150}
 NETS["smp_deeplabv3p_resnet50"] = {"name": "smp", "decoder": "deeplabv3p", "encoder": "resnet50", "num_classes": 19}
 
 
@@ -678,6 +681,9 @@ def build(upstream, config):
         model, info = build_swin_t_att_unet(upstream, config)
     elif config["name"] == "fastsegformer":
         model, info = build_fastsegformer(upstream, config)
+    elif config["name"] == "pp_mobileseg":
+        import upstream_mmseg  # mmsegmentation's projects/pp_mobileseg files and their mmcv stand-ins
+        model, info = upstream_mmseg.build_pp_mobileseg(upstream, config, DropPath)
     else:
         model, info = build_zh320(upstream, config)
     info["upstream_path_commit"] = git_commit(upstream)
