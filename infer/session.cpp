@@ -9,6 +9,7 @@
 #include "nn/registry.h"
 #include "ops/reduce.h"
 #include "ops/resize.h"
+#include "ops/vim.h"
 #include "ops/shape.h"
 #include "ops/unary.h"
 #include "runtime/gpu.h"
@@ -188,9 +189,11 @@ std::vector<Tensor> InferenceSession::predict_batch(const std::vector<Tensor>& i
       const Tensor& image = images[members[k]];
       Tensor one = ops::to_dtype(y.narrow(0, static_cast<int64_t>(k), 1), DType::f32);
       const std::array<int64_t, 2> out_size{image.size(0), image.size(1)};
-      if (one.size(2) != out_size[0] || one.size(3) != out_size[1])
-        one = ops::upsample_bilinear2d(one, out_size, false);
-      labels[members[k]] = ops::argmax(one, 1).to(Device::cpu()).reshape({out_size[0], out_size[1]});
+      // The labels of the full bilinear resize + argmax, resizing only the classes that can win (ops/vim.h).
+      const Tensor ids = one.size(2) != out_size[0] || one.size(3) != out_size[1]
+                             ? ops::upsample_bilinear2d_argmax(one, out_size, false)
+                             : ops::argmax(one, 1);
+      labels[members[k]] = ids.to(Device::cpu()).reshape({out_size[0], out_size[1]});
     }
   }
   return labels;

@@ -9,7 +9,9 @@
 // folds BatchNorm into the preceding convolutions and fuses activations
 // (nn/fuse.h), then moves the net to the device and precision. predict()
 // applies the checkpoint's preprocessing, runs the net, resizes the logits
-// bilinearly (align_corners false) to the image's size and takes the argmax.
+// bilinearly (align_corners false) to the image's size and takes the argmax,
+// resizing only the classes that can win the argmax (ops/vim.h: the same
+// labels as resizing them all).
 //
 // Every forward goes through infer/runner.h: a memory plan per
 // input shape, so from the second call of a shape on the net's intermediate

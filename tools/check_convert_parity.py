@@ -13,7 +13,9 @@ module that computes it (`rtseg_infer --dump-layer`, the plain forward).
 
     /usr/bin/python3 tools/check_convert_parity.py --build build \
         --zh320 /tmp/upstream/zh320 --segformer /tmp/upstream/segformer [--pidnet DIR] [--sfsegnets DIR] \
-        [--sekd DIR] [--fastsegformer DIR] [--stdcseg DIR] [--seed N] [--nets stdc1 enet]
+        [--sekd DIR] [--fastsegformer DIR] [--stdcseg DIR] [--ppmobileseg DIR] [--seed N] [--nets stdc1 enet]
+--ppmobileseg is the folder of mmsegmentation's projects/pp_mobileseg files
+(tools/goldens/upstream_mmseg.py).
 The smp_* teachers need a Python with segmentation-models-pytorch 0.3.3 (run the
 script with it; tests/goldens/README.md says how to make one), in a run of
 their own: the SegFormer and FastSegFormer builders install stand-in timm
@@ -116,6 +118,8 @@ NETS = {
     # MichaelFan01/STDC-Seg: the state_dict saved as upstream's, backbone aliases x2..x32 included
     "stdcseg_stdc1": ({"name": "stdcseg", "backbone": "STDCNet813", "num_classes": 19}, 32),
     "stdcseg_stdc2": ({"name": "stdcseg", "backbone": "STDCNet1446", "use_conv_last": True, "num_classes": 19}, 32),
+    "pp_mobileseg_base": ({"name": "pp_mobileseg", "variant": "base", "num_classes": 150}, 32),
+    "pp_mobileseg_tiny": ({"name": "pp_mobileseg", "variant": "tiny", "num_classes": 150}, 32),
 }
 
 # The distillation features of the nets that have them: upstream's list (its
@@ -163,7 +167,8 @@ def as_reference_layout(ours, ref):
 # The checkout each registry name is built from (an argument of this script).
 REPO_OF = {"segformer": "segformer", "pidnet": "pidnet", "sfnet": "sfsegnets", "sekd_student": "sekd",
            "sekd_teacher": "sekd", "swin_t_att_unet": "fastsegformer", "fastsegformer": "fastsegformer",
-           "stdcseg": "stdcseg"}
+           "stdcseg": "stdcseg",
+           "pp_mobileseg": "ppmobileseg"}
 
 
 def randomize(model, gen):
@@ -188,7 +193,7 @@ def main():
     p.add_argument("--build", default="build")
     p.add_argument("--zh320", required=True)
     p.add_argument("--segformer", default=None, help="NVlabs SegFormer checkout (for segformer_b0)")
-    for repo in ("pidnet", "sfsegnets", "sekd", "fastsegformer", "stdcseg"):
+    for repo in ("pidnet", "sfsegnets", "sekd", "fastsegformer", "stdcseg", "ppmobileseg"):
         p.add_argument(f"--{repo}", default=None, help=f"{repo} checkout (for the nets built from it)")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--nets", nargs="*", default=list(NETS))

@@ -198,3 +198,10 @@ run64 fastsegformer_p "$FSF" --size 224x224 &
 run fastsegformer_p_fork "$FSF" --size 64x128 --size 96x160 &
 run64 fastsegformer_p_fork "$FSF" --size 64x128 --size 96x160 &
 wait
+# open-mmlab/mmsegmentation projects/pp_mobileseg files (upstream_mmseg.py): PPMOBILESEG, default /tmp/upstream/ppmobileseg
+PPMS=${PPMOBILESEG:-/tmp/upstream/ppmobileseg}
+for n in pp_mobileseg_base pp_mobileseg_tiny; do
+  "$PY" "$HERE/make_golden.py" --upstream "$PPMS" --net $n --seed "$SEED" --size 128x128 --size 96x160 --out "$OUT/$n.json" &
+  "$PY" "$HERE/make_golden_f64.py" --upstream "$PPMS" --net $n --seed "$SEED" --size 128x128 --size 96x160 --out "$OUT/${n}_f64.json" &
+  wait
+done

@@ -9,8 +9,9 @@ XuJiacong/PIDNet (net pidnet: models/pidnet.py's PIDNet; see build_pidnet
 and forward), of lxtGH/SFSegNets (net sfnet; see build_sfnet), of xl-alt/SEKD
 (nets sekd_student, sekd_teacher; see build_sekd) or of
 caixiongjiang/FastSegFormer (nets fastsegformer and swin_t_att_unet; see
-build_fastsegformer and build_swin_t_att_unet) or of MichaelFan01/STDC-Seg
-(net stdcseg: models/model_stages.py's BiSeNet; see build_stdcseg).
+build_fastsegformer and build_swin_t_att_unet), of MichaelFan01/STDC-Seg
+(net stdcseg: models/model_stages.py's BiSeNet; see build_stdcseg), or holds mmsegmentation's
+projects/pp_mobileseg files (net pp_mobileseg; see upstream_mmseg.py).
 
 Shims (imports only, no numerics changed):
   * zh320: models/__init__.py imports every model, and fanet.py does
@@ -230,6 +231,8 @@ NETS["sfnet_lite_r18"] = {"name": "sfnet", "trunk": "resnet-18-deep", "head_type
 NETS["stdcseg_stdc1"] = {"name": "stdcseg", "backbone": "STDCNet813", "use_boundary_8": True, "num_classes": 19}
 NETS["stdcseg_stdc2"] = {"name": "stdcseg", "backbone": "STDCNet1446", "use_boundary_2": True, "use_boundary_4": True,
                          "use_boundary_8": True, "num_classes": 19}
+NETS["pp_mobileseg_base"] = {"name": "pp_mobileseg", "variant": "base", "num_classes": 150}
+NETS["pp_mobileseg_tiny"] = {"name": "pp_mobileseg", "variant": "tiny", "num_classes": 150}
 NETS["smp_deeplabv3p_resnet50"] = {"name": "smp", "decoder": "deeplabv3p", "encoder": "resnet50", "num_classes": 19}
 
 
@@ -757,6 +760,9 @@ def build(upstream, config):
         model, info = build_fastsegformer(upstream, config)
     elif config["name"] == "stdcseg":
         model, info = build_stdcseg(upstream, config)
+    elif config["name"] == "pp_mobileseg":
+        import upstream_mmseg  # mmsegmentation's projects/pp_mobileseg files and their mmcv stand-ins
+        model, info = upstream_mmseg.build_pp_mobileseg(upstream, config, DropPath)
     else:
         model, info = build_zh320(upstream, config)
     info["upstream_path_commit"] = git_commit(upstream)
