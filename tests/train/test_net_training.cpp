@@ -7,6 +7,9 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <string>
+
+#include <unistd.h>
 
 #include "autograd/engine.h"
 #include "tests/train/net_training.h"
@@ -45,7 +48,9 @@ TEST_P(NetTraining, AFewStepsLowerTheLoss) {
   config["train"] = {{"device", "cpu"}, {"iters", c.steps}, {"batch_size", 2}, {"seed", 5}, {"log_interval", 0},
                      {"val_interval", 0}, {"ckpt_interval", 0}};
   const DataSetup data = build_data(config["data"], config["augment"], 2, 1);
-  const fs::path dir = fs::temp_directory_path() / (std::string("cudaseg_test_net_training_") + c.config);
+  // The process id keeps runs of the suite from other checkouts out of this folder.
+  const fs::path dir = fs::temp_directory_path() /
+                       ("cudaseg_test_net_training_" + c.config + "_" + std::to_string(::getpid()));
   fs::remove_all(dir);
   Trainer trainer(config, dir.string(), {data.train_loader, nullptr});
   trainer.set_log([](const std::string&) {});
