@@ -4,7 +4,6 @@
 #include <cmath>
 #include <map>
 #include <optional>
-#include <set>
 
 #include "autograd/distill.h"
 #include "autograd/engine.h"

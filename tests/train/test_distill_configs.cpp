@@ -8,6 +8,8 @@
 
 #include <filesystem>
 
+#include <unistd.h>
+
 #include "nn/registry.h"
 #include "train/config.h"
 #include "train/data_config.h"
@@ -23,7 +25,7 @@ namespace {
 void run_one_step(const std::string& name, const std::vector<std::string>& overrides,
                   const std::vector<std::string>& terms) {
   SCOPED_TRACE(name);
-  const fs::path dir = fs::temp_directory_path() / ("cudaseg_kd_config_" + name);
+  const fs::path dir = fs::temp_directory_path() / ("cudaseg_kd_config_" + std::to_string(::getpid()) + "_" + name);
   fs::remove_all(dir);
   std::vector<std::string> sets = {"train.iters=1",         "train.batch_size=1",  "data.train_size=2",
                                    "data.val_size=1",       "data.workers=0",      "train.log_interval=1",

@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <mutex>
 
+#include <unistd.h>
+
 #include "autograd/fn.h"
 #include "common/testing.h"
 #include "nn/layers.h"
@@ -78,13 +80,25 @@ TrainData data_for(const Json& config) {
   return {d.train_loader, d.val_loader};
 }
 
+// Per process: ctest runs each test as its own process, in parallel, and each trains its own teacher.
+fs::path fresh_dir_path(const std::string& name) {
+  return fs::temp_directory_path() / ("cudaseg_distill_" + std::to_string(::getpid()) + "_" + name);
+}
+
 fs::path fresh_dir(const std::string& name) {
-  const fs::path dir = fs::temp_directory_path() / ("cudaseg_distill_" + name);
+  const fs::path dir = fresh_dir_path(name);
   fs::remove_all(dir);
   return dir;
 }
 
-// The teacher: width 16, trained once for the suite.
+// Removes the suite's teacher when the process ends.
+class TeacherCleanup : public ::testing::Environment {
+ public:
+  void TearDown() override { fs::remove_all(fresh_dir_path("teacher")); }
+};
+const ::testing::Environment* const kTeacherCleanup = ::testing::AddGlobalTestEnvironment(new TeacherCleanup);
+
+// The teacher: width 16, trained once per process.
 const std::string& teacher_checkpoint() {
   static const std::string path = [] {
     const fs::path dir = fresh_dir("teacher");
@@ -256,6 +270,31 @@ TEST(DistillTrain, UnknownModulePathStopsBeforeTheFirstStep) {
   config["distill"]["pairs"][0]["teacher"] = "head.conv";
   EXPECT_TRUE(cudaseg::testing::throws_mentioning([&] { Trainer t(config, dir.string(), data_for(config)); },
                                                   {"distill.pairs[0].teacher", "'head.conv'"}));
+}
+
+// teacher.config names a run config file whose model is the teacher's.
+TEST(DistillTrain, TeacherFromARunConfigFile) {
+  const fs::path dir = fresh_dir("teacher_config");
+  fs::create_directories(dir);
+  save_config((dir / "teacher.json").string(), resolve_config(base_config(16, 30)));
+  Json config = student_config(1);
+  config["distill"]["teacher"].erase("model");
+  config["distill"]["teacher"]["config"] = (dir / "teacher.json").string();
+  Trainer trainer(config, (dir / "run").string(), data_for(config));
+  trainer.set_log([](const std::string&) {});
+  EXPECT_EQ(trainer.run().step, 1);
+  config["distill"]["teacher"]["config"] = (dir / "missing.json").string();
+  EXPECT_TRUE(cudaseg::testing::throws_mentioning([&] { resolve_config(config); },
+                                                  {"distill.teacher.config", "missing.json"}));
+  fs::remove_all(dir);
+}
+
+TEST(DistillTrain, AdapterNoneNeedsEqualChannels) {
+  Json config = student_config(1);
+  config["distill"]["pairs"][1]["adapter"] = "none";
+  EXPECT_TRUE(cudaseg::testing::throws_mentioning(
+      [&] { Trainer t(config, fresh_dir("adapter_none").string(), data_for(config)); },
+      {"distill.pairs[1]", "4 channels", "16", "adapter auto"}));
 }
 
 TEST(DistillConfig, SectionErrorsNameTheKey) {
