@@ -50,7 +50,7 @@ TEST_P(NetTraining, AFewStepsLowerTheLoss) {
   const DataSetup data = build_data(config["data"], config["augment"], 2, 1);
   // The process id keeps runs of the suite from other checkouts out of this folder.
   const fs::path dir = fs::temp_directory_path() /
-                       ("cudaseg_test_net_training_" + c.config + "_" + std::to_string(::getpid()));
+                       (std::string("cudaseg_test_net_training_") + c.config + "_" + std::to_string(::getpid()));
   fs::remove_all(dir);
   Trainer trainer(config, dir.string(), {data.train_loader, nullptr});
   trainer.set_log([](const std::string&) {});
