@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/median_ms.h"
 #include "ops/conv.h"
 #include "ops/resize.h"
 #include "runtime/gpu.h"
@@ -38,20 +39,7 @@ void usage(FILE* f) {
 }
 
 double median_ms(const Options& o, const std::function<void()>& f) {
-  auto sync = [&] {
-    if (o.device.is_cuda()) gpu::synchronize(o.device.index);
-  };
-  for (int i = 0; i < o.warmup; ++i) f();
-  sync();
-  std::vector<double> ms;
-  for (int i = 0; i < o.iters; ++i) {
-    const auto t0 = std::chrono::steady_clock::now();
-    f();
-    sync();
-    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-  }
-  std::sort(ms.begin(), ms.end());
-  return ms[ms.size() / 2];
+  return bench::median_ms(o.warmup, o.iters, o.device, f);
 }
 
 struct Row {
