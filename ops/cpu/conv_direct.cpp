@@ -131,8 +131,7 @@ std::shared_ptr<const std::vector<float>> packed_weights(const Tensor& wt, const
 // h * w pixels: rows of a small map (7 or 14 pixels at 224x224 input) would
 // fill a fraction of a strip's vectors. The work is split into column ranges
 // of that row and ranges of output-channel blocks, about four items per
-// thread; each item copies its columns of the input channels, zero-padded to
-// whole vectors.
+// thread.
 void pointwise(const float* x, const float* wp, const float* bp, const float* sp, float* y, const ConvGeom& g,
                const direct::Isa& isa, const ConvAct& act, int64_t blocks) {
   const int64_t cg = g.cg(), og = g.og(), lanes = isa.lanes, block = isa.block;
@@ -159,14 +158,19 @@ void pointwise(const float* x, const float* wp, const float* bp, const float* sp
       const int64_t k0 = rest % oc_ranges * part_blocks, k1 = std::min(blocks, k0 + part_blocks);
       const int64_t row_len = (len + lanes - 1) / lanes * lanes;
       const float* xg = x + (n * g.c + gr * cg) * hw + c0;
-      for (int64_t c = 0; c < cg; ++c) {
-        std::memcpy(buf + c * row_len, xg + c * hw, sizeof(float) * len);
-        std::fill(buf + c * row_len + len, buf + (c + 1) * row_len, 0.0f);
-      }
+      // The kernel loads whole vectors: where they stay inside every channel's
+      // plane it reads the input in place (the lanes past the range are never
+      // stored); the plane's last columns, off the vector, go through a copy.
+      const bool in_place = c0 + row_len <= hw;
+      if (!in_place)
+        for (int64_t c = 0; c < cg; ++c) {
+          std::memcpy(buf + c * row_len, xg + c * hw, sizeof(float) * len);
+          std::fill(buf + c * row_len + len, buf + (c + 1) * row_len, 0.0f);
+        }
       direct::Band b;
-      b.x = buf;
-      b.c_stride = row_len;
-      b.row_stride = row_len;
+      b.x = in_place ? xg : buf;
+      b.c_stride = in_place ? hw : row_len;
+      b.row_stride = b.c_stride;
       b.tap_offset = &zero_offset;
       b.taps = 1;
       b.cg = cg;
