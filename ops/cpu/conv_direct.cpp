@@ -137,12 +137,11 @@ void pointwise(const float* x, const float* wp, const float* bp, const float* sp
   const int64_t cg = g.cg(), og = g.og(), lanes = isa.lanes, block = isa.block;
   const int64_t hw = g.h * g.w, images = g.n * g.groups, vecs = (hw + lanes - 1) / lanes;
   const int64_t parts = std::max<int64_t>(1, (4 * num_threads() + images - 1) / images);
-  // Columns in ranges of a multiple of 6 vectors (whole strips of 2 and of 3
-  // vectors; ranges of 25 vectors each ended in a 1-vector strip),
-  // then output channels.
-  const int64_t col_parts = std::min(parts, std::max<int64_t>(1, vecs / 6));
-  const int64_t cols = ((vecs + col_parts - 1) / col_parts + 5) / 6 * 6 * lanes;
-  const int64_t col_ranges = (hw + cols - 1) / cols;
+  // Columns in ranges of whole vectors, at least 6 each and as even as they
+  // go (ranges of 12 vectors and a last of 1 ran that one as a 1-vector
+  // strip), then output channels.
+  const int64_t col_ranges = std::min(parts, std::max<int64_t>(1, vecs / 6));
+  const int64_t cols = (vecs + col_ranges - 1) / col_ranges * lanes;  // the widest range
   const int64_t oc_parts = std::min(blocks, (parts + col_ranges - 1) / col_ranges);
   const int64_t part_blocks = (blocks + oc_parts - 1) / oc_parts, oc_ranges = (blocks + part_blocks - 1) / part_blocks;
   const int64_t items = images * col_ranges * oc_ranges;
@@ -154,7 +153,9 @@ void pointwise(const float* x, const float* wp, const float* bp, const float* sp
     for (int64_t item = i0; item < i1; ++item) {
       const int64_t image = item / (col_ranges * oc_ranges), rest = item % (col_ranges * oc_ranges);
       const int64_t n = image / g.groups, gr = image % g.groups;
-      const int64_t c0 = rest / oc_ranges * cols, c1 = std::min(hw, c0 + cols), len = c1 - c0;
+      const int64_t range = rest / oc_ranges;
+      const int64_t c0 = range * vecs / col_ranges * lanes;
+      const int64_t c1 = std::min(hw, (range + 1) * vecs / col_ranges * lanes), len = c1 - c0;
       const int64_t k0 = rest % oc_ranges * part_blocks, k1 = std::min(blocks, k0 + part_blocks);
       const int64_t row_len = (len + lanes - 1) / lanes * lanes;
       const float* xg = x + (n * g.c + gr * cg) * hw + c0;
