@@ -264,7 +264,8 @@ def main():
                     "sets above")
     ap.add_argument("--upstream-dir", action="append", default=[], metavar="NAME=DIR",
                     help="the checkout that builds registry name NAME (not zh320's), e.g. "
-                    "fastsegformer=/tmp/upstream/fastsegformer; repeatable")
+                    "fastsegformer=/tmp/upstream/fastsegformer; repeatable (the Swin-T-Att-UNet teacher comes "
+                    "from the same checkout: swin_t_att_unet=/tmp/upstream/fastsegformer)")
     ap.add_argument("--size", type=BT.parse_size, default=(512, 1024))
     ap.add_argument("--threads", type=int, default=DEFAULT_THREADS)
     ap.add_argument("--rounds", type=int, default=5)

@@ -34,6 +34,7 @@ void attention_softmax(const Tensor& scores, const Tensor& bias, const Tensor& m
     const bool* pm = mask.defined() ? static_cast<const bool*>(mask.storage()->data()) : nullptr;
     const int64_t bs = bias.defined() ? bias.stride(-1) : 0, ms = mask.defined() ? mask.stride(-1) : 0;
     const T sc = static_cast<T>(scale), neg_inf = -std::numeric_limits<T>::infinity();
+    const T tiny = std::numeric_limits<T>::min();
     parallel_for(0, rows, std::max<int64_t>(1, 4096 / std::max<int64_t>(lk, 1)), [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) {
         T* row = s + r * lk;
@@ -46,12 +47,20 @@ void attention_softmax(const Tensor& scores, const Tensor& bias, const Tensor& m
           mx = std::max(mx, v);
         }
         // A fully masked row is 0/0 = NaN, as in torch's math attention.
+        // Probabilities below the smallest normal number are 0: Swin's shift
+        // mask (-100) makes exp give subnormals (e^-100 = 3.7e-44 in float),
+        // and the product with V then ran several times slower on subnormal
+        // operands; each such term changes an output by under 1.2e-38 * |v|.
         T total = 0;
         for (int64_t j = 0; j < lk; ++j) {
-          row[j] = std::exp(row[j] - mx);
+          const T e = std::exp(row[j] - mx);
+          row[j] = e < tiny ? T(0) : e;
           total += row[j];
         }
-        for (int64_t j = 0; j < lk; ++j) row[j] /= total;
+        for (int64_t j = 0; j < lk; ++j) {
+          const T p = row[j] / total;
+          row[j] = p < tiny ? T(0) : p;
+        }
       }
     });
   });

@@ -131,19 +131,17 @@ std::shared_ptr<const std::vector<float>> packed_weights(const Tensor& wt, const
 // h * w pixels: rows of a small map (7 or 14 pixels at 224x224 input) would
 // fill a fraction of a strip's vectors. The work is split into column ranges
 // of that row and ranges of output-channel blocks, about four items per
-// thread; each item copies its columns of the input channels, zero-padded to
-// whole vectors.
+// thread.
 void pointwise(const float* x, const float* wp, const float* bp, const float* sp, float* y, const ConvGeom& g,
                const direct::Isa& isa, const ConvAct& act, int64_t blocks) {
   const int64_t cg = g.cg(), og = g.og(), lanes = isa.lanes, block = isa.block;
   const int64_t hw = g.h * g.w, images = g.n * g.groups, vecs = (hw + lanes - 1) / lanes;
   const int64_t parts = std::max<int64_t>(1, (4 * num_threads() + images - 1) / images);
-  // Columns in ranges of a multiple of 6 vectors (whole strips of 2 and of 3
-  // vectors; ranges of 25 vectors each ended in a 1-vector strip),
-  // then output channels.
-  const int64_t col_parts = std::min(parts, std::max<int64_t>(1, vecs / 6));
-  const int64_t cols = ((vecs + col_parts - 1) / col_parts + 5) / 6 * 6 * lanes;
-  const int64_t col_ranges = (hw + cols - 1) / cols;
+  // Columns in ranges of whole vectors, at least 6 each and as even as they
+  // go (ranges of 12 vectors and a last of 1 ran that one as a 1-vector
+  // strip), then output channels.
+  const int64_t col_ranges = std::min(parts, std::max<int64_t>(1, vecs / 6));
+  const int64_t cols = (vecs + col_ranges - 1) / col_ranges * lanes;  // the widest range
   const int64_t oc_parts = std::min(blocks, (parts + col_ranges - 1) / col_ranges);
   const int64_t part_blocks = (blocks + oc_parts - 1) / oc_parts, oc_ranges = (blocks + part_blocks - 1) / part_blocks;
   const int64_t items = images * col_ranges * oc_ranges;
@@ -155,18 +153,25 @@ void pointwise(const float* x, const float* wp, const float* bp, const float* sp
     for (int64_t item = i0; item < i1; ++item) {
       const int64_t image = item / (col_ranges * oc_ranges), rest = item % (col_ranges * oc_ranges);
       const int64_t n = image / g.groups, gr = image % g.groups;
-      const int64_t c0 = rest / oc_ranges * cols, c1 = std::min(hw, c0 + cols), len = c1 - c0;
+      const int64_t range = rest / oc_ranges;
+      const int64_t c0 = range * vecs / col_ranges * lanes;
+      const int64_t c1 = std::min(hw, (range + 1) * vecs / col_ranges * lanes), len = c1 - c0;
       const int64_t k0 = rest % oc_ranges * part_blocks, k1 = std::min(blocks, k0 + part_blocks);
       const int64_t row_len = (len + lanes - 1) / lanes * lanes;
       const float* xg = x + (n * g.c + gr * cg) * hw + c0;
-      for (int64_t c = 0; c < cg; ++c) {
-        std::memcpy(buf + c * row_len, xg + c * hw, sizeof(float) * len);
-        std::fill(buf + c * row_len + len, buf + (c + 1) * row_len, 0.0f);
-      }
+      // The kernel loads whole vectors: where they stay inside every channel's
+      // plane it reads the input in place (the lanes past the range are never
+      // stored); the plane's last columns, off the vector, go through a copy.
+      const bool in_place = c0 + row_len <= hw;
+      if (!in_place)
+        for (int64_t c = 0; c < cg; ++c) {
+          std::memcpy(buf + c * row_len, xg + c * hw, sizeof(float) * len);
+          std::fill(buf + c * row_len + len, buf + (c + 1) * row_len, 0.0f);
+        }
       direct::Band b;
-      b.x = buf;
-      b.c_stride = row_len;
-      b.row_stride = row_len;
+      b.x = in_place ? xg : buf;
+      b.c_stride = in_place ? hw : row_len;
+      b.row_stride = b.c_stride;
       b.tap_offset = &zero_offset;
       b.taps = 1;
       b.cg = cg;

@@ -141,6 +141,25 @@ void update_running(const Tensor& running, const std::vector<double>& stat, doub
   running.storage()->bump_version();
 }
 
+// The sum of x[0..n), and of (x[i] - mean)^2 when `mean` is given, in
+// double over 4 interleaved partial sums (one running sum was a chain of
+// dependent adds, 4 cycles an element).
+template <typename T>
+double lane_sum(const T* x, int64_t n, const double* mean) {
+  double acc[4] = {0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4)
+    for (int l = 0; l < 4; ++l) {
+      const double d = mean ? x[i + l] - *mean : x[i + l];
+      acc[l] += mean ? d * d : d;
+    }
+  for (; i < n; ++i) {
+    const double d = mean ? x[i] - *mean : x[i];
+    acc[0] += mean ? d * d : d;
+  }
+  return (acc[0] + acc[1]) + (acc[2] + acc[3]);
+}
+
 void group_norm(const Tensor& x, int64_t groups, const Tensor& weight, const Tensor& bias, double eps,
                 const Tensor& out) {
   const int64_t N = x.size(0), C = x.size(1), S = x.size(2), Cg = C / groups, L = Cg * S;
@@ -149,19 +168,51 @@ void group_norm(const Tensor& x, int64_t groups, const Tensor& weight, const Ten
     const T* px = x.data<T>();
     T* po = out.data<T>();
     const Param<T> w(weight, 1.0), b(bias, 0.0);
-    parallel_for(0, N * groups, grain_for(L), [&](int64_t r0, int64_t r1) {
-      for (int64_t r = r0; r < r1; ++r) {
-        const T* row = px + r * L;
-        double mean, var;
-        row_moments(row, L, mean, var);
-        const double rstd = 1.0 / std::sqrt(var + eps);
-        for (int64_t j = 0; j < Cg; ++j) {
-          const int64_t c = (r % groups) * Cg + j;
-          const double scale = rstd * w[c], shift = b[c] - mean * scale;
-          for (int64_t i = 0; i < S; ++i) po[r * L + j * S + i] = static_cast<T>(row[j * S + i] * scale + shift);
-        }
+    // A group's moments are sums over its channels of per-channel sums, in
+    // that order whichever way the work is split: across groups when there
+    // are enough of them for the threads, else across the channels of each
+    // group (PoolFormer's GroupNorm(1, C) at batch 1 is one group).
+    const bool split_groups = N * groups >= 2 * num_threads();
+    std::vector<double> part(static_cast<size_t>(split_groups ? 0 : Cg));
+    auto moments = [&](int64_t r, double* partial, bool parallel, double& mean, double& rstd) {
+      const T* row = px + r * L;
+      auto pass = [&](const double* m) {
+        auto channels = [&](int64_t j0, int64_t j1) {
+          for (int64_t j = j0; j < j1; ++j) partial[j] = lane_sum(row + j * S, S, m);
+        };
+        if (parallel) parallel_for(0, Cg, grain_for(S), channels);
+        else channels(0, Cg);
+        double total = 0;
+        for (int64_t j = 0; j < Cg; ++j) total += partial[j];
+        return total / static_cast<double>(L);
+      };
+      mean = pass(nullptr);
+      rstd = 1.0 / std::sqrt(pass(&mean) + eps);
+    };
+    auto apply = [&](int64_t r, int64_t j0, int64_t j1, double mean, double rstd) {
+      const T* row = px + r * L;
+      for (int64_t j = j0; j < j1; ++j) {
+        const int64_t c = (r % groups) * Cg + j;
+        const double scale = rstd * w[c], shift = b[c] - mean * scale;
+        for (int64_t i = 0; i < S; ++i) po[r * L + j * S + i] = static_cast<T>(row[j * S + i] * scale + shift);
       }
-    });
+    };
+    if (split_groups) {
+      parallel_for(0, N * groups, grain_for(L), [&](int64_t r0, int64_t r1) {
+        std::vector<double> partial(static_cast<size_t>(Cg));
+        for (int64_t r = r0; r < r1; ++r) {
+          double mean, rstd;
+          moments(r, partial.data(), false, mean, rstd);
+          apply(r, 0, Cg, mean, rstd);
+        }
+      });
+      return;
+    }
+    for (int64_t r = 0; r < N * groups; ++r) {
+      double mean, rstd;
+      moments(r, part.data(), true, mean, rstd);
+      parallel_for(0, Cg, grain_for(S), [&](int64_t j0, int64_t j1) { apply(r, j0, j1, mean, rstd); });
+    }
   });
 }
 

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 
 #include "common/testing.h"
 #include "ops/attention.h"
@@ -137,6 +138,34 @@ TEST(Attention, Float32) {
   const Tensor v = randn({3, 9, 6}, 25, DType::f32), bias = randn({7, 9}, 26, DType::f32);
   EXPECT_TRUE(all_close(ops::scaled_dot_product_attention(q, k, v, bias),
                         naive_attention(q, k, v, bias, Tensor(), 1 / std::sqrt(5.0), {3}), 1e-5, 1e-5));
+}
+
+// A Swin shift mask (-100 added to the masked scores) gives probabilities
+// below float32's smallest normal number: they are 0, so the product with V
+// sees no subnormal operand, and the output is the reference's.
+TEST(Attention, ShiftMaskProbabilitiesBelowTheNormalRangeAreZero) {
+  const Tensor q = randn({2, 16, 8}, 1).to(DType::f32), k = randn({2, 16, 8}, 2).to(DType::f32),
+               v = randn({2, 16, 8}, 3).to(DType::f32);
+  std::vector<double> m(16 * 16);
+  for (int64_t i = 0; i < 16; ++i)
+    for (int64_t j = 0; j < 16; ++j) m[i * 16 + j] = (i < 8) == (j < 8) ? 0.0 : -100.0;
+  const Tensor bias = Tensor::from_vector(m, {16, 16}, DType::f32);
+  const Tensor got = ops::scaled_dot_product_attention(q, k, v, bias);
+  EXPECT_TRUE(all_close(got, naive_attention(q, k, v, bias, Tensor(), 1.0 / std::sqrt(8.0), {2}), 1e-5, 1e-5));
+  const std::vector<double> out = got.to_vector();
+  for (double x : out) ASSERT_TRUE(x == 0 || std::fabs(x) >= std::numeric_limits<float>::min()) << x;
+  // The probabilities themselves: attention with V = identity rows returns them.
+  std::vector<double> identity(2 * 16 * 16, 0.0);
+  for (int64_t b = 0; b < 2; ++b)
+    for (int64_t i = 0; i < 16; ++i) identity[(b * 16 + i) * 16 + i] = 1.0;
+  const Tensor eye = Tensor::from_vector(identity, {2, 16, 16}, DType::f32);
+  const Tensor k16 = randn({2, 16, 16}, 4).to(DType::f32), q16 = randn({2, 16, 16}, 5).to(DType::f32);
+  int64_t zeros = 0;
+  for (double p : ops::scaled_dot_product_attention(q16, k16, eye, bias).to_vector()) {
+    ASSERT_TRUE(p == 0 || p >= std::numeric_limits<float>::min()) << p;
+    zeros += p == 0;
+  }
+  EXPECT_GE(zeros, 2 * 16 * 8) << "the masked half of every row";
 }
 
 TEST(Attention, MisuseErrors) {

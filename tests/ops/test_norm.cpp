@@ -193,6 +193,21 @@ TEST(NormOps, GroupNormMatchesNaive) {
   EXPECT_TRUE(all_close(y32, ops::group_norm(x32.to(DType::f64), 2), 1e-5, 1e-5));
 }
 
+// A sample's GroupNorm is the same bits whether the work is split across
+// the batch's groups (8 samples) or within its one group (the sample alone,
+// PoolFormer's GroupNorm(1, C) at batch 1).
+TEST(NormOps, GroupNormOfASampleDoesNotDependOnTheBatch) {
+  const Tensor x = testing::randn({8, 16, 9, 11}, 26, DType::f32);
+  const Tensor w = testing::randn({16}, 27, DType::f32), b = testing::randn({16}, 28, DType::f32);
+  const Tensor batch = ops::group_norm(x, 1, w, b, 1e-5);
+  const Tensor one = ops::group_norm(x.narrow(0, 3, 1).contiguous(), 1, w, b, 1e-5);
+  const std::vector<double> a = batch.narrow(0, 3, 1).contiguous().to_vector(), c = one.to_vector();
+  ASSERT_EQ(a.size(), c.size());
+  for (size_t i = 0; i < a.size(); ++i) ASSERT_EQ(a[i], c[i]) << i;
+  EXPECT_TRUE(all_close(one, ops::group_norm(x.narrow(0, 3, 1).to(DType::f64), 1, w.to(DType::f64), b.to(DType::f64), 1e-5),
+                        1e-5, 1e-5));
+}
+
 TEST(NormOps, NormalizeMatchesNaive) {
   const Shape shape{3, 5, 7};
   const Tensor x = testing::randn(shape, 25);
