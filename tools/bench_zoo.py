@@ -13,7 +13,14 @@ Run (from the repository root, after `ninja -C build rtseg_bench rtseg_convert`)
 
   /work/venv-bench/bin/python tools/bench_zoo.py --upstream /tmp/upstream/zh320 \
       [--nets adscnet,cgnet,...] [--size 512x1024] [--threads 2] [--rounds 5] \
-      [--iters 3] [--warmup 1] [--opset 17] [--json out.json] [--keep-onnx DIR]
+      [--iters 3] [--warmup 1] [--net-budget-s S] [--opset 17] [--json out.json] [--keep-onnx DIR]
+
+A net is a run config nets/<name>.json, or one of the named entries of
+BENCH_NETS below (issue 17's nets: a registry config and the net's usual input
+size; a named entry wins over a nets/<name>.json of the same name), optionally
+with its own size as NAME@HxW. --size, when given, applies to every net
+without an @HxW; otherwise a named entry runs at its usual size and a run
+config at 512x1024. --nets issue17 runs every named entry.
 
 For each net: the upstream model (tools/goldens/upstream.py, PyTorch default
 initialisation, eval) is exported to ONNX the way zh320's tools/export.py does
@@ -74,6 +81,43 @@ NETS = ["adscnet", "aglnet", "cfpnet", "cgnet", "dabnet", "edanet", "erfnet", "e
 NETS_III = ["bisenetv1", "canet", "contextnet", "dfanet", "fanet", "farseenet", "icnet", "linknet", "litehrnet",
             "liteseg", "regseg", "segnet", "shelfnet", "sqnet", "swiftnet"]
 RUNTIMES = ("pytorch", "onnxruntime", "cudaseg")
+DEFAULT_SIZE = (512, 1024)
+
+# Issue 17's nets: (registry config, usual input size). Cityscapes (19 classes)
+# at 1024x2048 for PIDNet and SFNet; SFNet R50 at 512x1024, where one PyTorch
+# forward at 1024x2048 takes over 20 s on the 2-core machine. STDC-Seg50/75
+# are STDC-Seg at 512x1024 / 768x1536; PP-MobileSeg at ADE20K's 512x512 with
+# its 150 classes. Heads that only training uses are off where the upstream
+# constructor has a switch for them (PIDNet's augment, SFNet-Lite's fpn_dsn):
+# with them on, upstream's eval forward computes them and throws them away,
+# which cudaseg does not; STDC-Seg's are skipped by inference_forward.
+BENCH_NETS = {
+    "pidnet_s": ({"name": "pidnet", "arch_type": "pidnet_s", "num_classes": 19, "augment": False}, (1024, 2048)),
+    "pidnet_m": ({"name": "pidnet", "arch_type": "pidnet_m", "num_classes": 19, "augment": False}, (1024, 2048)),
+    "pidnet_l": ({"name": "pidnet", "arch_type": "pidnet_l", "num_classes": 19, "augment": False}, (1024, 2048)),
+    "sfnet_r18": ({"name": "sfnet", "trunk": "resnet-18-deep", "num_classes": 19}, (1024, 2048)),
+    "sfnet_lite_r18": ({"name": "sfnet", "trunk": "resnet-18-deep", "head_type": "v2", "fpn_dsn": False,
+                        "fa_type": "spatial_atten", "num_classes": 19}, (1024, 2048)),
+    "sfnet_r50": ({"name": "sfnet", "trunk": "resnet-50-deep", "num_classes": 19}, (512, 1024)),
+    "stdc1_seg50": ({"name": "stdcseg", "backbone": "STDCNet813", "num_classes": 19}, (512, 1024)),
+    "stdc2_seg50": ({"name": "stdcseg", "backbone": "STDCNet1446", "num_classes": 19}, (512, 1024)),
+    "stdc1_seg75": ({"name": "stdcseg", "backbone": "STDCNet813", "num_classes": 19}, (768, 1536)),
+    "stdc2_seg75": ({"name": "stdcseg", "backbone": "STDCNet1446", "num_classes": 19}, (768, 1536)),
+    "pp_mobileseg_base": ({"name": "pp_mobileseg", "variant": "base", "num_classes": 150}, (512, 512)),
+    "pp_mobileseg_tiny": ({"name": "pp_mobileseg", "variant": "tiny", "num_classes": 150}, (512, 512)),
+}
+
+
+def inference_forward(model, config, x):
+    """The upstream inference forward's main output. STDC-Seg's forward runs its
+    two auxiliary heads and four detail heads (and resizes the auxiliary logits
+    to the input) in every mode; here only the modules the main output needs
+    run, as cudaseg's eval forward and upstream's TensorRT latency model do."""
+    if config["name"] == "stdcseg":
+        _, _, feat_res8, _, feat_cp8, _ = model.cp(x)
+        out = model.conv_out(model.ffm(feat_res8, feat_cp8))
+        return nn.functional.interpolate(out, x.shape[2:], mode="bilinear", align_corners=True)
+    return U.forward(model, config, x, training=False)[0]
 
 
 class MainOutput(nn.Module):
@@ -85,7 +129,7 @@ class MainOutput(nn.Module):
         self.config = config
 
     def forward(self, x):
-        return U.forward(self.model, self.config, x, training=False)[0]
+        return inference_forward(self.model, self.config, x)
 
 
 def drop_output_clones(model):
@@ -95,12 +139,46 @@ def drop_output_clones(model):
         m._forward_hooks.clear()
 
 
+class SlicedAdaptiveAvgPool2d(nn.Module):
+    """nn.AdaptiveAvgPool2d as the mean of each bin's slice, PyTorch's bins
+    (floor(i * n / out) to ceil((i + 1) * n / out)): the same sums, in a form
+    torch 1.13 exports when the output size does not divide the input's
+    (SFNet's pyramid pooling: 3x3 and 6x6 bins of a 32x64 map). The input size
+    is fixed in the traced graph, as the export's is anyway."""
+
+    def __init__(self, output_size):
+        super().__init__()
+        size = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
+        self.output_size = size
+
+    def forward(self, x):
+        h, w = x.shape[2:]
+        oh, ow = (h if s is None else s for s in self.output_size)
+
+        def bins(n, out):
+            return [(i * n // out, -(-(i + 1) * n // out)) for i in range(out)]
+
+        rows = [torch.cat([x[:, :, h0:h1, w0:w1].mean((2, 3), keepdim=True) for w0, w1 in bins(w, ow)], dim=3)
+                for h0, h1 in bins(h, oh)]
+        return torch.cat(rows, dim=2)
+
+
+def slice_adaptive_avg_pools(model):
+    for m in list(model.modules()):
+        for child_name, child in list(m.named_children()):
+            if type(child) is nn.AdaptiveAvgPool2d and child.output_size not in (1, (1, 1)):
+                setattr(m, child_name, SlicedAdaptiveAvgPool2d(child.output_size))
+    return model
+
+
 def export_onnx(model, config, x, path, opset):
     """Returns None, or why the export failed."""
     model = copy.deepcopy(model)
     if config["name"] in U.ZH320_CLASSES:
         from models.modules import replace_adaptive_avg_pool  # zh320's, on sys.path once a net is built
         model = replace_adaptive_avg_pool(model)
+    else:
+        model = slice_adaptive_avg_pools(model)
     wrapped = MainOutput(model, config).eval()
     try:
         with torch.no_grad(), warnings.catch_warnings():
@@ -134,14 +212,14 @@ def time_calls(fn, warmup, iters):
     return statistics.median(ms)
 
 
-def convert_weights(a, model, net, workdir):
+def convert_weights(a, model, net, config_path, workdir):
     """The PyTorch model's own weights as a cudaseg checkpoint: all three runtimes
     then compute on the same numbers (no init-dependent effect such as denormals
     can favour one of them)."""
     pth = os.path.join(workdir, f"{net}.pth")
     out = os.path.join(workdir, f"{net}.bin")
     torch.save(model.state_dict(), pth)
-    p = subprocess.run([a.rtseg_convert, pth, "--config", os.path.join(REPO, "nets", f"{net}.json"), "-o", out],
+    p = subprocess.run([a.rtseg_convert, pth, "--config", config_path, "-o", out],
                        capture_output=True, text=True)
     os.unlink(pth)
     if p.returncode != 0:
@@ -149,10 +227,10 @@ def convert_weights(a, model, net, workdir):
     return os.path.join(workdir, f"{net}.json")
 
 
-def run_cudaseg(a, net, weights):
-    src = ["--weights", weights] if weights else ["--config", os.path.join(REPO, "nets", f"{net}.json")]
+def run_cudaseg(a, config_path, weights, size):
+    src = ["--weights", weights] if weights else ["--config", config_path]
     cmd = [a.rtseg_bench, *src, "--size",
-           f"{a.size[0]}x{a.size[1]}", "--threads", str(a.threads), "--iters", str(a.iters), "--warmup",
+           f"{size[0]}x{size[1]}", "--threads", str(a.threads), "--iters", str(a.iters), "--warmup",
            str(a.warmup), "--json"]
     p = subprocess.run(cmd, capture_output=True, text=True)
     if p.returncode != 0:
@@ -164,19 +242,51 @@ def spread(values):
     return {"median": statistics.median(values), "min": min(values), "max": max(values), "rounds": values}
 
 
-def bench_net(a, net, workdir):
-    with open(os.path.join(REPO, "nets", f"{net}.json")) as f:
-        doc = json.load(f)
-    config = doc.get("model", doc)
-    model, info = U.build(a.upstream_dirs.get(config["name"], a.upstream), config)
+def parse_net(entry, size):
+    """NAME[@HxW] -> (name, config, size); size: --size, or None for the net's usual one."""
+    net, _, at = entry.partition("@")
+    if net in BENCH_NETS:
+        config, usual = BENCH_NETS[net]
+    else:
+        path = os.path.join(REPO, "nets", f"{net}.json")
+        if not os.path.exists(path):
+            raise ValueError(f"unknown net '{net}' (no nets/{net}.json and no named entry)")
+        with open(path) as f:
+            doc = json.load(f)
+        config, usual = doc.get("model", doc), DEFAULT_SIZE
+    return net, dict(config), BT.parse_size(at) if at else (size or usual)
+
+
+def use_checkout(upstream, others):
+    """Forgets the modules imported from the other checkouts: several have a
+    top-level package of the same name (PIDNet's and STDC-Seg's `models`)."""
+    others = [d for d in others if d != upstream]
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") not in others]
+
+    def under_other(mod):
+        paths = [getattr(mod, "__file__", None) or ""] + list(getattr(mod, "__path__", None) or [])
+        return any(p and any(os.path.abspath(p).startswith(d + os.sep) for d in others) for p in paths)
+
+    for name in [n for n, m in list(sys.modules.items()) if m is not None and under_other(m)]:
+        del sys.modules[name]
+
+
+def bench_net(a, entry, workdir):
+    net, config, size = parse_net(entry, a.size)
+    upstream = a.upstream_dirs.get(config["name"], a.upstream)
+    use_checkout(upstream, [a.upstream, *a.upstream_dirs.values()])
+    config_path = os.path.join(workdir, f"{net}.config.json")
+    with open(config_path, "w") as f:
+        json.dump({"model": config}, f)
+    model, info = U.build(upstream, config)
     drop_output_clones(model)
     model.eval()
-    h, w = a.size
+    h, w = size
     g = torch.Generator().manual_seed(0)
     x = torch.rand((1, 3, h, w), generator=g) * 2 - 1
-    r = {"net": net, "config": config, "upstream_commit": info.get("upstream_path_commit")}
+    r = {"net": net, "size": [h, w], "config": config, "upstream_commit": info.get("upstream_path_commit")}
 
-    weights = None if a.cudaseg_random_weights else convert_weights(a, model, net, workdir)
+    weights = None if a.cudaseg_random_weights else convert_weights(a, model, net, config_path, workdir)
     r["cudaseg_weights"] = "its own random init (--config)" if weights is None else "converted from PyTorch's"
     onnx_path = os.path.join(a.keep_onnx or workdir, f"{net}.onnx")
     r["onnx_error"] = export_onnx(model, config, x, onnx_path, a.opset)
@@ -186,7 +296,7 @@ def bench_net(a, net, workdir):
             sess = ort_session(onnx_path, a.threads)
             xin = {sess.get_inputs()[0].name: x.numpy()}
             with torch.inference_mode():
-                ref = U.forward(model, config, x, training=False)[0]
+                ref = inference_forward(model, config, x)
             got = torch.from_numpy(sess.run(None, xin)[0])
             # relative to the output's scale: default-init nets differ wildly in it (FPENet's is ~1e-7)
             r["onnx_rel_diff"] = float((got - ref).abs().max() / ref.abs().max().clamp_min(1e-30)) \
@@ -200,11 +310,14 @@ def bench_net(a, net, workdir):
 
     def torch_fwd():
         with torch.inference_mode():
-            U.forward(model, config, x, training=False)
+            inference_forward(model, config, x)
 
     ms = {k: [] for k in RUNTIMES}
     last_cudaseg = None
-    for rnd in range(a.rounds):
+    rounds = a.rounds
+    rnd = 0
+    while rnd < rounds:
+        t0 = time.perf_counter()
         order = RUNTIMES[rnd % 3:] + RUNTIMES[:rnd % 3]
         for rt in order:
             if rt == "pytorch":
@@ -212,8 +325,12 @@ def bench_net(a, net, workdir):
             elif rt == "onnxruntime" and sess is not None:
                 ms[rt].append(time_calls(lambda: sess.run(None, xin), a.warmup, a.iters))
             elif rt == "cudaseg":
-                last_cudaseg = run_cudaseg(a, net, weights)
+                last_cudaseg = run_cudaseg(a, config_path, weights, size)
                 ms[rt].append(last_cudaseg["latency_ms"]["p50"])
+        if rnd == 0 and a.net_budget_s:
+            rounds = min(rounds, max(a.min_rounds, int(a.net_budget_s // (time.perf_counter() - t0))))
+        rnd += 1
+    r["rounds"], r["rounds_asked"] = rounds, a.rounds
     r["params"] = last_cudaseg["params"]
     r["gmacs"] = last_cudaseg["gmacs"]
     r["latency_ms"] = {k: spread(v) for k, v in ms.items() if v}
@@ -243,7 +360,9 @@ def table(results):
         lat, rat = r["latency_ms"], r["ratio"]
         ort_ms = fmt_ms(lat["onnxruntime"]) if "onnxruntime" in lat else "no ONNX (see below)"
         ort_ratio = fmt_ratio(rat["cudaseg/onnxruntime"]) if "cudaseg/onnxruntime" in rat else "-"
-        rows.append(f"| {r['net']} | {r['gmacs']:.2f} | {fmt_ms(lat['pytorch'])} | {ort_ms} | "
+        rows.append(f"| {r['net']} {r['size'][0]}x{r['size'][1]}"
+                    f"{'' if r['rounds'] == r['rounds_asked'] else ' (%d rounds)' % r['rounds']} | "
+                    f"{r['gmacs']:.2f} | {fmt_ms(lat['pytorch'])} | {ort_ms} | "
                     f"{fmt_ms(lat['cudaseg'])} | {fmt_ratio(rat['cudaseg/pytorch'])} | {ort_ratio} |")
         if r.get("onnx_error"):
             notes.append(f"- {r['net']}: no onnxruntime number: {r['onnx_error']}")
@@ -260,23 +379,28 @@ def main():
     ap.add_argument("--rtseg-convert", default=os.path.join(REPO, "build", "rtseg_convert"))
     ap.add_argument("--cudaseg-random-weights", action="store_true",
                     help="run cudaseg on its own random init (--config) instead of PyTorch's converted weights")
-    ap.add_argument("--nets", default="ii", help="comma-separated run configs (nets/<name>.json), or ii / iii for the "
-                    "sets above")
+    ap.add_argument("--nets", default="ii", help="comma-separated NAME[@HxW]: run configs nets/<name>.json or "
+                    "named entries (BENCH_NETS), or ii / iii / issue17 for the sets above")
     ap.add_argument("--upstream-dir", action="append", default=[], metavar="NAME=DIR",
                     help="the checkout that builds registry name NAME (not zh320's), e.g. "
                     "fastsegformer=/tmp/upstream/fastsegformer; repeatable (the Swin-T-Att-UNet teacher comes "
                     "from the same checkout: swin_t_att_unet=/tmp/upstream/fastsegformer)")
-    ap.add_argument("--size", type=BT.parse_size, default=(512, 1024))
+    ap.add_argument("--size", type=BT.parse_size, default=None,
+                    help="input size of every net without @HxW (default: a named entry's usual size, else 512x1024)")
     ap.add_argument("--threads", type=int, default=DEFAULT_THREADS)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--iters", type=int, default=3, help="timed forwards per runtime per round")
     ap.add_argument("--warmup", type=int, default=1, help="untimed forwards per runtime per round")
+    ap.add_argument("--net-budget-s", type=float, default=0,
+                    help="seconds of rounds per net: after the first round a net gets as many rounds as fit "
+                    "(at least --min-rounds, at most --rounds); 0: always --rounds")
+    ap.add_argument("--min-rounds", type=int, default=3)
     ap.add_argument("--opset", type=int, default=17, help="ONNX opset (torch 1.13 exports up to 17)")
     ap.add_argument("--keep-onnx", help="directory to keep the exported .onnx files in")
     ap.add_argument("--json", help="also write every number (per round too) to this file")
     a = ap.parse_args()
-    if a.threads < 1 or a.rounds < 1 or a.iters < 1 or a.warmup < 0:
-        ap.error("--threads, --rounds and --iters must be >= 1, --warmup >= 0")
+    if a.threads < 1 or a.rounds < 1 or a.iters < 1 or a.warmup < 0 or a.min_rounds < 1:
+        ap.error("--threads, --rounds, --min-rounds and --iters must be >= 1, --warmup >= 0")
     a.upstream = os.path.abspath(a.upstream)
     a.upstream_dirs = {}
     for item in a.upstream_dir:
@@ -284,14 +408,14 @@ def main():
         if not sep or not name or not path:
             ap.error(f"--upstream-dir takes NAME=DIR, not '{item}'")
         a.upstream_dirs[name] = os.path.abspath(path)
-    nets = {"ii": NETS, "iii": NETS_III}.get(a.nets) or [n for n in a.nets.split(",") if n]
+    sets = {"ii": NETS, "iii": NETS_III, "issue17": list(BENCH_NETS)}
+    nets = sets.get(a.nets) or [n for n in a.nets.split(",") if n]
     for n in nets:
-        cfg_path = os.path.join(REPO, "nets", f"{n}.json")
-        if not os.path.exists(cfg_path):
-            ap.error(f"unknown net '{n}' (no nets/{n}.json)")
-        with open(cfg_path) as f:
-            doc = json.load(f)
-        name = doc.get("model", doc)["name"]
+        try:
+            _, config, _ = parse_net(n, a.size)
+        except (ValueError, argparse.ArgumentTypeError) as e:
+            ap.error(str(e))
+        name = config["name"]
         if name not in U.ZH320_CLASSES and name not in a.upstream_dirs:
             ap.error(f"{n}: registry name '{name}' is not a zh320 net; give its checkout with --upstream-dir {name}=DIR")
     torch.set_num_threads(a.threads)
@@ -301,9 +425,9 @@ def main():
         with open("/proc/loadavg") as f:
             return " ".join(f.read().split()[:3])
 
-    meta = {"size": list(a.size), "threads": a.threads, "rounds": a.rounds, "iters": a.iters,
-            "warmup": a.warmup, "opset": a.opset, "torch": torch.__version__, "onnxruntime": ort.__version__,
-            "cpu": platform.processor() or platform.machine(), "load_start": loadavg(),
+    meta = {"size": list(a.size) if a.size else "each net's", "threads": a.threads, "rounds": a.rounds,
+            "iters": a.iters, "warmup": a.warmup, "opset": a.opset, "torch": torch.__version__,
+            "onnxruntime": ort.__version__, "cpu": platform.processor() or platform.machine(), "load_start": loadavg(),
             "started": time.strftime("%Y-%m-%d %H:%M:%S")}
     print(f"# {meta}", file=sys.stderr)
     results = []
@@ -327,7 +451,9 @@ def main():
     print(table(results))
     print(f"\nload average (1/5/15 min) at start {meta['load_start']}, at end {meta['load_end']}; "
           f"torch {meta['torch']}, onnxruntime {meta['onnxruntime']}, opset {a.opset}, {a.threads} threads, "
-          f"{a.rounds} rounds x ({a.warmup} warm-up + {a.iters} timed)")
+          f"{a.rounds} rounds x ({a.warmup} warm-up + {a.iters} timed)"
+          + (f", fewer where a net's first round showed they would not fit in {a.net_budget_s:.0f} s (at least "
+             f"{a.min_rounds})" if a.net_budget_s else ""))
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"meta": meta, "results": results}, f, indent=1)
