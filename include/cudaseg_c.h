@@ -81,11 +81,15 @@ void cudaseg_options_init(cudaseg_options* options);
 cudaseg_status cudaseg_session_create(const char* weights_path, const cudaseg_options* options,
                                       cudaseg_session** out);
 
-/* Releases a session and everything it holds. A null pointer is ignored. */
-void cudaseg_session_destroy(cudaseg_session* session);
+/* Releases a session and everything it holds (once a predict running on
+ * another thread returns). A null pointer is ignored (CUDASEG_OK). A handle
+ * is never reused: destroying it twice, or passing a pointer that
+ * cudaseg_session_create did not return, is CUDASEG_ERROR_INVALID_ARGUMENT,
+ * and so is any later call with a destroyed handle. */
+cudaseg_status cudaseg_session_destroy(cudaseg_session* session);
 
 /* The number of classes the session predicts (label ids are 0 .. n-1), or -1
- * for a null session. */
+ * (with the last error set) for a null or destroyed session. */
 int cudaseg_num_classes(const cudaseg_session* session);
 
 /* Segments one image. rgb: height x width x 3 bytes, rows top to bottom,
