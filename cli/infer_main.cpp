@@ -39,8 +39,12 @@ options:
   --device D           cpu, cuda or cuda:N (default cpu)
   --precision P        fp32, fp16 or bf16 (default fp32; fp16/bf16 need CUDA)
   --batch N            images per forward pass (default 1)
-  --size HxW           resize every input to HxW (default: the checkpoint's input size, else each image's own)
-  --keep-size          run every image at its own size
+  --resize HxW         resize every input to HxW and the logits back (--size HxW says the same)
+  --pad                pad every input bottom and right to the net's size divisor (e.g. 32 for STDC)
+                       and crop the logits back
+  --keep-size          run every image at its own size (the net may refuse it)
+                       default: the checkpoint's preprocess.fit; for checkpoints without one, a resize
+                       to the checkpoint's input size when it names one, else --pad, so any image runs
   --alpha A            infer::overlay opacity of the colours, 0..1 (default 0.5)
   --no-fuse            run the plain module forward (no BatchNorm folding or activation fusion)
   --graphs on|off      CUDA graphs: capture the forward once per input size, replay it (default on; CUDA only)
@@ -68,7 +72,7 @@ run the plain module forward so that module outputs match PyTorch's.
 struct Args {
   std::string weights, out = "rtseg_out", device = "cpu", precision = "fp32", video;
   std::vector<std::string> inputs;
-  bool out_given = false, keep_size = false, fuse = true, graphs = true, tf32 = false, quiet = false;
+  bool out_given = false, keep_size = false, pad = false, fuse = true, graphs = true, tf32 = false, quiet = false;
   bool verify = true, allow_nonfinite = false;
   int64_t batch = 1, threads = 0;  // threads 0: the pool as it is
   std::optional<std::array<int64_t, 2>> size;
@@ -87,7 +91,8 @@ Args parse(int argc, const char* const* argv) {
     else if (f == "--precision") a.precision = r.value(f);
     else if (f == "--batch") a.batch = cli::parse_int(f, r.value(f), 1);
     else if (f == "--threads") a.threads = cli::parse_int(f, r.value(f), 1, kMaxThreads);
-    else if (f == "--size") a.size = cli::parse_size(f, r.value(f));
+    else if (f == "--size" || f == "--resize") a.size = cli::parse_size(f, r.value(f));
+    else if (f == "--pad") a.pad = true;
     else if (f == "--keep-size") a.keep_size = true;
     else if (f == "--alpha") a.alpha = cli::parse_double(f, r.value(f), 0.0, 1.0);
     else if (f == "--no-fuse") a.fuse = false;
@@ -106,7 +111,8 @@ Args parse(int argc, const char* const* argv) {
     else a.inputs.push_back(f);
   }
   if (a.weights.empty()) throw UsageError{"missing --weights W.json"};
-  if (a.size && a.keep_size) throw UsageError{"--size and --keep-size exclude each other"};
+  if ((a.size ? 1 : 0) + (a.keep_size ? 1 : 0) + (a.pad ? 1 : 0) > 1)
+    throw UsageError{"--resize (--size), --pad and --keep-size exclude each other"};
   try {
     const Device d = Device::parse(a.device);
     if (infer::parse_precision(a.precision) != infer::Precision::fp32 && !d.is_cuda())
@@ -140,6 +146,8 @@ infer::SessionOptions session_options(const Args& a) {
     o.input_size = *a.size;
   } else if (a.keep_size) {
     o.size_policy = infer::SizePolicy::keep;
+  } else if (a.pad) {
+    o.size_policy = infer::SizePolicy::pad;
   }
   o.fuse = a.fuse && a.dump_layer.empty() && a.dump_layers.empty();
   o.cuda_graphs = a.graphs;

@@ -43,9 +43,11 @@ typedef struct cudaseg_session cudaseg_session;
 typedef struct cudaseg_options {
   const char* device;    /* "cpu" (default), "cuda" or "cuda:N"; NULL means "cpu" */
   const char* precision; /* "fp32" (default), "fp16" or "bf16" (these two need CUDA); NULL means "fp32" */
-  /* The net's input size. Both 0 (default): the checkpoint's input size, or
-   * each image's own size when the checkpoint names none. Both > 0: every
-   * image is resized to input_height x input_width. */
+  /* The net's input size. Both 0 (default): the checkpoint's preprocessing
+   * decides (its fit: a resize to its input size, or each image padded bottom
+   * and right to the net's size divisor and the logits cropped back, so that
+   * any image size runs). Both > 0: every image is resized to
+   * input_height x input_width. */
   int input_height;
   int input_width;
   int keep_size; /* nonzero: run every image at its own size (excludes input_height/input_width) */
@@ -53,6 +55,8 @@ typedef struct cudaseg_options {
   int cuda_graphs; /* nonzero (default): on CUDA, capture the forward per input size in a CUDA graph and replay it */
   int tf32;        /* nonzero: on CUDA, TF32 tensor-core maths in float32 convolutions and matrix products (faster,
                       about 1e-3 relative error); 0 (default): float32 results match the CPU's */
+  int pad; /* nonzero: pad every image bottom and right to the net's size divisor (e.g. 32 for STDC) and crop
+              the logits back, whatever the checkpoint says (excludes input_height/input_width and keep_size) */
 } cudaseg_options;
 
 /* The library version, "MAJOR.MINOR.PATCH". The string is static. */
@@ -77,18 +81,22 @@ void cudaseg_options_init(cudaseg_options* options);
 cudaseg_status cudaseg_session_create(const char* weights_path, const cudaseg_options* options,
                                       cudaseg_session** out);
 
-/* Releases a session and everything it holds. A null pointer is ignored. */
-void cudaseg_session_destroy(cudaseg_session* session);
+/* Releases a session and everything it holds (once a predict running on
+ * another thread returns). A null pointer is ignored (CUDASEG_OK). A handle
+ * is never reused: destroying it twice, or passing a pointer that
+ * cudaseg_session_create did not return, is CUDASEG_ERROR_INVALID_ARGUMENT,
+ * and so is any later call with a destroyed handle. */
+cudaseg_status cudaseg_session_destroy(cudaseg_session* session);
 
 /* The number of classes the session predicts (label ids are 0 .. n-1), or -1
- * for a null session. */
+ * (with the last error set) for a null or destroyed session. */
 int cudaseg_num_classes(const cudaseg_session* session);
 
 /* Segments one image. rgb: height x width x 3 bytes, rows top to bottom,
  * pixels R, G, B, no padding between rows. labels_out: caller-allocated,
  * width * height int32 values, filled row by row with the class id of each
  * pixel at the image's own size (the checkpoint's preprocessing, the net,
- * bilinear resize of the logits back to the image size, argmax). */
+ * the logits cropped or resized bilinearly back to the image size, argmax). */
 cudaseg_status cudaseg_predict(cudaseg_session* session, const uint8_t* rgb, int width, int height,
                                int32_t* labels_out);
 

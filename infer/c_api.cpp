@@ -6,21 +6,63 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <memory>
+#include <mutex>
 #include <new>
 #include <string>
+#include <unordered_map>
 
 #include "runtime/error.h"
 #include "runtime/image_io.h"
 #include "runtime/version.h"
 #include "infer/session.h"
 
-struct cudaseg_session {
-  cudaseg::infer::InferenceSession session;
-};
-
 namespace {
 
 using cudaseg::Tensor;
+using cudaseg::infer::InferenceSession;
+
+// A handle is an id, never the session's address, and no id is handed out
+// twice: a second destroy, a call after destroy or a made-up pointer finds no
+// session and fails with a status instead of touching freed memory. Calls
+// hold a reference, so a destroy during another thread's predict frees the
+// session when that predict returns.
+class LiveSessions {
+ public:
+  cudaseg_session* add(std::shared_ptr<InferenceSession> session) {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    const uintptr_t id = next_id_++;
+    live_.emplace(id, std::move(session));
+    return reinterpret_cast<cudaseg_session*>(id);
+  }
+  std::shared_ptr<InferenceSession> find(const cudaseg_session* handle) {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    const auto it = live_.find(reinterpret_cast<uintptr_t>(handle));
+    return it == live_.end() ? nullptr : it->second;
+  }
+  std::shared_ptr<InferenceSession> remove(const cudaseg_session* handle) {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    const auto it = live_.find(reinterpret_cast<uintptr_t>(handle));
+    if (it == live_.end()) return nullptr;
+    std::shared_ptr<InferenceSession> session = std::move(it->second);
+    live_.erase(it);
+    return session;
+  }
+
+ private:
+  std::mutex mutex_;
+  uintptr_t next_id_ = 1;
+  std::unordered_map<uintptr_t, std::shared_ptr<InferenceSession>> live_;
+};
+
+// Never destroyed: sessions left open at exit must not be torn down after the
+// library's other statics (the CPU allocator, the thread pool) are gone.
+LiveSessions& live_sessions() {
+  static auto* sessions = new LiveSessions;
+  return *sessions;
+}
+
+constexpr const char* kNotLive = "session is not live (destroyed already, or not made by cudaseg_session_create)";
 
 thread_local std::string t_last_error;
 
@@ -80,12 +122,15 @@ cudaseg::infer::SessionOptions session_options(const cudaseg_options& o) {
   const bool fixed = o.input_height != 0 || o.input_width != 0;
   require(!fixed || (o.input_height > 0 && o.input_width > 0),
           "input_height and input_width must both be positive, or both 0");
-  require(!(fixed && o.keep_size), "keep_size excludes input_height/input_width");
+  require((fixed ? 1 : 0) + (o.keep_size ? 1 : 0) + (o.pad ? 1 : 0) <= 1,
+          "input_height/input_width, keep_size and pad exclude each other");
   if (fixed) {
     s.size_policy = SizePolicy::fixed;
     s.input_size = {o.input_height, o.input_width};
   } else if (o.keep_size) {
     s.size_policy = SizePolicy::keep;
+  } else if (o.pad) {
+    s.size_policy = SizePolicy::pad;
   }
   s.fuse = o.fuse != 0;
   s.cuda_graphs = o.cuda_graphs != 0;
@@ -131,6 +176,7 @@ void cudaseg_options_init(cudaseg_options* options) {
   options->fuse = 1;
   options->cuda_graphs = 1;
   options->tf32 = 0;
+  options->pad = 0;
 }
 
 cudaseg_status cudaseg_session_create(const char* weights_path, const cudaseg_options* options,
@@ -142,30 +188,39 @@ cudaseg_status cudaseg_session_create(const char* weights_path, const cudaseg_op
     cudaseg_options defaults;
     cudaseg_options_init(&defaults);
     const cudaseg::infer::SessionOptions o = session_options(options ? *options : defaults);
-    *out = new cudaseg_session{cudaseg::infer::InferenceSession::load(weights_path, o)};
+    *out = live_sessions().add(std::make_shared<InferenceSession>(InferenceSession::load(weights_path, o)));
   });
 }
 
-void cudaseg_session_destroy(cudaseg_session* session) {
-  // Destructors do not throw; the guard keeps that promise at the boundary too.
-  guarded(__func__, [&] { delete session; });
+cudaseg_status cudaseg_session_destroy(cudaseg_session* session) {
+  if (!session) return CUDASEG_OK;
+  return guarded(__func__, [&] { require(live_sessions().remove(session) != nullptr, kNotLive); });
 }
 
 int cudaseg_num_classes(const cudaseg_session* session) {
-  return session ? static_cast<int>(session->session.num_classes()) : -1;
+  int classes = -1;
+  guarded(__func__, [&] {
+    require(session != nullptr, "session is NULL");
+    const std::shared_ptr<InferenceSession> s = live_sessions().find(session);
+    require(s != nullptr, kNotLive);
+    classes = static_cast<int>(s->num_classes());
+  });
+  return classes;
 }
 
 cudaseg_status cudaseg_predict(cudaseg_session* session, const uint8_t* rgb, int width, int height,
                                int32_t* labels_out) {
   return guarded(__func__, [&] {
     require(session != nullptr, "session is NULL");
+    const std::shared_ptr<InferenceSession> live = live_sessions().find(session);
+    require(live != nullptr, kNotLive);
     require(rgb != nullptr, "rgb is NULL");
     require(labels_out != nullptr, "labels_out is NULL");
     require_size(width, height);
     const size_t pixels = static_cast<size_t>(width) * static_cast<size_t>(height);
     Tensor image = Tensor::empty({height, width, 3}, cudaseg::DType::u8);
     std::memcpy(image.raw_data(), rgb, pixels * 3);
-    const Tensor labels = session->session.predict(image).contiguous();
+    const Tensor labels = live->predict(image).contiguous();
     CUDASEG_CHECK(labels.numel() == static_cast<int64_t>(pixels), "predict returned ", labels.str(), " for a ",
                   height, "x", width, " image");
     const int64_t* src = labels.data<int64_t>();

@@ -1,5 +1,6 @@
 #include "infer/session.h"
 
+#include <algorithm>
 #include <map>
 
 #include <nlohmann/json.hpp>
@@ -98,9 +99,28 @@ InferenceSession InferenceSession::from_net(nn::ModulePtr net, ModelInfo info, c
                 "InferenceSession: channel_order must be RGB or BGR, got '", p.channel_order, "'");
   CUDASEG_CHECK(p.input_size.empty() || (p.input_size.size() == 2 && p.input_size[0] > 0 && p.input_size[1] > 0),
                 "InferenceSession: preprocess input_size must be [] or [H, W]");
-  if (options.size_policy == SizePolicy::fixed)
-    CUDASEG_CHECK(options.input_size[0] > 0 && options.input_size[1] > 0,
-                  "InferenceSession: a fixed size policy needs a positive input_size");
+  switch (options.size_policy) {
+    case SizePolicy::checkpoint:
+      try {
+        s.fit_ = weights::resolved_fit(p);
+      } catch (const Error& e) {
+        throw e.with_context("InferenceSession");
+      }
+      if (s.fit_ == "resize") s.resize_to_ = {p.input_size[0], p.input_size[1]};
+      break;
+    case SizePolicy::fixed:
+      CUDASEG_CHECK(options.input_size[0] > 0 && options.input_size[1] > 0,
+                    "InferenceSession: a fixed size policy needs a positive input_size");
+      s.fit_ = "resize";
+      s.resize_to_ = options.input_size;
+      break;
+    case SizePolicy::keep: s.fit_ = "none"; break;
+    case SizePolicy::pad: s.fit_ = "pad"; break;
+  }
+  const std::vector<std::string> nets = nn::registered_nets();
+  if (model.contains("name") && model["name"].is_string() &&
+      std::count(nets.begin(), nets.end(), model["name"].get<std::string>()))
+    s.size_divisor_ = nn::size_divisor(model);
   s.prepare();
   return s;
 }
@@ -119,13 +139,10 @@ void InferenceSession::prepare() {
 }
 
 std::array<int64_t, 2> InferenceSession::input_size_for(int64_t height, int64_t width) const {
-  switch (options_.size_policy) {
-    case SizePolicy::fixed: return options_.input_size;
-    case SizePolicy::keep: return {height, width};
-    case SizePolicy::checkpoint: break;
-  }
-  const auto& s = info_.preprocess.input_size;
-  return s.size() == 2 ? std::array<int64_t, 2>{s[0], s[1]} : std::array<int64_t, 2>{height, width};
+  if (fit_ == "resize") return resize_to_;
+  if (fit_ == "none") return {height, width};
+  const int64_t d = size_divisor_;
+  return {(height + d - 1) / d * d, (width + d - 1) / d * d};
 }
 
 Tensor InferenceSession::preprocess(const Tensor& image) const {
@@ -133,20 +150,28 @@ Tensor InferenceSession::preprocess(const Tensor& image) const {
                 "[H, W, 3] (HWC, RGB), got ", image.str());
   CUDASEG_CHECK(image.size(0) > 0 && image.size(1) > 0, "predict: empty image ", image.str());
   const Tensor src = image.to(Device::cpu()).contiguous();
-  const int64_t h = src.size(0), w = src.size(1), hw = h * w;
+  const int64_t h = src.size(0), w = src.size(1);
+  const auto size = input_size_for(h, w);
+  // Padding writes the image into the top-left of a zero input: 0 is the
+  // normalised mean colour, the input the net saw most of in training, and
+  // unlike replicated edges it invents no structure next to the photo's border.
+  const bool pad = fit_ == "pad";
+  const int64_t ph = pad ? size[0] : h, pw = pad ? size[1] : w;
   const weights::Preprocess& p = info_.preprocess;
-  Tensor x = Tensor::empty({1, 3, h, w});
+  Tensor x = pad && (ph != h || pw != w) ? Tensor::zeros({1, 3, ph, pw}) : Tensor::empty({1, 3, h, w});
   const uint8_t* in = src.data<uint8_t>();
   float* out = x.data<float>();
   for (int64_t c = 0; c < 3; ++c) {
     // Planes follow channel_order; the image is RGB.
     const int64_t from = p.channel_order == "BGR" ? 2 - c : c;
     const double mul = p.scale / p.std[c], add = -p.mean[c] / p.std[c];
-    float* plane = out + c * hw;
-    for (int64_t i = 0; i < hw; ++i) plane[i] = static_cast<float>(in[i * 3 + from] * mul + add);
+    for (int64_t y = 0; y < h; ++y) {
+      const uint8_t* row = in + y * w * 3;
+      float* plane_row = out + (c * ph + y) * pw;
+      for (int64_t i = 0; i < w; ++i) plane_row[i] = static_cast<float>(row[i * 3 + from] * mul + add);
+    }
   }
-  const auto size = input_size_for(h, w);
-  if (size[0] == h && size[1] == w) return x;
+  if (pad || (size[0] == h && size[1] == w)) return x;
   return ops::upsample_bilinear2d(x, size, false);
 }
 
@@ -189,6 +214,13 @@ std::vector<Tensor> InferenceSession::predict_batch(const std::vector<Tensor>& i
       const Tensor& image = images[members[k]];
       Tensor one = ops::to_dtype(y.narrow(0, static_cast<int64_t>(k), 1), DType::f32);
       const std::array<int64_t, 2> out_size{image.size(0), image.size(1)};
+      if (fit_ == "pad") {
+        // The logits of the photo's region: all of them for logits at the
+        // input's size, the covering fraction for coarser ones.
+        const int64_t ch = (one.size(2) * out_size[0] + size[0] - 1) / size[0];
+        const int64_t cw = (one.size(3) * out_size[1] + size[1] - 1) / size[1];
+        if (ch != one.size(2) || cw != one.size(3)) one = one.narrow(2, 0, ch).narrow(3, 0, cw).contiguous();
+      }
       // The labels of the full bilinear resize + argmax, resizing only the classes that can win (ops/vim.h).
       const Tensor ids = one.size(2) != out_size[0] || one.size(3) != out_size[1]
                              ? ops::upsample_bilinear2d_argmax(one, out_size, false)

@@ -8,7 +8,10 @@
 // and every missing, unexpected or mis-shaped tensor), switches to eval,
 // folds BatchNorm into the preceding convolutions and fuses activations
 // (nn/fuse.h), then moves the net to the device and precision. predict()
-// applies the checkpoint's preprocessing, runs the net, resizes the logits
+// applies the checkpoint's preprocessing, fits the image to the net (the
+// checkpoint's `fit`, weights/checkpoint.h: resized to its input size, or
+// padded bottom and right to the net's size divisor, so that any photo runs),
+// runs the net, crops away the padding's logits, resizes the logits
 // bilinearly (align_corners false) to the image's size and takes the argmax,
 // resizing only the classes that can win the argmax (ops/vim.h: the same
 // labels as resizing them all).
@@ -42,9 +45,10 @@ DType precision_dtype(Precision precision);
 
 // How an image's size becomes the net's input size.
 enum class SizePolicy {
-  checkpoint,  // the checkpoint's preprocess.input_size, or the image's own size when it has none
-  fixed,       // SessionOptions::input_size
+  checkpoint,  // the checkpoint's preprocess.fit (weights::resolved_fit)
+  fixed,       // resized to SessionOptions::input_size
   keep,        // the image's own size
+  pad,         // padded bottom and right to size_divisor(), whatever the checkpoint says
 };
 
 struct SessionOptions {
@@ -104,6 +108,12 @@ class InferenceSession {
   Tensor preprocess(const Tensor& image) const;
   // The input size [h, w] an image of size [H, W] gets.
   std::array<int64_t, 2> input_size_for(int64_t height, int64_t width) const;
+  // How images are fitted to the net: "resize", "pad" or "none" (the options'
+  // size policy, else the checkpoint's fit).
+  const std::string& fit() const { return fit_; }
+  // The multiple the net needs H and W to be (nn::size_divisor; 1 for a
+  // model the registry does not know).
+  int64_t size_divisor() const { return size_divisor_; }
 
   const nn::Module& net() const { return *net_; }
   nn::ModulePtr net_ptr() const { return net_; }
@@ -123,6 +133,9 @@ class InferenceSession {
   SessionOptions options_;
   nn::FuseReport fuse_report_;
   int64_t num_classes_ = 0;
+  std::string fit_;
+  std::array<int64_t, 2> resize_to_{0, 0};
+  int64_t size_divisor_ = 1;
   std::unique_ptr<ForwardRunner> runner_;
 };
 

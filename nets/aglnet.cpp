@@ -182,6 +182,7 @@ CUDASEG_REGISTER_NETS(aglnet) {
     return std::make_shared<AGLNet>(a.at("num_classes").get<int64_t>(), a.at("n_channel").get<int64_t>(),
                                     a.at("act_type").get<std::string>());
   };
+  spec.size_divisor = [](const nn::Json&) -> int64_t { return 8; };
   nn::register_net(std::move(spec));
 }
 

@@ -135,6 +135,7 @@ CUDASEG_REGISTER_NETS(bisenetv1) {
     return std::make_shared<BiSeNetv1>(a["num_classes"].get<int64_t>(), a["n_channel"].get<int64_t>(),
                                        a["backbone_type"].get<std::string>(), a["act_type"].get<std::string>());
   };
+  spec.size_divisor = [](const nn::Json&) -> int64_t { return 32; };
   nn::register_net(std::move(spec));
 }
 

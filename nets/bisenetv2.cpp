@@ -247,6 +247,7 @@ CUDASEG_REGISTER_NETS(bisenetv2) {
     return std::make_shared<BiSeNetv2>(a["num_classes"].get<int64_t>(), a["n_channel"].get<int64_t>(),
                                        a["act_type"].get<std::string>(), a["use_aux"].get<bool>());
   };
+  spec.size_divisor = [](const nn::Json&) -> int64_t { return 32; };
   nn::register_net(std::move(spec));
 }
 

@@ -139,6 +139,7 @@ CUDASEG_REGISTER_NETS(cfpnet) {
                                     a["n"].get<int64_t>(), a["m"].get<int64_t>(),
                                     a["dilations"].get<std::vector<int64_t>>(), a["act_type"].get<std::string>());
   };
+  spec.size_divisor = [](const nn::Json&) -> int64_t { return 8; };
   nn::register_net(std::move(spec));
 }
 

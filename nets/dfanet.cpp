@@ -247,6 +247,7 @@ CUDASEG_REGISTER_NETS(dfanet) {
     o.act_type = a.at("act_type").get<std::string>();
     return std::make_shared<DFANet>(o);
   };
+  spec.size_divisor = [](const nn::Json& a) -> int64_t { return a.at("use_extra_backbone").get<bool>() ? 64 : 16; };
   nn::register_net(std::move(spec));
 }
 

@@ -130,6 +130,7 @@ CUDASEG_REGISTER_NETS(edanet) {
     o.act_type = a.at("act_type").get<std::string>();
     return std::make_shared<EDANet>(o);
   };
+  spec.size_divisor = [](const nn::Json&) -> int64_t { return 4; };
   nn::register_net(std::move(spec));
 }
 

@@ -293,6 +293,7 @@ CUDASEG_REGISTER_NETS(enet) {
     o.dropout = a.at("dropout").get<bool>();
     return std::make_shared<ENet>(o);
   };
+  spec.size_divisor = [](const nn::Json&) -> int64_t { return 8; };
   nn::register_net(std::move(spec));
 }
 

@@ -135,6 +135,7 @@ CUDASEG_REGISTER_NETS(esnet) {
     o.act_type = a.at("act_type").get<std::string>();
     return std::make_shared<ESNet>(o);
   };
+  spec.size_divisor = [](const nn::Json&) -> int64_t { return 8; };
   nn::register_net(std::move(spec));
 }
 

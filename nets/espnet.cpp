@@ -242,6 +242,8 @@ CUDASEG_REGISTER_NETS(espnet) {
     o.act_type = a.at("act_type").get<std::string>();
     return std::make_shared<ESPNet>(o);
   };
+  // The full net's decoder doubles the stride-8 map back to each skip; the variants only resize.
+  spec.size_divisor = [](const nn::Json& a) -> int64_t { return a.at("arch_type") == "espnet" ? 8 : 1; };
   nn::register_net(std::move(spec));
 }
 

@@ -138,6 +138,7 @@ CUDASEG_REGISTER_NETS(fanet) {
                                    a["att_channel"].get<int64_t>(), a["backbone_type"].get<std::string>(),
                                    a["cat_feat"].get<bool>(), a["act_type"].get<std::string>());
   };
+  spec.size_divisor = [](const nn::Json&) -> int64_t { return 64; };
   nn::register_net(std::move(spec));
 }
 

@@ -298,6 +298,7 @@ CUDASEG_REGISTER_NETS(fastsegformer) {
                                            a["Pyramid"].get<std::string>(), a["fork_feat"].get<bool>(),
                                            a["cnn_branch"].get<bool>(), a["dropout"].get<bool>());
   };
+  spec.size_divisor = [](const nn::Json&) -> int64_t { return 32; };
   nn::register_net(std::move(spec));
 }
 

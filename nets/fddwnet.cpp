@@ -99,6 +99,7 @@ CUDASEG_REGISTER_NETS(fddwnet) {
     o.act_type = a.at("act_type").get<std::string>();
     return std::make_shared<FDDWNet>(o);
   };
+  spec.size_divisor = [](const nn::Json&) -> int64_t { return 8; };
   nn::register_net(std::move(spec));
 }
 

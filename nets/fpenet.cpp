@@ -161,6 +161,7 @@ CUDASEG_REGISTER_NETS(fpenet) {
                                     a["p"].get<int64_t>(), a["q"].get<int64_t>(), a["k"].get<int64_t>(),
                                     a["act_type"].get<std::string>());
   };
+  spec.size_divisor = [](const nn::Json&) -> int64_t { return 8; };
   nn::register_net(std::move(spec));
 }
 

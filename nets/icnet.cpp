@@ -121,6 +121,7 @@ CUDASEG_REGISTER_NETS(icnet) {
                                    a["backbone_type"].get<std::string>(), a["act_type"].get<std::string>(),
                                    a["use_aux"].get<bool>());
   };
+  spec.size_divisor = [](const nn::Json&) -> int64_t { return 32; };
   nn::register_net(std::move(spec));
 }
 

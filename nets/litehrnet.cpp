@@ -377,6 +377,7 @@ CUDASEG_REGISTER_NETS(litehrnet) {
     o.act_type = a.at("act_type").get<std::string>();
     return std::make_shared<LiteHRNet>(o);
   };
+  spec.size_divisor = [](const nn::Json&) -> int64_t { return 32; };
   nn::register_net(std::move(spec));
 }
 

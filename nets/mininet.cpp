@@ -136,6 +136,7 @@ CUDASEG_REGISTER_NETS(mininet) {
     o.dropout = a.at("dropout").get<bool>();
     return std::make_shared<MiniNet>(o);
   };
+  spec.size_divisor = [](const nn::Json&) -> int64_t { return 64; };
   nn::register_net(std::move(spec));
 }
 

@@ -99,6 +99,7 @@ CUDASEG_REGISTER_NETS(mininetv2) {
     return std::make_shared<MiniNetv2>(a["num_classes"].get<int64_t>(), a["n_channel"].get<int64_t>(),
                                        a["feat_dt"].get<std::vector<int64_t>>(), a["act_type"].get<std::string>());
   };
+  spec.size_divisor = [](const nn::Json&) -> int64_t { return 8; };
   nn::register_net(std::move(spec));
 }
 

@@ -451,6 +451,7 @@ CUDASEG_REGISTER_NETS(pidnet) {
     o.augment = a.at("augment").get<bool>();
     return std::make_shared<PIDNet>(o);
   };
+  spec.size_divisor = [](const nn::Json&) -> int64_t { return 8; };
   nn::register_net(std::move(spec));
 }
 

@@ -191,6 +191,7 @@ CUDASEG_REGISTER_NETS(regseg) {
     return std::make_shared<RegSeg>(a["num_classes"].get<int64_t>(), a["n_channel"].get<int64_t>(), dilations,
                                     a["act_type"].get<std::string>());
   };
+  spec.size_divisor = [](const nn::Json&) -> int64_t { return 32; };
   nn::register_net(std::move(spec));
 }
 

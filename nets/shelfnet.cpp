@@ -153,6 +153,7 @@ CUDASEG_REGISTER_NETS(shelfnet) {
                                       a["backbone_type"].get<std::string>(),
                                       a["hid_channels"].get<std::vector<int64_t>>(), a["act_type"].get<std::string>());
   };
+  spec.size_divisor = [](const nn::Json&) -> int64_t { return 32; };
   nn::register_net(std::move(spec));
 }
 

@@ -72,6 +72,9 @@ std::shared_ptr<nn::Sequential> segmentation_head(int64_t in_channels, int64_t o
   return head;
 }
 
+// EncoderMixin.output_stride: a shallower encoder never reaches its nominal stride.
+int64_t arch_input_multiple(const DecoderArch& arch) { return std::min(arch.output_stride, int64_t{1} << arch.depth); }
+
 }  // namespace
 
 const std::vector<std::string>& smp_decoder_names() {
@@ -93,8 +96,7 @@ Smp::Smp(const std::string& decoder, const std::string& encoder, int64_t num_cla
   CUDASEG_CHECK(num_classes > 0, "smp: num_classes (", num_classes, ") must be positive");
   const DecoderArch& arch = it->second;
   depth_ = arch.depth;
-  // EncoderMixin.output_stride: a shallower encoder never reaches its nominal stride.
-  input_multiple_ = std::min(arch.output_stride, int64_t{1} << arch.depth);
+  input_multiple_ = arch_input_multiple(arch);
   encoder_ = register_module("encoder", std::make_shared<ResNet>(encoder, smp_output_stride(arch.output_stride)));
   std::vector<int64_t> channels{3, 64};
   for (int64_t i = 0; i + 1 < depth_; ++i) channels.push_back(encoder_->channels()[i]);
@@ -128,6 +130,9 @@ CUDASEG_REGISTER_NETS(smp) {
   spec.build = [](const nn::Json& a) -> nn::SegNetPtr {
     return std::make_shared<Smp>(a["decoder"].get<std::string>(), a["encoder"].get<std::string>(),
                                  a["num_classes"].get<int64_t>(), a["dropout"].get<bool>());
+  };
+  spec.size_divisor = [](const nn::Json& a) -> int64_t {
+    return arch_input_multiple(decoder_archs().at(a.at("decoder").get<std::string>()));
   };
   nn::register_net(std::move(spec));
 }

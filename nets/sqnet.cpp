@@ -140,6 +140,7 @@ CUDASEG_REGISTER_NETS(sqnet) {
     return std::make_shared<SQNet>(a["num_classes"].get<int64_t>(), a["n_channel"].get<int64_t>(),
                                    a["act_type"].get<std::string>());
   };
+  spec.size_divisor = [](const nn::Json&) -> int64_t { return 16; };
   nn::register_net(std::move(spec));
 }
 

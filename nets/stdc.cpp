@@ -189,6 +189,7 @@ CUDASEG_REGISTER_NETS(stdc) {
                                   a["encoder_type"].get<std::string>(), a["use_detail_head"].get<bool>(),
                                   a["use_aux"].get<bool>(), a["act_type"].get<std::string>());
   };
+  spec.size_divisor = [](const nn::Json&) -> int64_t { return 32; };
   nn::register_net(std::move(spec));
 }
 

@@ -83,6 +83,7 @@ CUDASEG_REGISTER_NETS(swiftnet) {
                                       a["backbone_type"].get<std::string>(), a["up_channels"].get<int64_t>(),
                                       a["act_type"].get<std::string>());
   };
+  spec.size_divisor = [](const nn::Json&) -> int64_t { return 32; };
   nn::register_net(std::move(spec));
 }
 

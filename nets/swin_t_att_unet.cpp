@@ -170,6 +170,7 @@ CUDASEG_REGISTER_NETS(swin_t_att_unet) {
                                           a["embed_dim"].get<int64_t>(), a["base"].get<int64_t>(),
                                           a["drop_path_rate"].get<double>());
   };
+  spec.size_divisor = [](const nn::Json&) -> int64_t { return 32; };
   nn::register_net(std::move(spec));
 }
 

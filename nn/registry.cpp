@@ -80,6 +80,15 @@ Json resolve_model_config(const Json& model) {
   }
 }
 
+int64_t size_divisor(const Json& model) {
+  const Json args = resolve_model_config(model);
+  const NetSpec& spec = net_spec(args["name"].get<std::string>());
+  if (!spec.size_divisor) return 1;
+  const int64_t d = spec.size_divisor(args);
+  CUDASEG_CHECK(d >= 1, "net '", spec.name, "': size divisor ", d, " must be positive");
+  return d;
+}
+
 SegNetPtr create_net(const Json& model) {
   const Json args = resolve_model_config(model);
   const NetSpec& spec = net_spec(args["name"].get<std::string>());

@@ -34,6 +34,10 @@ struct NetSpec {
   std::vector<ArgSpec> args;  // "num_classes" is implicit and required
   // Builds the net from the validated arguments (defaults filled in).
   std::function<SegNetPtr(const Json& args)> build;
+  // The multiple the input's H and W must be, from the validated arguments
+  // (STDC's stride-32 stage: 32); empty: any size runs. Inference pads an
+  // image to it (infer/session.h).
+  std::function<int64_t(const Json& args)> size_divisor = {};
 };
 
 void register_net(NetSpec spec);
@@ -42,6 +46,8 @@ const NetSpec& net_spec(const std::string& name);
 
 // Validates `model` against its net's spec and returns it with defaults filled in.
 Json resolve_model_config(const Json& model);
+// The net's size divisor (NetSpec::size_divisor) for a validated or raw `model`; 1 when it has none.
+int64_t size_divisor(const Json& model);
 // Validates, then builds the net (in training mode, like a fresh torch module).
 SegNetPtr create_net(const Json& model);
 

@@ -307,6 +307,14 @@ std::string beyond_blob(const json& manifest, uint64_t blob_size) {
 
 }  // namespace
 
+std::string resolved_fit(const Preprocess& p) {
+  if (p.fit.empty()) return p.input_size.empty() ? "pad" : "resize";
+  CUDASEG_CHECK(p.fit == "pad" || p.fit == "resize" || p.fit == "none", "preprocess.fit must be pad, resize or none, got '",
+                p.fit, "'");
+  CUDASEG_CHECK(p.fit != "resize" || p.input_size.size() == 2, "preprocess.fit 'resize' needs an input_size [H, W]");
+  return p.fit;
+}
+
 CheckpointPaths checkpoint_paths(const std::string& path) {
   std::string stem = path;
   if (ends_with(path, ".json") || ends_with(path, ".bin")) stem = path.substr(0, path.rfind('.'));
@@ -326,6 +334,7 @@ void save_checkpoint(const std::string& path, const Checkpoint& ck) {
   manifest["model"] = parse_object(ck.model_json, "model");
   manifest["preprocess"] = {{"mean", pre.mean}, {"std", pre.std}, {"scale", pre.scale},
                             {"channel_order", pre.channel_order}, {"input_size", pre.input_size}};
+  if (!pre.fit.empty()) manifest["preprocess"]["fit"] = resolved_fit(pre);
   manifest["classes"] = ck.class_names;
   manifest["palette"] = json::array();
   for (const auto& c : ck.palette) manifest["palette"].push_back({c[0], c[1], c[2]});
@@ -453,6 +462,14 @@ Checkpoint parse_checkpoint(const std::string& manifest_text, const Bytes& blob,
     if (pre.channel_order != "RGB" && pre.channel_order != "BGR") r.fail("preprocess.channel_order", "must be RGB or BGR");
     for (const json& v : r.array(r.field(p, "input_size", "preprocess"), "preprocess.input_size"))
       pre.input_size.push_back(static_cast<int64_t>(r.unsigned_int(v, "preprocess.input_size")));
+    if (p.contains("fit")) {
+      pre.fit = r.string(p["fit"], "preprocess.fit");
+      try {
+        resolved_fit(pre);
+      } catch (const Error& e) {
+        r.fail("preprocess.fit", e.what());
+      }
+    }
   }
   if (m.contains("classes")) {
     for (const json& v : r.array(m["classes"], "classes")) ck.class_names.push_back(r.string(v, "classes"));

@@ -21,15 +21,25 @@ inline constexpr const char* kCheckpointFormat = "cudaseg-checkpoint";
 inline constexpr int kCheckpointVersion = 1;
 
 // How images are turned into the net's input: x = (pixel * scale - mean) / std
-// per channel, channels in `channel_order`, resized to `input_size` ([H, W];
-// empty means any size).
+// per channel, channels in `channel_order`, sized by `fit`:
+//   "resize"  bilinearly to `input_size` ([H, W]), the logits resized back;
+//   "pad"     bottom and right to the net's size divisor (nn/registry.h) with
+//             x = 0, the logits cropped back to the image;
+//   "none"    the image's own size (the net must accept it).
+// An empty fit (checkpoints written before it existed) is "resize" when
+// input_size is set, else "pad": resolved_fit().
 struct Preprocess {
   std::vector<double> mean{0.485, 0.456, 0.406};
   std::vector<double> std{0.229, 0.224, 0.225};
   double scale = 1.0 / 255.0;
   std::string channel_order = "RGB";
   std::vector<int64_t> input_size;
+  std::string fit;
 };
+
+// p.fit, or its default when empty; throws for an unknown fit and for
+// "resize" without an input_size.
+std::string resolved_fit(const Preprocess& p);
 
 // What a training run needs to resume exactly. JSON-valued fields hold JSON
 // text (an object), which keeps the JSON library out of this header.

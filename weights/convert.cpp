@@ -106,6 +106,7 @@ void apply_run_config(const std::string& path, Checkpoint& ck) {
       if (p.contains("scale")) ck.preprocess.scale = p["scale"].get<double>();
       if (p.contains("channel_order")) ck.preprocess.channel_order = p["channel_order"].get<std::string>();
       if (p.contains("input_size")) ck.preprocess.input_size = p["input_size"].get<std::vector<int64_t>>();
+      if (p.contains("fit")) ck.preprocess.fit = p["fit"].get<std::string>();
     } catch (const json::exception& e) {
       CUDASEG_FAIL(path, ": bad \"preprocess\": ", e.what());
     }

@@ -133,6 +133,23 @@ inline weights::Checkpoint make_checkpoint(const json& model, uint64_t seed) {
   return ck;
 }
 
+// STDC1 (size divisor 32: its forward refuses other sizes), small enough for
+// odd-sized photos on the CPU.
+inline json stdc1_model(int64_t classes = 4) {
+  return {{"name", "stdc"}, {"encoder_type", "stdc1"}, {"num_classes", classes}};
+}
+
+// A photo-like u8 [height, width, 3] image: gradients that give the net
+// structure to segment.
+inline Tensor photo(int64_t height, int64_t width) {
+  Tensor t = Tensor::empty({height, width, 3}, DType::u8);
+  uint8_t* px = t.data<uint8_t>();
+  for (int64_t y = 0; y < height; ++y)
+    for (int64_t x = 0; x < width; ++x)
+      for (int64_t c = 0; c < 3; ++c) px[(y * width + x) * 3 + c] = static_cast<uint8_t>((x * 3 + y * 5 + 70 * c) % 256);
+  return t;
+}
+
 inline std::string image_fixture(const std::string& name) {
   return std::string(CUDASEG_TEST_DATA) + "/images/" + name;
 }

@@ -125,6 +125,57 @@ TEST_F(CApi, FailuresAreStatusesWithMessages) {
   cudaseg_session_destroy(s);
   cudaseg_session_destroy(nullptr);
   EXPECT_EQ(cudaseg_num_classes(nullptr), -1);
+  EXPECT_TRUE(error_mentions({"cudaseg_num_classes: session is NULL"})) << cudaseg_last_error();
+}
+
+TEST_F(CApi, DoubleDestroyAndUseAfterDestroyAreStatuses) {
+  cudaseg_session* s = nullptr;
+  ASSERT_EQ(cudaseg_session_create(path.c_str(), nullptr, &s), CUDASEG_OK) << cudaseg_last_error();
+  const std::vector<uint8_t> rgb = random_rgb(4, 4, 1);
+  std::vector<int32_t> labels(16);
+  EXPECT_EQ(cudaseg_session_destroy(s), CUDASEG_OK);
+  EXPECT_EQ(cudaseg_session_destroy(s), CUDASEG_ERROR_INVALID_ARGUMENT);
+  EXPECT_TRUE(error_mentions({"cudaseg_session_destroy: session is not live"})) << cudaseg_last_error();
+  EXPECT_EQ(cudaseg_predict(s, rgb.data(), 4, 4, labels.data()), CUDASEG_ERROR_INVALID_ARGUMENT);
+  EXPECT_TRUE(error_mentions({"cudaseg_predict: session is not live"})) << cudaseg_last_error();
+  EXPECT_EQ(cudaseg_num_classes(s), -1);
+  EXPECT_TRUE(error_mentions({"cudaseg_num_classes: session is not live"})) << cudaseg_last_error();
+
+  // A new session never revives an old handle, whatever the allocator reuses.
+  cudaseg_session* next = nullptr;
+  ASSERT_EQ(cudaseg_session_create(path.c_str(), nullptr, &next), CUDASEG_OK) << cudaseg_last_error();
+  EXPECT_NE(next, s);
+  EXPECT_EQ(cudaseg_predict(s, rgb.data(), 4, 4, labels.data()), CUDASEG_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(cudaseg_predict(next, rgb.data(), 4, 4, labels.data()), CUDASEG_OK) << cudaseg_last_error();
+  EXPECT_EQ(cudaseg_num_classes(next), 5);
+
+  // A pointer the library never returned is refused without being read.
+  int not_a_session = 0;
+  auto* forged = reinterpret_cast<cudaseg_session*>(&not_a_session);
+  EXPECT_EQ(cudaseg_predict(forged, rgb.data(), 4, 4, labels.data()), CUDASEG_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(cudaseg_session_destroy(forged), CUDASEG_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(cudaseg_session_destroy(nullptr), CUDASEG_OK);
+  EXPECT_EQ(cudaseg_session_destroy(next), CUDASEG_OK);
+}
+
+TEST_F(CApi, DestroyWhilePredictingOnAnotherThreadWaitsForIt) {
+  cudaseg_session* s = nullptr;
+  ASSERT_EQ(cudaseg_session_create(path.c_str(), nullptr, &s), CUDASEG_OK) << cudaseg_last_error();
+  const std::vector<uint8_t> rgb = random_rgb(64, 48, 2);
+  std::vector<cudaseg_status> statuses(20, CUDASEG_OK);
+  std::thread predictor([&] {
+    std::vector<int32_t> labels(64 * 48);
+    for (auto& status : statuses) status = cudaseg_predict(s, rgb.data(), 64, 48, labels.data());
+  });
+  EXPECT_EQ(cudaseg_session_destroy(s), CUDASEG_OK);
+  predictor.join();
+  // Each call either ran on the live session or found it destroyed; none read freed memory (ASan/valgrind).
+  bool destroyed = false;
+  for (cudaseg_status status : statuses) {
+    if (destroyed) EXPECT_EQ(status, CUDASEG_ERROR_INVALID_ARGUMENT);
+    if (status == CUDASEG_ERROR_INVALID_ARGUMENT) destroyed = true;
+    else EXPECT_EQ(status, CUDASEG_OK);
+  }
 }
 
 TEST(CApiErrors, LastErrorIsPerThread) {
