@@ -55,8 +55,6 @@ typedef struct cudaseg_options {
   int cuda_graphs; /* nonzero (default): on CUDA, capture the forward per input size in a CUDA graph and replay it */
   int tf32;        /* nonzero: on CUDA, TF32 tensor-core maths in float32 convolutions and matrix products (faster,
                       about 1e-3 relative error); 0 (default): float32 results match the CPU's */
-  int pad; /* nonzero: pad every image bottom and right to the net's size divisor (e.g. 32 for STDC) and crop
-              the logits back, whatever the checkpoint says (excludes input_height/input_width and keep_size) */
 } cudaseg_options;
 
 /* The library version, "MAJOR.MINOR.PATCH". The string is static. */

@@ -122,15 +122,12 @@ cudaseg::infer::SessionOptions session_options(const cudaseg_options& o) {
   const bool fixed = o.input_height != 0 || o.input_width != 0;
   require(!fixed || (o.input_height > 0 && o.input_width > 0),
           "input_height and input_width must both be positive, or both 0");
-  require((fixed ? 1 : 0) + (o.keep_size ? 1 : 0) + (o.pad ? 1 : 0) <= 1,
-          "input_height/input_width, keep_size and pad exclude each other");
+  require(!(fixed && o.keep_size), "input_height/input_width and keep_size exclude each other");
   if (fixed) {
     s.size_policy = SizePolicy::fixed;
     s.input_size = {o.input_height, o.input_width};
   } else if (o.keep_size) {
     s.size_policy = SizePolicy::keep;
-  } else if (o.pad) {
-    s.size_policy = SizePolicy::pad;
   }
   s.fuse = o.fuse != 0;
   s.cuda_graphs = o.cuda_graphs != 0;
@@ -176,7 +173,6 @@ void cudaseg_options_init(cudaseg_options* options) {
   options->fuse = 1;
   options->cuda_graphs = 1;
   options->tf32 = 0;
-  options->pad = 0;
 }
 
 cudaseg_status cudaseg_session_create(const char* weights_path, const cudaseg_options* options,
