@@ -256,5 +256,31 @@ TEST(ConvertCli, StripPrefixRenamesAndValidates) {
   EXPECT_NE(wrong.err.find("no tensor name starts with 'net.'"), std::string::npos) << wrong.err;
 }
 
+// zh320's last.pth (OneCycleLR state with a bound method): converts, and a
+// warning on stderr names what was skipped; a payload in the optimizer branch
+// is skipped the same way and never runs.
+TEST(ConvertCli, TrainingCheckpointWithSchedulerObjectsConverts) {
+  register_tiny();
+  testing::TempDir dir;
+  const std::string marker = "/tmp/cudaseg_pth_fixture_was_executed";
+  ::unlink(marker.c_str());
+  write_file_atomic(dir.file("cfg.json"), R"({"model": {"name": "tiny", "num_classes": 2}})");
+  const Result r = convert({testing::pth_fixture("zh320_last.pth"), "--config", dir.file("cfg.json"), "-o",
+                            dir.file("m.bin")});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find("rtseg_convert: warning: skipped 'scheduler'"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("getattr"), std::string::npos) << r.err;
+  EXPECT_NE(r.out.find("state dict under 'state_dict'"), std::string::npos) << r.out;
+  EXPECT_EQ(load_checkpoint(dir.file("m.json")).tensors.size(), 9u);
+
+  const Result evil = convert({testing::pth_fixture("malicious_optimizer.pth"), "-o", dir.file("e.bin")});
+  ASSERT_EQ(evil.status, 0) << evil.err;
+  EXPECT_NE(evil.err.find("skipped 'optimizer': it refers to 'posix.system'"), std::string::npos) << evil.err;
+  const Result refused = convert({testing::pth_fixture("malicious_state_dict.pth"), "-o", dir.file("s.bin")});
+  EXPECT_EQ(refused.status, 1);
+  EXPECT_NE(refused.err.find("refusing to load global 'posix.system'"), std::string::npos) << refused.err;
+  EXPECT_FALSE(testing::file_exists(marker)) << "a pickled payload ran";
+}
+
 }  // namespace
 }  // namespace cudaseg::weights
