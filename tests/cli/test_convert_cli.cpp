@@ -282,5 +282,27 @@ TEST(ConvertCli, TrainingCheckpointWithSchedulerObjectsConverts) {
   EXPECT_FALSE(testing::file_exists(marker)) << "a pickled payload ran";
 }
 
+// --from: auto detects a Hugging Face SegFormer and maps its names; torch
+// keeps them; a value outside the list is a usage error.
+TEST(ConvertCli, FromPicksOrDetectsTheLayout) {
+  const std::string hf = std::string(CUDASEG_TEST_DATA) + "/layouts/hf_segformer_tiny.safetensors";
+  const Result detected = convert({hf, "--list"});
+  ASSERT_EQ(detected.status, 0) << detected.err;
+  EXPECT_NE(detected.out.find("backbone.block1.0.attn.kv.weight float32 [8, 4]"), std::string::npos) << detected.out;
+  EXPECT_NE(detected.err.find("key/value pairs concatenated"), std::string::npos) << detected.err;
+  const Result kept = convert({hf, "--list", "--from", "torch"});
+  ASSERT_EQ(kept.status, 0) << kept.err;
+  EXPECT_NE(kept.out.find("segformer.encoder.block.0.0.attention.self.key.weight"), std::string::npos) << kept.out;
+  const Result wrong = convert({testing::pth_fixture("module_prefix.pth"), "--list", "--from", "hf"});
+  EXPECT_EQ(wrong.status, 1);
+  EXPECT_NE(wrong.err.find("--from hf expects Hugging Face SegFormer names"), std::string::npos) << wrong.err;
+  const Result usage = convert({hf, "--list", "--from", "onnx"});
+  EXPECT_EQ(usage.status, 2);
+  EXPECT_NE(usage.err.find("--from takes hf, mmseg, paddle, torch or auto"), std::string::npos) << usage.err;
+  const Result paddle = convert({std::string(CUDASEG_TEST_DATA) + "/layouts/ppliteseg_tiny_p4.pdparams", "--list"});
+  ASSERT_EQ(paddle.status, 0) << paddle.err;
+  EXPECT_NE(paddle.out.find("backbone.features.0.bn.running_var float32 [4]"), std::string::npos) << paddle.out;
+}
+
 }  // namespace
 }  // namespace cudaseg::weights
