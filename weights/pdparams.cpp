@@ -9,15 +9,16 @@ namespace cudaseg::weights {
 namespace {
 
 // torch.save's legacy format opens with this magic number as a pickled int
-// (PROTO 2, LONG1 of 10 bytes).
-const uint8_t kTorchLegacyMagic[] = {0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19};
+// (LONG1 of 10 bytes), after PROTO and, from protocol 4 on, a FRAME.
+const uint8_t kTorchLegacyMagic[] = {0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19};
 
 }  // namespace
 
 bool looks_like_numpy_pickle(const Bytes& bytes) {
   if (bytes.size < 4 || bytes.data[0] != 0x80 || bytes.data[1] < 2 || bytes.data[1] > 5) return false;
-  return bytes.size < sizeof(kTorchLegacyMagic) ||
-         std::memcmp(bytes.data, kTorchLegacyMagic, sizeof(kTorchLegacyMagic)) != 0;
+  const size_t start = bytes.data[2] == 0x95 ? 11 : 2;  // after PROTO n [FRAME len8]
+  return bytes.size < start + sizeof(kTorchLegacyMagic) ||
+         std::memcmp(bytes.data + start, kTorchLegacyMagic, sizeof(kTorchLegacyMagic)) != 0;
 }
 
 PdparamsContents read_pdparams(const Bytes& bytes, const std::string& source) {

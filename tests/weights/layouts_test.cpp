@@ -88,6 +88,23 @@ TEST(Layouts, HostileNumpyPickleIsRefusedAndNeverRuns) {
   EXPECT_FALSE(testing::file_exists(marker));
 }
 
+// torch.save's legacy (pre-zip) format is a bare pickle too; its magic number
+// (after a protocol 4 FRAME as well) keeps it from being read as a .pdparams.
+TEST(Layouts, TorchLegacyPickleIsNotTakenForPdparams) {
+  testing::TempDir dir;
+  for (const std::string& header : {std::string("\x80\x02", 2), std::string("\x80\x04\x95\x0d\0\0\0\0\0\0\0", 11)}) {
+    const std::string magic("\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19.", 13);
+    std::ofstream(dir.file("legacy.pth"), std::ios::binary) << header << magic;
+    EXPECT_EQ(detect_format(dir.file("legacy.pth")), CheckpointFormat::pth);
+    try {
+      load_tensors(dir.file("legacy.pth"));
+      FAIL() << "a legacy pickle loaded";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("_use_new_zipfile_serialization=True"), std::string::npos) << e.what();
+    }
+  }
+}
+
 TEST(Layouts, DetectionThatCannotTellNamesWhatItFound) {
   TensorDict hf;
   hf.insert("segformer.encoder.layer_norm.0.weight", Tensor::ones({4}));
