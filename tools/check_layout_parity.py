@@ -3,14 +3,16 @@ a Hugging Face transformers SegFormer-B0 built from its config with random
 weights, saved as model.safetensors and as pytorch_model.bin; and, with
 --segformer, NVlabs' SegFormer-B0 saved as mmseg/mmcv writes it
 ({'meta', 'state_dict', 'optimizer'}, without decode_head.conv_seg) and with
-its backbone renamed to mmseg 1.x's MixVisionTransformer names. Each file is
+its backbone renamed to mmseg 1.x's MixVisionTransformer names; and, with
+--ppmobileseg, PP-MobileSeg-Tiny (mmsegmentation's projects/pp_mobileseg) in
+the same mmseg wrapper. Each file is
 converted with `rtseg_convert FILE --config CONFIG.json -o OUT.bin`, run with
 `rtseg_infer --dump-logits` on a random input of a random size, and compared
 with the source model's eval logits run in float64: cudaseg's relative L2 error
 must be at most three times PyTorch float32's own, or 1e-5.
 
     /work/venv-hf/bin/python tools/check_layout_parity.py --build build-cpu \
-        [--segformer /tmp/upstream/segformer] [--seeds 1 2 3]
+        [--segformer /tmp/upstream/segformer] [--ppmobileseg /tmp/upstream/ppmobileseg] [--seeds 1 2 3]
 
 Needs transformers (a venv: /usr/bin/python3 -m venv --system-site-packages
 /work/venv-hf && /work/venv-hf/bin/pip install 'numpy<2' 'transformers<4.40'
@@ -106,12 +108,23 @@ def rel(a, ref):
     return float((a.double() - ref).norm() / ref.norm())
 
 
-def run_case(args, tmp, label, path, model, forward, gen, rng, extra_args=()):
+SEGFORMER_B0 = {"name": "segformer", "backbone": "mit_b0", "num_classes": NUM_CLASSES}
+
+
+def mmseg_meta(seed):
+    """What mmcv's save_checkpoint puts in 'meta' (a NumPy scalar included)."""
+    return {"mmcv_version": "1.3.0", "CLASSES": tuple(f"c{i}" for i in range(NUM_CLASSES)),
+            "PALETTE": [[i, 2 * i, 3 * i] for i in range(NUM_CLASSES)], "env_info": "sys.platform: linux",
+            "config": "model = dict(type='EncoderDecoder')", "seed": np.int64(seed), "epoch": 1, "iter": 10,
+            "time": "Mon Dec  7 00:00:00 2026", "hook_msgs": {}}
+
+
+def run_case(args, tmp, label, path, model, forward, gen, rng, model_config=SEGFORMER_B0):
     cfg = os.path.join(tmp, label + ".json")
     with open(cfg, "w") as f:
-        json.dump({"model": {"name": "segformer", "backbone": "mit_b0", "num_classes": NUM_CLASSES}}, f)
+        json.dump({"model": model_config}, f)
     out = os.path.join(tmp, label + ".bin")
-    conv = subprocess.run([os.path.join(args.build, "rtseg_convert"), path, "--config", cfg, "-o", out, *extra_args],
+    conv = subprocess.run([os.path.join(args.build, "rtseg_convert"), path, "--config", cfg, "-o", out],
                           check=True, capture_output=True, text=True)
     h, w = 32 * rng.randint(2, 6), 32 * rng.randint(2, 8)
     x = torch.rand((1, 3, h, w), generator=gen) * 2 - 1
@@ -137,6 +150,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--build", default="build")
     p.add_argument("--segformer", default=None, help="NVlabs SegFormer checkout (for the mmseg cases)")
+    p.add_argument("--ppmobileseg", default=None, help="mmsegmentation projects/pp_mobileseg folder")
     p.add_argument("--seeds", type=int, nargs="*", default=None)
     args = p.parse_args()
     seeds = args.seeds or [random.SystemRandom().randrange(1 << 30)]
@@ -157,27 +171,36 @@ def main():
             for label, path in (("hf safetensors", st), ("hf pytorch_model.bin", binf)):
                 if not run_case(args, tmp, label.replace(" ", "_"), path, model, forward, gen, rng):
                     failed.append(f"{label} (seed {seed})")
+            import upstream
+
+            def upstream_forward(config):
+                def run(m, x):
+                    y = upstream.forward(m, config, x, False)
+                    return y[0] if isinstance(y, (list, tuple)) else y
+                return run
+            if args.ppmobileseg is not None:
+                config = {"name": "pp_mobileseg", "variant": "tiny", "num_classes": 150}
+                pp = upstream.build(args.ppmobileseg, config)[0]
+                randomize(pp, gen)
+                pp.eval()
+                path = os.path.join(tmp, "pp_mobileseg_tiny.pth")
+                torch.save({"meta": mmseg_meta(seed), "state_dict": pp.state_dict()}, path)
+                if not run_case(args, tmp, "mmseg_pp_mobileseg_tiny", path, pp, upstream_forward(config), gen, rng,
+                                config):
+                    failed.append(f"mmseg pp_mobileseg_tiny (seed {seed})")
             if args.segformer is None:
                 continue
-            import upstream
-            config = {"name": "segformer", "backbone": "mit_b0", "num_classes": NUM_CLASSES}
+            config = SEGFORMER_B0
             nv = upstream.build(args.segformer, config)[0]
             randomize(nv, gen)
             nv.eval()
-
-            def nv_forward(m, x):
-                y = upstream.forward(m, config, x, False)
-                return y[0] if isinstance(y, (list, tuple)) else y
             sd = {k: v for k, v in nv.state_dict().items() if not k.startswith("decode_head.conv_seg.")}
-            meta = {"mmcv_version": "1.3.0", "CLASSES": tuple(f"c{i}" for i in range(NUM_CLASSES)),
-                    "PALETTE": [[i, 2 * i, 3 * i] for i in range(NUM_CLASSES)], "env_info": "sys.platform: linux",
-                    "config": "model = dict(type='EncoderDecoder')", "seed": np.int64(seed), "epoch": 1, "iter": 10,
-                    "time": "Mon Dec  7 00:00:00 2026", "hook_msgs": {}}
+            meta = mmseg_meta(seed)
             opt = torch.optim.AdamW(nv.parameters(), lr=6e-5)
             for label, weights in (("mmseg (NVlabs names)", sd), ("mmseg 1.x MiT names", mmseg_mit_names(sd))):
                 path = os.path.join(tmp, label.split()[0] + str(len(weights)) + ".pth")
                 torch.save({"meta": meta, "state_dict": weights, "optimizer": opt.state_dict()}, path)
-                if not run_case(args, tmp, label.replace(" ", "_"), path, nv, nv_forward, gen, rng):
+                if not run_case(args, tmp, label.replace(" ", "_"), path, nv, upstream_forward(config), gen, rng):
                     failed.append(f"{label} (seed {seed})")
     if failed:
         print("failed:", "; ".join(failed))
