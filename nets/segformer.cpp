@@ -152,11 +152,11 @@ class MixFFN : public nn::Module {
 
 class Block : public nn::Module {
  public:
-  Block(int64_t dim, int64_t heads, int64_t sr_ratio, double drop_path) : Module("Block") {
-    norm1 = register_module("norm1", std::make_shared<nn::LayerNorm>(Shape{dim}, kBlockEps));
+  Block(int64_t dim, int64_t heads, int64_t sr_ratio, double drop_path, double norm_eps) : Module("Block") {
+    norm1 = register_module("norm1", std::make_shared<nn::LayerNorm>(Shape{dim}, norm_eps));
     attn = register_module("attn", std::make_shared<Attention>(dim, heads, sr_ratio));
     drop_path_ = register_module("drop_path", std::make_shared<nn::DropPath>(drop_path));
-    norm2 = register_module("norm2", std::make_shared<nn::LayerNorm>(Shape{dim}, kBlockEps));
+    norm2 = register_module("norm2", std::make_shared<nn::LayerNorm>(Shape{dim}, norm_eps));
     mlp = register_module("mlp", std::make_shared<MixFFN>(dim, 4 * dim));
   }
   Tensor apply(const Tensor& x, int64_t h, int64_t w) {
@@ -242,7 +242,7 @@ const MiTConfig& mit_config(const std::string& name) {
 
 // ---------------------------------------------------------------- encoder
 
-MiTStages register_mit_stages(nn::Module& owner, const MiTConfig& config, double drop_path_rate) {
+MiTStages register_mit_stages(nn::Module& owner, const MiTConfig& config, double drop_path_rate, double norm_eps) {
   MiTStages st;
   const auto& dims = config.embed_dims;
   for (int s = 0; s < 4; ++s) {
@@ -258,10 +258,11 @@ MiTStages register_mit_stages(nn::Module& owner, const MiTConfig& config, double
   for (int s = 0; s < 4; ++s) {
     auto list = std::make_shared<nn::ModuleList>();
     for (int64_t j = 0; j < config.depths[s]; ++j)
-      list->push_back(std::make_shared<Block>(dims[s], config.num_heads[s], config.sr_ratios[s], dpr[cur++]));
+      list->push_back(
+          std::make_shared<Block>(dims[s], config.num_heads[s], config.sr_ratios[s], dpr[cur++], norm_eps));
     st.blocks[s] = owner.register_module("block" + std::to_string(s + 1), list);
     st.norms[s] = owner.register_module("norm" + std::to_string(s + 1),
-                                        std::make_shared<nn::LayerNorm>(Shape{dims[s]}, kBlockEps));
+                                        std::make_shared<nn::LayerNorm>(Shape{dims[s]}, norm_eps));
   }
   return st;
 }
@@ -283,8 +284,10 @@ std::vector<Tensor> mit_forward_features(const MiTStages& stages, const Tensor& 
   return outs;
 }
 
-MixVisionTransformer::MixVisionTransformer(const MiTConfig& config, double drop_path_rate)
-    : Module("MixVisionTransformer"), config_(config), stages_(register_mit_stages(*this, config, drop_path_rate)) {}
+MixVisionTransformer::MixVisionTransformer(const MiTConfig& config, double drop_path_rate, double norm_eps)
+    : Module("MixVisionTransformer"),
+      config_(config),
+      stages_(register_mit_stages(*this, config, drop_path_rate, norm_eps)) {}
 
 std::vector<Tensor> MixVisionTransformer::forward_features(const Tensor& x) {
   return observed_call({x}, [&] { return mit_forward_features(stages_, x); });
@@ -343,7 +346,7 @@ Tensor SegFormerHead::forward_features(const std::vector<Tensor>& features) {
 // ---------------------------------------------------------------- net
 
 SegFormer::SegFormer(const std::string& backbone_name, int64_t num_classes, int64_t embed_dim, int64_t channels,
-                     double dropout_ratio, double drop_path_rate)
+                     double dropout_ratio, double drop_path_rate, double layer_norm_eps)
     : nn::SegNet("SegFormer") {
   const MiTConfig& cfg = mit_config(backbone_name);
   CUDASEG_CHECK(num_classes > 0 && embed_dim >= 0 && channels > 0, "SegFormer: num_classes ", num_classes,
@@ -351,7 +354,8 @@ SegFormer::SegFormer(const std::string& backbone_name, int64_t num_classes, int6
   CUDASEG_CHECK(dropout_ratio >= 0 && dropout_ratio <= 1 && drop_path_rate >= 0 && drop_path_rate <= 1,
                 "SegFormer: dropout_ratio ", dropout_ratio, " and drop_path_rate ", drop_path_rate,
                 " must be in [0, 1]");
-  backbone = register_module("backbone", std::make_shared<MixVisionTransformer>(cfg, drop_path_rate));
+  CUDASEG_CHECK(layer_norm_eps > 0, "SegFormer: layer_norm_eps ", layer_norm_eps, " must be positive");
+  backbone = register_module("backbone", std::make_shared<MixVisionTransformer>(cfg, drop_path_rate, layer_norm_eps));
   decode_head = register_module(
       "decode_head", std::make_shared<SegFormerHead>(cfg.embed_dims, embed_dim > 0 ? embed_dim : cfg.decoder_embed_dim,
                                                      channels, num_classes, dropout_ratio));
@@ -378,11 +382,13 @@ CUDASEG_REGISTER_NETS(segformer) {
       {"channels", 128, {}, "input width of mmseg's conv_seg (built, unused)"},
       {"dropout_ratio", 0.1, {}, "Dropout2d before linear_pred"},
       {"drop_path_rate", 0.1, {}, "stochastic depth, rising linearly from 0 over the blocks"},
+      {"layer_norm_eps", kBlockEps, {}, "eps of the blocks' and stages' LayerNorms (Hugging Face's SegFormer: 1e-5)"},
   };
   spec.build = [](const nn::Json& a) -> nn::SegNetPtr {
     return std::make_shared<SegFormer>(a["backbone"].get<std::string>(), a["num_classes"].get<int64_t>(),
                                        a["embed_dim"].get<int64_t>(), a["channels"].get<int64_t>(),
-                                       a["dropout_ratio"].get<double>(), a["drop_path_rate"].get<double>());
+                                       a["dropout_ratio"].get<double>(), a["drop_path_rate"].get<double>(),
+                                       a["layer_norm_eps"].get<double>());
   };
   nn::register_net(std::move(spec));
 }

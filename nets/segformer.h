@@ -50,7 +50,9 @@ const std::vector<MiTConfig>& mit_configs();
 struct MiTStages {
   std::array<nn::ModulePtr, 4> patch_embed, blocks, norms;
 };
-MiTStages register_mit_stages(nn::Module& owner, const MiTConfig& config, double drop_path_rate);
+// norm_eps: the blocks' and stage outputs' LayerNorm eps (upstream's 1e-6).
+MiTStages register_mit_stages(nn::Module& owner, const MiTConfig& config, double drop_path_rate,
+                              double norm_eps = 1e-6);
 // The four stage outputs (see MixVisionTransformer); `embeds`, when given,
 // receives each stage's patch-embedding tokens [N, H_s * W_s, C_s] after
 // their LayerNorm (what SEKD distils).
@@ -75,7 +77,7 @@ Tensor segformer_fuse(const SegFormerFuseLayers& layers, const std::vector<Tenso
 // rules: a side of h gives (h - 1) / 4 + 1, then halves rounding up).
 class MixVisionTransformer : public nn::Module {
  public:
-  MixVisionTransformer(const MiTConfig& config, double drop_path_rate);
+  MixVisionTransformer(const MiTConfig& config, double drop_path_rate, double norm_eps = 1e-6);
   std::vector<Tensor> forward_features(const Tensor& x);
   const MiTConfig& config() const { return config_; }
 
@@ -100,7 +102,7 @@ class SegFormerHead : public nn::Module {
 class SegFormer : public nn::SegNet {
  public:
   SegFormer(const std::string& backbone, int64_t num_classes, int64_t embed_dim = 0, int64_t channels = 128,
-            double dropout_ratio = 0.1, double drop_path_rate = 0.1);
+            double dropout_ratio = 0.1, double drop_path_rate = 0.1, double layer_norm_eps = 1e-6);
   // Logits at the input size: the 1/4 head logits resized bilinearly
   // (align_corners false), as mmseg's EncoderDecoder.encode_decode.
   Tensor forward(const Tensor& x) override;

@@ -48,9 +48,13 @@ def main():
     blob = bytes((i * 29 + 3) & 255 for i in range(384)) + TRAILER
     write("blob", "valid.bin", blob)
 
-    for name in ("dtypes", "views", "wrap_model", "malicious_system", "parameter"):
+    for name in ("dtypes", "views", "wrap_model", "malicious_system", "parameter", "zh320_last"):
         with zipfile.ZipFile(os.path.join(ROOT, "tests", "data", "pth", name + ".pth")) as z:
             write("unpickler", name + ".pkl", z.read(name + "/data.pkl"))
+    # NumPy pickles (.pdparams, tools/make_layout_fixtures.py), protocols 2 and 4.
+    for name in ("ppliteseg_tiny_p2", "ppliteseg_tiny_p4"):
+        with open(os.path.join(ROOT, "tests", "data", "layouts", name + ".pdparams"), "rb") as f:
+            write("unpickler", name + ".pkl", f.read())
 
     header = {"__metadata__": {"format": "pt"},
               "a": {"dtype": "F32", "shape": [2, 3], "data_offsets": [0, 24]},

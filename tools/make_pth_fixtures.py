@@ -213,6 +213,33 @@ def main():
     open(path("bad_crc.pth"), "wb").write(bytes(data))
     expected["bad_crc.pth"] = {"error": "CRC"}
 
+    # zh320's last.pth: OneCycleLR's state holds its anneal_func, a bound
+    # method, pickled as builtins.getattr(OneCycleLR object, name).
+    model = small_model_state()
+    state = collections.OrderedDict((k, v.clone()) for k, v in model.state_dict().items())
+    sgd = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    onecycle = torch.optim.lr_scheduler.OneCycleLR(sgd, max_lr=0.1, total_steps=20)
+    for _ in range(3):
+        sgd.zero_grad()
+        model(randn(1, 3, 5, 5)).square().sum().backward()
+        sgd.step()
+        onecycle.step()
+    save("zh320_last.pth", {"cur_epoch": 3, "best_score": 0.25, "state_dict": state,
+                            "optimizer": sgd.state_dict(), "scheduler": onecycle.state_dict()})
+    expected["zh320_last.pth"] = {"tensors": describe(state), "wrapper": "state_dict",
+                                  "skipped": ["'scheduler'", "getattr", "OneCycleLR"]}
+    # A payload in a branch the conversion skips: a placeholder, never run.
+    evil_optimizer = sgd.state_dict()
+    evil_optimizer["payload"] = RunsCommand(os.system, "touch " + MARKER)
+    save("malicious_optimizer.pth", {"cur_epoch": 3, "state_dict": state, "optimizer": evil_optimizer})
+    expected["malicious_optimizer.pth"] = {"tensors": describe(state), "wrapper": "state_dict",
+                                           "skipped": ["'optimizer'", "'posix.system'"]}
+    # ... and inside the state dict: refused.
+    evil_state = collections.OrderedDict(state)
+    evil_state["evil"] = RunsCommand(os.system, "touch " + MARKER)
+    save("malicious_state_dict.pth", {"cur_epoch": 3, "state_dict": evil_state})
+    expected["malicious_state_dict.pth"] = {"error": "refusing to load global 'posix.system'"}
+
     with open(path("expected.json"), "w") as f:
         json.dump(expected, f, indent=1, sort_keys=True)
     print("wrote", len(expected), "fixtures to", os.path.normpath(OUT), file=sys.stderr)

@@ -7,6 +7,7 @@
 #include "runtime/json_read.h"
 #include "weights/file_io.h"
 #include "weights/net_tensors.h"
+#include "weights/pdparams.h"
 #include "weights/pth.h"
 #include "weights/safetensors.h"
 
@@ -19,12 +20,14 @@ const char* format_name(CheckpointFormat format) {
     case CheckpointFormat::pth: return "pth";
     case CheckpointFormat::safetensors: return "safetensors";
     case CheckpointFormat::cudaseg: return "cudaseg";
+    case CheckpointFormat::pdparams: return "pdparams";
   }
   return "unknown";
 }
 
 CheckpointFormat detect_format(const std::string& path) {
   const Bytes bytes = map_file(path);
+  if (looks_like_numpy_pickle(bytes)) return CheckpointFormat::pdparams;
   if (looks_like_pth(bytes)) return CheckpointFormat::pth;
   if (looks_like_manifest(bytes)) return CheckpointFormat::cudaseg;
   if (bytes.size >= 32 && std::memcmp(bytes.data + bytes.size - 32, "CUDASEG-BLOB-", 13) == 0) {
@@ -32,18 +35,25 @@ CheckpointFormat detect_format(const std::string& path) {
   }
   if (looks_like_safetensors(bytes)) return CheckpointFormat::safetensors;
   CUDASEG_FAIL(path, ": unrecognised checkpoint format (expected a PyTorch .pth zip, safetensors, "
-               "or a cudaseg NAME.json/NAME.bin)");
+               "a pickle of NumPy arrays (PaddleSeg .pdparams), or a cudaseg NAME.json/NAME.bin)");
 }
 
-LoadedTensors load_tensors(const std::string& path, const std::string& pth_key) {
+LoadedTensors load_tensors(const std::string& path, const std::string& pth_key, const std::string& from) {
   LoadedTensors out;
   out.format = detect_format(path);
+  std::vector<std::string> top_level_keys;
   if (out.format == CheckpointFormat::pth) {
     PthOptions options;
     options.key = pth_key;
     PthContents c = load_pth(path, options);
     out.tensors = std::move(c.tensors);
     if (!c.wrapper_key.empty()) out.note = "state dict under '" + c.wrapper_key + "'";
+    for (const std::string& skipped : c.skipped) out.warnings.push_back("warning: " + skipped);
+    top_level_keys = std::move(c.top_level_keys);
+  } else if (out.format == CheckpointFormat::pdparams) {
+    PdparamsContents c = load_pdparams(path);
+    out.tensors = std::move(c.tensors);
+    out.warnings = std::move(c.skipped);
   } else if (out.format == CheckpointFormat::safetensors) {
     out.tensors = load_safetensors(path).tensors;
   } else {
@@ -53,6 +63,9 @@ LoadedTensors load_tensors(const std::string& path, const std::string& pth_key) 
     copy.allow_nonfinite = true;
     out.tensors = load_checkpoint(path, copy).tensors;
   }
+  out.layout = from == "auto" ? detect_layout(out.format == CheckpointFormat::pdparams, top_level_keys, out.tensors, path)
+                              : parse_layout(from);
+  out.tensors = map_layout(out.layout, out.tensors, path, &out.warnings);
   return out;
 }
 
@@ -126,8 +139,25 @@ TensorDict strip_name_prefix(const TensorDict& tensors, const std::string& prefi
   return out;
 }
 
-std::string convert_checkpoint(const std::string& input, const std::string& output, const ConvertOptions& options) {
-  LoadedTensors in = load_tensors(input, options.key);
+namespace {
+
+// mmseg's BaseDecodeHead builds conv_seg, which NVlabs' SegFormer never uses
+// (linear_pred classifies); checkpoints from Hugging Face and some mmseg
+// exports lack it. Zeros stand in: they never reach an output.
+void add_unused_conv_seg(TensorDict& tensors, const json& model, std::vector<std::string>* notes) {
+  if (model.value("name", "") != "segformer") return;
+  for (const TensorSpec& spec : expected_tensors(model)) {
+    if (spec.name.rfind("decode_head.conv_seg.", 0) != 0 || tensors.contains(spec.name)) continue;
+    tensors.insert(spec.name, Tensor::zeros(spec.shape, spec.dtype));
+    notes->push_back("added '" + spec.name + "' as zeros (mmseg's conv_seg, unused by SegFormer's forward)");
+  }
+}
+
+}  // namespace
+
+std::string convert_checkpoint(const std::string& input, const std::string& output, const ConvertOptions& options,
+                               std::vector<std::string>* warnings) {
+  LoadedTensors in = load_tensors(input, options.key, options.from);
   if (!options.strip_prefix.empty()) in.tensors = strip_name_prefix(in.tensors, options.strip_prefix, input);
   TensorDict tensors = options.fp16 ? to_half(in.tensors) : in.tensors;
   if (options.to == "pth") {
@@ -139,15 +169,25 @@ std::string convert_checkpoint(const std::string& input, const std::string& outp
     Checkpoint ck;
     if (!options.config.empty()) {
       apply_run_config(options.config, ck);
+      json model = json::parse(ck.model_json);
+      if (in.layout == SourceLayout::hf && model.value("name", "") == "segformer") {
+        // transformers' SegFormer builds every LayerNorm with torch's default eps.
+        model["layer_norm_eps"] = 1e-5;
+        ck.model_json = model.dump();
+        in.warnings.push_back("model layer_norm_eps set to 1e-5, as Hugging Face's SegFormer uses");
+      }
+      if (in.layout != SourceLayout::torch) add_unused_conv_seg(in.tensors, model, &in.warnings);
       in.tensors = fold_state_aliases(in.tensors, json::parse(ck.model_json), input);
       tensors = options.fp16 ? to_half(in.tensors) : in.tensors;
       check_against_net(in.tensors, json::parse(ck.model_json), input);
     }
-    ck.metadata_json = json{{"source", input}, {"source_format", format_name(in.format)},
-                            {"converter", "rtseg_convert"}, {"fp16", options.fp16}}.dump();
+    ck.metadata_json = json{{"source", input},          {"source_format", format_name(in.format)},
+                            {"source_layout", layout_name(in.layout)}, {"converter", "rtseg_convert"},
+                            {"fp16", options.fp16}}.dump();
     ck.tensors = std::move(tensors);
     save_checkpoint(output, ck);
   }
+  if (warnings != nullptr) *warnings = in.warnings;
   return "wrote " + (options.to.empty() ? checkpoint_paths(output).json + " + " + checkpoint_paths(output).bin : output) +
          " (" + std::to_string(in.tensors.size()) + " tensors from " + format_name(in.format) +
          (in.note.empty() ? "" : ", " + in.note) + ")";

@@ -1,7 +1,9 @@
 #include "weights/pickle.h"
 
+#include <algorithm>
 #include <cstring>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "runtime/error.h"
 
@@ -28,6 +30,25 @@ bool storage_dtype(const std::string& name, DType* dtype) {
   return false;
 }
 
+// What numpy.dtype(str) names, for the dtypes a tensor can hold.
+bool numpy_dtype(const std::string& name, DType* dtype) {
+  static const std::pair<const char*, DType> kTypes[] = {
+      {"f4", DType::f32}, {"f2", DType::f16}, {"f8", DType::f64}, {"i8", DType::i64},
+      {"i4", DType::i32}, {"u1", DType::u8}, {"b1", DType::boolean}};
+  for (const auto& [n, d] : kTypes) {
+    if (name == n) {
+      *dtype = d;
+      return true;
+    }
+  }
+  return false;
+}
+
+bool is_numpy_global(const std::string& name) {
+  return name == "numpy.core.multiarray._reconstruct" || name == "numpy._core.multiarray._reconstruct" ||
+         name == "numpy.ndarray" || name == "numpy.dtype" || name == "_codecs.encode";
+}
+
 const char* storage_type_name(DType dtype) {
   switch (dtype) {
     case DType::f32: return "FloatStorage";
@@ -44,8 +65,9 @@ const char* storage_type_name(DType dtype) {
 
 class Unpickler {
  public:
-  Unpickler(const uint8_t* data, size_t size, std::string source, const UnpickleLimits& limits)
-      : data_(data), size_(size), source_(std::move(source)), limits_(limits) {}
+  Unpickler(const uint8_t* data, size_t size, std::string source, const UnpickleLimits& limits,
+            const UnpickleMode& mode)
+      : data_(data), size_(size), source_(std::move(source)), limits_(limits), mode_(mode) {}
 
   PickleResult run() {
     for (;;) {
@@ -132,12 +154,14 @@ class Unpickler {
     return t;
   }
   void set_items(PyObject* dict, const std::vector<PyObject*>& kv) {
+    if (dict->kind == PyObject::Kind::placeholder) return;  // what a refused object would hold: dropped
     check(dict->kind == PyObject::Kind::dict, "SETITEM on a ", dict->kind_name());
     check(kv.size() % 2 == 0, "SETITEMS with an odd number of objects");
     charge(kv.size() * sizeof(void*));
     for (size_t i = 0; i < kv.size(); i += 2) dict->entries.emplace_back(kv[i], kv[i + 1]);
   }
   void append(PyObject* list, const std::vector<PyObject*>& items) {
+    if (list->kind == PyObject::Kind::placeholder) return;
     check(list->kind == PyObject::Kind::list, "APPEND to a ", list->kind_name());
     charge(items.size() * sizeof(void*));
     list->items.insert(list->items.end(), items.begin(), items.end());
@@ -162,7 +186,14 @@ class Unpickler {
     DType dtype{};
     const bool is_storage = storage_dtype(full, &dtype);
     if (!is_storage && full != "collections.OrderedDict" && full != "torch._utils._rebuild_tensor_v2" &&
-        full != "torch._utils._rebuild_parameter") {
+        full != "torch._utils._rebuild_parameter" && !(mode_.numpy_arrays && is_numpy_global(full))) {
+      if (mode_.placeholders) {
+        PyObject* p = make(PyObject::Kind::placeholder);
+        charge(full.size());
+        p->text = full;
+        p->integer = static_cast<int64_t>(op_pos_);
+        return p;
+      }
       CUDASEG_FAIL(source_, ": refusing to load global '", full, "' at pickle offset ", op_pos_,
                    ": a checkpoint may only reference ", kAllowedGlobals,
                    " (nothing from the file was executed)");
@@ -185,6 +216,15 @@ class Unpickler {
   }
 
   PyObject* reduce(PyObject* callable, PyObject* args) {
+    // A refused callable is never called: its "result" is another placeholder
+    // that keeps the arguments reachable, so a report names what they refer to.
+    if (callable->kind == PyObject::Kind::placeholder) {
+      PyObject* p = make(PyObject::Kind::placeholder);
+      p->text = callable->text;
+      p->integer = callable->integer;
+      p->items = {args};
+      return p;
+    }
     check(callable->kind == PyObject::Kind::global, "REDUCE calls a ", callable->kind_name());
     check(args->kind == PyObject::Kind::tuple, "REDUCE arguments are a ", args->kind_name());
     const auto& a = args->items;
@@ -210,7 +250,85 @@ class Unpickler {
       check(a.size() == 3 && a[0]->kind == PyObject::Kind::tensor, "_rebuild_parameter needs (tensor, bool, hooks)");
       return const_cast<PyObject*>(a[0]);  // arena objects are ours to share
     }
+    if (fn == "numpy.core.multiarray._reconstruct" || fn == "numpy._core.multiarray._reconstruct") {
+      check(a.size() == 3 && a[0]->kind == PyObject::Kind::global && a[0]->text == "numpy.ndarray",
+            "_reconstruct needs (numpy.ndarray, shape, typecode)");
+      return make(PyObject::Kind::array);  // filled by the BUILD that follows
+    }
+    if (fn == "numpy.dtype") {
+      check(!a.empty() && a[0]->kind == PyObject::Kind::string, "numpy.dtype needs a type string");
+      PyObject* d = make(PyObject::Kind::dtype);
+      check(numpy_dtype(a[0]->text, &d->dtype), "numpy dtype '", a[0]->text,
+            "' has no tensor dtype (f2, f4, f8, i4, i8, u1, b1 do)");
+      d->text = a[0]->text;
+      return d;
+    }
+    if (fn == "_codecs.encode") {
+      // Protocol 2 pickles bytes as encode(latin-1 text as UTF-8, 'latin1').
+      check(a.size() == 2 && a[0]->kind == PyObject::Kind::string && a[1]->kind == PyObject::Kind::string &&
+                a[1]->text == "latin1",
+            "_codecs.encode needs (str, 'latin1')");
+      PyObject* b = make(PyObject::Kind::bytes);
+      charge(a[0]->text.size());
+      b->text = latin1_from_utf8(a[0]->text);
+      return b;
+    }
     CUDASEG_FAIL(source_, ": pickle offset ", op_pos_, ": '", fn, "' cannot be called");
+  }
+
+  std::string latin1_from_utf8(const std::string& utf8) {
+    std::string out;
+    out.reserve(utf8.size());
+    for (size_t i = 0; i < utf8.size(); ++i) {
+      const auto c = static_cast<uint8_t>(utf8[i]);
+      if (c < 0x80) {
+        out += static_cast<char>(c);
+        continue;
+      }
+      check((c & 0xe0) == 0xc0 && c <= 0xc3 && i + 1 < utf8.size() && (utf8[i + 1] & 0xc0) == 0x80,
+            "latin1 text holds a character beyond U+00FF");
+      out += static_cast<char>(((c & 0x03) << 6) | (static_cast<uint8_t>(utf8[++i]) & 0x3f));
+    }
+    return out;
+  }
+
+  // numpy.dtype's state: (version, byte order, ...); only the order matters.
+  void build_dtype(PyObject* d, const PyObject* state) {
+    check(state->kind == PyObject::Kind::tuple && state->items.size() >= 2 &&
+              state->items[1]->kind == PyObject::Kind::string,
+          "numpy.dtype state is not (version, byte order, ...)");
+    const std::string& order = state->items[1]->text;
+    check(order == "<" || order == "|" || (order == "=" && dtype_size(d->dtype) == 1), "numpy dtype '", d->text,
+          "' with byte order '", order, "' (only little-endian arrays are read)");
+  }
+
+  // ndarray's state: (version, shape, dtype, is_fortran, raw bytes).
+  void build_array(PyObject* arr, const PyObject* state) {
+    check(state->kind == PyObject::Kind::tuple && state->items.size() == 5, "ndarray state is not a 5-tuple");
+    const auto& s = state->items;
+    arr->shape = int_tuple(s[1], "ndarray shape");
+    check(s[2]->kind == PyObject::Kind::dtype, "ndarray dtype is a ", s[2]->kind_name());
+    check(s[3]->kind == PyObject::Kind::boolean, "ndarray is_fortran is a ", s[3]->kind_name());
+    check(s[4]->kind == PyObject::Kind::bytes, "ndarray data is a ", s[4]->kind_name(),
+          " (object arrays are not read)");
+    arr->dtype = s[2]->dtype;
+    uint64_t numel = 1;
+    for (int64_t d : arr->shape) {
+      check(d >= 0 && (d == 0 || numel <= (uint64_t{1} << 62) / static_cast<uint64_t>(d)), "ndarray shape overflows");
+      numel *= static_cast<uint64_t>(d);
+    }
+    check(numel * dtype_size(arr->dtype) == s[4]->text.size(), "ndarray of ", numel, " ", dtype_name(arr->dtype),
+          " elements holds ", s[4]->text.size(), " bytes");
+    arr->strides.assign(arr->shape.size(), 1);
+    const bool fortran = s[3]->boolean;
+    int64_t step = 1;
+    for (size_t i = 0; i < arr->shape.size(); ++i) {
+      const size_t d = fortran ? i : arr->shape.size() - 1 - i;
+      arr->strides[d] = step;
+      step *= std::max<int64_t>(arr->shape[d], 1);
+    }
+    arr->text = s[4]->text;
+    arr->numel = static_cast<int64_t>(numel);
   }
 
   PyObject* persistent_load(PyObject* pid) {
@@ -243,6 +361,7 @@ class Unpickler {
   size_t pos_ = 0, op_pos_ = 0;
   std::string source_;
   UnpickleLimits limits_;
+  UnpickleMode mode_;
   size_t bytes_ = 0;
   std::vector<PyObject*> stack_;
   std::vector<size_t> marks_;
@@ -370,9 +489,27 @@ void Unpickler::step(uint8_t op) {
     }
     case 'b': {
       PyObject* state = pop();
+      PyObject* obj = top();
+      if (obj->kind == K::placeholder) break;  // a refused object's state: never applied
+      if (obj->kind == K::array) {
+        build_array(obj, state);
+        break;
+      }
+      if (obj->kind == K::dtype) {
+        build_dtype(obj, state);
+        break;
+      }
       // OrderedDict state dicts carry `_metadata` (module versions) as instance
       // state; it describes nothing the loader needs.
-      check(top()->kind == K::dict && state->kind == K::dict, "BUILD on a ", top()->kind_name());
+      check(obj->kind == K::dict && state->kind == K::dict, "BUILD on a ", obj->kind_name());
+      break;
+    }
+    case 0x81: {  // NEWOBJ: cls.__new__(cls, *args), of a refused class only
+      check(mode_.placeholders, "unsupported pickle opcode 0x81 (a state dict never needs it)");
+      PyObject* args = pop();
+      PyObject* cls = pop();
+      check(cls->kind == K::placeholder && args->kind == K::tuple, "NEWOBJ of a ", cls->kind_name());
+      push(cls);
       break;
     }
     case 'Q': push(persistent_load(pop())); break;
@@ -426,13 +563,33 @@ const PyObject* PyObject::get(const std::string& key) const {
 }
 
 std::string PyObject::kind_name() const {
-  static const char* const kNames[] = {"None", "bool", "int", "float", "str", "bytes",
-                                       "list", "tuple", "dict", "global", "storage", "tensor"};
+  static const char* const kNames[] = {"None",   "bool",    "int",    "float",       "str",   "bytes",
+                                       "list",   "tuple",   "dict",   "global",      "storage", "tensor",
+                                       "placeholder", "numpy.dtype", "numpy.ndarray"};
   return kNames[static_cast<int>(kind)];
 }
 
-PickleResult unpickle(const uint8_t* data, size_t size, const std::string& source, const UnpickleLimits& limits) {
-  return Unpickler(data, size, source, limits).run();
+PickleResult unpickle(const uint8_t* data, size_t size, const std::string& source, const UnpickleLimits& limits,
+                      const UnpickleMode& mode) {
+  return Unpickler(data, size, source, limits, mode).run();
+}
+
+std::vector<const PyObject*> placeholders_in(const PyObject* obj) {
+  std::vector<const PyObject*> found, todo{obj};
+  std::unordered_set<const PyObject*> seen;
+  std::unordered_set<std::string> names;
+  while (!todo.empty()) {
+    const PyObject* o = todo.back();
+    todo.pop_back();
+    if (o == nullptr || !seen.insert(o).second) continue;
+    if (o->kind == PyObject::Kind::placeholder && names.insert(o->text).second) found.push_back(o);
+    for (auto it = o->items.rbegin(); it != o->items.rend(); ++it) todo.push_back(*it);
+    for (auto it = o->entries.rbegin(); it != o->entries.rend(); ++it) {
+      todo.push_back(it->second);
+      todo.push_back(it->first);
+    }
+  }
+  return found;
 }
 
 std::string pickle_state_dict(const std::vector<PickledTensor>& tensors) {

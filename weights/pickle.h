@@ -5,8 +5,16 @@
 //   torch._utils._rebuild_parameter, torch.{Float,Half,BFloat16,Double,Long,
 //   Int,Byte,Bool}Storage
 // Any other global (posix.system, builtins.eval, torch.storage._load_from_bytes,
-// numpy scalars ...) is refused with an error naming it. Nothing from the file
-// is ever called: "calls" of the allowed globals build plain values.
+// numpy scalars ...) is refused with an error naming it, or, with
+// UnpickleMode::placeholders, becomes an inert placeholder: a value that names
+// the global and absorbs what the pickle does with it (calls, NEWOBJ, BUILD,
+// items), so a training checkpoint whose scheduler holds a bound method still
+// unpickles; the reader then refuses any placeholder inside the state dict.
+// UnpickleMode::numpy_arrays also reads NumPy arrays (PaddleSeg's .pdparams)
+// by interpreting, never importing, numpy.core.multiarray._reconstruct,
+// numpy.ndarray, numpy.dtype and _codecs.encode (protocol 2 bytes).
+// Nothing from the file is ever called: "calls" of the allowed globals build
+// plain values.
 #pragma once
 
 #include <cstdint>
@@ -20,12 +28,18 @@
 namespace cudaseg::weights {
 
 struct PyObject {
-  enum class Kind { none, boolean, integer, floating, string, bytes, list, tuple, dict, global, storage, tensor };
+  enum class Kind {
+    none, boolean, integer, floating, string, bytes, list, tuple, dict, global, storage, tensor,
+    placeholder,  // a refused global, or anything built from one: `text` names the global
+    dtype,        // numpy.dtype: `dtype`
+    array         // a NumPy array: `dtype`, `shape`, `strides` (elements), bytes in `text`
+  };
   Kind kind = Kind::none;
   bool boolean = false;
   int64_t integer = 0;
   double floating = 0;
-  // string and bytes: the content; global: "module.name"; storage: its key.
+  // string and bytes: the content; global and placeholder: "module.name";
+  // storage: its key; array: its bytes.
   std::string text;
   std::vector<const PyObject*> items;                                 // list, tuple
   std::vector<std::pair<const PyObject*, const PyObject*>> entries;  // dict, in insertion order
@@ -63,11 +77,20 @@ struct UnpickleLimits {
   size_t max_bytes = size_t{256} << 20;      // objects built, with their strings and lists
 };
 
+struct UnpickleMode {
+  bool placeholders = false;  // refused globals become placeholders instead of errors
+  bool numpy_arrays = false;  // NumPy arrays are read (their globals allowed as data builders)
+};
+
 // Unpickles `size` bytes; throws cudaseg::Error (prefixed with `source`) on
-// malformed input, a global outside the list above, or input exceeding a
-// limit (the error names it).
+// malformed input, a global outside the list above (unless mode.placeholders),
+// or input exceeding a limit (the error names it).
 PickleResult unpickle(const uint8_t* data, size_t size, const std::string& source,
-                      const UnpickleLimits& limits = {});
+                      const UnpickleLimits& limits = {}, const UnpickleMode& mode = {});
+
+// The placeholders reachable from `obj` (cycles are safe), one per refused
+// global name, in the order first met.
+std::vector<const PyObject*> placeholders_in(const PyObject* obj);
 
 // One tensor of a state dict to pickle, as a view of storage `key`.
 struct PickledTensor {

@@ -17,10 +17,30 @@ namespace {
 const char* const kWrapperKeys[] = {"state_dict", "model_state_dict", "model", "ema"};
 const char* const kModulePrefix = "module.";
 
+// A dict of tensors, where a placeholder counts as a tensor: a state dict
+// holding one is found, and then refused by name (refuse_placeholders).
 bool holds_tensors(const PyObject* obj) {
   if (obj == nullptr || obj->kind != PyObject::Kind::dict || obj->entries.empty()) return false;
-  return std::all_of(obj->entries.begin(), obj->entries.end(),
-                     [](const auto& kv) { return kv.second->kind == PyObject::Kind::tensor; });
+  return std::all_of(obj->entries.begin(), obj->entries.end(), [](const auto& kv) {
+    return kv.second->kind == PyObject::Kind::tensor || kv.second->kind == PyObject::Kind::placeholder;
+  });
+}
+
+std::string quoted_names(const std::vector<const PyObject*>& placeholders) {
+  std::string out;
+  for (const PyObject* p : placeholders) out += (out.empty() ? "'" : ", '") + p->text + "'";
+  return out;
+}
+
+void refuse_placeholders(const PyObject* sd, const std::string& source) {
+  for (const auto& [k, v] : sd->entries) {
+    const std::vector<const PyObject*> found = placeholders_in(v);
+    if (found.empty()) continue;
+    CUDASEG_FAIL(source, ": refusing to load global '", found[0]->text, "' at pickle offset ", found[0]->integer,
+                 ": the state dict entry '", k->kind == PyObject::Kind::string ? k->text : k->kind_name(),
+                 "' is built from it; a checkpoint may only reference torch's tensor-rebuilding globals "
+                 "(nothing from the file was executed)");
+  }
 }
 
 std::string key_list(const PyObject* dict) {
@@ -29,6 +49,8 @@ std::string key_list(const PyObject* dict) {
     if (!out.empty()) out += ", ";
     out += k->kind == PyObject::Kind::string ? "'" + k->text + "'" : "<" + k->kind_name() + ">";
     out += " (" + v->kind_name() + ")";
+    const std::vector<const PyObject*> refused = placeholders_in(v);
+    if (!refused.empty()) out += " [refused globals " + quoted_names(refused) + ", not loaded]";
     if (out.size() > 400) return out + ", ...";
   }
   return out;
@@ -36,6 +58,10 @@ std::string key_list(const PyObject* dict) {
 
 const PyObject* find_state_dict(const PyObject* root, const PthOptions& options, const std::string& source,
                                 std::string* wrapper) {
+  if (root->kind == PyObject::Kind::placeholder) {
+    CUDASEG_FAIL(source, ": refusing to load global '", root->text, "' at pickle offset ", root->integer,
+                 ": the whole checkpoint is built from it (nothing from the file was executed)");
+  }
   CUDASEG_CHECK(root->kind == PyObject::Kind::dict, source, ": the checkpoint holds a ", root->kind_name(),
                 ", not a dict of tensors");
   if (!options.key.empty()) {
@@ -93,12 +119,21 @@ PthContents read_pth(const Bytes& bytes, const std::string& source, const PthOpt
     CUDASEG_CHECK(value == "little", source, ": byte order '", value, "' is not supported (only little)");
   }
   const Bytes pickle_bytes = zip.read(*pkl);
-  const PickleResult pickle = unpickle(pickle_bytes.data, pickle_bytes.size, source + ": " + pkl->name);
+  UnpickleMode mode;
+  mode.placeholders = true;
+  const PickleResult pickle = unpickle(pickle_bytes.data, pickle_bytes.size, source + ": " + pkl->name, {}, mode);
 
   PthContents out;
   const PyObject* sd = find_state_dict(pickle.root, options, source, &out.wrapper_key);
+  refuse_placeholders(sd, source);
   for (const auto& [k, v] : pickle.root->entries) {
     if (k->kind == PyObject::Kind::string) out.top_level_keys.push_back(k->text);
+    if (v == sd) continue;
+    const std::vector<const PyObject*> refused = placeholders_in(v);
+    if (refused.empty()) continue;
+    out.skipped.push_back("skipped '" + (k->kind == PyObject::Kind::string ? k->text : k->kind_name()) +
+                          "': it refers to " + quoted_names(refused) +
+                          ", kept as inert placeholders (never imported or called)");
   }
   bool strip = options.strip_module_prefix;
   for (const auto& [k, v] : sd->entries) {

@@ -24,13 +24,18 @@ struct PthContents {
   TensorDict tensors;
   std::string wrapper_key;  // the key the state dict came from; empty for a bare one
   std::vector<std::string> top_level_keys;
+  // One line per top-level entry outside the state dict that refers to
+  // globals the reader refuses (an LR scheduler's bound method, an optimizer
+  // object): kept as inert placeholders, never imported or called, and skipped.
+  std::vector<std::string> skipped;
 };
 
 // Reads a .pth from memory. Tensors over stored entries view `bytes` (no copy:
 // with map_file the tensors share the mapping); tensors sharing one storage in
 // the file share one Storage. Throws cudaseg::Error naming `source` on
-// anything malformed, on a global outside the allowed list, and on the legacy
-// pre-zip format (with how to re-save it).
+// anything malformed, on a global outside the allowed list inside the state
+// dict (outside it, see `skipped`), and on the legacy pre-zip format (with how
+// to re-save it).
 PthContents read_pth(const Bytes& bytes, const std::string& source, const PthOptions& options = {});
 PthContents load_pth(const std::string& path, const PthOptions& options = {});
 

@@ -256,5 +256,53 @@ TEST(ConvertCli, StripPrefixRenamesAndValidates) {
   EXPECT_NE(wrong.err.find("no tensor name starts with 'net.'"), std::string::npos) << wrong.err;
 }
 
+// zh320's last.pth (OneCycleLR state with a bound method): converts, and a
+// warning on stderr names what was skipped; a payload in the optimizer branch
+// is skipped the same way and never runs.
+TEST(ConvertCli, TrainingCheckpointWithSchedulerObjectsConverts) {
+  register_tiny();
+  testing::TempDir dir;
+  const std::string marker = "/tmp/cudaseg_pth_fixture_was_executed";
+  ::unlink(marker.c_str());
+  write_file_atomic(dir.file("cfg.json"), R"({"model": {"name": "tiny", "num_classes": 2}})");
+  const Result r = convert({testing::pth_fixture("zh320_last.pth"), "--config", dir.file("cfg.json"), "-o",
+                            dir.file("m.bin")});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find("rtseg_convert: warning: skipped 'scheduler'"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("getattr"), std::string::npos) << r.err;
+  EXPECT_NE(r.out.find("state dict under 'state_dict'"), std::string::npos) << r.out;
+  EXPECT_EQ(load_checkpoint(dir.file("m.json")).tensors.size(), 9u);
+
+  const Result evil = convert({testing::pth_fixture("malicious_optimizer.pth"), "-o", dir.file("e.bin")});
+  ASSERT_EQ(evil.status, 0) << evil.err;
+  EXPECT_NE(evil.err.find("skipped 'optimizer': it refers to 'posix.system'"), std::string::npos) << evil.err;
+  const Result refused = convert({testing::pth_fixture("malicious_state_dict.pth"), "-o", dir.file("s.bin")});
+  EXPECT_EQ(refused.status, 1);
+  EXPECT_NE(refused.err.find("refusing to load global 'posix.system'"), std::string::npos) << refused.err;
+  EXPECT_FALSE(testing::file_exists(marker)) << "a pickled payload ran";
+}
+
+// --from: auto detects a Hugging Face SegFormer and maps its names; torch
+// keeps them; a value outside the list is a usage error.
+TEST(ConvertCli, FromPicksOrDetectsTheLayout) {
+  const std::string hf = std::string(CUDASEG_TEST_DATA) + "/layouts/hf_segformer_tiny.safetensors";
+  const Result detected = convert({hf, "--list"});
+  ASSERT_EQ(detected.status, 0) << detected.err;
+  EXPECT_NE(detected.out.find("backbone.block1.0.attn.kv.weight float32 [8, 4]"), std::string::npos) << detected.out;
+  EXPECT_NE(detected.err.find("key/value pairs concatenated"), std::string::npos) << detected.err;
+  const Result kept = convert({hf, "--list", "--from", "torch"});
+  ASSERT_EQ(kept.status, 0) << kept.err;
+  EXPECT_NE(kept.out.find("segformer.encoder.block.0.0.attention.self.key.weight"), std::string::npos) << kept.out;
+  const Result wrong = convert({testing::pth_fixture("module_prefix.pth"), "--list", "--from", "hf"});
+  EXPECT_EQ(wrong.status, 1);
+  EXPECT_NE(wrong.err.find("--from hf expects Hugging Face SegFormer names"), std::string::npos) << wrong.err;
+  const Result usage = convert({hf, "--list", "--from", "onnx"});
+  EXPECT_EQ(usage.status, 2);
+  EXPECT_NE(usage.err.find("--from takes hf, mmseg, paddle, torch or auto"), std::string::npos) << usage.err;
+  const Result paddle = convert({std::string(CUDASEG_TEST_DATA) + "/layouts/ppliteseg_tiny_p4.pdparams", "--list"});
+  ASSERT_EQ(paddle.status, 0) << paddle.err;
+  EXPECT_NE(paddle.out.find("backbone.features.0.bn.running_var float32 [4]"), std::string::npos) << paddle.out;
+}
+
 }  // namespace
 }  // namespace cudaseg::weights

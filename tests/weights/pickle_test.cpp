@@ -165,3 +165,77 @@ TEST(Unpickler, MemoryMemoAndNestingLimitsNameThemselves) {
 
 }  // namespace
 }  // namespace cudaseg::weights
+
+namespace cudaseg::weights {
+namespace {
+
+PickleResult run_mode(const std::string& pickle, bool placeholders, bool numpy) {
+  UnpickleMode mode;
+  mode.placeholders = placeholders;
+  mode.numpy_arrays = numpy;
+  return unpickle(reinterpret_cast<const uint8_t*>(pickle.data()), pickle.size(), "test.pkl", {}, mode);
+}
+
+// {'a': os.system('x') with BUILD and items applied, 'b': Obj.__new__(Obj)}:
+// placeholders absorb calls, NEWOBJ, BUILD and SETITEMS; nothing is called.
+TEST(UnpicklerPlaceholders, AbsorbWhatThePickleDoesWithThem) {
+  const std::string pkl = P("\x80\x02}(X\x01\x00\x00\x00" "acos\nsystem\nX\x01\x00\x00\x00" "x\x85R}b"
+                            "X\x01\x00\x00\x00" "bcmod\nObj\n)\x81(K\x01K\x02u"
+                            "X\x01\x00\x00\x00" "cK\x07u.");
+  const PickleResult r = run_mode(pkl, true, false);
+  ASSERT_EQ(r.root->kind, PyObject::Kind::dict);
+  EXPECT_EQ(r.root->get("a")->kind, PyObject::Kind::placeholder);
+  EXPECT_EQ(r.root->get("a")->text, "os.system");
+  EXPECT_EQ(r.root->get("b")->text, "mod.Obj");
+  EXPECT_EQ(r.root->get("c")->integer, 7);
+  const std::vector<const PyObject*> found = placeholders_in(r.root);
+  ASSERT_EQ(found.size(), 2u);
+  EXPECT_EQ(found[0]->text, "os.system");
+  EXPECT_EQ(found[1]->text, "mod.Obj");
+  // Without the mode, the same pickle is refused at the first global.
+  EXPECT_NE(error_of(pkl).find("refusing to load global 'os.system'"), std::string::npos);
+}
+
+// numpy.core.multiarray._reconstruct(ndarray, (0,), b'b') + BUILD
+// (1, (2, 3), dtype('f4') with BUILD (3, '<', ...), fortran, 24 bytes): the
+// pickle numpy writes at protocol 4, by hand.
+std::string array_pickle(bool fortran, const std::string& order) {
+  std::string data;
+  for (int i = 0; i < 6; ++i) {
+    const float v = static_cast<float>(i) + 0.5f;
+    data.append(reinterpret_cast<const char*>(&v), 4);
+  }
+  return P("\x80\x04" "cnumpy.core.multiarray\n_reconstruct\n" "cnumpy\nndarray\nK\x00\x85" "C\x01" "b\x87R"
+           "(K\x01K\x02K\x03\x86" "cnumpy\ndtype\nX\x02\x00\x00\x00" "f4\x89\x88\x87R"
+           "(K\x03X\x01\x00\x00\x00") + order + P("NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb") +
+         (fortran ? "\x88" : "\x89") + P("C\x18") + data + P("tb.");
+}
+
+TEST(UnpicklerNumpy, ReadsArraysInCAndFortranOrder) {
+  for (bool fortran : {false, true}) {
+    const PickleResult r = run_mode(array_pickle(fortran, "<"), false, true);
+    ASSERT_EQ(r.root->kind, PyObject::Kind::array);
+    EXPECT_EQ(r.root->dtype, DType::f32);
+    EXPECT_EQ(r.root->shape, (Shape{2, 3}));
+    EXPECT_EQ(r.root->strides, fortran ? (Shape{1, 2}) : (Shape{3, 1}));
+    EXPECT_EQ(r.root->text.size(), 24u);
+  }
+  // Big-endian data and the numpy globals without the mode are refused.
+  EXPECT_THROW(run_mode(array_pickle(false, ">"), false, true), Error);
+  EXPECT_NE(error_of(array_pickle(false, "<")).find("'numpy.core.multiarray._reconstruct'"), std::string::npos);
+}
+
+TEST(UnpicklerNumpy, NumpyModeStillRefusesOtherGlobals) {
+  UnpickleMode mode;
+  mode.numpy_arrays = true;
+  const std::string pkl = P("\x80\x02" "cposix\nsystem\nX\x02\x00\x00\x00" "id\x85R.");
+  try {
+    unpickle(reinterpret_cast<const uint8_t*>(pkl.data()), pkl.size(), "test.pkl", {}, mode);
+    FAIL() << "posix.system was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("refusing to load global 'posix.system'"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace cudaseg::weights

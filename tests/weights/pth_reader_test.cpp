@@ -136,6 +136,45 @@ TEST(PthReader, MaliciousPickleIsRefusedByName) {
   EXPECT_FALSE(testing::file_exists(kMarker));
 }
 
+// zh320's last.pth: the OneCycleLR state pickles a bound method
+// (builtins.getattr on the scheduler object); the state dict still loads, and
+// the skipped branch is named with the globals it refers to.
+TEST(PthReader, RefusedObjectsOutsideTheStateDictAreSkippedAndNamed) {
+  ::unlink(kMarker);
+  const nlohmann::json expected = expected_fixtures();
+  int checked = 0;
+  for (const auto& [file, spec] : expected.items()) {
+    if (!spec.contains("skipped")) continue;
+    SCOPED_TRACE(file);
+    const PthContents c = load_pth(pth_fixture(file));
+    EXPECT_EQ(c.tensors.size(), spec["tensors"].size());
+    ASSERT_EQ(c.skipped.size(), 1u);
+    for (const auto& want : spec["skipped"]) {
+      EXPECT_NE(c.skipped[0].find(want.get<std::string>()), std::string::npos) << c.skipped[0];
+    }
+    EXPECT_NE(c.skipped[0].find("never imported or called"), std::string::npos) << c.skipped[0];
+    ++checked;
+  }
+  EXPECT_EQ(checked, 2);
+  EXPECT_FALSE(testing::file_exists(kMarker)) << "a payload outside the state dict ran";
+  // Files without refused globals report nothing skipped.
+  EXPECT_TRUE(load_pth(pth_fixture("wrap_state_dict.pth")).skipped.empty());
+}
+
+TEST(PthReader, RefusedObjectInsideTheStateDictIsRefusedByName) {
+  ::unlink(kMarker);
+  try {
+    load_pth(pth_fixture("malicious_state_dict.pth"));
+    FAIL() << "a state dict holding os.system loaded";
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("refusing to load global 'posix.system'"), std::string::npos) << what;
+    EXPECT_NE(what.find("entry 'evil'"), std::string::npos) << what;
+    EXPECT_NE(what.find("nothing from the file was executed"), std::string::npos) << what;
+  }
+  EXPECT_FALSE(testing::file_exists(kMarker));
+}
+
 TEST(PthReader, EveryTruncationFailsCleanly) {
   const std::vector<uint8_t> whole = testing::read_bytes(pth_fixture("views.pth"));
   for (size_t n = 0; n < whole.size(); n += 7) {
