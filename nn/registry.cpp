@@ -4,11 +4,18 @@
 #include <map>
 #include <sstream>
 
+#include "runtime/alloc_limit.h"
 #include "runtime/error.h"
 #include "runtime/json_schema.h"
 
 namespace cudaseg::nn {
 namespace {
+
+// What building one net may allocate: 4 GiB, a billion float32 parameters,
+// several times the largest registered net. Arguments asking for more (2^40
+// classes) are an error naming the net before the allocation, not an
+// out-of-memory kill (runtime/alloc_limit.h).
+constexpr size_t kMaxNetBuildBytes = size_t{4} << 30;
 
 std::map<std::string, NetSpec>& table() {
   static std::map<std::string, NetSpec> specs;
@@ -93,6 +100,7 @@ SegNetPtr create_net(const Json& model) {
   const Json args = resolve_model_config(model);
   const NetSpec& spec = net_spec(args["name"].get<std::string>());
   try {
+    const AllocationLimit limit(kMaxNetBuildBytes, "its parameters and buffers");
     return spec.build(args);
   } catch (const Error& e) {
     throw e.with_context("building net '" + spec.name + "'");
