@@ -16,6 +16,11 @@ namespace {
 // classes) are an error naming the net before the allocation, not an
 // out-of-memory kill (runtime/alloc_limit.h).
 constexpr size_t kMaxNetBuildBytes = size_t{4} << 30;
+// The magnitude of a net's integer arguments (widths, depths, kernel sizes),
+// far above any net's: builders multiply them (a width doubled per stage, by
+// an expansion, by k*k), and a product of 2^62 overflows int64 before any
+// allocation could be refused.
+constexpr double kMaxNetInteger = 1 << 20;
 
 std::map<std::string, NetSpec>& table() {
   static std::map<std::string, NetSpec> specs;
@@ -42,7 +47,12 @@ std::vector<schema::Key> model_schema(const NetSpec& spec) {
       // Nested lists (RegSeg's dilation pairs) stay Type::any: the net's builder checks them.
       type = integers ? Type::integers : numbers ? Type::numbers : Type::any;
     }
-    keys.push_back({a.key, type, d, a.help, a.choices});
+    schema::Key key{a.key, type, d, a.help, a.choices};
+    if ((type == Type::integer || type == Type::integers) && a.choices.empty()) {
+      key.min = -kMaxNetInteger;
+      key.max = kMaxNetInteger;
+    }
+    keys.push_back(std::move(key));
   }
   return keys;
 }
