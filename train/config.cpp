@@ -1,6 +1,7 @@
 #include "train/config.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <sstream>
 
 #include "runtime/atomic_file.h"
@@ -15,6 +16,8 @@
 
 namespace cudaseg::train {
 namespace {
+
+namespace fs = std::filesystem;
 
 constexpr int64_t kDefaultIters = 200;
 
@@ -214,6 +217,22 @@ Json resolve_config(const Json& config) {
 }
 
 Json load_config(const std::string& path, const std::vector<std::string>& overrides) {
+  // A teacher's config (distill.teacher.config) is loaded while its student's
+  // resolves: a chain of them that comes back to a config would recurse until
+  // the stack overflows. The configs being loaded on this thread, outermost first:
+  thread_local std::vector<std::string> loading;
+  std::error_code ec;
+  const fs::path canonical = fs::weakly_canonical(path, ec);
+  const std::string id = ec ? path : canonical.string();
+  if (std::find(loading.begin(), loading.end(), id) != loading.end()) {
+    std::string chain;
+    for (auto it = std::find(loading.begin(), loading.end(), id); it != loading.end(); ++it) chain += *it + " -> ";
+    CUDASEG_FAIL(path, ": the config names itself as a teacher config (", chain, id, ")");
+  }
+  loading.push_back(id);
+  struct Pop {
+    ~Pop() { loading.pop_back(); }
+  } pop;
   Json config = parse_json(weights::read_text_file(path), path);
   for (const auto& o : overrides) apply_override(config, o);
   try {

@@ -264,3 +264,28 @@ TEST(Config, Tf32IsABooleanOffByDefault) {
   EXPECT_TRUE(rejects(c, {"train.tf32: expected true or false, got \"on\""}));
   EXPECT_NE(config_help().find("tf32 (bool, default false)"), std::string::npos);
 }
+
+TEST(Config, TeacherConfigsThatComeBackToAConfigAreAnError) {
+  train_testing::register_toy_net();
+  const fs::path dir = fs::temp_directory_path() / "cudaseg_test_config_cycle";
+  fs::create_directories(dir);
+  auto write = [&](const std::string& name, const std::string& teacher) {
+    Json c = minimal();
+    c["distill"] = {{"teacher", {{"config", (dir / teacher).string()}, {"checkpoint", "t"}}}};
+    std::ofstream(dir / name) << c.dump();
+  };
+  // Each recursed until the stack overflowed (SIGSEGV in rtseg_train).
+  write("self.json", "self.json");
+  EXPECT_TRUE(ct::throws_mentioning([&] { load_config((dir / "self.json").string()); },
+                                    {"self.json: config: distill.teacher.config", "names itself as a teacher config",
+                                     "self.json -> " + (dir / "self.json").string() + ")"}));
+  write("a.json", "b.json");
+  write("b.json", "./a.json");
+  EXPECT_TRUE(ct::throws_mentioning([&] { load_config((dir / "a.json").string()); },
+                                    {(dir / "a.json").string() + " -> " + (dir / "b.json").string() + " -> " +
+                                     (dir / "a.json").string()}));
+  // Afterwards a config loads as before: the chain was unwound.
+  std::ofstream(dir / "plain.json") << minimal().dump();
+  EXPECT_EQ(load_config((dir / "plain.json").string())["model"]["num_classes"], 3);
+  fs::remove_all(dir);
+}
