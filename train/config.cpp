@@ -160,6 +160,15 @@ void apply_override(Json& config, const std::string& assignment) {
   const size_t eq = assignment.find('=');
   CUDASEG_CHECK(eq != std::string::npos && eq > 0, "--set: expected KEY=VALUE (e.g. optimizer.lr=0.01), got '",
                 assignment, "'");
+  // A value that is not JSON is kept as a string, and nlohmann's dump() throws
+  // its own type_error on a string that is not UTF-8: later, in an error
+  // message or while config.json is written.
+  try {
+    (void)Json(assignment).dump();
+  } catch (const Json::type_error& e) {
+    const std::string what = e.what();
+    CUDASEG_FAIL("--set: not valid UTF-8 text (", what.substr(what.find("] ") + 2), ")");
+  }
   const std::string path = assignment.substr(0, eq), text = assignment.substr(eq + 1);
   check_json_depth(text, "--set " + path);
   Json value = Json::parse(text, nullptr, false);

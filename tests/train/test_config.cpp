@@ -289,3 +289,18 @@ TEST(Config, TeacherConfigsThatComeBackToAConfigAreAnError) {
   EXPECT_EQ(load_config((dir / "plain.json").string())["model"]["num_classes"], 3);
   fs::remove_all(dir);
 }
+
+TEST(Config, SetValuesThatAreNotUtf8AreAnError) {
+  // Found by fuzz_config: the value became a string nlohmann could not dump,
+  // and its type_error escaped from an error message about it.
+  for (const std::string assignment : {"distill.teacher={\"na\x8a\": 1}", "optimizer.type=ad\xff" "amw",
+                                       "optim\xc3izer.lr=0.1"}) {
+    Json config = minimal();
+    EXPECT_TRUE(ct::throws_mentioning([&] { apply_override(config, assignment); },
+                                      {"--set: not valid UTF-8 text (invalid UTF-8 byte at index"}))
+        << assignment;
+  }
+  Json config = minimal();
+  apply_override(config, "data.root=caf\xc3\xa9");
+  EXPECT_EQ(config["data"]["root"], "caf\xc3\xa9");
+}
