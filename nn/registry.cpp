@@ -4,11 +4,23 @@
 #include <map>
 #include <sstream>
 
+#include "runtime/alloc_limit.h"
 #include "runtime/error.h"
 #include "runtime/json_schema.h"
 
 namespace cudaseg::nn {
 namespace {
+
+// What building one net may allocate: 4 GiB, a billion float32 parameters,
+// several times the largest registered net. Arguments asking for more (2^40
+// classes) are an error naming the net before the allocation, not an
+// out-of-memory kill (runtime/alloc_limit.h).
+constexpr size_t kMaxNetBuildBytes = size_t{4} << 30;
+// The magnitude of a net's integer arguments (widths, depths, kernel sizes),
+// far above any net's: builders multiply them (a width doubled per stage, by
+// an expansion, by k*k), and a product of 2^62 overflows int64 before any
+// allocation could be refused.
+constexpr double kMaxNetInteger = 1 << 20;
 
 std::map<std::string, NetSpec>& table() {
   static std::map<std::string, NetSpec> specs;
@@ -35,7 +47,12 @@ std::vector<schema::Key> model_schema(const NetSpec& spec) {
       // Nested lists (RegSeg's dilation pairs) stay Type::any: the net's builder checks them.
       type = integers ? Type::integers : numbers ? Type::numbers : Type::any;
     }
-    keys.push_back({a.key, type, d, a.help, a.choices});
+    schema::Key key{a.key, type, d, a.help, a.choices};
+    if ((type == Type::integer || type == Type::integers) && a.choices.empty()) {
+      key.min = -kMaxNetInteger;
+      key.max = kMaxNetInteger;
+    }
+    keys.push_back(std::move(key));
   }
   return keys;
 }
@@ -93,6 +110,7 @@ SegNetPtr create_net(const Json& model) {
   const Json args = resolve_model_config(model);
   const NetSpec& spec = net_spec(args["name"].get<std::string>());
   try {
+    const AllocationLimit limit(kMaxNetBuildBytes, "its parameters and buffers");
     return spec.build(args);
   } catch (const Error& e) {
     throw e.with_context("building net '" + spec.name + "'");

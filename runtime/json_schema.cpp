@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iomanip>
 #include <sstream>
 
 #include "runtime/error.h"
@@ -11,7 +12,8 @@ namespace {
 
 std::string number_text(double v) {
   std::ostringstream os;
-  os << v;
+  // Whole bounds up to 2^49 in full (1048576, not 1.04858e+06).
+  os << std::setprecision(15) << v;
   return os.str();
 }
 

@@ -1,5 +1,6 @@
 #include "runtime/storage.h"
 
+#include "runtime/alloc_limit.h"
 #include "runtime/cpu_cache.h"
 #include "runtime/error.h"
 #include "runtime/gpu.h"
@@ -24,6 +25,7 @@ std::shared_ptr<Storage> Storage::allocate(size_t nbytes, Device device) {
 }
 
 std::shared_ptr<Storage> Storage::allocate_unplanned(size_t nbytes, Device device) {
+  charge_allocation(nbytes);
   if (device.is_cpu()) {
     void* ptr = cpu_aligned_alloc(nbytes);
     return std::shared_ptr<Storage>(

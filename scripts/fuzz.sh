@@ -6,7 +6,8 @@
 #
 #   scripts/fuzz.sh                 # every harness, 20 s each
 #   FUZZ_SECONDS=300 scripts/fuzz.sh pth unpickler
-#   FUZZ_SECONDS=450 scripts/fuzz.sh # the long run of docs/reliability.md (8 x 450 s = 1 h)
+#   FUZZ_SECONDS=450 scripts/fuzz.sh # the long run of docs/reliability.md (its hour ran the first 8)
+#   FUZZ_SECONDS=600 scripts/fuzz.sh config # the run config through rtseg_train's resolution
 #
 # Environment: FUZZ_SECONDS (default 20), FUZZ_BUILD_DIR (default build-fuzz),
 # FUZZ_JOBS (build parallelism, default nproc).
@@ -16,7 +17,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build=${FUZZ_BUILD_DIR:-$root/build-fuzz}
 seconds=${FUZZ_SECONDS:-20}
 jobs=${FUZZ_JOBS:-$(nproc)}
-all=(manifest blob zip unpickler safetensors pth image json)
+all=(manifest blob zip unpickler safetensors pth image json config)
 harnesses=("${@:-${all[@]}}")
 
 source "$root/scripts/setup.sh"
@@ -33,6 +34,7 @@ seeds_of() {
     zip|pth) echo "$root/tests/data/pth" ;;
     image) echo "$root/tests/data/images" ;;
     json) echo "$root/nets" ;;
+    config) echo "$root/nets"; echo "$root/tests/fuzz/corpus/config" ;;
     *) echo "$root/tests/fuzz/corpus/$1" ;;
   esac
 }
@@ -42,7 +44,8 @@ failed=()
 for h in "${harnesses[@]}"; do
   corpus="$build/corpus/$h"
   mkdir -p "$corpus"
-  find "$(seeds_of "$h")" -maxdepth 1 -type f ! -name expected.json -exec cp -t "$corpus" {} +
+  mapfile -t seeds < <(seeds_of "$h")
+  find "${seeds[@]}" -maxdepth 1 -type f ! -name expected.json -exec cp -t "$corpus" {} +
   echo "fuzz.sh: $h for ${seconds}s"
   if ! "$build/tests/fuzz/fuzz_$h" "$corpus" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
       -max_len=65536 -artifact_prefix="$build/artifacts/$h-" -print_final_stats=1 \

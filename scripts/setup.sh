@@ -4,6 +4,8 @@
 # Needs root (or sudo) on a fresh machine.
 CUDASEG_PACKAGES=(cmake g++ make pkg-config ccache nlohmann-json3-dev libstb-dev libopenblas-dev
                   libgtest-dev zlib1g-dev ffmpeg)
+# tools/rtseg_tune.py, the hyper-parameter search (run with /usr/bin/python3).
+CUDASEG_PACKAGES+=(python3-optuna)
 
 cudaseg_install_packages() {
   local missing=()

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Writes the seed corpora of tests/fuzz/corpus/ (manifest, blob, unpickler,
-safetensors); the zip and pth harnesses start from tests/data/pth/*.pth.
+safetensors, config); the zip and pth harnesses start from tests/data/pth/*.pth,
+the config harness from nets/*.json too.
 
 The manifest seeds match the fixed blob of fuzz_manifest.cpp and the blob
 seed matches the fixed manifest of fuzz_blob.cpp (blob id 00000000fuzzblob).
@@ -65,6 +66,19 @@ def main():
     text += b" " * ((8 - len(text) % 8) % 8)
     write("safetensors", "mixed.safetensors",
           struct.pack("<Q", len(text)) + text + bytes((i * 41 + 5) & 255 for i in range(43)))
+
+    # Run configs followed by --set overrides, one per line (fuzz_config.cpp).
+    tiny = {"model": {"name": "fpenet", "num_classes": 3},
+            "data": {"dataset": "synthetic", "num_classes": 3, "image_size": [32, 32]},
+            "train": {"iters": 6, "batch_size": 2}}
+    write("config", "overrides.txt", json.dumps(tiny) + "\n--set optimizer.lr=0.1\n--set model.k=2"
+          "\n--set train.epochs=2\n--set train.iters=null")
+    write("config", "nested_set.txt", json.dumps({"model": {"name": "stdc", "num_classes": 2}})
+          + "\n--set model.encoder_type=stdc2\n--set augment.jitter.p=0.5\n--set val.mode=slide"
+          "\n--set val.crop_size=[32,32]\n--set val.stride=[16,16]")
+    write("config", "distill.txt", json.dumps({"model": {"name": "fastscnn", "num_classes": 4}})
+          + "\n--set distill.teacher={\"model\":{\"name\":\"fastscnn\",\"num_classes\":4},"
+          "\"checkpoint\":\"teacher.json\"}")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 #include "train/config.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <sstream>
 
 #include "runtime/atomic_file.h"
@@ -15,6 +16,8 @@
 
 namespace cudaseg::train {
 namespace {
+
+namespace fs = std::filesystem;
 
 constexpr int64_t kDefaultIters = 200;
 
@@ -157,6 +160,15 @@ void apply_override(Json& config, const std::string& assignment) {
   const size_t eq = assignment.find('=');
   CUDASEG_CHECK(eq != std::string::npos && eq > 0, "--set: expected KEY=VALUE (e.g. optimizer.lr=0.01), got '",
                 assignment, "'");
+  // A value that is not JSON is kept as a string, and nlohmann's dump() throws
+  // its own type_error on a string that is not UTF-8: later, in an error
+  // message or while config.json is written.
+  try {
+    (void)Json(assignment).dump();
+  } catch (const Json::type_error& e) {
+    const std::string what = e.what();
+    CUDASEG_FAIL("--set: not valid UTF-8 text (", what.substr(what.find("] ") + 2), ")");
+  }
   const std::string path = assignment.substr(0, eq), text = assignment.substr(eq + 1);
   check_json_depth(text, "--set " + path);
   Json value = Json::parse(text, nullptr, false);
@@ -214,6 +226,22 @@ Json resolve_config(const Json& config) {
 }
 
 Json load_config(const std::string& path, const std::vector<std::string>& overrides) {
+  // A teacher's config (distill.teacher.config) is loaded while its student's
+  // resolves: a chain of them that comes back to a config would recurse until
+  // the stack overflows. The configs being loaded on this thread, outermost first:
+  thread_local std::vector<std::string> loading;
+  std::error_code ec;
+  const fs::path canonical = fs::weakly_canonical(path, ec);
+  const std::string id = ec ? path : canonical.string();
+  if (std::find(loading.begin(), loading.end(), id) != loading.end()) {
+    std::string chain;
+    for (auto it = std::find(loading.begin(), loading.end(), id); it != loading.end(); ++it) chain += *it + " -> ";
+    CUDASEG_FAIL(path, ": the config names itself as a teacher config (", chain, id, ")");
+  }
+  loading.push_back(id);
+  struct Pop {
+    ~Pop() { loading.pop_back(); }
+  } pop;
   Json config = parse_json(weights::read_text_file(path), path);
   for (const auto& o : overrides) apply_override(config, o);
   try {

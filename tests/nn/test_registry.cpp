@@ -77,3 +77,22 @@ TEST(Registry, UnknownKeysAndNetsSuggestTheNearest) {
         << e.what();
   }
 }
+
+TEST(Registry, AbsurdSizesAreRefusedBeforeAllocating) {
+  register_toy();
+  // 2^40 classes x 8 channels of float32 is 32 TiB: an error naming the net,
+  // not an out-of-memory kill.
+  EXPECT_TRUE(ct::throws_mentioning(
+      [] { nn::create_net({{"name", "toy_net"}, {"num_classes", int64_t{1} << 40}}); },
+      {"building net 'toy_net'", "its parameters and buffers: allocating 3.28e+04 GiB would pass the limit of 4 GiB"}));
+  EXPECT_TRUE(ct::throws_mentioning(
+      [] { nn::create_net({{"name", "toy_net"}, {"num_classes", 1 << 20}, {"width", 1 << 20}}); },
+      {"building net 'toy_net'", "would pass the limit of 4 GiB"}));
+  // Beyond 2^20 an integer argument is refused before the builder could
+  // overflow int64 multiplying it.
+  EXPECT_TRUE(ct::throws_mentioning(
+      [] { nn::create_net({{"name", "toy_net"}, {"num_classes", 2}, {"width", int64_t{1} << 62}}); },
+      {"net 'toy_net': model.width: expected an integer in [-1048576, 1048576]"}));
+  // The limit is per net: one built after the refusal is unaffected.
+  EXPECT_EQ(nn::create_net({{"name", "toy_net"}, {"num_classes", 3}})->get("2.weight").shape(), (Shape{3, 8, 1, 1}));
+}

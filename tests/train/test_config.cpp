@@ -264,3 +264,43 @@ TEST(Config, Tf32IsABooleanOffByDefault) {
   EXPECT_TRUE(rejects(c, {"train.tf32: expected true or false, got \"on\""}));
   EXPECT_NE(config_help().find("tf32 (bool, default false)"), std::string::npos);
 }
+
+TEST(Config, TeacherConfigsThatComeBackToAConfigAreAnError) {
+  train_testing::register_toy_net();
+  const fs::path dir = fs::temp_directory_path() / "cudaseg_test_config_cycle";
+  fs::create_directories(dir);
+  auto write = [&](const std::string& name, const std::string& teacher) {
+    Json c = minimal();
+    c["distill"] = {{"teacher", {{"config", (dir / teacher).string()}, {"checkpoint", "t"}}}};
+    std::ofstream(dir / name) << c.dump();
+  };
+  // Each recursed until the stack overflowed (SIGSEGV in rtseg_train).
+  write("self.json", "self.json");
+  EXPECT_TRUE(ct::throws_mentioning([&] { load_config((dir / "self.json").string()); },
+                                    {"self.json: config: distill.teacher.config", "names itself as a teacher config",
+                                     "self.json -> " + (dir / "self.json").string() + ")"}));
+  write("a.json", "b.json");
+  write("b.json", "./a.json");
+  EXPECT_TRUE(ct::throws_mentioning([&] { load_config((dir / "a.json").string()); },
+                                    {(dir / "a.json").string() + " -> " + (dir / "b.json").string() + " -> " +
+                                     (dir / "a.json").string()}));
+  // Afterwards a config loads as before: the chain was unwound.
+  std::ofstream(dir / "plain.json") << minimal().dump();
+  EXPECT_EQ(load_config((dir / "plain.json").string())["model"]["num_classes"], 3);
+  fs::remove_all(dir);
+}
+
+TEST(Config, SetValuesThatAreNotUtf8AreAnError) {
+  // Found by fuzz_config: the value became a string nlohmann could not dump,
+  // and its type_error escaped from an error message about it.
+  for (const std::string assignment : {"distill.teacher={\"na\x8a\": 1}", "optimizer.type=ad\xff" "amw",
+                                       "optim\xc3izer.lr=0.1"}) {
+    Json config = minimal();
+    EXPECT_TRUE(ct::throws_mentioning([&] { apply_override(config, assignment); },
+                                      {"--set: not valid UTF-8 text (invalid UTF-8 byte at index"}))
+        << assignment;
+  }
+  Json config = minimal();
+  apply_override(config, "data.root=caf\xc3\xa9");
+  EXPECT_EQ(config["data"]["root"], "caf\xc3\xa9");
+}
