@@ -35,7 +35,9 @@ Measures a net as rtseg_infer runs it (BatchNorm folded, activations fused):
 latency and throughput of the forward pass on random input, parameter count,
 GMACs (every Conv2d, ConvTranspose2d and Linear layer the forward calls),
 peak memory (CUDA allocator peak on a GPU, the
-process's peak RSS on the CPU) and, with --per-layer, each module's time.
+process's peak RSS on the CPU, read before the MAC count's hooked forward),
+the process's RSS once the session is open and before its first forward
+(idle, weights loaded) and, with --per-layer, each module's time.
 
   --config C.json   a JSON file with a "model" object (or the model object itself); random weights
   --weights W.json  a cudaseg checkpoint
@@ -117,29 +119,32 @@ double percentile(std::vector<double> v, double q) {
   return v[static_cast<size_t>(q * (v.size() - 1) + 0.5)];
 }
 
+// A /proc/self/status field in bytes, -1 where it is missing.
+int64_t status_bytes(const char* field) {
+  std::ifstream status("/proc/self/status");
+  const std::string key = std::string(field) + ":";
+  for (std::string line; std::getline(status, line);)
+    if (line.rfind(key, 0) == 0) return std::atoll(line.c_str() + key.size()) * 1024;
+  return -1;
+}
+
 // VmHWM: this process image's peak, unlike getrusage's ru_maxrss, which a
 // child started by a bigger parent (bench_torch.py) inherits across exec.
 int64_t peak_rss_bytes() {
-  std::ifstream status("/proc/self/status");
-  for (std::string line; std::getline(status, line);)
-    if (line.rfind("VmHWM:", 0) == 0) return std::atoll(line.c_str() + 6) * 1024;
+  const int64_t hwm = status_bytes("VmHWM");
+  if (hwm >= 0) return hwm;
   rusage u{};
   ::getrusage(RUSAGE_SELF, &u);
   return static_cast<int64_t>(u.ru_maxrss) * 1024;
 }
 
-Json measure(const Args& a, infer::InferenceSession& s) {
+Json measure(const Args& a, infer::InferenceSession& s, int64_t idle_rss) {
   const Device device = s.options().device;
   const Tensor x = Generator(0).uniform({a.batch, 3, a.size[0], a.size[1]}, -1.0, 1.0).to(device);
   autograd::NoGradGuard no_grad;
   int64_t params = 0;
   for (const Tensor& p : s.net().parameters()) params += p.numel();
 
-  nn::MacCounter macs(s.net());
-  {
-    nn::ForwardHookGuard guard(&macs);
-    s.forward(x);
-  }
   for (int64_t i = 0; i < a.warmup; ++i) s.forward(x);
   sync(device);
   // The first timed call's state: with warm-up, the shape's plan and graph are settled.
@@ -152,6 +157,14 @@ Json measure(const Args& a, infer::InferenceSession& s) {
     s.forward(x);
     sync(device);
     ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  // Read before the MAC count: its hooked forward takes the plain path, which
+  // an application never runs, so the peak is that of the forwards it does run.
+  const int64_t peak_rss = peak_rss_bytes();
+  nn::MacCounter macs(s.net());
+  {
+    nn::ForwardHookGuard guard(&macs);
+    s.forward(x);
   }
   double mean = 0;
   for (double v : ms) mean += v / ms.size();
@@ -182,9 +195,10 @@ Json measure(const Args& a, infer::InferenceSession& s) {
     r["peak_memory_bytes"] = gpu::allocator_stats(device.index).peak_allocated_bytes;
     r["peak_memory_kind"] = "cuda allocator, timed iterations";
   } else {
-    r["peak_memory_bytes"] = peak_rss_bytes();
+    r["peak_memory_bytes"] = peak_rss;
     r["peak_memory_kind"] = "process peak RSS";
   }
+  r["idle_rss_bytes"] = idle_rss;
   if (a.per_layer) {
     nn::LayerTimer timer(s.net());
     {
@@ -219,7 +233,8 @@ void report(const Json& r, std::ostream& out) {
       << l["p99"].get<double>() << " ms, min " << l["min"].get<double>() << " ms over " << r["iters"] << " iters\n"
       << "  throughput " << r["throughput_images_per_s"].get<double>() << " images/s\n"
       << "  peak memory " << r["peak_memory_bytes"].get<double>() / (1 << 20) << " MiB ("
-      << r["peak_memory_kind"].get<std::string>() << ")\n"
+      << r["peak_memory_kind"].get<std::string>() << "), idle RSS with the weights loaded "
+      << r["idle_rss_bytes"].get<double>() / (1 << 20) << " MiB\n"
       << "  planned arena " << r["planned_arena_bytes"].get<double>() / (1 << 20) << " MiB" << graph_note(r) << "\n";
   if (!r.contains("per_layer")) return;
   out << "  per layer (ms per forward, inclusive of children; % of the outermost timed modules' sum):\n";
@@ -243,7 +258,7 @@ int bench_main(int argc, const char* const* argv, std::ostream& out, std::ostrea
   return run_tool("rtseg_bench", kUsage, argc, argv, out, err, parse, [&](const Args& a) {
     if (a.threads > 0) set_num_threads(static_cast<int>(a.threads));
     infer::InferenceSession s = open_session(a);
-    const Json r = measure(a, s);
+    const Json r = measure(a, s, status_bytes("VmRSS"));
     if (a.json) out << r.dump() << "\n";
     else report(r, out);
     return 0;

@@ -4,6 +4,7 @@
 #include <exception>
 #include <string>
 
+#include "runtime/cpu_cache.h"
 #include "runtime/log.h"
 #include "runtime/storage.h"
 
@@ -30,7 +31,13 @@ constexpr int kMaxCaptureAttempts = 3;
 ForwardRunner::ForwardRunner(Device device, DType dtype, bool plan_memory, bool cuda_graphs)
     : device_(device), dtype_(dtype), plan_memory_(plan_memory), cuda_graphs_(cuda_graphs && plan_memory) {}
 
-ForwardRunner::~ForwardRunner() = default;
+ForwardRunner::~ForwardRunner() {
+  // The cache holds this session's returned logits once the caller drops
+  // them, and the work of pool threads: a process that closes its session
+  // should not keep them.
+  shapes_.clear();
+  if (device_.is_cpu()) release_free_host_memory();
+}
 
 ForwardRunner::PerShape& ForwardRunner::shape_for(const Tensor& input) {
   std::vector<int64_t> key = input.shape();

@@ -13,6 +13,7 @@
 #include "ops/vim.h"
 #include "ops/shape.h"
 #include "ops/unary.h"
+#include "runtime/cpu_cache.h"
 #include "runtime/gpu.h"
 #include "runtime/math_mode.h"
 
@@ -136,6 +137,10 @@ void InferenceSession::prepare() {
   if (options_.precision != Precision::fp32) net_->to(precision_dtype(options_.precision));
   runner_ = std::make_unique<ForwardRunner>(device, precision_dtype(options_.precision), options_.plan_memory,
                                             options_.cuda_graphs);
+  // Building, loading and folding left temporaries (float64 copies, the
+  // parameters' first values under random init) in the block cache and the
+  // heap: an idle session holds its weights and little else.
+  release_free_host_memory();
 }
 
 std::array<int64_t, 2> InferenceSession::input_size_for(int64_t height, int64_t width) const {

@@ -104,9 +104,14 @@ std::vector<Tensor> STDC::run(const Tensor& x, bool training_outputs) {
   std::vector<Tensor> auxs;
   if (aux) auxs = {(*aux_head3_)(x3), (*aux_head4_)(x4), (*aux_head5_)(x5)};
 
+  // The 1/32 and 1/16 paths are released as soon as they are consumed, not
+  // at the end of run(): alive through the FFM they were 32 of the 176 MiB
+  // that STDC1's memory plan needs at 1024x2048.
   Tensor y5 = fn::add((*pool_)(x5), (*arm5_)(x5));
+  x5 = Tensor();
   y5 = fn::interpolate((*conv5_)(y5), std::nullopt, std::array<double, 2>{2.0, 2.0}, "bilinear", true);
   Tensor y4 = fn::add((*conv4_)((*arm4_)(x4)), y5);
+  x4 = y5 = Tensor();
   y4 = fn::interpolate(y4, std::nullopt, std::array<double, 2>{2.0, 2.0}, "bilinear", true);
   Tensor y = ffm_->fuse(y4, x3);
   Tensor out = zh320::resize_bilinear_ac((*seg_head_)(y), size);

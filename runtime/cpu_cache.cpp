@@ -1,5 +1,9 @@
 #include "runtime/cpu_cache.h"
 
+#include <malloc.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -33,10 +37,24 @@ Cache& cache() {
 }
 
 void* raw_alloc(size_t nbytes, size_t alignment) {
+  if (nbytes >= kCpuCacheMin) {
+    static const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+    CUDASEG_CHECK(alignment <= page, "host allocation: alignment ", alignment, " exceeds the page size ", page);
+    void* ptr = ::mmap(nullptr, nbytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CUDASEG_CHECK(ptr != MAP_FAILED, "out of host memory mapping ", nbytes, " bytes");
+    return ptr;
+  }
   const size_t rounded = (nbytes + alignment - 1) / alignment * alignment;
   void* ptr = std::aligned_alloc(alignment, rounded == 0 ? alignment : rounded);
   CUDASEG_CHECK(ptr != nullptr, "out of host memory allocating ", nbytes, " bytes");
   return ptr;
+}
+
+void raw_free(void* ptr, size_t nbytes) {
+  if (nbytes >= kCpuCacheMin)
+    ::munmap(ptr, nbytes);
+  else
+    std::free(ptr);
 }
 
 }  // namespace
@@ -79,17 +97,30 @@ void cpu_cache_free(void* ptr, size_t nbytes) {
       c.stats.cached_bytes += cls;
       return;
     }
+    raw_free(ptr, cls);
+    return;
   }
-  std::free(ptr);
+  raw_free(ptr, nbytes);
 }
 
 void cpu_cache_empty() {
   Cache& c = cache();
   std::lock_guard<std::mutex> lock(c.mutex);
   for (auto& [cls, blocks] : c.free)
-    for (void* p : blocks) std::free(p);
+    for (void* p : blocks) raw_free(p, cls);
   c.free.clear();
   c.stats.cached_bytes = 0;
+}
+
+void* cpu_uncached_alloc(size_t nbytes, size_t alignment) { return raw_alloc(nbytes, alignment); }
+
+void cpu_uncached_free(void* ptr, size_t nbytes) {
+  if (ptr != nullptr) raw_free(ptr, nbytes);
+}
+
+void release_free_host_memory() {
+  cpu_cache_empty();
+  ::malloc_trim(0);
 }
 
 CpuCacheStats cpu_cache_stats() {

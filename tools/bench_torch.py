@@ -14,7 +14,9 @@ input. Reported like rtseg_bench --json: latency (mean, p50, p99, min over
 --iters after --warmup, the device synchronised after each forward),
 throughput, parameter count, GMACs of Conv2d/ConvTranspose2d/Linear layers
 (counted by forward hooks with rtseg_bench's rule), and peak memory (CUDA
-allocator peak on a GPU, the process's peak RSS on the CPU). PyTorch runs
+allocator peak on a GPU, the process's peak RSS on the CPU), and the
+process's RSS once the model is built, before its first forward (idle
+RSS: Python, PyTorch and the weights). PyTorch runs
 eagerly and does not fold BatchNorm; rtseg_bench folds unless given --no-fuse.
 """
 
@@ -52,13 +54,19 @@ def percentile(values, q):
     return v[int(q * (len(v) - 1) + 0.5)]
 
 
-def peak_rss_bytes():
-    """VmHWM, as rtseg_bench reports it (ru_maxrss survives exec, VmHWM does not)."""
+def status_bytes(field):
+    """A /proc/self/status field in bytes, None where it is missing."""
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("VmHWM:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) * 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return None
+
+
+def peak_rss_bytes():
+    """VmHWM, as rtseg_bench reports it (ru_maxrss survives exec, VmHWM does not)."""
+    hwm = status_bytes("VmHWM")
+    return hwm if hwm is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def count_macs(model, config, x):
@@ -89,6 +97,7 @@ def measure(a, config):
         sys.exit("bench_torch: --precision fp16/bf16 needs --device cuda")
     model, info = U.build(os.path.abspath(a.upstream), config)
     model.eval().to(a.device, DTYPES[a.precision])
+    idle_rss = status_bytes("VmRSS")  # as rtseg_bench: model built, before the first forward
     params = sum(p.numel() for p in model.parameters())
     h, w = a.size
     g = torch.Generator().manual_seed(0)
@@ -120,6 +129,7 @@ def measure(a, config):
     else:
         r["peak_memory_bytes"] = peak_rss_bytes()
         r["peak_memory_kind"] = "process peak RSS"
+    r["idle_rss_bytes"] = idle_rss
     return r
 
 
@@ -146,7 +156,7 @@ def line(r):
     l = r["latency_ms"]
     return (f"{r['tool']:>12}: mean {l['mean']:.3f} ms  p50 {l['p50']:.3f}  p99 {l['p99']:.3f}  "
             f"{r['throughput_images_per_s']:.1f} images/s  params {r['params']}  GMACs {r['gmacs']:.4f}  "
-            f"peak {r['peak_memory_bytes'] / 2**20:.1f} MiB")
+            f"peak {r['peak_memory_bytes'] / 2**20:.1f} MiB  idle RSS {r['idle_rss_bytes'] / 2**20:.1f} MiB")
 
 
 def main():

@@ -148,8 +148,6 @@ void pointwise(const float* x, const float* wp, const float* bp, const float* sp
   const int64_t zero_offset = 0;
   parallel_for(0, items, 1, [&](int64_t i0, int64_t i1) {
     thread_local std::vector<float> scratch;
-    if (scratch.size() < static_cast<size_t>(cg * cols)) scratch.resize(static_cast<size_t>(cg * cols));
-    float* buf = scratch.data();
     for (int64_t item = i0; item < i1; ++item) {
       const int64_t image = item / (col_ranges * oc_ranges), rest = item % (col_ranges * oc_ranges);
       const int64_t n = image / g.groups, gr = image % g.groups;
@@ -163,6 +161,12 @@ void pointwise(const float* x, const float* wp, const float* bp, const float* sp
       // plane it reads the input in place (the lanes past the range are never
       // stored); the plane's last columns, off the vector, go through a copy.
       const bool in_place = c0 + row_len <= hw;
+      // Sized at the first copy only: a map whose planes are whole vectors
+      // never copies, and a buffer for the widest range of every channel
+      // (cg * cols floats, 8 MB a thread for 32 channels at 512x1024) would
+      // be resident for nothing.
+      if (!in_place && scratch.size() < static_cast<size_t>(cg * cols)) scratch.resize(static_cast<size_t>(cg * cols));
+      float* buf = scratch.data();
       if (!in_place)
         for (int64_t c = 0; c < cg; ++c) {
           std::memcpy(buf + c * row_len, xg + c * hw, sizeof(float) * len);

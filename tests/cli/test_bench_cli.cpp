@@ -42,6 +42,8 @@ TEST(BenchCli, ConfigRunReportsParamsAndMacs) {
   EXPECT_GT(j["throughput_images_per_s"].get<double>(), 0.0);
   EXPECT_GT(j["peak_memory_bytes"].get<double>(), 0.0);
   EXPECT_GT(j["planned_arena_bytes"].get<double>(), 0.0);
+  EXPECT_GT(j["idle_rss_bytes"].get<double>(), 0.0);
+  EXPECT_LE(j["idle_rss_bytes"].get<double>(), j["peak_memory_bytes"].get<double>());
   EXPECT_FALSE(j["cuda_graphs"].get<bool>());  // the CPU has none to use
   EXPECT_FALSE(j["graph_replayed"].get<bool>());
 }
@@ -53,6 +55,7 @@ TEST(BenchCli, GraphsFlagAndPlannedArenaLine) {
   const auto r = it::bench({"--config", dir.file("c.json"), "--size", "16x16", "--iters", "1", "--graphs", "off"});
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_NE(r.out.find("planned arena "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("idle RSS with the weights loaded "), std::string::npos) << r.out;
   EXPECT_EQ(r.out.find("CUDA graph"), std::string::npos) << r.out;
 }
 

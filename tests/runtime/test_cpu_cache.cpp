@@ -1,6 +1,11 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <vector>
 
 #include "runtime/cpu_cache.h"
 #include "runtime/tensor.h"
@@ -46,4 +51,62 @@ TEST(CpuCache, TensorsOfOneShapeStopMissing) {
   }
   EXPECT_EQ(cpu_cache_stats().misses, misses);
   cpu_cache_empty();
+}
+
+namespace {
+
+// This process's resident set, from /proc/self/status.
+int64_t rss_bytes() {
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);)
+    if (line.rfind("VmRSS:", 0) == 0) return std::atoll(line.c_str() + 6) * 1024;
+  return -1;
+}
+
+constexpr int64_t kMiB = int64_t{1} << 20;
+
+}  // namespace
+
+TEST(CpuCache, UncachedBlocksGoBackToTheSystemAtOnce) {
+  cpu_cache_empty();
+  const int64_t before = rss_bytes();
+  const size_t n = size_t{64} << 20;
+  void* p = cpu_uncached_alloc(n, 64);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % 64, 0u);
+  std::memset(p, 1, n);
+  EXPECT_GE(rss_bytes() - before, 60 * kMiB);
+  cpu_uncached_free(p, n);
+  EXPECT_LT(rss_bytes() - before, 4 * kMiB);
+  EXPECT_EQ(cpu_cache_stats().cached_bytes, 0u);
+}
+
+// glibc serves blocks under its sliding mmap threshold (raised to the size of
+// any mmapped block freed, up to 32 MB) from the heap, where a later small
+// allocation above them kept their pages resident after free(): emptying the
+// cache then gave nothing back.
+TEST(CpuCache, EmptyingGivesBlocksBelowGlibcsMmapThresholdBack) {
+  cpu_cache_empty();
+  std::free(std::malloc(size_t{24} << 20));  // raises glibc's threshold to 24 MB
+  const int64_t before = rss_bytes();
+  const size_t n = size_t{1} << 20;
+  std::vector<void*> blocks;
+  for (int i = 0; i < 16; ++i) {
+    blocks.push_back(cpu_cache_alloc(n, 64));
+    std::memset(blocks.back(), 1, n);
+  }
+  void* pin = std::malloc(size_t{200} << 10);
+  std::memset(pin, 1, size_t{200} << 10);
+  EXPECT_GE(rss_bytes() - before, 15 * kMiB);
+  for (void* b : blocks) cpu_cache_free(b, n);
+  cpu_cache_empty();
+  EXPECT_LT(rss_bytes() - before, 2 * kMiB);
+  std::free(pin);
+}
+
+TEST(CpuCache, ReleasingFreeHostMemoryEmptiesTheCache) {
+  const size_t n = size_t{2} << 20;
+  cpu_cache_free(cpu_cache_alloc(n, 64), n);
+  EXPECT_GT(cpu_cache_stats().cached_bytes, 0u);
+  release_free_host_memory();
+  EXPECT_EQ(cpu_cache_stats().cached_bytes, 0u);
 }
