@@ -1,10 +1,12 @@
 // What a run leaves for a person (train/run_report.h): the charts, the
-// colourised predictions, metrics.jsonl, and the files a Trainer run writes.
+// colourised predictions, metrics.jsonl, the TensorBoard log, report.html,
+// and the files a Trainer run writes.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 
 #include <nlohmann/json.hpp>
 
@@ -48,25 +50,21 @@ std::vector<nlohmann::json> read_jsonl(const fs::path& path) {
 
 TEST(RunReport, LineChartFollowsThePoints) {
   // Falling then rising: the curve is low on the page in the middle.
-  const Tensor img = line_chart({{0, 3.0}, {5, 1.0}, {10, 2.5}}, 120, 200);
+  const ChartText text{"t", "x", "y"};
+  const Tensor img = line_chart({{"", {{0, 3.0}, {5, 1.0}, {10, 2.5}}}}, text, 120, 200);
   ASSERT_EQ(img.shape(), Shape({120, 200, 3}));
-  const double left = curve_row(img, 40), mid = curve_row(img, 103), right = curve_row(img, 185);
+  const double left = curve_row(img, 50), mid = curve_row(img, 111), right = curve_row(img, 172);
   ASSERT_GE(left, 0);
   ASSERT_GE(mid, 0);
   ASSERT_GE(right, 0);
   EXPECT_LT(left, mid);   // 3.0 is drawn above 1.0
   EXPECT_LT(right, mid);  // 2.5 too
   EXPECT_LT(left, right);
-  // A fixed y range puts 0.5 half way between the axes.
-  const Tensor half = line_chart({{0, 0.5}, {1, 0.5}}, 120, 200, {0.0, 1.0});
-  EXPECT_NEAR(curve_row(half, 100), 60, 6);
-  // The axes' end values are printed left of the y axis and under the x axis.
-  int64_t label_pixels = 0;
-  for (int64_t y = 0; y < 120; ++y)
-    for (int64_t x = 0; x < 30; ++x) label_pixels += img.data<uint8_t>()[(y * 200 + x) * 3] == 40;
-  EXPECT_GE(label_pixels, 15);  // "3" and "1"
-  EXPECT_THROW(line_chart({}, 120, 200), Error);
-  EXPECT_THROW(line_chart({{0, std::nan("")}}, 120, 200), Error);
+  // A fixed y range puts 0.5 half way between the y axis' ends (rows 36 and 80 at this size).
+  const Tensor half = line_chart({{"", {{0, 0.5}, {1, 0.5}}}}, text, 120, 200, {0.0, 1.0});
+  EXPECT_NEAR(curve_row(half, 120), (36 + 80) / 2.0, 1.0);
+  EXPECT_THROW(line_chart({}, text, 120, 200), Error);
+  EXPECT_THROW(line_chart({{"", {{0, std::nan("")}}}}, text, 120, 200), Error);
 }
 
 TEST(RunReport, ColourizeAndPredictionGrid) {
@@ -121,6 +119,56 @@ TEST(RunReport, ReopeningKeepsRecordsUpToTheStep) {
   reopened.write_plots();
   EXPECT_TRUE(fs::exists(dir / "loss.png"));
   EXPECT_TRUE(fs::exists(dir / "miou.png"));
+  EXPECT_TRUE(fs::exists(dir / "iou.png"));  // from the kept validation record
+  // The reopened report logs to a second event file, which opens with a
+  // restart at step 3: TensorBoard drops the first file's steps 3 and 4.
+  std::vector<fs::path> events;
+  for (const auto& e : fs::directory_iterator(dir / "tb")) events.push_back(e.path());
+  std::sort(events.begin(), events.end());
+  ASSERT_EQ(events.size(), 2u);
+  std::ifstream in(events[1], std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string start = tfrecord(session_start_event(0, 3));
+  // Skip the version record; compare the second past its wall time (bytes 12 + 1 .. 12 + 9).
+  const size_t second = tfrecord(version_event(0)).size();
+  ASSERT_GE(bytes.size(), second + start.size());
+  EXPECT_EQ(bytes.substr(second + 21, start.size() - 25), start.substr(21, start.size() - 25));
+  fs::remove_all(dir);
+}
+
+TEST(RunReport, ReportHtmlShowsChartsTableAndConfig) {
+  const fs::path dir = fresh_dir("html");
+  RunReport report(dir.string(), 0, Json{{"model", {{"name", "stdc"}}}, {"note", "<script>"}});
+  for (int64_t s = 1; s <= 3; ++s)
+    report.train_step(s, 1.0 / static_cast<double>(s), {{"seg", 0.5}, {"aux", 0.2}}, 0.01, 9);
+  ConfusionMatrix cm(3);
+  Tensor pred = Tensor::zeros({1, 2, 2}, DType::i64), lab = Tensor::zeros({1, 2, 2}, DType::i64);
+  lab.data<int64_t>()[3] = 1;
+  cm.update(pred, lab);
+  report.validation(3, cm, {"road", "a<b", "sky"});
+  report.predictions(3, Tensor::zeros({6, 9, 3}, DType::u8));
+  report.write_plots();
+  std::ifstream in(dir / "report.html");
+  const std::string html((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto count = [&](const std::string& s) {
+    size_t n = 0;
+    for (size_t at = html.find(s); at != std::string::npos; at = html.find(s, at + 1)) ++n;
+    return n;
+  };
+  EXPECT_EQ(count("<img "), 4u);  // loss, validation, IoU per class, predictions
+  EXPECT_EQ(count("src=\"data:image/png;base64,iVBORw0KGgo"), 4u);  // PNGs inlined
+  EXPECT_EQ(count("<tr class=\"iou-row\">"), 3u);
+  // Rows in the dataset's class order, names escaped, an absent class as n/a.
+  const size_t road = html.find("<td>road</td>"), ab = html.find("<td>a&lt;b</td>"), sky = html.find("<td>sky</td>");
+  ASSERT_NE(sky, std::string::npos);
+  EXPECT_LT(road, ab);
+  EXPECT_LT(ab, sky);
+  EXPECT_NE(html.find("<td>sky</td><td class=\"num\">n/a</td>"), std::string::npos);
+  EXPECT_NE(html.find("<td>road</td><td class=\"num\">0.7500</td>"), std::string::npos);
+  EXPECT_NE(html.find("<pre id=\"config\">"), std::string::npos);
+  EXPECT_NE(html.find("&lt;script&gt;"), std::string::npos);
+  EXPECT_EQ(html.find("http"), std::string::npos);  // nothing to fetch
+  EXPECT_NE(html.find("Model stdc."), std::string::npos);
   fs::remove_all(dir);
 }
 
@@ -140,7 +188,7 @@ TEST(RunReport, RewritesAndPlotsGoThroughTheAtomicWriter) {
   std::vector<std::string> names;
   for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
   std::sort(names.begin(), names.end());
-  EXPECT_EQ(names, (std::vector<std::string>{"loss.png", "metrics.jsonl"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"loss.png", "metrics.jsonl", "tb"}));
   fs::remove_all(dir);
 }
 
@@ -180,8 +228,11 @@ TEST(RunReport, TrainerWritesMetricsPlotsAndPredictions) {
   for (const auto& l : lines) tables += l.find("val step") != std::string::npos && l.find("blue") != std::string::npos;
   EXPECT_EQ(tables, 2);
 
-  EXPECT_EQ(read_image((dir / "loss.png").string()).shape(), Shape({240, 400, 3}));
-  EXPECT_EQ(read_image((dir / "miou.png").string()).shape(), Shape({240, 400, 3}));
+  EXPECT_EQ(read_image((dir / "loss.png").string()).shape(), Shape({360, 640, 3}));
+  EXPECT_EQ(read_image((dir / "miou.png").string()).shape(), Shape({360, 640, 3}));
+  EXPECT_EQ(read_image((dir / "iou.png").string()).shape()[1], 640);
+  EXPECT_TRUE(fs::exists(dir / "report.html"));
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir / "tb"), fs::directory_iterator()), 1);
   // Three 12x12 validation samples: rows of image | label | prediction.
   EXPECT_EQ(read_image((dir / "val_predictions.png").string()).shape(), Shape({3 * 12 + 2 * 2, 3 * 12 + 2 * 2, 3}));
   fs::remove_all(dir);
