@@ -5,7 +5,11 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <cmath>
+#include <cstring>
 #include <fstream>
+#include <map>
+#include <optional>
 #include <iterator>
 
 #include <nlohmann/json.hpp>
@@ -46,7 +50,106 @@ std::vector<nlohmann::json> read_jsonl(const fs::path& path) {
   return out;
 }
 
+// A protobuf message's fields: (field number, varint value or bytes).
+std::vector<std::pair<int, std::string>> fields(const std::string& m) {
+  std::vector<std::pair<int, std::string>> out;
+  size_t at = 0;
+  auto varint = [&] {
+    uint64_t v = 0;
+    for (int shift = 0;; shift += 7) {
+      const auto b = static_cast<unsigned char>(m.at(at++));
+      v |= static_cast<uint64_t>(b & 0x7f) << shift;
+      if (!(b & 0x80)) return v;
+    }
+  };
+  while (at < m.size()) {
+    const uint64_t key = varint();
+    const int wire = static_cast<int>(key & 7);
+    std::string value;
+    if (wire == 0) value = std::to_string(varint());
+    if (wire == 1 || wire == 5) value = m.substr(at, wire == 1 ? 8 : 4), at += value.size();
+    if (wire == 2) {
+      const auto n = static_cast<size_t>(varint());
+      value = m.substr(at, n), at += n;
+    }
+    out.emplace_back(static_cast<int>(key >> 3), value);
+  }
+  return out;
+}
+
+struct Scalar {
+  int64_t step;
+  std::string tag;
+  float value;
+};
+
+// The scalars of the event files in `dir`, in file then record order.
+std::vector<Scalar> tb_scalars(const fs::path& dir) {
+  std::vector<fs::path> files;
+  for (const auto& e : fs::directory_iterator(dir)) files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  std::vector<Scalar> out;
+  for (const fs::path& f : files) {
+    std::ifstream in(f, std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    for (size_t at = 0; at + 12 <= bytes.size();) {
+      uint64_t n = 0;
+      for (int i = 7; i >= 0; --i) n = n << 8 | static_cast<unsigned char>(bytes[at + i]);
+      int64_t step = 0;
+      for (const auto& [field, v] : fields(bytes.substr(at + 12, n))) {
+        if (field == 2) step = std::stoll(v);
+        if (field != 5) continue;
+        for (const auto& [vf, value] : fields(v)) {
+          std::string tag;
+          std::optional<float> x;
+          for (const auto& [f2, part] : fields(value)) {
+            if (f2 == 1) tag = part;
+            if (f2 == 2) x = 0, std::memcpy(&*x, part.data(), 4);
+          }
+          if (vf == 1 && x) out.push_back({step, tag, *x});
+        }
+      }
+      at += 16 + n;
+    }
+  }
+  return out;
+}
+
 }  // namespace
+
+// Each value of metrics.jsonl is a TensorBoard scalar at its step, in float32.
+TEST(RunReport, TensorBoardGetsEveryScalar) {
+  const fs::path dir = fresh_dir("tb");
+  {
+    RunReport report(dir.string(), 0);
+    report.train_step(1, 1.5, {{"seg", 1.0}, {"aux0", 0.5}}, 0.01, 12.5, 1024.0);
+    ConfusionMatrix cm(3);
+    Tensor pred = Tensor::zeros({1, 2, 2}, DType::i64), lab = Tensor::zeros({1, 2, 2}, DType::i64);
+    lab.data<int64_t>()[3] = 1;
+    cm.update(pred, lab);
+    report.validation(1, cm, {"road", "car", "sky"});
+  }
+  std::vector<std::string> tags;
+  std::map<std::string, float> value;
+  for (const Scalar& s : tb_scalars(dir / "tb")) {
+    EXPECT_EQ(s.step, 1) << s.tag;
+    tags.push_back(s.tag);
+    value[s.tag] = s.value;
+  }
+  EXPECT_EQ(tags, (std::vector<std::string>{"loss/total", "loss/seg", "loss/aux0", "train/lr", "train/images_per_s",
+                                            "train/loss_scale", "val/miou", "val/pixel_acc", "val_iou/road",
+                                            "val_iou/car", "val_iou/sky"}));
+  EXPECT_EQ(value["loss/total"], 1.5f);
+  EXPECT_EQ(value["loss/aux0"], 0.5f);
+  EXPECT_EQ(value["train/lr"], 0.01f);
+  EXPECT_EQ(value["train/images_per_s"], 12.5f);
+  EXPECT_EQ(value["train/loss_scale"], 1024.0f);
+  EXPECT_EQ(value["val/pixel_acc"], 0.75f);
+  EXPECT_EQ(value["val_iou/road"], 0.75f);
+  EXPECT_EQ(value["val/miou"], static_cast<float>(0.75 / 2));
+  EXPECT_TRUE(std::isnan(value["val_iou/sky"]));  // absent from labels and predictions: null in metrics.jsonl
+  fs::remove_all(dir);
+}
 
 TEST(RunReport, LineChartFollowsThePoints) {
   // Falling then rising: the curve is low on the page in the middle.
