@@ -186,6 +186,8 @@ Axis make_axis(double lo, double hi, int count, double min_step = 0) {
   a.ticks = nice_ticks(lo, hi, count);
   if (min_step > 0 && a.ticks[1] - a.ticks[0] < min_step) {
     a.ticks.clear();
+    // One value sits in the middle of the axis, as nice_ticks puts it.
+    if (hi == lo) lo -= min_step, hi += min_step;
     for (double v = std::floor(lo / min_step) * min_step; v < hi + min_step; v += min_step) a.ticks.push_back(v);
     if (a.ticks.size() < 2) a.ticks.push_back(a.ticks.back() + min_step);
   }

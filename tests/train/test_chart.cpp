@@ -145,6 +145,13 @@ TEST(Chart, LineChartHasTitleAxisLabelsTicksAndLegend) {
   for (int64_t y = 0; y < 360; ++y)
     for (int64_t x = 0; x < 640; ++x) legend_colour += is(plain, y, x, series_colour(1));
   EXPECT_EQ(legend_colour, 0);
+  // A single point (one logged step) is a dot on integer step ticks around it.
+  const Tensor dot = line_chart({{"a", {{2, 0.5}}}}, {"t", "step", "y"}, 360, 640);
+  for (const char* t : {"1", "2", "3"}) EXPECT_EQ(find_text(dot, t).size(), 1u) << t;
+  int64_t dot_pixels = 0;
+  for (int64_t y = 0; y < 360; ++y)
+    for (int64_t x = 0; x < 640; ++x) dot_pixels += is(dot, y, x, series_colour(0));
+  EXPECT_GE(dot_pixels, 9 + 16);  // the dot and the legend's swatch
   EXPECT_THROW(line_chart({{"a", {}}}, {"t", "x", "y"}, 360, 640), Error);
   EXPECT_THROW(line_chart(series, {"t", "x", "y"}, 100, 640), Error);
 }
