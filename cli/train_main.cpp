@@ -35,8 +35,10 @@ constexpr const char* kUsage =
     "The folder receives config.json (the effective config), last.json/.bin (the\n"
     "training checkpoint), best.json/.bin (the best validated weights),\n"
     "metrics.jsonl (one JSON line per logged step, with loss_scale in fp16 runs, and\n"
-    "per validation), loss.png and miou.png (the curves) and val_predictions.png\n"
-    "(image | label | prediction).\n"
+    "per validation), loss.png and miou.png (the curves), iou.png (IoU per class),\n"
+    "val_predictions.png (image | label | prediction), report.html (all of them on\n"
+    "one page, with the per-class table and the config) and tb/ (TensorBoard event\n"
+    "files: tensorboard --logdir DIR).\n"
     "Ctrl-C stops after the current step with a checkpoint.\n"
     "\n"
     "config sections and keys:\n";

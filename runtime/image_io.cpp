@@ -124,24 +124,31 @@ Tensor read_image(const std::string& path, int channels) {
 
 namespace {
 
-// Checks a u8 [H, W] or [H, W, C<=4] image and writes what `encode` (an
-// stb_image_write *_to_func call) produces, atomically.
+// Checks a u8 [H, W] or [H, W, C<=4] image and returns what `encode` (an
+// stb_image_write *_to_func call) produces.
 template <typename Encode>
-void write_encoded(const char* what, const std::string& path, const Tensor& image, Encode&& encode) {
+std::string encode(const char* what, const std::string& path, const Tensor& image, Encode&& to_func) {
   CUDASEG_CHECK(image.dtype() == DType::u8, what, ": '", path, "': expected a uint8 image, got ", image.str());
   CUDASEG_CHECK(image.dim() == 2 || (image.dim() == 3 && image.size(2) >= 1 && image.size(2) <= 4), what, ": '",
                 path, "': expected [H, W] or [H, W, C<=4], got ", shape_str(image.shape()));
   Tensor host = image.to(Device::cpu()).contiguous();
   const int h = static_cast<int>(host.size(0)), w = static_cast<int>(host.size(1));
   const int c = host.dim() == 3 ? static_cast<int>(host.size(2)) : 1;
-  std::vector<unsigned char> encoded;
+  std::string encoded;
   auto sink = [](void* ctx, void* data, int size) {
-    auto* v = static_cast<std::vector<unsigned char>*>(ctx);
-    v->insert(v->end(), static_cast<unsigned char*>(data), static_cast<unsigned char*>(data) + size);
+    static_cast<std::string*>(ctx)->append(static_cast<const char*>(data), static_cast<size_t>(size));
   };
-  CUDASEG_CHECK(encode(+sink, &encoded, w, h, c, host.raw_data()) != 0, what, ": encoding '", path, "' failed");
+  CUDASEG_CHECK(to_func(+sink, &encoded, w, h, c, host.raw_data()) != 0, what, ": encoding '", path, "' failed");
+  return encoded;
+}
+
+int png_to_func(stbi_write_func* f, void* ctx, int w, int h, int c, const void* px) {
+  return stbi_write_png_to_func(f, ctx, w, h, c, px, w * c);
+}
+
+void write_atomic(const char* what, const std::string& path, const std::string& bytes) {
   try {
-    write_file_atomic(path, std::string(encoded.begin(), encoded.end()));
+    write_file_atomic(path, bytes);
   } catch (const Error& e) {
     throw e.with_context(what);
   }
@@ -149,18 +156,19 @@ void write_encoded(const char* what, const std::string& path, const Tensor& imag
 
 }  // namespace
 
+std::string encode_png(const Tensor& image) { return encode("encode_png", "(memory)", image, png_to_func); }
+
 void write_png(const std::string& path, const Tensor& image) {
-  write_encoded("write_png", path, image, [](stbi_write_func* f, void* ctx, int w, int h, int c, const void* px) {
-    return stbi_write_png_to_func(f, ctx, w, h, c, px, w * c);
-  });
+  write_atomic("write_png", path, encode("write_png", path, image, png_to_func));
 }
 
 void write_jpeg(const std::string& path, const Tensor& image, int quality) {
   CUDASEG_CHECK(quality >= 1 && quality <= 100, "write_jpeg: '", path, "': quality ", quality, " must be in 1..100");
-  write_encoded("write_jpeg", path, image, [quality](stbi_write_func* f, void* ctx, int w, int h, int c,
-                                                      const void* px) {
-    return stbi_write_jpg_to_func(f, ctx, w, h, c, px, quality);
-  });
+  write_atomic("write_jpeg", path,
+               encode("write_jpeg", path, image, [quality](stbi_write_func* f, void* ctx, int w, int h, int c,
+                                                           const void* px) {
+                 return stbi_write_jpg_to_func(f, ctx, w, h, c, px, quality);
+               }));
 }
 
 }  // namespace cudaseg

@@ -22,6 +22,10 @@ Tensor read_image(const std::string& path, int channels = 3);
 // (runtime/atomic_file.h).
 void write_png(const std::string& path, const Tensor& image);
 
+// The PNG file write_png writes, in memory (an image inside another file:
+// a TensorBoard event, a data: URI).
+std::string encode_png(const Tensor& image);
+
 // The same as a baseline JPEG of `quality` (1..100); an alpha channel is dropped.
 void write_jpeg(const std::string& path, const Tensor& image, int quality = 90);
 

@@ -3,7 +3,7 @@
 # skipping the install when all are present. Sourced by demo.sh and test.sh.
 # Needs root (or sudo) on a fresh machine.
 CUDASEG_PACKAGES=(cmake g++ make pkg-config ccache nlohmann-json3-dev libstb-dev libopenblas-dev
-                  libgtest-dev zlib1g-dev ffmpeg)
+                  libgtest-dev zlib1g-dev ffmpeg python3-venv chromium)
 # tools/rtseg_tune.py, the hyper-parameter search (run with /usr/bin/python3).
 CUDASEG_PACKAGES+=(python3-optuna)
 
@@ -24,6 +24,21 @@ cudaseg_install_packages() {
   export DEBIAN_FRONTEND=noninteractive
   $sudo apt-get update -q
   $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+# The tensorboard package for the test that reads a run's event files with
+# TensorBoard's own reader: a virtual environment (.venv-tools, or
+# CUDASEG_TOOLS_VENV) over the system's Python, made once; offline, the test
+# is skipped instead.
+cudaseg_make_tools_venv() {
+  local venv="${CUDASEG_TOOLS_VENV:-$PWD/.venv-tools}"
+  if "$venv/bin/python" -c "import tensorboard" 2>/dev/null; then
+    return 0
+  fi
+  echo "cudaseg: making $venv with tensorboard"
+  /usr/bin/python3 -m venv --system-site-packages "$venv" &&
+    "$venv/bin/pip" install -q 'numpy<2' tensorboard ||
+    echo "cudaseg: could not install tensorboard into $venv; its test will be skipped" >&2
 }
 
 # CUDA: on when the toolkit is installed, so a broken CUDA set-up fails loudly

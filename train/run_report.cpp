@@ -2,7 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <map>
+#include <iterator>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -19,56 +19,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using Json = nlohmann::json;
-using Rgb = std::array<uint8_t, 3>;
-
-constexpr Rgb kWhite{255, 255, 255}, kAxis{40, 40, 40}, kGrid{220, 220, 220}, kLine{31, 119, 180};
-
-struct Canvas {
-  int64_t h, w;
-  uint8_t* p;
-  void set(int64_t y, int64_t x, Rgb c) const {
-    if (y < 0 || y >= h || x < 0 || x >= w) return;
-    std::copy(c.begin(), c.end(), p + (y * w + x) * 3);
-  }
-  // Bresenham, two pixels thick so the curve reads at a glance.
-  void line(int64_t y0, int64_t x0, int64_t y1, int64_t x1, Rgb c) const {
-    const int64_t dx = std::abs(x1 - x0), dy = -std::abs(y1 - y0), sx = x0 < x1 ? 1 : -1, sy = y0 < y1 ? 1 : -1;
-    int64_t err = dx + dy;
-    for (;;) {
-      set(y0, x0, c);
-      set(y0 + 1, x0, c);
-      if (x0 == x1 && y0 == y1) break;
-      const int64_t e2 = 2 * err;
-      if (e2 >= dy) err += dy, x0 += sx;
-      if (e2 <= dx) err += dx, y0 += sy;
-    }
-  }
-};
-
-// 3x5 bitmaps (rows top to bottom, 3 bits each, MSB left) of the characters
-// an axis label needs.
-const std::map<char, std::array<uint8_t, 5>> kGlyphs = {
-    {'0', {7, 5, 5, 5, 7}}, {'1', {2, 6, 2, 2, 7}}, {'2', {7, 1, 7, 4, 7}}, {'3', {7, 1, 7, 1, 7}},
-    {'4', {5, 5, 7, 1, 1}}, {'5', {7, 4, 7, 1, 7}}, {'6', {7, 4, 7, 5, 7}}, {'7', {7, 1, 1, 1, 1}},
-    {'8', {7, 5, 7, 5, 7}}, {'9', {7, 5, 7, 1, 7}}, {'.', {0, 0, 0, 0, 2}}, {'-', {0, 0, 7, 0, 0}},
-    {'+', {0, 2, 7, 2, 0}}, {'e', {0, 7, 7, 4, 7}}};
-
-// Draws `text` with its top-left corner at (y, x), 4 pixels per character.
-void text(const Canvas& c, int64_t y, int64_t x, const std::string& s, Rgb colour) {
-  for (size_t i = 0; i < s.size(); ++i) {
-    const auto g = kGlyphs.find(s[i]);
-    if (g == kGlyphs.end()) continue;
-    for (int64_t r = 0; r < 5; ++r)
-      for (int64_t b = 0; b < 3; ++b)
-        if (g->second[static_cast<size_t>(r)] >> (2 - b) & 1) c.set(y + r, x + 4 * static_cast<int64_t>(i) + b, colour);
-  }
-}
-
-std::string number(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.3g", v);
-  return buf;
-}
+using OJson = nlohmann::ordered_json;
 
 // A generated colour for classes past the palette: well spread hues.
 Rgb class_colour(const Palette& palette, int64_t k) {
@@ -85,56 +36,72 @@ void paste(const Tensor& dst, const Tensor& src, int64_t y0, int64_t x0) {
   for (int64_t y = 0; y < h; ++y) std::copy(s + y * w * 3, s + (y + 1) * w * 3, d + ((y0 + y) * W + x0) * 3);
 }
 
-Json finite_or_null(double v) { return std::isfinite(v) ? Json(v) : Json(nullptr); }
+OJson finite_or_null(double v) { return std::isfinite(v) ? OJson(v) : OJson(nullptr); }
+
+double number_or_nan(const OJson& v) { return v.is_number() ? v.get<double>() : std::nan(""); }
+
+std::string html_escape(const std::string& s) {
+  std::string out;
+  for (const char ch : s) {
+    switch (ch) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out += ch;
+    }
+  }
+  return out;
+}
+
+std::string base64(const std::string& bytes) {
+  static const char digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  for (size_t i = 0; i < bytes.size(); i += 3) {
+    uint32_t v = static_cast<uint32_t>(static_cast<unsigned char>(bytes[i])) << 16;
+    if (i + 1 < bytes.size()) v |= static_cast<uint32_t>(static_cast<unsigned char>(bytes[i + 1])) << 8;
+    if (i + 2 < bytes.size()) v |= static_cast<unsigned char>(bytes[i + 2]);
+    out += digits[v >> 18 & 63];
+    out += digits[v >> 12 & 63];
+    out += i + 1 < bytes.size() ? digits[v >> 6 & 63] : '=';
+    out += i + 2 < bytes.size() ? digits[v & 63] : '=';
+  }
+  return out;
+}
+
+// An <img> holding the PNG file `name` of the run folder; nothing when the file is not there.
+std::string inline_png(const fs::path& dir, const std::string& name, const std::string& id, const std::string& alt) {
+  std::ifstream in(dir / name, std::ios::binary);
+  if (!in) return "";
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return "<img id=\"" + id + "\" alt=\"" + html_escape(alt) + "\" src=\"data:image/png;base64," + base64(bytes) +
+         "\">\n";
+}
+
+std::string fixed(double v, int decimals) {
+  if (!std::isfinite(v)) return "n/a";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
+  return buf;
+}
+
+// Marks each image with its decoded width and counts those that loaded, so a
+// report whose pictures broke says so on the page.
+constexpr const char* kImageCheck = R"(<script>
+window.addEventListener('load', function () {
+  var images = document.images, loaded = 0;
+  for (var i = 0; i < images.length; ++i) {
+    images[i].setAttribute('data-natural-width', images[i].naturalWidth);
+    if (images[i].complete && images[i].naturalWidth > 0) ++loaded;
+  }
+  document.getElementById('image-status').textContent = loaded + ' of ' + images.length + ' images loaded';
+});
+</script>
+)";
 
 }  // namespace
-
-Tensor line_chart(const std::vector<std::array<double, 2>>& points, int64_t height, int64_t width,
-                  std::array<double, 2> y_range) {
-  CUDASEG_CHECK(!points.empty(), "line_chart: no points");
-  CUDASEG_CHECK(height >= 32 && width >= 32, "line_chart: size ", height, "x", width, " is below 32x32");
-  double x_lo = points.front()[0], x_hi = x_lo, y_lo = points.front()[1], y_hi = y_lo;
-  for (const auto& [x, y] : points) {
-    CUDASEG_CHECK(std::isfinite(x) && std::isfinite(y), "line_chart: point (", x, ", ", y, ") is not finite");
-    x_lo = std::min(x_lo, x), x_hi = std::max(x_hi, x), y_lo = std::min(y_lo, y), y_hi = std::max(y_hi, y);
-  }
-  if (y_range[0] < y_range[1]) y_lo = y_range[0], y_hi = y_range[1];
-  if (x_hi == x_lo) x_hi = x_lo + 1;
-  if (y_hi == y_lo) y_hi = y_lo + 1;
-  Tensor img = Tensor::full({height, width, 3}, 255.0, DType::u8);
-  const Canvas c{height, width, img.data<uint8_t>()};
-  const int64_t left = std::max<int64_t>(36, width / 12), bottom = height - std::max<int64_t>(8, height / 12);
-  const int64_t top = std::max<int64_t>(4, height / 24), right = width - std::max<int64_t>(4, width / 24);
-  for (int i = 1; i <= 4; ++i) {
-    const int64_t y = bottom - (bottom - top) * i / 4;
-    c.line(y, left, y, right, kGrid);
-  }
-  c.line(bottom, left, bottom, right, kAxis);
-  c.line(top, left, bottom, left, kAxis);
-  for (int i = 0; i <= 4; ++i) {
-    const int64_t x = left + (right - left) * i / 4, y = bottom - (bottom - top) * i / 4;
-    c.line(bottom, x, bottom + 4, x, kAxis);
-    c.line(y, left - 4, y, left, kAxis);
-  }
-  // The y range at the ends of the y axis, the x range under the ends of the x axis.
-  text(c, top - 2, 1, number(y_hi), kAxis);
-  text(c, bottom - 3, 1, number(y_lo), kAxis);
-  text(c, bottom + 6, left - 2, number(x_lo), kAxis);
-  const std::string x_end = number(x_hi);
-  text(c, bottom + 6, right - 4 * static_cast<int64_t>(x_end.size()) + 2, x_end, kAxis);
-  auto px = [&](const std::array<double, 2>& p) {
-    const double fx = (p[0] - x_lo) / (x_hi - x_lo), fy = std::clamp((p[1] - y_lo) / (y_hi - y_lo), 0.0, 1.0);
-    return std::array<int64_t, 2>{bottom - 1 - std::llround(fy * static_cast<double>(bottom - 1 - top)),
-                                  left + 1 + std::llround(fx * static_cast<double>(right - left - 1))};
-  };
-  auto prev = px(points.front());
-  for (const auto& p : points) {
-    const auto cur = px(p);
-    c.line(prev[0], prev[1], cur[0], cur[1], kLine);
-    prev = cur;
-  }
-  return img;
-}
 
 Tensor colourize(const Tensor& ids, const Palette& palette, int64_t ignore_index) {
   CUDASEG_CHECK(ids.dim() == 2 && ids.dtype() == DType::i64, "colourize: expected i64 [H, W] ids");
@@ -179,26 +146,49 @@ Tensor prediction_grid(const Tensor& images, const Tensor& labels, const Tensor&
   return grid;
 }
 
-RunReport::RunReport(std::string out_dir, int64_t step)
-    : dir_(std::move(out_dir)), path_((fs::path(dir_) / "metrics.jsonl").string()) {
+RunReport::RunReport(std::string out_dir, int64_t step, Json config)
+    : dir_(std::move(out_dir)), path_((fs::path(dir_) / "metrics.jsonl").string()), config_(std::move(config)) {
   fs::create_directories(dir_);
+  loss_.push_back({"total", {}});
   std::vector<std::string> kept;
   std::ifstream in(path_);
   for (std::string line; std::getline(in, line);) {
     // A damaged line (cut off by a crash, edited by hand) holds no record to keep.
-    const Json j = Json::parse(line, nullptr, false);
+    const OJson j = OJson::parse(line, nullptr, false);
     if (j.is_discarded() || !j.is_object() || !j.contains("step") || !j["step"].is_number_integer() ||
         j["step"].get<int64_t>() > step)
       continue;
-    const double x = static_cast<double>(j["step"].get<int64_t>());
-    if (j.value("type", "") == "train" && j["loss"].is_number()) loss_.push_back({x, j["loss"].get<double>()});
-    if (j.value("type", "") == "val" && j["miou"].is_number()) miou_.push_back({x, j["miou"].get<double>()});
+    if (j.value("type", "") == "train") add_train(j);
+    if (j.value("type", "") == "val") add_val(j);
     kept.push_back(line);
   }
   in.close();
   std::string text;
   for (const std::string& line : kept) text += line + '\n';
   write_file_atomic(path_, text);
+  tb_ = std::make_unique<TbWriter>((fs::path(dir_) / "tb").string());
+  tb_->session_start(step + 1);
+}
+
+void RunReport::add_train(const OJson& record) {
+  const double x = static_cast<double>(record["step"].get<int64_t>());
+  if (record.contains("loss") && record["loss"].is_number())
+    loss_[0].points.push_back({x, record["loss"].get<double>()});
+  if (!record.contains("terms") || !record["terms"].is_object()) return;
+  for (const auto& [name, v] : record["terms"].items()) {
+    if (!v.is_number()) continue;
+    auto s = std::find_if(loss_.begin() + 1, loss_.end(), [&](const Series& c) { return c.name == name; });
+    if (s == loss_.end()) s = loss_.insert(loss_.end(), Series{name, {}});
+    s->points.push_back({x, v.get<double>()});
+  }
+}
+
+void RunReport::add_val(const OJson& record) {
+  const double x = static_cast<double>(record["step"].get<int64_t>());
+  if (record.contains("miou") && record["miou"].is_number()) miou_.points.push_back({x, record["miou"].get<double>()});
+  if (record.contains("pixel_acc") && record["pixel_acc"].is_number())
+    pixel_acc_.points.push_back({x, record["pixel_acc"].get<double>()});
+  last_val_ = record;
 }
 
 // The log grows a line per record: an append, not a rewrite, so a crash loses
@@ -212,32 +202,105 @@ void RunReport::append(const std::string& line) {
 
 void RunReport::train_step(int64_t step, double loss, const std::vector<std::pair<std::string, double>>& terms,
                            double lr, double images_per_s, std::optional<double> loss_scale) {
-  Json t = Json::object();
+  OJson t = OJson::object();
   for (const auto& [name, v] : terms) t[name] = finite_or_null(v);
-  Json record{{"type", "train"}, {"step", step}, {"loss", finite_or_null(loss)}, {"terms", t}, {"lr", lr},
-              {"images_per_s", finite_or_null(images_per_s)}};
+  OJson record{{"type", "train"}, {"step", step}, {"loss", finite_or_null(loss)}, {"terms", t}, {"lr", lr},
+               {"images_per_s", finite_or_null(images_per_s)}};
   if (loss_scale) record["loss_scale"] = *loss_scale;
   append(record.dump());
-  if (std::isfinite(loss)) loss_.push_back({static_cast<double>(step), loss});
+  add_train(record);
+  tb_->scalar("loss/total", step, loss);
+  for (const auto& [name, v] : terms) tb_->scalar("loss/" + name, step, v);
+  tb_->scalar("train/lr", step, lr);
+  tb_->scalar("train/images_per_s", step, images_per_s);
+  if (loss_scale) tb_->scalar("train/loss_scale", step, *loss_scale);
 }
 
 void RunReport::validation(int64_t step, const ConfusionMatrix& confusion,
                            const std::vector<std::string>& class_names) {
   const std::vector<double> iou = confusion.iou();
-  Json per_class = Json::object();
+  OJson per_class = OJson::object();
   for (size_t k = 0; k < iou.size(); ++k) {
     per_class[k < class_names.size() ? class_names[k] : std::to_string(k)] = finite_or_null(iou[k]);
   }
-  const double miou = confusion.miou();
-  append(Json{{"type", "val"}, {"step", step}, {"miou", finite_or_null(miou)},
-              {"pixel_acc", finite_or_null(confusion.pixel_accuracy())}, {"iou", per_class}}
-             .dump());
-  if (std::isfinite(miou)) miou_.push_back({static_cast<double>(step), miou});
+  const double miou = confusion.miou(), pixel_acc = confusion.pixel_accuracy();
+  const OJson record{{"type", "val"}, {"step", step}, {"miou", finite_or_null(miou)},
+                     {"pixel_acc", finite_or_null(pixel_acc)}, {"iou", per_class}};
+  append(record.dump());
+  add_val(record);
+  tb_->scalar("val/miou", step, miou);
+  tb_->scalar("val/pixel_acc", step, pixel_acc);
+  for (const auto& [name, v] : per_class.items()) tb_->scalar("val_iou/" + name, step, number_or_nan(v));
+}
+
+void RunReport::predictions(int64_t step, const Tensor& grid) {
+  write_png((fs::path(dir_) / "val_predictions.png").string(), grid);
+  tb_->image("val/predictions", step, grid);
 }
 
 void RunReport::write_plots() const {
-  if (!loss_.empty()) write_png((fs::path(dir_) / "loss.png").string(), line_chart(loss_, 240, 400));
-  if (!miou_.empty()) write_png((fs::path(dir_) / "miou.png").string(), line_chart(miou_, 240, 400, {0.0, 1.0}));
+  const fs::path dir(dir_);
+  std::vector<Series> loss;
+  for (const Series& s : loss_)
+    if (!s.points.empty()) loss.push_back(s);
+  if (!loss.empty())
+    write_png((dir / "loss.png").string(), line_chart(loss, {"Training loss", "step", "loss"}, 360, 640));
+  if (!miou_.points.empty() || !pixel_acc_.points.empty()) {
+    write_png((dir / "miou.png").string(),
+              line_chart({miou_, pixel_acc_}, {"Validation", "step", "score"}, 360, 640, {0.0, 1.0}));
+  }
+  if (last_val_.is_object() && !last_val_["iou"].empty()) {
+    std::vector<std::pair<std::string, double>> bars;
+    for (const auto& [name, v] : last_val_["iou"].items()) bars.emplace_back(name, number_or_nan(v));
+    const std::string title = "IoU per class at step " + std::to_string(last_val_["step"].get<int64_t>());
+    write_png((dir / "iou.png").string(), bar_chart(bars, {title, "IoU", ""}, 640));
+  }
+  write_html();
+}
+
+void RunReport::write_html() const {
+  const fs::path dir(dir_);
+  const std::string name = dir.filename().empty() ? dir.parent_path().filename().string() : dir.filename().string();
+  std::ostringstream h;
+  h << "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>cudaseg run "
+    << html_escape(name) << "</title>\n<style>\n"
+    << "body { font-family: sans-serif; margin: 2em; max-width: 1100px; }\n"
+    << "table { border-collapse: collapse; } th, td { border: 1px solid #ccc; padding: 2px 10px; text-align: left; }\n"
+    << "td.num { text-align: right; font-family: monospace; }\n"
+    << "pre { background: #f4f4f4; padding: 1em; overflow: auto; }\n"
+    << "img { max-width: 100%; display: block; margin: 1em 0; }\n"
+    << "#val-predictions { width: 640px; image-rendering: pixelated; }\n"
+    << "</style>\n</head>\n<body>\n<h1>cudaseg run: " << html_escape(name) << "</h1>\n<p id=\"summary\">";
+  if (config_.is_object() && config_.contains("model") && config_["model"].contains("name"))
+    h << "Model " << html_escape(config_["model"]["name"].is_string() ? config_["model"]["name"].get<std::string>()
+                                                                     : config_["model"]["name"].dump())
+      << ". ";
+  if (!loss_[0].points.empty())
+    h << "Trained to step " << static_cast<int64_t>(loss_[0].points.back()[0]) << ", loss "
+      << fixed(loss_[0].points.back()[1], 4) << ". ";
+  if (last_val_.is_object())
+    h << "Latest validation at step " << last_val_["step"].get<int64_t>() << ": mIoU "
+      << fixed(number_or_nan(last_val_["miou"]), 4) << ", pixel accuracy "
+      << fixed(number_or_nan(last_val_["pixel_acc"]), 4) << ".";
+  h << "</p>\n<p id=\"image-status\"></p>\n<h2>Charts</h2>\n"
+    << inline_png(dir, "loss.png", "chart-loss", "training loss")
+    << inline_png(dir, "miou.png", "chart-miou", "validation")
+    << inline_png(dir, "iou.png", "chart-iou", "IoU per class");
+  if (last_val_.is_object()) {
+    h << "<h2>IoU per class at step " << last_val_["step"].get<int64_t>() << "</h2>\n"
+      << "<table id=\"iou-table\">\n<thead><tr><th>class</th><th>IoU</th></tr></thead>\n<tbody>\n";
+    for (const auto& [cls, v] : last_val_["iou"].items())
+      h << "<tr class=\"iou-row\"><td>" << html_escape(cls) << "</td><td class=\"num\">" << fixed(number_or_nan(v), 4)
+        << "</td></tr>\n";
+    h << "</tbody>\n</table>\n";
+  }
+  const std::string predictions = inline_png(dir, "val_predictions.png", "val-predictions", "validation predictions");
+  if (!predictions.empty())
+    h << "<h2>Validation predictions</h2>\n<p>Each row: image | label | prediction (ignored pixels black).</p>\n"
+      << predictions;
+  if (!config_.is_null()) h << "<h2>Config</h2>\n<pre id=\"config\">" << html_escape(config_.dump(2)) << "</pre>\n";
+  h << kImageCheck << "</body>\n</html>\n";
+  write_file_atomic((dir / "report.html").string(), h.str());
 }
 
 }  // namespace cudaseg::train

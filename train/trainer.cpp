@@ -219,8 +219,8 @@ double Trainer::validate() {
   const double miou = r.confusion.miou();
   const std::vector<std::string> names = data_.val->dataset().class_names();
   report_->validation(step_, r.confusion, names);
-  report_->write_plots();
   write_predictions(net);
+  report_->write_plots();
   char line[128];
   std::snprintf(line, sizeof line, "val step %lld: mIoU %.2f%%, pixel acc %.2f%% over %lld images",
                 static_cast<long long>(step_), 100.0 * miou, 100.0 * r.confusion.pixel_accuracy(),
@@ -259,9 +259,8 @@ void Trainer::write_predictions(nn::Module& net) const {
   }
   if (was_training) net.train();
   const weights::Preprocess p = preprocess();
-  write_png((fs::path(out_dir_) / "val_predictions.png").string(),
-            prediction_grid(input, label, predictions, p.mean, p.std, data_.val->dataset().palette(),
-                            data_.val->dataset().ignore_index()));
+  report_->predictions(step_, prediction_grid(input, label, predictions, p.mean, p.std,
+                                             data_.val->dataset().palette(), data_.val->dataset().ignore_index()));
 }
 
 void Trainer::log_progress(const LossResult& loss, double lr, double seconds, int64_t done_this_run) {
@@ -315,7 +314,7 @@ TrainResult Trainer::run(int64_t stop_at) {
   const int64_t first = step_;
   fs::create_directories(out_dir_);
   save_config((fs::path(out_dir_) / "config.json").string(), config_);
-  report_ = std::make_unique<RunReport>(out_dir_, step_);
+  report_ = std::make_unique<RunReport>(out_dir_, step_, config_);
   net_->train();
   const std::string last_path = (fs::path(out_dir_) / "last").string();
   // The step `last` holds (a resumed run starts from it); nothing is on disk

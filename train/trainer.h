@@ -24,8 +24,9 @@
 // validation error, a full disk for the plots) first saves them as OUT/last
 // and says how to resume; only a diverged loss or an update half applied
 // leaves the last checkpoint as it was, and the message says so. Each logged step
-// and validation is also appended to OUT/metrics.jsonl, and each validation
-// redraws OUT/loss.png, OUT/miou.png and OUT/val_predictions.png
+// and validation is also appended to OUT/metrics.jsonl and logged for
+// TensorBoard under OUT/tb/, and each validation redraws OUT/loss.png,
+// OUT/miou.png, OUT/iou.png, OUT/val_predictions.png and OUT/report.html
 // (train/run_report.h).
 // Every run() writes the effective config to OUT/config.json first.
 // With a `distill` section (train/distill.h) the teacher is loaded and checked

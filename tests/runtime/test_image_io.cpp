@@ -66,6 +66,24 @@ TEST(ImageIO, PngWriteReadRoundTrip) {
   std::remove(path.c_str());
 }
 
+// encode_png gives the bytes write_png puts in the file, with the same checks.
+TEST(ImageIO, EncodePngIsTheFileInMemory) {
+  Tensor img = Tensor::empty({3, 4, 3}, DType::u8);
+  for (int i = 0; i < 36; ++i) img.data<uint8_t>()[i] = static_cast<uint8_t>(i * 11);
+  const std::string path = testing::TempDir() + "encoded.png";
+  write_png(path, img);
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  ASSERT_NE(f, nullptr);
+  std::string file;
+  for (int c; (c = std::fgetc(f)) != EOF;) file.push_back(static_cast<char>(c));
+  std::fclose(f);
+  std::remove(path.c_str());
+  EXPECT_EQ(encode_png(img), file);
+  EXPECT_EQ(encode_png(img).substr(0, 8), "\x89PNG\r\n\x1a\n");
+  EXPECT_THROW(encode_png(Tensor::zeros({2, 2})), Error);
+  EXPECT_THROW(encode_png(Tensor::zeros({2, 2, 5}, DType::u8)), Error);
+}
+
 // JPEG is lossy: a smooth image comes back within a few levels at quality 95.
 TEST(ImageIO, JpegWriteReadRoundTrip) {
   Tensor img = Tensor::empty({16, 24, 3}, DType::u8);

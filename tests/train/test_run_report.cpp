@@ -1,10 +1,16 @@
 // What a run leaves for a person (train/run_report.h): the charts, the
-// colourised predictions, metrics.jsonl, and the files a Trainer run writes.
+// colourised predictions, metrics.jsonl, the TensorBoard log, report.html,
+// and the files a Trainer run writes.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <filesystem>
+#include <cmath>
+#include <cstring>
 #include <fstream>
+#include <map>
+#include <optional>
+#include <iterator>
 
 #include <nlohmann/json.hpp>
 
@@ -44,29 +50,124 @@ std::vector<nlohmann::json> read_jsonl(const fs::path& path) {
   return out;
 }
 
+// A protobuf message's fields: (field number, varint value or bytes).
+std::vector<std::pair<int, std::string>> fields(const std::string& m) {
+  std::vector<std::pair<int, std::string>> out;
+  size_t at = 0;
+  auto varint = [&] {
+    uint64_t v = 0;
+    for (int shift = 0;; shift += 7) {
+      const auto b = static_cast<unsigned char>(m.at(at++));
+      v |= static_cast<uint64_t>(b & 0x7f) << shift;
+      if (!(b & 0x80)) return v;
+    }
+  };
+  while (at < m.size()) {
+    const uint64_t key = varint();
+    const int wire = static_cast<int>(key & 7);
+    std::string value;
+    if (wire == 0) value = std::to_string(varint());
+    if (wire == 1 || wire == 5) value = m.substr(at, wire == 1 ? 8 : 4), at += value.size();
+    if (wire == 2) {
+      const auto n = static_cast<size_t>(varint());
+      value = m.substr(at, n), at += n;
+    }
+    out.emplace_back(static_cast<int>(key >> 3), value);
+  }
+  return out;
+}
+
+struct Scalar {
+  int64_t step;
+  std::string tag;
+  float value;
+};
+
+// The scalars of the event files in `dir`, in file then record order.
+std::vector<Scalar> tb_scalars(const fs::path& dir) {
+  std::vector<fs::path> files;
+  for (const auto& e : fs::directory_iterator(dir)) files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  std::vector<Scalar> out;
+  for (const fs::path& f : files) {
+    std::ifstream in(f, std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    for (size_t at = 0; at + 12 <= bytes.size();) {
+      uint64_t n = 0;
+      for (int i = 7; i >= 0; --i) n = n << 8 | static_cast<unsigned char>(bytes[at + i]);
+      int64_t step = 0;
+      for (const auto& [field, v] : fields(bytes.substr(at + 12, n))) {
+        if (field == 2) step = std::stoll(v);
+        if (field != 5) continue;
+        for (const auto& [vf, value] : fields(v)) {
+          std::string tag;
+          std::optional<float> x;
+          for (const auto& [f2, part] : fields(value)) {
+            if (f2 == 1) tag = part;
+            if (f2 == 2) x = 0, std::memcpy(&*x, part.data(), 4);
+          }
+          if (vf == 1 && x) out.push_back({step, tag, *x});
+        }
+      }
+      at += 16 + n;
+    }
+  }
+  return out;
+}
+
 }  // namespace
+
+// Each value of metrics.jsonl is a TensorBoard scalar at its step, in float32.
+TEST(RunReport, TensorBoardGetsEveryScalar) {
+  const fs::path dir = fresh_dir("tb");
+  {
+    RunReport report(dir.string(), 0);
+    report.train_step(1, 1.5, {{"seg", 1.0}, {"aux0", 0.5}}, 0.01, 12.5, 1024.0);
+    ConfusionMatrix cm(3);
+    Tensor pred = Tensor::zeros({1, 2, 2}, DType::i64), lab = Tensor::zeros({1, 2, 2}, DType::i64);
+    lab.data<int64_t>()[3] = 1;
+    cm.update(pred, lab);
+    report.validation(1, cm, {"road", "car", "sky"});
+  }
+  std::vector<std::string> tags;
+  std::map<std::string, float> value;
+  for (const Scalar& s : tb_scalars(dir / "tb")) {
+    EXPECT_EQ(s.step, 1) << s.tag;
+    tags.push_back(s.tag);
+    value[s.tag] = s.value;
+  }
+  EXPECT_EQ(tags, (std::vector<std::string>{"loss/total", "loss/seg", "loss/aux0", "train/lr", "train/images_per_s",
+                                            "train/loss_scale", "val/miou", "val/pixel_acc", "val_iou/road",
+                                            "val_iou/car", "val_iou/sky"}));
+  EXPECT_EQ(value["loss/total"], 1.5f);
+  EXPECT_EQ(value["loss/aux0"], 0.5f);
+  EXPECT_EQ(value["train/lr"], 0.01f);
+  EXPECT_EQ(value["train/images_per_s"], 12.5f);
+  EXPECT_EQ(value["train/loss_scale"], 1024.0f);
+  EXPECT_EQ(value["val/pixel_acc"], 0.75f);
+  EXPECT_EQ(value["val_iou/road"], 0.75f);
+  EXPECT_EQ(value["val/miou"], static_cast<float>(0.75 / 2));
+  EXPECT_TRUE(std::isnan(value["val_iou/sky"]));  // absent from labels and predictions: null in metrics.jsonl
+  fs::remove_all(dir);
+}
 
 TEST(RunReport, LineChartFollowsThePoints) {
   // Falling then rising: the curve is low on the page in the middle.
-  const Tensor img = line_chart({{0, 3.0}, {5, 1.0}, {10, 2.5}}, 120, 200);
+  const ChartText text{"t", "x", "y"};
+  const Tensor img = line_chart({{"", {{0, 3.0}, {5, 1.0}, {10, 2.5}}}}, text, 120, 200);
   ASSERT_EQ(img.shape(), Shape({120, 200, 3}));
-  const double left = curve_row(img, 40), mid = curve_row(img, 103), right = curve_row(img, 185);
+  const double left = curve_row(img, 50), mid = curve_row(img, 111), right = curve_row(img, 172);
   ASSERT_GE(left, 0);
   ASSERT_GE(mid, 0);
   ASSERT_GE(right, 0);
   EXPECT_LT(left, mid);   // 3.0 is drawn above 1.0
   EXPECT_LT(right, mid);  // 2.5 too
   EXPECT_LT(left, right);
-  // A fixed y range puts 0.5 half way between the axes.
-  const Tensor half = line_chart({{0, 0.5}, {1, 0.5}}, 120, 200, {0.0, 1.0});
-  EXPECT_NEAR(curve_row(half, 100), 60, 6);
-  // The axes' end values are printed left of the y axis and under the x axis.
-  int64_t label_pixels = 0;
-  for (int64_t y = 0; y < 120; ++y)
-    for (int64_t x = 0; x < 30; ++x) label_pixels += img.data<uint8_t>()[(y * 200 + x) * 3] == 40;
-  EXPECT_GE(label_pixels, 15);  // "3" and "1"
-  EXPECT_THROW(line_chart({}, 120, 200), Error);
-  EXPECT_THROW(line_chart({{0, std::nan("")}}, 120, 200), Error);
+  // A fixed y range puts 0.5 half way between the y axis' ends (rows 36 and 80 at this size).
+  const Tensor half = line_chart({{"", {{0, 0.5}, {1, 0.5}}}}, text, 120, 200, {0.0, 1.0});
+  EXPECT_NEAR(curve_row(half, 120), (36 + 80) / 2.0, 1.0);
+  EXPECT_THROW(line_chart({}, text, 120, 200), Error);
+  EXPECT_THROW(line_chart({{"", {{0, std::nan("")}}}}, text, 120, 200), Error);
 }
 
 TEST(RunReport, ColourizeAndPredictionGrid) {
@@ -121,6 +222,56 @@ TEST(RunReport, ReopeningKeepsRecordsUpToTheStep) {
   reopened.write_plots();
   EXPECT_TRUE(fs::exists(dir / "loss.png"));
   EXPECT_TRUE(fs::exists(dir / "miou.png"));
+  EXPECT_TRUE(fs::exists(dir / "iou.png"));  // from the kept validation record
+  // The reopened report logs to a second event file, which opens with a
+  // restart at step 3: TensorBoard drops the first file's steps 3 and 4.
+  std::vector<fs::path> events;
+  for (const auto& e : fs::directory_iterator(dir / "tb")) events.push_back(e.path());
+  std::sort(events.begin(), events.end());
+  ASSERT_EQ(events.size(), 2u);
+  std::ifstream in(events[1], std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string start = tfrecord(session_start_event(0, 3));
+  // Skip the version record; compare the second past its wall time (bytes 12 + 1 .. 12 + 9).
+  const size_t second = tfrecord(version_event(0)).size();
+  ASSERT_GE(bytes.size(), second + start.size());
+  EXPECT_EQ(bytes.substr(second + 21, start.size() - 25), start.substr(21, start.size() - 25));
+  fs::remove_all(dir);
+}
+
+TEST(RunReport, ReportHtmlShowsChartsTableAndConfig) {
+  const fs::path dir = fresh_dir("html");
+  RunReport report(dir.string(), 0, Json{{"model", {{"name", "stdc"}}}, {"note", "<script>"}});
+  for (int64_t s = 1; s <= 3; ++s)
+    report.train_step(s, 1.0 / static_cast<double>(s), {{"seg", 0.5}, {"aux", 0.2}}, 0.01, 9);
+  ConfusionMatrix cm(3);
+  Tensor pred = Tensor::zeros({1, 2, 2}, DType::i64), lab = Tensor::zeros({1, 2, 2}, DType::i64);
+  lab.data<int64_t>()[3] = 1;
+  cm.update(pred, lab);
+  report.validation(3, cm, {"road", "a<b", "sky"});
+  report.predictions(3, Tensor::zeros({6, 9, 3}, DType::u8));
+  report.write_plots();
+  std::ifstream in(dir / "report.html");
+  const std::string html((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto count = [&](const std::string& s) {
+    size_t n = 0;
+    for (size_t at = html.find(s); at != std::string::npos; at = html.find(s, at + 1)) ++n;
+    return n;
+  };
+  EXPECT_EQ(count("<img "), 4u);  // loss, validation, IoU per class, predictions
+  EXPECT_EQ(count("src=\"data:image/png;base64,iVBORw0KGgo"), 4u);  // PNGs inlined
+  EXPECT_EQ(count("<tr class=\"iou-row\">"), 3u);
+  // Rows in the dataset's class order, names escaped, an absent class as n/a.
+  const size_t road = html.find("<td>road</td>"), ab = html.find("<td>a&lt;b</td>"), sky = html.find("<td>sky</td>");
+  ASSERT_NE(sky, std::string::npos);
+  EXPECT_LT(road, ab);
+  EXPECT_LT(ab, sky);
+  EXPECT_NE(html.find("<td>sky</td><td class=\"num\">n/a</td>"), std::string::npos);
+  EXPECT_NE(html.find("<td>road</td><td class=\"num\">0.7500</td>"), std::string::npos);
+  EXPECT_NE(html.find("<pre id=\"config\">"), std::string::npos);
+  EXPECT_NE(html.find("&lt;script&gt;"), std::string::npos);
+  EXPECT_EQ(html.find("http"), std::string::npos);  // nothing to fetch
+  EXPECT_NE(html.find("Model stdc."), std::string::npos);
   fs::remove_all(dir);
 }
 
@@ -140,7 +291,7 @@ TEST(RunReport, RewritesAndPlotsGoThroughTheAtomicWriter) {
   std::vector<std::string> names;
   for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
   std::sort(names.begin(), names.end());
-  EXPECT_EQ(names, (std::vector<std::string>{"loss.png", "metrics.jsonl"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"loss.png", "metrics.jsonl", "tb"}));
   fs::remove_all(dir);
 }
 
@@ -180,8 +331,11 @@ TEST(RunReport, TrainerWritesMetricsPlotsAndPredictions) {
   for (const auto& l : lines) tables += l.find("val step") != std::string::npos && l.find("blue") != std::string::npos;
   EXPECT_EQ(tables, 2);
 
-  EXPECT_EQ(read_image((dir / "loss.png").string()).shape(), Shape({240, 400, 3}));
-  EXPECT_EQ(read_image((dir / "miou.png").string()).shape(), Shape({240, 400, 3}));
+  EXPECT_EQ(read_image((dir / "loss.png").string()).shape(), Shape({360, 640, 3}));
+  EXPECT_EQ(read_image((dir / "miou.png").string()).shape(), Shape({360, 640, 3}));
+  EXPECT_EQ(read_image((dir / "iou.png").string()).shape()[1], 640);
+  EXPECT_TRUE(fs::exists(dir / "report.html"));
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir / "tb"), fs::directory_iterator()), 1);
   // Three 12x12 validation samples: rows of image | label | prediction.
   EXPECT_EQ(read_image((dir / "val_predictions.png").string()).shape(), Shape({3 * 12 + 2 * 2, 3 * 12 + 2 * 2, 3}));
   fs::remove_all(dir);

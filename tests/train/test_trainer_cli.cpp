@@ -63,6 +63,8 @@ TEST(TrainCli, HelpAndUsageErrors) {
   }
   EXPECT_NE(help.out.find("image_size"), std::string::npos);  // the data section's keys
   EXPECT_NE(help.out.find("metrics.jsonl"), std::string::npos);  // what the run folder receives
+  EXPECT_NE(help.out.find("report.html"), std::string::npos);
+  EXPECT_NE(help.out.find("tensorboard --logdir"), std::string::npos);
   for (const auto& args : std::vector<std::vector<std::string>>{
            {}, {"a.json", "--bogus"}, {"a.json", "--set"}, {"a.json", "b.json"}}) {
     const Result r = run_cli(args);
