@@ -6,6 +6,7 @@
 
 #include "runtime/device.h"
 #include "runtime/dtype.h"
+#include "runtime/gpu.h"
 #include "runtime/storage.h"
 
 namespace cudaseg::python {
@@ -159,7 +160,17 @@ py::dtype numpy_dtype(DType dtype) {
 
 Tensor tensor_from_python(const py::handle& obj, const char* what) {
   if (py::isinstance<py::array>(obj)) return from_numpy(py::reinterpret_borrow<py::array>(obj), what);
-  if (py::hasattr(obj, "__dlpack__")) return from_capsule(obj.attr("__dlpack__")(), what);
+  if (py::hasattr(obj, "__dlpack__")) {
+    const auto device = obj.attr("__dlpack_device__")().cast<std::pair<int32_t, int32_t>>();
+    if (device.first != kDLCUDA) return from_capsule(obj.attr("__dlpack__")(), what);
+    // The producer makes the stream we name (1: the legacy default stream)
+    // wait for its pending writes; waiting for that stream here covers every
+    // stream the library then reads on, the sessions' own non-blocking ones included.
+    Tensor t = from_capsule(obj.attr("__dlpack__")(py::arg("stream") = 1), what);
+    py::gil_scoped_release nogil;
+    gpu::Stream::default_stream(device.second).synchronize();
+    return t;
+  }
   if (PyCapsule_CheckExact(obj.ptr())) return from_capsule(py::reinterpret_borrow<py::capsule>(obj), what);
   return from_numpy(py::module_::import("numpy").attr("asarray")(obj), what);
 }

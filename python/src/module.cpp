@@ -144,12 +144,15 @@ Raises cudaseg.Error with the library's message when loading fails.)")
            py::arg("tf32") = false, py::arg("verify") = true)
       .def("predict", &Session::predict, py::arg("image"), R"(Segments one image.
 
-image: an H x W x 3 uint8 RGB array (NumPy, or anything numpy.asarray takes), any size.
+image: an H x W x 3 uint8 RGB array of any size: NumPy, or a DLPack producer such as a
+    torch uint8 tensor.
 Returns the class ids as an H x W int64 NumPy array.)")
       .def("logits", &Session::logits, py::arg("x"), R"(Runs the net on an NCHW input as it is (no preprocessing).
 
 x: a floating N x C x H x W array: NumPy (read in place when its strides allow), an
-    object with __dlpack__ (a torch tensor, CPU or CUDA) or a DLPack capsule.
+    object with __dlpack__ (a torch tensor, CPU or CUDA: read in place once the
+    producer's pending writes are done) or a DLPack capsule (consumed; from a CUDA
+    tensor, synchronize its stream first: a capsule carries no stream).
 Returns float32 N x K x h x w logits as a NumPy array over the library's buffer
 (no copy); torch.from_dlpack(result) shares it.)")
       .def_property_readonly("num_classes", [](const Session& s) { return s.session().num_classes(); })
