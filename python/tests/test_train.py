@@ -1,5 +1,9 @@
 """cudaseg.train: overrides, the progress callback, a callback's exception, resume."""
 import json
+import os
+import signal
+import threading
+import time
 
 import pytest
 
@@ -54,12 +58,31 @@ def test_an_exception_in_progress_stops_cleanly_and_is_reraised(tmp_path):
     assert seen == [3, 4, 5] and result["step"] == 5 and result["out"] == str(tmp_path)
 
 
-def test_a_dict_config_needs_a_run_folder(tmp_path):
+def test_ctrl_c_stops_the_run_after_the_step_with_a_checkpoint(tmp_path):
+    overrides = dict(TINY, **{"train.iters": 200})
+
+    def interrupt():
+        while not (tmp_path / "metrics.jsonl").exists():
+            time.sleep(0.01)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    # The thread runs while training holds no GIL. The log is a C function, so
+    # no Python code runs to notice the signal: train's own check after each step must.
+    threading.Thread(target=interrupt, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt):
+        cudaseg.train(CONFIG, overrides, out=tmp_path, log=[].append)
+    steps = [json.loads(line)["step"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert max(steps) < 200
+    assert json.loads((tmp_path / "last.json").read_text())["train_state"]["step"] == max(steps)
+
+
+def test_a_dict_config_needs_a_run_folder_and_logs_to_stderr(tmp_path, capsys):
     config = json.loads(CONFIG.read_text())
     with pytest.raises(ValueError, match="out="):
         cudaseg.train(config, TINY)
-    result = cudaseg.train(config, TINY, out=tmp_path / "run", log=lambda line: None)
+    result = cudaseg.train(config, TINY, out=tmp_path / "run")
     assert result["step"] == 3
+    assert "step 3/3" in capsys.readouterr().err
 
 
 def test_overrides_must_be_a_dict_or_a_list():
