@@ -3,7 +3,8 @@
 # skipping the install when all are present. Sourced by demo.sh and test.sh.
 # Needs root (or sudo) on a fresh machine.
 CUDASEG_PACKAGES=(cmake g++ make pkg-config ccache nlohmann-json3-dev libstb-dev libopenblas-dev
-                  libgtest-dev zlib1g-dev ffmpeg python3-venv chromium)
+                  libgtest-dev zlib1g-dev ffmpeg python3-venv chromium
+                  python3-dev pybind11-dev python3-numpy python3-pytest)
 # tools/rtseg_tune.py, the hyper-parameter search (run with /usr/bin/python3).
 CUDASEG_PACKAGES+=(python3-optuna)
 

@@ -395,13 +395,20 @@ void Trainer::train_loop(int64_t end, int64_t first, std::chrono::steady_clock::
     if (tc_.log_interval > 0 && (step_ % tc_.log_interval == 0 || last)) {
       log_progress(loss, lr, seconds, step_ - first);
     }
+    std::optional<double> validated;
     if (data_.val && (last || (tc_.val_interval > 0 && step_ % tc_.val_interval == 0))) {
       result_.last_miou = validate();
+      validated = result_.last_miou;
       if (result_.last_miou > result_.best_miou) {
         result_.best_miou = result_.last_miou;
         result_.best_step = step_;
         save_best(result_.last_miou);
       }
+    }
+    if (progress_) {
+      StepProgress p{step_, tc_.iters, value, {}, lr, seconds, validated};
+      for (const LossTerm& t : loss.terms) p.terms.emplace_back(t.name, t.value.item());
+      progress_(p);
     }
     const bool stop = stop_flag_ != nullptr && stop_flag_->load();
     if (last || stop || step_ == end || (tc_.ckpt_interval > 0 && step_ % tc_.ckpt_interval == 0)) {

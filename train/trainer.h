@@ -39,7 +39,10 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "nn/module.h"
 #include "train/config.h"
@@ -69,6 +72,17 @@ struct TrainResult {
   int64_t best_step = -1;
 };
 
+// What a progress callback learns after each step (Trainer::set_progress).
+struct StepProgress {
+  int64_t step = 0;   // steps completed
+  int64_t iters = 0;  // the run length
+  double loss = 0;
+  std::vector<std::pair<std::string, double>> terms;  // every loss term, as metrics.jsonl names them
+  double lr = 0;
+  double seconds = 0;           // since run() started
+  std::optional<double> miou;   // when this step validated
+};
+
 class Trainer {
  public:
   // `config` is resolved by the constructor. The datasets' class count must
@@ -83,6 +97,11 @@ class Trainer {
   // When `*flag` turns true (e.g. from a SIGINT handler), run() finishes the
   // current step, writes OUT/last and returns.
   void set_stop_flag(const std::atomic<bool>* flag) { stop_flag_ = flag; }
+  // Called after every step, its validation included, and before the stop
+  // flag is read, so a callback that raises the flag stops the run after this
+  // step with a checkpoint. An exception it throws fails the run as any error
+  // does (the steps trained are saved to OUT/last first).
+  void set_progress(std::function<void(const StepProgress&)> progress) { progress_ = std::move(progress); }
   // Restores a training checkpoint: a path to NAME(.json|.bin) or a folder holding last.json.
   void resume(const std::string& path);
 
@@ -136,6 +155,7 @@ class Trainer {
   std::unique_ptr<RunReport> report_;
   std::function<void(const std::string&)> log_;
   const std::atomic<bool>* stop_flag_ = nullptr;
+  std::function<void(const StepProgress&)> progress_;
   int64_t step_ = 0;
   TrainResult result_;
 };
