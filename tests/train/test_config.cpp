@@ -3,6 +3,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include <unistd.h>
+
 #include "common/testing.h"
 #include "nn/registry.h"
 #include "train/config.h"
@@ -267,7 +269,8 @@ TEST(Config, Tf32IsABooleanOffByDefault) {
 
 TEST(Config, TeacherConfigsThatComeBackToAConfigAreAnError) {
   train_testing::register_toy_net();
-  const fs::path dir = fs::temp_directory_path() / "cudaseg_test_config_cycle";
+  // The process id in the name: other checkouts run the same suite at once.
+  const fs::path dir = fs::temp_directory_path() / ("cudaseg_test_config_cycle_" + std::to_string(::getpid()));
   fs::create_directories(dir);
   auto write = [&](const std::string& name, const std::string& teacher) {
     Json c = minimal();
