@@ -8,7 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
-#include <sstream>
+#include <vector>
 
 #include "runtime/error.h"
 
@@ -68,10 +68,19 @@ std::string read_text_file(const std::string& path) {
   check_not_directory(path);
   std::ifstream in(path, std::ios::binary);
   CUDASEG_CHECK(in.good(), path, ": cannot open: ", errno_text());
-  std::ostringstream text;
-  text << in.rdbuf();
+  // Read in chunks up to a bound rather than to the end: a character device
+  // (/dev/zero) or an endless pipe would otherwise grow the string until the
+  // process runs out of memory. Pipes stay allowed (`<(...)` configs).
+  std::string text;
+  std::vector<char> chunk(1 << 16);
+  while (in) {
+    in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+    text.append(chunk.data(), static_cast<size_t>(in.gcount()));
+    CUDASEG_CHECK(text.size() <= kMaxTextFileBytes, path, ": more than ", kMaxTextFileBytes >> 20,
+                  " MiB; configs and checkpoint manifests are text files far smaller than that");
+  }
   CUDASEG_CHECK(!in.bad(), path, ": read failed");
-  return text.str();
+  return text;
 }
 
 }  // namespace cudaseg::weights

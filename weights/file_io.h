@@ -32,8 +32,10 @@ Bytes map_file(const std::string& path);
 Bytes bytes_from_vector(std::vector<uint8_t> data);
 Bytes bytes_from_string(const std::string& data);
 
-// A whole small file (manifests, configs). Files are written through
-// runtime/atomic_file.h.
+// A whole small file (manifests, configs), at most kMaxTextFileBytes: more is
+// an error, so an endless source (/dev/zero, a pipe) cannot exhaust memory.
+// Files are written through runtime/atomic_file.h.
+constexpr size_t kMaxTextFileBytes = size_t{64} << 20;
 std::string read_text_file(const std::string& path);
 
 }  // namespace cudaseg::weights

@@ -230,6 +230,17 @@ TEST(Checkpoint, BlobFromAnotherSaveIsDetected) {
   EXPECT_NE(error_of([&] { load_checkpoint(dir.file("a")); }).find("different saves"), std::string::npos);
 }
 
+TEST(Checkpoint, TextFilesAreReadUpToABound) {
+  // /dev/zero is endless: unbounded, this read grew until memory ran out.
+  const std::string err = error_of([] { read_text_file("/dev/zero"); });
+  EXPECT_NE(err.find("/dev/zero: more than 64 MiB"), std::string::npos) << err;
+  TempDir dir;
+  write_file_atomic(dir.file("big.json"), std::string(kMaxTextFileBytes, ' '));
+  EXPECT_EQ(read_text_file(dir.file("big.json")).size(), kMaxTextFileBytes);
+  write_file_atomic(dir.file("bigger.json"), std::string(kMaxTextFileBytes + 1, ' '));
+  EXPECT_NE(error_of([&] { read_text_file(dir.file("bigger.json")); }).find("more than 64 MiB"), std::string::npos);
+}
+
 TEST(Checkpoint, InterruptedWriteLeavesTheOldFile) {
   TempDir dir;
   write_file_atomic(dir.file("x.json"), "old content");
