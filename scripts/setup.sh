@@ -3,7 +3,8 @@
 # skipping the install when all are present. Sourced by demo.sh and test.sh.
 # Needs root (or sudo) on a fresh machine.
 CUDASEG_PACKAGES=(cmake g++ make pkg-config ccache nlohmann-json3-dev libstb-dev libopenblas-dev
-                  libgtest-dev zlib1g-dev ffmpeg)
+                  libgtest-dev zlib1g-dev ffmpeg
+                  valgrind)
 
 cudaseg_install_packages() {
   local missing=()
