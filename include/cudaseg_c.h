@@ -248,8 +248,9 @@ typedef void (*cudaseg_log_callback)(int32_t level, const char* message, void* u
 /* Sends the log messages of the whole process (every session, every thread)
  * to callback instead of stderr; NULL goes back to stderr. The callback is
  * called one message at a time, from whichever thread logs, and must not
- * call cudaseg_set_log_callback itself. Once this call returns, the previous
- * callback is no longer running and its user_data may be released. */
+ * call cudaseg functions (the library holds its log lock while the callback
+ * runs). Once this call returns, the previous callback is no longer running
+ * and its user_data may be released. */
 CUDASEG_API cudaseg_status cudaseg_set_log_callback(cudaseg_log_callback callback, void* user_data);
 
 /* The lowest level logged, for the whole process (default: CUDASEG_LOG_LEVEL
