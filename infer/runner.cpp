@@ -66,7 +66,13 @@ void ForwardRunner::note_plan(const MemoryPlan& plan) {
   last_.arena_bytes = plan.arena_bytes();
 }
 
+ForwardStats ForwardRunner::last() const {
+  const std::lock_guard<std::mutex> lock(mutex_);
+  return last_;
+}
+
 Tensor ForwardRunner::run(nn::Module& net, const Tensor& input) {
+  const std::lock_guard<std::mutex> lock(mutex_);
   last_ = {};
   // A hook observes every module call, which a replay skips, and may keep or
   // time the tensors it sees: such calls take the plain path.

@@ -22,11 +22,15 @@
 // away and tried again after the plan has been recorded anew. While a
 // forward hook is installed (layer dumps, per-layer timing, MAC counting)
 // calls run the plain module forward, with neither plan nor graph.
+//
+// run() may be called from several threads: the calls run one at a time,
+// as the plans, graphs and the shape table belong to the runner.
 #pragma once
 
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "nn/module.h"
@@ -58,7 +62,8 @@ class ForwardRunner {
   ForwardRunner& operator=(const ForwardRunner&) = delete;
   // net(input) with the input moved to the device and dtype first.
   Tensor run(nn::Module& net, const Tensor& input);
-  const ForwardStats& last() const { return last_; }
+  // The statistics of the last run() that finished, on any thread.
+  ForwardStats last() const;
 
  private:
   struct PerShape;
@@ -68,6 +73,7 @@ class ForwardRunner {
   bool capture(nn::Module& net, const Tensor& input, PerShape& shape);
   void note_plan(const MemoryPlan& plan);
 
+  mutable std::mutex mutex_;  // one run() at a time; guards every member below
   Device device_;
   DType dtype_;
   bool plan_memory_;

@@ -13,9 +13,12 @@
 #include "ops/vim.h"
 #include "ops/shape.h"
 #include "ops/unary.h"
+#include "ops/softmax.h"
 #include "runtime/cpu_cache.h"
 #include "runtime/gpu.h"
+#include "runtime/log.h"
 #include "runtime/math_mode.h"
+#include "runtime/thread_pool.h"
 
 namespace cudaseg::infer {
 namespace {
@@ -30,6 +33,14 @@ std::vector<weights::TensorSpec> state_specs(const nn::Module& net) {
 
 std::string model_desc(const Json& model) {
   return "net '" + model.value("name", std::string("?")) + "' " + model.dump();
+}
+
+// The two forms predict() takes: u8 [H, W, 3] RGB, or float32 [1, 3, H, W] normalised.
+bool is_normalised_input(const Tensor& image) { return image.dim() == 4 && image.dtype() == DType::f32; }
+
+std::array<int64_t, 2> image_size(const Tensor& image) {
+  return is_normalised_input(image) ? std::array<int64_t, 2>{image.size(2), image.size(3)}
+                                    : std::array<int64_t, 2>{image.size(0), image.size(1)};
 }
 
 }  // namespace
@@ -100,6 +111,8 @@ InferenceSession InferenceSession::from_net(nn::ModulePtr net, ModelInfo info, c
                 "InferenceSession: channel_order must be RGB or BGR, got '", p.channel_order, "'");
   CUDASEG_CHECK(p.input_size.empty() || (p.input_size.size() == 2 && p.input_size[0] > 0 && p.input_size[1] > 0),
                 "InferenceSession: preprocess input_size must be [] or [H, W]");
+  CUDASEG_CHECK(options.num_threads >= 0 && options.num_threads <= kMaxThreads, "InferenceSession: num_threads ",
+                options.num_threads, " must be 0 (the process's pool) to ", kMaxThreads);
   switch (options.size_policy) {
     case SizePolicy::checkpoint:
       try {
@@ -141,6 +154,28 @@ void InferenceSession::prepare() {
   // parameters' first values under random init) in the block cache and the
   // heap: an idle session holds its weights and little else.
   release_free_host_memory();
+  CUDASEG_LOG_DEBUG("session ready: ", info_.model_json, " on ", device.str(), " (", precision_name(options_.precision),
+                    ", fit ", fit_, ", size divisor ", size_divisor_, ")");
+}
+
+void InferenceSession::check_usable(const char* what) const {
+  CUDASEG_CHECK(net_ != nullptr && runner_ != nullptr, "InferenceSession::", what,
+                ": this session was moved from; use the session it was moved into");
+}
+
+const nn::Module& InferenceSession::net() const {
+  check_usable("net");
+  return *net_;
+}
+
+nn::ModulePtr InferenceSession::net_ptr() const {
+  check_usable("net_ptr");
+  return net_;
+}
+
+ForwardStats InferenceSession::last_forward() const {
+  check_usable("last_forward");
+  return runner_->last();
 }
 
 std::array<int64_t, 2> InferenceSession::input_size_for(int64_t height, int64_t width) const {
@@ -151,8 +186,9 @@ std::array<int64_t, 2> InferenceSession::input_size_for(int64_t height, int64_t 
 }
 
 Tensor InferenceSession::preprocess(const Tensor& image) const {
+  if (is_normalised_input(image)) return fit_normalised(image);
   CUDASEG_CHECK(image.dim() == 3 && image.size(2) == 3 && image.dtype() == DType::u8, "predict: the image must be u8 ",
-                "[H, W, 3] (HWC, RGB), got ", image.str());
+                "[H, W, 3] (HWC, RGB) or float32 [1, 3, H, W] (normalised), got ", image.str());
   CUDASEG_CHECK(image.size(0) > 0 && image.size(1) > 0, "predict: empty image ", image.str());
   const Tensor src = image.to(Device::cpu()).contiguous();
   const int64_t h = src.size(0), w = src.size(1);
@@ -180,8 +216,24 @@ Tensor InferenceSession::preprocess(const Tensor& image) const {
   return ops::upsample_bilinear2d(x, size, false);
 }
 
+Tensor InferenceSession::fit_normalised(const Tensor& input) const {
+  CUDASEG_CHECK(input.size(0) == 1 && input.size(1) == 3 && input.size(2) > 0 && input.size(3) > 0,
+                "predict: a normalised input must be float32 [1, 3, H, W], got ", input.str());
+  const Tensor x = input.to(Device::cpu()).contiguous();
+  const int64_t h = x.size(2), w = x.size(3);
+  const auto size = input_size_for(h, w);
+  if (size[0] == h && size[1] == w) return x;
+  if (fit_ != "pad") return ops::upsample_bilinear2d(x, size, false);
+  Tensor padded = Tensor::zeros({1, 3, size[0], size[1]});
+  Tensor region = padded.narrow(2, 0, h).narrow(3, 0, w);
+  region.copy_(x);
+  return padded;
+}
+
 Tensor InferenceSession::forward(const Tensor& input) {
+  check_usable("forward");
   autograd::NoGradGuard no_grad;
+  const ThreadLimit threads(options_.num_threads);
   const Tf32Guard tf32(options_.tf32);
   Tensor y;
   try {
@@ -201,10 +253,14 @@ Tensor InferenceSession::logits(const Tensor& input) {
   return forward(input).to(Device::cpu(), DType::f32).contiguous();
 }
 
-Tensor InferenceSession::predict(const Tensor& image) { return predict_batch({image})[0]; }
+Tensor InferenceSession::predict(const Tensor& image, PredictOutput output) {
+  return predict_batch({image}, output)[0];
+}
 
-std::vector<Tensor> InferenceSession::predict_batch(const std::vector<Tensor>& images) {
-  std::vector<Tensor> labels(images.size());
+std::vector<Tensor> InferenceSession::predict_batch(const std::vector<Tensor>& images, PredictOutput output) {
+  check_usable("predict");
+  const ThreadLimit threads(options_.num_threads);
+  std::vector<Tensor> results(images.size());
   std::map<std::array<int64_t, 2>, std::vector<size_t>> groups;
   std::vector<Tensor> inputs(images.size());
   for (size_t i = 0; i < images.size(); ++i) {
@@ -216,9 +272,8 @@ std::vector<Tensor> InferenceSession::predict_batch(const std::vector<Tensor>& i
     for (size_t i : members) batch.push_back(inputs[i]);
     const Tensor y = forward(batch.size() == 1 ? batch[0] : ops::cat(batch, 0));
     for (size_t k = 0; k < members.size(); ++k) {
-      const Tensor& image = images[members[k]];
       Tensor one = ops::to_dtype(y.narrow(0, static_cast<int64_t>(k), 1), DType::f32);
-      const std::array<int64_t, 2> out_size{image.size(0), image.size(1)};
+      const std::array<int64_t, 2> out_size = image_size(images[members[k]]);
       if (fit_ == "pad") {
         // The logits of the photo's region: all of them for logits at the
         // input's size, the covering fraction for coarser ones.
@@ -226,14 +281,19 @@ std::vector<Tensor> InferenceSession::predict_batch(const std::vector<Tensor>& i
         const int64_t cw = (one.size(3) * out_size[1] + size[1] - 1) / size[1];
         if (ch != one.size(2) || cw != one.size(3)) one = one.narrow(2, 0, ch).narrow(3, 0, cw).contiguous();
       }
+      const bool resize = one.size(2) != out_size[0] || one.size(3) != out_size[1];
+      if (output != PredictOutput::labels) {
+        Tensor scores = resize ? ops::upsample_bilinear2d(one, out_size, false) : one;
+        if (output == PredictOutput::probabilities) scores = ops::softmax(scores, 1);
+        results[members[k]] = scores.to(Device::cpu()).contiguous().reshape({num_classes_, out_size[0], out_size[1]});
+        continue;
+      }
       // The labels of the full bilinear resize + argmax, resizing only the classes that can win (ops/vim.h).
-      const Tensor ids = one.size(2) != out_size[0] || one.size(3) != out_size[1]
-                             ? ops::upsample_bilinear2d_argmax(one, out_size, false)
-                             : ops::argmax(one, 1);
-      labels[members[k]] = ids.to(Device::cpu()).reshape({out_size[0], out_size[1]});
+      const Tensor ids = resize ? ops::upsample_bilinear2d_argmax(one, out_size, false) : ops::argmax(one, 1);
+      results[members[k]] = ids.to(Device::cpu()).reshape({out_size[0], out_size[1]});
     }
   }
-  return labels;
+  return results;
 }
 
 }  // namespace cudaseg::infer

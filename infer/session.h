@@ -21,8 +21,12 @@
 // tensors come from one planned arena and the call allocates only the tensor
 // it returns (last_forward() counts it); on CUDA, a CUDA graph per input
 // shape, captured on the second call and replayed after. Returned tensors are
-// the caller's: no later call overwrites them. A session runs one call at a
-// time (plans and graphs are per session, not per thread).
+// the caller's: no later call overwrites them.
+//
+// Threads: a session may be shared between threads. Its forwards run one at
+// a time (plans and graphs are per session, not per thread: ForwardRunner
+// serialises them), while pre- and post-processing of concurrent calls
+// overlap. A moved-from session throws on every use.
 #pragma once
 
 #include <array>
@@ -75,6 +79,16 @@ struct SessionOptions {
   bool verify_checksums = true;
   // Loads NaN/Inf weights instead of refusing them: debugging only.
   bool allow_nonfinite = false;
+  // CPU threads this session's kernels use (runtime/thread_pool.h
+  // ThreadLimit, at most the process pool's size); 0: the whole pool.
+  int num_threads = 0;
+};
+
+// What predict() returns per image, at the image's size.
+enum class PredictOutput {
+  labels,         // int64 [H, W] class ids
+  logits,         // float32 [C, H, W]: the net's logits resized bilinearly to the image
+  probabilities,  // float32 [C, H, W]: their softmax over the classes
 };
 
 // What predict() needs besides the net: the checkpoint's metadata.
@@ -93,18 +107,22 @@ class InferenceSession {
   // is switched to eval and, with options.fuse, folded in place.
   static InferenceSession from_net(nn::ModulePtr net, ModelInfo info, const SessionOptions& options = {});
 
-  // image: u8 [H, W, 3] (HWC, RGB as read_image gives it). Returns int64
-  // class ids [H, W] on the CPU.
-  Tensor predict(const Tensor& image);
+  // image: u8 [H, W, 3] (HWC, RGB as read_image gives it), or float32
+  // [1, 3, H, W] already normalised as the checkpoint's preprocessing does
+  // (planes in its channel order), which is fitted to the net as an image is.
+  // Returns `output` on the CPU (int64 class ids [H, W] by default).
+  Tensor predict(const Tensor& image, PredictOutput output = PredictOutput::labels);
   // Images of any sizes; those sharing an input size run as one batch.
-  std::vector<Tensor> predict_batch(const std::vector<Tensor>& images);
+  std::vector<Tensor> predict_batch(const std::vector<Tensor>& images,
+                                    PredictOutput output = PredictOutput::labels);
   // The debug path: NCHW input (any floating dtype, any device) straight into
   // the net, no pre- or post-processing. Returns float32 logits on the CPU.
   Tensor logits(const Tensor& input);
   // The net on the session's device and dtype; the output stays there
   // (benchmarks, pipelines that post-process on the device).
   Tensor forward(const Tensor& input);
-  // The net's input for one image: float32 [1, 3, h, w] on the CPU.
+  // The net's input for one image (either form predict takes): float32
+  // [1, 3, h, w] on the CPU.
   Tensor preprocess(const Tensor& image) const;
   // The input size [h, w] an image of size [H, W] gets.
   std::array<int64_t, 2> input_size_for(int64_t height, int64_t width) const;
@@ -115,18 +133,22 @@ class InferenceSession {
   // model the registry does not know).
   int64_t size_divisor() const { return size_divisor_; }
 
-  const nn::Module& net() const { return *net_; }
-  nn::ModulePtr net_ptr() const { return net_; }
+  const nn::Module& net() const;
+  nn::ModulePtr net_ptr() const;
   const ModelInfo& info() const { return info_; }
   const SessionOptions& options() const { return options_; }
   const nn::FuseReport& fuse_report() const { return fuse_report_; }
   int64_t num_classes() const { return num_classes_; }
   // What the last forward (also under logits, predict) did with memory and graphs.
-  const ForwardStats& last_forward() const { return runner_->last(); }
+  ForwardStats last_forward() const;
 
  private:
   InferenceSession() = default;
   void prepare();
+  // Throws when this session was moved from (its net and runner went with it).
+  void check_usable(const char* what) const;
+  // A float32 [1, 3, H, W] normalised input fitted to the net (padded or resized).
+  Tensor fit_normalised(const Tensor& input) const;
 
   nn::ModulePtr net_;
   ModelInfo info_;

@@ -46,7 +46,7 @@ void* raw_alloc(size_t nbytes, size_t alignment) {
   }
   const size_t rounded = (nbytes + alignment - 1) / alignment * alignment;
   void* ptr = std::aligned_alloc(alignment, rounded == 0 ? alignment : rounded);
-  CUDASEG_CHECK(ptr != nullptr, "out of host memory allocating ", nbytes, " bytes");
+  if (ptr == nullptr) CUDASEG_FAIL_OOM("out of host memory allocating ", nbytes, " bytes");
   return ptr;
 }
 

@@ -10,22 +10,29 @@
 
 namespace cudaseg {
 
+// What kind of failure an Error reports, for callers that react differently
+// (the C API's statuses). The kind travels through with_context(), which a
+// subclass would not: it copies the error as an Error.
+enum class ErrorKind { general, out_of_memory };
+
 class Error : public std::runtime_error {
  public:
-  explicit Error(const std::string& message);
+  explicit Error(const std::string& message, ErrorKind kind = ErrorKind::general);
 
   // The message without context.
   const std::string& message() const { return message_; }
   const std::vector<std::string>& context() const { return context_; }
+  ErrorKind kind() const { return kind_; }
 
   // Returns a copy with `where` prepended to the context ("backbone.layer1.0: ...").
   Error with_context(const std::string& where) const;
 
  private:
-  Error(std::string message, std::vector<std::string> context);
+  Error(std::string message, std::vector<std::string> context, ErrorKind kind);
   static std::string compose(const std::string& message, const std::vector<std::string>& context);
   std::string message_;
   std::vector<std::string> context_;
+  ErrorKind kind_ = ErrorKind::general;
 };
 
 namespace detail {
@@ -46,3 +53,7 @@ std::string concat(const Args&... args) {
   } while (0)
 
 #define CUDASEG_FAIL(...) throw ::cudaseg::Error(::cudaseg::detail::concat(__VA_ARGS__))
+
+// An allocation that the host or a device refused: ErrorKind::out_of_memory.
+#define CUDASEG_FAIL_OOM(...) \
+  throw ::cudaseg::Error(::cudaseg::detail::concat(__VA_ARGS__), ::cudaseg::ErrorKind::out_of_memory)

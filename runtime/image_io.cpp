@@ -1,9 +1,11 @@
 #include "runtime/image_io.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 #include <vector>
 
 #define STB_IMAGE_IMPLEMENTATION
@@ -29,11 +31,33 @@
 namespace cudaseg {
 namespace {
 
+// Only regular files, opened without blocking: a directory, a FIFO or a
+// device (/dev/zero reads forever, a FIFO without a writer blocks the open)
+// is refused up front, and so is a file over kMaxImageFileBytes.
 std::vector<unsigned char> read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  CUDASEG_CHECK(in.good(), "read_image: cannot open '", path, "': ", std::strerror(errno));
-  std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  CUDASEG_CHECK(!in.bad(), "read_image: error reading '", path, "': ", std::strerror(errno));
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  CUDASEG_CHECK(fd >= 0, "read_image: cannot open '", path, "': ", std::strerror(errno));
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  struct stat st {};
+  CUDASEG_CHECK(::fstat(fd, &st) == 0, "read_image: cannot stat '", path, "': ", std::strerror(errno));
+  CUDASEG_CHECK(!S_ISDIR(st.st_mode), "read_image: '", path, "' is a directory, not an image file");
+  CUDASEG_CHECK(S_ISREG(st.st_mode), "read_image: '", path,
+                "' is not a regular file (a device, FIFO or socket); images are read from regular files only");
+  CUDASEG_CHECK(st.st_size <= kMaxImageFileBytes, "read_image: '", path, "' has ", st.st_size,
+                " bytes, over the limit of ", kMaxImageFileBytes, " for an image file");
+  std::vector<unsigned char> bytes(static_cast<size_t>(st.st_size));
+  size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::read(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    CUDASEG_CHECK(n >= 0, "read_image: error reading '", path, "': ", std::strerror(errno));
+    if (n == 0) break;  // the file shrank while being read: the checks below see what is there
+    done += static_cast<size_t>(n);
+  }
+  bytes.resize(done);
   return bytes;
 }
 

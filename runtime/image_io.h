@@ -10,11 +10,15 @@ namespace cudaseg {
 // Images with more pixels are refused before decoding: a header may claim
 // any size, and the decoder allocates the pixels before a short file fails.
 inline constexpr int64_t kMaxImagePixels = int64_t{1} << 28;
+// Image files larger than this are refused before reading (1 GiB: a
+// 16384x16384 RGB BMP, the largest image the pixel limit admits, is 768 MiB).
+inline constexpr int64_t kMaxImageFileBytes = int64_t{1} << 30;
 
 // Reads a JPEG, PNG or BMP file into a u8 [H, W, channels] CPU tensor
 // (channels 1, 3 or 4; 0 keeps the file's own count). Missing, unreadable,
-// truncated, oversized or non-image files throw cudaseg::Error naming the
-// file and why.
+// truncated, oversized or non-image files, directories and anything that is
+// not a regular file (devices, FIFOs) throw cudaseg::Error naming the file
+// and why.
 
 Tensor read_image(const std::string& path, int channels = 3);
 

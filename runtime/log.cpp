@@ -39,11 +39,37 @@ LogLevel parse_log_level(const std::string& name) {
   CUDASEG_FAIL("unknown log level '", name, "' (accepted: debug, info, warn, error, off)");
 }
 
+namespace {
+
+struct Sink {
+  std::mutex mutex;
+  LogSink sink = nullptr;
+  void* user_data = nullptr;
+};
+
+Sink& sink_state() {
+  // Leaked: threads may log while static destructors run.
+  static Sink* s = new Sink;
+  return *s;
+}
+
+}  // namespace
+
+void set_log_sink(LogSink sink, void* user_data) {
+  Sink& s = sink_state();
+  std::lock_guard<std::mutex> lock(s.mutex);
+  s.sink = sink;
+  s.user_data = user_data;
+}
+
 void log_message(LogLevel level, const std::string& message) {
-  static std::mutex mutex;
   static const char* names[] = {"debug", "info", "warn", "error", "off"};
-  std::lock_guard<std::mutex> lock(mutex);
-  std::fprintf(stderr, "[cudaseg %s] %s\n", names[static_cast<int>(level)], message.c_str());
+  Sink& s = sink_state();
+  std::lock_guard<std::mutex> lock(s.mutex);
+  if (s.sink)
+    s.sink(level, message.c_str(), s.user_data);
+  else
+    std::fprintf(stderr, "[cudaseg %s] %s\n", names[static_cast<int>(level)], message.c_str());
 }
 
 }  // namespace cudaseg

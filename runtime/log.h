@@ -14,6 +14,13 @@ LogLevel log_level();
 LogLevel parse_log_level(const std::string& name);  // throws on an unknown name
 void log_message(LogLevel level, const std::string& message);
 
+// Where messages go instead of stderr (the C API's logging callback), for
+// the whole process; null goes back to stderr. Messages reach the sink one
+// at a time, from whichever thread logs, and once set_log_sink returns the
+// previous sink is no longer running, so its user data may be released.
+using LogSink = void (*)(LogLevel level, const char* message, void* user_data);
+void set_log_sink(LogSink sink, void* user_data);
+
 }  // namespace cudaseg
 
 #define CUDASEG_LOG(level, ...)                                                  \

@@ -18,6 +18,7 @@ namespace cudaseg {
 namespace {
 
 thread_local bool in_parallel_region = false;
+thread_local int t_thread_limit = 0;
 std::atomic<int> threads_until_failure{-1};
 
 std::thread start_thread(std::function<void()> body) {
@@ -110,6 +111,16 @@ void set_num_threads(int n) {
 
 int num_threads() { return pool()->size(); }
 
+ThreadLimit::ThreadLimit(int max_threads) : previous_(t_thread_limit) {
+  CUDASEG_CHECK(max_threads >= 0 && max_threads <= kMaxThreads, "ThreadLimit: need 0 to ", kMaxThreads,
+                " threads, got ", max_threads);
+  t_thread_limit = max_threads;
+}
+
+ThreadLimit::~ThreadLimit() { t_thread_limit = previous_; }
+
+int thread_limit() { return t_thread_limit; }
+
 namespace test_hooks {
 void fail_thread_creation_after(int n) { threads_until_failure.store(n); }
 }  // namespace test_hooks
@@ -120,7 +131,8 @@ void parallel_for(int64_t begin, int64_t end, int64_t grain,
   grain = std::max<int64_t>(grain, 1);
   auto p = pool();
   const int64_t n = end - begin;
-  const int64_t max_chunks = std::min<int64_t>(p->size(), (n + grain - 1) / grain);
+  const int64_t threads = t_thread_limit > 0 ? std::min(t_thread_limit, p->size()) : p->size();
+  const int64_t max_chunks = std::min<int64_t>(threads, (n + grain - 1) / grain);
   if (max_chunks <= 1 || in_parallel_region) {
     f(begin, end);
     return;

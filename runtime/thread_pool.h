@@ -16,6 +16,22 @@ inline constexpr int kMaxThreads = 1024;
 void set_num_threads(int n);
 int num_threads();
 
+// Caps the threads that parallel_for uses on the calling thread, for the
+// guard's lifetime (an inference session's own thread count, while the pool
+// stays shared by the process); 0 lifts the cap. Guards nest.
+class ThreadLimit {
+ public:
+  explicit ThreadLimit(int max_threads);
+  ~ThreadLimit();
+  ThreadLimit(const ThreadLimit&) = delete;
+  ThreadLimit& operator=(const ThreadLimit&) = delete;
+
+ private:
+  int previous_;
+};
+// The calling thread's cap (0: none).
+int thread_limit();
+
 namespace test_hooks {
 // Makes thread creation fail after `n` more threads have started (negative:
 // never), as the system does under a limit, so the failure path can be tested.

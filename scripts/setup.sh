@@ -4,7 +4,8 @@
 # Needs root (or sudo) on a fresh machine.
 CUDASEG_PACKAGES=(cmake g++ make pkg-config ccache nlohmann-json3-dev libstb-dev libopenblas-dev
                   libgtest-dev zlib1g-dev ffmpeg python3-venv chromium
-                  python3-dev pybind11-dev python3-numpy python3-pytest)
+                  python3-dev pybind11-dev python3-numpy python3-pytest
+                  valgrind)
 # tools/rtseg_tune.py, the hyper-parameter search (run with /usr/bin/python3).
 CUDASEG_PACKAGES+=(python3-optuna)
 

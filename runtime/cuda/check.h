@@ -11,8 +11,12 @@
     const cudaError_t cudaseg_status_ = (call);                                                \
     if (cudaseg_status_ != cudaSuccess) {                                                      \
       (void)cudaGetLastError();                                                                \
-      CUDASEG_FAIL(#call, " failed: ", cudaGetErrorName(cudaseg_status_), " (",                \
-                   cudaGetErrorString(cudaseg_status_), ")" __VA_OPT__(, " in ", ) __VA_ARGS__); \
+      throw ::cudaseg::Error(                                                                  \
+          ::cudaseg::detail::concat(#call, " failed: ", cudaGetErrorName(cudaseg_status_), " (",   \
+                                    cudaGetErrorString(cudaseg_status_),                           \
+                                    ")" __VA_OPT__(, " in ", ) __VA_ARGS__),                       \
+          cudaseg_status_ == cudaErrorMemoryAllocation ? ::cudaseg::ErrorKind::out_of_memory        \
+                                                       : ::cudaseg::ErrorKind::general);            \
     }                                                                                          \
   } while (0)
 

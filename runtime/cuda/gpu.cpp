@@ -213,7 +213,7 @@ Block allocate(size_t nbytes, int device) {
     (void)cudaGetLastError();
     size_t free_mem = 0, total_mem = 0;
     cudaMemGetInfo(&free_mem, &total_mem);
-    CUDASEG_FAIL("out of CUDA memory allocating ", nbytes, " bytes on cuda:", device, " (",
+    CUDASEG_FAIL_OOM("out of CUDA memory allocating ", nbytes, " bytes on cuda:", device, " (",
                  cudaGetErrorString(status), "; cudaseg holds ", dev.stats.allocated_bytes,
                  " bytes in tensors, ", dev.stats.reserved_bytes, " reserved; device has ", free_mem,
                  " of ", total_mem, " bytes free)");

@@ -2,7 +2,10 @@
 // against the plain module forward (the test net and every registered net),
 // strict loading that names the net and tensors, preprocessing and predict.
 #include <cmath>
+#include <functional>
 #include <set>
+#include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -14,6 +17,7 @@
 #include "ops/ops.h"
 #include "runtime/gpu.h"
 #include "runtime/image_io.h"
+#include "runtime/thread_pool.h"
 #include "tests/infer/infer_testing.h"
 #include "tests/weights/helpers.h"
 #include "infer/session.h"
@@ -504,6 +508,80 @@ TEST(Session, Tf32OptionHoldsDuringTheForwardAndIsRestored) {
       for (bool seen : it::Tf32Probe::seen()) EXPECT_EQ(seen, option) << "outside " << outside;
     }
   }
+}
+
+// Issue 23: a moved-from session segfaulted in predict() and net().
+TEST(Session, MovedFromSessionThrowsAClearError) {
+  const it::json model = it::test_model();
+  InferenceSession a = InferenceSession::from_net(it::make_net(model, 1), it::info_of(model));
+  InferenceSession b = std::move(a);
+  const Tensor image = Tensor::zeros({6, 7, 3}, DType::u8);
+  EXPECT_EQ(b.predict(image).shape(), (Shape{6, 7}));
+  for (const auto& use : std::vector<std::function<void()>>{
+           [&] { a.predict(image); }, [&] { a.net(); }, [&] { a.net_ptr(); }, [&] { a.last_forward(); },
+           [&] { a.logits(det_input({1, 3, 4, 4}, 1)); }, [&] { a.predict_batch({image, image}); }})
+    EXPECT_TRUE(ct::throws_mentioning(use, {"InferenceSession::", "moved from"}));
+}
+
+// A net that records the thread cap its forward runs under.
+class ThreadProbe : public nn::SegNet {
+ public:
+  ThreadProbe() : nn::SegNet("ThreadProbe") { head = register_module("head", std::make_shared<nn::Conv2d>(3, 2, 1)); }
+  Tensor forward(const Tensor& x) override {
+    seen = thread_limit();
+    return fn::relu((*head)(x));
+  }
+  std::shared_ptr<nn::Conv2d> head;
+  int seen = -1;
+};
+
+TEST(Session, NumThreadsCapsTheForwardOnly) {
+  const it::json model = {{"name", "thread_probe"}, {"num_classes", 2}};
+  for (const int threads : {0, 1, 3}) {
+    auto probe = std::make_shared<ThreadProbe>();
+    SessionOptions o;
+    o.num_threads = threads;
+    o.fuse = false;
+    InferenceSession s = InferenceSession::from_net(probe, it::info_of(model), o);
+    s.predict(Tensor::zeros({6, 7, 3}, DType::u8));
+    EXPECT_EQ(probe->seen, threads);
+    EXPECT_EQ(thread_limit(), 0);
+  }
+  SessionOptions bad;
+  bad.num_threads = -2;
+  EXPECT_THROW(InferenceSession::from_net(std::make_shared<ThreadProbe>(), it::info_of(model), bad), Error);
+}
+
+// Issue 23: threads sharing a session raced in ForwardRunner::shape_for (a
+// std::map insert per new size) or failed with "PlanScope ... already in
+// use". Calls now serialise their forwards: every call succeeds with the
+// labels a lone call gives, whatever size each thread runs.
+TEST(Session, ThreadsSharingASessionWithDifferentSizes) {
+  const it::json model = it::test_model();
+  InferenceSession reference = InferenceSession::from_net(it::make_net(model, 4), it::info_of(model));
+  InferenceSession shared = InferenceSession::from_net(it::make_net(model, 4), it::info_of(model));
+  constexpr int kThreads = 4, kSizes = 3;
+  std::vector<std::vector<Tensor>> images(kThreads), expected(kThreads);
+  for (int t = 0; t < kThreads; ++t)
+    for (int k = 0; k < kSizes; ++k) {
+      images[t].push_back(it::photo(6 + 2 * t + 7 * k, 8 + 5 * t + 3 * k));
+      expected[t].push_back(reference.predict(images[t].back()));
+    }
+  std::vector<int> failures(kThreads, 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&, t] {
+      for (int round = 0; round < 8; ++round)
+        for (int k = 0; k < kSizes; ++k) {
+          try {
+            if (shared.predict(images[t][k]).to_vector() != expected[t][k].to_vector()) ++failures[t];
+          } catch (const Error&) {
+            ++failures[t];
+          }
+        }
+    });
+  for (auto& thread : threads) thread.join();
+  for (int t = 0; t < kThreads; ++t) EXPECT_EQ(failures[t], 0) << "thread " << t;
 }
 
 }  // namespace

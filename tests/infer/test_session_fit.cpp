@@ -22,6 +22,14 @@ namespace {
 namespace it = cudaseg::infer_testing;
 namespace wt = cudaseg::weights::testing;
 
+// cudaseg_predict of packed RGB into packed int32 labels.
+cudaseg_status c_predict(cudaseg_session* s, const uint8_t* rgb, int width, int height, int32_t* labels) {
+  const size_t pixels = static_cast<size_t>(width) * height;
+  const cudaseg_image image{rgb, pixels * 3, width, height, 0, CUDASEG_FORMAT_RGB};
+  const cudaseg_output output{labels, pixels * sizeof(int32_t), 0, CUDASEG_OUTPUT_LABELS_I32};
+  return cudaseg_predict(s, &image, &output);
+}
+
 constexpr int64_t kH = 97, kW = 131;
 
 struct Fit : ::testing::Test {
@@ -105,6 +113,30 @@ TEST_F(Fit, DefaultPadsToTheDivisorAndCropsTheLogits) {
   EXPECT_EQ(batch[1].shape(), (Shape{100, 150}));
 }
 
+// Logits and probabilities at the photo's size from the padded input; a
+// normalised float input is padded as the photo is and gives the same.
+TEST_F(Fit, LogitsProbabilitiesAndNormalisedInputAtThePhotoSize) {
+  InferenceSession s = InferenceSession::load(path);
+  const Tensor image = it::photo(kH, kW);
+  const Tensor labels = s.predict(image);
+  const Tensor logits = s.predict(image, PredictOutput::logits);
+  ASSERT_EQ(logits.shape(), (Shape{4, kH, kW}));
+  ASSERT_EQ(logits.dtype(), DType::f32);
+  EXPECT_EQ(ops::argmax(logits, 0).to_vector(), labels.to_vector());
+  const Tensor probs = s.predict(image, PredictOutput::probabilities);
+  ASSERT_EQ(probs.shape(), (Shape{4, kH, kW}));
+  for (double total : ops::sum(probs, {0}).to_vector()) ASSERT_NEAR(total, 1.0, 1e-5);
+
+  SessionOptions keep;
+  keep.size_policy = SizePolicy::keep;
+  const Tensor x = InferenceSession::load(path, keep).preprocess(image);
+  ASSERT_EQ(x.shape(), (Shape{1, 3, kH, kW}));
+  EXPECT_EQ(s.preprocess(x).shape(), (Shape{1, 3, 128, 160}));
+  EXPECT_EQ(s.predict(x, PredictOutput::logits).to_vector(), logits.to_vector());
+  EXPECT_EQ(s.predict(x).to_vector(), labels.to_vector());
+  EXPECT_THROW(s.predict(Tensor::zeros({1, 4, kH, kW})), Error);
+}
+
 TEST_F(Fit, CheckpointFitAndOptionsOverride) {
   weights::Checkpoint ck = it::make_checkpoint(it::stdc1_model(), 5);
   ck.preprocess.fit = "none";
@@ -135,21 +167,21 @@ TEST_F(Fit, CApiDefaultOptionsGiveLabelsAtThePhotoSize) {
   }();
   {
     cudaseg_options o;
-    cudaseg_options_init(&o);
+    cudaseg_options_init(&o, sizeof o);
     cudaseg_session* s = nullptr;
     ASSERT_EQ(cudaseg_session_create(path.c_str(), &o, &s), CUDASEG_OK) << cudaseg_last_error();
     std::vector<int32_t> labels(kH * kW, -1);
-    ASSERT_EQ(cudaseg_predict(s, image.data<uint8_t>(), kW, kH, labels.data()), CUDASEG_OK) << cudaseg_last_error();
+    ASSERT_EQ(c_predict(s, image.data<uint8_t>(), kW, kH, labels.data()), CUDASEG_OK) << cudaseg_last_error();
     cudaseg_session_destroy(s);
     for (size_t i = 0; i < labels.size(); ++i) ASSERT_EQ(labels[i], expected[i]) << "pixel " << i;
   }
   cudaseg_options o;
-  cudaseg_options_init(&o);
+  cudaseg_options_init(&o, sizeof o);
   o.keep_size = 1;
   cudaseg_session* s = nullptr;
   ASSERT_EQ(cudaseg_session_create(path.c_str(), &o, &s), CUDASEG_OK) << cudaseg_last_error();
   std::vector<int32_t> labels(kH * kW);
-  EXPECT_EQ(cudaseg_predict(s, image.data<uint8_t>(), kW, kH, labels.data()), CUDASEG_ERROR_FAILED);
+  EXPECT_EQ(c_predict(s, image.data<uint8_t>(), kW, kH, labels.data()), CUDASEG_ERROR_FAILED);
   EXPECT_NE(std::string(cudaseg_last_error()).find("multiples of 32"), std::string::npos) << cudaseg_last_error();
   cudaseg_session_destroy(s);
   o.input_height = 64;

@@ -1,4 +1,6 @@
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <string>
@@ -139,4 +141,20 @@ TEST(ImageIO, OversizedHeaderIsRefusedBeforeDecoding) {
   std::fclose(f);
   expect_error(path, "claims 20000x20000 pixels, over the limit");
   std::remove(path.c_str());
+}
+
+// A directory used to escape as std::ios_base::failure, /dev/zero read until
+// memory ran out and a FIFO without a writer blocked: all are refused by
+// type before a byte is read.
+TEST(ImageIO, OnlyRegularFilesAreRead) {
+  const std::string dir = testing::TempDir() + "image_io_dir";
+  ::mkdir(dir.c_str(), 0755);
+  expect_error(dir, "is a directory");
+  expect_error("/dev/zero", "not a regular file");
+  const std::string fifo = testing::TempDir() + "image_io_fifo";
+  ::unlink(fifo.c_str());
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0644), 0);
+  expect_error(fifo, "not a regular file");
+  ::unlink(fifo.c_str());
+  ::rmdir(dir.c_str());
 }

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <thread>
 #include <vector>
 
 #include "runtime/error.h"
@@ -56,4 +57,32 @@ TEST(ThreadPool, ThreadCreationFailureIsAnErrorAndKeepsThePool) {
   parallel_for(0, 100, 1, [&](int64_t b, int64_t e) { total += e - b; });
   EXPECT_EQ(total.load(), 100);
   EXPECT_THROW(set_num_threads(kMaxThreads + 1), Error);
+}
+
+// A ThreadLimit caps the chunks of the calling thread's parallel_for (a
+// session's own thread count) and is restored when the guard goes.
+TEST(ThreadPool, ThreadLimitCapsTheCallingThreadOnly) {
+  set_num_threads(4);
+  auto chunks = [] {
+    std::atomic<int> n{0};
+    parallel_for(0, 1000, 1, [&](int64_t, int64_t) { ++n; });
+    return n.load();
+  };
+  EXPECT_EQ(chunks(), 4);
+  {
+    const ThreadLimit two(2);
+    EXPECT_EQ(thread_limit(), 2);
+    EXPECT_EQ(chunks(), 2);
+    {
+      const ThreadLimit one(1);
+      EXPECT_EQ(chunks(), 1);
+    }
+    EXPECT_EQ(chunks(), 2);
+    int other = -1;
+    std::thread([&] { other = thread_limit(); }).join();
+    EXPECT_EQ(other, 0);
+  }
+  EXPECT_EQ(thread_limit(), 0);
+  EXPECT_EQ(chunks(), 4);
+  EXPECT_THROW(ThreadLimit(-1), Error);
 }
