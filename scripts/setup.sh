@@ -4,6 +4,8 @@
 # Needs root (or sudo) on a fresh machine.
 CUDASEG_PACKAGES=(cmake g++ make pkg-config ccache nlohmann-json3-dev libstb-dev libopenblas-dev
                   libgtest-dev zlib1g-dev ffmpeg)
+# Open MPI: data-parallel training's launcher and CPU collectives (train/dist.h).
+CUDASEG_PACKAGES+=(openmpi-bin libopenmpi-dev)
 
 cudaseg_install_packages() {
   local missing=()

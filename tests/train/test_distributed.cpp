@@ -373,8 +373,8 @@ std::vector<nlohmann::json> metrics(const fs::path& run) {
 // The acceptance test of issue 19: two ranks with batch 2 each and sync_bn
 // reach one process's weights with batch 4 (every tensor, BatchNorm running
 // statistics included) after 3 steps with momentum, to float32 rounding of
-// a different reduction order (measured: 3e-7 of each tensor's scale; one
-// process with 1 thread against 16 differs by up to 6e-6 on this net). The
+// a different reduction order (measured: 2.4e-7 of each tensor's scale;
+// one process with 1 thread against the default count: 1.1e-7). The
 // sharded validation sees all 3 images once. Without sync_bn the running
 // statistics are each rank's own and differ by far more, which is what
 // sync_bn is for.
