@@ -54,7 +54,7 @@ int env_int(const char* name, int fallback) {
   return static_cast<int>(n);
 }
 
-bool under_mpirun() { return env("OMPI_COMM_WORLD_SIZE") != nullptr || env("PMIX_RANK") != nullptr; }
+bool under_mpirun() { return env("OMPI_COMM_WORLD_SIZE") != nullptr; }
 
 int local_rank() {
   if (under_mpirun()) return env_int("OMPI_COMM_WORLD_LOCAL_RANK", 0);

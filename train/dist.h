@@ -6,7 +6,7 @@
 // tensors; NCCL carries CUDA tensors where the build has it.
 //
 // Launch (init_from_environment):
-//   - under mpirun (OMPI_COMM_WORLD_SIZE / PMIX_RANK set): MPI; with a CUDA
+//   - under Open MPI's mpirun (OMPI_COMM_WORLD_SIZE set): MPI; with a CUDA
 //     device and NCCL built in, CUDA tensors go over NCCL, whose unique id
 //     rank 0 broadcasts over MPI, and host tensors over MPI;
 //   - torchrun-style variables (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR,

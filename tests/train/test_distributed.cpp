@@ -31,6 +31,7 @@
 #include "ops/ops.h"
 #include "runtime/gpu.h"
 #include "train/ddp.h"
+#include "train/grad_scaler.h"
 #include "train/synthetic.h"
 #include "trainer_toy.h"
 #include "weights/checkpoint.h"
@@ -271,6 +272,28 @@ TEST(Distributed, GradReducerStartsBucketsDuringBackwardAndAverages) {
               1e-6)
         << i;
   EXPECT_FALSE(params[0].tensor.grad().defined());
+}
+
+// fp16 under data parallel: a rank whose own gradients are finite skips the
+// update and backs off its scale when the ranks' agreed flag says another
+// rank overflowed, so every rank's weights and scale stay equal.
+TEST(Distributed, GradScalerFollowsTheRanksAgreedOverflowFlag) {
+  Tensor p = Tensor::ones({3});
+  p.set_requires_grad(true);
+  train::Optimizer optimizer({{"p", p}}, train::OptimizerConfig{});
+  train::GradScaler scaler;
+  p.set_grad(Tensor::ones({3}));
+  bool local = true;
+  EXPECT_FALSE(scaler.step(optimizer, [&](bool found_inf) {
+    local = found_inf;
+    return true;
+  }));
+  EXPECT_FALSE(local);
+  EXPECT_EQ(max_abs_diff(p, Tensor::ones({3})), 0.0);
+  EXPECT_EQ(scaler.scale_value(), 32768.0);
+  p.set_grad(Tensor::ones({3}));
+  EXPECT_TRUE(scaler.step(optimizer, [](bool found_inf) { return found_inf; }));
+  EXPECT_GT(max_abs_diff(p, Tensor::ones({3})), 0.0);
 }
 
 // ---------------------------------------------------------------- mpirun -np 2
