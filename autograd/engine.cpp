@@ -1,6 +1,7 @@
 #include "autograd/engine.h"
 
 #include <atomic>
+#include <limits>
 #include <queue>
 #include <unordered_map>
 #include <unordered_set>
@@ -11,6 +12,7 @@ namespace cudaseg::autograd {
 namespace {
 
 thread_local bool grad_mode = true;
+thread_local std::function<void(const Tensor&)> grad_ready_hook;
 std::atomic<uint64_t> next_sequence_nr{0};
 
 // The gradient sink of a leaf: sums what arrives into the leaf's .grad().
@@ -24,6 +26,7 @@ struct AccumulateGrad : Node {
     // A fresh tensor each time: a gradient may be shared by several inputs
     // (add passes its gradient through), and .grad() must not alias them.
     leaf.set_grad(old.defined() ? ops::add(old, g) : g.clone());
+    if (grad_ready_hook) grad_ready_hook(leaf);
     return {};
   }
   std::shared_ptr<TensorImpl> leaf_;
@@ -36,6 +39,10 @@ Edge edge_for(const Tensor& t) {
   std::shared_ptr<Node> acc = impl.grad_accumulator.lock();
   if (!acc) {
     acc = std::make_shared<AccumulateGrad>(t.impl_ptr());
+    // A leaf's gradient is final once its sink is ready: sinks run first (the
+    // engine runs the highest sequence number), so a gradient is complete,
+    // and reported to a GradReadyHook, as early as the graph allows.
+    acc->sequence_nr = std::numeric_limits<uint64_t>::max();
     acc->outputs.push_back({t.shape(), t.dtype(), t.device()});
     impl.grad_accumulator = acc;
   }
@@ -47,6 +54,11 @@ Edge edge_for(const Tensor& t) {
 bool grad_mode_enabled() { return grad_mode; }
 NoGradGuard::NoGradGuard() : previous_(grad_mode) { grad_mode = false; }
 NoGradGuard::~NoGradGuard() { grad_mode = previous_; }
+
+GradReadyHook::GradReadyHook(std::function<void(const Tensor&)> hook) : previous_(std::move(grad_ready_hook)) {
+  grad_ready_hook = std::move(hook);
+}
+GradReadyHook::~GradReadyHook() { grad_ready_hook = std::move(previous_); }
 
 bool any_requires_grad(std::initializer_list<const Tensor*> inputs) {
   if (!grad_mode) return false;

@@ -44,4 +44,20 @@ void record(const std::shared_ptr<Node>& node, const std::vector<const Tensor*>&
 // through the same graph throws.
 void backward(const Tensor& root, const Tensor& grad = Tensor(), bool retain_graph = false);
 
+// While a GradReadyHook lives (on this thread), every backward calls it with
+// each leaf right after that leaf's .grad() received its sum for the
+// backward (once per leaf per backward: the engine sums the gradients that
+// meet before a leaf accumulates). Data-parallel training starts reducing a
+// bucket of gradients while the rest of the backward still runs.
+class GradReadyHook {
+ public:
+  explicit GradReadyHook(std::function<void(const Tensor& leaf)> hook);
+  ~GradReadyHook();
+  GradReadyHook(const GradReadyHook&) = delete;
+  GradReadyHook& operator=(const GradReadyHook&) = delete;
+
+ private:
+  std::function<void(const Tensor&)> previous_;
+};
+
 }  // namespace cudaseg::autograd

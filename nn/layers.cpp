@@ -12,6 +12,7 @@
 #include "autograd/pool.h"
 #include "autograd/resize.h"
 #include "autograd/unary.h"
+#include "nn/sync_batch_norm.h"
 #include "ops/dropout.h"
 
 namespace cudaseg::nn {
@@ -149,7 +150,9 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
     autograd::NoGradGuard no_grad;
     num_batches_tracked.fill_(num_batches_tracked.item() + 1);
   }
+  const AllReduceSum* sync = is_training() ? batch_norm_sync() : nullptr;
   return norm_in_fp32(x, [&](const Tensor& in) {
+    if (sync) return sync_batch_norm(in, running_mean, running_var, weight, bias, momentum_, eps_, *sync);
     return fn::batch_norm(in, running_mean, running_var, weight, bias, use_batch_stats, momentum_, eps_);
   });
 }

@@ -8,6 +8,8 @@ CUDASEG_PACKAGES=(cmake g++ make pkg-config ccache nlohmann-json3-dev libstb-dev
                   valgrind)
 # tools/rtseg_tune.py, the hyper-parameter search (run with /usr/bin/python3).
 CUDASEG_PACKAGES+=(python3-optuna)
+# Open MPI: data-parallel training's launcher and CPU collectives (train/dist.h).
+CUDASEG_PACKAGES+=(openmpi-bin libopenmpi-dev)
 
 cudaseg_install_packages() {
   local missing=()

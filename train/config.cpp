@@ -90,13 +90,20 @@ std::vector<schema::Key> make_sections() {
             "> 0: run epochs * (batches per epoch) steps instead of iters; the saved config.json holds the resolved "
             "iters",
             {}, 0},
-           {"batch_size", Type::integer, 4, "images per step", {}, 1},
+           {"batch_size", Type::integer, 4, "images per step (over all ranks of a data-parallel run)", {}, 1},
            {"precision", Type::string, "fp32",
             "fp16 or bf16: mixed precision on CUDA (float32 master weights and norm layers; fp16 scales the loss)",
             {"fp32", "fp16", "bf16"}},
            {"tf32", Type::boolean, false,
             "CUDA: TF32 tensor-core maths in float32 matrix products and convolutions (faster; about 1e-3 "
             "relative error)"},
+           {"sync_bn", Type::boolean, false,
+            "data-parallel runs: BatchNorm statistics over every rank's batch, forward and backward (torch's "
+            "SyncBatchNorm); one process is unaffected"},
+           {"ddp_bucket_mb", Type::integer, 25,
+            "data-parallel runs: MiB of gradients per bucket, each summed over the ranks as soon as the backward "
+            "completes it (torch DDP's bucket_cap_mb)",
+            {}, 1},
            {"seed", Type::integer, 1, "seed of initialisation, shuffling, augmentation and dropout", {}, 0},
            {"backbone_weights", Type::string, "",
             "a torchvision ImageNet state_dict (.pth: resnet18..resnet152, mobilenet_v2) that initialises the "
@@ -327,6 +334,8 @@ TrainConfig train_config(const Json& config) {
   c.batch_size = t["batch_size"];
   c.precision = t["precision"];
   c.tf32 = t["tf32"];
+  c.sync_bn = t["sync_bn"];
+  c.ddp_bucket_mb = t["ddp_bucket_mb"];
   c.seed = t["seed"].get<uint64_t>();
   c.backbone_weights = t["backbone_weights"];
   c.log_interval = t["log_interval"];

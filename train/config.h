@@ -58,9 +58,11 @@ struct TrainConfig {
   std::string device = "cpu";
   int64_t iters = 200;  // 0 while epochs > 0, until resolve_run_length
   int64_t epochs = 0;  // > 0: resolve_run_length turns it into iters
-  int64_t batch_size = 4;
+  int64_t batch_size = 4;  // per step over all ranks; each of N data-parallel ranks takes batch_size / N
   std::string precision = "fp32";  // fp32 | fp16 | bf16
   bool tf32 = false;               // CUDA: TF32 maths in float32 products and convolutions
+  bool sync_bn = false;            // data-parallel: BatchNorm statistics over all ranks
+  int64_t ddp_bucket_mb = 25;      // data-parallel: gradient bucket size
   uint64_t seed = 1;
   std::string backbone_weights;  // weights/backbone_weights.h; empty: random init
   int64_t log_interval = 10;

@@ -146,7 +146,32 @@ Json resolve_data_config(const Json& data, const Json& augment) {
   return Json{{"data", resolve_data(data)}, {"augment", resolve_augment(augment)}};
 }
 
-DataSetup build_data(const Json& data, const Json& augment, int64_t train_batch_size, int64_t val_batch_size) {
+namespace {
+
+// Samples rank, rank + world, ... of a dataset.
+class ShardDataset : public Dataset {
+ public:
+  ShardDataset(DatasetPtr base, int rank, int world) : base_(std::move(base)), rank_(rank), world_(world) {
+    CUDASEG_CHECK(base_->size() >= world_, "data: the val set's ", base_->size(), " samples are fewer than the ",
+                  world_, " ranks; every rank validates at least one");
+  }
+  int64_t size() const override { return (base_->size() - rank_ + world_ - 1) / world_; }
+  Sample get(int64_t index) const override { return base_->get(index * world_ + rank_); }
+  int64_t num_classes() const override { return base_->num_classes(); }
+  int64_t ignore_index() const override { return base_->ignore_index(); }
+  std::vector<std::string> class_names() const override { return base_->class_names(); }
+  std::vector<std::array<uint8_t, 3>> palette() const override { return base_->palette(); }
+  std::string name() const override { return base_->name(); }
+
+ private:
+  DatasetPtr base_;
+  int64_t rank_, world_;
+};
+
+}  // namespace
+
+DataSetup build_data(const Json& data, const Json& augment, int64_t train_batch_size, int64_t val_batch_size,
+                     Shard shard) {
   CUDASEG_CHECK(train_batch_size >= 1 && val_batch_size >= 1, "build_data: batch sizes must be >= 1, got ",
                 train_batch_size, " and ", val_batch_size);
   DataSetup setup;
@@ -186,11 +211,17 @@ DataSetup build_data(const Json& data, const Json& augment, int64_t train_batch_
   lo.drop_last = d["drop_last"].get<bool>();
   lo.workers = static_cast<int>(d["workers"].get<int64_t>());
   lo.seed = o.seed;
+  lo.rank = shard.rank;
+  lo.world = shard.world;
   setup.train_loader = std::make_shared<Loader>(setup.train_set, setup.train_transform, lo);
   lo.batch_size = val_batch_size;
   lo.shuffle = false;
   lo.drop_last = false;
-  setup.val_loader = std::make_shared<Loader>(setup.val_set, setup.val_transform, lo);
+  lo.rank = 0;
+  lo.world = 1;
+  const DatasetPtr val_part =
+      shard.world > 1 ? std::make_shared<ShardDataset>(setup.val_set, shard.rank, shard.world) : setup.val_set;
+  setup.val_loader = std::make_shared<Loader>(val_part, setup.val_transform, lo);
   return setup;
 }
 

@@ -39,7 +39,17 @@ std::vector<schema::Key> augment_schema();
 // {"data": ..., "augment": ...} with every default filled in.
 Json resolve_data_config(const Json& data, const Json& augment);
 
-// Resolves, opens the datasets and builds both loaders.
-DataSetup build_data(const Json& data, const Json& augment, int64_t train_batch_size, int64_t val_batch_size = 1);
+// This process's part of a data-parallel run (train/dist.h).
+struct Shard {
+  int rank = 0;
+  int world = 1;
+};
+
+// Resolves, opens the datasets and builds both loaders. With world > 1 the
+// train loader serves rank's share of every batch (train_batch_size is per
+// rank; train/loader.h), and the val loader samples rank, rank + world, ...
+// of the val set, so the ranks' confusion matrices sum to one process's.
+DataSetup build_data(const Json& data, const Json& augment, int64_t train_batch_size, int64_t val_batch_size = 1,
+                     Shard shard = {});
 
 }  // namespace cudaseg::train

@@ -47,8 +47,9 @@ void GradScaler::update(bool found_inf) {
   }
 }
 
-bool GradScaler::step(Optimizer& optimizer) {
-  const bool found_inf = unscale(optimizer.params());
+bool GradScaler::step(Optimizer& optimizer, const std::function<bool(bool)>& agree) {
+  bool found_inf = unscale(optimizer.params());
+  if (agree) found_inf = agree(found_inf);
   if (!found_inf) optimizer.step();
   update(found_inf);
   return !found_inf;

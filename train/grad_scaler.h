@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 
 #include <nlohmann/json.hpp>
 
@@ -35,8 +36,10 @@ class GradScaler {
   // after growth_interval finite steps.
   void update(bool found_inf);
   // unscale, optimizer.step() unless a gradient overflowed, update. Returns
-  // whether the optimizer stepped.
-  bool step(Optimizer& optimizer);
+  // whether the optimizer stepped. `agree` (data-parallel runs) turns this
+  // rank's overflow flag into the flag of all ranks, so every rank skips or
+  // steps alike and their scales stay equal.
+  bool step(Optimizer& optimizer, const std::function<bool(bool)>& agree = {});
 
   double scale_value() const { return scale_; }
   int64_t growth_tracker() const { return growth_tracker_; }

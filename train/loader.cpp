@@ -35,6 +35,12 @@ Loader::Loader(DatasetPtr dataset, TransformPtr transform, LoaderOptions options
   CUDASEG_CHECK(options_.batch_size >= 1, "loader: batch_size must be >= 1, got ", options_.batch_size);
   CUDASEG_CHECK(options_.workers >= 0, "loader: workers must be >= 0, got ", options_.workers);
   CUDASEG_CHECK(options_.prefetch >= 0, "loader: prefetch must be >= 0, got ", options_.prefetch);
+  CUDASEG_CHECK(options_.world >= 1 && options_.rank >= 0 && options_.rank < options_.world, "loader: rank ",
+                options_.rank, " of world ", options_.world, " is out of range");
+  CUDASEG_CHECK(options_.world == 1 || options_.drop_last ||
+                    dataset_->size() % (options_.batch_size * options_.world) == 0,
+                "loader: ", dataset_->size(), " samples end in a partial batch of ", options_.batch_size * options_.world,
+                ", which ", options_.world, " ranks cannot share evenly; set data.drop_last true");
   CUDASEG_CHECK(batches_per_epoch() >= 1, "loader: dataset '", dataset_->name(), "' has ", dataset_->size(),
                 " samples, fewer than one batch of ", options_.batch_size, " (with drop_last)");
   prefetch_ = options_.prefetch > 0 ? options_.prefetch : 2 * std::max(1, options_.workers);
@@ -52,7 +58,7 @@ Loader::~Loader() {
 }
 
 int64_t Loader::batches_per_epoch() const {
-  const int64_t n = dataset_->size(), b = options_.batch_size;
+  const int64_t n = dataset_->size(), b = options_.batch_size * options_.world;
   return options_.drop_last ? n / b : (n + b - 1) / b;
 }
 
@@ -70,7 +76,7 @@ std::vector<int64_t> Loader::batch_indices(int64_t epoch, int64_t batch) const {
   CUDASEG_CHECK(epoch >= 0 && batch >= 0 && batch < batches_per_epoch(), "loader: no batch ", batch, " in epoch ",
                 epoch, " (", batches_per_epoch(), " batches per epoch)");
   const std::vector<int64_t> order = epoch_order(epoch);
-  const int64_t begin = batch * options_.batch_size;
+  const int64_t begin = (batch * options_.world + options_.rank) * options_.batch_size;
   const int64_t end = std::min(begin + options_.batch_size, static_cast<int64_t>(order.size()));
   return std::vector<int64_t>(order.begin() + begin, order.begin() + end);
 }
@@ -82,7 +88,7 @@ Batch Loader::make_batch(int64_t epoch, int64_t batch) const {
 }
 
 Batch Loader::build(int64_t epoch, int64_t batch, const std::vector<int64_t>& order) const {
-  const int64_t begin = batch * options_.batch_size;
+  const int64_t begin = (batch * options_.world + options_.rank) * options_.batch_size;
   const int64_t end = std::min(begin + options_.batch_size, static_cast<int64_t>(order.size()));
   std::vector<Tensor> images, labels, teacher_images, teacher_labels;
   Batch out;

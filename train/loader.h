@@ -38,6 +38,12 @@ struct LoaderOptions {
   int workers = 2;        // threads building batches; 0 builds them in the calling thread
   int prefetch = 0;       // batches built ahead of the consumer; 0: 2 per worker
   uint64_t seed = 0;
+  // Data-parallel training: batch b of an epoch is the order's positions
+  // [b, b + 1) * batch_size * world, of which rank r takes the r-th
+  // batch_size, so the ranks' batches together are exactly the batch of one
+  // process with batch_size * world (batch_size is per rank).
+  int rank = 0;
+  int world = 1;
 };
 
 // The batch that next() returns next.

@@ -31,6 +31,8 @@ class ConfusionMatrix {
   // count(label, prediction)
   int64_t count(int64_t label, int64_t prediction) const;
   int64_t total() const;
+  // The counts, row = label, column = prediction: data-parallel validation sums them over the ranks.
+  std::vector<int64_t>& counts() { return counts_; }
 
   std::vector<double> iou() const;  // NaN for absent classes
   double miou() const;              // mean over classes with an IoU; NaN when none

@@ -1,5 +1,6 @@
 #include "train/trainer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -12,12 +13,14 @@
 #include "nn/layers.h"
 #include "nn/registry.h"
 #include "nn/segnet.h"
+#include "nn/sync_batch_norm.h"
 #include "ops/reduce.h"
 #include "ops/shape.h"
 #include "runtime/image_io.h"
 #include "runtime/error.h"
 #include "runtime/log.h"
 #include "runtime/math_mode.h"
+#include "train/ddp.h"
 #include "train/validate.h"
 #include "weights/backbone_weights.h"
 
@@ -55,9 +58,18 @@ Trainer::Trainer(const Json& config, std::string out_dir, TrainData data)
       tc_(train_config(config_)),
       device_(Device::parse(tc_.device)),
       compute_dtype_(compute_dtype(tc_.precision)),
-      log_([](const std::string& line) { CUDASEG_LOG_INFO(line); }) {
-  CUDASEG_CHECK(data_.train->options().batch_size == tc_.batch_size, "Trainer: the train loader's batch size ",
-                data_.train->options().batch_size, " differs from train.batch_size ", tc_.batch_size);
+      comm_(&dist::world()) {
+  set_log([](const std::string& line) { CUDASEG_LOG_INFO(line); });
+  const LoaderOptions& lo = data_.train->options();
+  CUDASEG_CHECK(lo.world == comm_->world() && lo.rank == comm_->rank(), "Trainer: the train loader serves rank ",
+                lo.rank, " of ", lo.world, ", this process is rank ", comm_->rank(), " of ", comm_->world());
+  if (lo.world == 1) {
+    CUDASEG_CHECK(lo.batch_size == tc_.batch_size, "Trainer: the train loader's batch size ", lo.batch_size,
+                  " differs from train.batch_size ", tc_.batch_size);
+  } else {
+    CUDASEG_CHECK(lo.batch_size * lo.world == tc_.batch_size, "Trainer: the train loader's batch size ",
+                  lo.batch_size, " on each of ", lo.world, " ranks differs from train.batch_size ", tc_.batch_size);
+  }
   const int64_t classes = config_["model"]["num_classes"].get<int64_t>();
   for (const auto& loader : {data_.train, data_.val}) {
     if (!loader) continue;
@@ -95,6 +107,9 @@ Trainer::Trainer(const Json& config, std::string out_dir, TrainData data)
   ema_ = std::make_unique<ModelEma>(*net_, ec);
   if (compute_dtype_ == DType::f16) scaler_ = std::make_unique<GradScaler>();
   batches_ = std::make_unique<LoaderBatches>(data_.train);
+  if (comm_->world() > 1) {
+    reducer_ = std::make_unique<GradReducer>(optimizer_->params(), *comm_, static_cast<size_t>(tc_.ddp_bucket_mb) << 20);
+  }
 }
 
 Trainer::~Trainer() = default;
@@ -104,7 +119,13 @@ void Trainer::set_batch_source(std::unique_ptr<BatchSource> source) {
   batches_ = std::move(source);
 }
 
-void Trainer::set_log(std::function<void(const std::string&)> log) { log_ = std::move(log); }
+void Trainer::set_log(std::function<void(const std::string&)> log) {
+  if (writes_files()) {
+    log_ = std::move(log);
+  } else {
+    log_ = [](const std::string&) {};
+  }
+}
 
 weights::Preprocess Trainer::preprocess() const {
   weights::Preprocess p;
@@ -117,6 +138,7 @@ weights::Preprocess Trainer::preprocess() const {
 }
 
 void Trainer::save_last() const {
+  if (!writes_files()) return;
   weights::Checkpoint ck;
   ck.model_json = config_["model"].dump();
   ck.preprocess = preprocess();
@@ -148,6 +170,7 @@ void Trainer::save_last() const {
 }
 
 void Trainer::save_best(double miou) const {
+  if (!writes_files()) return;
   weights::Checkpoint ck;
   ck.model_json = config_["model"].dump();
   ck.preprocess = preprocess();
@@ -161,7 +184,9 @@ void Trainer::save_best(double miou) const {
 void Trainer::resume(const std::string& path) {
   std::string where = path;
   if (fs::is_directory(path)) where = (fs::path(path) / "last").string();
-  weights::clean_checkpoint_files(where);
+  // Rank 0 alone finishes or removes a save cut short; the others read after it.
+  if (writes_files()) weights::clean_checkpoint_files(where);
+  comm_->barrier();
   const weights::Checkpoint ck = weights::load_checkpoint(where);
   CUDASEG_CHECK(ck.train_state.has_value(), where, ": not a training checkpoint (no train state); resume needs ",
                 "OUT/last from rtseg_train");
@@ -215,8 +240,20 @@ void Trainer::restore(const weights::Checkpoint& ck, const std::string& where) {
 double Trainer::validate() {
   nn::Module& net = eval_net_ ? *eval_net_ : *net_;
   if (eval_net_) ema_->copy_to(*eval_net_);
-  const EvalResult r = evaluate(net, *data_.val, val_config(config_), device_);
+  broadcast_state(net, *comm_);
+  EvalResult r = evaluate(net, *data_.val, val_config(config_), device_);
+  if (comm_->world() > 1) {
+    std::vector<int64_t>& counts = r.confusion.counts();
+    counts.push_back(r.images);
+    Tensor summed = Tensor::empty({static_cast<int64_t>(counts.size())}, DType::i64);
+    std::copy(counts.begin(), counts.end(), summed.data<int64_t>());
+    comm_->all_reduce_sum(summed);
+    std::copy(summed.data<int64_t>(), summed.data<int64_t>() + summed.numel(), counts.begin());
+    r.images = counts.back();
+    counts.pop_back();
+  }
   const double miou = r.confusion.miou();
+  if (!writes_files()) return miou;
   const std::vector<std::string> names = data_.val->dataset().class_names();
   report_->validation(step_, r.confusion, names);
   write_predictions(net);
@@ -278,6 +315,7 @@ void Trainer::log_progress(const LossResult& loss, double lr, double seconds, in
     text += line;
   }
   log_(text);
+  if (!writes_files()) return;
   std::vector<std::pair<std::string, double>> terms;
   for (const LossTerm& t : loss.terms) terms.emplace_back(t.name, t.value.item());
   report_->train_step(step_, loss.total.item(), terms, lr, static_cast<double>(tc_.batch_size) / per_step,
@@ -285,6 +323,8 @@ void Trainer::log_progress(const LossResult& loss, double lr, double seconds, in
 }
 
 std::vector<Tensor> Trainer::forward(const Tensor& images) {
+  std::optional<nn::SyncBatchNormGuard> sync;
+  if (tc_.sync_bn && comm_->world() > 1) sync.emplace([this](Tensor& t) { comm_->all_reduce_sum(t); });
   if (compute_dtype_ == DType::f32) return net_->forward_train(images);
   std::vector<Tensor> outputs;
   {
@@ -298,13 +338,18 @@ std::vector<Tensor> Trainer::forward(const Tensor& images) {
 
 bool Trainer::backward_and_update(const Tensor& loss) {
   optimizer_->zero_grad();
+  const Tensor root = scaler_ ? scaler_->scale(loss) : loss;
+  if (reducer_) {
+    reducer_->backward([&] { autograd::backward(root); });
+  } else {
+    autograd::backward(root);
+  }
   if (!scaler_) {
-    autograd::backward(loss);
     optimizer_->step();
     return true;
   }
-  autograd::backward(scaler_->scale(loss));
-  return scaler_->step(*optimizer_);
+  if (!reducer_) return scaler_->step(*optimizer_);
+  return scaler_->step(*optimizer_, [this](bool found_inf) { return comm_->any(found_inf); });
 }
 
 TrainResult Trainer::run(int64_t stop_at) {
@@ -312,9 +357,13 @@ TrainResult Trainer::run(int64_t stop_at) {
   const int64_t end = stop_at > 0 ? std::min(stop_at, tc_.iters) : tc_.iters;
   const auto start = std::chrono::steady_clock::now();
   const int64_t first = step_;
-  fs::create_directories(out_dir_);
-  save_config((fs::path(out_dir_) / "config.json").string(), config_);
-  report_ = std::make_unique<RunReport>(out_dir_, step_, config_);
+  if (writes_files()) {
+    fs::create_directories(out_dir_);
+    save_config((fs::path(out_dir_) / "config.json").string(), config_);
+    report_ = std::make_unique<RunReport>(out_dir_, step_, config_);
+  }
+  // The ranks start from rank 0's weights, as DDP's constructor makes them.
+  broadcast_state(*net_, *comm_);
   net_->train();
   const std::string last_path = (fs::path(out_dir_) / "last").string();
   // The step `last` holds (a resumed run starts from it); nothing is on disk
@@ -339,7 +388,7 @@ TrainResult Trainer::run(int64_t stop_at) {
                  ": continue with --resume ", out_dir_);
   }
   optimizer_->zero_grad();
-  report_->write_plots();
+  if (report_) report_->write_plots();
   result_.step = step_;
   return result_;
 }
@@ -373,8 +422,9 @@ void Trainer::train_loop(int64_t end, int64_t first, std::chrono::steady_clock::
       distill_->add_terms(loss, outputs, teacher_images, tc_.seed, step_);
     }
     const double value = loss.total.item();
-    if (!std::isfinite(value)) {
+    if (comm_->any(!std::isfinite(value))) {
       keepable = false;
+      if (std::isfinite(value)) CUDASEG_FAIL("training diverged on another rank at step ", step_ + 1);
       CUDASEG_FAIL("training diverged: loss is ", value, " at step ", step_ + 1, " (", loss.summary(), ", lr ", lr,
                    "); lower optimizer.lr or set optimizer.grad_clip_norm");
     }
@@ -410,7 +460,8 @@ void Trainer::train_loop(int64_t end, int64_t first, std::chrono::steady_clock::
       for (const LossTerm& t : loss.terms) p.terms.emplace_back(t.name, t.value.item());
       progress_(p);
     }
-    const bool stop = stop_flag_ != nullptr && stop_flag_->load();
+    // Every rank stops after the same step, whichever received the signal.
+    const bool stop = comm_->any(stop_flag_ != nullptr && stop_flag_->load());
     if (last || stop || step_ == end || (tc_.ckpt_interval > 0 && step_ % tc_.ckpt_interval == 0)) {
       save_last();
       saved = step_;

@@ -29,6 +29,15 @@
 // OUT/miou.png, OUT/iou.png, OUT/val_predictions.png and OUT/report.html
 // (train/run_report.h).
 // Every run() writes the effective config to OUT/config.json first.
+// Data parallel (train/dist.h's world() with several ranks): each rank
+// draws its share of every batch (train.batch_size is the batch over all
+// ranks), the gradients are averaged over the ranks in buckets during the
+// backward (train/ddp.h), so every rank makes the same update; with
+// train.sync_bn BatchNorm normalises over all ranks' batches
+// (nn/sync_batch_norm.h). The ranks agree on a non-finite loss and on fp16
+// overflows; validation is sharded and its confusion matrices summed; rank 0
+// alone writes files and logs. Checkpoints hold the position in whole
+// batches, so a run resumes on any number of ranks that divides the batch.
 // With a `distill` section (train/distill.h) the teacher is loaded and checked
 // and the pairs resolved in the constructor, before any step; each step then
 // adds the objectives' terms, the adapters train with the net and are saved
@@ -46,6 +55,7 @@
 
 #include "nn/module.h"
 #include "train/config.h"
+#include "train/dist.h"
 #include "train/distill.h"
 #include "train/ema.h"
 #include "train/grad_scaler.h"
@@ -64,6 +74,8 @@ struct TrainData {
   std::shared_ptr<Loader> train;
   std::shared_ptr<Loader> val;
 };
+
+class GradReducer;
 
 struct TrainResult {
   int64_t step = 0;          // steps completed
@@ -137,6 +149,8 @@ class Trainer {
   // backward and the optimizer update (through the scaler for fp16); false
   // when an fp16 overflow skipped the update.
   bool backward_and_update(const Tensor& loss);
+  // Rank 0 writes the run's files; every rank computes.
+  bool writes_files() const { return comm_->rank() == 0; }
 
   Json config_;
   std::string out_dir_;
@@ -152,6 +166,8 @@ class Trainer {
   std::unique_ptr<ModelEma> ema_;
   std::unique_ptr<GradScaler> scaler_;
   std::unique_ptr<BatchSource> batches_;
+  dist::Communicator* comm_;
+  std::unique_ptr<GradReducer> reducer_;  // data-parallel runs only
   std::unique_ptr<RunReport> report_;
   std::function<void(const std::string&)> log_;
   const std::atomic<bool>* stop_flag_ = nullptr;

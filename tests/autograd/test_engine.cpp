@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "autograd/arith.h"
 #include "autograd/engine.h"
 #include "autograd/gradcheck.h"
@@ -95,4 +97,34 @@ TEST(Autograd, GraphIsFreedWithItsOutputs) {
     EXPECT_FALSE(node.expired());
   }
   EXPECT_TRUE(node.expired());
+}
+
+// A GradReadyHook sees each leaf once, as soon as its gradient is complete:
+// down a chain of products the last factor's gradient is final first, before
+// the backward of the earlier products runs (data-parallel training starts
+// reducing it then); outside the hook's scope nothing is reported.
+TEST(Autograd, GradReadyHookReportsLeavesAsEarlyAsTheGraphAllows) {
+  std::vector<Tensor> w;
+  for (uint64_t i = 0; i < 6; ++i) w.push_back(leaf({4}, 10 + i));
+  Tensor h = w[0];
+  for (size_t i = 1; i < w.size(); ++i) h = fn::mul(h, w[i]);
+  std::vector<const void*> order;
+  size_t calls = 0;
+  {
+    autograd::GradReadyHook hook([&](const Tensor& l) {
+      ++calls;
+      EXPECT_TRUE(l.grad().defined());
+      order.push_back(&l.impl());
+    });
+    autograd::backward(fn::sum(h));
+  }
+  // w[0] and w[1] meet in the first product, whose backward gives both at once.
+  ASSERT_EQ(order.size(), w.size());
+  for (size_t k = 0; k + 2 < w.size(); ++k) EXPECT_EQ(order[k], &w[w.size() - 1 - k].impl()) << k;
+  const std::set<const void*> last{order[4], order[5]};
+  EXPECT_EQ(last, (std::set<const void*>{&w[0].impl(), &w[1].impl()}));
+  Tensor again = w[0];
+  for (size_t i = 1; i < w.size(); ++i) again = fn::mul(again, w[i]);
+  autograd::backward(fn::sum(again));
+  EXPECT_EQ(calls, w.size());
 }
