@@ -1,5 +1,7 @@
 // runtime/atomic_file: unique temporaries, all-or-nothing replacement, and the
 // writers of final files (PNGs) going through it.
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -18,7 +20,7 @@ namespace fs = std::filesystem;
 namespace {
 
 fs::path fresh_dir(const std::string& name) {
-  const fs::path dir = fs::temp_directory_path() / ("cudaseg_test_atomic_" + name);
+  const fs::path dir = fs::temp_directory_path() / ("cudaseg_test_atomic_" + name + "_" + std::to_string(::getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
   return dir;

@@ -114,7 +114,7 @@ TEST(Config, SetOverridesTakeJsonTypedValues) {
 
 TEST(Config, LoadsFileWithOverridesAndSavesTheEffectiveConfig) {
   train_testing::register_toy_net();
-  const fs::path dir = fs::temp_directory_path() / "cudaseg_test_config";
+  const fs::path dir = fs::temp_directory_path() / ("cudaseg_test_config_" + std::to_string(::getpid()));
   fs::create_directories(dir);
   {
     std::ofstream f(dir / "run.json");

@@ -403,7 +403,7 @@ std::vector<nlohmann::json> metrics(const fs::path& run) {
 // sync_bn is for.
 TEST(Distributed, MpirunTwoRanksMatchOneProcessWithTheWholeBatch) {
   if (const std::string why = mpi_missing(); !why.empty()) GTEST_SKIP() << "skipped: " << why;
-  const fs::path dir = fs::temp_directory_path() / "cudaseg_test_distributed_match";
+  const fs::path dir = fs::temp_directory_path() / ("cudaseg_test_distributed_match_" + std::to_string(::getpid()));
   fs::remove_all(dir);
   const fs::path sync = write_config(dir, 3, true), plain = write_config(dir, 3, false);
   const Outcome one = shell(rtseg_train().string() + " " + sync.string() + " --out " + (dir / "one").string(),
@@ -438,7 +438,7 @@ TEST(Distributed, MpirunTwoRanksMatchOneProcessWithTheWholeBatch) {
 // resumed in one process for 2 more, equal 4 steps in one process.
 TEST(Distributed, MpirunRunResumesOnAnotherRankCount) {
   if (const std::string why = mpi_missing(); !why.empty()) GTEST_SKIP() << "skipped: " << why;
-  const fs::path dir = fs::temp_directory_path() / "cudaseg_test_distributed_resume";
+  const fs::path dir = fs::temp_directory_path() / ("cudaseg_test_distributed_resume_" + std::to_string(::getpid()));
   fs::remove_all(dir);
   const fs::path config = write_config(dir, 4, true);
   const Outcome straight = shell(rtseg_train().string() + " " + config.string() + " --out " + (dir / "one").string(),
@@ -462,7 +462,7 @@ TEST(Distributed, MpirunRunResumesOnAnotherRankCount) {
 // every rank through MPI_Abort, with the rank's message.
 TEST(Distributed, MpirunRankErrorAbortsTheRunWithItsMessage) {
   if (const std::string why = mpi_missing(); !why.empty()) GTEST_SKIP() << "skipped: " << why;
-  const fs::path dir = fs::temp_directory_path() / "cudaseg_test_distributed_error";
+  const fs::path dir = fs::temp_directory_path() / ("cudaseg_test_distributed_error_" + std::to_string(::getpid()));
   fs::remove_all(dir);
   const fs::path config = write_config(dir, 3, true);
   std::ofstream(dir / "a_file") << "not a folder";
@@ -497,7 +497,7 @@ std::vector<pid_t> ranks_with(const std::string& marker) {
 // rather than leaving the other rank waiting in a collective.
 TEST(Distributed, MpirunKilledRankEndsTheRun) {
   if (const std::string why = mpi_missing(); !why.empty()) GTEST_SKIP() << "skipped: " << why;
-  const fs::path dir = fs::temp_directory_path() / "cudaseg_test_distributed_kill";
+  const fs::path dir = fs::temp_directory_path() / ("cudaseg_test_distributed_kill_" + std::to_string(::getpid()));
   fs::remove_all(dir);
   const fs::path config = write_config(dir, 100000, true);
   const fs::path out = dir / "run_being_killed";
@@ -536,7 +536,7 @@ TEST(Distributed, NcclTwoGpusMatchOneGpu) {
   if (gpu::device_count() < 2)
     GTEST_SKIP() << "skipped: needs 2 CUDA devices, found " << gpu::device_count();
   if (const std::string why = mpi_missing(); !why.empty()) GTEST_SKIP() << "skipped: " << why;
-  const fs::path dir = fs::temp_directory_path() / "cudaseg_test_distributed_nccl";
+  const fs::path dir = fs::temp_directory_path() / ("cudaseg_test_distributed_nccl_" + std::to_string(::getpid()));
   fs::remove_all(dir);
   const fs::path config = write_config(dir, 3, true);
   const Outcome one = shell(rtseg_train().string() + " " + config.string() + " --set train.device=cuda:0 --out " +

@@ -1,6 +1,8 @@
 // A malformed dataset stops rtseg_train cleanly: exit status 1, one line
 // naming the file, and the last checkpoint left as it was. Trees are
 // generated in a temp folder (layout of the "folder" dataset).
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -85,7 +87,7 @@ std::string bytes(const fs::path& path) {
 }  // namespace
 
 TEST(MalformedData, MissingMaskIsNamedBeforeTheRunStarts) {
-  const fs::path dir = fs::temp_directory_path() / "cudaseg_test_malformed_missing";
+  const fs::path dir = fs::temp_directory_path() / ("cudaseg_test_malformed_missing_" + std::to_string(::getpid()));
   const fs::path config = make_run(dir, 0);
   fs::remove(dir / "data/train/masks/img2.png");
   const Result r = run_cli({config.string(), "--out", (dir / "out").string()});
@@ -101,7 +103,7 @@ TEST(MalformedData, MissingMaskIsNamedBeforeTheRunStarts) {
 TEST(MalformedData, BadMaskMidRunStopsAndKeepsTheCheckpoint) {
   for (int workers : {0, 2}) {
     SCOPED_TRACE("workers " + std::to_string(workers));
-    const fs::path dir = fs::temp_directory_path() / "cudaseg_test_malformed_midrun";
+    const fs::path dir = fs::temp_directory_path() / ("cudaseg_test_malformed_midrun_" + std::to_string(::getpid()));
     const fs::path config = make_run(dir, workers);
     const fs::path out = dir / "out";
     ASSERT_EQ(run_cli({config.string(), "--out", out.string()}).status, 0);

@@ -28,7 +28,7 @@ namespace {
 constexpr int64_t kIters = 5;
 
 fs::path fresh_dir(const std::string& name) {
-  const fs::path dir = fs::temp_directory_path() / ("cudaseg_test_reliability_" + name);
+  const fs::path dir = fs::temp_directory_path() / ("cudaseg_test_reliability_" + name + "_" + std::to_string(::getpid()));
   fs::remove_all(dir);
   return dir;
 }
