@@ -13,6 +13,9 @@
 
 #include "autograd/node.h"
 
+#include "cudaseg_export.h"
+CUDASEG_API_BEGIN
+
 namespace cudaseg::autograd {
 
 bool grad_mode_enabled();
@@ -45,3 +48,4 @@ void record(const std::shared_ptr<Node>& node, const std::vector<const Tensor*>&
 void backward(const Tensor& root, const Tensor& grad = Tensor(), bool retain_graph = false);
 
 }  // namespace cudaseg::autograd
+CUDASEG_API_END

@@ -65,10 +65,28 @@ if(NOT CUDASEG_CUDA STREQUAL "OFF")
 endif()
 
 if(CUDASEG_WITH_CUDA)
-  add_library(cudaseg_cudnn INTERFACE IMPORTED)
-  set_target_properties(cudaseg_cudnn PROPERTIES
-    INTERFACE_INCLUDE_DIRECTORIES "${CUDNN_INCLUDE_DIR}"
-    INTERFACE_LINK_LIBRARIES "${CUDNN_LIBRARY}")
-  # Applied after CudasegDependencies has set the host lists.
-  set(CUDASEG_CUDA_LIBS CUDA::cudart CUDA::cublas CUDA::cublasLt cudaseg_cudnn)
+  # The CUDA runtime is linked statically and cuBLAS, cuBLASLt and cuDNN are
+  # opened with dlopen on their first use (cuda/libraries.h), so libcudaseg
+  # needs no CUDA library to load and a CPU-only program never maps them.
+  # Their headers are used at build time; their sonames and the paths found
+  # here are compiled into cuda/libraries.cpp.
+  set(CUDASEG_CUDA_LIBS CUDA::cudart_static ${CMAKE_DL_LIBS})
+  set(CUDASEG_CUDA_INCLUDES "${CUDNN_INCLUDE_DIR}")
+  set(CUDASEG_CUDA_LIBRARY_DEFINITIONS)
+  foreach(lib IN ITEMS CUBLAS:${CUDA_cublas_LIBRARY} CUBLASLT:${CUDA_cublasLt_LIBRARY} CUDNN:${CUDNN_LIBRARY})
+    string(REGEX MATCH "^[A-Z]+" name "${lib}")
+    string(REGEX REPLACE "^[A-Z]+:" "" file "${lib}")
+    get_filename_component(file "${file}" REALPATH)
+    execute_process(COMMAND "${CMAKE_OBJDUMP}" -p "${file}" OUTPUT_VARIABLE headers ERROR_QUIET)
+    string(REGEX MATCH "SONAME +([^ \n]+)" soname "${headers}")
+    set(soname "${CMAKE_MATCH_1}")
+    if(NOT soname)
+      message(FATAL_ERROR "cannot read the soname of ${file} with ${CMAKE_OBJDUMP}")
+    endif()
+    get_filename_component(dir "${file}" DIRECTORY)
+    list(APPEND CUDASEG_CUDA_LIBRARY_DEFINITIONS
+      "CUDASEG_${name}_SONAME=\"${soname}\"" "CUDASEG_${name}_PATH=\"${dir}/${soname}\"")
+  endforeach()
+  set_source_files_properties("${CMAKE_CURRENT_SOURCE_DIR}/cuda/libraries.cpp" PROPERTIES
+    COMPILE_DEFINITIONS "${CUDASEG_CUDA_LIBRARY_DEFINITIONS}")
 endif()

@@ -29,7 +29,7 @@ install(FILES "${CMAKE_CURRENT_BINARY_DIR}/cudasegConfig.cmake"
 
 set(CUDASEG_PC_LIBS_PRIVATE "-lopenblas -lz -lpthread")
 if(CUDASEG_WITH_CUDA)
-  string(APPEND CUDASEG_PC_LIBS_PRIVATE " -L${CUDAToolkit_LIBRARY_DIR} -lcudart -lcublas -lcublasLt ${CUDNN_LIBRARY}")
+  string(APPEND CUDASEG_PC_LIBS_PRIVATE " -L${CUDAToolkit_LIBRARY_DIR} -lcudart_static -ldl -lrt")
 endif()
 # Relative to the .pc file, so the installed tree can be moved.
 file(RELATIVE_PATH CUDASEG_PC_TO_PREFIX "/root/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/root")

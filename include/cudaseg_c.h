@@ -22,6 +22,8 @@
 
 #include <stdint.h>
 
+#include "cudaseg_export.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -58,57 +60,57 @@ typedef struct cudaseg_options {
 } cudaseg_options;
 
 /* The library version, "MAJOR.MINOR.PATCH". The string is static. */
-const char* cudaseg_version(void);
+CUDASEG_API const char* cudaseg_version(void);
 
 /* The message of the most recent failure on the calling thread, or "" when
  * no call on this thread has failed. Successful calls leave it unchanged. The
  * string stays valid until the next failing call on the same thread. */
-const char* cudaseg_last_error(void);
+CUDASEG_API const char* cudaseg_last_error(void);
 
 /* A short static name of a status ("ok", "invalid argument", ...). */
-const char* cudaseg_status_string(cudaseg_status status);
+CUDASEG_API const char* cudaseg_status_string(cudaseg_status status);
 
 /* Sets every field of *options to its default (see cudaseg_options). A null
  * pointer is ignored. */
-void cudaseg_options_init(cudaseg_options* options);
+CUDASEG_API void cudaseg_options_init(cudaseg_options* options);
 
 /* Loads the checkpoint weights_path (NAME.json, or the bare NAME), builds its
  * net, loads the tensors strictly and prepares the net on the device.
  * options may be NULL for the defaults. On success *out holds a new session
  * to release with cudaseg_session_destroy(); on failure *out is NULL. */
-cudaseg_status cudaseg_session_create(const char* weights_path, const cudaseg_options* options,
-                                      cudaseg_session** out);
+CUDASEG_API cudaseg_status cudaseg_session_create(const char* weights_path, const cudaseg_options* options,
+                                                  cudaseg_session** out);
 
 /* Releases a session and everything it holds (once a predict running on
  * another thread returns). A null pointer is ignored (CUDASEG_OK). A handle
  * is never reused: destroying it twice, or passing a pointer that
  * cudaseg_session_create did not return, is CUDASEG_ERROR_INVALID_ARGUMENT,
  * and so is any later call with a destroyed handle. */
-cudaseg_status cudaseg_session_destroy(cudaseg_session* session);
+CUDASEG_API cudaseg_status cudaseg_session_destroy(cudaseg_session* session);
 
 /* The number of classes the session predicts (label ids are 0 .. n-1), or -1
  * (with the last error set) for a null or destroyed session. */
-int cudaseg_num_classes(const cudaseg_session* session);
+CUDASEG_API int cudaseg_num_classes(const cudaseg_session* session);
 
 /* Segments one image. rgb: height x width x 3 bytes, rows top to bottom,
  * pixels R, G, B, no padding between rows. labels_out: caller-allocated,
  * width * height int32 values, filled row by row with the class id of each
  * pixel at the image's own size (the checkpoint's preprocessing, the net,
  * the logits cropped or resized bilinearly back to the image size, argmax). */
-cudaseg_status cudaseg_predict(cudaseg_session* session, const uint8_t* rgb, int width, int height,
-                               int32_t* labels_out);
+CUDASEG_API cudaseg_status cudaseg_predict(cudaseg_session* session, const uint8_t* rgb, int width, int height,
+                                           int32_t* labels_out);
 
 /* Reads a PNG, JPEG or BMP file as RGB. On success *rgb_out points to
  * width * height * 3 bytes (layout as cudaseg_predict takes them) that the
  * caller releases with cudaseg_free(). */
-cudaseg_status cudaseg_read_image(const char* path, uint8_t** rgb_out, int* width, int* height);
+CUDASEG_API cudaseg_status cudaseg_read_image(const char* path, uint8_t** rgb_out, int* width, int* height);
 
 /* Writes width x height pixels of 1 (grey), 2 (grey, alpha), 3 (RGB) or 4 (RGBA) bytes each,
  * rows top to bottom, as a PNG file (written atomically). */
-cudaseg_status cudaseg_write_png(const char* path, const uint8_t* pixels, int width, int height, int channels);
+CUDASEG_API cudaseg_status cudaseg_write_png(const char* path, const uint8_t* pixels, int width, int height, int channels);
 
 /* Releases memory that a cudaseg function allocated. A null pointer is ignored. */
-void cudaseg_free(void* ptr);
+CUDASEG_API void cudaseg_free(void* ptr);
 
 #ifdef __cplusplus
 }

@@ -8,6 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "cudaseg_export.h"
+CUDASEG_API_BEGIN
+
 namespace cudaseg {
 
 class Error : public std::runtime_error {
@@ -46,3 +49,4 @@ std::string concat(const Args&... args) {
   } while (0)
 
 #define CUDASEG_FAIL(...) throw ::cudaseg::Error(::cudaseg::detail::concat(__VA_ARGS__))
+CUDASEG_API_END

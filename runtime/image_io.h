@@ -5,11 +5,14 @@
 
 #include "runtime/tensor.h"
 
+#include "cudaseg_export.h"
+CUDASEG_API_BEGIN
+
 namespace cudaseg {
 
 // Images with more pixels are refused before decoding: a header may claim
 // any size, and the decoder allocates the pixels before a short file fails.
-inline constexpr int64_t kMaxImagePixels = int64_t{1} << 28;
+constexpr int64_t kMaxImagePixels = int64_t{1} << 28;
 
 // Reads a JPEG, PNG or BMP file into a u8 [H, W, channels] CPU tensor
 // (channels 1, 3 or 4; 0 keeps the file's own count). Missing, unreadable,
@@ -26,3 +29,4 @@ void write_png(const std::string& path, const Tensor& image);
 void write_jpeg(const std::string& path, const Tensor& image, int quality = 90);
 
 }  // namespace cudaseg
+CUDASEG_API_END
