@@ -7,6 +7,9 @@
 
 #include "runtime/tensor.h"
 
+#include "cudaseg_export.h"
+CUDASEG_API_BEGIN
+
 namespace cudaseg::fn {
 
 Tensor relu(const Tensor& input);
@@ -26,3 +29,4 @@ Tensor tanh(const Tensor& input);
 Tensor glu(const Tensor& input, int64_t dim = -1);
 
 }  // namespace cudaseg::fn
+CUDASEG_API_END

@@ -7,6 +7,9 @@
 
 #include "runtime/tensor.h"
 
+#include "cudaseg_export.h"
+CUDASEG_API_BEGIN
+
 namespace cudaseg::fn {
 
 Tensor add(const Tensor& a, const Tensor& b, double alpha = 1.0);
@@ -26,3 +29,4 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
 Tensor sum(const Tensor& x, const std::vector<int64_t>& dims = {}, bool keepdim = false);
 
 }  // namespace cudaseg::fn
+CUDASEG_API_END

@@ -7,6 +7,9 @@
 #include "ops/conv.h"
 #include "runtime/tensor.h"
 
+#include "cudaseg_export.h"
+CUDASEG_API_BEGIN
+
 namespace cudaseg::fn {
 
 Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias = Tensor(),
@@ -15,3 +18,4 @@ Tensor conv_transpose2d(const Tensor& input, const Tensor& weight, const Tensor&
                         const ops::ConvTranspose2dParams& params = {});
 
 }  // namespace cudaseg::fn
+CUDASEG_API_END

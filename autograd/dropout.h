@@ -6,9 +6,13 @@
 #include "runtime/rng.h"
 #include "runtime/tensor.h"
 
+#include "cudaseg_export.h"
+CUDASEG_API_BEGIN
+
 namespace cudaseg::fn {
 
 Tensor dropout(const Tensor& input, double p, bool training, Generator& generator);
 Tensor dropout2d(const Tensor& input, double p, bool training, Generator& generator);
 
 }  // namespace cudaseg::fn
+CUDASEG_API_END

@@ -13,6 +13,9 @@
 
 #include "autograd/node.h"
 
+#include "cudaseg_export.h"
+CUDASEG_API_BEGIN
+
 namespace cudaseg::autograd {
 
 bool grad_mode_enabled();
@@ -61,3 +64,4 @@ class GradReadyHook {
 };
 
 }  // namespace cudaseg::autograd
+CUDASEG_API_END

@@ -13,6 +13,9 @@
 
 #include "runtime/tensor.h"
 
+#include "cudaseg_export.h"
+CUDASEG_API_BEGIN
+
 namespace cudaseg::autograd {
 
 struct GradcheckOptions {
@@ -37,3 +40,4 @@ GradcheckResult gradcheck(const SingleFn& f, const std::vector<Tensor>& inputs,
                           const GradcheckOptions& options = {});
 
 }  // namespace cudaseg::autograd
+CUDASEG_API_END

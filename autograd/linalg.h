@@ -5,6 +5,9 @@
 #include "ops/linalg.h"
 #include "runtime/tensor.h"
 
+#include "cudaseg_export.h"
+CUDASEG_API_BEGIN
+
 namespace cudaseg::fn {
 
 Tensor matmul(const Tensor& a, const Tensor& b);
@@ -18,3 +21,4 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor
 Tensor linear_act(const Tensor& x, const Tensor& weight, const Tensor& bias, ops::LinearAct act);
 
 }  // namespace cudaseg::fn
+CUDASEG_API_END

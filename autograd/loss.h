@@ -7,6 +7,9 @@
 
 #include "ops/loss.h"
 
+#include "cudaseg_export.h"
+CUDASEG_API_BEGIN
+
 namespace cudaseg::fn {
 
 using ops::BCEWithLogitsOptions;
@@ -30,3 +33,4 @@ Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, Reduction reduc
                       double beta = 1.0);
 
 }  // namespace cudaseg::fn
+CUDASEG_API_END

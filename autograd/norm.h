@@ -6,6 +6,9 @@
 
 #include "runtime/tensor.h"
 
+#include "cudaseg_export.h"
+CUDASEG_API_BEGIN
+
 namespace cudaseg::fn {
 
 Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor& running_var,
@@ -20,3 +23,4 @@ Tensor group_norm(const Tensor& input, int64_t num_groups, const Tensor& weight 
 Tensor normalize(const Tensor& input, double p = 2.0, int64_t dim = 1, double eps = 1e-12);
 
 }  // namespace cudaseg::fn
+CUDASEG_API_END

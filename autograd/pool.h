@@ -10,6 +10,9 @@
 #include "ops/pool.h"
 #include "runtime/tensor.h"
 
+#include "cudaseg_export.h"
+CUDASEG_API_BEGIN
+
 namespace cudaseg::fn {
 
 Tensor max_pool2d(const Tensor& input, const ops::MaxPool2dParams& params);
@@ -22,3 +25,4 @@ Tensor adaptive_max_pool2d(const Tensor& input, std::array<int64_t, 2> output_si
 std::pair<Tensor, Tensor> adaptive_max_pool2d_with_indices(const Tensor& input, std::array<int64_t, 2> output_size);
 
 }  // namespace cudaseg::fn
+CUDASEG_API_END

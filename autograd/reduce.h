@@ -8,6 +8,9 @@
 
 #include "ops/reduce.h"
 
+#include "cudaseg_export.h"
+CUDASEG_API_BEGIN
+
 namespace cudaseg::fn {
 
 Tensor mean(const Tensor& x, const std::vector<int64_t>& dims = {}, bool keepdim = false);
@@ -24,3 +27,4 @@ Tensor std(const Tensor& x, const std::vector<int64_t>& dims = {}, double correc
 Tensor norm(const Tensor& x, double p = 2.0, const std::vector<int64_t>& dims = {}, bool keepdim = false);
 
 }  // namespace cudaseg::fn
+CUDASEG_API_END

@@ -10,6 +10,9 @@
 
 #include "runtime/tensor.h"
 
+#include "cudaseg_export.h"
+CUDASEG_API_BEGIN
+
 namespace cudaseg::fn {
 
 Tensor interpolate(const Tensor& input, const std::optional<std::array<int64_t, 2>>& size,
@@ -27,3 +30,4 @@ Tensor pixel_shuffle(const Tensor& input, int64_t upscale_factor);
 Tensor pixel_unshuffle(const Tensor& input, int64_t downscale_factor);
 
 }  // namespace cudaseg::fn
+CUDASEG_API_END

@@ -8,6 +8,9 @@
 
 #include "ops/shape.h"
 
+#include "cudaseg_export.h"
+CUDASEG_API_BEGIN
+
 namespace cudaseg::fn {
 
 Tensor reshape(const Tensor& x, const Shape& shape);
@@ -38,3 +41,4 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index);
 Tensor channel_shuffle(const Tensor& x, int64_t groups);
 
 }  // namespace cudaseg::fn
+CUDASEG_API_END

@@ -7,6 +7,9 @@
 
 #include "runtime/tensor.h"
 
+#include "cudaseg_export.h"
+CUDASEG_API_BEGIN
+
 namespace cudaseg::fn {
 
 Tensor neg(const Tensor& x);
@@ -21,3 +24,4 @@ Tensor clamp(const Tensor& x, std::optional<double> min, std::optional<double> m
 Tensor to_dtype(const Tensor& x, DType dtype);
 
 }  // namespace cudaseg::fn
+CUDASEG_API_END

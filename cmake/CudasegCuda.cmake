@@ -65,21 +65,41 @@ if(NOT CUDASEG_CUDA STREQUAL "OFF")
 endif()
 
 if(CUDASEG_WITH_CUDA)
-  add_library(cudaseg_cudnn INTERFACE IMPORTED)
-  set_target_properties(cudaseg_cudnn PROPERTIES
-    INTERFACE_INCLUDE_DIRECTORIES "${CUDNN_INCLUDE_DIR}"
-    INTERFACE_LINK_LIBRARIES "${CUDNN_LIBRARY}")
-  # Applied after CudasegDependencies has set the host lists.
-  set(CUDASEG_CUDA_LIBS CUDA::cudart CUDA::cublas CUDA::cublasLt cudaseg_cudnn)
-  # NCCL carries data-parallel training's CUDA tensors (train/dist.h); the CUDA image ships it.
+  # The CUDA runtime is linked statically and cuBLAS, cuBLASLt and cuDNN are
+  # opened with dlopen on their first use (cuda/libraries.h), so libcudaseg
+  # needs no CUDA library to load and a CPU-only program never maps them;
+  # so is NCCL where found. Their headers are used at build time; their
+  # sonames and the paths found here are compiled into cuda/libraries.cpp.
+  set(CUDASEG_CUDA_LIBS CUDA::cudart_static ${CMAKE_DL_LIBS})
+  set(CUDASEG_CUDA_INCLUDES "${CUDNN_INCLUDE_DIR}")
+  # NCCL carries data-parallel training's CUDA tensors (train/dist.h); the
+  # CUDA image ships it. Opened on first use like the libraries below.
   find_path(NCCL_INCLUDE_DIR nccl.h HINTS ${CUDAToolkit_INCLUDE_DIRS} $ENV{NCCL_ROOT}/include)
   find_library(NCCL_LIBRARY NAMES nccl HINTS ${CUDAToolkit_LIBRARY_DIR} $ENV{NCCL_ROOT}/lib)
+  set(CUDASEG_DLOPEN_LIBS CUBLAS:${CUDA_cublas_LIBRARY} CUBLASLT:${CUDA_cublasLt_LIBRARY} CUDNN:${CUDNN_LIBRARY})
   if(NCCL_INCLUDE_DIR AND NCCL_LIBRARY)
     set(CUDASEG_WITH_NCCL ON)
-    list(APPEND CUDASEG_CUDA_LIBS ${NCCL_LIBRARY})
     list(APPEND CUDASEG_PRIVATE_INCLUDES ${NCCL_INCLUDE_DIR})
+    list(APPEND CUDASEG_DLOPEN_LIBS NCCL:${NCCL_LIBRARY})
     message(STATUS "NCCL: ${NCCL_LIBRARY}")
   else()
     message(STATUS "NCCL not found: data-parallel training carries CUDA tensors through host memory over MPI")
   endif()
+  set(CUDASEG_CUDA_LIBRARY_DEFINITIONS)
+  foreach(lib IN LISTS CUDASEG_DLOPEN_LIBS)
+    string(REGEX MATCH "^[A-Z]+" name "${lib}")
+    string(REGEX REPLACE "^[A-Z]+:" "" file "${lib}")
+    get_filename_component(file "${file}" REALPATH)
+    execute_process(COMMAND "${CMAKE_OBJDUMP}" -p "${file}" OUTPUT_VARIABLE headers ERROR_QUIET)
+    string(REGEX MATCH "SONAME +([^ \n]+)" soname "${headers}")
+    set(soname "${CMAKE_MATCH_1}")
+    if(NOT soname)
+      message(FATAL_ERROR "cannot read the soname of ${file} with ${CMAKE_OBJDUMP}")
+    endif()
+    get_filename_component(dir "${file}" DIRECTORY)
+    list(APPEND CUDASEG_CUDA_LIBRARY_DEFINITIONS
+      "CUDASEG_${name}_SONAME=\"${soname}\"" "CUDASEG_${name}_PATH=\"${dir}/${soname}\"")
+  endforeach()
+  set_source_files_properties("${CMAKE_CURRENT_SOURCE_DIR}/cuda/libraries.cpp" PROPERTIES
+    COMPILE_DEFINITIONS "${CUDASEG_CUDA_LIBRARY_DEFINITIONS}")
 endif()

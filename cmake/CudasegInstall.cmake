@@ -29,10 +29,7 @@ install(FILES "${CMAKE_CURRENT_BINARY_DIR}/cudasegConfig.cmake"
 
 set(CUDASEG_PC_LIBS_PRIVATE "-lopenblas -lz -lpthread")
 if(CUDASEG_WITH_CUDA)
-  string(APPEND CUDASEG_PC_LIBS_PRIVATE " -L${CUDAToolkit_LIBRARY_DIR} -lcudart -lcublas -lcublasLt ${CUDNN_LIBRARY}")
-endif()
-if(CUDASEG_WITH_NCCL)
-  string(APPEND CUDASEG_PC_LIBS_PRIVATE " ${NCCL_LIBRARY}")
+  string(APPEND CUDASEG_PC_LIBS_PRIVATE " -L${CUDAToolkit_LIBRARY_DIR} -lcudart_static -ldl -lrt")
 endif()
 if(CUDASEG_WITH_MPI)
   list(JOIN MPI_C_LIBRARIES " " mpi_libs)

@@ -5,6 +5,7 @@
 #include <map>
 #include <mutex>
 
+#include "cuda/libraries.h"
 #include "runtime/cuda/check.h"
 #include "runtime/gpu.h"
 #include "runtime/math_mode.h"
@@ -48,7 +49,7 @@ cublasHandle_t handle_for(int device) {
   if (it != h.by_device.end()) return it->second;
   gpu::DeviceGuard guard(device);
   cublasHandle_t handle = nullptr;
-  CUDASEG_CUBLAS_CHECK(cublasCreate(&handle), "creating the cuBLAS handle of cuda:", device);
+  CUDASEG_CUBLAS_CHECK(cublas().cublasCreate_v2(&handle), "creating the cuBLAS handle of cuda:", device);
   h.by_device[device] = handle;
   return handle;
 }
@@ -62,7 +63,7 @@ void gemm(DType dtype, int device, const GemmArgs& g, const char* op) {
   gpu::DeviceGuard guard(device);
   cublasHandle_t handle = handle_for(device);
   CUDASEG_CUBLAS_CHECK(
-      cublasSetStream(handle, static_cast<cudaStream_t>(gpu::Stream::current(device).handle())), op);
+      cublas().cublasSetStream_v2(handle, static_cast<cudaStream_t>(gpu::Stream::current(device).handle())), op);
 
   // Row-major C = A B is column-major C^T = B^T A^T: swap the operands.
   const cublasOperation_t op_b = g.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
@@ -84,7 +85,7 @@ void gemm(DType dtype, int device, const GemmArgs& g, const char* op) {
   const void* alpha = dtype == DType::f64 ? static_cast<const void*>(&alpha64) : &alpha32;
   const void* beta = dtype == DType::f64 ? static_cast<const void*>(&beta64) : &beta32;
   CUDASEG_CUBLAS_CHECK(
-      cublasGemmStridedBatchedEx(handle, op_b, op_a, static_cast<int>(g.n), static_cast<int>(g.m),
+      cublas().cublasGemmStridedBatchedEx(handle, op_b, op_a, static_cast<int>(g.n), static_cast<int>(g.m),
                                  static_cast<int>(g.k), alpha, g.b, type, static_cast<int>(g.ldb), g.stride_b,
                                  g.a, type, static_cast<int>(g.lda), g.stride_a, beta, g.c, type,
                                  static_cast<int>(g.ldc), g.stride_c, static_cast<int>(g.batch), compute,

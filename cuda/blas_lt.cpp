@@ -12,6 +12,7 @@
 #include <type_traits>
 
 #include "cuda/blas.h"
+#include "cuda/libraries.h"
 #include "runtime/cuda/check.h"
 #include "runtime/math_mode.h"
 #include "runtime/gpu.h"
@@ -22,7 +23,7 @@ namespace {
 #define CUDASEG_CUBLASLT_CHECK(call, ...)                                                                   \
   do {                                                                                                     \
     const cublasStatus_t s_ = (call);                                                                      \
-    if (s_ != CUBLAS_STATUS_SUCCESS) CUDASEG_FAIL(#call, " failed: ", cublasLtGetStatusName(s_), " in ", __VA_ARGS__); \
+    if (s_ != CUBLAS_STATUS_SUCCESS) CUDASEG_FAIL(#call, " failed: ", cublas_lt().cublasLtGetStatusName(s_), " in ", __VA_ARGS__); \
   } while (0)
 
 // NVIDIA's suggested cuBLASLt workspace for Hopper; the algorithm chosen says
@@ -54,7 +55,7 @@ cublasLtHandle_t handle_for(State& s, int device) {
   auto it = s.handles.find(device);
   if (it != s.handles.end()) return it->second;
   cublasLtHandle_t handle = nullptr;
-  CUDASEG_CUBLASLT_CHECK(cublasLtCreate(&handle), "creating the cuBLASLt handle of cuda:", device);
+  CUDASEG_CUBLASLT_CHECK(cublas_lt().cublasLtCreate(&handle), "creating the cuBLASLt handle of cuda:", device);
   s.handles[device] = handle;
   return handle;
 }
@@ -108,25 +109,25 @@ bool linear_lt(const Tensor& x, const Tensor& weight, const Tensor& bias, LtActi
   // Row-major out = x w^T is column-major out^T [outf, rows] = w [in, outf]^T x^T [in, rows]:
   // A = the weight, transposed; B = x; the bias runs along out^T's rows.
   cublasLtMatmulDesc_t raw_desc = nullptr;
-  CUDASEG_CUBLASLT_CHECK(cublasLtMatmulDescCreate(&raw_desc, compute, CUDA_R_32F), where());
-  const Owned<cublasLtMatmulDesc_t> desc(raw_desc, &cublasLtMatmulDescDestroy);
+  CUDASEG_CUBLASLT_CHECK(cublas_lt().cublasLtMatmulDescCreate(&raw_desc, compute, CUDA_R_32F), where());
+  const Owned<cublasLtMatmulDesc_t> desc(raw_desc, cublas_lt().cublasLtMatmulDescDestroy);
   const cublasOperation_t trans_a = CUBLAS_OP_T, trans_b = CUBLAS_OP_N;
   CUDASEG_CUBLASLT_CHECK(
-      cublasLtMatmulDescSetAttribute(raw_desc, CUBLASLT_MATMUL_DESC_TRANSA, &trans_a, sizeof(trans_a)), where());
+      cublas_lt().cublasLtMatmulDescSetAttribute(raw_desc, CUBLASLT_MATMUL_DESC_TRANSA, &trans_a, sizeof(trans_a)), where());
   CUDASEG_CUBLASLT_CHECK(
-      cublasLtMatmulDescSetAttribute(raw_desc, CUBLASLT_MATMUL_DESC_TRANSB, &trans_b, sizeof(trans_b)), where());
+      cublas_lt().cublasLtMatmulDescSetAttribute(raw_desc, CUBLASLT_MATMUL_DESC_TRANSB, &trans_b, sizeof(trans_b)), where());
   CUDASEG_CUBLASLT_CHECK(
-      cublasLtMatmulDescSetAttribute(raw_desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof(epilogue)), where());
+      cublas_lt().cublasLtMatmulDescSetAttribute(raw_desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof(epilogue)), where());
   if (bias.defined()) {
     const void* bias_ptr = bias.raw_data();
     CUDASEG_CUBLASLT_CHECK(
-        cublasLtMatmulDescSetAttribute(raw_desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias_ptr, sizeof(bias_ptr)),
+        cublas_lt().cublasLtMatmulDescSetAttribute(raw_desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias_ptr, sizeof(bias_ptr)),
         where());
   }
   const auto layout = [&](uint64_t r, uint64_t c) {
     cublasLtMatrixLayout_t l = nullptr;
-    CUDASEG_CUBLASLT_CHECK(cublasLtMatrixLayoutCreate(&l, type, r, c, static_cast<int64_t>(r)), where());
-    return Owned<cublasLtMatrixLayout_t>(l, &cublasLtMatrixLayoutDestroy);
+    CUDASEG_CUBLASLT_CHECK(cublas_lt().cublasLtMatrixLayoutCreate(&l, type, r, c, static_cast<int64_t>(r)), where());
+    return Owned<cublasLtMatrixLayout_t>(l, cublas_lt().cublasLtMatrixLayoutDestroy);
   };
   const auto a_layout = layout(in, outf), b_layout = layout(in, rows), d_layout = layout(outf, rows);
 
@@ -137,10 +138,10 @@ bool linear_lt(const Tensor& x, const Tensor& weight, const Tensor& bias, LtActi
   auto found = s.algos.find(key);
   if (found == s.algos.end()) {
     cublasLtMatmulPreference_t raw_pref = nullptr;
-    CUDASEG_CUBLASLT_CHECK(cublasLtMatmulPreferenceCreate(&raw_pref), where());
-    const Owned<cublasLtMatmulPreference_t> pref(raw_pref, &cublasLtMatmulPreferenceDestroy);
+    CUDASEG_CUBLASLT_CHECK(cublas_lt().cublasLtMatmulPreferenceCreate(&raw_pref), where());
+    const Owned<cublasLtMatmulPreference_t> pref(raw_pref, cublas_lt().cublasLtMatmulPreferenceDestroy);
     const uint64_t workspace = kMaxWorkspace;
-    CUDASEG_CUBLASLT_CHECK(cublasLtMatmulPreferenceSetAttribute(raw_pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+    CUDASEG_CUBLASLT_CHECK(cublas_lt().cublasLtMatmulPreferenceSetAttribute(raw_pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
                                                                 &workspace, sizeof(workspace)),
                            where());
     // Declare the operands' real alignment so no algorithm assuming more is offered.
@@ -151,12 +152,12 @@ bool linear_lt(const Tensor& x, const Tensor& weight, const Tensor& bias, LtActi
         {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, align_d}};
     for (const auto& [attr, value] : aligns) {
       const uint32_t bytes = static_cast<uint32_t>(value);
-      CUDASEG_CUBLASLT_CHECK(cublasLtMatmulPreferenceSetAttribute(raw_pref, attr, &bytes, sizeof(bytes)), where());
+      CUDASEG_CUBLASLT_CHECK(cublas_lt().cublasLtMatmulPreferenceSetAttribute(raw_pref, attr, &bytes, sizeof(bytes)), where());
     }
     cublasLtMatmulHeuristicResult_t result{};
     int count = 0;
     // A problem cuBLASLt cannot take is reported as a status, not an error of ours.
-    const cublasStatus_t status = cublasLtMatmulAlgoGetHeuristic(
+    const cublasStatus_t status = cublas_lt().cublasLtMatmulAlgoGetHeuristic(
         handle, raw_desc, a_layout.get(), b_layout.get(), d_layout.get(), d_layout.get(), raw_pref, 1, &result, &count);
     std::optional<cublasLtMatmulHeuristicResult_t> choice;
     if (status == CUBLAS_STATUS_SUCCESS && count > 0 && result.state == CUBLAS_STATUS_SUCCESS) choice = result;
@@ -170,7 +171,7 @@ bool linear_lt(const Tensor& x, const Tensor& weight, const Tensor& bias, LtActi
                                : Tensor();
   const float alpha = 1.0f, beta = 0.0f;
   CUDASEG_CUBLASLT_CHECK(
-      cublasLtMatmul(handle, raw_desc, &alpha, weight.raw_data(), a_layout.get(), x.raw_data(), b_layout.get(), &beta,
+      cublas_lt().cublasLtMatmul(handle, raw_desc, &alpha, weight.raw_data(), a_layout.get(), x.raw_data(), b_layout.get(), &beta,
                      out.raw_data(), d_layout.get(), out.raw_data(), d_layout.get(), &choice.algo,
                      workspace.defined() ? workspace.raw_data() : nullptr, choice.workspaceSize,
                      static_cast<cudaStream_t>(gpu::Stream::current(device).handle())),

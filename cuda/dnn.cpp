@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "cuda/blas.h"
+#include "cuda/libraries.h"
 #include "runtime/cuda/check.h"
 #include "runtime/math_mode.h"
 #include "runtime/gpu.h"
@@ -17,7 +18,7 @@ namespace {
 #define CUDASEG_CUDNN_CHECK(call, ...)                                                            \
   do {                                                                                            \
     const cudnnStatus_t s_ = (call);                                                              \
-    if (s_ != CUDNN_STATUS_SUCCESS) CUDASEG_FAIL(#call, " failed: ", cudnnGetErrorString(s_), " in ", __VA_ARGS__); \
+    if (s_ != CUDNN_STATUS_SUCCESS) CUDASEG_FAIL(#call, " failed: ", cudnn().cudnnGetErrorString(s_), " in ", __VA_ARGS__); \
   } while (0)
 
 constexpr size_t kWorkspaceLimit = size_t(1) << 30;
@@ -53,31 +54,31 @@ struct Descriptors {
   Descriptors(const Shape& xs, const Shape& ws, const Shape& ys, const ConvSpec& s, DType dtype,
               const std::string& where) {
     const cudnnDataType_t t = data_type(dtype);
-    CUDASEG_CUDNN_CHECK(cudnnCreateTensorDescriptor(&x), where);
-    CUDASEG_CUDNN_CHECK(cudnnCreateTensorDescriptor(&y), where);
-    CUDASEG_CUDNN_CHECK(cudnnCreateFilterDescriptor(&w), where);
-    CUDASEG_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&conv), where);
+    CUDASEG_CUDNN_CHECK(cudnn().cudnnCreateTensorDescriptor(&x), where);
+    CUDASEG_CUDNN_CHECK(cudnn().cudnnCreateTensorDescriptor(&y), where);
+    CUDASEG_CUDNN_CHECK(cudnn().cudnnCreateFilterDescriptor(&w), where);
+    CUDASEG_CUDNN_CHECK(cudnn().cudnnCreateConvolutionDescriptor(&conv), where);
     auto i = [](int64_t v) { return static_cast<int>(v); };
-    CUDASEG_CUDNN_CHECK(cudnnSetTensor4dDescriptor(x, CUDNN_TENSOR_NCHW, t, i(xs[0]), i(xs[1]), i(xs[2]), i(xs[3])), where);
-    CUDASEG_CUDNN_CHECK(cudnnSetTensor4dDescriptor(y, CUDNN_TENSOR_NCHW, t, i(ys[0]), i(ys[1]), i(ys[2]), i(ys[3])), where);
-    CUDASEG_CUDNN_CHECK(cudnnSetFilter4dDescriptor(w, t, CUDNN_TENSOR_NCHW, i(ws[0]), i(ws[1]), i(ws[2]), i(ws[3])), where);
+    CUDASEG_CUDNN_CHECK(cudnn().cudnnSetTensor4dDescriptor(x, CUDNN_TENSOR_NCHW, t, i(xs[0]), i(xs[1]), i(xs[2]), i(xs[3])), where);
+    CUDASEG_CUDNN_CHECK(cudnn().cudnnSetTensor4dDescriptor(y, CUDNN_TENSOR_NCHW, t, i(ys[0]), i(ys[1]), i(ys[2]), i(ys[3])), where);
+    CUDASEG_CUDNN_CHECK(cudnn().cudnnSetFilter4dDescriptor(w, t, CUDNN_TENSOR_NCHW, i(ws[0]), i(ws[1]), i(ws[2]), i(ws[3])), where);
     const cudnnDataType_t compute = dtype == DType::f64 ? CUDNN_DATA_DOUBLE : CUDNN_DATA_FLOAT;
-    CUDASEG_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(conv, i(s.padding[0]), i(s.padding[1]), i(s.stride[0]),
+    CUDASEG_CUDNN_CHECK(cudnn().cudnnSetConvolution2dDescriptor(conv, i(s.padding[0]), i(s.padding[1]), i(s.stride[0]),
                                                         i(s.stride[1]), i(s.dilation[0]), i(s.dilation[1]),
                                                         CUDNN_CROSS_CORRELATION, compute),
                         where);
-    CUDASEG_CUDNN_CHECK(cudnnSetConvolutionGroupCount(conv, i(s.groups)), where);
+    CUDASEG_CUDNN_CHECK(cudnn().cudnnSetConvolutionGroupCount(conv, i(s.groups)), where);
     // f32 stays exact unless TF32 is allowed; 16-bit types use tensor cores.
     const cudnnMathType_t math = (dtype == DType::f16 || dtype == DType::bf16) ? CUDNN_TENSOR_OP_MATH
                                  : (dtype == DType::f32 && allow_tf32())     ? CUDNN_DEFAULT_MATH
                                                                              : CUDNN_FMA_MATH;
-    CUDASEG_CUDNN_CHECK(cudnnSetConvolutionMathType(conv, math), where);
+    CUDASEG_CUDNN_CHECK(cudnn().cudnnSetConvolutionMathType(conv, math), where);
   }
   ~Descriptors() {
-    cudnnDestroyTensorDescriptor(x);
-    cudnnDestroyTensorDescriptor(y);
-    cudnnDestroyFilterDescriptor(w);
-    cudnnDestroyConvolutionDescriptor(conv);
+    cudnn().cudnnDestroyTensorDescriptor(x);
+    cudnn().cudnnDestroyTensorDescriptor(y);
+    cudnn().cudnnDestroyFilterDescriptor(w);
+    cudnn().cudnnDestroyConvolutionDescriptor(conv);
   }
   Descriptors(const Descriptors&) = delete;
   Descriptors& operator=(const Descriptors&) = delete;
@@ -97,7 +98,7 @@ cudnnHandle_t handle_for(Cache& c, int device, const std::string& where) {
   auto it = c.handles.find(device);
   if (it != c.handles.end()) return it->second;
   cudnnHandle_t h = nullptr;
-  CUDASEG_CUDNN_CHECK(cudnnCreate(&h), where);
+  CUDASEG_CUDNN_CHECK(cudnn().cudnnCreate(&h), where);
   c.handles[device] = h;
   return h;
 }
@@ -125,7 +126,7 @@ void run(Direction dir, const Tensor& x, const Tensor& w, const Tensor& y, const
   gpu::DeviceGuard guard(device);
   cudnnHandle_t h = handle_for(c, device, where);
   const auto stream = static_cast<cudaStream_t>(gpu::Stream::current(device).handle());
-  CUDASEG_CUDNN_CHECK(cudnnSetStream(h, stream), where);
+  CUDASEG_CUDNN_CHECK(cudnn().cudnnSetStream(h, stream), where);
   Descriptors d(x.shape(), w.shape(), y.shape(), s, x.dtype(), where);
 
   const std::string key = std::to_string(device) + " " + where;
@@ -135,19 +136,19 @@ void run(Direction dir, const Tensor& x, const Tensor& w, const Tensor& y, const
     if (dir == Direction::forward) {
       choice = choose<cudnnConvolutionFwdAlgoPerf_t>(
           [&](int n, int* r, cudnnConvolutionFwdAlgoPerf_t* p) {
-            return cudnnGetConvolutionForwardAlgorithm_v7(h, d.x, d.w, d.conv, d.y, n, r, p);
+            return cudnn().cudnnGetConvolutionForwardAlgorithm_v7(h, d.x, d.w, d.conv, d.y, n, r, p);
           },
           CUDNN_CONVOLUTION_FWD_ALGO_COUNT, where);
     } else if (dir == Direction::backward_data) {
       choice = choose<cudnnConvolutionBwdDataAlgoPerf_t>(
           [&](int n, int* r, cudnnConvolutionBwdDataAlgoPerf_t* p) {
-            return cudnnGetConvolutionBackwardDataAlgorithm_v7(h, d.w, d.y, d.conv, d.x, n, r, p);
+            return cudnn().cudnnGetConvolutionBackwardDataAlgorithm_v7(h, d.w, d.y, d.conv, d.x, n, r, p);
           },
           CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, where);
     } else {
       choice = choose<cudnnConvolutionBwdFilterAlgoPerf_t>(
           [&](int n, int* r, cudnnConvolutionBwdFilterAlgoPerf_t* p) {
-            return cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, d.x, d.y, d.conv, d.w, n, r, p);
+            return cudnn().cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, d.x, d.y, d.conv, d.w, n, r, p);
           },
           CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, where);
     }
@@ -161,17 +162,17 @@ void run(Direction dir, const Tensor& x, const Tensor& w, const Tensor& y, const
   const void* one = x.dtype() == DType::f64 ? static_cast<const void*>(&one64) : &one32;
   const void* zero = x.dtype() == DType::f64 ? static_cast<const void*>(&zero64) : &zero32;
   if (dir == Direction::forward) {
-    CUDASEG_CUDNN_CHECK(cudnnConvolutionForward(h, one, d.x, x.raw_data(), d.w, w.raw_data(), d.conv,
+    CUDASEG_CUDNN_CHECK(cudnn().cudnnConvolutionForward(h, one, d.x, x.raw_data(), d.w, w.raw_data(), d.conv,
                                                 static_cast<cudnnConvolutionFwdAlgo_t>(algo), ws, bytes, zero,
                                                 d.y, y.raw_data()),
                         where);
   } else if (dir == Direction::backward_data) {
-    CUDASEG_CUDNN_CHECK(cudnnConvolutionBackwardData(h, one, d.w, w.raw_data(), d.y, y.raw_data(), d.conv,
+    CUDASEG_CUDNN_CHECK(cudnn().cudnnConvolutionBackwardData(h, one, d.w, w.raw_data(), d.y, y.raw_data(), d.conv,
                                                      static_cast<cudnnConvolutionBwdDataAlgo_t>(algo), ws, bytes,
                                                      zero, d.x, x.raw_data()),
                         where);
   } else {
-    CUDASEG_CUDNN_CHECK(cudnnConvolutionBackwardFilter(h, one, d.x, x.raw_data(), d.y, y.raw_data(), d.conv,
+    CUDASEG_CUDNN_CHECK(cudnn().cudnnConvolutionBackwardFilter(h, one, d.x, x.raw_data(), d.y, y.raw_data(), d.conv,
                                                        static_cast<cudnnConvolutionBwdFilterAlgo_t>(algo), ws,
                                                        bytes, zero, d.w, w.raw_data()),
                         where);

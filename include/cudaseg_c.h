@@ -61,10 +61,7 @@
 #define CUDASEG_API_VERSION \
   (CUDASEG_API_VERSION_MAJOR * 10000 + CUDASEG_API_VERSION_MINOR * 100 + CUDASEG_API_VERSION_PATCH)
 
-/* Marks the functions the shared library exports. */
-#ifndef CUDASEG_API
-#define CUDASEG_API __attribute__((visibility("default")))
-#endif
+#include "cudaseg_export.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -60,6 +60,10 @@ DType precision_dtype(Precision p) {
   return p == Precision::fp32 ? DType::f32 : p == Precision::fp16 ? DType::f16 : DType::bf16;
 }
 
+InferenceSession::~InferenceSession() = default;
+InferenceSession::InferenceSession(InferenceSession&&) noexcept = default;
+InferenceSession& InferenceSession::operator=(InferenceSession&&) noexcept = default;
+
 InferenceSession InferenceSession::load(const std::string& weights_path, const SessionOptions& options) {
   weights::CheckpointLoadOptions load;
   load.verify_checksums = options.verify_checksums;

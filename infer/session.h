@@ -39,6 +39,9 @@
 #include "weights/checkpoint.h"
 #include "infer/runner.h"
 
+#include "cudaseg_export.h"
+CUDASEG_API_BEGIN
+
 namespace cudaseg::infer {
 
 enum class Precision { fp32, fp16, bf16 };
@@ -106,6 +109,10 @@ class InferenceSession {
   // Prepares a net already built (rtseg_bench from a config, tests). The net
   // is switched to eval and, with options.fuse, folded in place.
   static InferenceSession from_net(nn::ModulePtr net, ModelInfo info, const SessionOptions& options = {});
+  // Out of line: they destroy the ForwardRunner, which libcudaseg.so does not export.
+  ~InferenceSession();
+  InferenceSession(InferenceSession&&) noexcept;
+  InferenceSession& operator=(InferenceSession&&) noexcept;
 
   // image: u8 [H, W, 3] (HWC, RGB as read_image gives it), or float32
   // [1, 3, H, W] already normalised as the checkpoint's preprocessing does
@@ -162,3 +169,4 @@ class InferenceSession {
 };
 
 }  // namespace cudaseg::infer
+CUDASEG_API_END

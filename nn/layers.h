@@ -15,6 +15,9 @@
 #include "ops/pool.h"
 #include "runtime/rng.h"
 
+#include "cudaseg_export.h"
+CUDASEG_API_BEGIN
+
 namespace cudaseg::nn {
 
 // Seeds the generator every layer's initial parameters are drawn from.
@@ -277,3 +280,4 @@ class DropPath : public Module {
 };
 
 }  // namespace cudaseg::nn
+CUDASEG_API_END

@@ -23,6 +23,9 @@
 
 #include "runtime/tensor.h"
 
+#include "cudaseg_export.h"
+CUDASEG_API_BEGIN
+
 namespace cudaseg::nn {
 
 class Module;
@@ -238,3 +241,4 @@ class Identity : public Module {
 };
 
 }  // namespace cudaseg::nn
+CUDASEG_API_END

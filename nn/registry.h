@@ -17,6 +17,9 @@
 
 #include "nn/segnet.h"
 
+#include "cudaseg_export.h"
+CUDASEG_API_BEGIN
+
 namespace cudaseg::nn {
 
 using Json = nlohmann::json;
@@ -62,3 +65,4 @@ SegNetPtr create_net(const Json& model);
   [[maybe_unused]] const bool cudaseg_nets_registered_##family = (cudaseg_register_nets_##family(), true); \
   }                                                                                  \
   static void cudaseg_register_nets_##family()
+CUDASEG_API_END

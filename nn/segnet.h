@@ -13,6 +13,9 @@
 
 #include "nn/module.h"
 
+#include "cudaseg_export.h"
+CUDASEG_API_BEGIN
+
 namespace cudaseg::nn {
 
 // The coefficients a net's own loss terms take from the run's loss config
@@ -54,3 +57,4 @@ class SegNet : public nn::Module {
 using SegNetPtr = std::shared_ptr<SegNet>;
 
 }  // namespace cudaseg::nn
+CUDASEG_API_END

@@ -13,6 +13,9 @@
 
 #include "runtime/tensor.h"
 
+#include "cudaseg_export.h"
+CUDASEG_API_BEGIN
+
 namespace cudaseg::ops {
 
 Tensor relu(const Tensor& input);
@@ -59,3 +62,4 @@ Tensor tanh_backward(const Tensor& grad_output, const Tensor& output);
 Tensor glu_backward(const Tensor& grad_output, const Tensor& input, int64_t dim = -1);
 
 }  // namespace cudaseg::ops
+CUDASEG_API_END

@@ -22,6 +22,9 @@
 
 #include "runtime/tensor.h"
 
+#include "cudaseg_export.h"
+CUDASEG_API_BEGIN
+
 namespace cudaseg::ops {
 
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
@@ -77,3 +80,4 @@ AttentionGrads scaled_dot_product_attention_fused_backward(const Tensor& grad, c
                                                            double scale, AttentionNeeds needs);
 
 }  // namespace cudaseg::ops
+CUDASEG_API_END

@@ -6,6 +6,9 @@
 
 #include "runtime/tensor.h"
 
+#include "cudaseg_export.h"
+CUDASEG_API_BEGIN
+
 namespace cudaseg::ops {
 
 Tensor add(const Tensor& a, const Tensor& b, double alpha = 1.0);  // a + alpha * b
@@ -22,3 +25,4 @@ Tensor div(const Tensor& a, double b);
 Tensor pow(const Tensor& a, double exponent);  // floating dtypes only
 
 }  // namespace cudaseg::ops
+CUDASEG_API_END

@@ -5,6 +5,9 @@
 
 #include "runtime/tensor.h"
 
+#include "cudaseg_export.h"
+CUDASEG_API_BEGIN
+
 namespace cudaseg::ops {
 
 Tensor eq(const Tensor& a, const Tensor& b);
@@ -26,3 +29,4 @@ Tensor ge(const Tensor& a, double b);
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
 
 }  // namespace cudaseg::ops
+CUDASEG_API_END

@@ -20,6 +20,9 @@
 
 #include "runtime/tensor.h"
 
+#include "cudaseg_export.h"
+CUDASEG_API_BEGIN
+
 namespace cudaseg::ops {
 
 // Per-axis (height, width) options, as torch's ints or pairs.
@@ -90,3 +93,4 @@ Tensor conv_transpose2d_backward_weight(const Tensor& grad_output, const Tensor&
                                         const Shape& weight_shape, const ConvTranspose2dParams& params = {});
 
 }  // namespace cudaseg::ops
+CUDASEG_API_END

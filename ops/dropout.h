@@ -13,6 +13,9 @@
 #include "runtime/rng.h"
 #include "runtime/tensor.h"
 
+#include "cudaseg_export.h"
+CUDASEG_API_BEGIN
+
 namespace cudaseg::ops {
 
 struct DropoutResult {
@@ -30,3 +33,4 @@ DropoutResult dropout2d(const Tensor& input, double p, bool training, Generator&
 Tensor dropout_backward(const Tensor& grad_output, const Tensor& mask);
 
 }  // namespace cudaseg::ops
+CUDASEG_API_END

@@ -7,6 +7,9 @@
 
 #include "runtime/tensor.h"
 
+#include "cudaseg_export.h"
+CUDASEG_API_BEGIN
+
 namespace cudaseg::ops {
 
 // torch.matmul: 1-D x 1-D is a dot product (0-dim result); 2-D x 2-D a matrix
@@ -48,3 +51,4 @@ LinearGrads linear_backward(const Tensor& grad, const Tensor& x, const Tensor& w
                             bool need_weight, bool need_bias);
 
 }  // namespace cudaseg::ops
+CUDASEG_API_END

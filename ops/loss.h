@@ -14,6 +14,9 @@
 
 #include "runtime/tensor.h"
 
+#include "cudaseg_export.h"
+CUDASEG_API_BEGIN
+
 namespace cudaseg::ops {
 
 // 'batchmean' (sum / N) is valid for kl_div and kd_loss only.
@@ -147,3 +150,4 @@ LossGrads regression_loss_backward(RegressionLoss kind, const Tensor& grad, cons
                                    bool need_target);
 
 }  // namespace cudaseg::ops
+CUDASEG_API_END

@@ -9,6 +9,9 @@
 
 #include "runtime/tensor.h"
 
+#include "cudaseg_export.h"
+CUDASEG_API_BEGIN
+
 namespace cudaseg::ops {
 
 // Gradients of a normalisation with respect to input, weight and bias;
@@ -62,3 +65,4 @@ Tensor normalize_backward(const Tensor& grad_output, const Tensor& input, double
                           double eps = 1e-12);
 
 }  // namespace cudaseg::ops
+CUDASEG_API_END

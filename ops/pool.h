@@ -16,6 +16,9 @@
 
 #include "runtime/tensor.h"
 
+#include "cudaseg_export.h"
+CUDASEG_API_BEGIN
+
 namespace cudaseg::ops {
 
 // Per-axis (height, width) options, as torch's ints or pairs.
@@ -81,3 +84,4 @@ Tensor adaptive_max_pool2d(const Tensor& input, std::array<int64_t, 2> output_si
 std::pair<Tensor, Tensor> adaptive_max_pool2d_with_indices(const Tensor& input, std::array<int64_t, 2> output_size);
 
 }  // namespace cudaseg::ops
+CUDASEG_API_END

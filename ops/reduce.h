@@ -9,6 +9,9 @@
 
 #include "runtime/tensor.h"
 
+#include "cudaseg_export.h"
+CUDASEG_API_BEGIN
+
 namespace cudaseg::ops {
 
 Tensor sum(const Tensor& x, const std::vector<int64_t>& dims = {}, bool keepdim = false);
@@ -51,3 +54,4 @@ Tensor value_selecting_reduction_backward(const Tensor& grad, int64_t dim, const
                                           const Shape& input_shape, bool keepdim);
 
 }  // namespace cudaseg::ops
+CUDASEG_API_END

@@ -14,6 +14,9 @@
 
 #include "runtime/tensor.h"
 
+#include "cudaseg_export.h"
+CUDASEG_API_BEGIN
+
 namespace cudaseg::ops {
 
 // ---- the kernels behind interpolate (torch's upsample_* ops) ----
@@ -85,3 +88,4 @@ Tensor pixel_shuffle(const Tensor& input, int64_t upscale_factor);
 Tensor pixel_unshuffle(const Tensor& input, int64_t downscale_factor);
 
 }  // namespace cudaseg::ops
+CUDASEG_API_END

@@ -10,6 +10,9 @@
 
 #include "runtime/tensor.h"
 
+#include "cudaseg_export.h"
+CUDASEG_API_BEGIN
+
 namespace cudaseg::ops {
 
 // Joins tensors of one dtype and device along `dim`; all other sizes match.
@@ -51,3 +54,4 @@ Tensor slice_backward(const Tensor& grad, const Shape& input_shape, int64_t dim,
                       int64_t step);
 
 }  // namespace cudaseg::ops
+CUDASEG_API_END

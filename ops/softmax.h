@@ -5,6 +5,9 @@
 
 #include "runtime/tensor.h"
 
+#include "cudaseg_export.h"
+CUDASEG_API_BEGIN
+
 namespace cudaseg::ops {
 
 Tensor softmax(const Tensor& input, int64_t dim);
@@ -14,3 +17,4 @@ Tensor softmax_backward(const Tensor& grad_output, const Tensor& output, int64_t
 Tensor log_softmax_backward(const Tensor& grad_output, const Tensor& output, int64_t dim);
 
 }  // namespace cudaseg::ops
+CUDASEG_API_END

@@ -7,6 +7,9 @@
 
 #include "runtime/tensor.h"
 
+#include "cudaseg_export.h"
+CUDASEG_API_BEGIN
+
 namespace cudaseg::ops {
 
 Tensor neg(const Tensor& x);
@@ -23,3 +26,4 @@ Tensor clamp(const Tensor& x, std::optional<double> min, std::optional<double> m
 Tensor to_dtype(const Tensor& x, DType dtype);
 
 }  // namespace cudaseg::ops
+CUDASEG_API_END

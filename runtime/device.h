@@ -3,6 +3,9 @@
 
 #include <string>
 
+#include "cudaseg_export.h"
+CUDASEG_API_BEGIN
+
 namespace cudaseg {
 
 enum class DeviceType { cpu, cuda };
@@ -24,3 +27,4 @@ struct Device {
 };
 
 }  // namespace cudaseg
+CUDASEG_API_END

@@ -7,6 +7,9 @@
 #include <string>
 #include <type_traits>
 
+#include "cudaseg_export.h"
+CUDASEG_API_BEGIN
+
 #if defined(__CUDACC__)
 #define CUDASEG_HD __host__ __device__
 #else
@@ -138,3 +141,4 @@ decltype(auto) dispatch_dtype(DType dtype, F&& f) {
 }
 
 }  // namespace cudaseg
+CUDASEG_API_END

@@ -8,6 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "cudaseg_export.h"
+CUDASEG_API_BEGIN
+
 namespace cudaseg {
 
 // What kind of failure an Error reports, for callers that react differently
@@ -57,3 +60,5 @@ std::string concat(const Args&... args) {
 // An allocation that the host or a device refused: ErrorKind::out_of_memory.
 #define CUDASEG_FAIL_OOM(...) \
   throw ::cudaseg::Error(::cudaseg::detail::concat(__VA_ARGS__), ::cudaseg::ErrorKind::out_of_memory)
+
+CUDASEG_API_END

@@ -8,6 +8,9 @@
 #include <memory>
 #include <string>
 
+#include "cudaseg_export.h"
+CUDASEG_API_BEGIN
+
 namespace cudaseg::gpu {
 
 // True when the library was built with the CUDA backend.
@@ -108,3 +111,4 @@ void copy_device_to_host(void* dst, const void* src, size_t nbytes, int device);
 void copy_device_to_device(void* dst, const void* src, size_t nbytes, int device);
 
 }  // namespace cudaseg::gpu
+CUDASEG_API_END

@@ -5,14 +5,17 @@
 
 #include "runtime/tensor.h"
 
+#include "cudaseg_export.h"
+CUDASEG_API_BEGIN
+
 namespace cudaseg {
 
 // Images with more pixels are refused before decoding: a header may claim
 // any size, and the decoder allocates the pixels before a short file fails.
-inline constexpr int64_t kMaxImagePixels = int64_t{1} << 28;
+constexpr int64_t kMaxImagePixels = int64_t{1} << 28;
 // Image files larger than this are refused before reading (1 GiB: a
 // 16384x16384 RGB BMP, the largest image the pixel limit admits, is 768 MiB).
-inline constexpr int64_t kMaxImageFileBytes = int64_t{1} << 30;
+constexpr int64_t kMaxImageFileBytes = int64_t{1} << 30;
 
 // Reads a JPEG, PNG or BMP file into a u8 [H, W, channels] CPU tensor
 // (channels 1, 3 or 4; 0 keeps the file's own count). Missing, unreadable,
@@ -34,3 +37,4 @@ std::string encode_png(const Tensor& image);
 void write_jpeg(const std::string& path, const Tensor& image, int quality = 90);
 
 }  // namespace cudaseg
+CUDASEG_API_END

@@ -5,6 +5,9 @@
 #include <sstream>
 #include <string>
 
+#include "cudaseg_export.h"
+CUDASEG_API_BEGIN
+
 namespace cudaseg {
 
 enum class LogLevel { debug = 0, info = 1, warn = 2, error = 3, off = 4 };
@@ -42,3 +45,4 @@ std::string detail_log_concat(const Args&... args) {
   return os.str();
 }
 }  // namespace cudaseg
+CUDASEG_API_END

@@ -12,6 +12,9 @@
 // different settings on two threads do not disturb each other.
 #pragma once
 
+#include "cudaseg_export.h"
+CUDASEG_API_BEGIN
+
 namespace cudaseg {
 
 void set_allow_tf32(bool allow);
@@ -31,3 +34,4 @@ class Tf32Guard {
 };
 
 }  // namespace cudaseg
+CUDASEG_API_END

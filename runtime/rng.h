@@ -8,6 +8,9 @@
 
 #include "runtime/tensor.h"
 
+#include "cudaseg_export.h"
+CUDASEG_API_BEGIN
+
 namespace cudaseg {
 
 class Generator {
@@ -35,3 +38,4 @@ class Generator {
 };
 
 }  // namespace cudaseg
+CUDASEG_API_END

@@ -11,6 +11,9 @@
 
 #include "runtime/device.h"
 
+#include "cudaseg_export.h"
+CUDASEG_API_BEGIN
+
 namespace cudaseg {
 
 // 64-byte aligned host memory (cache lines and AVX-512 loads), large blocks
@@ -53,3 +56,4 @@ class Storage {
 };
 
 }  // namespace cudaseg
+CUDASEG_API_END

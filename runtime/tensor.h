@@ -18,6 +18,9 @@
 #include "runtime/error.h"
 #include "runtime/storage.h"
 
+#include "cudaseg_export.h"
+CUDASEG_API_BEGIN
+
 namespace cudaseg {
 
 namespace autograd {
@@ -145,3 +148,4 @@ class Tensor {
 int64_t wrap_dim(int64_t dim, int64_t ndim, const char* op);
 
 }  // namespace cudaseg
+CUDASEG_API_END

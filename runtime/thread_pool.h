@@ -5,10 +5,15 @@
 #include <cstdint>
 #include <functional>
 
+#include "cudaseg_export.h"
+CUDASEG_API_BEGIN
+
 namespace cudaseg {
 
-// More threads than this is a typo, not a machine.
-inline constexpr int kMaxThreads = 1024;
+// More threads than this is a typo, not a machine. Not inline: an inline
+// variable of the public API would be an exported STB_GNU_UNIQUE symbol,
+// which keeps libcudaseg.so loaded after dlclose.
+constexpr int kMaxThreads = 1024;
 
 // 1 <= n <= kMaxThreads; rebuilds the pool. When the system refuses a thread
 // (an address-space or process limit), throws cudaseg::Error saying so and
@@ -46,3 +51,4 @@ void parallel_for(int64_t begin, int64_t end, int64_t grain,
                   const std::function<void(int64_t, int64_t)>& f);
 
 }  // namespace cudaseg
+CUDASEG_API_END

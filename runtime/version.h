@@ -5,6 +5,9 @@
 #include <string>
 #include <vector>
 
+#include "cudaseg_export.h"
+CUDASEG_API_BEGIN
+
 namespace cudaseg {
 
 std::string version();
@@ -13,3 +16,4 @@ std::vector<std::string> compiled_backends();  // "cpu", and "cuda" when built w
 std::string build_report();
 
 }  // namespace cudaseg
+CUDASEG_API_END

@@ -6,7 +6,6 @@
 
 #include <arpa/inet.h>
 #include <cuda_runtime.h>
-#include <nccl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -18,6 +17,7 @@
 #include <cstring>
 #include <thread>
 
+#include "cuda/libraries.h"
 #include "runtime/error.h"
 #include "runtime/gpu.h"
 #include "train/dist_backends.h"
@@ -26,7 +26,7 @@ namespace cudaseg::train::dist::detail {
 namespace {
 
 void check(ncclResult_t code, const char* what) {
-  CUDASEG_CHECK(code == ncclSuccess, "NCCL ", what, ": ", ncclGetErrorString(code));
+  CUDASEG_CHECK(code == ncclSuccess, "NCCL ", what, ": ", cuda::nccl().ncclGetErrorString(code));
 }
 
 void check_cuda(cudaError_t code, const char* what) {
@@ -172,33 +172,35 @@ NcclComm::NcclComm(const std::string& unique_id, int rank, int world, int device
   std::memcpy(id.internal, unique_id.data(), NCCL_UNIQUE_ID_BYTES);
   check_cuda(cudaSetDevice(device), "set device");
   ncclComm_t comm = nullptr;
-  check(ncclCommInitRank(&comm, world, id, rank), "init");
+  check(cuda::nccl().ncclCommInitRank(&comm, world, id, rank), "init");
   comm_ = comm;
 }
 
 NcclComm::~NcclComm() {
-  if (comm_ != nullptr) ncclCommDestroy(static_cast<ncclComm_t>(comm_));
+  if (comm_ != nullptr) cuda::nccl().ncclCommDestroy(static_cast<ncclComm_t>(comm_));
 }
 
 std::string NcclComm::new_unique_id() {
   ncclUniqueId id;
-  check(ncclGetUniqueId(&id), "get unique id");
+  check(cuda::nccl().ncclGetUniqueId(&id), "get unique id");
   return std::string(id.internal, NCCL_UNIQUE_ID_BYTES);
 }
 
 void NcclComm::all_reduce_sum(Tensor& t) {
   CUDASEG_CHECK(t.is_contiguous() && t.device() == Device::cuda(device_), "NCCL all-reduce: the tensor must be ",
                 "contiguous on cuda:", device_, ", got ", t.device().str());
-  check(ncclAllReduce(t.raw_data(), t.raw_data(), static_cast<size_t>(t.numel()), nccl_type(t.dtype()), ncclSum,
-                      static_cast<ncclComm_t>(comm_), stream_of(device_)),
+  const auto& nccl = cuda::nccl();
+  check(nccl.ncclAllReduce(t.raw_data(), t.raw_data(), static_cast<size_t>(t.numel()), nccl_type(t.dtype()), ncclSum,
+                           static_cast<ncclComm_t>(comm_), stream_of(device_)),
         "all-reduce");
 }
 
 void NcclComm::broadcast(Tensor& t, int root) {
   CUDASEG_CHECK(t.is_contiguous() && t.device() == Device::cuda(device_), "NCCL broadcast: the tensor must be ",
                 "contiguous on cuda:", device_, ", got ", t.device().str());
-  check(ncclBroadcast(t.raw_data(), t.raw_data(), t.nbytes(), ncclUint8, root, static_cast<ncclComm_t>(comm_),
-                      stream_of(device_)),
+  const auto& nccl = cuda::nccl();
+  check(nccl.ncclBroadcast(t.raw_data(), t.raw_data(), t.nbytes(), ncclUint8, root, static_cast<ncclComm_t>(comm_),
+                           stream_of(device_)),
         "broadcast");
 }
 
