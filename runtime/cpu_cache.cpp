@@ -41,7 +41,7 @@ void* raw_alloc(size_t nbytes, size_t alignment) {
     static const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
     CUDASEG_CHECK(alignment <= page, "host allocation: alignment ", alignment, " exceeds the page size ", page);
     void* ptr = ::mmap(nullptr, nbytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    CUDASEG_CHECK(ptr != MAP_FAILED, "out of host memory mapping ", nbytes, " bytes");
+    if (ptr == MAP_FAILED) CUDASEG_FAIL_OOM("out of host memory mapping ", nbytes, " bytes");
     return ptr;
   }
   const size_t rounded = (nbytes + alignment - 1) / alignment * alignment;
