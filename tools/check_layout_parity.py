@@ -32,25 +32,9 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "goldens"))
 
+from check_convert_parity import randomize  # noqa: E402  (the same random weights)
+
 NUM_CLASSES = 19
-
-
-def randomize(model, gen):
-    """Random weights and BatchNorm statistics (check_convert_parity.py's recipe)."""
-    with torch.no_grad():
-        for name, t in model.state_dict().items():
-            if not t.is_floating_point():
-                continue
-            if name.endswith("running_var"):
-                t.copy_(torch.rand(t.shape, generator=gen) + 0.5)
-            elif name.endswith("running_mean") or name.endswith("bias"):
-                t.copy_(torch.rand(t.shape, generator=gen) * 0.4 - 0.2)
-            elif t.dim() >= 2:
-                fan_in = t.shape[1] * int(np.prod(t.shape[2:]))
-                b = (3.0 / fan_in) ** 0.5
-                t.copy_(torch.rand(t.shape, generator=gen) * 2 * b - b)
-            else:
-                t.copy_(torch.rand(t.shape, generator=gen) + 0.5)
 
 
 def hf_model(gen):
