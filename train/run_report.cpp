@@ -175,7 +175,9 @@ void RunReport::add_train(const OJson& record) {
   if (record.contains("loss") && record["loss"].is_number())
     loss_[0].points.push_back({x, record["loss"].get<double>()});
   if (!record.contains("terms") || !record["terms"].is_object()) return;
-  for (const auto& [name, v] : record["terms"].items()) {
+  for (const auto& item : record["terms"].items()) {
+    const std::string& name = item.key();
+    const auto& v = item.value();
     if (!v.is_number()) continue;
     auto s = std::find_if(loss_.begin() + 1, loss_.end(), [&](const Series& c) { return c.name == name; });
     if (s == loss_.end()) s = loss_.insert(loss_.end(), Series{name, {}});
