@@ -12,6 +12,8 @@ caixiongjiang/FastSegFormer (nets fastsegformer and swin_t_att_unet; see
 build_fastsegformer and build_swin_t_att_unet), of MichaelFan01/STDC-Seg
 (net stdcseg: models/model_stages.py's BiSeNet; see build_stdcseg), or holds mmsegmentation's
 projects/pp_mobileseg files (net pp_mobileseg; see upstream_mmseg.py).
+Net ppliteseg_paddle (PaddleSeg's PP-LiteSeg) needs no checkout: no Paddle framework
+runs here, so paddle_ppliteseg.py restates PaddleSeg's release code in PyTorch.
 
 Shims (imports only, no numerics changed):
   * zh320: models/__init__.py imports every model, and fanet.py does
