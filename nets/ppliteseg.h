@@ -6,7 +6,8 @@
 // stride-16 and stride-8 ones. Mirrors zh320's models/pp_liteseg.py
 // (github.com/zh320/realtime-semantic-segmentation-pytorch, commit
 // c77b1b697188445c26ef126ff112042c78f4e196), not Paddle's original (its STDC
-// module, SPPM and decoder widths differ). Registered as "ppliteseg":
+// module, SPPM and decoder widths differ; PaddleSeg's is nets/ppliteseg_paddle.h).
+// Registered as "ppliteseg":
 //   {"name": "ppliteseg", "num_classes": 19, "encoder_type": "stdc1" | "stdc2",
 //    "encoder_channels": [32, 64, 256, 512, 1024], "fusion_type": "spatial" | "channel",
 //    "act_type": "relu", "n_channel": 3}

@@ -11,6 +11,7 @@
 #include "autograd/resize.h"
 #include "autograd/shape.h"
 #include "nn/registry.h"
+#include "nets/stdcnet.h"
 #include "ops/compare.h"
 #include "runtime/error.h"
 
@@ -29,65 +30,9 @@ std::shared_ptr<nn::BatchNorm2d> bn(int64_t channels, bool abn) {
   return std::make_shared<nn::BatchNorm2d>(channels, 1e-5, 0.1, true, true, !abn);
 }
 
-// ConvX (backbone) and ConvBNReLU (segmentation model): conv (no bias, padding
-// k/2), bn, relu.
-class ConvBNReLU : public nn::Module {
- public:
-  ConvBNReLU(const char* type, int64_t in, int64_t out, int64_t k, int64_t stride, bool abn) : nn::Module(type) {
-    chain_.conv = register_module("conv", conv(in, out, k, stride));
-    chain_.bn = register_module("bn", bn(out, abn));
-    chain_.act = register_module("relu", std::make_shared<nn::Activation>(nn::ActKind::relu));
-  }
-  Tensor forward(const Tensor& x) override { return (*chain_.act)((*chain_.bn)((*chain_.conv)(x))); }
-  std::vector<nn::FusableChain> fusable_chains() const override { return {chain_}; }
-
- private:
-  nn::FusableChain chain_;
-};
-
-ModulePtr convx(int64_t in, int64_t out, int64_t k = 3, int64_t stride = 1) {
-  return std::make_shared<ConvBNReLU>("ConvX", in, out, k, stride, false);
-}
-
 ModulePtr conv_bn_relu(int64_t in, int64_t out, int64_t k) {
-  return std::make_shared<ConvBNReLU>("ConvBNReLU", in, out, k, 1, true);
+  return std::make_shared<STDCConvBNReLU>("ConvBNReLU", in, out, k, 1, false);
 }
-
-// CatBottleneck with block_num 4: conv_list 1x1 (in -> out/2), 3x3 (-> out/4),
-// 3x3 (-> out/8), 3x3 (-> out/8); stride 2 puts avd_layer (depthwise 3x3 s2 +
-// BN) between the first two and pools the first one (skip) for the
-// concatenation [x1, x2, x3, x4].
-class CatBottleneck : public nn::Module {
- public:
-  CatBottleneck(int64_t in, int64_t out, int64_t stride) : nn::Module("CatBottleneck"), stride_(stride) {
-    auto list = register_module("conv_list", std::make_shared<nn::ModuleList>());
-    if (stride == 2) {
-      auto avd = std::make_shared<nn::Sequential>();
-      avd->push_back(conv(out / 2, out / 2, 3, 2, out / 2));
-      avd->push_back(bn(out / 2, false));
-      avd_layer_ = register_module("avd_layer", avd);
-      skip_ = register_module("skip", std::make_shared<nn::AvgPool2d>(3, 2, 1));
-    }
-    list->push_back(convx(in, out / 2, 1));
-    list->push_back(convx(out / 2, out / 4));
-    list->push_back(convx(out / 4, out / 8));
-    list->push_back(convx(out / 8, out / 8));
-    for (size_t i = 0; i < 4; ++i) conv_list_[i] = (*list)[i];
-  }
-  Tensor forward(const Tensor& x) override {
-    Tensor out1 = (*conv_list_[0])(x);
-    Tensor x2 = (*conv_list_[1])(stride_ == 2 ? (*avd_layer_)(out1) : out1);
-    Tensor x3 = (*conv_list_[2])(x2);
-    Tensor x4 = (*conv_list_[3])(x3);
-    if (stride_ == 2) out1 = (*skip_)(out1);
-    return fn::cat({out1, x2, x3, x4}, 1);
-  }
-
- private:
-  int64_t stride_;
-  std::array<ModulePtr, 4> conv_list_;
-  ModulePtr avd_layer_, skip_;
-};
 
 // STDCNet813 / STDCNet1446 (base 64, block_num 4, type 'cat'): features =
 // ConvX 3x3 s2 (3 -> 32), ConvX 3x3 s2 (-> 64), then per stage one stride-2
@@ -95,23 +40,8 @@ class CatBottleneck : public nn::Module {
 class STDCNet : public nn::Module {
  public:
   STDCNet(const std::string& name, bool use_conv_last) : nn::Module(name), use_conv_last_(use_conv_last) {
-    const std::array<int64_t, 3> layers = name == "STDCNet813" ? std::array<int64_t, 3>{2, 2, 2}
-                                                                : std::array<int64_t, 3>{4, 5, 3};
-    auto features = register_module("features", std::make_shared<nn::Sequential>());
-    features->push_back(convx(3, 32, 3, 2));
-    features->push_back(convx(32, 64, 3, 2));
-    int64_t in = 64;
-    for (size_t i = 0; i < 3; ++i) {
-      const int64_t out = 256 << i;
-      for (int64_t j = 0; j < layers[i]; ++j) {
-        features->push_back(std::make_shared<CatBottleneck>(j == 0 ? in : out, out, j == 0 ? 2 : 1));
-      }
-      in = out;
-    }
-    // Stage ends in `features`: x2 = [0, 1), x4 = [1, 2), x8, x16, x32.
-    ends_ = {1, 2, 2 + layers[0], 2 + layers[0] + layers[1], 2 + layers[0] + layers[1] + layers[2]};
-    for (size_t i = 0; i < features->size(); ++i) features_.push_back((*features)[i]);
-    conv_last_ = register_module("conv_last", convx(1024, 1024, 1));
+    features_ = STDCFeatures::register_on(*this, 3, 64, stdcnet_layers(name), STDCNetOptions{});
+    conv_last_ = register_module("conv_last", std::make_shared<STDCConvBNReLU>("ConvX", 1024, 1024, 1, 1, true));
     register_module("fc", std::make_shared<nn::Linear>(1024, 1024, false));
     register_module("bn", std::make_shared<nn::BatchNorm2d>(1024));
     register_module("linear", std::make_shared<nn::Linear>(1024, 1000, false));
@@ -120,14 +50,7 @@ class STDCNet : public nn::Module {
   // Strides 2, 4, 8, 16, 32.
   std::array<Tensor, 5> forward_features(const Tensor& x) const {
     return observed_call({x}, [&] {
-      std::array<Tensor, 5> feats;
-      Tensor y = x;
-      int64_t begin = 0;
-      for (size_t s = 0; s < 5; ++s) {
-        for (int64_t i = begin; i < ends_[s]; ++i) y = (*features_[static_cast<size_t>(i)])(y);
-        feats[s] = y;
-        begin = ends_[s];
-      }
+      std::array<Tensor, 5> feats = features_.forward(x);
       if (use_conv_last_) feats[4] = (*conv_last_)(feats[4]);
       return feats;
     });
@@ -138,20 +61,19 @@ class STDCNet : public nn::Module {
     std::vector<std::pair<std::string, std::string>> out;
     int64_t begin = 0;
     for (size_t s = 0; s < 5; ++s) {
-      for (int64_t i = begin; i < ends_[s]; ++i) {
+      for (int64_t i = begin; i < features_.ends[s]; ++i) {
         // A slice of a Sequential keeps its children's keys: x8 = Sequential(features[2:4]) holds x8.0.2, x8.0.3.
         const std::string index = std::to_string(i) + ".";
         out.emplace_back(prefix + names[s] + ".0." + index, prefix + "features." + index);
       }
-      begin = ends_[s];
+      begin = features_.ends[s];
     }
     return out;
   }
 
  private:
   bool use_conv_last_;
-  std::array<int64_t, 5> ends_{};
-  std::vector<ModulePtr> features_;
+  STDCFeatures features_;
   ModulePtr conv_last_;
 };
 

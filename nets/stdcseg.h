@@ -4,7 +4,8 @@
 // `STDCNet813` (STDC1) or `STDCNet1446` (STDC2), with the upstream module
 // names, so the released checkpoints (STDC1/2-Seg50/75: one model per
 // backbone, Seg50 and Seg75 differ only in the evaluation scale 0.5 / 0.75)
-// load. The encoder is the paper's STDC: a stride-2 CatBottleneck downsamples
+// load. The encoder is the paper's STDC (nets/stdcnet.h, shared with PaddleSeg's
+// PP-LiteSeg): a stride-2 CatBottleneck downsamples
 // its first 1x1 block with a depthwise 3x3 conv + BN (`avd_layer`) and pools
 // the same block (`skip`, AvgPool2d(3, 2, 1)) for the concatenation; zh320's
 // STDC (nets/stdc.h) strides its 3x3 block instead, so no block is shared

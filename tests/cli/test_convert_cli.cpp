@@ -1,10 +1,16 @@
 // rtseg_convert (cli/convert_main.cpp over weights/convert.h): conversions,
 // listing, exports, --fp16, --config against the registered net, detection by
 // content, and the exit status and one-line message of each failure.
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <iostream>
+#include <map>
 #include <sstream>
 
 #include <gtest/gtest.h>
 
+#include "autograd/engine.h"
 #include "nn/layers.h"
 #include "runtime/atomic_file.h"
 #include "nn/registry.h"
@@ -12,6 +18,7 @@
 #include "tests/weights/helpers.h"
 #include "cli/cli.h"
 #include "weights/convert.h"
+#include "weights/npy.h"
 #include "weights/pth.h"
 #include "weights/safetensors.h"
 
@@ -302,6 +309,50 @@ TEST(ConvertCli, FromPicksOrDetectsTheLayout) {
   const Result paddle = convert({std::string(CUDASEG_TEST_DATA) + "/layouts/ppliteseg_tiny_p4.pdparams", "--list"});
   ASSERT_EQ(paddle.status, 0) << paddle.err;
   EXPECT_NE(paddle.out.find("backbone.features.0.bn.running_var float32 [4]"), std::string::npos) << paddle.out;
+}
+
+// A PaddleSeg PP-LiteSeg checkpoint (tools/make_paddle_fixture.py: PaddleSeg's
+// names, BatchNorm _mean/_variance, a pickle of NumPy arrays) converts with
+// --from paddle and by detection against its ppliteseg_paddle config, loads
+// strictly, and gives the logits of PaddleSeg's PP-LiteSeg (restated in
+// PyTorch, float64) within float32 parity: relative L2 at most three times
+// PyTorch's own float32 run's, or 1e-5.
+TEST(ConvertCli, PaddleSegPPLiteSegLoadsAndGivesItsLogits) {
+  const std::string data = std::string(CUDASEG_TEST_DATA) + "/paddle/";
+  std::ifstream expected_in(data + "expected.json");
+  const nlohmann::json expected = nlohmann::json::parse(expected_in);
+  const double bound = std::max(3 * expected.at("torch_fp32_rel_l2").get<double>(), 1e-5);
+  const Tensor x = read_npy(data + "input.npy");
+  const std::vector<double> want = read_npy(data + "logits_f64.npy").to_vector();
+  testing::TempDir dir;
+  for (const char* from : {"paddle", "auto"}) {
+    const std::string out = dir.file(std::string(from) + ".bin");
+    const Result r = convert({data + "pp_liteseg_tiny.pdparams", "--from", from, "--config", data + "config.json",
+                              "-o", out});
+    ASSERT_EQ(r.status, 0) << from << ": " << r.err;
+    const Checkpoint ck = load_checkpoint(out);
+    EXPECT_EQ(ck.tensors.entries().size(), expected.at("tensors").get<size_t>()) << from;
+    nn::ModulePtr net = nn::create_net(nlohmann::json::parse(ck.model_json));
+    std::map<std::string, Tensor> state;
+    for (const auto& [name, t] : ck.tensors.entries()) state[name] = t;
+    net->load_state_dict(state);
+    net->eval();
+    Tensor logits;
+    {
+      autograd::NoGradGuard no_grad;
+      logits = net->forward(x);
+    }
+    ASSERT_EQ(logits.shape(), (Shape{1, 3, 44, 76})) << from;
+    const std::vector<double> got = logits.to_vector();
+    double diff = 0, norm = 0;
+    for (size_t i = 0; i < want.size(); ++i) {
+      diff += (got[i] - want[i]) * (got[i] - want[i]);
+      norm += want[i] * want[i];
+    }
+    const double rel = std::sqrt(diff / norm);
+    std::cout << "[ paddle   ] --from " << from << ": relative L2 to float64 " << rel << " (bound " << bound << ")\n";
+    EXPECT_LE(rel, bound) << from;
+  }
 }
 
 }  // namespace

@@ -205,3 +205,9 @@ for n in pp_mobileseg_base pp_mobileseg_tiny; do
   "$PY" "$HERE/make_golden_f64.py" --upstream "$PPMS" --net $n --seed "$SEED" --size 128x128 --size 96x160 --out "$OUT/${n}_f64.json" &
   wait
 done
+# PaddleSeg's PP-LiteSeg restated in PyTorch (paddle_ppliteseg.py; no checkout, --upstream is not read)
+for n in ppliteseg_paddle_t ppliteseg_paddle_b; do
+  "$PY" "$HERE/make_golden.py" --upstream "$HERE" --net $n --seed "$SEED" --size 64x128 --size 100x200 --out "$OUT/$n.json" &
+  "$PY" "$HERE/make_golden_f64.py" --upstream "$HERE" --net $n --seed "$SEED" --size 64x128 --size 100x200 --out "$OUT/${n}_f64.json" &
+  wait
+done

@@ -12,6 +12,8 @@ caixiongjiang/FastSegFormer (nets fastsegformer and swin_t_att_unet; see
 build_fastsegformer and build_swin_t_att_unet), of MichaelFan01/STDC-Seg
 (net stdcseg: models/model_stages.py's BiSeNet; see build_stdcseg), or holds mmsegmentation's
 projects/pp_mobileseg files (net pp_mobileseg; see upstream_mmseg.py).
+Net ppliteseg_paddle (PaddleSeg's PP-LiteSeg) needs no checkout: no Paddle framework
+runs here, so paddle_ppliteseg.py restates PaddleSeg's release code in PyTorch.
 
 Shims (imports only, no numerics changed):
   * zh320: models/__init__.py imports every model, and fanet.py does
@@ -233,6 +235,10 @@ NETS["stdcseg_stdc2"] = {"name": "stdcseg", "backbone": "STDCNet1446", "use_boun
                          "use_boundary_8": True, "num_classes": 19}
 NETS["pp_mobileseg_base"] = {"name": "pp_mobileseg", "variant": "base", "num_classes": 150}
 NETS["pp_mobileseg_tiny"] = {"name": "pp_mobileseg", "variant": "tiny", "num_classes": 150}
+# PaddleSeg's PP-LiteSeg-T and -B, restated in PyTorch (paddle_ppliteseg.py; --upstream is not read)
+NETS["ppliteseg_paddle_t"] = {"name": "ppliteseg_paddle", "backbone": "STDC1", "arm_out_chs": [32, 64, 128],
+                              "seg_head_inter_chs": [32, 64, 64], "num_classes": 19}
+NETS["ppliteseg_paddle_b"] = {"name": "ppliteseg_paddle", "backbone": "STDC2", "num_classes": 19}
 NETS["smp_deeplabv3p_resnet50"] = {"name": "smp", "decoder": "deeplabv3p", "encoder": "resnet50", "num_classes": 19}
 
 
@@ -763,6 +769,9 @@ def build(upstream, config):
     elif config["name"] == "pp_mobileseg":
         import upstream_mmseg  # mmsegmentation's projects/pp_mobileseg files and their mmcv stand-ins
         model, info = upstream_mmseg.build_pp_mobileseg(upstream, config, DropPath)
+    elif config["name"] == "ppliteseg_paddle":
+        import paddle_ppliteseg  # PaddleSeg's PP-LiteSeg restated in PyTorch (no Paddle here)
+        model, info = paddle_ppliteseg.build(config)
     else:
         model, info = build_zh320(upstream, config)
     info["upstream_path_commit"] = git_commit(upstream)
@@ -786,6 +795,10 @@ def forward(model, config, x, training):
         # (out, out16, out32[, sp2][, sp4][, sp8]) in every mode
         out = model(x)
         return out[0], (list(out[1:]) if training else [])
+    if name == "ppliteseg_paddle":
+        # eval [head 0]; training [head 0, 1, 2], all at the input size
+        out = model(x)
+        return out[0], out[1:]
     if name.startswith("sekd_"):
         _, head, _ = sekd_outputs(model, x)
         main = F.interpolate(head, size=x.shape[2:], mode="bilinear", align_corners=False)
@@ -815,6 +828,8 @@ def extra_kind(config):
         return "aux" if config.get("fpn_dsn") and config.get("head_type", "v1") == "v1" else None
     if config["name"] == "stdcseg":
         return "aux"  # out16, out32, then the detail logits
+    if config["name"] == "ppliteseg_paddle":
+        return "aux"  # seg heads 1 and 2, at the input size (PaddleSeg's loss coef [1, 1, 1])
     if config["name"] == "fastsegformer" and config.get("fork_feat"):
         return "fork"
     if config.get("use_detail_head"):
