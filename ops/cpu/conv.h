@@ -32,6 +32,14 @@ bool conv2d_direct_applies(const ConvGeom& g, DType dtype);
 void conv2d_forward_direct(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& y, const ConvGeom& g,
                            const direct::Isa& isa, const ConvAct& act = {});
 
+// The Winograd F(2x2, 3x3) float32 forward (ops/cpu/conv_winograd.cpp) of
+// the 3x3, stride-1, ungrouped convolutions it takes, which
+// conv2d_forward_direct hands it: bias and slope padded as the direct
+// kernel's (never null bias).
+bool conv2d_winograd_applies(const ConvGeom& g);
+void conv2d_forward_winograd(const float* x, const float* w, const float* bias, const float* slope, float* y,
+                             const ConvGeom& g, const direct::Isa& isa, const ConvAct& act);
+
 // The output positions o in [0, out) whose input position o*stride + offset
 // lies in [0, in), as [*lo, *hi): the loops over them then need no bounds test.
 inline void valid_range(int64_t in, int64_t out, int64_t stride, int64_t offset, int64_t* lo, int64_t* hi) {

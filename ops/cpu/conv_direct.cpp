@@ -19,8 +19,11 @@ namespace direct {
 const Isa* best_isa() {
   static const Isa* isa = []() -> const Isa* {
 #if defined(__x86_64__)
-    static const Isa avx512{"avx512", kAvx512Block, kAvx512Lanes, run_avx512, run_depthwise_avx512, gelu_avx512};
-    static const Isa avx2{"avx2", kAvx2Block, kAvx2Lanes, run_avx2, run_depthwise_avx2, gelu_avx2};
+    static const Isa avx512{"avx512",           kAvx512Block,          kAvx512Lanes,
+                            run_avx512,         run_depthwise_avx512,  gelu_avx512,
+                            winograd_input_avx512, winograd_output_avx512};
+    static const Isa avx2{"avx2",           kAvx2Block,          kAvx2Lanes, run_avx2, run_depthwise_avx2, gelu_avx2,
+                          winograd_input_avx2, winograd_output_avx2};
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma")) return &avx512;
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return &avx2;
@@ -221,8 +224,9 @@ void conv2d_forward_direct(const Tensor& xt, const Tensor& wt, const Tensor& bt,
 
   // Weights [groups][blocks][cg][taps][block], zero-padded past og, packed
   // once per weight version (packed_weights); bias and slopes per call.
+  const bool winograd = !depthwise && conv2d_winograd_applies(g);
   const std::shared_ptr<const std::vector<float>> packed =
-      depthwise ? nullptr : packed_weights(wt, g, block, blocks);
+      depthwise || winograd ? nullptr : packed_weights(wt, g, block, blocks);
   std::vector<float> bp(static_cast<size_t>(g.groups * blocks * block), 0.0f);
   std::vector<float> sp(act.slope.defined() ? bp.size() : 0, 0.0f);
   for (int64_t gr = 0; gr < g.groups; ++gr)
@@ -231,6 +235,10 @@ void conv2d_forward_direct(const Tensor& xt, const Tensor& wt, const Tensor& bt,
       if (act.slope.defined())
         sp[gr * blocks * block + o] = act.slope.data<float>()[act.slope.numel() == 1 ? 0 : gr * og + o];
     }
+  if (winograd) {
+    conv2d_forward_winograd(x, w, bp.data(), sp.empty() ? nullptr : sp.data(), y, g, isa, act);
+    return;
+  }
   const float* wp = depthwise ? nullptr : packed->data();
   if (!depthwise && g.pointwise()) {
     pointwise(x, wp, bp.data(), sp.empty() ? nullptr : sp.data(), y, g, isa, act, blocks);

@@ -67,22 +67,21 @@ void conv_transpose2d_forward(const Tensor& x, const Tensor& w, const Tensor& bi
     const T* pw = w.data<T>();
     const T* pb = bias.defined() ? bias.data<T>() : nullptr;
     T* py = y.data<T>();
+    // Every phase's convolution first, then one pass that interleaves them
+    // row by row (two phases of a stride-2 row: a loop the compiler vectorises).
+    struct Phase {
+      AxisPhase ay, ax;
+      Tensor out;  // undefined: no tap reaches these outputs, the bias alone
+      int64_t ho = 0, wo = 0;
+    };
+    std::vector<Phase> phases(static_cast<size_t>(g.sh * g.sw));
     for (int64_t ry = 0; ry < g.sh; ++ry)
       for (int64_t rx = 0; rx < g.sw; ++rx) {
-        const AxisPhase ay = axis_phase(g.ho, g.h, g.kh, g.sh, g.ph, ry);
-        const AxisPhase ax = axis_phase(g.wo, g.w, g.kw, g.sw, g.pw, rx);
-        if (ay.outputs == 0 || ax.outputs == 0) continue;
-        if (ay.taps == 0 || ax.taps == 0) {  // no tap reaches these outputs: the bias alone
-          parallel_for(0, g.n * g.c, 1, [&](int64_t p0, int64_t p1) {
-            for (int64_t p = p0; p < p1; ++p) {
-              const T v = pb ? pb[p % g.c] : T(0);
-              T* plane = py + p * g.h * g.w;
-              for (int64_t i = 0; i < ay.outputs; ++i)
-                for (int64_t j = 0; j < ax.outputs; ++j) plane[(i * g.sh + ry) * g.w + j * g.sw + rx] = v;
-            }
-          });
-          continue;
-        }
+        Phase& ph = phases[static_cast<size_t>(ry * g.sw + rx)];
+        ph.ay = axis_phase(g.ho, g.h, g.kh, g.sh, g.ph, ry);
+        ph.ax = axis_phase(g.wo, g.w, g.kw, g.sw, g.pw, rx);
+        const AxisPhase &ay = ph.ay, &ax = ph.ax;
+        if (ay.outputs == 0 || ax.outputs == 0 || ay.taps == 0 || ax.taps == 0) continue;
         // The phase's weights as a conv2d's [c][o/groups][K_y][K_x], taps flipped.
         Tensor pw_t = Tensor::empty({g.c, in_per_group, ay.taps, ax.taps}, y.dtype());
         T* wp = pw_t.data<T>();
@@ -101,23 +100,45 @@ void conv_transpose2d_forward(const Tensor& x, const Tensor& w, const Tensor& bi
         pg.o = g.c, pg.kh = ay.taps, pg.kw = ax.taps;
         pg.ph = ay.pad, pg.pw = ax.pad, pg.groups = g.groups;
         pg.ho = ay.conv_out, pg.wo = ax.conv_out;
-        const bool whole = g.sh == 1 && g.sw == 1 && ay.shift == 0 && ax.shift == 0 && pg.ho == g.h && pg.wo == g.w;
-        if (whole) {  // stride 1: the one phase is the output
-          kernels::conv2d_forward(y.device(), x, pw_t, bias, y, pg);
-          continue;
+        if (g.sh == 1 && g.sw == 1 && ay.shift == 0 && ax.shift == 0 && pg.ho == g.h && pg.wo == g.w) {
+          kernels::conv2d_forward(y.device(), x, pw_t, bias, y, pg);  // stride 1: the one phase is the output
+          return;
         }
-        Tensor phase = Tensor::empty({g.n, g.c, pg.ho, pg.wo}, y.dtype());
-        kernels::conv2d_forward(y.device(), x, pw_t, bias, phase, pg);
-        const T* ph = phase.data<T>();
-        parallel_for(0, g.n * g.c, 1, [&](int64_t p0, int64_t p1) {
-          for (int64_t p = p0; p < p1; ++p) {
-            const T* src = ph + p * pg.ho * pg.wo + ay.shift * pg.wo + ax.shift;
-            T* dst = py + p * g.h * g.w + ry * g.w + rx;
-            for (int64_t i = 0; i < ay.outputs; ++i)
-              for (int64_t j = 0; j < ax.outputs; ++j) dst[i * g.sh * g.w + j * g.sw] = src[i * pg.wo + j];
-          }
-        });
+        ph.out = Tensor::empty({g.n, g.c, pg.ho, pg.wo}, y.dtype());
+        ph.ho = pg.ho, ph.wo = pg.wo;
+        kernels::conv2d_forward(y.device(), x, pw_t, bias, ph.out, pg);
       }
+    parallel_for(0, g.n * g.c, 1, [&](int64_t p0, int64_t p1) {
+      std::vector<const T*> src(static_cast<size_t>(g.sw));
+      for (int64_t p = p0; p < p1; ++p) {
+        const T b = pb ? pb[p % g.c] : T(0);
+        for (int64_t oy = 0; oy < g.h; ++oy) {
+          const int64_t ry = oy % g.sh, i = oy / g.sh;
+          T* dst = py + (p * g.h + oy) * g.w;
+          bool all = g.sw == 2;
+          for (int64_t rx = 0; rx < g.sw; ++rx) {
+            const Phase& ph = phases[static_cast<size_t>(ry * g.sw + rx)];
+            src[rx] = ph.out.defined() ? ph.out.template data<T>() + (p * ph.ho + i + ph.ay.shift) * ph.wo + ph.ax.shift
+                                       : nullptr;
+            all = all && src[rx] != nullptr;
+          }
+          if (all) {
+            const T *a = src[0], *c = src[1];
+            const int64_t pairs = g.w / 2;
+            for (int64_t j = 0; j < pairs; ++j) {
+              dst[2 * j] = a[j];
+              dst[2 * j + 1] = c[j];
+            }
+            if (g.w % 2) dst[g.w - 1] = a[pairs];
+            continue;
+          }
+          for (int64_t ox = 0; ox < g.w; ++ox) {
+            const T* s = src[static_cast<size_t>(ox % g.sw)];
+            dst[ox] = s ? s[ox / g.sw] : b;
+          }
+        }
+      }
+    });
   });
 }
 
