@@ -2,7 +2,7 @@
 // (Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks",
 // 2016): each 2x2 block of outputs costs 16 products per input channel
 // instead of 36. A tile's 4x4 input d becomes V = B^T d B, the weights g
-// U = G g G^T (per call: cheaper than a lookup at these sizes), and for each
+// U = G g G^T (once per weight version, cached_weights), and for each
 // of the 16 positions the sums over input channels of U * V are a pointwise
 // convolution over the tiles, run by the direct kernel (conv_direct.h); the
 // output transform A^T M A then adds the bias and applies the activation.
@@ -38,6 +38,8 @@ constexpr int64_t kMinWidth = 32, kMinHeight = 8;
 constexpr int64_t kChunkChannels = 128;
 // V and M of a tile range: about 1 MiB together.
 constexpr int64_t kRangeFloats = int64_t{1} << 18;
+// cached_weights' layout of U (the direct kernel's packings use groups >= 1).
+constexpr int64_t kWinogradLayout = -1;
 
 // U[p][blocks][c][block] (p = 4i + k of G g G^T), zero past o.
 std::vector<float> transformed_weights(const float* w, const ConvGeom& g, int64_t block, int64_t blocks) {
@@ -71,10 +73,12 @@ bool conv2d_winograd_applies(const ConvGeom& g) {
          g.ho >= kMinHeight;
 }
 
-void conv2d_forward_winograd(const float* x, const float* w, const float* bias, const float* slope, float* y,
+void conv2d_forward_winograd(const float* x, const Tensor& wt, const float* bias, const float* slope, float* y,
                              const ConvGeom& g, const direct::Isa& isa, const ConvAct& act) {
   const int64_t lanes = isa.lanes, block = isa.block, blocks = (g.o + block - 1) / block;
-  const std::vector<float> u = transformed_weights(w, g, block, blocks);
+  const std::shared_ptr<const std::vector<float>> u_cached = cached_weights(
+      wt, kWinogradLayout, block, [&] { return transformed_weights(wt.data<float>(), g, block, blocks); });
+  const std::vector<float>& u = *u_cached;
   const std::vector<float> zero_bias(static_cast<size_t>(blocks * block), 0.0f);
   const int64_t tile_rows = (g.ho + 1) / 2, tiles_per_row = (g.wo + 1) / 2;
   // Ranges are whole vectors of tiles (winograd_output stores whole vectors
