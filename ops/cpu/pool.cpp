@@ -293,10 +293,20 @@ void avg_pool2d(const Tensor& input, const PoolGeometry& g, bool count_include_p
     // inside the input (PoolFormer's token mixer: all but the border) are
     // summed a row at a time, each output still from 0 in the window's row-major
     // order, so they equal the per-output loop's bit for bit.
+    // At stride 2 (STDC's 3x3 skip pool) the interior sums go a row at a time
+    // too, over the even and odd columns of each input row; other strides one
+    // output at a time, without the window arithmetic. Interior: outputs whose
+    // window lies inside the input.
     const bool unit = g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1;
-    const int64_t oy_lo = std::min(g.ph, g.oh), oy_hi = std::clamp(g.ih - g.kh + g.ph + 1, oy_lo, g.oh);
-    const int64_t ox_lo = std::min(g.pw, g.ow), ox_hi = std::clamp(g.iw - g.kw + g.pw + 1, ox_lo, g.ow);
-    const bool interior = unit && oy_hi > oy_lo && ox_hi > ox_lo;
+    const bool undilated = g.dh == 1 && g.dw == 1;
+    auto inner = [](int64_t in, int64_t out, int64_t k, int64_t s, int64_t pad, int64_t* lo, int64_t* hi) {
+      *lo = std::min((pad + s - 1) / s, out);
+      *hi = in - k + pad >= 0 ? std::clamp((in - k + pad) / s + 1, *lo, out) : *lo;
+    };
+    int64_t oy_lo = 0, oy_hi = 0, ox_lo = 0, ox_hi = 0;
+    inner(g.ih, g.oh, g.kh, g.sh, g.ph, &oy_lo, &oy_hi);
+    inner(g.iw, g.ow, g.kw, g.sw, g.pw, &ox_lo, &ox_hi);
+    const bool interior = undilated && oy_hi > oy_lo && ox_hi > ox_lo;
     const T inner_divisor =
         interior ? static_cast<T>(avg_window(g, oy_lo, ox_lo, count_include_pad, divisor_override).divisor) : T(1);
     if (unit && g.kh * g.kw > 9) {
@@ -311,6 +321,11 @@ void avg_pool2d(const Tensor& input, const PoolGeometry& g, bool count_include_p
     for_each_plane(planes, g.oh * g.ow * g.kh * g.kw, [&](int64_t p) {
       const T* x = in + p * g.ih * g.iw;
       T* y = out + p * g.oh * g.ow;
+      thread_local std::vector<T> even, odd;
+      if (g.sw == 2 && even.size() < static_cast<size_t>(g.ow + g.kw)) {
+        even.resize(static_cast<size_t>(g.ow + g.kw));
+        odd.resize(static_cast<size_t>(g.ow + g.kw));
+      }
       auto one = [&](int64_t oy, int64_t ox) {
         const AvgWindow w = avg_window(g, oy, ox, count_include_pad, divisor_override);
         T sum = 0;
@@ -328,11 +343,26 @@ void avg_pool2d(const Tensor& input, const PoolGeometry& g, bool count_include_p
         for (int64_t ox = ox_hi; ox < g.ow; ++ox) one(oy, ox);
         T* yr = y + oy * g.ow;
         std::fill(yr + ox_lo, yr + ox_hi, T(0));
-        for (int64_t i = 0; i < g.kh; ++i)
-          for (int64_t j = 0; j < g.kw; ++j) {
-            const T* xr = x + (oy - g.ph + i) * g.iw + j - g.pw;
-            for (int64_t ox = ox_lo; ox < ox_hi; ++ox) yr[ox] += xr[ox];
+        for (int64_t i = 0; i < g.kh; ++i) {
+          const T* xr = x + (oy * g.sh - g.ph + i) * g.iw - g.pw;  // column ox * sw + j at xr[ox * sw + j]
+          if (g.sw == 1) {
+            for (int64_t j = 0; j < g.kw; ++j)
+              for (int64_t ox = ox_lo; ox < ox_hi; ++ox) yr[ox] += xr[ox + j];
+          } else if (g.sw == 2) {
+            const int64_t k1 = ox_hi + (g.kw - 1) / 2;  // even[k] = xr[2k], odd[k] = xr[2k + 1]
+            for (int64_t k = ox_lo; k < k1; ++k) {
+              even[static_cast<size_t>(k)] = xr[2 * k];
+              if (2 * k + 1 < g.iw + g.pw) odd[static_cast<size_t>(k)] = xr[2 * k + 1];
+            }
+            for (int64_t j = 0; j < g.kw; ++j) {
+              const T* src = (j % 2 ? odd.data() : even.data()) + j / 2;
+              for (int64_t ox = ox_lo; ox < ox_hi; ++ox) yr[ox] += src[ox];
+            }
+          } else {
+            for (int64_t ox = ox_lo; ox < ox_hi; ++ox)
+              for (int64_t j = 0; j < g.kw; ++j) yr[ox] += xr[ox * g.sw + j];
           }
+        }
         for (int64_t ox = ox_lo; ox < ox_hi; ++ox) yr[ox] = yr[ox] / inner_divisor;
       }
     });
