@@ -25,14 +25,14 @@ namespace cudaseg::ops::cpu {
 namespace {
 
 // Where it pays, measured by CPU time at one thread on the AVX-512 machine
-// of docs/benchmarks.md against the direct kernel: 1.3x to 1.5x faster from
-// 48 to 256 channels (64->64 at 256x512, 128->128 at 64x128, 256->256 at
-// 32x64); slower below 48 channels (16: 0.6x, 32: 0.9x), on rows of fewer
-// than 16 tiles, and where the 16 transformed weight matrices outgrow the
-// L2 and L3 share of a range (512->512 at 16x32: 0.7x, 1024->1024 at 8x16:
-// 0.2x).
+// of docs/benchmarks.md against the direct kernel, transformed weights
+// cached: 1.1x to 2.5x faster from 48 to 512 channels (48->48 at 64x128
+// 1.1x, 64->64 at 256x512 1.3x, 128->128 at 64x128 1.5x, 256->256 at 16x32
+// 2.5x, 512->512 at 16x32 1.9x); slower below 48 channels (32: 0.9x), on
+// rows of fewer than 16 tiles (128->128 at 16x16: 0.9x), and where the 16
+// transformed weight matrices outgrow the caches (1024->1024: 0.4x).
 constexpr int64_t kMinChannels = 48;
-constexpr int64_t kMaxChannelProduct = 256 * 256;
+constexpr int64_t kMaxChannelProduct = 512 * 512;
 constexpr int64_t kMinWidth = 32, kMinHeight = 8;
 // The direct kernel's partial-sum length (conv_direct.cpp, kChunkTerms).
 constexpr int64_t kChunkChannels = 128;

@@ -302,7 +302,7 @@ TEST(ConvDirect, Float32ConvolutionTakesTheBestKernel) {
 }  // namespace
 
 // Winograd F(2x2, 3x3) (ops/cpu/conv_winograd.cpp) takes the 3x3 stride-1
-// convolutions of 48 to 256 channels: partial tiles (odd output sizes),
+// convolutions of 48 to 512 channels: partial tiles (odd output sizes),
 // padding 0 and wider than the kernel's reach, rows split into several tile
 // ranges, batch 2. Its rounding differs from a sum of the K products (the
 // transforms add and halve), so it is held to the project's parity bound:
@@ -317,7 +317,7 @@ TEST(ConvDirect, WinogradIsAsAccurateAsTheGemmPath) {
       {2, 64, 10, 40, 50, 3, 3, 1, 1, 0, 0, 1, 1, 1},    // unpadded, batch 2, 50 outputs (off the block)
       {1, 64, 12, 600, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1},   // 300 tiles a row: two ranges, the last partial
       {1, 50, 16, 70, 130, 3, 3, 1, 1, 2, 2, 1, 1, 1},   // padding 2: border outputs from one row or column
-      {1, 256, 8, 32, 256, 3, 3, 1, 1, 1, 1, 1, 1, 1},   // the largest channel product it takes
+      {1, 512, 8, 32, 512, 3, 3, 1, 1, 1, 1, 1, 1, 1},   // the largest channel product it takes
   };
   uint64_t seed = 100;
   for (const Case& k : cases) {
@@ -344,8 +344,9 @@ TEST(ConvDirect, WinogradIsAsAccurateAsTheGemmPath) {
                                   << " (GEMM path " << rel_l2(gemm) << ")";
     }
   }
-  // Just outside: 47 channels, or rows of fewer than 16 tiles, stay on the direct kernel.
+  // Just outside: 47 channels, rows of fewer than 16 tiles, or more than 512 x 512 channels stay on the direct kernel.
   EXPECT_FALSE(ops::cpu::conv2d_winograd_applies(geometry({1, 47, 16, 64, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1})));
+  EXPECT_FALSE(ops::cpu::conv2d_winograd_applies(geometry({1, 512, 16, 64, 513, 3, 3, 1, 1, 1, 1, 1, 1, 1})));
   EXPECT_FALSE(ops::cpu::conv2d_winograd_applies(geometry({1, 64, 16, 30, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1})));
 }
 
