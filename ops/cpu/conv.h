@@ -48,6 +48,11 @@ std::shared_ptr<const std::vector<float>> cached_weights(const Tensor& wt, int64
 bool conv2d_winograd_applies(const ConvGeom& g);
 void conv2d_forward_winograd(const float* x, const Tensor& w, const float* bias, const float* slope, float* y,
                              const ConvGeom& g, const direct::Isa& isa, const ConvAct& act);
+// And F(2, 3) for the factorised 3x1 (any vertical dilation) and 1x3
+// (undilated) stride-1 ones, with the same channel bounds.
+bool conv2d_winograd_1d_applies(const ConvGeom& g);
+void conv2d_forward_winograd_1d(const float* x, const Tensor& w, const float* bias, const float* slope, float* y,
+                                const ConvGeom& g, const direct::Isa& isa, const ConvAct& act);
 
 // The output positions o in [0, out) whose input position o*stride + offset
 // lies in [0, in), as [*lo, *hi): the loops over them then need no bounds test.

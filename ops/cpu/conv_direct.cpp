@@ -20,11 +20,30 @@ namespace direct {
 const Isa* best_isa() {
   static const Isa* isa = []() -> const Isa* {
 #if defined(__x86_64__)
-    static const Isa avx512{"avx512",           kAvx512Block,          kAvx512Lanes,
-                            run_avx512,         run_depthwise_avx512,  gelu_avx512,
-                            winograd_input_avx512, winograd_output_avx512};
-    static const Isa avx2{"avx2",           kAvx2Block,          kAvx2Lanes, run_avx2, run_depthwise_avx2, gelu_avx2,
-                          winograd_input_avx2, winograd_output_avx2};
+    static const Isa avx512{"avx512",
+                            kAvx512Block,
+                            kAvx512Lanes,
+                            run_avx512,
+                            run_depthwise_avx512,
+                            gelu_avx512,
+                            winograd_input_avx512,
+                            winograd_output_avx512,
+                            winograd_rows_input_avx512,
+                            winograd_rows_output_avx512,
+                            winograd_cols_input_avx512,
+                            winograd_cols_output_avx512};
+    static const Isa avx2{"avx2",
+                          kAvx2Block,
+                          kAvx2Lanes,
+                          run_avx2,
+                          run_depthwise_avx2,
+                          gelu_avx2,
+                          winograd_input_avx2,
+                          winograd_output_avx2,
+                          winograd_rows_input_avx2,
+                          winograd_rows_output_avx2,
+                          winograd_cols_input_avx2,
+                          winograd_cols_output_avx2};
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma")) return &avx512;
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return &avx2;
@@ -239,8 +258,9 @@ void conv2d_forward_direct(const Tensor& xt, const Tensor& wt, const Tensor& bt,
   // Weights [groups][blocks][cg][taps][block], zero-padded past og, packed
   // once per weight version (packed_weights); bias and slopes per call.
   const bool winograd = !depthwise && conv2d_winograd_applies(g);
+  const bool winograd_1d = !depthwise && !winograd && conv2d_winograd_1d_applies(g);
   const std::shared_ptr<const std::vector<float>> packed =
-      depthwise || winograd ? nullptr : packed_weights(wt, g, block, blocks);
+      depthwise || winograd || winograd_1d ? nullptr : packed_weights(wt, g, block, blocks);
   std::vector<float> bp(static_cast<size_t>(g.groups * blocks * block), 0.0f);
   std::vector<float> sp(act.slope.defined() ? bp.size() : 0, 0.0f);
   for (int64_t gr = 0; gr < g.groups; ++gr)
@@ -251,6 +271,10 @@ void conv2d_forward_direct(const Tensor& xt, const Tensor& wt, const Tensor& bt,
     }
   if (winograd) {
     conv2d_forward_winograd(x, wt, bp.data(), sp.empty() ? nullptr : sp.data(), y, g, isa, act);
+    return;
+  }
+  if (winograd_1d) {
+    conv2d_forward_winograd_1d(x, wt, bp.data(), sp.empty() ? nullptr : sp.data(), y, g, isa, act);
     return;
   }
   const float* wp = depthwise ? nullptr : packed->data();

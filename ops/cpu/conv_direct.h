@@ -53,6 +53,7 @@ struct Band {
 struct WinogradTiles {
   const float* x;
   int64_t c, h, w, ph, pw;
+  int64_t dilation;  // of the 3x1 kernel (winograd_rows_*)
   float* y;
   int64_t o, ho, wo;
   const float* bias;
@@ -81,6 +82,18 @@ struct Isa {
   // lanes) + 8 floats; the output transform from m [16][o][same].
   void (*winograd_input)(const WinogradTiles& a, int64_t tile_row, int64_t t0, int64_t tiles, float* v, float* row);
   void (*winograd_output)(const WinogradTiles& a, int64_t tile_row, int64_t t0, int64_t tiles, const float* m);
+  // F(2, 3) of a 3x1 kernel (any vertical dilation): tiles of output rows
+  // (r, r + dilation) for the `count` r of `rows`, each row's columns at
+  // slot * row_width (wo rounded up to lanes) of v [4][c][count * row_width]
+  // and m [4][o][same].
+  void (*winograd_rows_input)(const WinogradTiles& a, const int64_t* rows, int64_t count, int64_t row_width, float* v);
+  void (*winograd_rows_output)(const WinogradTiles& a, const int64_t* rows, int64_t count, int64_t row_width,
+                               const float* m);
+  // F(2, 3) of a 1x3 kernel (dilation 1): output row `row`, column-pair tiles
+  // as winograd_input's, v [4][c][tiles rounded up to lanes]; `row` scratch of
+  // 2 * (tiles + lanes) + 2 floats.
+  void (*winograd_cols_input)(const WinogradTiles& a, int64_t row, int64_t t0, int64_t tiles, float* v, float* buf);
+  void (*winograd_cols_output)(const WinogradTiles& a, int64_t row, int64_t t0, int64_t tiles, const float* m);
 };
 
 // The best kernel this CPU runs, or null (no AVX2/FMA).
@@ -97,6 +110,16 @@ void winograd_input_avx512(const WinogradTiles& a, int64_t tile_row, int64_t t0,
 void winograd_input_avx2(const WinogradTiles& a, int64_t tile_row, int64_t t0, int64_t tiles, float* v, float* row);
 void winograd_output_avx512(const WinogradTiles& a, int64_t tile_row, int64_t t0, int64_t tiles, const float* m);
 void winograd_output_avx2(const WinogradTiles& a, int64_t tile_row, int64_t t0, int64_t tiles, const float* m);
+void winograd_rows_input_avx512(const WinogradTiles& a, const int64_t* rows, int64_t count, int64_t row_width, float* v);
+void winograd_rows_output_avx512(const WinogradTiles& a, const int64_t* rows, int64_t count, int64_t row_width,
+                                const float* m);
+void winograd_cols_input_avx512(const WinogradTiles& a, int64_t row, int64_t t0, int64_t tiles, float* v, float* buf);
+void winograd_cols_output_avx512(const WinogradTiles& a, int64_t row, int64_t t0, int64_t tiles, const float* m);
+void winograd_rows_input_avx2(const WinogradTiles& a, const int64_t* rows, int64_t count, int64_t row_width, float* v);
+void winograd_rows_output_avx2(const WinogradTiles& a, const int64_t* rows, int64_t count, int64_t row_width,
+                                const float* m);
+void winograd_cols_input_avx2(const WinogradTiles& a, int64_t row, int64_t t0, int64_t tiles, float* v, float* buf);
+void winograd_cols_output_avx2(const WinogradTiles& a, int64_t row, int64_t t0, int64_t tiles, const float* m);
 constexpr int64_t kAvx512Block = 8, kAvx512Lanes = 16;
 constexpr int64_t kAvx2Block = 6, kAvx2Lanes = 8;
 

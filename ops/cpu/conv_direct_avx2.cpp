@@ -50,6 +50,19 @@ void winograd_input_avx2(const WinogradTiles& a, int64_t tile_row, int64_t t0, i
 void winograd_output_avx2(const WinogradTiles& a, int64_t tile_row, int64_t t0, int64_t tiles, const float* m) {
   winograd_output<Avx2>(a, tile_row, t0, tiles, m);
 }
+void winograd_rows_input_avx2(const WinogradTiles& a, const int64_t* rows, int64_t count, int64_t row_width, float* v) {
+  winograd_rows_input<Avx2>(a, rows, count, row_width, v);
+}
+void winograd_rows_output_avx2(const WinogradTiles& a, const int64_t* rows, int64_t count, int64_t row_width,
+                                const float* m) {
+  winograd_rows_output<Avx2>(a, rows, count, row_width, m);
+}
+void winograd_cols_input_avx2(const WinogradTiles& a, int64_t row, int64_t t0, int64_t tiles, float* v, float* buf) {
+  winograd_cols_input<Avx2>(a, row, t0, tiles, v, buf);
+}
+void winograd_cols_output_avx2(const WinogradTiles& a, int64_t row, int64_t t0, int64_t tiles, const float* m) {
+  winograd_cols_output<Avx2>(a, row, t0, tiles, m);
+}
 
 }  // namespace cudaseg::ops::cpu::direct
 
