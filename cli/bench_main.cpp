@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <ctime>
 #include <fstream>
 #include <iomanip>
 #include <limits>
@@ -32,7 +33,9 @@ using Json = nlohmann::json;
 constexpr const char* kUsage = R"(usage: rtseg_bench (--config C.json | --weights W.json) [options]
 
 Measures a net as rtseg_infer runs it (BatchNorm folded, activations fused):
-latency and throughput of the forward pass on random input, parameter count,
+latency and throughput of the forward pass on random input, the process's
+CPU time per forward (at --threads 1 a latency that other processes on a
+shared machine do not inflate), parameter count,
 GMACs (every Conv2d, ConvTranspose2d and Linear layer the forward calls),
 peak memory (CUDA allocator peak on a GPU, the
 process's peak RSS on the CPU, read before the MAC count's hooked forward),
@@ -138,6 +141,14 @@ int64_t peak_rss_bytes() {
   return static_cast<int64_t>(u.ru_maxrss) * 1024;
 }
 
+// The CPU time of every thread of the process: at one thread, a forward's
+// latency that another process on a shared machine does not inflate.
+double process_cpu_ms() {
+  timespec t{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) * 1e3 + static_cast<double>(t.tv_nsec) / 1e6;
+}
+
 Json measure(const Args& a, infer::InferenceSession& s, int64_t idle_rss) {
   const Device device = s.options().device;
   const Tensor x = Generator(0).uniform({a.batch, 3, a.size[0], a.size[1]}, -1.0, 1.0).to(device);
@@ -151,12 +162,14 @@ Json measure(const Args& a, infer::InferenceSession& s, int64_t idle_rss) {
   s.forward(x);
   const infer::ForwardStats planned = s.last_forward();
   if (device.is_cuda()) gpu::reset_peak_stats(device.index);
-  std::vector<double> ms;
+  std::vector<double> ms, cpu_ms;
   for (int64_t i = 0; i < a.iters; ++i) {
+    const double c0 = process_cpu_ms();
     const auto t0 = std::chrono::steady_clock::now();
     s.forward(x);
     sync(device);
     ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    cpu_ms.push_back(process_cpu_ms() - c0);
   }
   // Read before the MAC count: its hooked forward takes the plain path, which
   // an application never runs, so the peak is that of the forwards it does run.
@@ -190,6 +203,7 @@ Json measure(const Args& a, infer::InferenceSession& s, int64_t idle_rss) {
             {"macs_layers_total", macs.total_modules()},
             {"latency_ms", {{"mean", mean}, {"p50", percentile(ms, 0.5)}, {"p99", percentile(ms, 0.99)},
                             {"min", *std::min_element(ms.begin(), ms.end())}}},
+            {"cpu_ms", {{"p50", percentile(cpu_ms, 0.5)}, {"min", *std::min_element(cpu_ms.begin(), cpu_ms.end())}}},
             {"throughput_images_per_s", a.batch * 1000.0 / mean}};
   if (device.is_cuda()) {
     r["peak_memory_bytes"] = gpu::allocator_stats(device.index).peak_allocated_bytes;
@@ -231,6 +245,8 @@ void report(const Json& r, std::ostream& out) {
       << " conv/linear layers reached)\n"
       << "  latency mean " << l["mean"].get<double>() << " ms, p50 " << l["p50"].get<double>() << " ms, p99 "
       << l["p99"].get<double>() << " ms, min " << l["min"].get<double>() << " ms over " << r["iters"] << " iters\n"
+      << "  CPU time per forward p50 " << r["cpu_ms"]["p50"].get<double>() << " ms, min "
+      << r["cpu_ms"]["min"].get<double>() << " ms (every thread of the process)\n"
       << "  throughput " << r["throughput_images_per_s"].get<double>() << " images/s\n"
       << "  peak memory " << r["peak_memory_bytes"].get<double>() / (1 << 20) << " MiB ("
       << r["peak_memory_kind"].get<std::string>() << "), idle RSS with the weights loaded "

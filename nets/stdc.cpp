@@ -16,7 +16,9 @@ namespace {
 
 // BiSeNetV1's ARM (zh320 models/bisenetv1.py): the global average is
 // broadcast back to H x W *before* the 1x1 ConvBN + sigmoid, as upstream
-// does, so the train-mode BatchNorm sees H*W copies of each value.
+// does, so the train-mode BatchNorm sees H*W copies of each value. In eval
+// every pixel would get the same value: the ConvBN + sigmoid run on the 1x1
+// map and the product broadcasts (as nets/bisenetv1.cpp).
 class AttentionRefinementModule : public nn::Module {
  public:
   explicit AttentionRefinementModule(int64_t channels) : nn::Module("AttentionRefinementModule") {
@@ -24,7 +26,8 @@ class AttentionRefinementModule : public nn::Module {
     conv_ = register_module("conv", zh320::conv_bn_act(channels, channels, 1, 1, 1, 1, false, "sigmoid"));
   }
   Tensor forward(const Tensor& x) override {
-    Tensor att = fn::contiguous(fn::expand((*pool_)(x), x.shape()));
+    Tensor att = (*pool_)(x);
+    if (is_training()) att = fn::contiguous(fn::expand(att, x.shape()));
     return fn::mul(x, (*conv_)(att));
   }
 
@@ -54,7 +57,10 @@ class FeatureFusionModule : public nn::Module {
   Tensor fuse(const Tensor& x_low, const Tensor& x_high) {
     return observed_call({x_low, x_high}, [&] {
       Tensor x = (*conv1_)(fn::cat({x_low, x_high}, 1));
-      Tensor att = (*conv2_)(fn::contiguous(fn::expand((*pool_)(x), x.shape())));
+      // The SE branch on the 1x1 average in eval, as the ARM above.
+      Tensor att = (*pool_)(x);
+      if (is_training()) att = fn::contiguous(fn::expand(att, x.shape()));
+      att = (*conv2_)(att);
       return fn::add(x, fn::mul(x, att));
     });
   }

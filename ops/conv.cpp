@@ -14,6 +14,7 @@ Kernel<kernels::Conv2dBackwardInputFn> kernels::conv2d_backward_input("conv2d_ba
 Kernel<kernels::Conv2dBackwardWeightFn> kernels::conv2d_backward_weight("conv2d_backward_weight");
 Kernel<kernels::Conv2dBackwardBiasFn> kernels::conv2d_backward_bias("conv2d_backward_bias");
 Kernel<kernels::AddChannelBiasFn> kernels::add_channel_bias("add_channel_bias");
+Kernel<kernels::ConvTranspose2dForwardFn> kernels::conv_transpose2d_forward("conv_transpose2d");
 
 using kernels::ConvGeom;
 
@@ -205,6 +206,11 @@ Tensor conv_transpose2d(const Tensor& input, const Tensor& weight, const Tensor&
   const ConvGeom g = transpose_geom(op, input.shape(), weight.shape(), params);
   check_bias(op, bias, g.c, weight.shape());
   Tensor out = Tensor::empty(image_shape(g), input.dtype(), input.device());
+  if (kernels::conv_transpose2d_forward.has(input.device().type)) {
+    kernels::conv_transpose2d_forward(input.device(), input.contiguous(), weight.contiguous(),
+                                      bias.defined() ? bias.contiguous() : Tensor(), out, g);
+    return out;
+  }
   kernels::conv2d_backward_input(input.device(), input.contiguous(), weight.contiguous(), out, g);
   if (bias.defined()) kernels::add_channel_bias(input.device(), out, bias.contiguous());
   return out;

@@ -14,6 +14,7 @@ Run (from the repository root, after `ninja -C build rtseg_bench rtseg_convert`)
   /work/venv-bench/bin/python tools/bench_zoo.py --upstream /tmp/upstream/zh320 \
       [--nets adscnet,cgnet,...] [--size 512x1024] [--threads 2] [--rounds 5] \
       [--iters 3] [--warmup 1] [--net-budget-s S] [--opset 17] [--json out.json] [--keep-onnx DIR]
+      [--clock wall|cpu]
 
 A net is a run config nets/<name>.json, or one of the named entries of
 BENCH_NETS below (issue 17's nets: a registry config and the net's usual input
@@ -36,6 +37,12 @@ from round to round, each with --warmup untimed and --iters timed forwards:
     --cudaseg-random-weights: --config nets/<net>.json, cudaseg's own init);
     BatchNorm folded, activations fused: rtseg_bench's defaults, i.e. how
     rtseg_infer runs a net.
+
+With --clock cpu (at --threads 1 only) each forward is timed by the
+process's CPU time instead of the wall clock (time.process_time, and
+rtseg_bench's cpu_ms): on a machine shared with other work this is the
+latency the forward would have alone, less its cache and memory-bandwidth
+interference.
 
 A round's latency is the median of its timed forwards (rtseg_bench's p50), and
 the ratios cudaseg/PyTorch and cudaseg/onnxruntime are taken within a round, so
@@ -201,14 +208,15 @@ def ort_session(path, threads):
     return ort.InferenceSession(path, sess_options=so, providers=["CPUExecutionProvider"])
 
 
-def time_calls(fn, warmup, iters):
+def time_calls(fn, warmup, iters, clock):
     for _ in range(warmup):
         fn()
+    now = time.process_time if clock == "cpu" else time.perf_counter
     ms = []
     for _ in range(iters):
-        t0 = time.perf_counter()
+        t0 = now()
         fn()
-        ms.append((time.perf_counter() - t0) * 1e3)
+        ms.append((now() - t0) * 1e3)
     return statistics.median(ms)
 
 
@@ -321,12 +329,12 @@ def bench_net(a, entry, workdir):
         order = RUNTIMES[rnd % 3:] + RUNTIMES[:rnd % 3]
         for rt in order:
             if rt == "pytorch":
-                ms[rt].append(time_calls(torch_fwd, a.warmup, a.iters))
+                ms[rt].append(time_calls(torch_fwd, a.warmup, a.iters, a.clock))
             elif rt == "onnxruntime" and sess is not None:
-                ms[rt].append(time_calls(lambda: sess.run(None, xin), a.warmup, a.iters))
+                ms[rt].append(time_calls(lambda: sess.run(None, xin), a.warmup, a.iters, a.clock))
             elif rt == "cudaseg":
                 last_cudaseg = run_cudaseg(a, config_path, weights, size)
-                ms[rt].append(last_cudaseg["latency_ms"]["p50"])
+                ms[rt].append(last_cudaseg["cpu_ms" if a.clock == "cpu" else "latency_ms"]["p50"])
         if rnd == 0 and a.net_budget_s:
             rounds = min(rounds, max(a.min_rounds, int(a.net_budget_s // (time.perf_counter() - t0))))
         rnd += 1
@@ -388,6 +396,9 @@ def main():
     ap.add_argument("--size", type=BT.parse_size, default=None,
                     help="input size of every net without @HxW (default: a named entry's usual size, else 512x1024)")
     ap.add_argument("--threads", type=int, default=DEFAULT_THREADS)
+    ap.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                    help="wall: latency; cpu: the process's CPU time per forward (--threads 1 only), which other "
+                    "processes on a shared machine do not inflate")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--iters", type=int, default=3, help="timed forwards per runtime per round")
     ap.add_argument("--warmup", type=int, default=1, help="untimed forwards per runtime per round")
@@ -401,6 +412,9 @@ def main():
     a = ap.parse_args()
     if a.threads < 1 or a.rounds < 1 or a.iters < 1 or a.warmup < 0 or a.min_rounds < 1:
         ap.error("--threads, --rounds, --min-rounds and --iters must be >= 1, --warmup >= 0")
+    if a.clock == "cpu" and a.threads != 1:
+        ap.error("--clock cpu needs --threads 1: at more threads the CPU time sums the threads (and counts "
+                 "onnxruntime's spinning workers)")
     a.upstream = os.path.abspath(a.upstream)
     a.upstream_dirs = {}
     for item in a.upstream_dir:
@@ -425,7 +439,8 @@ def main():
         with open("/proc/loadavg") as f:
             return " ".join(f.read().split()[:3])
 
-    meta = {"size": list(a.size) if a.size else "each net's", "threads": a.threads, "rounds": a.rounds,
+    meta = {"size": list(a.size) if a.size else "each net's", "threads": a.threads, "clock": a.clock,
+            "rounds": a.rounds,
             "iters": a.iters, "warmup": a.warmup, "opset": a.opset, "torch": torch.__version__,
             "onnxruntime": ort.__version__, "cpu": platform.processor() or platform.machine(), "load_start": loadavg(),
             "started": time.strftime("%Y-%m-%d %H:%M:%S")}
@@ -451,6 +466,7 @@ def main():
     print(table(results))
     print(f"\nload average (1/5/15 min) at start {meta['load_start']}, at end {meta['load_end']}; "
           f"torch {meta['torch']}, onnxruntime {meta['onnxruntime']}, opset {a.opset}, {a.threads} threads, "
+          f"{'process CPU time' if a.clock == 'cpu' else 'wall-clock latency'}, "
           f"{a.rounds} rounds x ({a.warmup} warm-up + {a.iters} timed)"
           + (f", fewer where a net's first round showed they would not fit in {a.net_budget_s:.0f} s (at least "
              f"{a.min_rounds})" if a.net_budget_s else ""))

@@ -4,6 +4,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
 
 #include "ops/kernels/conv.h"
 #include "runtime/tensor.h"
@@ -31,6 +34,25 @@ struct Isa;
 bool conv2d_direct_applies(const ConvGeom& g, DType dtype);
 void conv2d_forward_direct(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& y, const ConvGeom& g,
                            const direct::Isa& isa, const ConvAct& act = {});
+
+// Float32 weights rearranged for a kernel by make(), cached per weight tensor
+// and version (conv_direct.cpp): `layout` and `block` tell the arrangements
+// of one tensor apart (the direct kernel's packing uses its groups, >= 1).
+std::shared_ptr<const std::vector<float>> cached_weights(const Tensor& wt, int64_t layout, int64_t block,
+                                                         const std::function<std::vector<float>()>& make);
+
+// The Winograd F(2x2, 3x3) float32 forward (ops/cpu/conv_winograd.cpp) of
+// the 3x3, stride-1, ungrouped convolutions it takes, which
+// conv2d_forward_direct hands it: bias and slope padded as the direct
+// kernel's (never null bias).
+bool conv2d_winograd_applies(const ConvGeom& g);
+void conv2d_forward_winograd(const float* x, const Tensor& w, const float* bias, const float* slope, float* y,
+                             const ConvGeom& g, const direct::Isa& isa, const ConvAct& act);
+// And F(2, 3) for the factorised 3x1 (any vertical dilation) and 1x3
+// (undilated) stride-1 ones, with the same channel bounds.
+bool conv2d_winograd_1d_applies(const ConvGeom& g);
+void conv2d_forward_winograd_1d(const float* x, const Tensor& w, const float* bias, const float* slope, float* y,
+                                const ConvGeom& g, const direct::Isa& isa, const ConvAct& act);
 
 // The output positions o in [0, out) whose input position o*stride + offset
 // lies in [0, in), as [*lo, *hi): the loops over them then need no bounds test.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -19,8 +20,30 @@ namespace direct {
 const Isa* best_isa() {
   static const Isa* isa = []() -> const Isa* {
 #if defined(__x86_64__)
-    static const Isa avx512{"avx512", kAvx512Block, kAvx512Lanes, run_avx512, run_depthwise_avx512, gelu_avx512};
-    static const Isa avx2{"avx2", kAvx2Block, kAvx2Lanes, run_avx2, run_depthwise_avx2, gelu_avx2};
+    static const Isa avx512{"avx512",
+                            kAvx512Block,
+                            kAvx512Lanes,
+                            run_avx512,
+                            run_depthwise_avx512,
+                            gelu_avx512,
+                            winograd_input_avx512,
+                            winograd_output_avx512,
+                            winograd_rows_input_avx512,
+                            winograd_rows_output_avx512,
+                            winograd_cols_input_avx512,
+                            winograd_cols_output_avx512};
+    static const Isa avx2{"avx2",
+                          kAvx2Block,
+                          kAvx2Lanes,
+                          run_avx2,
+                          run_depthwise_avx2,
+                          gelu_avx2,
+                          winograd_input_avx2,
+                          winograd_output_avx2,
+                          winograd_rows_input_avx2,
+                          winograd_rows_output_avx2,
+                          winograd_cols_input_avx2,
+                          winograd_cols_output_avx2};
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma")) return &avx512;
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return &avx2;
@@ -63,16 +86,11 @@ constexpr int64_t kMaxUnfoldedFloats = int64_t{16} << 20;
 // Input channels per partial sum of the kernel: about kChunkTerms products.
 int64_t chunk_channels(int64_t taps) { return std::max<int64_t>(1, kChunkTerms / taps); }
 
-// Packed weights by the weight tensor they came from: its storage (held
-// weakly, so that a freed storage whose address is reused never matches), its
-// offset and version (bumped by every in-place write), and the packing. An
-// inference session's weights are packed at the first forward only; a
-// training step's updated weights are packed again.
 struct PackKey {
   const Storage* storage;
-  int64_t offset, numel, groups, block;
+  int64_t offset, numel, layout, block;
   bool operator<(const PackKey& o) const {
-    return std::tie(storage, offset, numel, groups, block) < std::tie(o.storage, o.offset, o.numel, o.groups, o.block);
+    return std::tie(storage, offset, numel, layout, block) < std::tie(o.storage, o.offset, o.numel, o.layout, o.block);
   }
 };
 struct Packed {
@@ -81,14 +99,21 @@ struct Packed {
   std::shared_ptr<const std::vector<float>> data;
 };
 
-std::shared_ptr<const std::vector<float>> packed_weights(const Tensor& wt, const ConvGeom& g, int64_t block,
-                                                         int64_t blocks) {
+}  // namespace
+
+// Keyed by the weight tensor's storage (held weakly, so that a freed storage
+// whose address is reused never matches), offset and version (bumped by every
+// in-place write), and the layout. An inference session's weights are
+// rearranged at the first forward only; a training step's updated weights
+// again.
+std::shared_ptr<const std::vector<float>> cached_weights(const Tensor& wt, int64_t layout, int64_t block,
+                                                         const std::function<std::vector<float>()>& make) {
   static std::mutex mutex;
   static std::map<PackKey, Packed> cache;
   static size_t cached_floats = 0;
   // Entries of freed weights go at every insertion; past this bound, all.
   constexpr size_t kMaxCachedFloats = size_t{32} << 20;
-  const PackKey key{wt.storage().get(), wt.offset(), wt.numel(), g.groups, block};
+  const PackKey key{wt.storage().get(), wt.offset(), wt.numel(), layout, block};
   const uint64_t version = wt.storage()->version();
   {
     std::lock_guard<std::mutex> lock(mutex);
@@ -96,15 +121,7 @@ std::shared_ptr<const std::vector<float>> packed_weights(const Tensor& wt, const
     if (it != cache.end() && it->second.storage.lock() == wt.storage() && it->second.version == version)
       return it->second.data;
   }
-  const int64_t cg = g.cg(), og = g.og(), taps = g.kh * g.kw;
-  auto wp = std::make_shared<std::vector<float>>(static_cast<size_t>(g.groups * blocks * cg * taps * block), 0.0f);
-  const float* w = wt.data<float>();
-  for (int64_t gr = 0; gr < g.groups; ++gr)
-    for (int64_t o = 0; o < og; ++o) {
-      const float* src = w + (gr * og + o) * cg * taps;
-      float* dst = wp->data() + ((gr * blocks + o / block) * cg * taps) * block + o % block;
-      for (int64_t k = 0; k < cg * taps; ++k) dst[k * block] = src[k];
-    }
+  auto wp = std::make_shared<const std::vector<float>>(make());
   std::lock_guard<std::mutex> lock(mutex);
   auto it = cache.find(key);
   if (it != cache.end()) {
@@ -125,6 +142,25 @@ std::shared_ptr<const std::vector<float>> packed_weights(const Tensor& wt, const
   cache.emplace(key, Packed{wt.storage(), version, wp});
   cached_floats += wp->size();
   return wp;
+}
+
+namespace {
+
+// [groups][blocks][cg][taps][block], zero past og.
+std::shared_ptr<const std::vector<float>> packed_weights(const Tensor& wt, const ConvGeom& g, int64_t block,
+                                                         int64_t blocks) {
+  return cached_weights(wt, g.groups, block, [&] {
+    const int64_t cg = g.cg(), og = g.og(), taps = g.kh * g.kw;
+    std::vector<float> wp(static_cast<size_t>(g.groups * blocks * cg * taps * block), 0.0f);
+    const float* w = wt.data<float>();
+    for (int64_t gr = 0; gr < g.groups; ++gr)
+      for (int64_t o = 0; o < og; ++o) {
+        const float* src = w + (gr * og + o) * cg * taps;
+        float* dst = wp.data() + ((gr * blocks + o / block) * cg * taps) * block + o % block;
+        for (int64_t k = 0; k < cg * taps; ++k) dst[k * block] = src[k];
+      }
+    return wp;
+  });
 }
 
 // A dense 1x1, stride-1, unpadded convolution sees each image as one row of
@@ -221,8 +257,10 @@ void conv2d_forward_direct(const Tensor& xt, const Tensor& wt, const Tensor& bt,
 
   // Weights [groups][blocks][cg][taps][block], zero-padded past og, packed
   // once per weight version (packed_weights); bias and slopes per call.
+  const bool winograd = !depthwise && conv2d_winograd_applies(g);
+  const bool winograd_1d = !depthwise && !winograd && conv2d_winograd_1d_applies(g);
   const std::shared_ptr<const std::vector<float>> packed =
-      depthwise ? nullptr : packed_weights(wt, g, block, blocks);
+      depthwise || winograd || winograd_1d ? nullptr : packed_weights(wt, g, block, blocks);
   std::vector<float> bp(static_cast<size_t>(g.groups * blocks * block), 0.0f);
   std::vector<float> sp(act.slope.defined() ? bp.size() : 0, 0.0f);
   for (int64_t gr = 0; gr < g.groups; ++gr)
@@ -231,6 +269,14 @@ void conv2d_forward_direct(const Tensor& xt, const Tensor& wt, const Tensor& bt,
       if (act.slope.defined())
         sp[gr * blocks * block + o] = act.slope.data<float>()[act.slope.numel() == 1 ? 0 : gr * og + o];
     }
+  if (winograd) {
+    conv2d_forward_winograd(x, wt, bp.data(), sp.empty() ? nullptr : sp.data(), y, g, isa, act);
+    return;
+  }
+  if (winograd_1d) {
+    conv2d_forward_winograd_1d(x, wt, bp.data(), sp.empty() ? nullptr : sp.data(), y, g, isa, act);
+    return;
+  }
   const float* wp = depthwise ? nullptr : packed->data();
   if (!depthwise && g.pointwise()) {
     pointwise(x, wp, bp.data(), sp.empty() ? nullptr : sp.data(), y, g, isa, act, blocks);

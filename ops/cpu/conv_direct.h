@@ -46,6 +46,22 @@ struct Band {
   int64_t rows, wo, og;
 };
 
+// One image of a 3x3, stride-1 convolution for the Winograd F(2x2, 3x3)
+// transforms (ops/cpu/conv_winograd.cpp): input x [c][h][w] padded by ph, pw;
+// output y [o][ho][wo], in tiles of 2x2 outputs, (ho + 1) / 2 tile rows of
+// (wo + 1) / 2 tiles; bias [o] (never null), then the activation as in Band.
+struct WinogradTiles {
+  const float* x;
+  int64_t c, h, w, ph, pw;
+  int64_t dilation;  // of the 3x1 kernel (winograd_rows_*)
+  float* y;
+  int64_t o, ho, wo;
+  const float* bias;
+  const float* slope;
+  float lo, hi;
+  bool gelu;
+};
+
 // The instruction sets with a kernel, best first; `block` is the kernel's
 // output-channel block and `lanes` its vector width in floats.
 struct Isa {
@@ -60,6 +76,24 @@ struct Isa {
   // [-4, 4] (beyond, erf is +-1 in float32); relative L2 to the float64 GELU
   // 3.2e-9 over N(0, 2) and [-12, 12] inputs, float32 rounding alone 1.4e-9.
   void (*gelu)(const float* x, float* y, int64_t n);
+  // Tiles [t0, t0 + tiles) of tile row `tile_row` (t0 a multiple of lanes
+  // unless it is the row's last range): the input transform into v
+  // [16][c][tiles rounded up to lanes], with `row` scratch of 8 * (tiles +
+  // lanes) + 8 floats; the output transform from m [16][o][same].
+  void (*winograd_input)(const WinogradTiles& a, int64_t tile_row, int64_t t0, int64_t tiles, float* v, float* row);
+  void (*winograd_output)(const WinogradTiles& a, int64_t tile_row, int64_t t0, int64_t tiles, const float* m);
+  // F(2, 3) of a 3x1 kernel (any vertical dilation): tiles of output rows
+  // (r, r + dilation) for the `count` r of `rows`, each row's columns at
+  // slot * row_width (wo rounded up to lanes) of v [4][c][count * row_width]
+  // and m [4][o][same].
+  void (*winograd_rows_input)(const WinogradTiles& a, const int64_t* rows, int64_t count, int64_t row_width, float* v);
+  void (*winograd_rows_output)(const WinogradTiles& a, const int64_t* rows, int64_t count, int64_t row_width,
+                               const float* m);
+  // F(2, 3) of a 1x3 kernel (dilation 1): output row `row`, column-pair tiles
+  // as winograd_input's, v [4][c][tiles rounded up to lanes]; `row` scratch of
+  // 2 * (tiles + lanes) + 2 floats.
+  void (*winograd_cols_input)(const WinogradTiles& a, int64_t row, int64_t t0, int64_t tiles, float* v, float* buf);
+  void (*winograd_cols_output)(const WinogradTiles& a, int64_t row, int64_t t0, int64_t tiles, const float* m);
 };
 
 // The best kernel this CPU runs, or null (no AVX2/FMA).
@@ -72,6 +106,20 @@ void run_depthwise_avx512(const Band& b);
 void run_depthwise_avx2(const Band& b);
 void gelu_avx512(const float* x, float* y, int64_t n);
 void gelu_avx2(const float* x, float* y, int64_t n);
+void winograd_input_avx512(const WinogradTiles& a, int64_t tile_row, int64_t t0, int64_t tiles, float* v, float* row);
+void winograd_input_avx2(const WinogradTiles& a, int64_t tile_row, int64_t t0, int64_t tiles, float* v, float* row);
+void winograd_output_avx512(const WinogradTiles& a, int64_t tile_row, int64_t t0, int64_t tiles, const float* m);
+void winograd_output_avx2(const WinogradTiles& a, int64_t tile_row, int64_t t0, int64_t tiles, const float* m);
+void winograd_rows_input_avx512(const WinogradTiles& a, const int64_t* rows, int64_t count, int64_t row_width, float* v);
+void winograd_rows_output_avx512(const WinogradTiles& a, const int64_t* rows, int64_t count, int64_t row_width,
+                                const float* m);
+void winograd_cols_input_avx512(const WinogradTiles& a, int64_t row, int64_t t0, int64_t tiles, float* v, float* buf);
+void winograd_cols_output_avx512(const WinogradTiles& a, int64_t row, int64_t t0, int64_t tiles, const float* m);
+void winograd_rows_input_avx2(const WinogradTiles& a, const int64_t* rows, int64_t count, int64_t row_width, float* v);
+void winograd_rows_output_avx2(const WinogradTiles& a, const int64_t* rows, int64_t count, int64_t row_width,
+                                const float* m);
+void winograd_cols_input_avx2(const WinogradTiles& a, int64_t row, int64_t t0, int64_t tiles, float* v, float* buf);
+void winograd_cols_output_avx2(const WinogradTiles& a, int64_t row, int64_t t0, int64_t tiles, const float* m);
 constexpr int64_t kAvx512Block = 8, kAvx512Lanes = 16;
 constexpr int64_t kAvx2Block = 6, kAvx2Lanes = 8;
 

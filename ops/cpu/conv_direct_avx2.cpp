@@ -21,15 +21,48 @@ struct Avx2 {
   static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
   static V max(V a, V b) { return _mm256_max_ps(a, b); }
   static V min(V a, V b) { return _mm256_min_ps(a, b); }
+  static V sub(V a, V b) { return _mm256_sub_ps(a, b); }
+  // Even and odd floats of p[0, 16), and back.
+  static void deinterleave(const float* p, V& even, V& odd) {
+    const V lo = _mm256_loadu_ps(p), hi = _mm256_loadu_ps(p + 8);
+    // shuffle_ps works within 128-bit lanes: [lo0 lo2 hi0 hi2 | lo4 lo6 hi4 hi6], then the 64-bit pairs reordered.
+    even = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(lo, hi, 0x88)), 0xd8));
+    odd = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(lo, hi, 0xdd)), 0xd8));
+  }
+  static void interleave_store(float* p, V even, V odd) {
+    const V lo = _mm256_unpacklo_ps(even, odd), hi = _mm256_unpackhi_ps(even, odd);
+    _mm256_storeu_ps(p, _mm256_permute2f128_ps(lo, hi, 0x20));
+    _mm256_storeu_ps(p + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+  }
 };
 
 #include "ops/cpu/conv_direct_kernel.inc"
+#include "ops/cpu/conv_winograd_kernel.inc"
 
 }  // namespace
 
 void run_avx2(const Band& b) { run_band<Avx2>(b); }
 void run_depthwise_avx2(const Band& b) { run_depthwise_band<Avx2>(b); }
 void gelu_avx2(const float* x, float* y, int64_t n) { gelu_array<Avx2>(x, y, n); }
+void winograd_input_avx2(const WinogradTiles& a, int64_t tile_row, int64_t t0, int64_t tiles, float* v, float* row) {
+  winograd_input<Avx2>(a, tile_row, t0, tiles, v, row);
+}
+void winograd_output_avx2(const WinogradTiles& a, int64_t tile_row, int64_t t0, int64_t tiles, const float* m) {
+  winograd_output<Avx2>(a, tile_row, t0, tiles, m);
+}
+void winograd_rows_input_avx2(const WinogradTiles& a, const int64_t* rows, int64_t count, int64_t row_width, float* v) {
+  winograd_rows_input<Avx2>(a, rows, count, row_width, v);
+}
+void winograd_rows_output_avx2(const WinogradTiles& a, const int64_t* rows, int64_t count, int64_t row_width,
+                                const float* m) {
+  winograd_rows_output<Avx2>(a, rows, count, row_width, m);
+}
+void winograd_cols_input_avx2(const WinogradTiles& a, int64_t row, int64_t t0, int64_t tiles, float* v, float* buf) {
+  winograd_cols_input<Avx2>(a, row, t0, tiles, v, buf);
+}
+void winograd_cols_output_avx2(const WinogradTiles& a, int64_t row, int64_t t0, int64_t tiles, const float* m) {
+  winograd_cols_output<Avx2>(a, row, t0, tiles, m);
+}
 
 }  // namespace cudaseg::ops::cpu::direct
 

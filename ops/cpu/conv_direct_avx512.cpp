@@ -21,15 +21,50 @@ struct Avx512 {
   static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
   static V max(V a, V b) { return _mm512_max_ps(a, b); }
   static V min(V a, V b) { return _mm512_min_ps(a, b); }
+  static V sub(V a, V b) { return _mm512_sub_ps(a, b); }
+  // Even and odd floats of p[0, 32), and back.
+  static void deinterleave(const float* p, V& even, V& odd) {
+    const V lo = _mm512_loadu_ps(p), hi = _mm512_loadu_ps(p + 16);
+    const __m512i ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i io = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    even = _mm512_permutex2var_ps(lo, ie, hi);
+    odd = _mm512_permutex2var_ps(lo, io, hi);
+  }
+  static void interleave_store(float* p, V even, V odd) {
+    const __m512i il = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i ih = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    _mm512_storeu_ps(p, _mm512_permutex2var_ps(even, il, odd));
+    _mm512_storeu_ps(p + 16, _mm512_permutex2var_ps(even, ih, odd));
+  }
 };
 
 #include "ops/cpu/conv_direct_kernel.inc"
+#include "ops/cpu/conv_winograd_kernel.inc"
 
 }  // namespace
 
 void run_avx512(const Band& b) { run_band<Avx512>(b); }
 void run_depthwise_avx512(const Band& b) { run_depthwise_band<Avx512>(b); }
 void gelu_avx512(const float* x, float* y, int64_t n) { gelu_array<Avx512>(x, y, n); }
+void winograd_input_avx512(const WinogradTiles& a, int64_t tile_row, int64_t t0, int64_t tiles, float* v, float* row) {
+  winograd_input<Avx512>(a, tile_row, t0, tiles, v, row);
+}
+void winograd_output_avx512(const WinogradTiles& a, int64_t tile_row, int64_t t0, int64_t tiles, const float* m) {
+  winograd_output<Avx512>(a, tile_row, t0, tiles, m);
+}
+void winograd_rows_input_avx512(const WinogradTiles& a, const int64_t* rows, int64_t count, int64_t row_width, float* v) {
+  winograd_rows_input<Avx512>(a, rows, count, row_width, v);
+}
+void winograd_rows_output_avx512(const WinogradTiles& a, const int64_t* rows, int64_t count, int64_t row_width,
+                                const float* m) {
+  winograd_rows_output<Avx512>(a, rows, count, row_width, m);
+}
+void winograd_cols_input_avx512(const WinogradTiles& a, int64_t row, int64_t t0, int64_t tiles, float* v, float* buf) {
+  winograd_cols_input<Avx512>(a, row, t0, tiles, v, buf);
+}
+void winograd_cols_output_avx512(const WinogradTiles& a, int64_t row, int64_t t0, int64_t tiles, const float* m) {
+  winograd_cols_output<Avx512>(a, row, t0, tiles, m);
+}
 
 }  // namespace cudaseg::ops::cpu::direct
 

@@ -2,6 +2,7 @@
 #include <cmath>
 #include <limits>
 #include <type_traits>
+#include <vector>
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -236,6 +237,51 @@ void max_unpool2d_backward(const Tensor& source, const Tensor& indices, const Te
 using kernels::avg_window;
 using kernels::AvgWindow;
 
+namespace {
+
+// A stride-1 window larger than 3x3 (ADSCNet's 9x9 and 13x13) is summed
+// separably: per output row, the column sums of its clipped rows, then each
+// output adds its clipped run of them: kh + kw adds an output instead of
+// kh * kw, border outputs included (at 64x128 a 13x13 window's border is a
+// quarter of the map). The order differs from the per-output loop's, within
+// float rounding of it. `columns` holds iw values.
+template <typename T>
+void avg_pool_separable_plane(const T* x, const PoolGeometry& g, bool count_include_pad, int64_t divisor_override,
+                              T* y, T* columns) {
+  const int64_t ox_lo = std::min(g.pw, g.ow), ox_hi = std::clamp(g.iw - g.kw + g.pw + 1, ox_lo, g.ow);
+  for (int64_t oy = 0; oy < g.oh; ++oy) {
+    T* yr = y + oy * g.ow;
+    const AvgWindow rows = avg_window(g, oy, 0, count_include_pad, divisor_override);
+    if (rows.y0 >= rows.y1) {  // wholly in the padding: 0, as PyTorch
+      std::fill(yr, yr + g.ow, T(0));
+      continue;
+    }
+    std::fill(columns, columns + g.iw, T(0));
+    for (int64_t iy = rows.y0; iy < rows.y1; ++iy) {
+      const T* xr = x + iy * g.iw;
+      for (int64_t ix = 0; ix < g.iw; ++ix) columns[ix] += xr[ix];
+    }
+    auto edge = [&](int64_t ox) {
+      const AvgWindow w = avg_window(g, oy, ox, count_include_pad, divisor_override);
+      T sum = 0;
+      for (int64_t ix = w.x0; ix < w.x1; ++ix) sum += columns[ix];
+      yr[ox] = w.x0 >= w.x1 ? T(0) : sum / static_cast<T>(w.divisor);
+    };
+    for (int64_t ox = 0; ox < ox_lo; ++ox) edge(ox);
+    for (int64_t ox = ox_hi; ox < g.ow; ++ox) edge(ox);
+    if (ox_hi <= ox_lo) continue;
+    std::fill(yr + ox_lo, yr + ox_hi, T(0));
+    for (int64_t j = 0; j < g.kw; ++j) {
+      const T* cr = columns + j - g.pw;
+      for (int64_t ox = ox_lo; ox < ox_hi; ++ox) yr[ox] += cr[ox];
+    }
+    const T divisor = static_cast<T>(avg_window(g, oy, ox_lo, count_include_pad, divisor_override).divisor);
+    for (int64_t ox = ox_lo; ox < ox_hi; ++ox) yr[ox] = yr[ox] / divisor;
+  }
+}
+
+}  // namespace
+
 void avg_pool2d(const Tensor& input, const PoolGeometry& g, bool count_include_pad, int64_t divisor_override,
                 const Tensor& output) {
   dispatch_float("avg_pool2d", input.dtype(), [&](auto tag) {
@@ -243,19 +289,43 @@ void avg_pool2d(const Tensor& input, const PoolGeometry& g, bool count_include_p
     const T* in = input.data<T>();
     T* out = output.data<T>();
     const int64_t planes = output.numel() / (g.oh * g.ow);
-    // At stride and dilation 1, the outputs whose window lies inside the
-    // input (PoolFormer's 3x3 token mixer: all but the border) are summed a
-    // row at a time, each output still from 0 in the window's row-major
+    // At stride and dilation 1 and up to 3x3, the outputs whose window lies
+    // inside the input (PoolFormer's token mixer: all but the border) are
+    // summed a row at a time, each output still from 0 in the window's row-major
     // order, so they equal the per-output loop's bit for bit.
+    // At stride 2 (STDC's 3x3 skip pool) the interior sums go a row at a time
+    // too, over the even and odd columns of each input row; other strides one
+    // output at a time, without the window arithmetic. Interior: outputs whose
+    // window lies inside the input.
     const bool unit = g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1;
-    const int64_t oy_lo = std::min(g.ph, g.oh), oy_hi = std::clamp(g.ih - g.kh + g.ph + 1, oy_lo, g.oh);
-    const int64_t ox_lo = std::min(g.pw, g.ow), ox_hi = std::clamp(g.iw - g.kw + g.pw + 1, ox_lo, g.ow);
-    const bool interior = unit && oy_hi > oy_lo && ox_hi > ox_lo;
+    const bool undilated = g.dh == 1 && g.dw == 1;
+    auto inner = [](int64_t in, int64_t out, int64_t k, int64_t s, int64_t pad, int64_t* lo, int64_t* hi) {
+      *lo = std::min((pad + s - 1) / s, out);
+      *hi = in - k + pad >= 0 ? std::clamp((in - k + pad) / s + 1, *lo, out) : *lo;
+    };
+    int64_t oy_lo = 0, oy_hi = 0, ox_lo = 0, ox_hi = 0;
+    inner(g.ih, g.oh, g.kh, g.sh, g.ph, &oy_lo, &oy_hi);
+    inner(g.iw, g.ow, g.kw, g.sw, g.pw, &ox_lo, &ox_hi);
+    const bool interior = undilated && oy_hi > oy_lo && ox_hi > ox_lo;
     const T inner_divisor =
         interior ? static_cast<T>(avg_window(g, oy_lo, ox_lo, count_include_pad, divisor_override).divisor) : T(1);
+    if (unit && g.kh * g.kw > 9) {
+      for_each_plane(planes, g.oh * g.ow * (g.kh + g.kw), [&](int64_t p) {
+        thread_local std::vector<T> columns;
+        if (columns.size() < static_cast<size_t>(g.iw)) columns.resize(static_cast<size_t>(g.iw));
+        avg_pool_separable_plane(in + p * g.ih * g.iw, g, count_include_pad, divisor_override, out + p * g.oh * g.ow,
+                                 columns.data());
+      });
+      return;
+    }
     for_each_plane(planes, g.oh * g.ow * g.kh * g.kw, [&](int64_t p) {
       const T* x = in + p * g.ih * g.iw;
       T* y = out + p * g.oh * g.ow;
+      thread_local std::vector<T> even, odd;
+      if (g.sw == 2 && even.size() < static_cast<size_t>(g.ow + g.kw)) {
+        even.resize(static_cast<size_t>(g.ow + g.kw));
+        odd.resize(static_cast<size_t>(g.ow + g.kw));
+      }
       auto one = [&](int64_t oy, int64_t ox) {
         const AvgWindow w = avg_window(g, oy, ox, count_include_pad, divisor_override);
         T sum = 0;
@@ -273,11 +343,26 @@ void avg_pool2d(const Tensor& input, const PoolGeometry& g, bool count_include_p
         for (int64_t ox = ox_hi; ox < g.ow; ++ox) one(oy, ox);
         T* yr = y + oy * g.ow;
         std::fill(yr + ox_lo, yr + ox_hi, T(0));
-        for (int64_t i = 0; i < g.kh; ++i)
-          for (int64_t j = 0; j < g.kw; ++j) {
-            const T* xr = x + (oy - g.ph + i) * g.iw + j - g.pw;
-            for (int64_t ox = ox_lo; ox < ox_hi; ++ox) yr[ox] += xr[ox];
+        for (int64_t i = 0; i < g.kh; ++i) {
+          const T* xr = x + (oy * g.sh - g.ph + i) * g.iw - g.pw;  // column ox * sw + j at xr[ox * sw + j]
+          if (g.sw == 1) {
+            for (int64_t j = 0; j < g.kw; ++j)
+              for (int64_t ox = ox_lo; ox < ox_hi; ++ox) yr[ox] += xr[ox + j];
+          } else if (g.sw == 2) {
+            const int64_t k1 = ox_hi + (g.kw - 1) / 2;  // even[k] = xr[2k], odd[k] = xr[2k + 1]
+            for (int64_t k = ox_lo; k < k1; ++k) {
+              even[static_cast<size_t>(k)] = xr[2 * k];
+              if (2 * k + 1 < g.iw + g.pw) odd[static_cast<size_t>(k)] = xr[2 * k + 1];
+            }
+            for (int64_t j = 0; j < g.kw; ++j) {
+              const T* src = (j % 2 ? odd.data() : even.data()) + j / 2;
+              for (int64_t ox = ox_lo; ox < ox_hi; ++ox) yr[ox] += src[ox];
+            }
+          } else {
+            for (int64_t ox = ox_lo; ox < ox_hi; ++ox)
+              for (int64_t j = 0; j < g.kw; ++j) yr[ox] += xr[ox * g.sw + j];
           }
+        }
         for (int64_t ox = ox_lo; ox < ox_hi; ++ox) yr[ox] = yr[ox] / inner_divisor;
       }
     });

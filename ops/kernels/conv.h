@@ -47,6 +47,12 @@ using Conv2dBackwardInputFn = void(const Tensor& gy, const Tensor& w, const Tens
 using Conv2dBackwardWeightFn = void(const Tensor& gy, const Tensor& x, const Tensor& gw, const ConvGeom& g);
 // gb[o] = sum of gy[:, o] over N, H, W, in a fixed order (reproducible).
 using Conv2dBackwardBiasFn = void(const Tensor& gy, const Tensor& gb);
+// The transposed convolution, g the geometry of the conv2d it is the adjoint
+// of: y [n, c, h, w] (overwritten) = conv2d_backward_input of x [n, o, ho, wo]
+// with w, plus bias [c] when defined. Optional: ops::conv_transpose2d runs
+// conv2d_backward_input and add_channel_bias on a device without it.
+using ConvTranspose2dForwardFn = void(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& y,
+                                      const ConvGeom& g);
 // y[:, o] += bias[o] (bias contiguous [o]).
 using AddChannelBiasFn = void(const Tensor& y, const Tensor& bias);
 
@@ -56,5 +62,6 @@ extern Kernel<Conv2dBackwardInputFn> conv2d_backward_input;
 extern Kernel<Conv2dBackwardWeightFn> conv2d_backward_weight;
 extern Kernel<Conv2dBackwardBiasFn> conv2d_backward_bias;
 extern Kernel<AddChannelBiasFn> add_channel_bias;
+extern Kernel<ConvTranspose2dForwardFn> conv_transpose2d_forward;
 
 }  // namespace cudaseg::ops::kernels

@@ -48,6 +48,28 @@ TEST(BenchCli, ConfigRunReportsParamsAndMacs) {
   EXPECT_FALSE(j["graph_replayed"].get<bool>());
 }
 
+// The process's CPU time per forward: at one thread it is at most the wall
+// time of the same forward (another process's share of the machine lengthens
+// the wall time only), up to what the test process's other threads (a
+// thread pool that ran before --threads took effect, winding down) spend at
+// the same time: 5% of a forward of a few milliseconds.
+TEST(BenchCli, CpuTimePerForwardAtOneThreadIsAtMostTheLatency) {
+  it::register_test_net();
+  wt::TempDir dir;
+  std::ofstream(dir.file("c.json")) << nlohmann::json{{"model", it::test_model()}}.dump();
+  const auto r = it::bench({"--config", dir.file("c.json"), "--size", "256x384", "--iters", "3", "--warmup", "1",
+                            "--threads", "1", "--json"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  const double cpu_min = j["cpu_ms"]["min"].get<double>(), cpu_p50 = j["cpu_ms"]["p50"].get<double>();
+  EXPECT_GT(cpu_min, 0.0);
+  EXPECT_LE(cpu_min, cpu_p50);
+  EXPECT_LE(cpu_min, 1.05 * j["latency_ms"]["min"].get<double>());
+  const auto text = it::bench({"--config", dir.file("c.json"), "--size", "16x16", "--iters", "1", "--threads", "1"});
+  ASSERT_EQ(text.status, 0) << text.err;
+  EXPECT_NE(text.out.find("CPU time per forward p50 "), std::string::npos) << text.out;
+}
+
 TEST(BenchCli, GraphsFlagAndPlannedArenaLine) {
   it::register_test_net();
   wt::TempDir dir;

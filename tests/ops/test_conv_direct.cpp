@@ -78,8 +78,12 @@ std::vector<ops::cpu::direct::Isa> isas_of_this_cpu() {
 #if defined(__x86_64__)
   __builtin_cpu_init();
   const bool fma = __builtin_cpu_supports("fma");
-  if (fma && __builtin_cpu_supports("avx512f")) out.push_back({"avx512", kAvx512Block, kAvx512Lanes, run_avx512, run_depthwise_avx512, gelu_avx512});
-  if (fma && __builtin_cpu_supports("avx2")) out.push_back({"avx2", kAvx2Block, kAvx2Lanes, run_avx2, run_depthwise_avx2, gelu_avx2});
+  if (fma && __builtin_cpu_supports("avx512f")) out.push_back({"avx512", kAvx512Block, kAvx512Lanes, run_avx512, run_depthwise_avx512, gelu_avx512,
+                     winograd_input_avx512, winograd_output_avx512, winograd_rows_input_avx512,
+                     winograd_rows_output_avx512, winograd_cols_input_avx512, winograd_cols_output_avx512});
+  if (fma && __builtin_cpu_supports("avx2")) out.push_back({"avx2", kAvx2Block, kAvx2Lanes, run_avx2, run_depthwise_avx2, gelu_avx2,
+                     winograd_input_avx2, winograd_output_avx2, winograd_rows_input_avx2,
+                     winograd_rows_output_avx2, winograd_cols_input_avx2, winograd_cols_output_avx2});
 #endif
   return out;
 }
@@ -298,3 +302,116 @@ TEST(ConvDirect, Float32ConvolutionTakesTheBestKernel) {
 }
 
 }  // namespace
+
+// Winograd F(2x2, 3x3) (ops/cpu/conv_winograd.cpp) takes the 3x3 stride-1
+// convolutions of 48 to 512 channels: partial tiles (odd output sizes),
+// padding 0 and wider than the kernel's reach, rows split into several tile
+// ranges, batch 2. Its rounding differs from a sum of the K products (the
+// transforms add and halve), so it is held to the project's parity bound:
+// relative L2 to float64 at most 3x that of the float32 im2col + GEMM path,
+// or 1e-6.
+TEST(ConvDirect, WinogradIsAsAccurateAsTheGemmPath) {
+  const auto isas = isas_of_this_cpu();
+  if (isas.empty()) GTEST_SKIP() << "no AVX2/FMA on this CPU";
+  const Case cases[] = {
+      // n  c   h   w    o   kh kw sh sw ph pw dh dw groups
+      {1, 48, 9, 33, 48, 3, 3, 1, 1, 1, 1, 1, 1, 1},     // odd output sizes: partial tiles, the smallest channels
+      {2, 64, 10, 40, 50, 3, 3, 1, 1, 0, 0, 1, 1, 1},    // unpadded, batch 2, 50 outputs (off the block)
+      {1, 64, 12, 600, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1},   // 300 tiles a row: two ranges, the last partial
+      {1, 50, 16, 70, 130, 3, 3, 1, 1, 2, 2, 1, 1, 1},   // padding 2: border outputs from one row or column
+      {1, 512, 8, 32, 512, 3, 3, 1, 1, 1, 1, 1, 1, 1},   // the largest channel product it takes
+  };
+  // F(2, 3) of the factorised 3x1 (dilated too: row pairs r, r + d) and 1x3 kernels.
+  const Case cases_1d[] = {
+      // n  c   h   w    o   kh kw sh sw ph pw dh dw groups
+      {1, 48, 13, 40, 56, 3, 1, 1, 1, 1, 0, 1, 1, 1},    // 3x1: an odd row count, a partial vector
+      {2, 64, 30, 37, 64, 3, 1, 1, 1, 4, 0, 4, 1, 1},    // 3x1 dilated 4: 30 rows, pairs (r, r + 4)
+      {1, 64, 9, 80, 48, 3, 1, 1, 1, 5, 0, 5, 5, 1},     // dilation past the map, (5, 5) as ERFNet gives its 3x1
+      {1, 128, 6, 260, 64, 3, 1, 1, 1, 1, 0, 1, 1, 1},   // rows of 260: several rows are not one GEMM
+      {1, 48, 7, 33, 50, 1, 3, 1, 1, 0, 1, 1, 1, 1},     // 1x3: odd width
+      {2, 64, 5, 600, 64, 1, 3, 1, 1, 0, 1, 1, 1, 1},    // 300 tiles a row: two ranges, batch 2
+      {1, 64, 4, 70, 64, 1, 3, 1, 1, 0, 2, 3, 1, 1},     // padding 2; a dilation of the 1-tap axis
+  };
+  uint64_t seed = 100;
+  for (const Case& k : cases_1d) {
+    const ConvGeom g = geometry(k);
+    ASSERT_TRUE(ops::cpu::conv2d_winograd_1d_applies(g)) << k.c << "->" << k.o << " " << k.kh << "x" << k.kw;
+    const Tensor x = uniform({g.n, g.c, g.h, g.w}, seed++), w = uniform({g.o, g.c, k.kh, k.kw}, seed++),
+                 b = uniform({g.o}, seed++);
+    ops::Conv2dParams p;
+    p.padding = {k.ph, k.pw};
+    p.dilation = {k.dh, k.dw};
+    const std::vector<double> want = ops::conv2d(x.to(DType::f64), w.to(DType::f64), b.to(DType::f64), p).to_vector();
+    auto rel_l2 = [&](const Tensor& y) {
+      const std::vector<double> a = y.to_vector();
+      double num = 0, den = 0;
+      for (size_t i = 0; i < a.size(); ++i) num += (a[i] - want[i]) * (a[i] - want[i]), den += want[i] * want[i];
+      return std::sqrt(num / den);
+    };
+    Tensor gemm = Tensor::empty({g.n, g.o, g.ho, g.wo});
+    ops::cpu::conv2d_forward_dense(x, w, b, gemm, g);
+    const double bound = std::max(3 * rel_l2(gemm), 1e-6);
+    for (const auto& isa : isas) {
+      Tensor y = Tensor::full({g.n, g.o, g.ho, g.wo}, NAN, DType::f32, Device::cpu());
+      ops::cpu::conv2d_forward_direct(x, w, b, y, g, isa);
+      EXPECT_LE(rel_l2(y), bound) << isa.name << " " << k.kh << "x" << k.kw << " dilation " << k.dh << " "
+                                  << k.c << "->" << k.o << " " << k.h << "x" << k.w;
+    }
+  }
+  // A dilated 1x3, or a 3x1 padded in width, stays on the direct kernel.
+  EXPECT_FALSE(ops::cpu::conv2d_winograd_1d_applies(geometry({1, 64, 8, 64, 64, 1, 3, 1, 1, 0, 2, 1, 2, 1})));
+  EXPECT_FALSE(ops::cpu::conv2d_winograd_1d_applies(geometry({1, 64, 8, 64, 64, 3, 1, 1, 1, 1, 1, 1, 1, 1})));
+  for (const Case& k : cases) {
+    const ConvGeom g = geometry(k);
+    ASSERT_TRUE(ops::cpu::conv2d_winograd_applies(g)) << k.c << "->" << k.o << " " << k.h << "x" << k.w;
+    const Tensor x = uniform({g.n, g.c, g.h, g.w}, seed++), w = uniform({g.o, g.c, 3, 3}, seed++),
+                 b = uniform({g.o}, seed++);
+    ops::Conv2dParams p;
+    p.padding = {k.ph, k.pw};
+    const std::vector<double> want = ops::conv2d(x.to(DType::f64), w.to(DType::f64), b.to(DType::f64), p).to_vector();
+    auto rel_l2 = [&](const Tensor& y) {
+      const std::vector<double> a = y.to_vector();
+      double num = 0, den = 0;
+      for (size_t i = 0; i < a.size(); ++i) num += (a[i] - want[i]) * (a[i] - want[i]), den += want[i] * want[i];
+      return std::sqrt(num / den);
+    };
+    Tensor gemm = Tensor::empty({g.n, g.o, g.ho, g.wo});
+    ops::cpu::conv2d_forward_dense(x, w, b, gemm, g);
+    const double bound = std::max(3 * rel_l2(gemm), 1e-6);
+    for (const auto& isa : isas) {
+      Tensor y = Tensor::full({g.n, g.o, g.ho, g.wo}, NAN, DType::f32, Device::cpu());
+      ops::cpu::conv2d_forward_direct(x, w, b, y, g, isa);
+      EXPECT_LE(rel_l2(y), bound) << isa.name << " " << k.c << "->" << k.o << " " << k.h << "x" << k.w
+                                  << " (GEMM path " << rel_l2(gemm) << ")";
+    }
+  }
+  // Just outside: 47 channels, rows of fewer than 16 tiles, or more than 512 x 512 channels stay on the direct kernel.
+  EXPECT_FALSE(ops::cpu::conv2d_winograd_applies(geometry({1, 47, 16, 64, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1})));
+  EXPECT_FALSE(ops::cpu::conv2d_winograd_applies(geometry({1, 512, 16, 64, 513, 3, 3, 1, 1, 1, 1, 1, 1, 1})));
+  EXPECT_FALSE(ops::cpu::conv2d_winograd_applies(geometry({1, 64, 16, 30, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1})));
+}
+
+// The fused activations after Winograd's output transform equal the ops
+// applied to its stored output, bit for bit, as the direct kernel's do.
+TEST(ConvDirect, WinogradAppliesTheFusedActivationAsTheOpsDo) {
+  const auto isas = isas_of_this_cpu();
+  if (isas.empty()) GTEST_SKIP() << "no AVX2/FMA on this CPU";
+  for (const Case& k : {Case{1, 48, 11, 37, 56, 3, 3, 1, 1, 1, 1, 1, 1, 1}, Case{1, 48, 11, 37, 56, 3, 1, 1, 1, 2, 0, 2, 1, 1},
+                        Case{1, 48, 11, 37, 56, 1, 3, 1, 1, 0, 1, 1, 1, 1}}) {
+  const ConvGeom g = geometry(k);
+  ASSERT_TRUE(ops::cpu::conv2d_winograd_applies(g) || ops::cpu::conv2d_winograd_1d_applies(g));
+  const Tensor x = uniform({1, 48, 11, 37}, 31), w = uniform({56, 48, k.kh, k.kw}, 32), b = uniform({56}, 33);
+  ops::ConvAct act;
+  act.slope = uniform({56}, 34);
+  act.lo = -0.3;
+  act.hi = 0.9;
+  for (const auto& isa : isas) {
+    Tensor fused = Tensor::empty({1, 56, g.ho, g.wo}), plain = Tensor::empty({1, 56, g.ho, g.wo});
+    ops::cpu::conv2d_forward_direct(x, w, b, fused, g, isa, act);
+    ops::cpu::conv2d_forward_direct(x, w, b, plain, g, isa);
+    const Tensor want = ops::clamp(ops::prelu(plain, act.slope), act.lo, act.hi);
+    for (int64_t i = 0; i < want.numel(); ++i)
+      ASSERT_EQ(fused.data<float>()[i], want.data<float>()[i]) << isa.name << " " << k.kh << "x" << k.kw << " at " << i;
+  }
+  }
+}

@@ -182,3 +182,19 @@ TEST(ConvTranspose2d, MismatchedDevices) {
   EXPECT_TRUE(tt::throws_mentioning([&] { ops::conv2d(x.to(Device::cuda(0)), w); },
                                          {"conv2d", "'weight'", "cpu", "cuda"}));
 }
+
+// The CPU runs a transposed convolution as one stride-1 convolution per
+// output phase (ops/cpu/conv_transpose.cpp): phases that no tap reaches
+// (kernel below the stride: the bias alone), padding past the kernel (the
+// phase convolution's output starts inside its padding), and channel counts
+// and widths that take the direct kernels' blocked and pointwise paths.
+TEST(ConvTranspose2d, PhasesOfEveryKind) {
+  check_case({1, 3, 4, 5}, {3, 2, 1, 1}, params({2, 3}, {0, 0}, {1, 2}), 60);        // k < s: bias-only phases
+  check_case({1, 3, 4, 5}, {3, 2, 2, 3}, params({3, 4}, {1, 1}, {2, 1}), 61);        // k < s with padding
+  check_case({1, 2, 6, 7}, {2, 3, 3, 3}, params({1, 1}, {2, 2}), 62);                // p > k - 1, stride 1
+  check_case({1, 2, 6, 7}, {2, 3, 5, 4}, params({2, 3}, {4, 3}, {1, 2}), 63);        // p >= k - 1, strided
+  check_case({1, 16, 9, 70}, {16, 19, 2, 2}, params({2, 2}, {0, 0}), 64);            // ERFNet's output: pointwise phases
+  check_case({1, 24, 5, 53}, {24, 11, 3, 3}, params({2, 2}, {1, 1}, {1, 1}), 65);    // its upsamplers
+  check_case({2, 10, 7, 40}, {10, 9, 3, 3}, params({1, 1}, {1, 1}), 66);             // stride 1: one phase
+  check_case({1, 12, 4, 33}, {12, 5, 4, 4}, params({2, 2}, {1, 1}, {0, 0}, {1, 1}, 3), 67);  // groups
+}

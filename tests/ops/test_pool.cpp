@@ -296,6 +296,23 @@ TEST(PoolAvgPool2d, MatchesNaiveLoopForEveryOption) {
   }
 }
 
+// Windows past 3x3 sum their interior separably (ADSCNet's 13x13 and 9x9 at
+// stride 1), on maps with an interior and on one narrower than the window.
+TEST(PoolAvgPool2d, LargeStrideOneWindowsMatchNaiveLoop) {
+  for (const std::vector<int64_t>& shape : {std::vector<int64_t>{2, 3, 21, 33}, {1, 2, 30, 8}})
+    for (bool include : {true, false})
+      for (const ops::AvgPool2dParams& p :
+           {ops::AvgPool2dParams{{13, 13}, {1, 1}, {6, 6}, false, include, std::nullopt},
+            ops::AvgPool2dParams{{9, 5}, {1, 1}, {4, 1}, false, include, std::nullopt},
+            ops::AvgPool2dParams{{4, 6}, {1, 1}, {2, 3}, true, include, std::nullopt}}) {
+        const Tensor x = randn(shape, 5);
+        const Tensor ref = ref_avg_pool(x, p);
+        EXPECT_TRUE(all_close(ops::avg_pool2d(x, p), ref, 1e-12, 1e-12))
+            << "kernel " << p.kernel_size[0] << "x" << p.kernel_size[1] << " on " << shape[2] << "x" << shape[3];
+        EXPECT_TRUE(all_close(ops::avg_pool2d(x.to(DType::f32), p), ref, 1e-6, 1e-6));
+      }
+}
+
 TEST(PoolAvgPool2d, PinnedTorchValues) {
   std::vector<double> z;
   for (int i = 0; i < 42; ++i) z.push_back((i * 37) % 42);
