@@ -27,12 +27,15 @@ __global__ void image_to_input_kernel(const uint8_t* image, T* out, int64_t ih, 
     const int64_t x = i % ow, y = i / ow;
     if (p.pad) {
       const bool inside = y < ih && x < iw;
+#pragma unroll
       for (int c = 0; c < 3; ++c)
         out[c * plane + i] = store<T>(inside ? lut[c][image[(y * iw + x) * 3 + p.source_channel[c]]] : 0.0f);
       continue;
     }
     const ii::Tap ty = ii::linear_tap(y, ih, oh, ry), tx = ii::linear_tap(x, iw, ow, rx);
-    for (int c = 0; c < 3; ++c) out[c * plane + i] = store<T>(ii::resized_value(image, iw, p, lut[c], c, ty, tx));
+#pragma unroll
+    for (int c = 0; c < 3; ++c)
+      out[c * plane + i] = store<T>(ii::resized_value(image, iw, lut[c], p.source_channel[c], ty, tx));
   }
 }
 

@@ -34,7 +34,7 @@ void fill(const Tensor& image, const Tensor& output, const Params& p) {
           continue;
         }
         const Tap ty = ii::linear_tap(y, ih, oh, ry);
-        for (int64_t x = 0; x < ow; ++x) row[x] = convert<T>(ii::resized_value(in, iw, p, lut, c, ty, tx[x]));
+        for (int64_t x = 0; x < ow; ++x) row[x] = convert<T>(ii::resized_value(in, iw, lut, ch, ty, tx[x]));
       }
     }
   });

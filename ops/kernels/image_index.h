@@ -82,11 +82,11 @@ CUDASEG_HD inline float blend(float a, float wa, float b, float wb) {
   return add_rn(mul_rn(a, wa), mul_rn(b, wb));
 }
 
-// Output plane c at (oy, ox) of the resized image: row i of the u8 image
-// (width iw, 3 channels) starts at image + i * iw * 3.
-CUDASEG_HD inline float resized_value(const uint8_t* image, int64_t iw, const Params& p, const float* lut, int c,
-                                      const Tap& ty, const Tap& tx) {
-  const int ch = p.source_channel[c];
+// A plane's value at the output pixel of taps ty, tx: `lut` is the plane's
+// table and `ch` the image channel it reads; row i of the u8 image (width iw,
+// 3 channels) starts at image + i * iw * 3.
+CUDASEG_HD inline float resized_value(const uint8_t* image, int64_t iw, const float* lut, int ch, const Tap& ty,
+                                      const Tap& tx) {
   const uint8_t* a = image + ty.i0 * iw * 3;
   const uint8_t* b = image + ty.i1 * iw * 3;
   const float ra = blend(lut[a[tx.i0 * 3 + ch]], tx.w0, lut[a[tx.i1 * 3 + ch]], tx.w1);
