@@ -2,6 +2,7 @@
 
 #include <cudnn.h>
 
+#include <atomic>
 #include <climits>
 #include <memory>
 #include <mutex>
@@ -13,6 +14,7 @@
 #include "cuda/dnn_key.h"
 #include "cuda/libraries.h"
 #include "runtime/cuda/check.h"
+#include "runtime/cuda_graph.h"
 #include "runtime/gpu.h"
 #include "runtime/math_mode.h"
 
@@ -216,8 +218,13 @@ struct Lease {
 };
 thread_local Lease lease;
 
-HandleSlot& slot_for(const ConvKey& key) {
-  const size_t d = static_cast<size_t>(key.device);
+// Set when the first handle is made: before that the process has run no
+// cuDNN convolution, and a capture needs no handle (nor cuDNN loaded).
+std::atomic<bool> handles_made{false};
+
+// The calling thread's slot for `device`, the current device.
+HandleSlot& slot_for(int device) {
+  const size_t d = static_cast<size_t>(device);
   if (d < lease.slots.size() && lease.slots[d] != nullptr) return *lease.slots[d];
   if (lease.slots.size() <= d) lease.slots.resize(d + 1, nullptr);
   Shared& s = shared();
@@ -230,15 +237,26 @@ HandleSlot& slot_for(const ConvKey& key) {
       return *lease.slots[d];
     }
   }
-  // A thread's first convolution on a device, the one place a handle is
-  // created. Inside a CUDA graph capture this is legal because runtime/ begins
-  // captures in relaxed mode; the runner's first, eager call of a shape
-  // usually made it on this thread already.
+  // The one place a handle is created: a thread's first convolution on a
+  // device, or the capture preparer below, so never inside a capture.
   auto slot = std::make_unique<HandleSlot>();
-  CUDASEG_CUDNN_CHECK(cudnn().cudnnCreate(&slot->handle), describe(key));
+  CUDASEG_CUDNN_CHECK(cudnn().cudnnCreate(&slot->handle), "creating a cuDNN handle on cuda:", device);
+  handles_made.store(true, std::memory_order_relaxed);
   lease.slots[d] = slot.release();
   return *lease.slots[d];
 }
+
+// Creating a cuDNN handle allocates device memory and may synchronize, which
+// a CUDA graph capture must not contain: a thread about to capture (a
+// session's second call of a shape, on a thread that never convolved before)
+// gets its handle first. A process that has made no handle yet has no
+// convolution to capture either, and keeps cuDNN unloaded.
+void prepare_capture(int device) {
+  if (!handles_made.load(std::memory_order_relaxed)) return;
+  slot_for(device);
+}
+
+[[maybe_unused]] const bool capture_preparer_added = (gpu::add_capture_preparer(&prepare_capture), true);
 
 // The first heuristic choice that succeeds within the workspace limit.
 template <typename Perf, typename GetFn>
@@ -306,7 +324,7 @@ const Plan& plan_for(HandleSlot& slot, const ConvKey& key) {
 void run(ConvDirection dir, const Tensor& x, const Tensor& w, const Tensor& y, const ConvSpec& s) {
   const ConvKey key = key_of(dir, x, w, y, s);
   gpu::DeviceGuard guard(key.device);
-  HandleSlot& slot = slot_for(key);
+  HandleSlot& slot = slot_for(key.device);
   const auto stream = static_cast<cudaStream_t>(gpu::Stream::current(key.device).handle());
   if (!slot.stream_set || slot.stream != stream) {
     CUDASEG_CUDNN_CHECK(cudnn().cudnnSetStream(slot.handle, stream), describe(key));

@@ -3,7 +3,7 @@
 // the device (ops/image.h) and must give preprocess()'s values cast to the
 // session's dtype, bit for bit, for every fit and channel order. Also: a CUDA
 // graph is captured on a thread that never ran a convolution before (the
-// cuDNN handles are per thread, cuda/dnn.h). The CUDA tests skip without a
+// cuDNN handles are per thread, cuda/dnn.h, and made before a capture opens). The CUDA tests skip without a
 // CUDA device.
 #include <cstring>
 #include <exception>
@@ -94,7 +94,8 @@ TEST(SessionDeviceInput, OnCudaPredictRunsOnTheDeviceMadeInput) {
 }
 
 // Call 1 of a shape runs eagerly on this thread; call 2 captures the graph on
-// a thread that has no cuDNN handle yet, which it gets inside the capture.
+// a thread that has no cuDNN handle yet, which begin_capture's preparer
+// (cuda/dnn.cpp) gives it before the capture opens.
 TEST(SessionDeviceInput, OnCudaAGraphIsCapturedOnAFreshThread) {
   CUDASEG_REQUIRE_CUDA();
   const Tensor image = it::photo(37, 53);
