@@ -8,6 +8,7 @@
 #include "autograd/engine.h"
 #include "nn/layers.h"
 #include "nn/registry.h"
+#include "ops/image.h"
 #include "ops/reduce.h"
 #include "ops/resize.h"
 #include "ops/vim.h"
@@ -189,35 +190,38 @@ std::array<int64_t, 2> InferenceSession::input_size_for(int64_t height, int64_t 
   return {(height + d - 1) / d * d, (width + d - 1) / d * d};
 }
 
-Tensor InferenceSession::preprocess(const Tensor& image) const {
-  if (is_normalised_input(image)) return fit_normalised(image);
+Tensor InferenceSession::normalise(const Tensor& image, DType dtype) const {
   CUDASEG_CHECK(image.dim() == 3 && image.size(2) == 3 && image.dtype() == DType::u8, "predict: the image must be u8 ",
                 "[H, W, 3] (HWC, RGB) or float32 [1, 3, H, W] (normalised), got ", image.str());
   CUDASEG_CHECK(image.size(0) > 0 && image.size(1) > 0, "predict: empty image ", image.str());
-  const Tensor src = image.to(Device::cpu()).contiguous();
-  const int64_t h = src.size(0), w = src.size(1);
-  const auto size = input_size_for(h, w);
+  const weights::Preprocess& p = info_.preprocess;
+  ops::ImageInputSpec spec;
+  spec.size = input_size_for(image.size(0), image.size(1));
   // Padding writes the image into the top-left of a zero input: 0 is the
   // normalised mean colour, the input the net saw most of in training, and
   // unlike replicated edges it invents no structure next to the photo's border.
-  const bool pad = fit_ == "pad";
-  const int64_t ph = pad ? size[0] : h, pw = pad ? size[1] : w;
-  const weights::Preprocess& p = info_.preprocess;
-  Tensor x = pad && (ph != h || pw != w) ? Tensor::zeros({1, 3, ph, pw}) : Tensor::empty({1, 3, h, w});
-  const uint8_t* in = src.data<uint8_t>();
-  float* out = x.data<float>();
-  for (int64_t c = 0; c < 3; ++c) {
-    // Planes follow channel_order; the image is RGB.
-    const int64_t from = p.channel_order == "BGR" ? 2 - c : c;
-    const double mul = p.scale / p.std[c], add = -p.mean[c] / p.std[c];
-    for (int64_t y = 0; y < h; ++y) {
-      const uint8_t* row = in + y * w * 3;
-      float* plane_row = out + (c * ph + y) * pw;
-      for (int64_t i = 0; i < w; ++i) plane_row[i] = static_cast<float>(row[i * 3 + from] * mul + add);
-    }
+  spec.pad = fit_ == "pad";
+  for (size_t c = 0; c < 3; ++c) {
+    spec.mean[c] = p.mean[c];
+    spec.std[c] = p.std[c];
   }
-  if (pad || (size[0] == h && size[1] == w)) return x;
-  return ops::upsample_bilinear2d(x, size, false);
+  spec.scale = p.scale;
+  spec.bgr = p.channel_order == "BGR";
+  spec.dtype = dtype;
+  return ops::image_to_input(image, spec);
+}
+
+Tensor InferenceSession::preprocess(const Tensor& image) const {
+  if (is_normalised_input(image)) return fit_normalised(image);
+  return normalise(image.to(Device::cpu()), DType::f32);
+}
+
+Tensor InferenceSession::prepare_input(const Tensor& image) const {
+  check_usable("prepare_input");
+  const Device device = options_.device;
+  const DType dtype = precision_dtype(options_.precision);
+  if (is_normalised_input(image) || !device.is_cuda()) return preprocess(image).to(device, dtype);
+  return normalise(image.to(device), dtype);
 }
 
 Tensor InferenceSession::fit_normalised(const Tensor& input) const {
@@ -268,7 +272,7 @@ std::vector<Tensor> InferenceSession::predict_batch(const std::vector<Tensor>& i
   std::map<std::array<int64_t, 2>, std::vector<size_t>> groups;
   std::vector<Tensor> inputs(images.size());
   for (size_t i = 0; i < images.size(); ++i) {
-    inputs[i] = preprocess(images[i]);
+    inputs[i] = prepare_input(images[i]);
     groups[{inputs[i].size(2), inputs[i].size(3)}].push_back(i);
   }
   for (const auto& [size, members] : groups) {

@@ -14,7 +14,9 @@
 // runs the net, crops away the padding's logits, resizes the logits
 // bilinearly (align_corners false) to the image's size and takes the argmax,
 // resizing only the classes that can win the argmax (ops/vim.h: the same
-// labels as resizing them all).
+// labels as resizing them all). On CUDA a u8 image goes to the device as u8
+// and is fitted, normalised, laid out as NCHW and cast to the session's
+// dtype there by one kernel (ops/image.h), with the bits of the host path.
 //
 // Every forward goes through infer/runner.h: a memory plan per
 // input shape, so from the second call of a shape on the net's intermediate
@@ -131,6 +133,11 @@ class InferenceSession {
   // The net's input for one image (either form predict takes): float32
   // [1, 3, h, w] on the CPU.
   Tensor preprocess(const Tensor& image) const;
+  // What predict() runs the net on: preprocess()'s values in the session's
+  // dtype on its device. On CUDA a u8 image is copied as u8 and fitted and
+  // normalised on the device; the values are preprocess()'s cast to the
+  // dtype, bit for bit.
+  Tensor prepare_input(const Tensor& image) const;
   // The input size [h, w] an image of size [H, W] gets.
   std::array<int64_t, 2> input_size_for(int64_t height, int64_t width) const;
   // How images are fitted to the net: "resize", "pad" or "none" (the options'
@@ -156,6 +163,8 @@ class InferenceSession {
   void check_usable(const char* what) const;
   // A float32 [1, 3, H, W] normalised input fitted to the net (padded or resized).
   Tensor fit_normalised(const Tensor& input) const;
+  // A u8 [H, W, 3] image as the net's input in `dtype`, on the image's device.
+  Tensor normalise(const Tensor& image, DType dtype) const;
 
   nn::ModulePtr net_;
   ModelInfo info_;

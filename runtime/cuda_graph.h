@@ -17,11 +17,20 @@
 
 namespace cudaseg::gpu {
 
+// Work a library must do on the capturing thread before a capture opens,
+// because it cannot be captured or must not be done inside one: cuda/dnn.cpp
+// creates the thread's cuDNN handle, so a thread whose first convolution is
+// captured does not create it in the capture. begin_capture() calls every
+// preparer, in registration order, with the stream's device. Registered
+// from static initialisers; never removed.
+using CapturePreparer = void (*)(int device);
+void add_capture_preparer(CapturePreparer preparer);
+
 class Graph {
  public:
   Graph() = default;
-  // Starts capturing `stream`, which must be a created stream (the legacy
-  // default stream cannot be captured).
+  // Runs the capture preparers, then starts capturing `stream`, which must
+  // be a created stream (the legacy default stream cannot be captured).
   static void begin_capture(const Stream& stream);
   // Ends the capture and instantiates the graph. On failure (the capture was
   // invalidated by work that cannot be captured) returns an empty graph and

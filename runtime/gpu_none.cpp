@@ -39,6 +39,8 @@ void empty_cache() {}
 void copy_host_to_device(void*, const void*, size_t, int) { unavailable("copy_host_to_device"); }
 void copy_device_to_host(void*, const void*, size_t, int) { unavailable("copy_device_to_host"); }
 void copy_device_to_device(void*, const void*, size_t, int) { unavailable("copy_device_to_device"); }
+// Without the backend nothing is ever captured, so there is nothing to prepare.
+void add_capture_preparer(CapturePreparer) {}
 void Graph::begin_capture(const Stream&) { unavailable("Graph::begin_capture"); }
 Graph Graph::end_capture(const Stream&, std::string&) { unavailable("Graph::end_capture"); }
 void Graph::abort_capture(const Stream&) {}

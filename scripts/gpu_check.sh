@@ -3,8 +3,10 @@
 # build, run every test suite (the CUDA ones included), compute-sanitizer on
 # the CUDA suite, the benchmark programs, and tools/bench_cuda_report.py
 # (bench_cuda against PyTorch) where PyTorch is installed; print a compact
-# report (also to $OUT/gpu_report.txt when $OUT is set). Record the result in
-# docs/gpu-results.md.
+# report. With $OUT set (the device tool's folder of files that come back),
+# the report is written to $OUT/gpu_report.txt line by line and each log is
+# copied there as soon as it is complete, so a run cut short at its time
+# limit still returns what it did. Record the result in docs/gpu-results.md.
 #
 # Build dependencies missing on the machine (the lent GPU machines have no
 # package mirror) are unpacked from .gpudeps/*.deb, made by
@@ -12,8 +14,9 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR="${BUILD_DIR:-build-gpu}"
-REPORT="$(mktemp)"
+if [ -n "${OUT:-}" ]; then REPORT="$OUT/gpu_report.txt"; else REPORT="$(mktemp)"; fi
 say() { echo "$*" | tee -a "$REPORT"; }
+keep() { if [ -n "${OUT:-}" ]; then cp "$1" "$OUT/$2"; fi; }
 
 command -v nvidia-smi >/dev/null || { echo "gpu_check: nvidia-smi not found: no NVIDIA GPU here" >&2; exit 1; }
 export PATH="/usr/local/cuda/bin:$PATH"
@@ -40,12 +43,38 @@ say "nvcc: $(nvcc --version | tail -1)"
 cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DCUDASEG_CUDA=ON \
   -DCMAKE_CUDA_ARCHITECTURES="$arch" >"$BUILD_DIR.configure.log" 2>&1 \
   || { tail -30 "$BUILD_DIR.configure.log"; exit 1; }
-cmake --build "$BUILD_DIR" -j "$(nproc)" >"$BUILD_DIR.build.log" 2>&1 \
-  || { grep -E "error" "$BUILD_DIR.build.log" | head -30; exit 1; }
+build() {
+  cmake --build "$BUILD_DIR" -j "$(nproc)" "$@" >>"$BUILD_DIR.build.log" 2>&1 \
+    || { grep -E "error" "$BUILD_DIR.build.log" | head -30; keep "$BUILD_DIR.build.log" build.log; exit 1; }
+}
+: >"$BUILD_DIR.build.log"
+
+# First the pieces whose first GPU run this is (cuDNN plans per thread and
+# channels-last descriptors, the device image input, a graph captured on a
+# thread new to cuDNN) and their measurements: built and run before the
+# rest of the build, so a run cut short still reports them.
+build --target test_cuda test_infer bench_prep_cuda
+say "build of the first checks: ok (sm_$arch)"
+{
+  "$BUILD_DIR/tests/test_cuda" --gtest_filter='DnnKey*:DnnCuda*:ImageToInputCuda*:CudaRuntime.CapturePreparers*'
+  echo "test_cuda exit $?"
+  "$BUILD_DIR/tests/test_infer" --gtest_filter='SessionDeviceInput*:SessionGraphs*'
+  echo "test_infer exit $?"
+} >"$BUILD_DIR.prep.log" 2>&1
+keep "$BUILD_DIR.prep.log" prep_tests.log
+say "prep tests: $(grep -E '^test_(cuda|infer) exit' "$BUILD_DIR.prep.log" | tr '\n' ' ')"
+grep -E "^\[  FAILED  \]|: Failure$" "$BUILD_DIR.prep.log" | head -20 | tee -a "$REPORT"
+if [ -x "$BUILD_DIR/bench_prep_cuda" ]; then
+  say "== bench_prep_cuda --device cuda"
+  "$BUILD_DIR/bench_prep_cuda" --device cuda 2>&1 | tee -a "$REPORT"
+fi
+
+build
 say "build: ok (sm_$arch)"
 
 ctest --test-dir "$BUILD_DIR" -j 4 --output-on-failure >"$BUILD_DIR.ctest.log" 2>&1
 status=$?
+keep "$BUILD_DIR.ctest.log" ctest.log
 say "$(grep -E 'tests passed|tests failed' "$BUILD_DIR.ctest.log")"
 say "skipped: $(grep -c '(Skipped)' "$BUILD_DIR.ctest.log")"
 grep -E "\*\*\*Failed|Exception" "$BUILD_DIR.ctest.log" | tee -a "$REPORT"
@@ -59,6 +88,7 @@ fi
 
 for bench in "$BUILD_DIR"/bench_*; do
   [ -x "$bench" ] || continue
+  [ "$(basename "$bench")" = bench_prep_cuda ] && continue  # ran after the build
   say "== $(basename "$bench") --device cuda"
   "$bench" --device cuda 2>&1 | tee -a "$REPORT"
 done
@@ -72,8 +102,4 @@ else
   say "bench_cuda_report: skipped (no python3 with a CUDA build of torch)"
 fi
 
-if [ -n "${OUT:-}" ]; then
-  cp "$REPORT" "$OUT/gpu_report.txt"
-  cp "$BUILD_DIR.ctest.log" "$OUT/ctest.log"
-fi
 exit $status

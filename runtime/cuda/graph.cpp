@@ -1,5 +1,8 @@
 #include <cuda_runtime.h>
 
+#include <mutex>
+#include <vector>
+
 #include "runtime/cuda/check.h"
 #include "runtime/cuda_graph.h"
 
@@ -8,12 +11,35 @@ namespace {
 
 cudaStream_t raw(const Stream& stream) { return static_cast<cudaStream_t>(stream.handle()); }
 
+// Built on first use: registrations come from other files' static initialisers.
+struct Preparers {
+  std::mutex mutex;
+  std::vector<CapturePreparer> list;
+};
+Preparers& preparers() {
+  static Preparers* p = new Preparers;  // never destroyed: a capture may run during exit
+  return *p;
+}
+
 }  // namespace
+
+void add_capture_preparer(CapturePreparer preparer) {
+  Preparers& p = preparers();
+  const std::lock_guard<std::mutex> lock(p.mutex);
+  p.list.push_back(preparer);
+}
 
 void Graph::begin_capture(const Stream& stream) {
   CUDASEG_CHECK(stream.handle() != nullptr, "Graph::begin_capture: the legacy default stream of cuda:",
                 stream.device(), " cannot be captured; use a created stream");
   DeviceGuard guard(stream.device());
+  std::vector<CapturePreparer> list;
+  {
+    Preparers& p = preparers();
+    const std::lock_guard<std::mutex> lock(p.mutex);
+    list = p.list;
+  }
+  for (CapturePreparer prepare : list) prepare(stream.device());
   CUDASEG_CUDA_CHECK(cudaStreamBeginCapture(raw(stream), cudaStreamCaptureModeRelaxed), "capture on cuda:",
                      stream.device());
 }

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "common/cuda_skip.h"
+#include "runtime/cuda_graph.h"
 #include "runtime/gpu.h"
 #include "runtime/rng.h"
 #include "runtime/tensor.h"
@@ -77,4 +78,32 @@ TEST(CudaRuntime, StreamsAndEvents) {
     EXPECT_GE(start.elapsed_ms(end), 0.0f);
   }
   EXPECT_FALSE(gpu::Stream::current(0) == s);
+}
+
+namespace {
+int prepared_calls = 0, prepared_device = -1;
+bool prepared_while_capturing = true;
+gpu::Stream prepared_stream;
+// Stays registered after its test: counts only while that test runs.
+void count_preparation(int device) {
+  if (prepared_stream.handle() == nullptr) return;
+  ++prepared_calls;
+  prepared_device = device;
+  prepared_while_capturing = gpu::Graph::capturing(prepared_stream);
+}
+}  // namespace
+
+// begin_capture runs the registered preparers with the stream's device, before
+// the stream is in capture mode (cuda/dnn.cpp makes its handle there).
+TEST(CudaRuntime, CapturePreparersRunBeforeTheCaptureOpens) {
+  CUDASEG_REQUIRE_CUDA();
+  prepared_stream = gpu::Stream::create(0);
+  gpu::add_capture_preparer(&count_preparation);
+  gpu::Graph::begin_capture(prepared_stream);
+  EXPECT_TRUE(gpu::Graph::capturing(prepared_stream));
+  gpu::Graph::abort_capture(prepared_stream);
+  EXPECT_EQ(prepared_calls, 1);
+  EXPECT_EQ(prepared_device, 0);
+  EXPECT_FALSE(prepared_while_capturing);
+  prepared_stream = gpu::Stream();
 }
