@@ -21,7 +21,7 @@ Set-up (once): the virtual environment of bench_zoo.py,
 Run (from the repository root, after `ninja -C build rtseg_bench rtseg_convert`):
 
   /work/venv-bench/bin/python tools/bench_cpu_peers.py [--threads 1,2] [--nets all|ii|iii|issue17|a,b,...]
-      [--rounds 5] [--json out.json] [-- any other bench_zoo.py options]
+      [--rounds 5] [--one-thread-clock wall|cpu] [--json out.json] [-- any other bench_zoo.py options]
 
 --nets all (the default) is every run config in nets/ whose net bench_zoo.py
 can build from the zh320 checkout, plus its named entries for the other
@@ -114,7 +114,7 @@ def report(runs):
     summary = ["", "Speed is peer time / cudaseg time from the per-round ratios (above 1: cudaseg is faster; "
                "**bold**: slower than that peer); brackets: min-max over rounds.", ""]
     for t in threads:
-        done = [r for r in runs[t] if "error" not in r and "cudaseg/onnxruntime" in r["ratio"]]
+        done = [r for r in runs[t] if "error" not in r and "cudaseg/onnxruntime" in r.get("ratio", {})]
         vs_ort = [speed(r["ratio"]["cudaseg/onnxruntime"]["median"]) for r in done]
         vs_pt = [speed(r["ratio"]["cudaseg/pytorch"]["median"]) for r in done]
         slower = [f"{r['net']} ({speed(r['ratio']['cudaseg/onnxruntime']['median']):.2f})" for r in done
@@ -133,6 +133,9 @@ def main():
     ap.add_argument("--upstream-dir", action="append", default=[], metavar="NAME=DIR",
                     help="as bench_zoo.py: the checkout that builds registry name NAME")
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--one-thread-clock", choices=["wall", "cpu"], default="wall",
+                    help="the 1-thread run's clock (bench_zoo.py --clock): cpu times each forward by the process's "
+                    "CPU time, which other work on a shared machine does not inflate")
     ap.add_argument("--json", help="also write both runs' numbers to this file")
     ap.add_argument("rest", nargs="*", help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -153,6 +156,8 @@ def main():
                    "--rounds", str(a.rounds), "--json", out]
             for d in a.upstream_dir:
                 cmd += ["--upstream-dir", d]
+            if t == 1:
+                cmd += ["--clock", a.one_thread_clock]
             cmd += a.rest
             print(f"# {t} thread{'s' if t > 1 else ''}: {' '.join(cmd)}", file=sys.stderr, flush=True)
             p = subprocess.run(cmd, stdout=subprocess.DEVNULL)

@@ -76,6 +76,9 @@ struct Isa {
   // [-4, 4] (beyond, erf is +-1 in float32); relative L2 to the float64 GELU
   // 3.2e-9 over N(0, 2) and [-12, 12] inputs, float32 rounding alone 1.4e-9.
   void (*gelu)(const float* x, float* y, int64_t n);
+  // y[i] = scale * (x > 0 ? x : alpha * expm1(x * inv)): ELU, CELU and SELU in
+  // float32, within 2 ulp of the double-computed value (x == y allowed).
+  void (*elu)(const float* x, float* y, int64_t n, float alpha, float scale, float inv);
   // Tiles [t0, t0 + tiles) of tile row `tile_row` (t0 a multiple of lanes
   // unless it is the row's last range): the input transform into v
   // [16][c][tiles rounded up to lanes], with `row` scratch of 8 * (tiles +
@@ -106,6 +109,8 @@ void run_depthwise_avx512(const Band& b);
 void run_depthwise_avx2(const Band& b);
 void gelu_avx512(const float* x, float* y, int64_t n);
 void gelu_avx2(const float* x, float* y, int64_t n);
+void elu_avx512(const float* x, float* y, int64_t n, float alpha, float scale, float inv);
+void elu_avx2(const float* x, float* y, int64_t n, float alpha, float scale, float inv);
 void winograd_input_avx512(const WinogradTiles& a, int64_t tile_row, int64_t t0, int64_t tiles, float* v, float* row);
 void winograd_input_avx2(const WinogradTiles& a, int64_t tile_row, int64_t t0, int64_t tiles, float* v, float* row);
 void winograd_output_avx512(const WinogradTiles& a, int64_t tile_row, int64_t t0, int64_t tiles, const float* m);

@@ -22,6 +22,14 @@ struct Avx2 {
   static V max(V a, V b) { return _mm256_max_ps(a, b); }
   static V min(V a, V b) { return _mm256_min_ps(a, b); }
   static V sub(V a, V b) { return _mm256_sub_ps(a, b); }
+  static V round(V a) { return _mm256_round_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+  // a * 2^n for integral n in [-126, 127] (exp's range after the clamp at -88).
+  static V scale2(V a, V n) {
+    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(a, _mm256_castsi256_ps(e));
+  }
+  // a < b ? x : y, lane by lane (false for a NaN).
+  static V select_lt(V a, V b, V x, V y) { return _mm256_blendv_ps(y, x, _mm256_cmp_ps(a, b, _CMP_LT_OQ)); }
   // Even and odd floats of p[0, 16), and back.
   static void deinterleave(const float* p, V& even, V& odd) {
     const V lo = _mm256_loadu_ps(p), hi = _mm256_loadu_ps(p + 8);
@@ -44,6 +52,9 @@ struct Avx2 {
 void run_avx2(const Band& b) { run_band<Avx2>(b); }
 void run_depthwise_avx2(const Band& b) { run_depthwise_band<Avx2>(b); }
 void gelu_avx2(const float* x, float* y, int64_t n) { gelu_array<Avx2>(x, y, n); }
+void elu_avx2(const float* x, float* y, int64_t n, float alpha, float scale, float inv) {
+  elu_array<Avx2>(x, y, n, alpha, scale, inv);
+}
 void winograd_input_avx2(const WinogradTiles& a, int64_t tile_row, int64_t t0, int64_t tiles, float* v, float* row) {
   winograd_input<Avx2>(a, tile_row, t0, tiles, v, row);
 }

@@ -22,6 +22,11 @@ struct Avx512 {
   static V max(V a, V b) { return _mm512_max_ps(a, b); }
   static V min(V a, V b) { return _mm512_min_ps(a, b); }
   static V sub(V a, V b) { return _mm512_sub_ps(a, b); }
+  static V round(V a) { return _mm512_roundscale_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+  // a * 2^n for integral n.
+  static V scale2(V a, V n) { return _mm512_scalef_ps(a, n); }
+  // a < b ? x : y, lane by lane (false for a NaN).
+  static V select_lt(V a, V b, V x, V y) { return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, b, _CMP_LT_OQ), y, x); }
   // Even and odd floats of p[0, 32), and back.
   static void deinterleave(const float* p, V& even, V& odd) {
     const V lo = _mm512_loadu_ps(p), hi = _mm512_loadu_ps(p + 16);
@@ -46,6 +51,9 @@ struct Avx512 {
 void run_avx512(const Band& b) { run_band<Avx512>(b); }
 void run_depthwise_avx512(const Band& b) { run_depthwise_band<Avx512>(b); }
 void gelu_avx512(const float* x, float* y, int64_t n) { gelu_array<Avx512>(x, y, n); }
+void elu_avx512(const float* x, float* y, int64_t n, float alpha, float scale, float inv) {
+  elu_array<Avx512>(x, y, n, alpha, scale, inv);
+}
 void winograd_input_avx512(const WinogradTiles& a, int64_t tile_row, int64_t t0, int64_t tiles, float* v, float* row) {
   winograd_input<Avx512>(a, tile_row, t0, tiles, v, row);
 }

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <functional>
+#include <vector>
 
 #include "common/testing.h"
 #include "ops/activation.h"
@@ -111,6 +112,51 @@ TEST(ActivationOps, ForwardMatchesNaiveIncludingKinks) {
     EXPECT_EQ(y32.dtype(), DType::f32) << c.name;
     EXPECT_TRUE(all_close(y32, want, 1e-6, 1e-6)) << c.name;
   }
+}
+
+// ELU, CELU and SELU in float32 run a SIMD expm1 (ops/cpu/conv_direct.h,
+// Isa::elu) where AVX2 exists: within 2 ulp of the value computed in double,
+// over the branch points of its expm1 (-0.5, the clamp at -88), both zeros,
+// infinities, NaN and large inputs, at lengths off the vector width.
+TEST(ActivationOps, EluFamilyFloat32IsWithinTwoUlpOfDouble) {
+  std::vector<double> v = {0.0, -0.0, 1e-30, -1e-30, -1e-7, -0.25, -0.4999999, -0.5, -0.5000001, -0.6931, -1.0, -3.7,
+                           -20.0, -87.9, -88.0, -88.1, -103.0, -1e30, 2.5, 1e30, INFINITY, -INFINITY};
+  for (int i = 0; i < 2000; ++i) v.push_back(-30.0 + 0.0173 * i);
+  const Tensor x = Tensor::from_vector(v, {static_cast<int64_t>(v.size())}, DType::f64).to(DType::f32);
+  const std::vector<double> xs = x.to_vector();
+  struct Kind {
+    const char* name;
+    std::function<Tensor(const Tensor&)> run;
+    std::function<double(double)> ref;
+  };
+  const double selu_scale = 1.0507009873554804934193349852946, selu_alpha = 1.6732632423543772848170429916717;
+  const Kind kinds[] = {
+      {"elu", [](const Tensor& t) { return ops::elu(t, 0.7); }, [](double u) { return u > 0 ? u : 0.7 * std::expm1(u); }},
+      {"celu", [](const Tensor& t) { return ops::celu(t, 2.0); },
+       [](double u) { return u > 0 ? u : 2.0 * std::expm1(u / 2.0); }},
+      {"selu", [](const Tensor& t) { return ops::selu(t); },
+       [&](double u) { return selu_scale * (u > 0 ? u : selu_alpha * std::expm1(u)); }},
+  };
+  for (const Kind& k : kinds)
+    for (int64_t len : {int64_t{1}, int64_t{7}, int64_t{17}, static_cast<int64_t>(xs.size())}) {
+      const std::vector<double> got = k.run(x.narrow(0, 0, len)).to_vector();
+      for (int64_t i = 0; i < len; ++i) {
+        const float want = static_cast<float>(k.ref(xs[i]));
+        if (std::isnan(want)) {
+          EXPECT_TRUE(std::isnan(got[i])) << k.name << "(" << xs[i] << ")";
+          continue;
+        }
+        if (std::isinf(want)) {
+          EXPECT_EQ(got[i], want) << k.name << "(" << xs[i] << ")";
+          continue;
+        }
+        const double ulp = std::fabs(std::nextafter(want, INFINITY) - want);
+        EXPECT_LE(std::fabs(got[i] - want), 2 * ulp) << k.name << "(" << xs[i] << ") = " << got[i] << ", want " << want;
+        EXPECT_EQ(std::signbit(got[i]), std::signbit(want)) << k.name << "(" << xs[i] << ")";
+      }
+    }
+  const std::vector<double> nan = ops::selu(Tensor::from_vector({NAN}, {1}, DType::f64).to(DType::f32)).to_vector();
+  EXPECT_TRUE(std::isnan(nan[0]));
 }
 
 TEST(ActivationOps, BackwardMatchesNaiveIncludingPyTorchKinkConventions) {

@@ -78,10 +78,10 @@ std::vector<ops::cpu::direct::Isa> isas_of_this_cpu() {
 #if defined(__x86_64__)
   __builtin_cpu_init();
   const bool fma = __builtin_cpu_supports("fma");
-  if (fma && __builtin_cpu_supports("avx512f")) out.push_back({"avx512", kAvx512Block, kAvx512Lanes, run_avx512, run_depthwise_avx512, gelu_avx512,
+  if (fma && __builtin_cpu_supports("avx512f")) out.push_back({"avx512", kAvx512Block, kAvx512Lanes, run_avx512, run_depthwise_avx512, gelu_avx512, elu_avx512,
                      winograd_input_avx512, winograd_output_avx512, winograd_rows_input_avx512,
                      winograd_rows_output_avx512, winograd_cols_input_avx512, winograd_cols_output_avx512});
-  if (fma && __builtin_cpu_supports("avx2")) out.push_back({"avx2", kAvx2Block, kAvx2Lanes, run_avx2, run_depthwise_avx2, gelu_avx2,
+  if (fma && __builtin_cpu_supports("avx2")) out.push_back({"avx2", kAvx2Block, kAvx2Lanes, run_avx2, run_depthwise_avx2, gelu_avx2, elu_avx2,
                      winograd_input_avx2, winograd_output_avx2, winograd_rows_input_avx2,
                      winograd_rows_output_avx2, winograd_cols_input_avx2, winograd_cols_output_avx2});
 #endif
@@ -413,5 +413,27 @@ TEST(ConvDirect, WinogradAppliesTheFusedActivationAsTheOpsDo) {
     for (int64_t i = 0; i < want.numel(); ++i)
       ASSERT_EQ(fused.data<float>()[i], want.data<float>()[i]) << isa.name << " " << k.kh << "x" << k.kw << " at " << i;
   }
+  }
+}
+
+// Every instruction set's ELU-family kernel (Isa::elu; ops::selu runs the
+// best one only): within 2 ulp of the double-computed SELU over both
+// branches of its expm1.
+TEST(ConvDirect, EveryKernelsEluIsWithinTwoUlpOfDouble) {
+  const auto isas = isas_of_this_cpu();
+  if (isas.empty()) GTEST_SKIP() << "no AVX2/FMA on this CPU";
+  std::vector<float> x;
+  for (int i = 0; i < 3001; ++i) x.push_back(-95.0f + 0.0331f * static_cast<float>(i));
+  const double scale = 1.0507009873554804934193349852946, alpha = 1.6732632423543772848170429916717;
+  for (const auto& isa : isas) {
+    std::vector<float> y(x.size());
+    isa.elu(x.data(), y.data(), static_cast<int64_t>(x.size()), static_cast<float>(alpha), static_cast<float>(scale),
+            1.0f);
+    for (size_t i = 0; i < x.size(); ++i) {
+      const double v = x[i];
+      const float want = static_cast<float>(scale * (v > 0 ? v : alpha * std::expm1(v)));
+      const double ulp = std::fabs(std::nextafter(want, INFINITY) - want);
+      ASSERT_LE(std::fabs(y[i] - want), 2 * ulp) << isa.name << " selu(" << x[i] << ") = " << y[i] << ", want " << want;
+    }
   }
 }
