@@ -46,6 +46,20 @@ void map_grad(const Tensor& g, const Tensor& x, const Tensor& out, F df) {
   });
 }
 
+// out[i] = g[i] where pass(x[i]), else g[i] * 0 (so -0 and NaN propagate as
+// map_grad's g * 0.0 does): the gradient of the piecewise-linear activations,
+// in T. The same values as map_grad, whose double round trip kept the loop
+// scalar: relu's backward was 5% of a training step.
+template <typename T, typename P>
+void mask_grad(const Tensor& g, const Tensor& x, const Tensor& out, P pass) {
+  const T* pg = g.data<T>();
+  const T* px = x.data<T>();
+  T* po = out.data<T>();
+  parallel_for(0, x.numel(), kGrain, [&](int64_t s, int64_t e) {
+    for (int64_t i = s; i < e; ++i) po[i] = pg[i] * (pass(px[i]) ? T(1) : T(0));
+  });
+}
+
 template <typename T>
 void forward_typed(const ActivationArgs& args, const Tensor& x, const Tensor& out) {
   const double a = args.a, b = args.b;
@@ -81,7 +95,7 @@ template <typename T>
 void backward_typed(const ActivationArgs& args, const Tensor& g, const Tensor& x, const Tensor& out) {
   const double a = args.a, b = args.b;
   switch (args.kind) {
-    case Activation::relu: return map_grad<T>(g, x, out, [](double v) { return v > 0 ? 1.0 : 0.0; });
+    case Activation::relu: return mask_grad<T>(g, x, out, [](T v) { return v > T(0); });
     case Activation::leaky_relu: return map_grad<T>(g, x, out, [a](double v) { return v > 0 ? 1.0 : a; });
     case Activation::elu: return map_grad<T>(g, x, out, [a](double v) { return v > 0 ? 1.0 : a * std::exp(v); });
     case Activation::celu:
@@ -108,7 +122,7 @@ void backward_typed(const ActivationArgs& args, const Tensor& g, const Tensor& x
     case Activation::hardsigmoid:
       return map_grad<T>(g, x, out, [](double v) { return v > -3.0 && v < 3.0 ? 1.0 / 6.0 : 0.0; });
     case Activation::hardtanh:
-      return map_grad<T>(g, x, out, [a, b](double v) { return v > a && v < b ? 1.0 : 0.0; });
+      return mask_grad<T>(g, x, out, [a, b](T v) { return static_cast<double>(v) > a && static_cast<double>(v) < b; });
     case Activation::sigmoid: return map_grad<T>(g, x, out, [](double y) { return y * (1.0 - y); });
     case Activation::tanh: return map_grad<T>(g, x, out, [](double y) { return 1.0 - y * y; });
   }
