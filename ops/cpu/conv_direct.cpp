@@ -345,4 +345,59 @@ void conv2d_forward_direct(const Tensor& xt, const Tensor& wt, const Tensor& bt,
   });
 }
 
+// The input gradient of a stride-1 convolution is itself a stride-1
+// convolution: of gy, with each group's weights transposed (input and output
+// channels swapped) and flipped in both spatial axes, dilated as before and
+// padded by the kernel's extent less the forward padding. Output sizes agree
+// exactly: ho + 2 (d (k - 1) - p) - d (k - 1) = h. A negative padding (more
+// than the kernel's extent) has no such form.
+namespace {
+
+ConvGeom backward_input_geom(const ConvGeom& g) {
+  ConvGeom t;
+  t.n = g.n;
+  t.c = g.o;
+  t.h = g.ho;
+  t.w = g.wo;
+  t.o = g.c;
+  t.ho = g.h;
+  t.wo = g.w;
+  t.kh = g.kh;
+  t.kw = g.kw;
+  t.dh = g.dh;
+  t.dw = g.dw;
+  t.ph = g.dh * (g.kh - 1) - g.ph;
+  t.pw = g.dw * (g.kw - 1) - g.pw;
+  t.groups = g.groups;
+  return t;
+}
+
+}  // namespace
+
+bool conv2d_backward_input_direct_applies(const ConvGeom& g, DType dtype) {
+  return g.sh == 1 && g.sw == 1 && g.ph <= g.dh * (g.kh - 1) && g.pw <= g.dw * (g.kw - 1) && g.n > 0 &&
+         conv2d_direct_applies(backward_input_geom(g), dtype);
+}
+
+void conv2d_backward_input_direct(const Tensor& gy, const Tensor& w, const Tensor& gx, const ConvGeom& g,
+                                  const direct::Isa& isa) {
+  CUDASEG_CHECK(conv2d_backward_input_direct_applies(g, gx.dtype()),
+                "conv2d_backward_input (direct): needs float32 and stride 1 with padding at most the kernel's "
+                "extent, got stride ",
+                g.sh, "x", g.sw, ", padding ", g.ph, "x", g.pw);
+  const int64_t cg = g.cg(), og = g.og(), taps = g.kh * g.kw;
+  // w [groups][og][cg][kh][kw] -> [groups][cg][og][kh][kw], taps reversed.
+  Tensor flipped = Tensor::empty({g.c, og, g.kh, g.kw}, DType::f32);
+  const float* src = w.data<float>();
+  float* dst = flipped.data<float>();
+  for (int64_t gr = 0; gr < g.groups; ++gr)
+    for (int64_t o = 0; o < og; ++o)
+      for (int64_t c = 0; c < cg; ++c) {
+        const float* from = src + ((gr * og + o) * cg + c) * taps;
+        float* to = dst + ((gr * cg + c) * og + o) * taps;
+        for (int64_t k = 0; k < taps; ++k) to[k] = from[taps - 1 - k];
+      }
+  conv2d_forward_direct(gy, flipped, Tensor(), gx, backward_input_geom(g), isa);
+}
+
 }  // namespace cudaseg::ops::cpu
