@@ -19,8 +19,9 @@ namespace direct {
 const Isa* best_isa() {
   static const Isa* isa = []() -> const Isa* {
 #if defined(__x86_64__)
-    static const Isa avx512{"avx512", kAvx512Block, kAvx512Lanes, run_avx512, run_depthwise_avx512, gelu_avx512};
-    static const Isa avx2{"avx2", kAvx2Block, kAvx2Lanes, run_avx2, run_depthwise_avx2, gelu_avx2};
+    static const Isa avx512{"avx512", kAvx512Block, kAvx512Lanes, run_avx512, run_depthwise_avx512, gelu_avx512,
+                              gemm_nt_avx512};
+    static const Isa avx2{"avx2", kAvx2Block, kAvx2Lanes, run_avx2, run_depthwise_avx2, gelu_avx2, gemm_nt_avx2};
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma")) return &avx512;
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return &avx2;

@@ -60,6 +60,10 @@ struct Isa {
   // [-4, 4] (beyond, erf is +-1 in float32); relative L2 to the float64 GELU
   // 3.2e-9 over N(0, 2) and [-12, 12] inputs, float32 rounding alone 1.4e-9.
   void (*gelu)(const float* x, float* y, int64_t n);
+  // C[m x n] += A[m x k] B[n x k]^T, row-major with row strides lda, ldb,
+  // ldc: the convolution weight gradient's product (gemm_nt_kernel.inc).
+  void (*gemm_nt)(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
+                  float* c, int64_t ldc);
 };
 
 // The best kernel this CPU runs, or null (no AVX2/FMA).
@@ -72,6 +76,10 @@ void run_depthwise_avx512(const Band& b);
 void run_depthwise_avx2(const Band& b);
 void gelu_avx512(const float* x, float* y, int64_t n);
 void gelu_avx2(const float* x, float* y, int64_t n);
+void gemm_nt_avx512(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
+                    float* c, int64_t ldc);
+void gemm_nt_avx2(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
+                  float* c, int64_t ldc);
 constexpr int64_t kAvx512Block = 8, kAvx512Lanes = 16;
 constexpr int64_t kAvx2Block = 6, kAvx2Lanes = 8;
 
