@@ -31,8 +31,8 @@ struct Isa;
 bool conv2d_direct_applies(const ConvGeom& g, DType dtype);
 void conv2d_forward_direct(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& y, const ConvGeom& g,
                            const direct::Isa& isa, const ConvAct& act = {});
-// A dense stride-1 convolution's input gradient as the direct forward of gy
-// with the transposed, flipped weights; whether that applies.
+// A dense convolution's input gradient as direct forwards of gy with the
+// transposed, flipped weights, one per stride phase; whether that applies.
 bool conv2d_backward_input_direct_applies(const ConvGeom& g, DType dtype);
 void conv2d_backward_input_direct(const Tensor& gy, const Tensor& w, const Tensor& gx, const ConvGeom& g,
                                   const direct::Isa& isa);

@@ -308,12 +308,13 @@ void expect_input_grad_matches_definition(const Tensor& gy, const Tensor& w, con
   EXPECT_EQ(bad, 0) << what;
 }
 
-// The input gradient of a dense stride-1 convolution as the direct forward of
-// gy with flipped, transposed weights: every kernel of this CPU, on the
-// geometries the zoo's backward takes (3x3 and 1x1, dilated, grouped, channel
-// counts off the block, one output channel, 1-pixel maps, padding up to the
-// kernel's extent and none at all).
-TEST(ConvDirect, EveryKernelComputesTheStride1InputGradient) {
+// The input gradient of a dense convolution as direct forwards of gy with
+// flipped, transposed weights, one per stride phase: every kernel of this
+// CPU, on the geometries the zoo's backward takes (3x3 and 1x1, dilated,
+// grouped, channel counts off the block, one output channel, 1-pixel maps,
+// padding up to the kernel's extent and none at all; strides 2 and 3 with odd
+// and even sizes, phases no tap reaches, strides differing per axis).
+TEST(ConvDirect, EveryKernelComputesTheInputGradient) {
   const auto isas = isas_of_this_cpu();
   if (isas.empty()) GTEST_SKIP() << "no AVX2/FMA on this CPU";
   set_num_threads(2);
@@ -333,6 +334,16 @@ TEST(ConvDirect, EveryKernelComputesTheStride1InputGradient) {
       {1, 10, 1, 1, 12, 1, 1, 1, 1, 0, 0, 1, 1, 1},     // 1-pixel map, 1x1
       {1, 6, 12, 23, 9, 3, 3, 1, 1, 0, 0, 1, 1, 3},     // unpadded 3x3, groups
       {1, 64, 16, 16, 19, 3, 3, 1, 1, 1, 1, 1, 1, 1},   // a head: 64 -> 19 classes on a small map
+      {2, 12, 17, 40, 20, 3, 3, 2, 2, 1, 1, 1, 1, 1},   // 3x3 stride 2: odd rows, even columns
+      {1, 3, 21, 100, 17, 3, 3, 2, 2, 1, 1, 1, 1, 1},   // the stem shape: 3 channels, stride 2
+      {1, 6, 31, 33, 12, 3, 3, 2, 2, 0, 0, 1, 1, 2},    // stride 2 unpadded, groups
+      {1, 10, 9, 11, 8, 1, 1, 2, 2, 0, 0, 1, 1, 1},     // 1x1 stride 2: three phases no tap reaches
+      {1, 8, 14, 14, 16, 2, 2, 2, 2, 0, 0, 1, 1, 1},    // 2x2 stride 2 (patch embedding)
+      {1, 8, 12, 80, 20, 3, 3, 3, 3, 2, 1, 1, 3, 1},    // stride 3, dilation 3 in width
+      {1, 9, 19, 23, 7, 3, 3, 2, 2, 2, 2, 2, 2, 1},     // stride 2, dilation 2: odd pixels get nothing
+      {1, 5, 13, 29, 11, 3, 3, 2, 1, 1, 1, 1, 1, 1},    // stride 2 in height only
+      {1, 16, 2, 2, 24, 3, 3, 2, 2, 1, 1, 1, 1, 1},     // 2x2 map to 1x1
+      {1, 3, 5, 6, 4, 3, 3, 1, 1, 4, 5, 1, 1, 1},       // padding wider than the kernel: negative phase padding
   };
   uint64_t seed = 300;
   for (const Case& k : cases) {
@@ -343,8 +354,9 @@ TEST(ConvDirect, EveryKernelComputesTheStride1InputGradient) {
       Tensor gx = Tensor::full({g.n, g.c, g.h, g.w}, NAN, DType::f32, Device::cpu());
       ops::cpu::conv2d_backward_input_direct(gy, w, gx, g, isa);
       const std::string what = std::string(isa.name) + " c" + std::to_string(k.c) + " o" + std::to_string(k.o) +
-                               " " + std::to_string(k.kh) + "x" + std::to_string(k.kw) + " " +
-                               std::to_string(k.h) + "x" + std::to_string(k.w) + " g" + std::to_string(k.groups);
+                               " " + std::to_string(k.kh) + "x" + std::to_string(k.kw) + " s" +
+                               std::to_string(k.sh) + "x" + std::to_string(k.sw) + " " + std::to_string(k.h) + "x" +
+                               std::to_string(k.w) + " g" + std::to_string(k.groups);
       expect_input_grad_matches_definition(gy, w, gx, g, what);
     }
   }
@@ -392,8 +404,8 @@ TEST(ConvDirect, EveryKernelsGemmNtMatchesFloat64) {
   }
 }
 
-// The float32 entry point takes it where it applies; strides and paddings
-// past the kernel's extent keep the im2col path, float64 the reference.
+// The float32 entry point takes it for dense convolutions; float64 keeps the
+// reference path, depthwise ones their own kernels.
 TEST(ConvDirect, Float32InputGradientTakesTheDirectKernel) {
   const auto* best = ops::cpu::direct::best_isa();
   if (!best) GTEST_SKIP() << "no AVX2/FMA on this CPU";
@@ -406,12 +418,12 @@ TEST(ConvDirect, Float32InputGradientTakesTheDirectKernel) {
   const Tensor gx = ops::conv2d_backward_input(gy, w, {1, 10, 23, 45}, p);
   for (int64_t i = 0; i < gx.numel(); ++i) ASSERT_EQ(gx.data<float>()[i], direct.data<float>()[i]) << i;
   EXPECT_FALSE(ops::cpu::conv2d_backward_input_direct_applies(g, DType::f64));
-  EXPECT_FALSE(ops::cpu::conv2d_backward_input_direct_applies(geometry({1, 4, 9, 11, 3, 3, 3, 2, 2, 1, 1, 1, 1, 1}),
-                                                               DType::f32))
+  EXPECT_TRUE(ops::cpu::conv2d_backward_input_direct_applies(geometry({1, 4, 9, 11, 3, 3, 3, 2, 2, 1, 1, 1, 1, 1}),
+                                                              DType::f32))
       << "stride 2";
-  EXPECT_FALSE(ops::cpu::conv2d_backward_input_direct_applies(geometry({1, 3, 5, 6, 4, 3, 3, 1, 1, 4, 5, 1, 1, 1}),
+  EXPECT_FALSE(ops::cpu::conv2d_backward_input_direct_applies(geometry({1, 8, 16, 16, 8, 3, 3, 1, 1, 1, 1, 1, 1, 8}),
                                                                DType::f32))
-      << "padding wider than the kernel";
+      << "depthwise";
 }
 
 TEST(ConvDirect, Float32ConvolutionTakesTheBestKernel) {
