@@ -17,6 +17,10 @@ each round.
       [--rounds 3] [--iters 3] [--warmup 1] [--build build-cpu] [--json out.json]
 
 issue 22's acceptance: STDC1 and BiSeNetv2 at 4x3x512x512, 2 threads.
+
+--baseline DIR adds a third runner to every round: DIR/bench_train (another
+build, e.g. of the commit before a change), reported beside cudaseg with its
+own ratio to PyTorch, so a before/after comparison shares the rounds too.
 """
 
 import argparse
@@ -58,6 +62,7 @@ def main():
     p.add_argument("--iters", type=int, default=3)
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--build", default="build-cpu", help="build folder holding bench_train")
+    p.add_argument("--baseline", metavar="DIR", help="also time DIR/bench_train (another build) in every round")
     p.add_argument("--json", help="also write the results here")
     a = p.parse_args()
     nets = a.nets.split(",")
@@ -70,7 +75,14 @@ def main():
     common = ["--batch", str(a.batch), "--size", a.size, "--iters", str(a.iters), "--warmup", str(a.warmup)]
     env = dict(os.environ, OPENBLAS_NUM_THREADS=str(a.threads), CUDASEG_NUM_THREADS=str(a.threads),
                OMP_NUM_THREADS=str(a.threads))
-    results = {n: {"cudaseg": [], "pytorch": [], "ratio": [], "load": []} for n in nets}
+    impls = ["cudaseg", "pytorch"]
+    baseline = None
+    if a.baseline:
+        baseline = os.path.join(os.path.abspath(a.baseline), "bench_train")
+        if not os.access(baseline, os.X_OK):
+            p.error(f"{baseline} is missing")
+        impls.append("baseline")
+    results = {n: {k: [] for k in impls + ["ratio", "baseline_ratio", "load"]} for n in nets}
     for r in range(a.rounds):
         for n in nets:
             model = json.dumps(NETS[n])
@@ -79,25 +91,36 @@ def main():
                 "pytorch": [sys.executable, os.path.join(REPO, "tools", "bench_train_torch.py"), "--upstream",
                             a.upstream, "--model", model, "--threads", str(a.threads)] + common,
             }
+            if baseline:
+                cmds["baseline"] = [baseline, "--model", model, "--threads", str(a.threads)] + common
             load = os.getloadavg()[0]
             times = {}
-            for impl in (("cudaseg", "pytorch") if r % 2 == 0 else ("pytorch", "cudaseg")):
+            order = impls[r % len(impls):] + impls[:r % len(impls)]
+            for impl in order:
                 times[impl] = run_json(cmds[impl], env)["step_s"]
             res = results[n]
             res["load"].append(load)
-            for impl in ("cudaseg", "pytorch"):
+            for impl in impls:
                 res[impl].append(times[impl])
             res["ratio"].append(times["pytorch"] / times["cudaseg"])
-            print(f"round {r + 1} {n}: cudaseg {times['cudaseg']:.3f} s, PyTorch {times['pytorch']:.3f} s, "
-                  f"speed ratio {res['ratio'][-1]:.2f}, load {load:.2f}", file=sys.stderr, flush=True)
-    summary = {n: {k: spread(v) for k, v in res.items()} for n, res in results.items()}
+            line = (f"round {r + 1} {n}: cudaseg {times['cudaseg']:.3f} s, PyTorch {times['pytorch']:.3f} s, "
+                    f"speed ratio {res['ratio'][-1]:.2f}")
+            if baseline:
+                res["baseline_ratio"].append(times["pytorch"] / times["baseline"])
+                line += f"; baseline {times['baseline']:.3f} s, its ratio {res['baseline_ratio'][-1]:.2f}"
+            print(f"{line}, load {load:.2f}", file=sys.stderr, flush=True)
+    summary = {n: {k: spread(v) for k, v in res.items() if v} for n, res in results.items()}
     print(f"{a.batch}x3x{a.size}, float32, {a.threads} threads, {a.rounds} rounds of median-of-{a.iters} steps")
-    print("| net | cudaseg s/step | PyTorch s/step | speed ratio (PyTorch time / cudaseg time) | load avg |")
-    print("| --- | --- | --- | --- | --- |")
+    extra = " baseline s/step | baseline speed ratio |" if baseline else ""
+    print(f"| net | cudaseg s/step | PyTorch s/step | speed ratio (PyTorch time / cudaseg time) |{extra} load avg |")
+    print("| --- " * (5 + (2 if baseline else 0)) + "|")
+
+    def cell(v, f="{:.2f}"):
+        return f"{f.format(v['median'])} ({f.format(v['min'])}-{f.format(v['max'])})"
+
     for n, s in summary.items():
-        def cell(v, f="{:.2f}"):
-            return f"{f.format(v['median'])} ({f.format(v['min'])}-{f.format(v['max'])})"
-        print(f"| {n} | {cell(s['cudaseg'])} | {cell(s['pytorch'])} | {cell(s['ratio'])} | "
+        more = f" {cell(s['baseline'])} | {cell(s['baseline_ratio'])} |" if baseline else ""
+        print(f"| {n} | {cell(s['cudaseg'])} | {cell(s['pytorch'])} | {cell(s['ratio'])} |{more} "
               f"{cell(s['load'], '{:.1f}')} |")
     if a.json:
         with open(a.json, "w") as f:
