@@ -92,7 +92,9 @@ def main():
                             a.upstream, "--model", model, "--threads", str(a.threads)] + common,
             }
             if baseline:
-                cmds["baseline"] = [baseline, "--model", model, "--threads", str(a.threads)] + common
+                # CUDASEG_NUM_THREADS sets its threads: a build from before
+                # bench_train had --threads has no such option.
+                cmds["baseline"] = [baseline, "--model", model] + common
             load = os.getloadavg()[0]
             times = {}
             order = impls[r % len(impls):] + impls[:r % len(impls)]
