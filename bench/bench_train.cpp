@@ -112,9 +112,11 @@ int main(int argc, char** argv) {
     std::sort(seconds.begin(), seconds.end());
     const double median = seconds[seconds.size() / 2];
     std::printf("{\"impl\": \"cudaseg\", \"model\": %s, \"batch\": %lld, \"size\": [%lld, %lld], "
-                "\"threads\": %d, \"step_s\": %.4f, \"images_per_s\": %.3f, \"loss\": %.4f}\n",
+                "\"threads\": %d, \"step_s\": %.4f, \"min_step_s\": %.4f, \"images_per_s\": %.3f, "
+                "\"loss\": %.4f}\n",
                 model.dump().c_str(), static_cast<long long>(batch), static_cast<long long>(h),
-                static_cast<long long>(w), num_threads(), median, static_cast<double>(batch) / median, last);
+                static_cast<long long>(w), num_threads(), median, seconds.front(), static_cast<double>(batch) / median,
+                last);
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_train: %s\n", e.what());

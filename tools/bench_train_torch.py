@@ -74,7 +74,7 @@ def main():
     times.sort()
     median = times[len(times) // 2]
     print(json.dumps({"impl": "pytorch " + torch.__version__, "model": config, "batch": a.batch, "size": [h, w],
-                      "threads": a.threads, "step_s": round(median, 4),
+                      "threads": a.threads, "step_s": round(median, 4), "min_step_s": round(times[0], 4),
                       "images_per_s": round(a.batch / median, 3), "loss": round(last, 4)}))
 
 
