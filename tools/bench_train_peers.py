@@ -10,7 +10,9 @@ on random data. The speed ratio (PyTorch's time / cudaseg's, above 1 when
 cudaseg is faster) is taken within a round, so both share whatever else the
 machine was doing then; reported are the median over rounds and the min-max
 across rounds of each time and ratio, and the 1-minute load average before
-each round. Under contention a step's time varies widely, more so for
+each round and the CPU pressure (/proc/pressure/cpu "some avg10": the % of
+time some task waited for a CPU, which also sees other containers on the same
+cores). Under contention a step's time varies widely, more so for
 PyTorch's OpenMP threads than for cudaseg's pool, so the ratio of the fastest
 steps of each round (min_step_s, "best-step ratio") is reported beside that of
 the medians: it is the closer estimate of the speed on an idle machine.
@@ -50,6 +52,20 @@ def run_json(cmd, env):
     raise RuntimeError(f"no JSON line from {' '.join(cmd)}:\n{out.stdout}\n{out.stderr}")
 
 
+def cpu_pressure():
+    """The share of the last 10 s in which some task waited for a CPU
+    (/proc/pressure/cpu, "some avg10"), or None without PSI. Unlike the load
+    average it also sees contention from outside this container."""
+    try:
+        with open("/proc/pressure/cpu") as f:
+            for line in f:
+                if line.startswith("some "):
+                    return float(dict(kv.split("=") for kv in line.split()[1:])["avg10"])
+    except OSError:
+        pass
+    return None
+
+
 def spread(values):
     return {"median": statistics.median(values), "min": min(values), "max": max(values), "rounds": values}
 
@@ -85,7 +101,8 @@ def main():
         if not os.access(baseline, os.X_OK):
             p.error(f"{baseline} is missing")
         impls.append("baseline")
-    results = {n: {k: [] for k in impls + ["ratio", "best_ratio", "baseline_ratio", "load"]} for n in nets}
+    results = {n: {k: [] for k in impls + ["ratio", "best_ratio", "baseline_ratio", "load", "cpu_pressure"]}
+               for n in nets}
     for r in range(a.rounds):
         for n in nets:
             model = json.dumps(NETS[n])
@@ -99,6 +116,7 @@ def main():
                 # bench_train had --threads has no such option.
                 cmds["baseline"] = [baseline, "--model", model] + common
             load = os.getloadavg()[0]
+            pressure = cpu_pressure()
             times, best = {}, {}
             order = impls[r % len(impls):] + impls[:r % len(impls)]
             for impl in order:
@@ -107,6 +125,8 @@ def main():
                 best[impl] = out.get("min_step_s", out["step_s"])
             res = results[n]
             res["load"].append(load)
+            if pressure is not None:
+                res["cpu_pressure"].append(pressure)
             for impl in impls:
                 res[impl].append(times[impl])
             res["ratio"].append(times["pytorch"] / times["cudaseg"])
@@ -117,13 +137,14 @@ def main():
             if baseline:
                 res["baseline_ratio"].append(times["pytorch"] / times["baseline"])
                 line += f"; baseline {times['baseline']:.3f} s, its ratio {res['baseline_ratio'][-1]:.2f}"
-            print(f"{line}, load {load:.2f}", file=sys.stderr, flush=True)
+            psi = "" if pressure is None else f", CPU pressure {pressure:.0f}%"
+            print(f"{line}, load {load:.2f}{psi}", file=sys.stderr, flush=True)
     summary = {n: {k: spread(v) for k, v in res.items() if v} for n, res in results.items()}
     print(f"{a.batch}x3x{a.size}, float32, {a.threads} threads, {a.rounds} rounds of median-of-{a.iters} steps")
     extra = " baseline s/step | baseline speed ratio |" if baseline else ""
     print(f"| net | cudaseg s/step | PyTorch s/step | speed ratio (PyTorch time / cudaseg time) | best-step ratio |"
-          f"{extra} load avg |")
-    print("| --- " * (6 + (2 if baseline else 0)) + "|")
+          f"{extra} load avg | CPU pressure % |")
+    print("| --- " * (7 + (2 if baseline else 0)) + "|")
 
     def cell(v, f="{:.2f}"):
         return f"{f.format(v['median'])} ({f.format(v['min'])}-{f.format(v['max'])})"
@@ -132,7 +153,7 @@ def main():
         more = f" {cell(s['baseline'])} | {cell(s['baseline_ratio'])} |" if baseline else ""
         print(f"| {n} | {cell(s['cudaseg'])} | {cell(s['pytorch'])} | {cell(s['ratio'])} | "
               f"{cell(s['best_ratio'])} |{more} "
-              f"{cell(s['load'], '{:.1f}')} |")
+              f"{cell(s['load'], '{:.1f}')} | {cell(s['cpu_pressure'], '{:.0f}') if 'cpu_pressure' in s else '—'} |")
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"batch": a.batch, "size": a.size, "threads": a.threads, "iters": a.iters,
