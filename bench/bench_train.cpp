@@ -3,7 +3,8 @@
 // update) of a registered net on random data, float32. The default is
 // STDC1 (zh320's STDC, 19 classes, aux heads) at 4x3x256x512 on the CPU.
 // tools/bench_train_torch.py times the same step with the upstream PyTorch
-// model; docs/benchmarks.md records both.
+// model, tools/bench_train_peers.py runs both in interleaved rounds, and
+// docs/benchmarks.md records them.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -17,6 +18,7 @@
 #include "nn/registry.h"
 #include "nn/segnet.h"
 #include "runtime/rng.h"
+#include "runtime/thread_pool.h"
 #include "train/config.h"
 #include "train/losses.h"
 #include "train/optim.h"
@@ -27,10 +29,11 @@ namespace {
 
 void usage(FILE* f) {
   std::fprintf(f,
-               "usage: bench_train [--model JSON] [--batch N] [--size HxW] [--iters N] [--warmup N]\n\n"
+               "usage: bench_train [--model JSON] [--batch N] [--size HxW] [--iters N] [--warmup N]\n"
+               "                   [--threads N]\n\n"
                "Times one SGD training step (CE on main + aux outputs) on the CPU.\n"
                "defaults: --model '{\"name\":\"stdc\",\"encoder_type\":\"stdc1\",\"num_classes\":19,\"use_aux\":true}'\n"
-               "          --batch 4 --size 256x512 --iters 3 --warmup 1\n");
+               "          --batch 4 --size 256x512 --iters 3 --warmup 1, --threads: CUDASEG_NUM_THREADS or the cores\n");
 }
 
 }  // namespace
@@ -38,7 +41,7 @@ void usage(FILE* f) {
 int main(int argc, char** argv) {
   nlohmann::json model = {{"name", "stdc"}, {"encoder_type", "stdc1"}, {"num_classes", 19}, {"use_aux", true}};
   int64_t batch = 4, h = 256, w = 512;
-  int iters = 3, warmup = 1;
+  int iters = 3, warmup = 1, threads = 0;
   try {
     for (int i = 1; i < argc; ++i) {
       const std::string a = argv[i];
@@ -63,6 +66,9 @@ int main(int argc, char** argv) {
         iters = std::stoi(value());
       } else if (a == "--warmup") {
         warmup = std::stoi(value());
+      } else if (a == "--threads") {
+        threads = std::stoi(value());
+        if (threads < 1) throw std::invalid_argument("--threads must be positive");
       } else {
         throw std::invalid_argument("unknown option '" + a + "'");
       }
@@ -73,6 +79,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
+    if (threads > 0) set_num_threads(threads);
     const int64_t classes = model.at("num_classes").get<int64_t>();
     const nn::SegNetPtr net = nn::create_net(model);
     net->train();
@@ -105,9 +112,11 @@ int main(int argc, char** argv) {
     std::sort(seconds.begin(), seconds.end());
     const double median = seconds[seconds.size() / 2];
     std::printf("{\"impl\": \"cudaseg\", \"model\": %s, \"batch\": %lld, \"size\": [%lld, %lld], "
-                "\"step_s\": %.4f, \"images_per_s\": %.3f, \"loss\": %.4f}\n",
+                "\"threads\": %d, \"step_s\": %.4f, \"min_step_s\": %.4f, \"images_per_s\": %.3f, "
+                "\"loss\": %.4f}\n",
                 model.dump().c_str(), static_cast<long long>(batch), static_cast<long long>(h),
-                static_cast<long long>(w), median, static_cast<double>(batch) / median, last);
+                static_cast<long long>(w), num_threads(), median, seconds.front(), static_cast<double>(batch) / median,
+                last);
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_train: %s\n", e.what());

@@ -7,7 +7,11 @@ as cudaseg's SegLoss), backward, SGD (lr 0.01, momentum 0.9, weight decay 5e-4).
 Random float32 images and labels; the median of --iters steps after --warmup.
 Prints one JSON line like bench_train.
 
-  /usr/bin/python3 tools/bench_train_torch.py --upstream /path/to/zh320 [--threads 2]
+  /usr/bin/python3 tools/bench_train_torch.py --upstream /path/to/zh320 [--threads 2] [--profile 25]
+
+--profile N: after the timed steps, one more step under torch.autograd.profiler,
+and its N ops of the largest self CPU time to stderr (the op-by-op view to set
+beside a perf profile of bench_train).
 """
 
 import argparse
@@ -33,6 +37,7 @@ def main():
     p.add_argument("--iters", type=int, default=3)
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--profile", type=int, default=0, metavar="N", help="print the N costliest ops of one more step")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     config = json.loads(a.model)
@@ -62,10 +67,14 @@ def main():
         t0 = time.perf_counter()
         last = step()
         times.append(time.perf_counter() - t0)
+    if a.profile > 0:
+        with torch.autograd.profiler.profile() as prof:
+            step()
+        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=a.profile), file=sys.stderr)
     times.sort()
     median = times[len(times) // 2]
     print(json.dumps({"impl": "pytorch " + torch.__version__, "model": config, "batch": a.batch, "size": [h, w],
-                      "threads": a.threads, "step_s": round(median, 4),
+                      "threads": a.threads, "step_s": round(median, 4), "min_step_s": round(times[0], 4),
                       "images_per_s": round(a.batch / median, 3), "loss": round(last, 4)}))
 
 

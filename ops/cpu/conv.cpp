@@ -63,6 +63,8 @@ void conv2d_forward_act(const Tensor& x, const Tensor& w, const Tensor& bias, co
 void conv2d_backward_input(const Tensor& gy, const Tensor& w, const Tensor& gx, const ConvGeom& g) {
   if (g.depthwise())
     conv2d_backward_input_depthwise(gy, w, gx, g);
+  else if (conv2d_backward_input_direct_applies(g, gx.dtype()))
+    conv2d_backward_input_direct(gy, w, gx, g, *direct::best_isa());
   else
     conv2d_backward_input_dense(gy, w, gx, g);
 }

@@ -34,6 +34,11 @@ struct Isa;
 bool conv2d_direct_applies(const ConvGeom& g, DType dtype);
 void conv2d_forward_direct(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& y, const ConvGeom& g,
                            const direct::Isa& isa, const ConvAct& act = {});
+// A dense convolution's input gradient as direct forwards of gy with the
+// transposed, flipped weights, one per stride phase; whether that applies.
+bool conv2d_backward_input_direct_applies(const ConvGeom& g, DType dtype);
+void conv2d_backward_input_direct(const Tensor& gy, const Tensor& w, const Tensor& gx, const ConvGeom& g,
+                                  const direct::Isa& isa);
 
 // Float32 weights rearranged for a kernel by make(), cached per weight tensor
 // and version (conv_direct.cpp): `layout` and `block` tell the arrangements

@@ -13,10 +13,12 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <type_traits>
 #include <vector>
 
 #include "ops/common.h"
 #include "ops/cpu/conv.h"
+#include "ops/cpu/conv_direct.h"
 #include "ops/cpu/gemm.h"
 #include "runtime/thread_pool.h"
 
@@ -54,15 +56,17 @@ struct Bands {
   size_t col_size() const { return static_cast<size_t>(g.c * g.kh * g.kw * rows * g.wo); }
 };
 
-// col[(c, i, j), (oh - oh0, ow)] = x[c, oh*sh - ph + i*dh, ow*sw - pw + j*dw], zero outside x.
+// col[(c - c0, i, j), (oh - oh0, ow)] = x[c, oh*sh - ph + i*dh, ow*sw - pw + j*dw]
+// for the channels [c0, c1) (all by default), zero outside x.
 template <typename T>
-void im2col(const T* x, T* col, const ConvGeom& g, const Band& b) {
+void im2col(const T* x, T* col, const ConvGeom& g, const Band& b, int64_t c0 = 0, int64_t c1 = -1) {
   const int64_t ncols = b.cols(g);
-  for (int64_t c = 0; c < g.c; ++c) {
+  if (c1 < 0) c1 = g.c;
+  for (int64_t c = c0; c < c1; ++c) {
     const T* xc = x + c * g.h * g.w;
     for (int64_t i = 0; i < g.kh; ++i) {
       for (int64_t j = 0; j < g.kw; ++j) {
-        T* dst = col + ((c * g.kh + i) * g.kw + j) * ncols;
+        T* dst = col + (((c - c0) * g.kh + i) * g.kw + j) * ncols;
         const int64_t xoff = j * g.dw - g.pw;
         int64_t lo, hi;
         valid_range(g.w, g.wo, g.sw, xoff, &lo, &hi);
@@ -153,6 +157,38 @@ void forward(const Tensor& xt, const Tensor& wt, const Tensor& bt, const Tensor&
   });
 }
 
+// The weight gradient's work items: a band of output rows of one image, one
+// group and a slice of its input channels. The product's reduction runs over
+// the band's columns, and gemm_nt_acc's kernel sums each accumulator across
+// its lanes once per band: bands hold at least kWeightCols columns (rows of a
+// 64-pixel map one at a time would pay that sum every 64 products), and
+// channel slices keep the band's columns within kBandBytes.
+constexpr int64_t kWeightCols = 1024;
+
+struct WeightBands {
+  struct Item {
+    Band band;
+    int64_t gr, c0, c1;  // group, its input channels [c0, c1)
+  };
+  const ConvGeom& g;
+  int64_t rows = 1, per_image = 1, slice = 1, slices = 1;
+  WeightBands(const ConvGeom& geom, size_t elem) : g(geom) {
+    const int64_t ho = std::max<int64_t>(g.ho, 1), wo = std::max<int64_t>(g.wo, 1);
+    rows = std::min(ho, (kWeightCols + wo - 1) / wo);
+    per_image = (ho + rows - 1) / rows;
+    const int64_t per_channel = g.kh * g.kw * rows * wo * static_cast<int64_t>(elem);
+    slice = std::clamp<int64_t>(kBandBytes / per_channel, 1, g.cg());
+    slices = (g.cg() + slice - 1) / slice;
+  }
+  int64_t count() const { return g.n * per_image * g.groups * slices; }
+  Item at(int64_t i) const {
+    const int64_t s = i % slices, gr = i / slices % g.groups, b = i / (slices * g.groups);
+    const int64_t oh0 = (b % per_image) * rows;
+    return {{b / per_image, oh0, std::min(g.ho, oh0 + rows)}, gr, s * slice, std::min(g.cg(), (s + 1) * slice)};
+  }
+  size_t col_size() const { return static_cast<size_t>(slice * g.kh * g.kw * rows * g.wo); }
+};
+
 // gx for the bands [i0, i1): GEMM into columns, then scatter them back.
 template <typename T>
 void backward_input_bands(const T* gy, const T* w, T* gx, const ConvGeom& g, const Bands<T>& bands, int64_t i0,
@@ -208,35 +244,41 @@ void backward_input(const Tensor& gyt, const Tensor& wt, const Tensor& gxt, cons
     });
 }
 
+// C += A B^T: the SIMD kernel of gemm_nt_kernel.inc for float32 where this
+// CPU has one, else the BLAS.
+template <typename T>
+void gemm_nt_acc(int64_t m, int64_t n, int64_t k, const T* a, int64_t lda, const T* b, int64_t ldb, T* c,
+                 int64_t ldc) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (const direct::Isa* isa = direct::best_isa()) return isa->gemm_nt(m, n, k, a, lda, b, ldb, c, ldc);
+  }
+  gemm(false, true, m, n, k, T(1), a, lda, b, ldb, T(1), c, ldc);
+}
+
 template <typename T>
 void backward_weight(const Tensor& gyt, const Tensor& xt, const Tensor& gwt, const ConvGeom& g) {
   const T* gy = gyt.data<T>();
   const T* x = xt.data<T>();
   T* gw = gwt.data<T>();
-  const int64_t cg = g.cg(), og = g.og(), kdim = cg * g.kh * g.kw, hw = g.h * g.w, howo = g.ho * g.wo;
+  const int64_t cg = g.cg(), og = g.og(), kk = g.kh * g.kw, kdim = cg * kk, hw = g.h * g.w, howo = g.ho * g.wo;
   std::fill(gw, gw + g.o * kdim, T(0));
-  if (g.pointwise()) {
-    for (int64_t n = 0; n < g.n; ++n)
-      for (int64_t gr = 0; gr < g.groups; ++gr)
-        gemm(false, true, og, cg, hw, T(1), gy + n * g.o * howo + gr * og * hw, hw, x + n * g.c * hw + gr * cg * hw,
-             hw, T(1), gw + gr * og * cg, cg);
-    return;
-  }
-  // Each thread sums its bands into its own partial; the partials are added
-  // in band order afterwards, so the result is the same on every run.
-  const Bands<T> bands(g);
+  // Each thread sums its items into its own partial; the partials are added
+  // in item order afterwards, so the result is the same on every run. A
+  // pointwise convolution's columns are the input rows themselves.
+  const WeightBands wb(g, sizeof(T));
+  const bool pointwise = g.pointwise();
   std::mutex mutex;
   std::map<int64_t, std::vector<T>> partials;
-  parallel_for(0, bands.count(), 1, [&](int64_t i0, int64_t i1) {
-    std::vector<T> col(bands.col_size()), part(static_cast<size_t>(g.o * kdim), T(0));
+  parallel_for(0, wb.count(), 1, [&](int64_t i0, int64_t i1) {
+    std::vector<T> col(pointwise ? 0 : wb.col_size()), part(static_cast<size_t>(g.o * kdim), T(0));
     for (int64_t i = i0; i < i1; ++i) {
-      const Band b = bands.at(i);
-      const int64_t ncols = b.cols(g);
-      const T* gyn = gy + b.n * g.o * howo + b.oh0 * g.wo;
-      im2col(x + b.n * g.c * hw, col.data(), g, b);
-      for (int64_t gr = 0; gr < g.groups; ++gr)
-        gemm(false, true, og, kdim, ncols, T(1), gyn + gr * og * howo, howo, col.data() + gr * kdim * ncols, ncols,
-             T(1), part.data() + gr * og * kdim, kdim);
+      const WeightBands::Item it = wb.at(i);
+      const int64_t ncols = it.band.cols(g), c0 = it.gr * cg + it.c0;
+      const T* gyb = gy + (it.band.n * g.o + it.gr * og) * howo + it.band.oh0 * g.wo;
+      const T* cols = pointwise ? x + (it.band.n * g.c + c0) * hw + it.band.oh0 * g.w : col.data();
+      if (!pointwise) im2col(x + it.band.n * g.c * hw, col.data(), g, it.band, c0, it.gr * cg + it.c1);
+      gemm_nt_acc(og, (it.c1 - it.c0) * kk, ncols, gyb, howo, cols, pointwise ? hw : ncols,
+                  part.data() + it.gr * og * kdim + it.c0 * kk, kdim);
     }
     std::lock_guard<std::mutex> lock(mutex);
     partials.emplace(i0, std::move(part));

@@ -97,6 +97,10 @@ struct Isa {
   // 2 * (tiles + lanes) + 2 floats.
   void (*winograd_cols_input)(const WinogradTiles& a, int64_t row, int64_t t0, int64_t tiles, float* v, float* buf);
   void (*winograd_cols_output)(const WinogradTiles& a, int64_t row, int64_t t0, int64_t tiles, const float* m);
+  // C[m x n] += A[m x k] B[n x k]^T, row-major with row strides lda, ldb,
+  // ldc: the convolution weight gradient's product (gemm_nt_kernel.inc).
+  void (*gemm_nt)(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
+                  float* c, int64_t ldc);
 };
 
 // The best kernel this CPU runs, or null (no AVX2/FMA).
@@ -125,6 +129,10 @@ void winograd_rows_output_avx2(const WinogradTiles& a, const int64_t* rows, int6
                                 const float* m);
 void winograd_cols_input_avx2(const WinogradTiles& a, int64_t row, int64_t t0, int64_t tiles, float* v, float* buf);
 void winograd_cols_output_avx2(const WinogradTiles& a, int64_t row, int64_t t0, int64_t tiles, const float* m);
+void gemm_nt_avx512(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
+                    float* c, int64_t ldc);
+void gemm_nt_avx2(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
+                  float* c, int64_t ldc);
 constexpr int64_t kAvx512Block = 8, kAvx512Lanes = 16;
 constexpr int64_t kAvx2Block = 6, kAvx2Lanes = 8;
 

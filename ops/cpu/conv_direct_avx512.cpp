@@ -12,6 +12,8 @@ namespace {
 struct Avx512 {
   using V = __m512;
   static constexpr int kBlock = kAvx512Block, kLanes = kAvx512Lanes, kMaxPV = 3, kMaxDepthwisePV = 4;
+  // gemm_nt_kernel.inc's block: 16 accumulators and 8 operand vectors.
+  static constexpr int kDotRows = 4, kDotCols = 4;
   static V load(const float* p) { return _mm512_loadu_ps(p); }
   static void store(float* p, V v) { _mm512_storeu_ps(p, v); }
   static V set1(float v) { return _mm512_set1_ps(v); }
@@ -20,6 +22,7 @@ struct Avx512 {
   static V div(V a, V b) { return _mm512_div_ps(a, b); }
   static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
   static V max(V a, V b) { return _mm512_max_ps(a, b); }
+  static float hsum(V v) { return _mm512_reduce_add_ps(v); }
   static V min(V a, V b) { return _mm512_min_ps(a, b); }
   static V sub(V a, V b) { return _mm512_sub_ps(a, b); }
   static V round(V a) { return _mm512_roundscale_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
@@ -45,6 +48,7 @@ struct Avx512 {
 
 #include "ops/cpu/conv_direct_kernel.inc"
 #include "ops/cpu/conv_winograd_kernel.inc"
+#include "ops/cpu/gemm_nt_kernel.inc"
 
 }  // namespace
 
@@ -72,6 +76,10 @@ void winograd_cols_input_avx512(const WinogradTiles& a, int64_t row, int64_t t0,
 }
 void winograd_cols_output_avx512(const WinogradTiles& a, int64_t row, int64_t t0, int64_t tiles, const float* m) {
   winograd_cols_output<Avx512>(a, row, t0, tiles, m);
+}
+void gemm_nt_avx512(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
+                    float* c, int64_t ldc) {
+  gemm_nt<Avx512>(m, n, k, a, lda, b, ldb, c, ldc);
 }
 
 }  // namespace cudaseg::ops::cpu::direct

@@ -26,6 +26,23 @@ void log_softmax_strided(const T* x, int64_t xs, T* y, int64_t ys, int64_t c_cou
   for (int64_t c = 0; c < c_count; ++c) y[c * ys] = x[c * xs] * inv_temp - lse;
 }
 
+// Positions are taken a tile of one image's row-major positions at a time,
+// classes outer and positions inner: a class plane lies H*W elements from the
+// next, so walking the classes of one position at a time touched C pages per
+// position and ran the loss 4x slower at 512x512.
+constexpr int64_t kTile = 256;
+
+template <typename F>
+void for_each_tile(int64_t n, int64_t s, F f) {
+  const int64_t per_image = (s + kTile - 1) / kTile;
+  parallel_for(0, n * per_image, 1, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t i = b / per_image, j0 = (b % per_image) * kTile;
+      f(i, j0, std::min(s, j0 + kTile));
+    }
+  });
+}
+
 template <typename T>
 T upstream_at(const UpstreamGrad& g, const T* pg, T g0, int64_t i) {
   return g.per_element ? pg[i] * static_cast<T>(g.factor) : g0;
@@ -43,16 +60,28 @@ double cross_entropy_per_position(const Tensor& logits, const Tensor& target, co
     T* l = loss.data<T>();
     const int64_t* t = target.data<int64_t>();
     const T* w = weight.defined() ? weight.data<T>() : nullptr;
-    parallel_for(0, n * s, std::max<int64_t>(1, 2048 / std::max<int64_t>(c_count, 1)), [&](int64_t p0, int64_t p1) {
-      for (int64_t p = p0; p < p1; ++p) {
-        const int64_t i = p / s, j = p % s, base = i * c_count * s + j;
-        log_softmax_strided(x + base, s, lp + base, s, c_count);
-        const int64_t tc = t[p];
-        if (tc == ignore_index) {
-          l[p] = 0;
-          continue;
-        }
-        l[p] = -(w ? w[tc] : T(1)) * lp[base + tc * s];
+    for_each_tile(n, s, [&](int64_t i, int64_t j0, int64_t j1) {
+      const int64_t len = j1 - j0, base = i * c_count * s + j0;
+      T mx[kTile], total[kTile];
+      std::fill(mx, mx + len, -std::numeric_limits<T>::infinity());
+      std::fill(total, total + len, T(0));
+      for (int64_t c = 0; c < c_count; ++c) {
+        const T* xc = x + base + c * s;
+        for (int64_t k = 0; k < len; ++k) mx[k] = std::max(mx[k], xc[k]);
+      }
+      for (int64_t c = 0; c < c_count; ++c) {
+        const T* xc = x + base + c * s;
+        for (int64_t k = 0; k < len; ++k) total[k] += std::exp(xc[k] - mx[k]);
+      }
+      for (int64_t k = 0; k < len; ++k) total[k] = mx[k] + std::log(total[k]);
+      for (int64_t c = 0; c < c_count; ++c) {
+        const T* xc = x + base + c * s;
+        T* lc = lp + base + c * s;
+        for (int64_t k = 0; k < len; ++k) lc[k] = xc[k] - total[k];
+      }
+      for (int64_t k = 0; k < len; ++k) {
+        const int64_t p = i * s + j0 + k, tc = t[p];
+        l[p] = tc == ignore_index ? T(0) : -(w ? w[tc] : T(1)) * lp[base + k + tc * s];
       }
     });
     // Summed serially so the divisor does not depend on the thread count.
@@ -74,18 +103,22 @@ void cross_entropy_backward_upstream(const Tensor& log_probs, const Tensor& targ
     const T* w = weight.defined() ? weight.data<T>() : nullptr;
     const T* pg = grad.per_element ? grad.grad.data<T>() : nullptr;
     const T g0 = grad.per_element ? T(0) : static_cast<T>(grad.grad.item() * grad.factor);
-    parallel_for(0, n * s, std::max<int64_t>(1, 2048 / std::max<int64_t>(c_count, 1)), [&](int64_t p0, int64_t p1) {
-      for (int64_t p = p0; p < p1; ++p) {
-        const int64_t i = p / s, j = p % s, base = i * c_count * s + j;
-        const int64_t tc = t[p];
-        if (tc == ignore_index) {
-          for (int64_t c = 0; c < c_count; ++c) o[base + c * s] = 0;
-          continue;
-        }
-        const T g = upstream_at(grad, pg, g0, p) * (w ? w[tc] : T(1));
-        for (int64_t c = 0; c < c_count; ++c) o[base + c * s] = g * std::exp(lp[base + c * s]);
-        o[base + tc * s] -= g;
+    for_each_tile(n, s, [&](int64_t i, int64_t j0, int64_t j1) {
+      const int64_t len = j1 - j0, base = i * c_count * s + j0;
+      T g[kTile];
+      bool ignored[kTile];
+      for (int64_t k = 0; k < len; ++k) {
+        const int64_t p = i * s + j0 + k, tc = t[p];
+        ignored[k] = tc == ignore_index;
+        g[k] = ignored[k] ? T(0) : upstream_at(grad, pg, g0, p) * (w ? w[tc] : T(1));
       }
+      for (int64_t c = 0; c < c_count; ++c) {
+        const T* lc = lp + base + c * s;
+        T* oc = o + base + c * s;
+        for (int64_t k = 0; k < len; ++k) oc[k] = ignored[k] ? T(0) : g[k] * std::exp(lc[k]);
+      }
+      for (int64_t k = 0; k < len; ++k)
+        if (!ignored[k]) o[base + k + t[i * s + j0 + k] * s] -= g[k];
     });
   });
 }

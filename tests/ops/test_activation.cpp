@@ -173,6 +173,32 @@ TEST(ActivationOps, BackwardMatchesNaiveIncludingPyTorchKinkConventions) {
   }
 }
 
+// relu's and hardtanh's masked gradient is PyTorch's threshold_backward: +0
+// where masked, whatever the incoming gradient (negative or NaN), in both
+// float types and over more elements than one thread's share.
+TEST(ActivationOps, MaskedGradientIsPositiveZero) {
+  for (DType dt : {DType::f32, DType::f64}) {
+    const int64_t n = 100003;
+    std::vector<double> xv(n), gv(n);
+    for (int64_t i = 0; i < n; ++i) {
+      xv[i] = (i % 3 == 0) ? 0.5 : -0.5;
+      gv[i] = (i % 5 == 0) ? NAN : -1.0;
+    }
+    const Tensor x = Tensor::from_vector(xv, {n}, dt), g = Tensor::from_vector(gv, {n}, dt);
+    for (const Tensor& got : {ops::relu_backward(g, x), ops::hardtanh_backward(g, x, 0.0, 1.0)}) {
+      const std::vector<double> v = got.to_vector();
+      for (int64_t i = 0; i < n; ++i) {
+        if (i % 3 == 0) {
+          ASSERT_TRUE(std::isnan(gv[i]) ? std::isnan(v[i]) : v[i] == gv[i]) << i;
+        } else {
+          ASSERT_EQ(v[i], 0.0) << i;
+          ASSERT_FALSE(std::signbit(v[i])) << i << " " << dtype_name(dt);
+        }
+      }
+    }
+  }
+}
+
 TEST(ActivationOps, KinkDerivativesAreThoseOfPyTorch) {
   // Values printed by PyTorch 1.13 for x = [-3, 0, 3, -1, 6] and grad 1.
   const Tensor x = Tensor::from_vector({-3, 0, 3, -1, 6}, {5}, DType::f64), one = Tensor::ones({5}, DType::f64);

@@ -160,6 +160,13 @@ TEST(Conv2d, Depthwise) {
   check_case({{1, 5, 13, 11}, {5, 1, 7, 7}, params({1, 1}, {3, 3}, {1, 1}, 5)}, 19);
 }
 
+// The CPU weight gradient runs in bands of output rows and slices of input
+// channels: several of each per image, groups, a partial last band and slice.
+TEST(Conv2d, WeightGradientOverBandsAndChannelSlices) {
+  check_case({{2, 40, 30, 70}, {24, 40, 3, 3}, params({1, 1}, {1, 1})}, 40);
+  check_case({{1, 36, 33, 90}, {8, 18, 3, 3}, params({2, 1}, {1, 2}, {1, 2}, 2)}, 41);
+}
+
 TEST(Conv2d, AsymmetricKernels) {
   check_case({{2, 4, 7, 13}, {3, 4, 1, 7}, params({1, 1}, {0, 3})}, 20);
   check_case({{2, 4, 13, 7}, {3, 4, 7, 1}, params({1, 1}, {3, 0})}, 21);

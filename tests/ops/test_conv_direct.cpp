@@ -80,10 +80,10 @@ std::vector<ops::cpu::direct::Isa> isas_of_this_cpu() {
   const bool fma = __builtin_cpu_supports("fma");
   if (fma && __builtin_cpu_supports("avx512f")) out.push_back({"avx512", kAvx512Block, kAvx512Lanes, run_avx512, run_depthwise_avx512, gelu_avx512, elu_avx512,
                      winograd_input_avx512, winograd_output_avx512, winograd_rows_input_avx512,
-                     winograd_rows_output_avx512, winograd_cols_input_avx512, winograd_cols_output_avx512});
+                     winograd_rows_output_avx512, winograd_cols_input_avx512, winograd_cols_output_avx512, gemm_nt_avx512});
   if (fma && __builtin_cpu_supports("avx2")) out.push_back({"avx2", kAvx2Block, kAvx2Lanes, run_avx2, run_depthwise_avx2, gelu_avx2, elu_avx2,
                      winograd_input_avx2, winograd_output_avx2, winograd_rows_input_avx2,
-                     winograd_rows_output_avx2, winograd_cols_input_avx2, winograd_cols_output_avx2});
+                     winograd_rows_output_avx2, winograd_cols_input_avx2, winograd_cols_output_avx2, gemm_nt_avx2});
 #endif
   return out;
 }
@@ -279,6 +279,155 @@ TEST(ConvDirect, PackedWeightsFollowInPlaceWritesToTheWeight) {
       expect_matches_definition(x, w, b, y, g, isa.name);
     }
   }
+}
+
+// Checks gx, the input gradient of conv(x, w) at gy, against the float64 sum
+// of each input's terms, within gamma_K * sum |term| for its K terms.
+void expect_input_grad_matches_definition(const Tensor& gy, const Tensor& w, const Tensor& gx, const ConvGeom& g,
+                                          const std::string& what) {
+  const float *pg = gy.data<float>(), *pw = w.data<float>(), *px = gx.data<float>();
+  const int64_t cg = g.cg(), og = g.og(), terms = og * g.kh * g.kw;
+  const double u = std::ldexp(1.0, -24), gamma = terms * u / (1 - terms * u);
+  std::vector<double> sum(static_cast<size_t>(gx.numel()), 0.0), mag(sum.size(), 0.0);
+  for (int64_t n = 0; n < g.n; ++n)
+    for (int64_t o = 0; o < g.o; ++o)
+      for (int64_t oh = 0; oh < g.ho; ++oh)
+        for (int64_t ow = 0; ow < g.wo; ++ow)
+          for (int64_t c = 0; c < cg; ++c)
+            for (int64_t i = 0; i < g.kh; ++i)
+              for (int64_t j = 0; j < g.kw; ++j) {
+                const int64_t ih = oh * g.sh - g.ph + i * g.dh, iw = ow * g.sw - g.pw + j * g.dw;
+                if (ih < 0 || ih >= g.h || iw < 0 || iw >= g.w) continue;
+                const size_t at = static_cast<size_t>(((n * g.c + o / og * cg + c) * g.h + ih) * g.w + iw);
+                const double t = static_cast<double>(pw[((o * cg + c) * g.kh + i) * g.kw + j]) *
+                                 pg[((n * g.o + o) * g.ho + oh) * g.wo + ow];
+                sum[at] += t;
+                mag[at] += std::fabs(t);
+              }
+  int64_t bad = 0;
+  for (size_t k = 0; k < sum.size(); ++k)
+    if (!(std::fabs(px[k] - sum[k]) <= gamma * mag[k]) && ++bad <= 3)
+      ADD_FAILURE() << what << ": gx[" << k << "] = " << px[k] << ", definition " << sum[k] << " (bound "
+                    << gamma * mag[k] << ")";
+  EXPECT_EQ(bad, 0) << what;
+}
+
+// The input gradient of a dense convolution as direct forwards of gy with
+// flipped, transposed weights, one per stride phase: every kernel of this
+// CPU, on the geometries the zoo's backward takes (3x3 and 1x1, dilated,
+// grouped, channel counts off the block, one output channel, 1-pixel maps,
+// padding up to the kernel's extent and none at all; strides 2 and 3 with odd
+// and even sizes, phases no tap reaches, strides differing per axis).
+TEST(ConvDirect, EveryKernelComputesTheInputGradient) {
+  const auto isas = isas_of_this_cpu();
+  if (isas.empty()) GTEST_SKIP() << "no AVX2/FMA on this CPU";
+  set_num_threads(2);
+  const Case cases[] = {
+      // n  c   h    w    o  kh kw sh sw ph pw dh dw groups
+      {1, 5, 13, 29, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1},     // 3x3, channels off the block both ways
+      {2, 6, 17, 40, 10, 3, 1, 1, 1, 1, 0, 1, 1, 1},    // 3x1, batch 2
+      {1, 8, 20, 70, 9, 1, 3, 1, 1, 0, 2, 1, 2, 1},     // dilated 1x3
+      {1, 16, 40, 100, 16, 3, 3, 1, 1, 2, 2, 2, 2, 1},  // dilation 2, padding 2
+      {1, 12, 16, 50, 8, 5, 5, 1, 1, 4, 4, 2, 2, 4},    // dilated 5x5, 4 groups of 2 outputs
+      {1, 9, 10, 61, 5, 1, 1, 1, 1, 0, 0, 1, 1, 1},     // pointwise
+      {2, 12, 14, 14, 30, 1, 1, 1, 1, 0, 0, 1, 1, 2},   // pointwise, groups, batch 2
+      {1, 176, 7, 7, 40, 1, 1, 1, 1, 0, 0, 1, 1, 1},    // pointwise on a 7x7 map
+      {1, 24, 96, 130, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1},  // several bands per thread
+      {1, 20, 9, 11, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1},     // one output channel: a depthwise-shaped gradient
+      {2, 10, 1, 1, 12, 3, 3, 1, 1, 1, 1, 1, 1, 1},     // 1-pixel map, 3x3
+      {1, 10, 1, 1, 12, 1, 1, 1, 1, 0, 0, 1, 1, 1},     // 1-pixel map, 1x1
+      {1, 6, 12, 23, 9, 3, 3, 1, 1, 0, 0, 1, 1, 3},     // unpadded 3x3, groups
+      {1, 64, 16, 16, 19, 3, 3, 1, 1, 1, 1, 1, 1, 1},   // a head: 64 -> 19 classes on a small map
+      {2, 12, 17, 40, 20, 3, 3, 2, 2, 1, 1, 1, 1, 1},   // 3x3 stride 2: odd rows, even columns
+      {1, 3, 21, 100, 17, 3, 3, 2, 2, 1, 1, 1, 1, 1},   // the stem shape: 3 channels, stride 2
+      {1, 6, 31, 33, 12, 3, 3, 2, 2, 0, 0, 1, 1, 2},    // stride 2 unpadded, groups
+      {1, 10, 9, 11, 8, 1, 1, 2, 2, 0, 0, 1, 1, 1},     // 1x1 stride 2: three phases no tap reaches
+      {1, 8, 14, 14, 16, 2, 2, 2, 2, 0, 0, 1, 1, 1},    // 2x2 stride 2 (patch embedding)
+      {1, 8, 12, 80, 20, 3, 3, 3, 3, 2, 1, 1, 3, 1},    // stride 3, dilation 3 in width
+      {1, 9, 19, 23, 7, 3, 3, 2, 2, 2, 2, 2, 2, 1},     // stride 2, dilation 2: odd pixels get nothing
+      {1, 5, 13, 29, 11, 3, 3, 2, 1, 1, 1, 1, 1, 1},    // stride 2 in height only
+      {1, 16, 2, 2, 24, 3, 3, 2, 2, 1, 1, 1, 1, 1},     // 2x2 map to 1x1
+      {1, 3, 5, 6, 4, 3, 3, 1, 1, 4, 5, 1, 1, 1},       // padding wider than the kernel: negative phase padding
+  };
+  uint64_t seed = 300;
+  for (const Case& k : cases) {
+    const ConvGeom g = geometry(k);
+    ASSERT_TRUE(ops::cpu::conv2d_backward_input_direct_applies(g, DType::f32));
+    const Tensor gy = uniform({g.n, g.o, g.ho, g.wo}, seed++), w = uniform({g.o, g.cg(), g.kh, g.kw}, seed++);
+    for (const auto& isa : isas) {
+      Tensor gx = Tensor::full({g.n, g.c, g.h, g.w}, NAN, DType::f32, Device::cpu());
+      ops::cpu::conv2d_backward_input_direct(gy, w, gx, g, isa);
+      const std::string what = std::string(isa.name) + " c" + std::to_string(k.c) + " o" + std::to_string(k.o) +
+                               " " + std::to_string(k.kh) + "x" + std::to_string(k.kw) + " s" +
+                               std::to_string(k.sh) + "x" + std::to_string(k.sw) + " " + std::to_string(k.h) + "x" +
+                               std::to_string(k.w) + " g" + std::to_string(k.groups);
+      expect_input_grad_matches_definition(gy, w, gx, g, what);
+    }
+  }
+}
+
+// C += A B^T (the weight gradient's product) of every kernel of this CPU
+// against float64 sums: block edges in m and n, reductions off the vector
+// width and longer than a k-chunk, row strides wider than the rows, and the
+// accumulation into what C held.
+TEST(ConvDirect, EveryKernelsGemmNtMatchesFloat64) {
+  const auto isas = isas_of_this_cpu();
+  if (isas.empty()) GTEST_SKIP() << "no AVX2/FMA on this CPU";
+  struct Dims {
+    int64_t m, n, k;
+  };
+  uint64_t seed = 500;
+  for (const Dims d : {Dims{1, 1, 1}, Dims{4, 4, 16}, Dims{7, 5, 37}, Dims{13, 11, 2500}, Dims{128, 27, 1024},
+                       Dims{3, 9, 7}}) {
+    const int64_t lda = d.k + 3, ldb = d.k + 5, ldc = d.n + 2;
+    const Tensor a = uniform({d.m, lda}, seed++), b = uniform({d.n, ldb}, seed++), c0 = uniform({d.m, ldc}, seed++);
+    for (const auto& isa : isas) {
+      Tensor c = c0.clone();
+      isa.gemm_nt(d.m, d.n, d.k, a.data<float>(), lda, b.data<float>(), ldb, c.data<float>(), ldc);
+      const double u = std::ldexp(1.0, -24), gamma = (d.k + 1) * u / (1 - (d.k + 1) * u);
+      int64_t bad = 0;
+      for (int64_t i = 0; i < d.m; ++i)
+        for (int64_t j = 0; j < ldc; ++j) {
+          const float before = c0.data<float>()[i * ldc + j], got = c.data<float>()[i * ldc + j];
+          if (j >= d.n) {
+            EXPECT_EQ(got, before) << isa.name << ": C[" << i << "," << j << "] past n was written";
+            continue;
+          }
+          double sum = before, mag = std::fabs(before);
+          for (int64_t t = 0; t < d.k; ++t) {
+            const double p = static_cast<double>(a.data<float>()[i * lda + t]) * b.data<float>()[j * ldb + t];
+            sum += p;
+            mag += std::fabs(p);
+          }
+          if (!(std::fabs(got - sum) <= gamma * mag) && ++bad <= 3)
+            ADD_FAILURE() << isa.name << " " << d.m << "x" << d.n << "x" << d.k << ": C[" << i << "," << j
+                          << "] = " << got << ", float64 " << sum;
+        }
+      EXPECT_EQ(bad, 0) << isa.name;
+    }
+  }
+}
+
+// The float32 entry point takes it for dense convolutions; float64 keeps the
+// reference path, depthwise ones their own kernels.
+TEST(ConvDirect, Float32InputGradientTakesTheDirectKernel) {
+  const auto* best = ops::cpu::direct::best_isa();
+  if (!best) GTEST_SKIP() << "no AVX2/FMA on this CPU";
+  const ConvGeom g = geometry({1, 10, 23, 45, 12, 3, 3, 1, 1, 1, 1, 1, 1, 1});
+  const Tensor gy = uniform({1, 12, g.ho, g.wo}, 17), w = uniform({12, 10, 3, 3}, 18);
+  Tensor direct = Tensor::empty({1, 10, 23, 45});
+  ops::cpu::conv2d_backward_input_direct(gy, w, direct, g, *best);
+  ops::Conv2dParams p;
+  p.padding = {1, 1};
+  const Tensor gx = ops::conv2d_backward_input(gy, w, {1, 10, 23, 45}, p);
+  for (int64_t i = 0; i < gx.numel(); ++i) ASSERT_EQ(gx.data<float>()[i], direct.data<float>()[i]) << i;
+  EXPECT_FALSE(ops::cpu::conv2d_backward_input_direct_applies(g, DType::f64));
+  EXPECT_TRUE(ops::cpu::conv2d_backward_input_direct_applies(geometry({1, 4, 9, 11, 3, 3, 3, 2, 2, 1, 1, 1, 1, 1}),
+                                                              DType::f32))
+      << "stride 2";
+  EXPECT_FALSE(ops::cpu::conv2d_backward_input_direct_applies(geometry({1, 8, 16, 16, 8, 3, 3, 1, 1, 1, 1, 1, 1, 8}),
+                                                               DType::f32))
+      << "depthwise";
 }
 
 TEST(ConvDirect, Float32ConvolutionTakesTheBestKernel) {

@@ -71,6 +71,41 @@ TEST(Loss, CrossEntropyEachReductionWithWeightsAndIgnore) {
                         1e-12, 1e-12));
 }
 
+// The CPU kernels take positions in tiles of one image: maps larger than a
+// tile and not a multiple of it, in float32 and float64, forward and backward.
+TEST(Loss, CrossEntropyAcrossPositionTiles) {
+  for (DType dt : {DType::f64, DType::f32}) {
+    const Tensor logits = randn({3, 19, 23, 29}, 11).to(dt);
+    const Tensor target = class_targets({3, 23, 29}, 19, 12, 255, 9);
+    const Tensor weight = uniform({19}, 0.5, 2.0, 13).to(dt);
+    double tw = 0;
+    const std::vector<double> ref = naive_ce(logits, target, weight.to_vector(), 255, &tw);
+    ops::CrossEntropyOptions o;
+    o.weight = weight;
+    o.ignore_index = 255;
+    o.reduction = Reduction::none;
+    const double tol = dt == DType::f64 ? 1e-12 : 2e-6;
+    EXPECT_TRUE(all_close(ops::cross_entropy(logits, target, o), Tensor::from_vector(ref, {3, 23, 29}, dt), tol, tol));
+    o.reduction = Reduction::mean;
+    const ops::CrossEntropyForward f = ops::cross_entropy_forward(logits, target, o);
+    const Tensor g = ops::cross_entropy_backward(scalar(2.0).to(dt), f.log_probs, target, o, f.total_weight);
+    // 2 w[t] (softmax - onehot(t)) / tw per position, 0 where ignored.
+    const std::vector<double> x = logits.to_vector(), t = target.to_vector(), w = weight.to_vector();
+    std::vector<double> expect(x.size(), 0.0);
+    const int64_t c = 19, s = 23 * 29;
+    for (int64_t i = 0; i < 3; ++i)
+      for (int64_t j = 0; j < s; ++j) {
+        const int64_t tc = static_cast<int64_t>(t[i * s + j]);
+        if (tc == 255) continue;
+        double total = 0;
+        for (int64_t k = 0; k < c; ++k) total += std::exp(x[(i * c + k) * s + j]);
+        for (int64_t k = 0; k < c; ++k)
+          expect[(i * c + k) * s + j] = 2 * w[tc] * (std::exp(x[(i * c + k) * s + j]) / total - (k == tc)) / tw;
+      }
+    EXPECT_TRUE(all_close(g, Tensor::from_vector(expect, logits.shape(), dt), tol, tol));
+  }
+}
+
 TEST(Loss, CrossEntropyTwoDimensionalDefaults) {
   const Tensor logits = randn({9, 4}, 4);
   const Tensor target = class_targets({9}, 4, 5);
