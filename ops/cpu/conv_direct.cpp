@@ -288,12 +288,15 @@ void conv2d_forward_direct(const Tensor& xt, const Tensor& wt, const Tensor& bt,
   }
   // Output rows narrower than a strip of the widest kernel (3 vectors: the
   // 28-, 14- and 7-pixel rows of a 224x224 input's strided downsamplings)
-  // would leave most of its lanes idle: the input is unfolded into
-  // [cg * taps][ho * wo] per image and group, whose rows are what the packed
-  // weights' [cg][taps] order expects, and run as a pointwise convolution
-  // over the flattened output.
+  // and not a whole number of vectors would leave most of its lanes idle:
+  // the input is unfolded into [cg * taps][ho * wo] per image and group,
+  // whose rows are what the packed weights' [cg][taps] order expects, and
+  // run as a pointwise convolution over the flattened output. Rows of whole
+  // vectors (the 16- and 32-pixel rows of a 512x512 input's deep layers) fill
+  // a narrower strip and stay banded: 1.2x to 1.8x faster than unfolded,
+  // whose copy is nine times the input for a 3x3.
   const int64_t unfolded = g.n * g.c * taps * g.ho * g.wo;
-  if (!depthwise && g.wo < 3 * lanes && unfolded <= kMaxUnfoldedFloats) {
+  if (!depthwise && g.wo < 3 * lanes && g.wo % lanes != 0 && unfolded <= kMaxUnfoldedFloats) {
     std::vector<float> cols(static_cast<size_t>(unfolded));
     const int64_t howo = g.ho * g.wo;
     parallel_for(0, g.n * g.c, 1, [&](int64_t p0, int64_t p1) {

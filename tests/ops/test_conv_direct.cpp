@@ -112,6 +112,8 @@ const Case kCases[] = {
     {1, 6, 31, 101, 12, 3, 3, 2, 2, 0, 0, 1, 1, 2},    // stride 2, groups, 50-pixel rows
     {1, 12, 16, 120, 8, 5, 5, 1, 1, 4, 4, 2, 2, 4},    // dilated 5x5, 4 groups, 120-pixel rows
     {1, 4, 9, 200, 3, 3, 3, 2, 2, 1, 1, 1, 1, 1},      // stride 2, 100-pixel rows
+    {2, 10, 9, 32, 12, 3, 3, 1, 1, 1, 1, 1, 1, 1},     // 32-pixel rows: whole vectors stay banded
+    {1, 7, 6, 32, 9, 3, 3, 2, 2, 1, 1, 1, 1, 1},       // stride 2 to 16-pixel rows, banded
     // depthwise (one input channel per group): the depthwise kernel
     {1, 16, 20, 70, 16, 3, 3, 1, 1, 1, 1, 1, 1, 16},   // 3x3
     {2, 8, 17, 53, 16, 3, 3, 2, 2, 1, 1, 1, 1, 8},     // channel multiplier 2, stride 2
