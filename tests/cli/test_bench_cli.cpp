@@ -1,9 +1,7 @@
 // rtseg_bench: a run from a config and from a checkpoint, the reported
 // parameter and MAC counts against hand-computed values, the per-layer
 // table, and its usage and runtime errors.
-#include <algorithm>
 #include <fstream>
-#include <thread>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -50,13 +48,12 @@ TEST(BenchCli, ConfigRunReportsParamsAndMacs) {
   EXPECT_FALSE(j["graph_replayed"].get<bool>());
 }
 
-// The process's CPU time per forward, in milliseconds like the latency: at
-// one thread about the wall time of the same forward (another process's
-// share of the machine lengthens the wall time only). Bounded by the cores
-// times it: in a test process other threads can run beside the forward (CI
-// measured 2.67 ms of CPU time in a 1.87 ms forward under load), and a unit
-// slip (seconds, microseconds) or a sum over the iterations would be far
-// outside.
+// The process's CPU time per forward, in milliseconds like the latency. How
+// close the two are depends on the machine (other processes lengthen the
+// wall time only) and on what else the test process runs (CI measured 2.67
+// ms of CPU time in a 1.87 ms forward, a local run twice the wall time), so
+// the check is the unit: a slip to seconds or microseconds, or a sum over the
+// iterations, is far outside 100x either way.
 TEST(BenchCli, CpuTimePerForwardIsReportedInMilliseconds) {
   it::register_test_net();
   wt::TempDir dir;
@@ -68,8 +65,9 @@ TEST(BenchCli, CpuTimePerForwardIsReportedInMilliseconds) {
   const double cpu_min = j["cpu_ms"]["min"].get<double>(), cpu_p50 = j["cpu_ms"]["p50"].get<double>();
   EXPECT_GT(cpu_min, 0.0);
   EXPECT_LE(cpu_min, cpu_p50);
-  const double cores = std::max(2u, std::thread::hardware_concurrency());
-  EXPECT_LE(cpu_p50, cores * j["latency_ms"]["p50"].get<double>());
+  const double latency = j["latency_ms"]["p50"].get<double>();
+  EXPECT_LT(cpu_p50, 100 * latency);
+  EXPECT_GT(cpu_p50, latency / 100);
   const auto text = it::bench({"--config", dir.file("c.json"), "--size", "16x16", "--iters", "1", "--threads", "1"});
   ASSERT_EQ(text.status, 0) << text.err;
   EXPECT_NE(text.out.find("CPU time per forward p50 "), std::string::npos) << text.out;
