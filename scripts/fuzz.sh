@@ -32,7 +32,7 @@ cmake --build "$build" -j"$jobs" --target "${harnesses[@]/#/fuzz_}"
 seeds_of() {
   case "$1" in
     zip|pth) echo "$root/tests/data/pth" ;;
-    image) echo "$root/tests/data/images" ;;
+    image) echo "$root/tests/data/images"; echo "$root/tests/fuzz/corpus/image" ;;
     json) echo "$root/nets" ;;
     config) echo "$root/nets"; echo "$root/tests/fuzz/corpus/config" ;;
     *) echo "$root/tests/fuzz/corpus/$1" ;;
