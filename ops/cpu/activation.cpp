@@ -25,25 +25,16 @@ constexpr int64_t kGrain = 1 << 14;
 
 double sigmoid_of(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 
-// out[i] = f(x[i]), computed in double.
-template <typename T, typename F>
+// out[i] = f(x[i]), computed in C: double by default; T itself for the
+// activations that only compare and select (exact in any precision, the same
+// bits as through double), a loop the compiler vectorises where the double
+// round trip does not.
+template <typename T, typename C = double, typename F>
 void map1(const Tensor& x, const Tensor& out, F f) {
   const T* px = x.data<T>();
   T* po = out.data<T>();
   parallel_for(0, x.numel(), kGrain, [&](int64_t s, int64_t e) {
-    for (int64_t i = s; i < e; ++i) po[i] = static_cast<T>(f(static_cast<double>(px[i])));
-  });
-}
-
-// out[i] = f(x[i]) in T itself, for the activations that only compare and
-// select (exact in any precision: the same bits as map1's double): a loop
-// the compiler vectorises, where the double round trip does not.
-template <typename T, typename F>
-void map1_exact(const Tensor& x, const Tensor& out, F f) {
-  const T* px = x.data<T>();
-  T* po = out.data<T>();
-  parallel_for(0, x.numel(), kGrain, [&](int64_t s, int64_t e) {
-    for (int64_t i = s; i < e; ++i) po[i] = f(px[i]);
+    for (int64_t i = s; i < e; ++i) po[i] = static_cast<T>(f(static_cast<C>(px[i])));
   });
 }
 
@@ -81,7 +72,7 @@ template <typename T>
 void forward_typed(const ActivationArgs& args, const Tensor& x, const Tensor& out) {
   const double a = args.a, b = args.b;
   switch (args.kind) {
-    case Activation::relu: return map1_exact<T>(x, out, [](T v) { return v < T(0) ? T(0) : v; });
+    case Activation::relu: return map1<T, T>(x, out, [](T v) { return v < T(0) ? T(0) : v; });
     case Activation::leaky_relu: return map1<T>(x, out, [a](double v) { return v > 0 ? v : a * v; });
     case Activation::elu: return map1<T>(x, out, [a](double v) { return v > 0 ? v : a * std::expm1(v); });
     case Activation::celu:
