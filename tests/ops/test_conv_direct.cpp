@@ -143,26 +143,33 @@ TEST(ConvDirect, EveryKernelOfThisCpuMatchesTheDefinition) {
 }
 
 // The activation applied in registers before the store equals the PReLU and
-// clamp ops applied to the stored output, bit for bit, for every kernel,
-// dense and depthwise.
+// clamp ops applied to the stored output, bit for bit, for every kernel:
+// dense and depthwise, and after Winograd's output transforms (3x3, 3x1
+// dilated, 1x3).
 TEST(ConvDirect, EveryKernelAppliesTheFusedActivationAsTheOpsDo) {
   const auto isas = isas_of_this_cpu();
   if (isas.empty()) GTEST_SKIP() << "no AVX2/FMA on this CPU";
-  for (const int64_t groups : {1, 6}) {
-    const Case k{2, 6, 15, 53, 12, 3, 3, 1, 1, 1, 1, 1, 1, groups};
+  const Case cases[] = {
+      {2, 6, 15, 53, 12, 3, 3, 1, 1, 1, 1, 1, 1, 1}, {2, 6, 15, 53, 12, 3, 3, 1, 1, 1, 1, 1, 1, 6},
+      {1, 48, 11, 37, 56, 3, 3, 1, 1, 1, 1, 1, 1, 1}, {1, 48, 11, 37, 56, 3, 1, 1, 1, 2, 0, 2, 1, 1},
+      {1, 48, 11, 37, 56, 1, 3, 1, 1, 0, 1, 1, 1, 1}};
+  for (const Case& k : cases) {
     const ConvGeom g = geometry(k);
-    const Tensor x = uniform({2, 6, 15, 53}, 21), w = uniform({12, 6 / groups, 3, 3}, 22), b = uniform({12}, 23);
+    if (k.c == 48) ASSERT_TRUE(ops::cpu::conv2d_winograd_applies(g) || ops::cpu::conv2d_winograd_1d_applies(g));
+    const Tensor x = uniform({k.n, k.c, k.h, k.w}, 21), w = uniform({k.o, k.c / k.groups, k.kh, k.kw}, 22),
+                 b = uniform({k.o}, 23);
     ops::ConvAct act;
-    act.slope = uniform({12}, 24);
+    act.slope = uniform({k.o}, 24);
     act.lo = -0.3;
     act.hi = 0.9;
     for (const auto& isa : isas) {
-      Tensor fused = Tensor::empty({2, 12, g.ho, g.wo}), plain = Tensor::empty({2, 12, g.ho, g.wo});
+      Tensor fused = Tensor::empty({k.n, k.o, g.ho, g.wo}), plain = Tensor::empty({k.n, k.o, g.ho, g.wo});
       ops::cpu::conv2d_forward_direct(x, w, b, fused, g, isa, act);
       ops::cpu::conv2d_forward_direct(x, w, b, plain, g, isa);
       const Tensor want = ops::clamp(ops::prelu(plain, act.slope), act.lo, act.hi);
       for (int64_t i = 0; i < want.numel(); ++i)
-        ASSERT_EQ(fused.data<float>()[i], want.data<float>()[i]) << isa.name << " groups " << groups << " at " << i;
+        ASSERT_EQ(fused.data<float>()[i], want.data<float>()[i])
+            << isa.name << " " << k.c << "->" << k.o << " " << k.kh << "x" << k.kw << " groups " << k.groups << " at " << i;
     }
   }
 }
@@ -529,31 +536,6 @@ TEST(ConvDirect, WinogradIsAsAccurateAsTheGemmPath) {
   EXPECT_FALSE(ops::cpu::conv2d_winograd_applies(geometry({1, 47, 16, 64, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1})));
   EXPECT_FALSE(ops::cpu::conv2d_winograd_applies(geometry({1, 512, 16, 64, 513, 3, 3, 1, 1, 1, 1, 1, 1, 1})));
   EXPECT_FALSE(ops::cpu::conv2d_winograd_applies(geometry({1, 64, 16, 30, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1})));
-}
-
-// The fused activations after Winograd's output transform equal the ops
-// applied to its stored output, bit for bit, as the direct kernel's do.
-TEST(ConvDirect, WinogradAppliesTheFusedActivationAsTheOpsDo) {
-  const auto isas = isas_of_this_cpu();
-  if (isas.empty()) GTEST_SKIP() << "no AVX2/FMA on this CPU";
-  for (const Case& k : {Case{1, 48, 11, 37, 56, 3, 3, 1, 1, 1, 1, 1, 1, 1}, Case{1, 48, 11, 37, 56, 3, 1, 1, 1, 2, 0, 2, 1, 1},
-                        Case{1, 48, 11, 37, 56, 1, 3, 1, 1, 0, 1, 1, 1, 1}}) {
-  const ConvGeom g = geometry(k);
-  ASSERT_TRUE(ops::cpu::conv2d_winograd_applies(g) || ops::cpu::conv2d_winograd_1d_applies(g));
-  const Tensor x = uniform({1, 48, 11, 37}, 31), w = uniform({56, 48, k.kh, k.kw}, 32), b = uniform({56}, 33);
-  ops::ConvAct act;
-  act.slope = uniform({56}, 34);
-  act.lo = -0.3;
-  act.hi = 0.9;
-  for (const auto& isa : isas) {
-    Tensor fused = Tensor::empty({1, 56, g.ho, g.wo}), plain = Tensor::empty({1, 56, g.ho, g.wo});
-    ops::cpu::conv2d_forward_direct(x, w, b, fused, g, isa, act);
-    ops::cpu::conv2d_forward_direct(x, w, b, plain, g, isa);
-    const Tensor want = ops::clamp(ops::prelu(plain, act.slope), act.lo, act.hi);
-    for (int64_t i = 0; i < want.numel(); ++i)
-      ASSERT_EQ(fused.data<float>()[i], want.data<float>()[i]) << isa.name << " " << k.kh << "x" << k.kw << " at " << i;
-  }
-  }
 }
 
 // Every instruction set's ELU-family kernel (Isa::elu; ops::selu runs the
