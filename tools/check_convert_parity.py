@@ -221,6 +221,9 @@ def main():
     for repo in ("pidnet", "sfsegnets", "sekd", "fastsegformer", "stdcseg", "ppmobileseg"):
         p.add_argument(f"--{repo}", default=None, help=f"{repo} checkout (for the nets built from it)")
     p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--size-scale", type=int, default=1,
+                   help="multiply the random input sizes by N (large maps reach the kernels that only take "
+                   "wide rows, e.g. Winograd's)")
     p.add_argument("--nets", nargs="*", default=list(NETS))
     p.add_argument("--spread", action="store_true",
                    help="also measure PyTorch float32 at 1 thread and in channels_last (logits)")
@@ -253,8 +256,8 @@ def main():
             out = os.path.join(tmp, net + ".bin")
             subprocess.run([os.path.join(args.build, "rtseg_convert"), pth, "--config", cfg, "-o", out],
                            check=True, capture_output=True, text=True)
-            h = multiple * rng.randint(2, 6)
-            w = h if config["name"] == "swin_t_att_unet" else multiple * rng.randint(2, 8)
+            h = multiple * rng.randint(2, 6) * args.size_scale
+            w = h if config["name"] == "swin_t_att_unet" else multiple * rng.randint(2, 8) * args.size_scale
             if config["name"] == "fastsegformer":  # its attention biases and image branch are fixed at 224x224
                 h = w = 224
             x = torch.rand((1, 3, h, w), generator=gen) * 2 - 1
