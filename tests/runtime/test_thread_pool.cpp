@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
+#include <future>
 #include <thread>
 #include <vector>
 
@@ -85,4 +87,31 @@ TEST(ThreadPool, ThreadLimitCapsTheCallingThreadOnly) {
   EXPECT_EQ(thread_limit(), 0);
   EXPECT_EQ(chunks(), 4);
   EXPECT_THROW(ThreadLimit(-1), Error);
+}
+
+// Chunks are claimed, not assigned: while the pool's only worker is held by
+// another thread's parallel_for, a caller runs every chunk of its own call
+// itself and returns (a worker starting late no longer holds the caller up).
+TEST(ThreadPool, ACallerDoesNotWaitForABusyWorker) {
+  set_num_threads(2);
+  std::atomic<int> entered{0};
+  std::atomic<bool> release{false};
+  std::thread holder([&] {
+    parallel_for(0, 2, 1, [&](int64_t, int64_t) {
+      ++entered;
+      while (!release.load()) std::this_thread::yield();
+    });
+  });
+  // Both chunks running: one on `holder`, one on the worker.
+  while (entered.load() < 2) std::this_thread::yield();
+  std::atomic<int64_t> total{0};
+  auto mine = std::async(std::launch::async, [&] {
+    parallel_for(0, 100, 1, [&](int64_t b, int64_t e) { total += e - b; });
+  });
+  const bool finished = mine.wait_for(std::chrono::seconds(20)) == std::future_status::ready;
+  release = true;
+  holder.join();
+  mine.get();
+  EXPECT_TRUE(finished) << "parallel_for waited for the busy worker";
+  EXPECT_EQ(total.load(), 100);
 }
