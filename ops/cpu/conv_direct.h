@@ -41,6 +41,7 @@ struct Band {
   const float* slope;          // [blocks * block] PReLU slopes, or null for none
   float lo, hi;                // then clamped to [lo, hi] (+-inf: no bound)
   bool gelu;                   // then GELU (gelu_f32 below)
+  bool stream = false;         // full, aligned strips stored past the caches
   float* y;                    // output [og][ho][wo] of this image and group, at the band's first row
   int64_t y_channel_stride;    // ho * wo
   int64_t rows, wo, og;

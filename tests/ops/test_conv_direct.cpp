@@ -120,6 +120,10 @@ const Case kCases[] = {
     {1, 12, 30, 90, 12, 3, 3, 1, 1, 4, 4, 4, 4, 12},   // dilation 4
     {1, 6, 19, 41, 6, 1, 5, 1, 1, 0, 2, 1, 1, 6},      // 1x5
     {1, 5, 9, 200, 5, 5, 5, 1, 1, 2, 2, 1, 1, 5},      // strips of four vectors and a partial one
+    // outputs past 4 MB are stored past the caches, where aligned
+    {1, 8, 128, 256, 40, 1, 1, 1, 1, 0, 0, 1, 1, 1},   // pointwise, every strip aligned
+    {1, 16, 112, 256, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1},  // 3x3, every strip aligned
+    {1, 6, 100, 250, 44, 3, 3, 1, 1, 1, 1, 1, 1, 1},   // 3x3, rows off the vector: aligned strips only
 };
 
 TEST(ConvDirect, EveryKernelOfThisCpuMatchesTheDefinition) {
