@@ -102,6 +102,9 @@ struct Isa {
   // ldc: the convolution weight gradient's product (gemm_nt_kernel.inc).
   void (*gemm_nt)(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
                   float* c, int64_t ldc);
+  // dst[k] = src[2 k] for k < n, reading src[0, 2 n - 1) only: a stride-2
+  // convolution's phase of an input row, for its padded band.
+  void (*even)(const float* src, int64_t n, float* dst);
 };
 
 // The best kernel this CPU runs, or null (no AVX2/FMA).
@@ -130,6 +133,8 @@ void winograd_rows_output_avx2(const WinogradTiles& a, const int64_t* rows, int6
                                 const float* m);
 void winograd_cols_input_avx2(const WinogradTiles& a, int64_t row, int64_t t0, int64_t tiles, float* v, float* buf);
 void winograd_cols_output_avx2(const WinogradTiles& a, int64_t row, int64_t t0, int64_t tiles, const float* m);
+void even_avx512(const float* src, int64_t n, float* dst);
+void even_avx2(const float* src, int64_t n, float* dst);
 void gemm_nt_avx512(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
                     float* c, int64_t ldc);
 void gemm_nt_avx2(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,

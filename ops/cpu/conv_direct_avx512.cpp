@@ -85,6 +85,8 @@ void gemm_nt_avx512(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda
   gemm_nt<Avx512>(m, n, k, a, lda, b, ldb, c, ldc);
 }
 
+void even_avx512(const float* src, int64_t n, float* dst) { even_floats<Avx512>(src, n, dst); }
+
 }  // namespace cudaseg::ops::cpu::direct
 
 #endif  // __x86_64__

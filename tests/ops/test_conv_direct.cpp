@@ -80,10 +80,10 @@ std::vector<ops::cpu::direct::Isa> isas_of_this_cpu() {
   const bool fma = __builtin_cpu_supports("fma");
   if (fma && __builtin_cpu_supports("avx512f")) out.push_back({"avx512", kAvx512Block, kAvx512Lanes, run_avx512, run_depthwise_avx512, gelu_avx512, elu_avx512,
                      winograd_input_avx512, winograd_output_avx512, winograd_rows_input_avx512,
-                     winograd_rows_output_avx512, winograd_cols_input_avx512, winograd_cols_output_avx512, gemm_nt_avx512});
+                     winograd_rows_output_avx512, winograd_cols_input_avx512, winograd_cols_output_avx512, gemm_nt_avx512, even_avx512});
   if (fma && __builtin_cpu_supports("avx2")) out.push_back({"avx2", kAvx2Block, kAvx2Lanes, run_avx2, run_depthwise_avx2, gelu_avx2, elu_avx2,
                      winograd_input_avx2, winograd_output_avx2, winograd_rows_input_avx2,
-                     winograd_rows_output_avx2, winograd_cols_input_avx2, winograd_cols_output_avx2, gemm_nt_avx2});
+                     winograd_rows_output_avx2, winograd_cols_input_avx2, winograd_cols_output_avx2, gemm_nt_avx2, even_avx2});
 #endif
   return out;
 }
@@ -120,6 +120,9 @@ const Case kCases[] = {
     {1, 12, 30, 90, 12, 3, 3, 1, 1, 4, 4, 4, 4, 12},   // dilation 4
     {1, 6, 19, 41, 6, 1, 5, 1, 1, 0, 2, 1, 1, 6},      // 1x5
     {1, 5, 9, 200, 5, 5, 5, 1, 1, 2, 2, 1, 1, 5},      // strips of four vectors and a partial one
+    {1, 6, 15, 131, 6, 3, 3, 2, 2, 1, 1, 1, 1, 6},     // stride 2 on rows of several vectors, odd width
+    {1, 4, 12, 97, 4, 5, 5, 2, 2, 2, 2, 1, 1, 4},      // 5x5 stride 2
+    {1, 4, 16, 140, 4, 3, 3, 1, 2, 2, 2, 2, 2, 4},     // stride 2 in width only, dilation 2
     // outputs past 4 MB are stored past the caches, where aligned
     {1, 8, 128, 256, 40, 1, 1, 1, 1, 0, 0, 1, 1, 1},   // pointwise, every strip aligned
     {1, 16, 112, 256, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1},  // 3x3, every strip aligned
@@ -460,7 +463,9 @@ TEST(ConvDirect, Float32ConvolutionTakesTheBestKernel) {
   ConvGeom dw = geometry({1, 8, 16, 16, 8, 3, 3, 1, 1, 1, 1, 1, 1, 8});
   EXPECT_TRUE(ops::cpu::conv2d_direct_applies(dw, DType::f32)) << "depthwise at stride 1";
   dw = geometry({1, 8, 16, 16, 8, 3, 3, 2, 2, 1, 1, 1, 1, 8});
-  EXPECT_FALSE(ops::cpu::conv2d_direct_applies(dw, DType::f32)) << "depthwise at stride 2 keeps its loops";
+  EXPECT_TRUE(ops::cpu::conv2d_direct_applies(dw, DType::f32)) << "depthwise at stride 2 (a vectorised phase copy)";
+  dw = geometry({1, 8, 16, 16, 8, 3, 3, 1, 3, 1, 1, 1, 1, 8});
+  EXPECT_FALSE(ops::cpu::conv2d_direct_applies(dw, DType::f32)) << "depthwise at stride 3 in width keeps its loops";
 }
 
 // The relative L2 error to float64 of conv2d_forward_direct on every
