@@ -3,11 +3,13 @@
 // division per element).
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <vector>
 
 #include "runtime/tensor.h"
+#include "runtime/thread_pool.h"
 
 namespace cudaseg {
 
@@ -45,6 +47,61 @@ void for_each_strided(const Shape& shape, const std::array<const Shape*, N>& str
     }
     if (d < 0) return;
   }
+}
+
+// The same walk in rows, split over the thread pool: the dimensions merged
+// where every operand steps through them as through one (a contiguous
+// tensor's all; a transposed pair's outer and inner runs), size-1 dimensions
+// dropped, then f(offsets, len, inner_strides) for each row of the last
+// merged dimension, rows in any order and on any thread. A kernel writes one
+// loop per stride pattern it wants fast (all 1: a vectorisable or memcpy
+// row; 0 for a broadcast operand) instead of a call per element.
+template <size_t N, typename F>
+void for_each_strided_row(const Shape& shape, const std::array<const Shape*, N>& strides,
+                          const std::array<int64_t, N>& bases, F&& f) {
+  Shape sizes;
+  std::array<Shape, N> st;
+  for (size_t d = 0; d < shape.size(); ++d) {
+    if (shape[d] == 0) return;
+    if (shape[d] == 1) continue;
+    bool merge = !sizes.empty();
+    for (size_t k = 0; k < N && merge; ++k) merge = st[k].back() == (*strides[k])[d] * shape[d];
+    if (merge) {
+      sizes.back() *= shape[d];
+      for (size_t k = 0; k < N; ++k) st[k].back() = (*strides[k])[d];
+    } else {
+      sizes.push_back(shape[d]);
+      for (size_t k = 0; k < N; ++k) st[k].push_back((*strides[k])[d]);
+    }
+  }
+  if (sizes.empty()) {
+    sizes.push_back(1);
+    for (size_t k = 0; k < N; ++k) st[k].push_back(0);
+  }
+  const size_t nd = sizes.size();
+  const int64_t len = sizes.back();
+  std::array<int64_t, N> inner;
+  for (size_t k = 0; k < N; ++k) inner[k] = st[k].back();
+  int64_t rows = 1;
+  for (size_t d = 0; d + 1 < nd; ++d) rows *= sizes[d];
+  parallel_for(0, rows, std::max<int64_t>(1, (int64_t{1} << 15) / len), [&](int64_t r0, int64_t r1) {
+    std::vector<int64_t> index(nd > 1 ? nd - 1 : 0);
+    std::array<int64_t, N> off = bases;
+    for (int64_t d = static_cast<int64_t>(nd) - 2, rem = r0; d >= 0; --d) {
+      index[d] = rem % sizes[d];
+      rem /= sizes[d];
+      for (size_t k = 0; k < N; ++k) off[k] += index[d] * st[k][d];
+    }
+    for (int64_t r = r0; r < r1; ++r) {
+      f(off, len, inner);
+      for (int64_t d = static_cast<int64_t>(nd) - 2; d >= 0; --d) {
+        for (size_t k = 0; k < N; ++k) off[k] += st[k][d];
+        if (++index[d] < sizes[d]) break;
+        for (size_t k = 0; k < N; ++k) off[k] -= st[k][d] * sizes[d];
+        index[d] = 0;
+      }
+    }
+  });
 }
 
 }  // namespace cudaseg

@@ -473,14 +473,26 @@ Tensor& Tensor::copy_(const Tensor& src) {
     if (nbytes() > 0) std::memmove(raw_data(), src.raw_data(), nbytes());
     return *this;
   }
+  // In rows (a channel shuffle's or a concatenation's are whole planes),
+  // split over the thread pool.
   dispatch_dtype(dtype(), [&](auto dtag) {
     using D = decltype(dtag);
     dispatch_dtype(src.dtype(), [&](auto stag) {
       using S = decltype(stag);
       D* d = static_cast<D*>(storage()->data());
       const S* s = static_cast<const S*>(src.storage()->data());
-      for_each_strided<2>(shape(), {&strides(), &src.strides()}, {offset(), src.offset()},
-                          [&](const std::array<int64_t, 2>& o) { d[o[0]] = convert<D>(s[o[1]]); });
+      for_each_strided_row<2>(shape(), {&strides(), &src.strides()}, {offset(), src.offset()},
+                              [&](const std::array<int64_t, 2>& o, int64_t len, const std::array<int64_t, 2>& st) {
+                                D* dr = d + o[0];
+                                const S* sr = s + o[1];
+                                if constexpr (std::is_same_v<D, S>) {
+                                  if (st[0] == 1 && st[1] == 1) {
+                                    std::memmove(dr, sr, sizeof(D) * static_cast<size_t>(len));
+                                    return;
+                                  }
+                                }
+                                for (int64_t i = 0; i < len; ++i) dr[i * st[0]] = convert<D>(sr[i * st[1]]);
+                              });
     });
   });
   return *this;

@@ -37,9 +37,27 @@ void apply2(const Tensor& a, const Tensor& b, const Tensor& out, F f) {
     });
     return;
   }
-  for_each_strided<3>(out.shape(), {&out.strides(), &a.strides(), &b.strides()},
-                      {out.offset(), a.offset(), b.offset()},
-                      [&](const std::array<int64_t, 3>& k) { o[k[0]] = f(pa[k[1]], pb[k[2]]); });
+  // Broadcasts and views in rows: a channel or spatial attention's operand
+  // steps by 0 along the row, a same-shaped one by 1; each pattern its own
+  // loop the compiler vectorises.
+  for_each_strided_row<3>(out.shape(), {&out.strides(), &a.strides(), &b.strides()},
+                          {out.offset(), a.offset(), b.offset()},
+                          [&](const std::array<int64_t, 3>& k, int64_t len, const std::array<int64_t, 3>& s) {
+                            O* ro = o + k[0];
+                            const A* ra = pa + k[1];
+                            const B* rb = pb + k[2];
+                            if (s[0] == 1 && s[1] == 1 && s[2] == 1) {
+                              for (int64_t i = 0; i < len; ++i) ro[i] = f(ra[i], rb[i]);
+                            } else if (s[0] == 1 && s[1] == 1 && s[2] == 0) {
+                              const B bv = *rb;
+                              for (int64_t i = 0; i < len; ++i) ro[i] = f(ra[i], bv);
+                            } else if (s[0] == 1 && s[1] == 0 && s[2] == 1) {
+                              const A av = *ra;
+                              for (int64_t i = 0; i < len; ++i) ro[i] = f(av, rb[i]);
+                            } else {
+                              for (int64_t i = 0; i < len; ++i) ro[i * s[0]] = f(ra[i * s[1]], rb[i * s[2]]);
+                            }
+                          });
 }
 
 template <typename C>
