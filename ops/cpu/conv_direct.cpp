@@ -409,6 +409,7 @@ void conv2d_forward_direct(const Tensor& xt, const Tensor& wt, const Tensor& bt,
       b.hi = static_cast<float>(act.hi);
       b.gelu = act.gelu;
       b.stream = !depthwise && stream;
+      b.unfused = depthwise && (g.sh > 1 || g.sw > 1);
       b.y = y + (n * g.o + gr * og) * howo + oh0 * g.wo;
       b.y_channel_stride = howo;
       b.rows = oh1 - oh0;

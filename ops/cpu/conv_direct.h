@@ -42,6 +42,12 @@ struct Band {
   float lo, hi;                // then clamped to [lo, hi] (+-inf: no bound)
   bool gelu;                   // then GELU (gelu_f32 below)
   bool stream = false;         // full, aligned strips stored past the caches
+  // Depthwise only: each tap's product rounded before its sum, in the loops'
+  // tap order (conv_depthwise.cpp), whose results a strided depthwise
+  // convolution keeps bit for bit: a ReLU6 mask one rounding away from its
+  // edge flipped under the fused sums and moved a training step's gradients
+  // by 5e-4 (ADSCNet's golden).
+  bool unfused = false;
   float* y;                    // output [og][ho][wo] of this image and group, at the band's first row
   int64_t y_channel_stride;    // ho * wo
   int64_t rows, wo, og;

@@ -568,3 +568,33 @@ TEST(ConvDirect, EveryKernelsEluIsWithinTwoUlpOfDouble) {
     }
   }
 }
+
+// A strided depthwise convolution takes the direct kernel with the loops'
+// rounding (Band::unfused): its results equal conv_depthwise.cpp's bit for
+// bit, so a training step's ReLU6 masks do not move with the kernel.
+TEST(ConvDirect, StridedDepthwiseEqualsTheLoopsItReplaces) {
+  const auto isas = isas_of_this_cpu();
+  if (isas.empty()) GTEST_SKIP() << "no AVX2/FMA on this CPU";
+  set_num_threads(2);
+  const Case cases[] = {
+      {2, 32, 24, 40, 32, 3, 1, 2, 2, 1, 0, 1, 1, 32},    // ADSCNet's 3x1 stride 2
+      {1, 16, 33, 131, 16, 3, 3, 2, 2, 1, 1, 1, 1, 16},   // 3x3 stride 2, odd sizes
+      {1, 8, 20, 97, 16, 5, 5, 2, 2, 2, 2, 1, 1, 8},      // 5x5, channel multiplier 2
+      {1, 6, 18, 140, 6, 3, 3, 1, 2, 2, 2, 2, 2, 6},      // stride 2 in width only, dilated
+  };
+  uint64_t seed = 300;
+  for (const Case& k : cases) {
+    const ConvGeom g = geometry(k);
+    const Tensor x = uniform({g.n, g.c, g.h, g.w}, seed++), w = uniform({g.o, g.cg(), g.kh, g.kw}, seed++),
+                 b = uniform({g.o}, seed++);
+    Tensor loops = Tensor::empty({g.n, g.o, g.ho, g.wo}, DType::f32, Device::cpu());
+    ops::cpu::conv2d_forward_depthwise(x, w, b, loops, g);
+    for (const auto& isa : isas) {
+      Tensor y = Tensor::full({g.n, g.o, g.ho, g.wo}, NAN, DType::f32, Device::cpu());
+      ops::cpu::conv2d_forward_direct(x, w, b, y, g, isa);
+      int64_t differ = 0;
+      for (int64_t i = 0; i < y.numel(); ++i) differ += !(y.data<float>()[i] == loops.data<float>()[i]);
+      EXPECT_EQ(differ, 0) << isa.name << " " << k.kh << "x" << k.kw << " stride " << k.sh << "," << k.sw;
+    }
+  }
+}
