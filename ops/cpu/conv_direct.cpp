@@ -242,6 +242,7 @@ void pointwise(const float* x, const float* wp, const float* bp, const float* sp
       b.hi = static_cast<float>(act.hi);
       b.gelu = act.gelu;
       b.stream = stream;
+      b.prefetch = in_place;
       b.y = y + (n * g.o + gr * og + k0 * block) * hw + c0;
       b.y_channel_stride = hw;
       b.rows = 1;

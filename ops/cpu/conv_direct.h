@@ -42,6 +42,7 @@ struct Band {
   float lo, hi;                // then clamped to [lo, hi] (+-inf: no bound)
   bool gelu;                   // then GELU (gelu_f32 below)
   bool stream = false;         // full, aligned strips stored past the caches
+  bool prefetch = false;       // the next strip's input prefetched (an input read in place)
   // Depthwise only: each tap's product rounded before its sum, in the loops'
   // tap order (conv_depthwise.cpp), whose results a strided depthwise
   // convolution keeps bit for bit: a ReLU6 mask one rounding away from its

@@ -398,16 +398,26 @@ void adaptive_avg_pool2d(const Tensor& input, const Tensor& output) {
     const int64_t ih = input.size(2), iw = input.size(3), oh = output.size(2), ow = output.size(3);
     const T* in = input.data<T>();
     T* out = output.data<T>();
+    // A window's rows are summed column by column into a row of sums (a
+    // vectorised loop over the input row), then each window's columns of it:
+    // a global pool's 131072-term sum was one chain of dependent adds.
     for_each_plane(output.numel() / (oh * ow), ih * iw + oh * ow, [&](int64_t p) {
       const T* x = in + p * ih * iw;
       T* y = out + p * oh * ow;
+      thread_local std::vector<T> columns;
+      if (columns.size() < static_cast<size_t>(iw)) columns.resize(static_cast<size_t>(iw));
+      T* col = columns.data();
       for (int64_t oy = 0; oy < oh; ++oy) {
         const int64_t y0 = adaptive_start(oy, oh, ih), y1 = adaptive_end(oy, oh, ih);
+        std::copy(x + y0 * iw, x + (y0 + 1) * iw, col);
+        for (int64_t iy = y0 + 1; iy < y1; ++iy) {
+          const T* row = x + iy * iw;
+          for (int64_t ix = 0; ix < iw; ++ix) col[ix] += row[ix];
+        }
         for (int64_t ox = 0; ox < ow; ++ox) {
           const int64_t x0 = adaptive_start(ox, ow, iw), x1 = adaptive_end(ox, ow, iw);
           T sum = 0;
-          for (int64_t iy = y0; iy < y1; ++iy)
-            for (int64_t ix = x0; ix < x1; ++ix) sum += x[iy * iw + ix];
+          for (int64_t ix = x0; ix < x1; ++ix) sum += col[ix];
           y[oy * ow + ox] = sum / static_cast<T>(y1 - y0) / static_cast<T>(x1 - x0);
         }
       }
