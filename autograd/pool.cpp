@@ -64,6 +64,7 @@ std::pair<Tensor, Tensor> max_pool2d_with_indices(const Tensor& input, const ops
 }
 
 Tensor max_pool2d(const Tensor& input, const ops::MaxPool2dParams& params) {
+  if (!autograd::any_requires_grad({&input})) return ops::max_pool2d(input, params);
   return fn::max_pool2d_with_indices(input, params).first;
 }
 

@@ -45,7 +45,7 @@ namespace {
 
 // Max pooling of one output (oy, ox), clipped to the input, with PyTorch's
 // index: the first element inside the input even when every value is -inf.
-template <typename T>
+template <typename T, bool Indices>
 void max_pool_clipped(const T* x, const PoolGeometry& g, int64_t oy, int64_t ox, T* y, int64_t* yi) {
   int64_t y0 = oy * g.sh - g.ph;
   const int64_t y1 = std::min(y0 + (g.kh - 1) * g.dh + 1, g.ih);
@@ -65,12 +65,13 @@ void max_pool_clipped(const T* x, const PoolGeometry& g, int64_t oy, int64_t ox,
       best_index = take ? iy * g.iw + ix : best_index;
     }
   *y = best;
-  *yi = best_index;
+  if constexpr (Indices) *yi = best_index;
 }
 
 // Outputs [ox0, ox1) of row oy whose windows lie wholly inside the input, for
 // a kernel size known at compile time: no clipping, the window unrolled.
-template <typename T, int KH, int KW>
+// Without Indices (an inference forward) only the values are kept.
+template <typename T, int KH, int KW, bool Indices>
 void max_pool_inside(const T* x, const PoolGeometry& g, int64_t oy, int64_t ox0, int64_t ox1, T* y, int64_t* yi) {
   int64_t ox = ox0;
 #if defined(__SSE2__)
@@ -98,13 +99,17 @@ void max_pool_inside(const T* x, const PoolGeometry& g, int64_t oy, int64_t ox0,
             }
             const __m128 take = _mm_or_ps(_mm_cmpgt_ps(v, best), _mm_cmpunord_ps(v, v));
             best = _mm_or_ps(_mm_and_ps(take, v), _mm_andnot_ps(take, best));
-            const __m128i t = _mm_castps_si128(take);
-            const __m128i k = _mm_add_epi32(base_index, _mm_set1_epi32(static_cast<int32_t>(i * g.iw + j)));
-            best_index = _mm_or_si128(_mm_and_si128(t, k), _mm_andnot_si128(t, best_index));
+            if constexpr (Indices) {
+              const __m128i t = _mm_castps_si128(take);
+              const __m128i k = _mm_add_epi32(base_index, _mm_set1_epi32(static_cast<int32_t>(i * g.iw + j)));
+              best_index = _mm_or_si128(_mm_and_si128(t, k), _mm_andnot_si128(t, best_index));
+            }
           }
         _mm_storeu_ps(y + ox, best);
-        _mm_storeu_si128(reinterpret_cast<__m128i*>(yi + ox), _mm_unpacklo_epi32(best_index, zero));
-        _mm_storeu_si128(reinterpret_cast<__m128i*>(yi + ox + 2), _mm_unpackhi_epi32(best_index, zero));
+        if constexpr (Indices) {
+          _mm_storeu_si128(reinterpret_cast<__m128i*>(yi + ox), _mm_unpacklo_epi32(best_index, zero));
+          _mm_storeu_si128(reinterpret_cast<__m128i*>(yi + ox + 2), _mm_unpackhi_epi32(best_index, zero));
+        }
       }
     }
   }
@@ -122,11 +127,11 @@ void max_pool_inside(const T* x, const PoolGeometry& g, int64_t oy, int64_t ox0,
         best_index = take ? k : best_index;
       }
     y[ox] = best;
-    yi[ox] = best_index;
+    if constexpr (Indices) yi[ox] = best_index;
   }
 }
 
-template <typename T, int KH, int KW>
+template <typename T, int KH, int KW, bool Indices>
 void max_pool_plane(const T* x, const PoolGeometry& g, T* y, int64_t* yi) {
   // The outputs whose windows need no clipping: rows [oy0, oy1), columns [ox0, ox1).
   auto inside = [](int64_t in, int64_t out, int64_t k, int64_t s, int64_t p, int64_t d, int64_t* lo, int64_t* hi) {
@@ -139,14 +144,14 @@ void max_pool_plane(const T* x, const PoolGeometry& g, T* y, int64_t* yi) {
   inside(g.iw, g.ow, g.kw, g.sw, g.pw, g.dw, &ox0, &ox1);
   for (int64_t oy = 0; oy < g.oh; ++oy) {
     T* yr = y + oy * g.ow;
-    int64_t* ir = yi + oy * g.ow;
+    int64_t* ir = Indices ? yi + oy * g.ow : nullptr;
     if (KH == 0 || oy < oy0 || oy >= oy1) {
-      for (int64_t ox = 0; ox < g.ow; ++ox) max_pool_clipped(x, g, oy, ox, yr + ox, ir + ox);
+      for (int64_t ox = 0; ox < g.ow; ++ox) max_pool_clipped<T, Indices>(x, g, oy, ox, yr + ox, Indices ? ir + ox : nullptr);
       continue;
     }
-    for (int64_t ox = 0; ox < ox0; ++ox) max_pool_clipped(x, g, oy, ox, yr + ox, ir + ox);
-    max_pool_inside<T, KH, KW>(x, g, oy, ox0, ox1, yr, ir);
-    for (int64_t ox = ox1; ox < g.ow; ++ox) max_pool_clipped(x, g, oy, ox, yr + ox, ir + ox);
+    for (int64_t ox = 0; ox < ox0; ++ox) max_pool_clipped<T, Indices>(x, g, oy, ox, yr + ox, Indices ? ir + ox : nullptr);
+    max_pool_inside<T, KH, KW, Indices>(x, g, oy, ox0, ox1, yr, ir);
+    for (int64_t ox = ox1; ox < g.ow; ++ox) max_pool_clipped<T, Indices>(x, g, oy, ox, yr + ox, Indices ? ir + ox : nullptr);
   }
 }
 
@@ -157,15 +162,20 @@ void max_pool2d(const Tensor& input, const PoolGeometry& g, const Tensor& output
     using T = decltype(tag);
     const T* in = input.data<T>();
     T* out = output.data<T>();
-    int64_t* idx = indices.data<int64_t>();
+    // Undefined indices: values only (an inference forward).
+    int64_t* idx = indices.defined() ? indices.data<int64_t>() : nullptr;
     const int64_t planes = output.numel() / (g.oh * g.ow);
     // The segmentation nets' pools (2x2 and 3x3) get an unrolled window; KH = 0 clips every output.
-    auto plane = &max_pool_plane<T, 0, 0>;
     const bool int32_indices = g.ih * g.iw < (int64_t{1} << 31);
-    if (int32_indices && g.kh == 2 && g.kw == 2) plane = &max_pool_plane<T, 2, 2>;
-    if (int32_indices && g.kh == 3 && g.kw == 3) plane = &max_pool_plane<T, 3, 3>;
+    auto pick = [&](auto with) {
+      constexpr bool I = decltype(with)::value;
+      if (int32_indices && g.kh == 2 && g.kw == 2) return &max_pool_plane<T, 2, 2, I>;
+      if (int32_indices && g.kh == 3 && g.kw == 3) return &max_pool_plane<T, 3, 3, I>;
+      return &max_pool_plane<T, 0, 0, I>;
+    };
+    const auto plane = idx ? pick(std::true_type{}) : pick(std::false_type{});
     for_each_plane(planes, g.oh * g.ow * g.kh * g.kw, [&](int64_t p) {
-      plane(in + p * g.ih * g.iw, g, out + p * g.oh * g.ow, idx + p * g.oh * g.ow);
+      plane(in + p * g.ih * g.iw, g, out + p * g.oh * g.ow, idx ? idx + p * g.oh * g.ow : nullptr);
     });
   });
 }

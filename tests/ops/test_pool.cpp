@@ -147,6 +147,7 @@ TEST(PoolMaxPool2d, MatchesNaiveLoopForEveryOption) {
       EXPECT_EQ(idx.to_vector(), ref.indices.to_vector());
     }
     EXPECT_TRUE(all_close(ops::max_pool2d(x.to(DType::f32), p), ref.out, 1e-6, 1e-6));
+    EXPECT_TRUE(all_close(ops::max_pool2d(x, p), ref.out)) << "values only, float64";
   }
 }
 
@@ -207,6 +208,14 @@ TEST(PoolMaxPool2d, DownsamplingPoolsKeepTorchsRuleOnWidePlanes) {
                                           ops::MaxPool2dParams{{3, 3}, {2, 2}, {0, 0}, {1, 1}, true}}) {
       SCOPED_TRACE("w " + std::to_string(w) + ", kernel " + std::to_string(p.kernel_size[0]));
       auto [out, idx] = ops::max_pool2d_with_indices(x, p);
+      // Without indices (ops::max_pool2d on the CPU: the values-only kernel)
+      // the same values, NaN for NaN.
+      const Tensor values = ops::max_pool2d(x, p);
+      ASSERT_EQ(values.shape(), out.shape());
+      for (int64_t i = 0; i < out.numel(); ++i) {
+        const float a = values.data<float>()[i], b = out.data<float>()[i];
+        ASSERT_TRUE(a == b || (std::isnan(a) && std::isnan(b))) << i;
+      }
       const int64_t oh = out.size(2), ow = out.size(3), H = 11;
       const float* po = out.data<float>();
       const int64_t* pi = idx.data<int64_t>();
