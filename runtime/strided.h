@@ -49,35 +49,51 @@ void for_each_strided(const Shape& shape, const std::array<const Shape*, N>& str
   }
 }
 
+// A layout's dimensions merged where every operand steps through them as
+// through one, size-1 dimensions dropped (at least one dimension remains).
+template <size_t N>
+struct MergedStrides {
+  Shape sizes;
+  std::array<Shape, N> strides;
+  bool empty = false;  // some dimension has size 0
+};
+
+template <size_t N>
+MergedStrides<N> merge_strided_dims(const Shape& shape, const std::array<const Shape*, N>& strides) {
+  MergedStrides<N> m;
+  for (size_t d = 0; d < shape.size(); ++d) {
+    if (shape[d] == 0) m.empty = true;
+    if (shape[d] <= 1) continue;
+    bool merge = !m.sizes.empty();
+    for (size_t k = 0; k < N && merge; ++k) merge = m.strides[k].back() == (*strides[k])[d] * shape[d];
+    if (merge) {
+      m.sizes.back() *= shape[d];
+      for (size_t k = 0; k < N; ++k) m.strides[k].back() = (*strides[k])[d];
+    } else {
+      m.sizes.push_back(shape[d]);
+      for (size_t k = 0; k < N; ++k) m.strides[k].push_back((*strides[k])[d]);
+    }
+  }
+  if (m.sizes.empty()) {
+    m.sizes.push_back(1);
+    for (size_t k = 0; k < N; ++k) m.strides[k].push_back(0);
+  }
+  return m;
+}
+
 // The same walk in rows, split over the thread pool: the dimensions merged
-// where every operand steps through them as through one (a contiguous
-// tensor's all; a transposed pair's outer and inner runs), size-1 dimensions
-// dropped, then f(offsets, len, inner_strides) for each row of the last
-// merged dimension, rows in any order and on any thread. A kernel writes one
-// loop per stride pattern it wants fast (all 1: a vectorisable or memcpy
-// row; 0 for a broadcast operand) instead of a call per element.
+// (merge_strided_dims: a contiguous tensor's all; a transposed pair's outer
+// and inner runs), then f(offsets, len, inner_strides) for each row of the
+// last merged dimension, rows in any order and on any thread. A kernel
+// writes one loop per stride pattern it wants fast (all 1: a vectorisable or
+// memcpy row; 0 for a broadcast operand) instead of a call per element.
 template <size_t N, typename F>
 void for_each_strided_row(const Shape& shape, const std::array<const Shape*, N>& strides,
                           const std::array<int64_t, N>& bases, F&& f) {
-  Shape sizes;
-  std::array<Shape, N> st;
-  for (size_t d = 0; d < shape.size(); ++d) {
-    if (shape[d] == 0) return;
-    if (shape[d] == 1) continue;
-    bool merge = !sizes.empty();
-    for (size_t k = 0; k < N && merge; ++k) merge = st[k].back() == (*strides[k])[d] * shape[d];
-    if (merge) {
-      sizes.back() *= shape[d];
-      for (size_t k = 0; k < N; ++k) st[k].back() = (*strides[k])[d];
-    } else {
-      sizes.push_back(shape[d]);
-      for (size_t k = 0; k < N; ++k) st[k].push_back((*strides[k])[d]);
-    }
-  }
-  if (sizes.empty()) {
-    sizes.push_back(1);
-    for (size_t k = 0; k < N; ++k) st[k].push_back(0);
-  }
+  const MergedStrides<N> m = merge_strided_dims<N>(shape, strides);
+  if (m.empty) return;
+  const Shape& sizes = m.sizes;
+  const std::array<Shape, N>& st = m.strides;
   const size_t nd = sizes.size();
   const int64_t len = sizes.back();
   std::array<int64_t, N> inner;

@@ -476,6 +476,61 @@ void copy_bytes(void* dst, const void* src, size_t n) {
   });
 }
 
+// A copy whose last two merged dimensions [R, C] the destination walks
+// along C and the source along R (a transformer's NCHW <-> token layout
+// change): in tiles of kTile x kTile, each read along the source's rows and
+// written along the destination's, both from cache. A row by row walk read
+// one element per source cache line. False where the layout is another.
+bool copy_transposed(const Tensor& dst, const Tensor& src) {
+  constexpr int64_t kTile = 16;
+  const MergedStrides<2> m = merge_strided_dims<2>(dst.shape(), {&dst.strides(), &src.strides()});
+  const size_t nd = m.sizes.size();
+  if (m.empty || nd < 2) return false;
+  const Shape &ds = m.strides[0], &ss = m.strides[1];
+  const int64_t rows = m.sizes[nd - 2], cols = m.sizes[nd - 1];
+  if (ds[nd - 1] != 1 || ss[nd - 2] != 1 || ss[nd - 1] < kTile || rows < kTile || cols < kTile) return false;
+  int64_t outer = 1;
+  for (size_t d = 0; d + 2 < nd; ++d) outer *= m.sizes[d];
+  const int64_t row_tiles = (rows + kTile - 1) / kTile;
+  // The inner loop runs along the side whose other stride is the longer:
+  // a tile's kTile lines that far apart (a plane of a few hundred KB, a
+  // multiple of 4 KB) fall into one set of the L1 cache and evict each other
+  // (NHWC -> NCHW of 32 channels at 128x256: 5.0 -> 0.9 ms).
+  const bool inner_cols = ds[nd - 2] > ss[nd - 1];
+  dispatch_dtype(dst.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    T* d = static_cast<T*>(dst.storage()->data());
+    const T* s = static_cast<const T*>(src.storage()->data());
+    parallel_for(0, outer * row_tiles, std::max<int64_t>(1, 4096 / (kTile * cols)), [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) {
+        int64_t od = dst.offset(), os = src.offset();
+        for (int64_t dim = static_cast<int64_t>(nd) - 3, rem = i / row_tiles; dim >= 0; --dim) {
+          const int64_t idx = rem % m.sizes[dim];
+          rem /= m.sizes[dim];
+          od += idx * ds[dim];
+          os += idx * ss[dim];
+        }
+        const int64_t r0 = i % row_tiles * kTile, r1 = std::min(rows, r0 + kTile);
+        for (int64_t c0 = 0; c0 < cols; c0 += kTile) {
+          const int64_t c1 = std::min(cols, c0 + kTile);
+          if (inner_cols) {
+            for (int64_t r = r0; r < r1; ++r) {
+              T* to = d + od + r * ds[nd - 2];
+              for (int64_t c = c0; c < c1; ++c) to[c] = s[os + c * ss[nd - 1] + r];
+            }
+          } else {
+            for (int64_t c = c0; c < c1; ++c) {
+              const T* from = s + os + c * ss[nd - 1];
+              for (int64_t r = r0; r < r1; ++r) d[od + r * ds[nd - 2] + c] = from[r];
+            }
+          }
+        }
+      }
+    });
+  });
+  return true;
+}
+
 }  // namespace
 
 Tensor& Tensor::copy_(const Tensor& src) {
@@ -495,6 +550,7 @@ Tensor& Tensor::copy_(const Tensor& src) {
     copy_bytes(raw_data(), src.raw_data(), nbytes());
     return *this;
   }
+  if (dtype() == src.dtype() && copy_transposed(*this, src)) return *this;
   // In rows (a channel shuffle's or a concatenation's are whole planes),
   // split over the thread pool.
   dispatch_dtype(dtype(), [&](auto dtag) {

@@ -192,3 +192,30 @@ TEST(TensorCopy, LargeCopiesAreExactAndOverlappingOnesAreMemmoves) {
   for (int64_t i = 1; i < n; ++i) differ += src.data<float>()[i] != static_cast<float>((i - 1) % 1000003);
   EXPECT_EQ(differ, 0);
 }
+
+// Transposing copies (a transformer's NCHW <-> token layout changes) go in
+// tiles: every element lands where the element walk puts it, for sizes off
+// the tile, a view's offset, a batch, and shapes below the tile (row walk).
+TEST(TensorCopy, TransposedCopiesMatchTheElementWalk) {
+  set_num_threads(3);
+  for (const Shape& shape : {Shape{2, 37, 5, 23}, Shape{1, 64, 16, 32}, Shape{3, 7, 4, 5}, Shape{1, 19, 33, 1}}) {
+    const Tensor base = Generator(11).uniform({shape[0], shape[1] + 1, shape[2], shape[3]}, -1.0, 1.0);
+    const Tensor x = base.narrow(1, 1, shape[1]);  // an offset view
+    for (const auto& perm : {std::vector<int64_t>{0, 2, 3, 1}, std::vector<int64_t>{0, 3, 1, 2}}) {
+      const Tensor p = x.permute(perm);
+      const Tensor y = p.contiguous();
+      ASSERT_TRUE(y.is_contiguous());
+      int64_t differ = 0;
+      const Shape& s = p.shape();
+      for (int64_t a = 0; a < s[0]; ++a)
+        for (int64_t b = 0; b < s[1]; ++b)
+          for (int64_t c = 0; c < s[2]; ++c)
+            for (int64_t d = 0; d < s[3]; ++d) {
+              const float* all = static_cast<const float*>(p.storage()->data());
+              const float want = all[p.offset() + a * p.stride(0) + b * p.stride(1) + c * p.stride(2) + d * p.stride(3)];
+              differ += y.data<float>()[((a * s[1] + b) * s[2] + c) * s[3] + d] != want;
+            }
+      EXPECT_EQ(differ, 0) << shape_str(shape);
+    }
+  }
+}
