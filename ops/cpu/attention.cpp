@@ -6,6 +6,7 @@
 
 #include "ops/common.h"
 #include "ops/kernels/attention.h"
+#include "ops/cpu/conv_direct.h"
 #include "runtime/strided.h"
 #include "runtime/thread_pool.h"
 
@@ -35,7 +36,16 @@ void attention_softmax(const Tensor& scores, const Tensor& bias, const Tensor& m
     const int64_t bs = bias.defined() ? bias.stride(-1) : 0, ms = mask.defined() ? mask.stride(-1) : 0;
     const T sc = static_cast<T>(scale), neg_inf = -std::numeric_limits<T>::infinity();
     const T tiny = std::numeric_limits<T>::min();
+    // float32 rows without bias or mask: the vector kernel (a libm exp per
+    // score was a quarter of SegFormer's forward).
+    const direct::Isa* isa = std::is_same_v<T, float> && !pb && !pm && scale > 0 ? direct::best_isa() : nullptr;
     parallel_for(0, rows, std::max<int64_t>(1, 4096 / std::max<int64_t>(lk, 1)), [&](int64_t r0, int64_t r1) {
+      if constexpr (std::is_same_v<T, float>) {
+        if (isa) {
+          for (int64_t r = r0; r < r1; ++r) isa->softmax_row(s + r * lk, lk, static_cast<float>(scale));
+          return;
+        }
+      }
       for (int64_t r = r0; r < r1; ++r) {
         T* row = s + r * lk;
         T mx = neg_inf;

@@ -112,6 +112,9 @@ struct Isa {
   // dst[k] = src[2 k] for k < n, reading src[0, 2 n - 1) only: a stride-2
   // convolution's phase of an input row, for its padded band.
   void (*even)(const float* src, int64_t n, float* dst);
+  // Softmax of row[0, n) * scale in place, scale > 0: the attention
+  // softmax's float32 rules (attention.cpp) with a vector exp within 2 ulp.
+  void (*softmax_row)(float* row, int64_t n, float scale);
 };
 
 // The best kernel this CPU runs, or null (no AVX2/FMA).
@@ -141,6 +144,8 @@ void winograd_rows_output_avx2(const WinogradTiles& a, const int64_t* rows, int6
 void winograd_cols_input_avx2(const WinogradTiles& a, int64_t row, int64_t t0, int64_t tiles, float* v, float* buf);
 void winograd_cols_output_avx2(const WinogradTiles& a, int64_t row, int64_t t0, int64_t tiles, const float* m);
 void even_avx512(const float* src, int64_t n, float* dst);
+void softmax_row_avx512(float* row, int64_t n, float scale);
+void softmax_row_avx2(float* row, int64_t n, float scale);
 void even_avx2(const float* src, int64_t n, float* dst);
 void gemm_nt_avx512(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
                     float* c, int64_t ldc);

@@ -91,6 +91,7 @@ void gemm_nt_avx2(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, 
 }
 
 void even_avx2(const float* src, int64_t n, float* dst) { even_floats<Avx2>(src, n, dst); }
+void softmax_row_avx2(float* row, int64_t n, float scale) { softmax_row<Avx2>(row, n, scale); }
 
 }  // namespace cudaseg::ops::cpu::direct
 

@@ -86,6 +86,7 @@ void gemm_nt_avx512(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda
 }
 
 void even_avx512(const float* src, int64_t n, float* dst) { even_floats<Avx512>(src, n, dst); }
+void softmax_row_avx512(float* row, int64_t n, float scale) { softmax_row<Avx512>(row, n, scale); }
 
 }  // namespace cudaseg::ops::cpu::direct
 
