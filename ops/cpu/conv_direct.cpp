@@ -245,6 +245,14 @@ void pointwise(const float* x, const float* wp, const float* bp, const float* sp
       b.gelu = act.gelu;
       b.stream = stream;
       b.prefetch = in_place;
+      if (cg >= 2 * b.chunk && k1 - k0 > 1) {
+        // Panels of one chunk of input channels (see Band::panel).
+        thread_local std::vector<float> totals;
+        const size_t need = static_cast<size_t>((k1 - k0) * block * 3 * lanes);
+        if (totals.size() < need) totals.resize(need);
+        b.panel = b.chunk;
+        b.totals = totals.data();
+      }
       b.y = y + (n * g.o + gr * og + k0 * block) * hw + c0;
       b.y_channel_stride = hw;
       b.rows = 1;

@@ -43,6 +43,11 @@ struct Band {
   bool gelu;                   // then GELU (gelu_f32 below)
   bool stream = false;         // full, aligned strips stored past the caches
   bool prefetch = false;       // the next strip's input prefetched (an input read in place)
+  // Input channels per panel (a multiple of chunk; 0: all at once): each
+  // strip runs every channel block over one panel before the next, its
+  // partial sums in totals (blocks * block * 3 vectors of floats).
+  int64_t panel = 0;
+  float* totals = nullptr;
   // Depthwise only: each tap's product rounded before its sum, in the loops'
   // tap order (conv_depthwise.cpp), whose results a strided depthwise
   // convolution keeps bit for bit: a ReLU6 mask one rounding away from its

@@ -104,6 +104,8 @@ const Case kCases[] = {
     {1, 176, 7, 7, 40, 1, 1, 1, 1, 0, 0, 1, 1, 1},     // pointwise on a 7x7 map: one row, split over channel blocks
     {2, 12, 14, 14, 30, 1, 1, 1, 1, 0, 0, 1, 1, 2},    // pointwise, groups, batch 2
     {1, 8, 56, 57, 20, 1, 1, 1, 1, 0, 0, 1, 1, 1},     // pointwise, several column ranges, a partial last vector
+    {1, 300, 6, 50, 70, 1, 1, 1, 1, 0, 0, 1, 1, 1},    // pointwise over 256+ channels: panels of 128, a partial one
+    {2, 520, 3, 40, 48, 1, 1, 1, 1, 0, 0, 1, 1, 2},    // panels per group, batch 2
     {1, 8, 14, 14, 16, 2, 2, 2, 2, 0, 0, 1, 1, 1},     // 2x2 stride 2 (patch embedding)
     {1, 8, 12, 80, 20, 3, 3, 3, 3, 2, 1, 1, 3, 1},     // stride 3, dilation 3 in width
     {1, 16, 7, 9, 16, 7, 7, 1, 1, 3, 3, 1, 1, 1},      // 7x7 on a map smaller than a strip
