@@ -8,9 +8,7 @@
 // than 3 vectors); and the float32 entry point taking it.
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <cmath>
-#include <limits>
 #include <vector>
 
 #include "ops/activation.h"
@@ -19,11 +17,13 @@
 #include "ops/unary.h"
 #include "ops/cpu/conv.h"
 #include "ops/cpu/conv_direct.h"
+#include "common/cpu_isas.h"
 #include "runtime/rng.h"
 #include "runtime/thread_pool.h"
 
 using namespace cudaseg;
 using cudaseg::ops::cpu::ConvGeom;
+using cudaseg::testing::isas_of_this_cpu;
 
 namespace {
 
@@ -74,21 +74,6 @@ void expect_matches_definition(const Tensor& x, const Tensor& w, const Tensor& b
   EXPECT_EQ(bad, 0) << what;
 }
 
-std::vector<ops::cpu::direct::Isa> isas_of_this_cpu() {
-  using namespace ops::cpu::direct;
-  std::vector<Isa> out;
-#if defined(__x86_64__)
-  __builtin_cpu_init();
-  const bool fma = __builtin_cpu_supports("fma");
-  if (fma && __builtin_cpu_supports("avx512f")) out.push_back({"avx512", kAvx512Block, kAvx512Lanes, run_avx512, run_depthwise_avx512, gelu_avx512, elu_avx512,
-                     winograd_input_avx512, winograd_output_avx512, winograd_rows_input_avx512,
-                     winograd_rows_output_avx512, winograd_cols_input_avx512, winograd_cols_output_avx512, gemm_nt_avx512, even_avx512, softmax_row_avx512});
-  if (fma && __builtin_cpu_supports("avx2")) out.push_back({"avx2", kAvx2Block, kAvx2Lanes, run_avx2, run_depthwise_avx2, gelu_avx2, elu_avx2,
-                     winograd_input_avx2, winograd_output_avx2, winograd_rows_input_avx2,
-                     winograd_rows_output_avx2, winograd_cols_input_avx2, winograd_cols_output_avx2, gemm_nt_avx2, even_avx2, softmax_row_avx2});
-#endif
-  return out;
-}
 
 const Case kCases[] = {
     // n  c   h    w    o  kh kw sh sw ph pw dh dw groups
@@ -601,44 +586,4 @@ TEST(ConvDirect, StridedDepthwiseEqualsTheLoopsItReplaces) {
       EXPECT_EQ(differ, 0) << isa.name << " " << k.kh << "x" << k.kw << " stride " << k.sh << "," << k.sw;
     }
   }
-}
-
-// Each instruction set's softmax row against float64 softmax: within 4 ulp
-// of every probability (exp within 2 ulp, the sum in lane partial sums),
-// probabilities below float32's smallest normal number 0, a NaN score
-// making the row NaN, -inf scores 0, rows of every length around the vector.
-TEST(ConvDirect, EveryKernelsSoftmaxRowIsWithinFourUlpOfDouble) {
-  const auto isas = isas_of_this_cpu();
-  if (isas.empty()) GTEST_SKIP() << "no AVX2/FMA on this CPU";
-  Generator gen(77);
-  for (const auto& isa : isas)
-    for (int64_t n : {1, 7, 16, 17, 33, 64, 100, 513}) {
-      for (double spread : {1.0, 30.0, 300.0}) {
-        const Tensor src = gen.uniform({n}, -spread, spread);
-        std::vector<float> row(src.data<float>(), src.data<float>() + n);
-        if (n > 20) row[3] = -std::numeric_limits<float>::infinity();
-        std::vector<float> got = row;
-        const float scale = 0.125f;
-        isa.softmax_row(got.data(), n, scale);
-        // The exponent's float32 rounding (v * scale - max, as the scalar
-        // attention softmax rounds it) is the algorithm's; the rest in double.
-        float mx = -INFINITY;
-        for (float v : row) mx = std::max(mx, v * scale);
-        auto t = [&](float v) { return static_cast<double>(v * scale - mx); };
-        double total = 0;
-        for (float v : row) total += std::exp(t(v));
-        for (int64_t j = 0; j < n; ++j) {
-          const double want = std::exp(t(row[j])) / total;
-          if (want < 1.17549435e-38) {
-            EXPECT_LE(got[j], 1.2e-38) << isa.name << " n " << n << " j " << j;
-            continue;
-          }
-          EXPECT_NEAR(got[j], want, 4 * std::ldexp(1.0, -23) * want) << isa.name << " n " << n << " j " << j;
-        }
-      }
-      std::vector<float> nan_row(static_cast<size_t>(n), 1.0f);
-      nan_row[static_cast<size_t>(n / 2)] = NAN;
-      isa.softmax_row(nan_row.data(), n, 1.0f);
-      for (float p : nan_row) EXPECT_TRUE(std::isnan(p)) << isa.name << " n " << n;
-    }
 }
