@@ -110,27 +110,30 @@ int64_t pool_output_size(int64_t input, int64_t kernel, int64_t stride, int64_t 
   return out;
 }
 
-std::pair<Tensor, Tensor> max_pool2d_with_indices(const Tensor& input, const MaxPool2dParams& params) {
+namespace {
+
+// The output, and its indices where asked for or where the device's kernel
+// always writes them (CUDA). Without indices the CPU kernel keeps values
+// only: a third of the bytes it writes.
+std::pair<Tensor, Tensor> max_pool2d_impl(const Tensor& input, const MaxPool2dParams& params, bool indices) {
   const char* op = "max_pool2d";
   check_input(op, input);
   const PoolGeometry g = max_geometry(op, input.shape(), params);
   const Shape shape{input.size(0), input.size(1), g.oh, g.ow};
   Tensor out = Tensor::empty(shape, input.dtype(), input.device());
-  Tensor indices = Tensor::empty(shape, DType::i64, input.device());
-  kernels::max_pool2d(input.device(), input.contiguous(), g, out, indices);
-  return {out, indices};
+  Tensor idx = indices || !input.device().is_cpu() ? Tensor::empty(shape, DType::i64, input.device()) : Tensor();
+  kernels::max_pool2d(input.device(), input.contiguous(), g, out, idx);
+  return {out, idx};
+}
+
+}  // namespace
+
+std::pair<Tensor, Tensor> max_pool2d_with_indices(const Tensor& input, const MaxPool2dParams& params) {
+  return max_pool2d_impl(input, params, true);
 }
 
 Tensor max_pool2d(const Tensor& input, const MaxPool2dParams& params) {
-  if (!input.device().is_cpu()) return max_pool2d_with_indices(input, params).first;
-  // The CPU kernel keeps values only when it gets no indices tensor: a third
-  // of the bytes it writes.
-  const char* op = "max_pool2d";
-  check_input(op, input);
-  const PoolGeometry g = max_geometry(op, input.shape(), params);
-  Tensor out = Tensor::empty({input.size(0), input.size(1), g.oh, g.ow}, input.dtype(), input.device());
-  kernels::max_pool2d(input.device(), input.contiguous(), g, out, Tensor());
-  return out;
+  return max_pool2d_impl(input, params, false).first;
 }
 
 Tensor max_pool2d_backward(const Tensor& grad_output, const Tensor& indices, const Shape& input_shape) {
