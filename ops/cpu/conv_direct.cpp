@@ -35,7 +35,8 @@ const Isa* best_isa() {
                             winograd_cols_output_avx512,
                             gemm_nt_avx512,
                             even_avx512,
-                            softmax_row_avx512};
+                            softmax_row_avx512,
+                            norm_row_avx512};
     static const Isa avx2{"avx2",
                           kAvx2Block,
                           kAvx2Lanes,
@@ -51,7 +52,8 @@ const Isa* best_isa() {
                           winograd_cols_output_avx2,
                           gemm_nt_avx2,
                           even_avx2,
-                          softmax_row_avx2};
+                          softmax_row_avx2,
+                          norm_row_avx2};
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma")) return &avx512;
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return &avx2;

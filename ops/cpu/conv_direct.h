@@ -120,6 +120,10 @@ struct Isa {
   // Softmax of row[0, n) * scale in place, scale > 0: the attention
   // softmax's float32 rules (attention.cpp) with a vector exp within 2 ulp.
   void (*softmax_row)(float* row, int64_t n, float scale);
+  // Layer norm of the row x[0, n) into y (x == y allowed): group_norm's
+  // float32 rows of one group and one pixel (ops/cpu/norm.cpp), w and b
+  // per element or null for 1 and 0 (norm_row_kernel.inc).
+  void (*norm_row)(const float* x, int64_t n, const float* w, const float* b, double eps, float* y);
 };
 
 // The best kernel this CPU runs, or null (no AVX2/FMA).
@@ -151,6 +155,8 @@ void winograd_cols_output_avx2(const WinogradTiles& a, int64_t row, int64_t t0, 
 void even_avx512(const float* src, int64_t n, float* dst);
 void softmax_row_avx512(float* row, int64_t n, float scale);
 void softmax_row_avx2(float* row, int64_t n, float scale);
+void norm_row_avx512(const float* x, int64_t n, const float* w, const float* b, double eps, float* y);
+void norm_row_avx2(const float* x, int64_t n, const float* w, const float* b, double eps, float* y);
 void even_avx2(const float* src, int64_t n, float* dst);
 void gemm_nt_avx512(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
                     float* c, int64_t ldc);

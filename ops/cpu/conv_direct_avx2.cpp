@@ -30,6 +30,19 @@ struct Avx2 {
     const __m128 q = _mm_add_ps(h, _mm_movehl_ps(h, h));
     return _mm_cvtss_f32(_mm_add_ss(q, _mm_movehdup_ps(q)));
   }
+  // Double lanes, for the norms' moments (norm_row_kernel.inc).
+  using D = __m256d;
+  static constexpr int kDLanes = 4;
+  static D widen(const float* p) { return _mm256_cvtps_pd(_mm_loadu_ps(p)); }
+  static void narrow_store(float* p, D v) { _mm_storeu_ps(p, _mm256_cvtpd_ps(v)); }
+  static D dset1(double v) { return _mm256_set1_pd(v); }
+  static D dadd(D a, D b) { return _mm256_add_pd(a, b); }
+  static D dsub(D a, D b) { return _mm256_sub_pd(a, b); }
+  static D dmul(D a, D b) { return _mm256_mul_pd(a, b); }
+  static double dhsum(D v) {
+    const __m128d h = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
+  }
   static V min(V a, V b) { return _mm256_min_ps(a, b); }
   static V sub(V a, V b) { return _mm256_sub_ps(a, b); }
   static V round(V a) { return _mm256_round_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
@@ -57,6 +70,7 @@ struct Avx2 {
 #include "ops/cpu/conv_direct_kernel.inc"
 #include "ops/cpu/conv_winograd_kernel.inc"
 #include "ops/cpu/gemm_nt_kernel.inc"
+#include "ops/cpu/norm_row_kernel.inc"
 
 }  // namespace
 
@@ -92,6 +106,9 @@ void gemm_nt_avx2(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, 
 
 void even_avx2(const float* src, int64_t n, float* dst) { even_floats<Avx2>(src, n, dst); }
 void softmax_row_avx2(float* row, int64_t n, float scale) { softmax_row<Avx2>(row, n, scale); }
+void norm_row_avx2(const float* x, int64_t n, const float* w, const float* b, double eps, float* y) {
+  norm_row<Avx2>(x, n, w, b, eps, y);
+}
 
 }  // namespace cudaseg::ops::cpu::direct
 

@@ -26,6 +26,21 @@ struct Avx512 {
   static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
   static V max(V a, V b) { return _mm512_max_ps(a, b); }
   static float hsum(V v) { return _mm512_reduce_add_ps(v); }
+  // Double lanes, for the norms' moments (norm_row_kernel.inc).
+  using D = __m512d;
+  static constexpr int kDLanes = 8;
+  static D widen(const float* p) { return _mm512_cvtps_pd(_mm256_loadu_ps(p)); }
+  static void narrow_store(float* p, D v) { _mm256_storeu_ps(p, _mm512_cvtpd_ps(v)); }
+  static D dset1(double v) { return _mm512_set1_pd(v); }
+  static D dadd(D a, D b) { return _mm512_add_pd(a, b); }
+  static D dsub(D a, D b) { return _mm512_sub_pd(a, b); }
+  static D dmul(D a, D b) { return _mm512_mul_pd(a, b); }
+  // (_mm512_reduce_add_pd draws a -Wuninitialized from GCC 12's header.)
+  static double dhsum(D v) {
+    double t[8];
+    _mm512_storeu_pd(t, v);
+    return ((t[0] + t[4]) + (t[1] + t[5])) + ((t[2] + t[6]) + (t[3] + t[7]));
+  }
   static V min(V a, V b) { return _mm512_min_ps(a, b); }
   static V sub(V a, V b) { return _mm512_sub_ps(a, b); }
   static V round(V a) { return _mm512_roundscale_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
@@ -52,6 +67,7 @@ struct Avx512 {
 #include "ops/cpu/conv_direct_kernel.inc"
 #include "ops/cpu/conv_winograd_kernel.inc"
 #include "ops/cpu/gemm_nt_kernel.inc"
+#include "ops/cpu/norm_row_kernel.inc"
 
 }  // namespace
 
@@ -87,6 +103,9 @@ void gemm_nt_avx512(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda
 
 void even_avx512(const float* src, int64_t n, float* dst) { even_floats<Avx512>(src, n, dst); }
 void softmax_row_avx512(float* row, int64_t n, float scale) { softmax_row<Avx512>(row, n, scale); }
+void norm_row_avx512(const float* x, int64_t n, const float* w, const float* b, double eps, float* y) {
+  norm_row<Avx512>(x, n, w, b, eps, y);
+}
 
 }  // namespace cudaseg::ops::cpu::direct
 

@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "ops/common.h"
+#include "ops/cpu/conv_direct.h"
 #include "ops/kernels/norm.h"
 #include "runtime/thread_pool.h"
 
@@ -208,6 +209,20 @@ void group_norm(const Tensor& x, int64_t groups, const Tensor& weight, const Ten
     using T = decltype(tag);
     const T* px = x.data<T>();
     T* po = out.data<T>();
+    if constexpr (std::is_same_v<T, float>) {
+      // One pixel per channel (LayerNorm over the last dim): a row kernel.
+      const direct::Isa* isa = direct::best_isa();
+      if (S == 1 && isa) {
+        const float *pw = optional_data<float>(weight), *pb = optional_data<float>(bias);
+        parallel_for(0, N * groups, grain_for(L), [&](int64_t r0, int64_t r1) {
+          for (int64_t r = r0; r < r1; ++r) {
+            const int64_t c0 = (r % groups) * Cg;
+            isa->norm_row(px + r * L, L, pw ? pw + c0 : nullptr, pb ? pb + c0 : nullptr, eps, po + r * L);
+          }
+        });
+        return;
+      }
+    }
     const Param<T> w(weight, 1.0), b(bias, 0.0);
     // A group's moments are sums over its channels of per-channel sums, in
     // that order whichever way the work is split: across groups when there
