@@ -93,6 +93,12 @@ Expanded expanded(const Tensor& q, const Tensor& k, const Tensor& v, const Tenso
           mask.defined() ? mask.expand(scores_shape) : mask, with_matrix(scores_shape, lq, v.size(-1))};
 }
 
+bool fused_forward_available(const Tensor& q, const Tensor& v) {
+  return q.defined() && v.defined() && kernels::attention_fused.has(q.device().type) && q.dim() >= 2 &&
+         v.dim() >= 2 && q.size(-1) <= kernels::kAttentionMaxHeadDim &&
+         v.size(-1) <= kernels::kAttentionMaxHeadDim;
+}
+
 void check_fused(const Tensor& q, const Tensor& v) {
   CUDASEG_CHECK(attention_fused_available(q, v), kOp, ": the fused implementation needs CUDA tensors with head "
                 "dims up to 128, got query ", shape_str(q.shape()), " and value ", shape_str(v.shape()), " on ",
@@ -118,8 +124,9 @@ AttentionForward scaled_dot_product_attention_forward(const Tensor& q, const Ten
 
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& bias,
                                     const Tensor& mask, std::optional<double> scale) {
-  // Without autograd nothing needs the probabilities: one fused kernel, no [Lq, Lk] buffer.
-  if (attention_fused_available(q, v)) {
+  // Without autograd nothing needs the probabilities: one fused kernel, no
+  // [Lq, Lk] buffer, on every device that has its forward (CPU and CUDA).
+  if (fused_forward_available(q, v)) {
     const Expanded e = expanded(q, k, v, bias, mask, check_attention(q, k, v, bias, mask));
     Tensor out = Tensor::empty(e.out_shape, q.dtype(), q.device());
     kernels::attention_fused(q.device(), e.q, e.k, e.v, e.bias, e.mask, resolve_scale(q, scale), out, Tensor());
@@ -129,9 +136,7 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
 }
 
 bool attention_fused_available(const Tensor& q, const Tensor& v) {
-  return q.defined() && v.defined() && kernels::attention_fused.has(q.device().type) && q.dim() >= 2 &&
-         v.dim() >= 2 && q.size(-1) <= kernels::kAttentionMaxHeadDim &&
-         v.size(-1) <= kernels::kAttentionMaxHeadDim;
+  return fused_forward_available(q, v) && kernels::attention_fused_backward.has(q.device().type);
 }
 
 AttentionFusedForward scaled_dot_product_attention_fused_forward(const Tensor& q, const Tensor& k,

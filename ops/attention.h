@@ -54,8 +54,10 @@ AttentionGrads scaled_dot_product_attention_backward(const Tensor& grad, const T
                                                      const Tensor& v, const Tensor& probs, double scale,
                                                      const Shape& bias_shape, AttentionNeeds needs);
 
-// True when the fused implementation takes these operands (CUDA tensors, q's
-// and v's last dims at most 128); scaled_dot_product_attention then uses it.
+// True when the fused implementation, forward and backward, takes these
+// operands (CUDA tensors, q's and v's last dims at most 128): the autograd
+// op then trains through it. scaled_dot_product_attention (no gradients)
+// uses the fused forward wherever a device has one, the CPU included.
 bool attention_fused_available(const Tensor& q, const Tensor& v);
 
 // The fused forward for training: the output [B..., Lq, Dv] and the per-row

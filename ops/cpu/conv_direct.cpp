@@ -36,7 +36,9 @@ const Isa* best_isa() {
                             gemm_nt_avx512,
                             even_avx512,
                             softmax_row_avx512,
-                            norm_row_avx512};
+                            norm_row_avx512,
+                            gemm_nn_avx512,
+                            softmax_block_avx512};
     static const Isa avx2{"avx2",
                           kAvx2Block,
                           kAvx2Lanes,
@@ -53,7 +55,9 @@ const Isa* best_isa() {
                           gemm_nt_avx2,
                           even_avx2,
                           softmax_row_avx2,
-                          norm_row_avx2};
+                          norm_row_avx2,
+                          gemm_nn_avx2,
+                          softmax_block_avx2};
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma")) return &avx512;
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return &avx2;

@@ -124,6 +124,15 @@ struct Isa {
   // float32 rows of one group and one pixel (ops/cpu/norm.cpp), w and b
   // per element or null for 1 and 0 (norm_row_kernel.inc).
   void (*norm_row)(const float* x, int64_t n, const float* w, const float* b, double eps, float* y);
+  // C[m x n] = (accumulate ? C : 0) + A[m x k] B[k x n], row-major with row
+  // strides lda, ldb, ldc; n a multiple of lanes (attention_kernel.inc).
+  void (*gemm_nn)(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
+                  float* c, int64_t ldc, bool accumulate);
+  // One key block of the fused attention's online softmax over the scores
+  // s[0, n) of a row (s padded to n_pad, a multiple of lanes): s becomes the
+  // block's exponentials, *m and *l the row's running maximum and sum;
+  // returns the factor for what was accumulated before (attention_kernel.inc).
+  float (*softmax_block)(float* s, int64_t n, int64_t n_pad, float scale, float* m, float* l);
 };
 
 // The best kernel this CPU runs, or null (no AVX2/FMA).
@@ -157,6 +166,12 @@ void softmax_row_avx512(float* row, int64_t n, float scale);
 void softmax_row_avx2(float* row, int64_t n, float scale);
 void norm_row_avx512(const float* x, int64_t n, const float* w, const float* b, double eps, float* y);
 void norm_row_avx2(const float* x, int64_t n, const float* w, const float* b, double eps, float* y);
+void gemm_nn_avx512(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
+                    int64_t ldc, bool accumulate);
+void gemm_nn_avx2(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
+                  int64_t ldc, bool accumulate);
+float softmax_block_avx512(float* s, int64_t n, int64_t n_pad, float scale, float* m, float* l);
+float softmax_block_avx2(float* s, int64_t n, int64_t n_pad, float scale, float* m, float* l);
 void even_avx2(const float* src, int64_t n, float* dst);
 void gemm_nt_avx512(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
                     float* c, int64_t ldc);

@@ -13,6 +13,8 @@ struct Avx2 {
   using V = __m256;
   static constexpr int kBlock = kAvx2Block, kLanes = kAvx2Lanes, kMaxPV = 2, kMaxDepthwisePV = 4;
   // gemm_nt_kernel.inc's block: 9 accumulators and 6 operand vectors.
+  // attention_kernel.inc's gemm_nn: accumulators a tile may hold.
+  static constexpr int kNnAcc = 12;
   static constexpr int kDotRows = 3, kDotCols = 3;
   static V load(const float* p) { return _mm256_loadu_ps(p); }
   static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
@@ -71,6 +73,7 @@ struct Avx2 {
 #include "ops/cpu/conv_winograd_kernel.inc"
 #include "ops/cpu/gemm_nt_kernel.inc"
 #include "ops/cpu/norm_row_kernel.inc"
+#include "ops/cpu/attention_kernel.inc"
 
 }  // namespace
 
@@ -108,6 +111,13 @@ void even_avx2(const float* src, int64_t n, float* dst) { even_floats<Avx2>(src,
 void softmax_row_avx2(float* row, int64_t n, float scale) { softmax_row<Avx2>(row, n, scale); }
 void norm_row_avx2(const float* x, int64_t n, const float* w, const float* b, double eps, float* y) {
   norm_row<Avx2>(x, n, w, b, eps, y);
+}
+void gemm_nn_avx2(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
+                 int64_t ldc, bool accumulate) {
+  gemm_nn<Avx2>(m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+}
+float softmax_block_avx2(float* s, int64_t n, int64_t n_pad, float scale, float* m, float* l) {
+  return softmax_block<Avx2>(s, n, n_pad, scale, m, l);
 }
 
 }  // namespace cudaseg::ops::cpu::direct

@@ -13,6 +13,8 @@ struct Avx512 {
   using V = __m512;
   static constexpr int kBlock = kAvx512Block, kLanes = kAvx512Lanes, kMaxPV = 3, kMaxDepthwisePV = 4;
   // gemm_nt_kernel.inc's block: 16 accumulators and 8 operand vectors.
+  // attention_kernel.inc's gemm_nn: accumulators a tile may hold.
+  static constexpr int kNnAcc = 24;
   static constexpr int kDotRows = 4, kDotCols = 4;
   static V load(const float* p) { return _mm512_loadu_ps(p); }
   static void store(float* p, V v) { _mm512_storeu_ps(p, v); }
@@ -68,6 +70,7 @@ struct Avx512 {
 #include "ops/cpu/conv_winograd_kernel.inc"
 #include "ops/cpu/gemm_nt_kernel.inc"
 #include "ops/cpu/norm_row_kernel.inc"
+#include "ops/cpu/attention_kernel.inc"
 
 }  // namespace
 
@@ -105,6 +108,13 @@ void even_avx512(const float* src, int64_t n, float* dst) { even_floats<Avx512>(
 void softmax_row_avx512(float* row, int64_t n, float scale) { softmax_row<Avx512>(row, n, scale); }
 void norm_row_avx512(const float* x, int64_t n, const float* w, const float* b, double eps, float* y) {
   norm_row<Avx512>(x, n, w, b, eps, y);
+}
+void gemm_nn_avx512(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
+                 int64_t ldc, bool accumulate) {
+  gemm_nn<Avx512>(m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+}
+float softmax_block_avx512(float* s, int64_t n, int64_t n_pad, float scale, float* m, float* l) {
+  return softmax_block<Avx512>(s, n, n_pad, scale, m, l);
 }
 
 }  // namespace cudaseg::ops::cpu::direct

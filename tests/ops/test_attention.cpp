@@ -5,6 +5,7 @@
 
 #include "common/testing.h"
 #include "ops/attention.h"
+#include "ops/kernels/attention.h"
 
 using namespace cudaseg;
 using cudaseg::testing::all_close;
@@ -182,4 +183,80 @@ TEST(Attention, MisuseErrors) {
                                 {"scaled_dot_product_attention", "cannot be broadcast"}));
   EXPECT_TRUE(throws_mentioning([&] { ops::scaled_dot_product_attention(randn({5}, 9), k, v); },
                                 {"scaled_dot_product_attention", "at least 2 dims", "[5]"}));
+}
+
+// The CPU's fused forward (ops/cpu/attention_fused.cpp) in float32 on shapes
+// that cross its tiles: query rows past a multiple of its 24-row tasks, keys
+// over three 512-key blocks (the last partial), head dims that are not a
+// multiple of the vector, permuted operands, a bias broadcast over the batch
+// and a mask that removes whole key blocks from some rows. Against float64
+// by definition, and against the materialised path at float32's level.
+TEST(Attention, CpuFusedFloat32AcrossTilesAndKeyBlocks) {
+  const Tensor q = randn({2, 50, 3, 33}, 41, DType::f32).permute({0, 2, 1, 3});
+  const Tensor k = randn({2, 3, 1100, 33}, 42, DType::f32), v = randn({2, 1100, 3, 17}, 43, DType::f32);
+  const Tensor vp = v.permute({0, 2, 1, 3}), bias = randn({3, 50, 1100}, 44, DType::f32);
+  std::vector<double> keep(50 * 1100);
+  for (int64_t i = 0; i < 50; ++i)
+    for (int64_t j = 0; j < 1100; ++j) keep[i * 1100 + j] = i % 3 == 0 ? j >= 1024 : (i + j) % 7 != 0;
+  const Tensor mask = Tensor::from_vector(keep, {50, 1100}, DType::boolean);
+  for (const bool with_bias : {false, true}) {
+    const Tensor b = with_bias ? bias : Tensor(), m = with_bias ? mask : Tensor();
+    const Tensor got = ops::scaled_dot_product_attention(q, k, vp, b, m, 0.2);
+    EXPECT_TRUE(all_close(got, naive_attention(q.contiguous(), k, vp.contiguous(), b, m, 0.2, {2, 3}), 2e-5, 2e-6));
+    EXPECT_TRUE(all_close(got, ops::scaled_dot_product_attention_forward(q, k, vp, b, m, 0.2).out, 2e-5, 2e-6));
+  }
+}
+
+// The same in float64 (the scalar twins of the vector kernels), at float64's level.
+TEST(Attention, CpuFusedFloat64AcrossKeyBlocks) {
+  const Tensor q = randn({2, 30, 5}, 45), k = randn({2, 1030, 5}, 46), v = randn({2, 1030, 3}, 47);
+  const Tensor bias = randn({30, 1030}, 48);
+  EXPECT_TRUE(all_close(ops::scaled_dot_product_attention(q, k, v, bias, Tensor(), 0.7),
+                        naive_attention(q, k, v, bias, Tensor(), 0.7, {2}), 1e-12, 1e-12));
+}
+
+// Rows whose scores are all masked are NaN, rows with one kept key in the
+// last block take that key's value, a NaN score makes its row NaN, and no
+// keys give zeros with a logsumexp of -inf; the logsumexp of ordinary rows
+// is the float64 one.
+TEST(Attention, CpuFusedRowRulesAndLogSumExp) {
+  for (const DType dt : {DType::f32, DType::f64}) {
+    const Tensor q = randn({1, 26, 8}, 49, dt), k = randn({1, 600, 8}, 50, dt), v = randn({1, 600, 4}, 51, dt);
+    std::vector<double> keep(26 * 600, 1.0);
+    for (int64_t j = 0; j < 600; ++j) {
+      keep[0 * 600 + j] = 0.0;
+      keep[25 * 600 + j] = j == 599;
+    }
+    const Tensor mask = Tensor::from_vector(keep, {1, 26, 600}, DType::boolean);
+    std::vector<double> bv(26 * 600, 0.0);
+    bv[3 * 600 + 100] = NAN;
+    const Tensor bias = Tensor::from_vector(bv, {1, 26, 600}, dt);
+    const Tensor out = Tensor::empty({1, 26, 4}, dt), lse = Tensor::empty({1, 26}, dt);
+    ops::kernels::attention_fused(Device::cpu(), q, k, v, bias, mask, 0.3, out, lse);
+    const std::vector<double> o = out.to_vector(), l = lse.to_vector(), vs = v.to_vector(), qs = q.to_vector(),
+                              ks = k.to_vector();
+    for (int64_t e = 0; e < 4; ++e) {
+      EXPECT_TRUE(std::isnan(o[0 * 4 + e])) << "fully masked row";
+      EXPECT_TRUE(std::isnan(o[3 * 4 + e])) << "a NaN score";
+      EXPECT_NEAR(o[25 * 4 + e], vs[599 * 4 + e], 1e-6) << "one kept key";
+    }
+    EXPECT_EQ(l[0], -std::numeric_limits<double>::infinity());
+    for (int64_t i : {1, 2, 24}) {
+      double mx = -INFINITY;
+      std::vector<double> s(600);
+      for (int64_t j = 0; j < 600; ++j) {
+        double acc = 0;
+        for (int64_t c = 0; c < 8; ++c) acc += qs[i * 8 + c] * ks[j * 8 + c];
+        mx = std::max(mx, s[j] = acc * 0.3);
+      }
+      double total = 0;
+      for (double x : s) total += std::exp(x - mx);
+      EXPECT_NEAR(l[i], mx + std::log(total), dt == DType::f32 ? 2e-5 : 1e-12) << "row " << i;
+    }
+    const Tensor none = Tensor::empty({1, 26, 4}, dt), none_lse = Tensor::empty({1, 26}, dt);
+    ops::kernels::attention_fused(Device::cpu(), q, Tensor::empty({1, 0, 8}, dt), Tensor::empty({1, 0, 4}, dt),
+                                  Tensor(), Tensor(), 0.3, none, none_lse);
+    for (double x : none.to_vector()) EXPECT_EQ(x, 0.0);
+    for (double x : none_lse.to_vector()) EXPECT_EQ(x, -std::numeric_limits<double>::infinity());
+  }
 }
