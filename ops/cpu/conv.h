@@ -42,7 +42,8 @@ void conv2d_backward_input_direct(const Tensor& gy, const Tensor& w, const Tenso
 
 // Float32 weights rearranged for a kernel by make(), cached per weight tensor
 // and version (conv_direct.cpp): `layout` and `block` tell the arrangements
-// of one tensor apart (the direct kernel's packing uses its groups, >= 1).
+// of one tensor apart (the direct kernel's packing uses its groups, >= 1;
+// Winograd -1 and -2, linear's transpose -3).
 std::shared_ptr<const std::vector<float>> cached_weights(const Tensor& wt, int64_t layout, int64_t block,
                                                          const std::function<std::vector<float>()>& make);
 

@@ -190,6 +190,40 @@ TEST(Linalg, LinearActMatchesNaive) {
       {"linear", "[2, 5]", "[3, 4]"}));
 }
 
+// The float32 linear of the per-ISA kernel (ops/cpu/linalg.cpp): row counts
+// across its row blocks, input sizes across its 256-deep k-blocks, outputs
+// across its 64-column panels (and one not a multiple of the vector, which
+// takes OpenBLAS), a strided input, a transposed weight view of the same
+// storage (another packing), every activation, and a weight changed in
+// place between calls (its packing is cached per version): against the
+// float64 op at float32's level.
+TEST(Linalg, LinearFloat32OnOddShapesAndUpdatedWeights) {
+  auto f32 = [](const Tensor& t) { return t.to(DType::f32); };
+  for (int64_t rows : {1, 5, 97, 1000})
+    for (int64_t in : {1, 13, 300})
+      for (int64_t outf : {16, 80, 144, 40}) {
+        SCOPED_TRACE(std::to_string(rows) + "x" + std::to_string(in) + "->" + std::to_string(outf));
+        const Tensor wide = randn({rows, in + 3}, 50), w = randn({outf, in}, 51), b = randn({outf}, 52);
+        const Tensor x = wide.narrow(1, 1, in);
+        for (ops::LinearAct act : {ops::LinearAct::none, ops::LinearAct::gelu, ops::LinearAct::relu}) {
+          const Tensor want = ops::linear_act(x, w, b, act);
+          const Tensor got = ops::linear_act(f32(wide).narrow(1, 1, in), f32(w), f32(b), act);
+          EXPECT_EQ(got.dtype(), DType::f32);
+          EXPECT_TRUE(all_close(got, want, 2e-5, 2e-5));
+        }
+        EXPECT_TRUE(all_close(ops::linear(f32(x), f32(w)), ops::linear(x, w), 2e-5, 2e-5));
+      }
+  // One storage read as W [16, 16] and as its transpose: two packings.
+  const Tensor w = randn({16, 16}, 53).to(DType::f32), x = randn({7, 16}, 54).to(DType::f32);
+  const Tensor w64 = w.to(DType::f64), x64 = x.to(DType::f64);
+  EXPECT_TRUE(all_close(ops::linear(x, w), ops::linear(x64, w64), 2e-5, 2e-5));
+  EXPECT_TRUE(all_close(ops::linear(x, w.transpose(0, 1)), ops::linear(x64, w64.transpose(0, 1)), 2e-5, 2e-5));
+  // A training step's update in place: the next call sees the new weights.
+  Tensor(w).copy_(randn({16, 16}, 55).to(DType::f32));
+  EXPECT_TRUE(all_close(ops::linear(x, w), ops::linear(x64, w64), 2e-5, 2e-5) == false);
+  EXPECT_TRUE(all_close(ops::linear(x, w), ops::linear(x64, w.to(DType::f64)), 2e-5, 2e-5));
+}
+
 TEST(Linalg, MisuseErrors) {
   EXPECT_TRUE(throws_mentioning([] { ops::matmul(randn({3, 4}, 1), randn({5, 2}, 2)); },
                                 {"matmul", "inner dims", "[3, 4]", "[5, 2]"}));
