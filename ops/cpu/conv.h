@@ -40,6 +40,16 @@ bool conv2d_backward_input_direct_applies(const ConvGeom& g, DType dtype);
 void conv2d_backward_input_direct(const Tensor& gy, const Tensor& w, const Tensor& gx, const ConvGeom& g,
                                   const direct::Isa& isa);
 
+// A pointwise product (a 1x1 convolution, or an unfolded small map) of few
+// pixels as pixel rows times the transposed weights (conv_small_map.cpp):
+// whether it applies (ungrouped, O a multiple of the vector, at most
+// kSmallMapPixels pixels and not a whole number of vectors), and the
+// forward of x [n][c][h * w] into y [n][o][h * w], bias and act included.
+constexpr int64_t kSmallMapPixels = 256;
+bool conv2d_small_map_applies(const ConvGeom& g, const direct::Isa& isa);
+void conv2d_small_map(const float* x, const Tensor& wt, const Tensor& bt, float* y, const ConvGeom& g,
+                      const direct::Isa& isa, const ConvAct& act);
+
 // Float32 weights rearranged for a kernel by make(), cached per weight tensor
 // and version (conv_direct.cpp): `layout` and `block` tell the arrangements
 // of one tensor apart (the direct kernel's packing uses its groups, >= 1;

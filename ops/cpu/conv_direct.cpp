@@ -38,7 +38,8 @@ const Isa* best_isa() {
                             softmax_row_avx512,
                             norm_row_avx512,
                             gemm_nn_avx512,
-                            softmax_block_avx512};
+                            softmax_block_avx512,
+                            transpose_avx512};
     static const Isa avx2{"avx2",
                           kAvx2Block,
                           kAvx2Lanes,
@@ -57,7 +58,8 @@ const Isa* best_isa() {
                           softmax_row_avx2,
                           norm_row_avx2,
                           gemm_nn_avx2,
-                          softmax_block_avx2};
+                          softmax_block_avx2,
+                          transpose_avx2};
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma")) return &avx512;
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return &avx2;
@@ -316,6 +318,10 @@ void conv2d_forward_direct(const Tensor& xt, const Tensor& wt, const Tensor& bt,
     return;
   }
   const float* wp = depthwise ? nullptr : packed->data();
+  if (!depthwise && g.pointwise() && conv2d_small_map_applies(g, isa)) {
+    conv2d_small_map(x, wt, bt, y, g, isa, act);
+    return;
+  }
   if (!depthwise && g.pointwise()) {
     pointwise(x, wp, bp.data(), sp.empty() ? nullptr : sp.data(), y, g, isa, act, blocks);
     return;
@@ -362,7 +368,10 @@ void conv2d_forward_direct(const Tensor& xt, const Tensor& wt, const Tensor& bt,
     flat.w = flat.wo = howo;
     flat.o = g.o;
     flat.groups = g.groups;
-    pointwise(cols.data(), wp, bp.data(), sp.empty() ? nullptr : sp.data(), y, flat, isa, act, blocks);
+    if (conv2d_small_map_applies(flat, isa))
+      conv2d_small_map(cols.data(), wt, bt, y, flat, isa, act);
+    else
+      pointwise(cols.data(), wp, bp.data(), sp.empty() ? nullptr : sp.data(), y, flat, isa, act, blocks);
     return;
   }
 

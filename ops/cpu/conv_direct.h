@@ -133,6 +133,9 @@ struct Isa {
   // block's exponentials, *m and *l the row's running maximum and sum;
   // returns the factor for what was accumulated before (attention_kernel.inc).
   float (*softmax_block)(float* s, int64_t n, int64_t n_pad, float scale, float* m, float* l);
+  // dst[j * ldd + i] = src[i * lds + j] for i < rows, j < cols (no overlap):
+  // blocks of lanes x lanes transposed in registers (transpose_kernel.inc).
+  void (*transpose)(const float* src, int64_t rows, int64_t cols, int64_t lds, float* dst, int64_t ldd);
 };
 
 // The best kernel this CPU runs, or null (no AVX2/FMA).
@@ -170,6 +173,8 @@ void gemm_nn_avx512(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda
                     int64_t ldc, bool accumulate);
 void gemm_nn_avx2(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
                   int64_t ldc, bool accumulate);
+void transpose_avx512(const float* src, int64_t rows, int64_t cols, int64_t lds, float* dst, int64_t ldd);
+void transpose_avx2(const float* src, int64_t rows, int64_t cols, int64_t lds, float* dst, int64_t ldd);
 float softmax_block_avx512(float* s, int64_t n, int64_t n_pad, float scale, float* m, float* l);
 float softmax_block_avx2(float* s, int64_t n, int64_t n_pad, float scale, float* m, float* l);
 void even_avx2(const float* src, int64_t n, float* dst);

@@ -32,6 +32,27 @@ struct Avx2 {
     const __m128 q = _mm_add_ps(h, _mm_movehl_ps(h, h));
     return _mm_cvtss_f32(_mm_add_ss(q, _mm_movehdup_ps(q)));
   }
+  // r[0, 8) transposed in registers (transpose_kernel.inc): unpacks pair
+  // rows, shuffles make each 128-bit lane a 4x4 block of the result, and a
+  // lane permute puts the blocks in place.
+  static void transpose(V r[8]) {
+    V t[8];
+    for (int i = 0; i < 8; i += 2) {
+      t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+      t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    }
+    V u[8];
+    for (int g = 0; g < 8; g += 4) {
+      u[g] = _mm256_shuffle_ps(t[g], t[g + 2], _MM_SHUFFLE(1, 0, 1, 0));
+      u[g + 1] = _mm256_shuffle_ps(t[g], t[g + 2], _MM_SHUFFLE(3, 2, 3, 2));
+      u[g + 2] = _mm256_shuffle_ps(t[g + 1], t[g + 3], _MM_SHUFFLE(1, 0, 1, 0));
+      u[g + 3] = _mm256_shuffle_ps(t[g + 1], t[g + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    for (int j = 0; j < 4; ++j) {
+      r[j] = _mm256_permute2f128_ps(u[j], u[4 + j], 0x20);
+      r[4 + j] = _mm256_permute2f128_ps(u[j], u[4 + j], 0x31);
+    }
+  }
   // Double lanes, for the norms' moments (norm_row_kernel.inc).
   using D = __m256d;
   static constexpr int kDLanes = 4;
@@ -74,6 +95,7 @@ struct Avx2 {
 #include "ops/cpu/gemm_nt_kernel.inc"
 #include "ops/cpu/norm_row_kernel.inc"
 #include "ops/cpu/attention_kernel.inc"
+#include "ops/cpu/transpose_kernel.inc"
 
 }  // namespace
 
@@ -115,6 +137,9 @@ void norm_row_avx2(const float* x, int64_t n, const float* w, const float* b, do
 void gemm_nn_avx2(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
                  int64_t ldc, bool accumulate) {
   gemm_nn<Avx2>(m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+}
+void transpose_avx2(const float* src, int64_t rows, int64_t cols, int64_t lds, float* dst, int64_t ldd) {
+  transpose_matrix<Avx2>(src, rows, cols, lds, dst, ldd);
 }
 float softmax_block_avx2(float* s, int64_t n, int64_t n_pad, float scale, float* m, float* l) {
   return softmax_block<Avx2>(s, n, n_pad, scale, m, l);

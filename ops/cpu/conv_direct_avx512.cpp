@@ -28,6 +28,31 @@ struct Avx512 {
   static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
   static V max(V a, V b) { return _mm512_max_ps(a, b); }
   static float hsum(V v) { return _mm512_reduce_add_ps(v); }
+  // r[0, 16) transposed in registers (transpose_kernel.inc): unpacks pair
+  // rows, shuffles make each 128-bit lane a 4x4 block of the result, and
+  // two rounds of lane shuffles put the blocks in place.
+  static void transpose(V r[16]) {
+    V t[16];
+    for (int i = 0; i < 16; i += 2) {
+      t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+      t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    V u[16];
+    for (int g = 0; g < 16; g += 4) {
+      u[g] = _mm512_shuffle_ps(t[g], t[g + 2], _MM_SHUFFLE(1, 0, 1, 0));
+      u[g + 1] = _mm512_shuffle_ps(t[g], t[g + 2], _MM_SHUFFLE(3, 2, 3, 2));
+      u[g + 2] = _mm512_shuffle_ps(t[g + 1], t[g + 3], _MM_SHUFFLE(1, 0, 1, 0));
+      u[g + 3] = _mm512_shuffle_ps(t[g + 1], t[g + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    for (int j = 0; j < 4; ++j) {
+      const V x01 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0x44), y01 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0x44);
+      const V x23 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0xee), y23 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0xee);
+      r[j] = _mm512_shuffle_f32x4(x01, y01, 0x88);
+      r[4 + j] = _mm512_shuffle_f32x4(x01, y01, 0xdd);
+      r[8 + j] = _mm512_shuffle_f32x4(x23, y23, 0x88);
+      r[12 + j] = _mm512_shuffle_f32x4(x23, y23, 0xdd);
+    }
+  }
   // Double lanes, for the norms' moments (norm_row_kernel.inc).
   using D = __m512d;
   static constexpr int kDLanes = 8;
@@ -71,6 +96,7 @@ struct Avx512 {
 #include "ops/cpu/gemm_nt_kernel.inc"
 #include "ops/cpu/norm_row_kernel.inc"
 #include "ops/cpu/attention_kernel.inc"
+#include "ops/cpu/transpose_kernel.inc"
 
 }  // namespace
 
@@ -112,6 +138,9 @@ void norm_row_avx512(const float* x, int64_t n, const float* w, const float* b, 
 void gemm_nn_avx512(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
                  int64_t ldc, bool accumulate) {
   gemm_nn<Avx512>(m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+}
+void transpose_avx512(const float* src, int64_t rows, int64_t cols, int64_t lds, float* dst, int64_t ldd) {
+  transpose_matrix<Avx512>(src, rows, cols, lds, dst, ldd);
 }
 float softmax_block_avx512(float* s, int64_t n, int64_t n_pad, float scale, float* m, float* l) {
   return softmax_block<Avx512>(s, n, n_pad, scale, m, l);

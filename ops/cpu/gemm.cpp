@@ -6,6 +6,7 @@
 #include <limits>
 #include <mutex>
 
+#include "ops/cpu/conv.h"
 #include "runtime/error.h"
 #include "runtime/thread_pool.h"
 
@@ -85,6 +86,43 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alp
 void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha, const double* a,
           int64_t lda, const double* b, int64_t ldb, double beta, double* c, int64_t ldc) {
   split_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+void linear_isa(const float* x, int64_t ld, const Tensor& weight, const float* bias, bool gelu, float* y,
+                int64_t rows, int64_t in, int64_t outf, const direct::Isa& isa) {
+  constexpr int64_t kLinearLayout = -3;  // cached_weights' key of the transposed weight
+  const std::shared_ptr<const std::vector<float>> packed = cached_weights(weight, kLinearLayout, weight.stride(0), [&] {
+    std::vector<float> wt(static_cast<size_t>(in * outf));
+    const float* w = weight.data<float>();
+    const int64_t ws = weight.stride(0), wc = weight.stride(1);
+    for (int64_t j = 0; j < outf; ++j)
+      for (int64_t p = 0; p < in; ++p) wt[p * outf + j] = w[j * ws + p * wc];
+    return wt;
+  });
+  const float* wt = packed->data();
+  constexpr int64_t kKBlock = 256, kPanel = 64;
+  const int64_t kc = std::min(in, kKBlock);
+  const int64_t row_block = std::clamp<int64_t>((int64_t{24} << 10) / kc / 24 * 24, 24, 480);
+  const int64_t row_tasks = (rows + row_block - 1) / row_block;
+  const int64_t panels = (outf + kPanel - 1) / kPanel;
+  const int64_t col_tasks = std::min(panels, std::max<int64_t>(1, (2 * num_threads() + row_tasks - 1) / row_tasks));
+  const int64_t panels_per_task = (panels + col_tasks - 1) / col_tasks;
+  parallel_for(0, row_tasks * col_tasks, 1, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t r0 = t / col_tasks * row_block, m = std::min(row_block, rows - r0);
+      const int64_t j0 = t % col_tasks * panels_per_task * kPanel;
+      const int64_t n = std::min(outf, j0 + panels_per_task * kPanel) - j0;
+      if (n <= 0) continue;
+      float* c = y + r0 * outf + j0;
+      if (bias)
+        for (int64_t r = 0; r < m; ++r) std::copy(bias + j0, bias + j0 + n, c + r * outf);
+      for (int64_t p = 0; p < in; p += kc)
+        isa.gemm_nn(m, n, std::min(kc, in - p), x + r0 * ld + p, ld, wt + p * outf + j0, outf, c, outf,
+                    bias || p > 0);
+      if (gelu)
+        for (int64_t r = 0; r < m; ++r) isa.gelu(c + r * outf, c + r * outf, n);
+    }
+  });
 }
 
 }  // namespace cudaseg::ops::cpu

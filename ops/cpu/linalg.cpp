@@ -3,7 +3,6 @@
 #include <vector>
 
 #include "ops/common.h"
-#include "ops/cpu/conv.h"
 #include "ops/cpu/conv_direct.h"
 #include "ops/cpu/gemm.h"
 #include "ops/kernels/linalg.h"
@@ -41,62 +40,13 @@ void batched_matmul(const Tensor& a, const Tensor& b, const Tensor& out) {
   });
 }
 
-namespace {
-
-constexpr int64_t kLinearLayout = -3;  // cached_weights' key of the transposed weight
-
-// x [rows, in] row-major (row stride ld) times the transposed weight
-// [in][outf] (packed once per weight version) in the per-ISA C = A B kernel,
-// in tasks of up to 96 rows x a range of 64-column panels over k-blocks of
-// 256 (a task's A block and B panel stay in the L2), the bias as C's first
-// value, the exact GELU applied while the task's block is in cache.
-// OpenBLAS's AVX2 kernel (its runtime choice on AVX-512 AMD CPUs) with its
-// packing ran SegFormer's token linears at 40 GMAC/s.
-void linear_direct(const float* x, int64_t ld, const Tensor& weight, const float* bias, bool gelu, float* y,
-                   int64_t rows, int64_t in, int64_t outf, const direct::Isa& isa) {
-  const std::shared_ptr<const std::vector<float>> packed = cached_weights(weight, kLinearLayout, weight.stride(0), [&] {
-    std::vector<float> wt(static_cast<size_t>(in * outf));
-    const float* w = weight.data<float>();
-    const int64_t ws = weight.stride(0), wc = weight.stride(1);
-    for (int64_t j = 0; j < outf; ++j)
-      for (int64_t p = 0; p < in; ++p) wt[p * outf + j] = w[j * ws + p * wc];
-    return wt;
-  });
-  const float* wt = packed->data();
-  constexpr int64_t kKBlock = 256, kPanel = 64;
-  const int64_t kc = std::min(in, kKBlock);
-  const int64_t row_block = std::clamp<int64_t>((int64_t{24} << 10) / kc / 24 * 24, 24, 480);
-  const int64_t row_tasks = (rows + row_block - 1) / row_block;
-  const int64_t panels = (outf + kPanel - 1) / kPanel;
-  const int64_t col_tasks = std::min(panels, std::max<int64_t>(1, (2 * num_threads() + row_tasks - 1) / row_tasks));
-  const int64_t panels_per_task = (panels + col_tasks - 1) / col_tasks;
-  parallel_for(0, row_tasks * col_tasks, 1, [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t) {
-      const int64_t r0 = t / col_tasks * row_block, m = std::min(row_block, rows - r0);
-      const int64_t j0 = t % col_tasks * panels_per_task * kPanel;
-      const int64_t n = std::min(outf, j0 + panels_per_task * kPanel) - j0;
-      if (n <= 0) continue;
-      float* c = y + r0 * outf + j0;
-      if (bias)
-        for (int64_t r = 0; r < m; ++r) std::copy(bias + j0, bias + j0 + n, c + r * outf);
-      for (int64_t p = 0; p < in; p += kc)
-        isa.gemm_nn(m, n, std::min(kc, in - p), x + r0 * ld + p, ld, wt + p * outf + j0, outf, c, outf,
-                    bias || p > 0);
-      if (gelu)
-        for (int64_t r = 0; r < m; ++r) isa.gelu(c + r * outf, c + r * outf, n);
-    }
-  });
-}
-
-}  // namespace
-
 void linear(const Tensor& x, const Tensor& weight_any, const Tensor& bias, LinearAct act, const Tensor& out) {
   if (out.dtype() == DType::f32) {
     const direct::Isa* isa = direct::best_isa();
     const BlasMat mx = blas_mat(x);
     const int64_t rows = x.size(0), in = x.size(1), outf = weight_any.size(0);
     if (isa && !mx.trans && outf % isa->lanes == 0 && rows > 0) {
-      linear_direct(x.data<float>(), mx.ld, weight_any, bias.defined() ? bias.data<float>() : nullptr,
+      linear_isa(x.data<float>(), mx.ld, weight_any, bias.defined() ? bias.data<float>() : nullptr,
                     act == LinearAct::gelu, out.data<float>(), rows, in, outf, *isa);
       if (act != LinearAct::none && act != LinearAct::gelu)
         kernels::activation(out.device(), kernels::linear_activation(act), out, out);

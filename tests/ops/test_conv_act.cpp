@@ -2,7 +2,8 @@
 // (PReLU with one or per-channel slopes, then a clamp: relu, relu6, then
 // GELU) equals
 // the activation ops applied to conv2d's output, bit for bit, on every CPU
-// path (the direct float32 kernel, depthwise, float64), NaN included; and its
+// path (the direct float32 kernel, depthwise, small maps' pixel rows,
+// float64), NaN included; and its
 // arguments are checked.
 #include <gtest/gtest.h>
 
@@ -50,17 +51,20 @@ TEST(ConvAct, EqualsTheActivationOpsAfterConv2dOnEveryCpuPath) {
     const char* name;
     int64_t c, o, groups, k;
     DType dtype;
+    int64_t h = 13, w = 37;
   };
   const Path paths[] = {{"direct f32", 6, 11, 1, 3, DType::f32},
                         {"direct f32 grouped", 8, 12, 2, 3, DType::f32},
                         {"direct f32 pointwise", 8, 9, 1, 1, DType::f32},
                         {"depthwise f32", 7, 7, 7, 3, DType::f32},
-                        {"im2col f64", 5, 9, 1, 3, DType::f64}};
+                        {"im2col f64", 5, 9, 1, 3, DType::f64},
+                        {"small map f32 pointwise", 20, 32, 1, 1, DType::f32, 7, 9},
+                        {"small map f32 unfolded 3x3", 20, 32, 1, 3, DType::f32, 7, 9}};
   for (const Path& path : paths) {
     Generator gen(11);
-    Tensor x = gen.uniform({2, path.c, 13, 37}, -1, 1, path.dtype);
+    Tensor x = gen.uniform({2, path.c, path.h, path.w}, -1, 1, path.dtype);
     // One NaN input: it must reach the outputs whose window covers it.
-    x.narrow(2, 6, 1).narrow(3, 20, 1).narrow(1, 0, 1).fill_(NAN);
+    x.narrow(2, path.h / 2, 1).narrow(3, path.w / 2, 1).narrow(1, 0, 1).fill_(NAN);
     const Tensor w = gen.uniform({path.o, path.c / path.groups, path.k, path.k}, -1, 1, path.dtype);
     const Tensor b = gen.uniform({path.o}, -1, 1, path.dtype);
     ops::Conv2dParams p;

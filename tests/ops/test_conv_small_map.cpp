@@ -1,0 +1,67 @@
+// Pointwise products of small maps as pixel rows (ops/cpu/conv_small_map.cpp)
+// and the per-ISA transpose they use (Isa::transpose).
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "common/cpu_isas.h"
+#include "common/testing.h"
+#include "ops/conv.h"
+#include "ops/cpu/conv.h"
+#include "runtime/rng.h"
+
+using namespace cudaseg;
+using cudaseg::testing::isas_of_this_cpu;
+
+// Every kernel's transpose, exact, on sizes around its block (full blocks,
+// edges of rows and of columns, single rows and columns), with row strides
+// wider than the rows; nothing outside the destination's columns written.
+TEST(ConvSmallMap, TransposeOfEveryKernelIsExact) {
+  const auto isas = isas_of_this_cpu();
+  if (isas.empty()) GTEST_SKIP() << "no AVX2/FMA on this CPU";
+  for (const auto& isa : isas)
+    for (int64_t rows : {1, 7, 8, 15, 16, 17, 33, 49})
+      for (int64_t cols : {1, 8, 9, 16, 31, 48}) {
+        const int64_t lds = cols + 5, ldd = rows + 3;
+        std::vector<float> src(rows * lds), dst(cols * ldd, -1.0f);
+        for (size_t i = 0; i < src.size(); ++i) src[i] = static_cast<float>(i);
+        isa.transpose(src.data(), rows, cols, lds, dst.data(), ldd);
+        for (int64_t j = 0; j < cols; ++j)
+          for (int64_t i = 0; i < ldd; ++i)
+            ASSERT_EQ(dst[j * ldd + i], i < rows ? src[i * lds + j] : -1.0f)
+                << isa.name << " " << rows << "x" << cols << " at " << j << "," << i;
+      }
+}
+
+// The float32 convolutions that take the pixel rows (1x1 at 7x7 and 15x15,
+// a 3x3 stride-2 convolution unfolded to 7x7 outputs, a batch of 2, with and
+// without bias) against float64, and the geometries they refuse.
+TEST(ConvSmallMap, Float32ConvolutionsMatchFloat64) {
+  const ops::cpu::direct::Isa* isa = ops::cpu::direct::best_isa();
+  if (!isa) GTEST_SKIP() << "no AVX2/FMA on this CPU";
+  struct Case {
+    int64_t c, o, h, w, k, stride;
+  };
+  for (const Case& cs : {Case{40, 64, 7, 7, 1, 1}, Case{300, 32, 15, 15, 1, 1}, Case{24, 48, 14, 13, 3, 2}})
+    for (const bool with_bias : {false, true}) {
+      const Tensor x = cudaseg::testing::randn({2, cs.c, cs.h, cs.w}, 61);
+      const Tensor w = cudaseg::testing::randn({cs.o, cs.c, cs.k, cs.k}, 62);
+      const Tensor b = with_bias ? cudaseg::testing::randn({cs.o}, 63) : Tensor();
+      ops::Conv2dParams p;
+      p.stride = {cs.stride, cs.stride};
+      p.padding = {cs.k / 2, cs.k / 2};
+      const Tensor want = ops::conv2d(x, w, b, p);
+      const Tensor got =
+          ops::conv2d(x.to(DType::f32), w.to(DType::f32), with_bias ? b.to(DType::f32) : Tensor(), p);
+      EXPECT_TRUE(cudaseg::testing::all_close(got, want, 2e-5, 2e-5)) << cs.c << "->" << cs.o << " k" << cs.k;
+    }
+  ops::kernels::ConvGeom g;
+  g.n = 1, g.c = 64, g.h = g.ho = 7, g.w = g.wo = 7, g.o = 64;
+  EXPECT_TRUE(ops::cpu::conv2d_small_map_applies(g, *isa));
+  ops::kernels::ConvGeom classes = g;
+  classes.o = 19;
+  EXPECT_FALSE(ops::cpu::conv2d_small_map_applies(classes, *isa)) << "O not a multiple of the vector";
+  ops::kernels::ConvGeom whole = g;
+  whole.h = whole.ho = whole.w = whole.wo = 8;
+  EXPECT_FALSE(ops::cpu::conv2d_small_map_applies(whole, *isa)) << "whole vectors of pixels";
+}
