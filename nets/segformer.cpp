@@ -6,6 +6,7 @@
 #include "autograd/activation.h"
 #include "autograd/arith.h"
 #include "autograd/attention.h"
+#include "autograd/conv.h"
 #include "autograd/engine.h"
 #include "autograd/resize.h"
 #include "autograd/shape.h"
@@ -184,19 +185,6 @@ std::vector<double> drop_path_rates(double rate, int64_t n) {
   return r;
 }
 
-// SegFormerHead's MLP: a Linear over the flattened feature map.
-class LinearEmbed : public nn::Module {
- public:
-  LinearEmbed(int64_t in, int64_t embed) : Module("MLP") {
-    proj = register_module("proj", std::make_shared<nn::Linear>(in, embed));
-  }
-  // [N, C, H, W] -> tokens [N, H*W, E], as upstream's MLP returns them.
-  Tensor forward(const Tensor& x) override { return (*proj)(map_to_tokens(x)); }
-
- private:
-  std::shared_ptr<nn::Linear> proj;
-};
-
 // mmcv's ConvModule as SegFormerHead builds it: conv without bias (a norm
 // follows), "bn", ReLU; mmcv initialises the conv kaiming-normal (fan_out).
 class ConvModule : public nn::Module {
@@ -216,6 +204,30 @@ class ConvModule : public nn::Module {
 };
 
 }  // namespace
+
+// SegFormerHead's MLP: a Linear over the flattened feature map.
+class SegFormerLinearEmbed : public nn::Module {
+ public:
+  SegFormerLinearEmbed(int64_t in, int64_t embed) : Module("MLP") {
+    proj = register_module("proj", std::make_shared<nn::Linear>(in, embed));
+  }
+  // [N, C, H, W] -> tokens [N, H*W, E], as upstream's MLP returns them.
+  Tensor forward(const Tensor& x) override { return (*proj)(map_to_tokens(x)); }
+  // [N, C, H, W] -> the [N, E, H, W] map the head concatenates: the tokens
+  // permuted back where a hook observes them, else the Linear as a 1x1
+  // convolution of the map itself, which spares transposing the largest
+  // maps in and out (a tenth of SegFormer-B0's decode head).
+  Tensor embed_map(const Tensor& x) {
+    const Shape& s = x.shape();
+    if (nn::active_forward_hook() != nullptr)
+      return fn::reshape(fn::permute((*this)(x), {0, 2, 1}), {s[0], -1, s[2], s[3]});
+    const Shape& w = proj->weight.shape();
+    return fn::conv2d(x, fn::reshape(proj->weight, {w[0], w[1], 1, 1}), proj->bias);
+  }
+
+ private:
+  std::shared_ptr<nn::Linear> proj;
+};
 
 // ---------------------------------------------------------------- configs
 
@@ -300,7 +312,7 @@ SegFormerFuseLayers register_segformer_fuse(nn::Module& owner, const std::array<
   SegFormerFuseLayers layers;
   for (int i = 3; i >= 0; --i)
     layers.linear_c[i] = owner.register_module("linear_c" + std::to_string(i + 1),
-                                               std::make_shared<LinearEmbed>(in_channels[i], embed_dim));
+                                               std::make_shared<SegFormerLinearEmbed>(in_channels[i], embed_dim));
   layers.linear_fuse = owner.register_module("linear_fuse", std::make_shared<ConvModule>(4 * embed_dim, embed_dim));
   return layers;
 }
@@ -310,9 +322,7 @@ Tensor segformer_fuse(const SegFormerFuseLayers& layers, const std::vector<Tenso
   const Shape& c1 = features[0].shape();
   std::vector<Tensor> parts;
   for (int i = 3; i >= 0; --i) {  // concatenated as [c4, c3, c2, c1]
-    const Shape& s = features[static_cast<size_t>(i)].shape();
-    Tensor e = fn::reshape(fn::permute((*layers.linear_c[i])(features[static_cast<size_t>(i)]), {0, 2, 1}),
-                           {s[0], -1, s[2], s[3]});
+    Tensor e = layers.linear_c[i]->embed_map(features[static_cast<size_t>(i)]);
     if (i > 0) e = fn::interpolate(e, std::array<int64_t, 2>{c1[2], c1[3]}, std::nullopt, "bilinear", false);
     parts.push_back(e);
   }

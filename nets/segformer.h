@@ -62,8 +62,9 @@ std::vector<Tensor> mit_forward_features(const MiTStages& stages, const Tensor& 
 // SegFormerHead's own layers, registered on `owner`: linear_c4 ... linear_c1
 // and linear_fuse (dropout and linear_pred are the caller's, as their place
 // in the registration order differs between NVlabs and SEKD).
+class SegFormerLinearEmbed;  // upstream's MLP (segformer.cpp)
 struct SegFormerFuseLayers {
-  std::array<nn::ModulePtr, 4> linear_c;  // linear_c1 ... linear_c4
+  std::array<std::shared_ptr<SegFormerLinearEmbed>, 4> linear_c;  // linear_c1 ... linear_c4
   nn::ModulePtr linear_fuse;
 };
 SegFormerFuseLayers register_segformer_fuse(nn::Module& owner, const std::array<int64_t, 4>& in_channels,

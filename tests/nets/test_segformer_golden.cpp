@@ -8,6 +8,7 @@
 #include "autograd/engine.h"
 #include "common/golden.h"
 #include "common/testing.h"
+#include "nn/hooks.h"
 #include "nn/layers.h"
 #include "nn/registry.h"
 #include "nets/segformer.h"
@@ -128,4 +129,29 @@ TEST(SegFormer, TrainingIsStochasticWithDefaultDropoutsEvalIsNot) {
   EXPECT_GT(ct::max_abs_diff(t1[1], t2[1]), 0.0);
   net->eval();
   EXPECT_EQ(ct::max_abs_diff(net->forward(x), net->forward(x)), 0.0);
+}
+
+// The head's embeddings: as a 1x1 convolution of each map when nothing
+// observes the MLP modules, as upstream's tokens permuted back when a hook
+// does (their dumps are upstream's); the two give the same logits, and the
+// hook sees tokens.
+TEST(SegFormer, HeadEmbeddingsWithAndWithoutHooksAgree) {
+  nn::ModulePtr net =
+      nn::create_net({{"name", "segformer"}, {"backbone", "mit_b0"}, {"num_classes", 5}, {"dropout_ratio", 0.0}});
+  net->eval();
+  const Tensor x = ct::uniform({1, 3, 64, 96}, -1, 1, 8, DType::f32);
+  autograd::NoGradGuard no_grad;
+  const Tensor plain = net->forward(x);
+  Tensor observed;
+  {
+    nn::LayerRecorder rec(*net);
+    nn::ForwardHookGuard guard(&rec);
+    observed = net->forward(x);
+    bool saw_tokens = false;
+    for (const nn::LayerRecord& r : rec.records())
+      if (r.name == "decode_head.linear_c1") saw_tokens = r.outputs.at(0).shape == (Shape{1, 16 * 24, 256});
+    EXPECT_TRUE(saw_tokens);
+  }
+  EXPECT_TRUE(ct::all_close(plain, observed, 1e-5, 1e-5));
+  EXPECT_GT(ct::max_abs_diff(plain, Tensor::zeros(plain.shape(), DType::f32)), 0.0);
 }
