@@ -1,6 +1,8 @@
 #include "autograd/conv.h"
 
+#include "autograd/activation.h"
 #include "autograd/engine.h"
+#include "autograd/shape.h"
 
 namespace cudaseg::fn {
 namespace {
@@ -67,6 +69,22 @@ Tensor conv_transpose2d(const Tensor& input, const Tensor& weight, const Tensor&
   Tensor out = ops::conv_transpose2d(input, weight, bias, params);
   record_conv<true>(input, weight, bias, params, &out);
   return out;
+}
+
+Tensor depthwise_conv2d_tokens(const Tensor& x, int64_t h, int64_t w, const Tensor& weight, const Tensor& bias,
+                               bool gelu) {
+  if (!autograd::any_requires_grad({&x, &weight, &bias}))
+    return ops::depthwise_conv2d_tokens(x, h, w, weight, bias, gelu);
+  // Through the map, whose ops carry the gradients.
+  CUDASEG_CHECK(x.dim() == 3 && weight.dim() == 4, "depthwise_conv2d_tokens: input ", shape_str(x.shape()),
+                " and weight ", shape_str(weight.shape()), " are not tokens [N, h * w, C] and a [C, 1, k, k] kernel");
+  const int64_t c = x.size(2), k = weight.size(2);
+  ops::Conv2dParams p;
+  p.padding = {k / 2, k / 2};
+  p.groups = c;
+  Tensor y = fn::conv2d(fn::reshape(fn::transpose(x, 1, 2), {x.size(0), c, h, w}), weight, bias, p);
+  if (gelu) y = fn::gelu(y);
+  return fn::transpose(fn::flatten(y, 2), 1, 2);
 }
 
 }  // namespace cudaseg::fn

@@ -16,6 +16,10 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias = Te
               const ops::Conv2dParams& params = {});
 Tensor conv_transpose2d(const Tensor& input, const Tensor& weight, const Tensor& bias = Tensor(),
                         const ops::ConvTranspose2dParams& params = {});
+// ops::depthwise_conv2d_tokens; where a gradient is needed, through the map
+// layout's differentiable ops.
+Tensor depthwise_conv2d_tokens(const Tensor& x, int64_t h, int64_t w, const Tensor& weight,
+                               const Tensor& bias = Tensor(), bool gelu = false);
 
 }  // namespace cudaseg::fn
 CUDASEG_API_END

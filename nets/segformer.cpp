@@ -129,6 +129,13 @@ class DWConv : public nn::Module {
   Tensor apply(const Tensor& x, int64_t h, int64_t w) {
     return observed_call({x}, [&] { return map_to_tokens((*dwconv)(tokens_to_map(x, h, w))); });
   }
+  // GELU(apply(x)) convolving the tokens where they lie: for forwards that no
+  // hook observes (a hook sees this module's and its conv's outputs as
+  // upstream's, through the map).
+  Tensor apply_gelu_in_place(const Tensor& x, int64_t h, int64_t w) {
+    return fn::depthwise_conv2d_tokens(x, h, w, nn::like_input(dwconv->weight, x), nn::like_input(dwconv->bias, x),
+                                      true);
+  }
 
  private:
   std::shared_ptr<nn::Conv2d> dwconv;
@@ -143,7 +150,11 @@ class MixFFN : public nn::Module {
     fc2 = register_module("fc2", mit_linear(hidden, dim));
   }
   Tensor apply(const Tensor& x, int64_t h, int64_t w) {
-    return observed_call({x}, [&] { return (*fc2)(fn::gelu(dwconv->apply((*fc1)(x), h, w))); });
+    return observed_call({x}, [&] {
+      const Tensor hidden = (*fc1)(x);
+      if (nn::active_forward_hook() == nullptr) return (*fc2)(dwconv->apply_gelu_in_place(hidden, h, w));
+      return (*fc2)(fn::gelu(dwconv->apply(hidden, h, w)));
+    });
   }
 
  private:
@@ -222,7 +233,8 @@ class SegFormerLinearEmbed : public nn::Module {
     if (nn::active_forward_hook() != nullptr)
       return fn::reshape(fn::permute((*this)(x), {0, 2, 1}), {s[0], -1, s[2], s[3]});
     const Shape& w = proj->weight.shape();
-    return fn::conv2d(x, fn::reshape(proj->weight, {w[0], w[1], 1, 1}), proj->bias);
+    return fn::conv2d(x, fn::reshape(nn::like_input(proj->weight, x), {w[0], w[1], 1, 1}),
+                      nn::like_input(proj->bias, x));
   }
 
  private:

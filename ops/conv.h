@@ -92,5 +92,14 @@ Tensor conv_transpose2d_backward_input(const Tensor& grad_output, const Tensor& 
 Tensor conv_transpose2d_backward_weight(const Tensor& grad_output, const Tensor& input,
                                         const Shape& weight_shape, const ConvTranspose2dParams& params = {});
 
+// The depthwise k x k convolution (k odd, stride 1, padding k / 2) of
+// channels-last tokens x [N, h * w, C] (a map's pixels in rows) by weight
+// [C, 1, k, k] (+ bias [C]), then the exact GELU where `gelu`: tokens of
+// x's shape, the values of transposing x into the map [N, C, h, w],
+// conv2d_act and transposing back, which is what a device without its own
+// kernel runs (the CPU convolves the tokens where they lie).
+Tensor depthwise_conv2d_tokens(const Tensor& x, int64_t h, int64_t w, const Tensor& weight,
+                               const Tensor& bias = Tensor(), bool gelu = false);
+
 }  // namespace cudaseg::ops
 CUDASEG_API_END

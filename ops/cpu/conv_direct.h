@@ -136,6 +136,12 @@ struct Isa {
   // dst[j * ldd + i] = src[i * lds + j] for i < rows, j < cols (no overlap):
   // blocks of lanes x lanes transposed in registers (transpose_kernel.inc).
   void (*transpose)(const float* src, int64_t rows, int64_t cols, int64_t lds, float* dst, int64_t ldd);
+  // Output row `row` of a depthwise k x k convolution (stride 1, padding
+  // k / 2) of one image's channels-last tokens x [h][w][c] into y (same
+  // layout), weights wt [k * k][c], bias [c] (never null), then GELU where
+  // `gelu` (depthwise_tokens_kernel.inc).
+  void (*depthwise_tokens_row)(const float* x, int64_t h, int64_t w, int64_t c, int64_t k, const float* wt,
+                               const float* bias, bool gelu, int64_t row, float* y);
 };
 
 // The best kernel this CPU runs, or null (no AVX2/FMA).
@@ -173,6 +179,10 @@ void gemm_nn_avx512(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda
                     int64_t ldc, bool accumulate);
 void gemm_nn_avx2(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
                   int64_t ldc, bool accumulate);
+void depthwise_tokens_row_avx512(const float* x, int64_t h, int64_t w, int64_t c, int64_t k, const float* wt,
+                                 const float* bias, bool gelu, int64_t row, float* y);
+void depthwise_tokens_row_avx2(const float* x, int64_t h, int64_t w, int64_t c, int64_t k, const float* wt,
+                               const float* bias, bool gelu, int64_t row, float* y);
 void transpose_avx512(const float* src, int64_t rows, int64_t cols, int64_t lds, float* dst, int64_t ldd);
 void transpose_avx2(const float* src, int64_t rows, int64_t cols, int64_t lds, float* dst, int64_t ldd);
 float softmax_block_avx512(float* s, int64_t n, int64_t n_pad, float scale, float* m, float* l);

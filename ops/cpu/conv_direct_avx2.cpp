@@ -96,6 +96,7 @@ struct Avx2 {
 #include "ops/cpu/norm_row_kernel.inc"
 #include "ops/cpu/attention_kernel.inc"
 #include "ops/cpu/transpose_kernel.inc"
+#include "ops/cpu/depthwise_tokens_kernel.inc"
 
 }  // namespace
 
@@ -137,6 +138,10 @@ void norm_row_avx2(const float* x, int64_t n, const float* w, const float* b, do
 void gemm_nn_avx2(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
                  int64_t ldc, bool accumulate) {
   gemm_nn<Avx2>(m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+}
+void depthwise_tokens_row_avx2(const float* x, int64_t h, int64_t w, int64_t c, int64_t k, const float* wt,
+                         const float* bias, bool gelu, int64_t row, float* y) {
+  depthwise_tokens_row<Avx2>(x, h, w, c, k, wt, bias, gelu, row, y);
 }
 void transpose_avx2(const float* src, int64_t rows, int64_t cols, int64_t lds, float* dst, int64_t ldd) {
   transpose_matrix<Avx2>(src, rows, cols, lds, dst, ldd);

@@ -55,6 +55,13 @@ using ConvTranspose2dForwardFn = void(const Tensor& x, const Tensor& w, const Te
                                       const ConvGeom& g);
 // y[:, o] += bias[o] (bias contiguous [o]).
 using AddChannelBiasFn = void(const Tensor& y, const Tensor& bias);
+// The depthwise k x k convolution (stride 1, padding k / 2) of channels-last
+// tokens x [n, h * w, c] by w [c, 1, k, k] (+ bias [c] when defined), then
+// GELU where `gelu`, into y of x's layout; x, w, bias and y contiguous.
+// Optional: ops::depthwise_conv2d_tokens goes through the map layout on a
+// device without it.
+using DepthwiseTokensFn = void(const Tensor& x, int64_t h, int64_t w, const Tensor& weight, const Tensor& bias,
+                               bool gelu, const Tensor& y);
 
 extern Kernel<Conv2dForwardFn> conv2d_forward;
 extern Kernel<Conv2dForwardActFn> conv2d_forward_act;
@@ -63,5 +70,6 @@ extern Kernel<Conv2dBackwardWeightFn> conv2d_backward_weight;
 extern Kernel<Conv2dBackwardBiasFn> conv2d_backward_bias;
 extern Kernel<AddChannelBiasFn> add_channel_bias;
 extern Kernel<ConvTranspose2dForwardFn> conv_transpose2d_forward;
+extern Kernel<DepthwiseTokensFn> depthwise_conv2d_tokens;
 
 }  // namespace cudaseg::ops::kernels

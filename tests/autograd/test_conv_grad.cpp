@@ -94,3 +94,12 @@ TEST(ConvGrad, BackwardReachesLeavesThroughAChain) {
   EXPECT_EQ(w1.grad().shape(), w1.shape());
   EXPECT_EQ(w2.grad().shape(), w2.shape());
 }
+
+// Where a gradient is needed, fn::depthwise_conv2d_tokens runs through the
+// map's differentiable ops: gradients for the tokens, weight and bias.
+TEST(ConvGrad, DepthwiseTokensThroughTheMap) {
+  auto f = [](const std::vector<Tensor>& x) { return fn::depthwise_conv2d_tokens(x[0], 3, 4, x[1], x[2], true); };
+  EXPECT_TRUE(cudaseg::testing::gradcheck_ok(f, {cudaseg::testing::leaf({2, 12, 5}, 82),
+                                                 cudaseg::testing::leaf({5, 1, 3, 3}, 83),
+                                                 cudaseg::testing::leaf({5}, 84)}));
+}

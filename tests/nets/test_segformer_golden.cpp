@@ -131,11 +131,11 @@ TEST(SegFormer, TrainingIsStochasticWithDefaultDropoutsEvalIsNot) {
   EXPECT_EQ(ct::max_abs_diff(net->forward(x), net->forward(x)), 0.0);
 }
 
-// The head's embeddings: as a 1x1 convolution of each map when nothing
-// observes the MLP modules, as upstream's tokens permuted back when a hook
-// does (their dumps are upstream's); the two give the same logits, and the
-// hook sees tokens.
-TEST(SegFormer, HeadEmbeddingsWithAndWithoutHooksAgree) {
+// Where no hook observes the modules, the head's embeddings are 1x1
+// convolutions of the maps and Mix-FFN convolves its tokens in place; where
+// a hook does, both go through upstream's layouts (the dumps are
+// upstream's). The two give the same logits, and the hook sees tokens.
+TEST(SegFormer, ForwardsWithAndWithoutHooksAgree) {
   nn::ModulePtr net =
       nn::create_net({{"name", "segformer"}, {"backbone", "mit_b0"}, {"num_classes", 5}, {"dropout_ratio", 0.0}});
   net->eval();
