@@ -42,9 +42,9 @@ void conv2d_backward_input_direct(const Tensor& gy, const Tensor& w, const Tenso
 
 // A pointwise product (a 1x1 convolution, or an unfolded small map) of few
 // pixels as pixel rows times the transposed weights (conv_small_map.cpp):
-// whether it applies (ungrouped, O a multiple of the vector, at most
-// kSmallMapPixels pixels and not a whole number of vectors), and the
-// forward of x [n][c][h * w] into y [n][o][h * w], bias and act included.
+// whether it applies (ungrouped, O padded to the vector by at most a fifth,
+// at most kSmallMapPixels pixels and not a whole number of vectors), and
+// the forward of x [n][c][h * w] into y [n][o][h * w], bias and act included.
 constexpr int64_t kSmallMapPixels = 256;
 bool conv2d_small_map_applies(const ConvGeom& g, const direct::Isa& isa);
 void conv2d_small_map(const float* x, const Tensor& wt, const Tensor& bt, float* y, const ConvGeom& g,

@@ -89,16 +89,20 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double al
 }
 
 void linear_isa(const float* x, int64_t ld, const Tensor& weight, const float* bias, bool gelu, float* y,
-                int64_t rows, int64_t in, int64_t outf, const direct::Isa& isa) {
-  constexpr int64_t kLinearLayout = -3;  // cached_weights' key of the transposed weight
-  const std::shared_ptr<const std::vector<float>> packed = cached_weights(weight, kLinearLayout, weight.stride(0), [&] {
-    std::vector<float> wt(static_cast<size_t>(in * outf));
-    const float* w = weight.data<float>();
-    const int64_t ws = weight.stride(0), wc = weight.stride(1);
-    for (int64_t j = 0; j < outf; ++j)
-      for (int64_t p = 0; p < in; ++p) wt[p * outf + j] = w[j * ws + p * wc];
-    return wt;
-  });
+                int64_t ldy, int64_t rows, int64_t in, int64_t outf, const direct::Isa& isa) {
+  // The transpose [in][width], zero past outf; keyed by its width and by
+  // whether the weight is stored transposed (a view of the same storage).
+  const int64_t width = (outf + isa.lanes - 1) / isa.lanes * isa.lanes;
+  constexpr int64_t kLinearLayout = -3;
+  const std::shared_ptr<const std::vector<float>> packed =
+      cached_weights(weight, kLinearLayout, width * 2 + (weight.stride(1) == 1 ? 0 : 1), [&] {
+        std::vector<float> wt(static_cast<size_t>(in * width), 0.0f);
+        const float* w = weight.data<float>();
+        const int64_t ws = weight.stride(0), wc = weight.stride(1);
+        for (int64_t j = 0; j < outf; ++j)
+          for (int64_t p = 0; p < in; ++p) wt[p * width + j] = w[j * ws + p * wc];
+        return wt;
+      });
   const float* wt = packed->data();
   constexpr int64_t kKBlock = 256, kPanel = 64;
   const int64_t kc = std::min(in, kKBlock);
@@ -109,7 +113,7 @@ void linear_isa(const float* x, int64_t ld, const Tensor& weight, const float* b
   const int64_t max_rows = std::clamp<int64_t>((int64_t{24} << 10) / kc / 24 * 24, 24, 480);
   const int64_t row_tasks = (rows + max_rows - 1) / max_rows;
   const int64_t row_block = ((rows + row_tasks - 1) / row_tasks + 5) / 6 * 6;
-  const int64_t panels = (outf + kPanel - 1) / kPanel, threads = num_threads();
+  const int64_t panels = (width + kPanel - 1) / kPanel, threads = num_threads();
   int64_t col_tasks = std::min(panels, std::max<int64_t>(1, (2 * threads + row_tasks - 1) / row_tasks));
   while (col_tasks < panels && (row_tasks * col_tasks) % threads != 0) ++col_tasks;
   const int64_t panels_per_task = (panels + col_tasks - 1) / col_tasks;
@@ -118,16 +122,20 @@ void linear_isa(const float* x, int64_t ld, const Tensor& weight, const float* b
       const int64_t r0 = t / col_tasks * row_block, m = std::min(row_block, rows - r0);
       if (m <= 0) continue;
       const int64_t j0 = t % col_tasks * panels_per_task * kPanel;
-      const int64_t n = std::min(outf, j0 + panels_per_task * kPanel) - j0;
+      const int64_t n = std::min(width, j0 + panels_per_task * kPanel) - j0;
       if (n <= 0) continue;
-      float* c = y + r0 * outf + j0;
+      float* c = y + r0 * ldy + j0;
       if (bias)
-        for (int64_t r = 0; r < m; ++r) std::copy(bias + j0, bias + j0 + n, c + r * outf);
+        for (int64_t r = 0; r < m; ++r) {
+          const int64_t real = std::clamp<int64_t>(outf - j0, 0, n);
+          std::copy(bias + j0, bias + j0 + real, c + r * ldy);
+          std::fill(c + r * ldy + real, c + r * ldy + n, 0.0f);
+        }
       for (int64_t p = 0; p < in; p += kc)
-        isa.gemm_nn(m, n, std::min(kc, in - p), x + r0 * ld + p, ld, wt + p * outf + j0, outf, c, outf,
+        isa.gemm_nn(m, n, std::min(kc, in - p), x + r0 * ld + p, ld, wt + p * width + j0, width, c, ldy,
                     bias || p > 0);
       if (gelu)
-        for (int64_t r = 0; r < m; ++r) isa.gelu(c + r * outf, c + r * outf, n);
+        for (int64_t r = 0; r < m; ++r) isa.gelu(c + r * ldy, c + r * ldy, n);
     }
   });
 }

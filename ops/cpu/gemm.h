@@ -25,13 +25,15 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double al
 // y [rows, outf] = x [rows, in] weight^T (+ bias), then the exact GELU where
 // `gelu`: float32 in the instruction set's own C = A B kernel (Isa::gemm_nn),
 // not OpenBLAS, whose runtime choice on AVX-512 AMD CPUs is its AVX2 kernel
-// (SegFormer's token linears ran at 40 GMAC/s with its packing). outf is a
-// multiple of isa.lanes, x row-major with row stride ld, weight [outf, in]
-// of any strides (its transpose packed once per weight version), y
-// contiguous. Tasks of up to 480 rows x a range of 64-column panels, over
-// k-blocks of 256, so a task's A block and B panel stay in the L2; the bias
-// is C's first value and the GELU runs while the task's block is in cache.
+// (SegFormer's token linears ran at 40 GMAC/s with its packing). x is
+// row-major with row stride ld, weight [outf, in] of any strides (its
+// transpose packed once per weight version), y's rows ldy apart and as wide
+// as outf rounded up to the vector (the columns past outf are written: 0
+// plus GELU of 0). Tasks of up to 480 rows x a range of 64-column panels,
+// over k-blocks of 256, so a task's A block and B panel stay in the L2; the
+// bias is C's first value and the GELU runs while the task's block is in
+// cache.
 void linear_isa(const float* x, int64_t ld, const Tensor& weight, const float* bias, bool gelu, float* y,
-                int64_t rows, int64_t in, int64_t outf, const direct::Isa& isa);
+                int64_t ldy, int64_t rows, int64_t in, int64_t outf, const direct::Isa& isa);
 
 }  // namespace cudaseg::ops::cpu

@@ -47,7 +47,7 @@ void linear(const Tensor& x, const Tensor& weight_any, const Tensor& bias, Linea
     const int64_t rows = x.size(0), in = x.size(1), outf = weight_any.size(0);
     if (isa && !mx.trans && outf % isa->lanes == 0 && rows > 0) {
       linear_isa(x.data<float>(), mx.ld, weight_any, bias.defined() ? bias.data<float>() : nullptr,
-                    act == LinearAct::gelu, out.data<float>(), rows, in, outf, *isa);
+                    act == LinearAct::gelu, out.data<float>(), outf, rows, in, outf, *isa);
       if (act != LinearAct::none && act != LinearAct::gelu)
         kernels::activation(out.device(), kernels::linear_activation(act), out, out);
       return;

@@ -2,6 +2,7 @@
 // and the per-ISA transpose they use (Isa::transpose).
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <vector>
 
 #include "common/cpu_isas.h"
@@ -34,18 +35,23 @@ TEST(ConvSmallMap, TransposeOfEveryKernelIsExact) {
 }
 
 // The float32 convolutions that take the pixel rows (1x1 at 7x7 and 15x15,
-// a 3x3 stride-2 convolution unfolded to 7x7 outputs, a batch of 2, with and
-// without bias) against float64, and the geometries they refuse.
+// a 3x3 stride-2 convolution unfolded to 7x7 outputs, a 5x5 one of 40
+// output channels, padded to the vector, a batch of 2, with and without
+// bias) against float64, and the geometries they refuse.
 TEST(ConvSmallMap, Float32ConvolutionsMatchFloat64) {
   const ops::cpu::direct::Isa* isa = ops::cpu::direct::best_isa();
   if (!isa) GTEST_SKIP() << "no AVX2/FMA on this CPU";
   struct Case {
     int64_t c, o, h, w, k, stride;
   };
-  for (const Case& cs : {Case{40, 64, 7, 7, 1, 1}, Case{300, 32, 15, 15, 1, 1}, Case{24, 48, 14, 13, 3, 2}})
+  for (const Case& cs : {Case{40, 64, 7, 7, 1, 1}, Case{300, 32, 15, 15, 1, 1}, Case{24, 48, 14, 13, 3, 2},
+                         Case{24, 40, 7, 7, 5, 1}})
     for (const bool with_bias : {false, true}) {
       const Tensor x = cudaseg::testing::randn({2, cs.c, cs.h, cs.w}, 61);
-      const Tensor w = cudaseg::testing::randn({cs.o, cs.c, cs.k, cs.k}, 62);
+      // Weights of a net's scale (std 1 / sqrt(fan-in)): outputs and partial
+      // sums of order 1, so float32's error stays near its rounding unit.
+      const double a = std::sqrt(3.0 / static_cast<double>(cs.c * cs.k * cs.k));
+      const Tensor w = cudaseg::testing::uniform({cs.o, cs.c, cs.k, cs.k}, -a, a, 62);
       const Tensor b = with_bias ? cudaseg::testing::randn({cs.o}, 63) : Tensor();
       ops::Conv2dParams p;
       p.stride = {cs.stride, cs.stride};
@@ -58,9 +64,12 @@ TEST(ConvSmallMap, Float32ConvolutionsMatchFloat64) {
   ops::kernels::ConvGeom g;
   g.n = 1, g.c = 64, g.h = g.ho = 7, g.w = g.wo = 7, g.o = 64;
   EXPECT_TRUE(ops::cpu::conv2d_small_map_applies(g, *isa));
+  ops::kernels::ConvGeom padded = g;
+  padded.o = 5 * isa->lanes / 2;  // 40 channels padded to 48 (AVX-512), 20 to 24 (AVX2)
+  EXPECT_TRUE(ops::cpu::conv2d_small_map_applies(padded, *isa)) << "O padded by a fifth";
   ops::kernels::ConvGeom classes = g;
   classes.o = 19;
-  EXPECT_FALSE(ops::cpu::conv2d_small_map_applies(classes, *isa)) << "O not a multiple of the vector";
+  EXPECT_FALSE(ops::cpu::conv2d_small_map_applies(classes, *isa)) << "O padded by more than a fifth";
   ops::kernels::ConvGeom whole = g;
   whole.h = whole.ho = whole.w = whole.wo = 8;
   EXPECT_FALSE(ops::cpu::conv2d_small_map_applies(whole, *isa)) << "whole vectors of pixels";
