@@ -119,4 +119,35 @@ TEST(SoftmaxOps, MisuseErrors) {
                                 {"softmax_backward", "float32", "float64"}));
 }
 
+// float32 softmax over the last dim (the vector row kernel where the CPU has
+// one): within 4 ulp of float64 on rows around the vector's length, a row
+// with -inf entries (0 there), a row with a NaN (NaN throughout, as torch).
+TEST(SoftmaxOps, Float32RowsOfTheVectorKernelMatchFloat64) {
+  for (int64_t d : {1, 7, 16, 17, 49, 100}) {
+    std::vector<double> v = testing::randn({3, d}, 4).to_vector();
+    for (double& e : v) e *= 8.0;
+    if (d > 2) v[d] = v[d + 2] = -INFINITY;  // row 1
+    v[2 * d + d / 2] = NAN;                    // row 2
+    const Tensor x = Tensor::from_vector(v, {3, d}, DType::f32);
+    const Tensor y = ops::softmax(x, -1);
+    const std::vector<double> got = y.to_vector(), xs = x.to_vector();
+    for (int64_t r = 0; r < 3; ++r) {
+      // The exponent's float32 rounding (x - max in float32, as torch's float
+      // softmax rounds it) is the algorithm's; the rest in double.
+      double m = -INFINITY, sum = 0;
+      for (int64_t j = 0; j < d; ++j) m = std::max(m, xs[r * d + j]);
+      auto t = [&](int64_t j) { return static_cast<double>(static_cast<float>(xs[r * d + j]) - static_cast<float>(m)); };
+      for (int64_t j = 0; j < d; ++j) sum += std::exp(t(j));
+      for (int64_t j = 0; j < d; ++j) {
+        if (r == 2) {
+          EXPECT_TRUE(std::isnan(got[r * d + j])) << "d=" << d << " j=" << j;
+          continue;
+        }
+        const double want = std::exp(t(j)) / sum;
+        EXPECT_NEAR(got[r * d + j], want, 4 * 1.2e-7 * want + 1e-38) << "d=" << d << " row " << r << " j=" << j;
+      }
+    }
+  }
+}
+
 }  // namespace cudaseg
