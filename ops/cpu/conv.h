@@ -49,6 +49,14 @@ constexpr int64_t kSmallMapPixels = 256;
 bool conv2d_small_map_applies(const ConvGeom& g, const direct::Isa& isa);
 void conv2d_small_map(const float* x, const Tensor& wt, const Tensor& bt, float* y, const ConvGeom& g,
                       const direct::Isa& isa, const ConvAct& act);
+// The same for a depthwise k x k convolution (k odd, stride 1, "same"
+// padding) of rows narrower than kSmallMapDepthwiseWidth: the map as pixel
+// rows through the channels-last kernel (Isa::depthwise_tokens_row, channels
+// across the lanes) between the transposes.
+constexpr int64_t kSmallMapDepthwiseWidth = 24;
+bool conv2d_small_map_depthwise_applies(const ConvGeom& g, const direct::Isa& isa);
+void conv2d_small_map_depthwise(const float* x, const Tensor& wt, const Tensor& bt, float* y, const ConvGeom& g,
+                                const direct::Isa& isa, const ConvAct& act);
 
 // Float32 weights rearranged for a kernel by make(), cached per weight tensor
 // and version (conv_direct.cpp): `layout` and `block` tell the arrangements

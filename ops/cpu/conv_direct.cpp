@@ -319,6 +319,10 @@ void conv2d_forward_direct(const Tensor& xt, const Tensor& wt, const Tensor& bt,
     conv2d_forward_winograd_1d(x, wt, bp.data(), sp.empty() ? nullptr : sp.data(), y, g, isa, act);
     return;
   }
+  if (depthwise && conv2d_small_map_depthwise_applies(g, isa)) {
+    conv2d_small_map_depthwise(x, wt, bt, y, g, isa, act);
+    return;
+  }
   const float* wp = depthwise ? nullptr : packed->data();
   if (!depthwise && g.pointwise() && conv2d_small_map_applies(g, isa)) {
     conv2d_small_map(x, wt, bt, y, g, isa, act);

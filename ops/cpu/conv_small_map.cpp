@@ -7,6 +7,7 @@
 // product at 56x56); here no lane idles while O is a multiple of the vector.
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <vector>
 
 #include "ops/cpu/conv.h"
@@ -14,6 +15,54 @@
 #include "runtime/thread_pool.h"
 
 namespace cudaseg::ops::cpu {
+
+namespace {
+
+// Channel ranges of whole vectors for the threads' transposes.
+int64_t channel_step(int64_t pixels, const direct::Isa& isa) {
+  return std::max<int64_t>(isa.lanes, (int64_t{1} << 14) / std::max<int64_t>(pixels, 1) / isa.lanes * isa.lanes);
+}
+
+// x [c][pixels] -> xt [pixels][c].
+void to_pixel_rows(const float* x, int64_t c, int64_t pixels, float* xt, const direct::Isa& isa) {
+  const int64_t step = channel_step(pixels, isa);
+  parallel_for(0, (c + step - 1) / step, 1, [&](int64_t b0, int64_t b1) {
+    const int64_t c0 = b0 * step, c1 = std::min(c, b1 * step);
+    isa.transpose(x + c0 * pixels, c1 - c0, pixels, pixels, xt + c0, c);
+  });
+}
+
+// yt [pixels][ld] (its first c columns) -> y [c][pixels], then the
+// activation in the direct kernel's order: PReLU, clamp, GELU.
+void from_pixel_rows(const float* yt, int64_t ld, int64_t c, int64_t pixels, const ConvAct& act, float* y,
+                     const direct::Isa& isa) {
+  const float* slope = act.slope.defined() ? act.slope.data<float>() : nullptr;
+  const int64_t slopes = act.slope.defined() ? act.slope.numel() : 0;
+  const float lo = static_cast<float>(act.lo), hi = static_cast<float>(act.hi);
+  const bool clamp = slope || act.lo != -INFINITY || act.hi != INFINITY;
+  const int64_t step = channel_step(pixels, isa);
+  parallel_for(0, (c + step - 1) / step, 1, [&](int64_t b0, int64_t b1) {
+    const int64_t c0 = b0 * step, c1 = std::min(c, b1 * step);
+    isa.transpose(yt + c0, pixels, c1 - c0, ld, y + c0 * pixels, pixels);
+    for (int64_t ch = c0; ch < c1; ++ch) {
+      float* row = y + ch * pixels;
+      if (clamp) {
+        const float s = slope ? slope[slopes == 1 ? 0 : ch] : 1.0f;
+        for (int64_t p = 0; p < pixels; ++p) {
+          float v = row[p];
+          if (slope) v = std::max(v, 0.0f) + s * std::min(v, 0.0f);
+          row[p] = v < lo ? lo : (v > hi ? hi : v);
+        }
+      }
+      if (act.gelu) isa.gelu(row, row, pixels);
+    }
+  });
+}
+
+// Scratch that every element of is written before it is read.
+std::unique_ptr<float[]> scratch(int64_t n) { return std::unique_ptr<float[]>(new float[static_cast<size_t>(n)]); }
+
+}  // namespace
 
 bool conv2d_small_map_applies(const ConvGeom& g, const direct::Isa& isa) {
   const int64_t pixels = g.ho * g.wo;
@@ -28,38 +77,37 @@ void conv2d_small_map(const float* x, const Tensor& wt, const Tensor& bt, float*
   const int64_t pixels = g.h * g.w, k = g.c, o = g.o, width = (o + isa.lanes - 1) / isa.lanes * isa.lanes;
   const Tensor w2 = wt.reshape({o, k});
   const float* bias = bt.defined() ? bt.data<float>() : nullptr;
-  const float* slope = act.slope.defined() ? act.slope.data<float>() : nullptr;
-  const int64_t slopes = act.slope.defined() ? act.slope.numel() : 0;
-  const float lo = static_cast<float>(act.lo), hi = static_cast<float>(act.hi);
-  std::vector<float> xt(static_cast<size_t>(pixels * k)), yt(static_cast<size_t>(pixels * width));
-  const bool clamp = slope || act.lo != -INFINITY || act.hi != INFINITY;
-  // Channel ranges of whole vectors for the threads' transposes.
-  const int64_t step = std::max<int64_t>(isa.lanes, (int64_t{1} << 14) / std::max<int64_t>(pixels, 1) / isa.lanes * isa.lanes);
+  const std::unique_ptr<float[]> xt = scratch(pixels * k), yt = scratch(pixels * width);
   for (int64_t n = 0; n < g.n; ++n) {
-    const float* xn = x + n * k * pixels;
-    parallel_for(0, (k + step - 1) / step, 1, [&](int64_t b0, int64_t b1) {
-      const int64_t c0 = b0 * step, c1 = std::min(k, b1 * step);
-      isa.transpose(xn + c0 * pixels, c1 - c0, pixels, pixels, xt.data() + c0, k);
+    to_pixel_rows(x + n * k * pixels, k, pixels, xt.get(), isa);
+    linear_isa(xt.get(), k, w2, bias, false, yt.get(), width, pixels, k, o, isa);
+    from_pixel_rows(yt.get(), width, o, pixels, act, y + n * o * pixels, isa);
+  }
+}
+
+bool conv2d_small_map_depthwise_applies(const ConvGeom& g, const direct::Isa& isa) {
+  return g.depthwise() && g.og() == 1 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.kh == g.kw &&
+         g.kh % 2 == 1 && g.ph == g.kh / 2 && g.pw == g.kw / 2 && g.wo < kSmallMapDepthwiseWidth &&
+         g.c >= isa.lanes;
+}
+
+void conv2d_small_map_depthwise(const float* x, const Tensor& wt, const Tensor& bt, float* y, const ConvGeom& g,
+                                const direct::Isa& isa, const ConvAct& act) {
+  const int64_t pixels = g.h * g.w, c = g.c, k = g.kh, taps = k * k;
+  // Weights [c][taps] -> [taps][c], bias [c] (zeros where undefined).
+  const float* pw = wt.data<float>();
+  std::vector<float> wp(static_cast<size_t>(taps * c)), bias(static_cast<size_t>(c), 0.0f);
+  for (int64_t ch = 0; ch < c; ++ch)
+    for (int64_t t = 0; t < taps; ++t) wp[t * c + ch] = pw[ch * taps + t];
+  if (bt.defined()) std::copy(bt.data<float>(), bt.data<float>() + c, bias.begin());
+  const std::unique_ptr<float[]> xt = scratch(pixels * c), yt = scratch(pixels * c);
+  for (int64_t n = 0; n < g.n; ++n) {
+    to_pixel_rows(x + n * c * pixels, c, pixels, xt.get(), isa);
+    parallel_for(0, g.h, 1, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r)
+        isa.depthwise_tokens_row(xt.get(), g.h, g.w, c, k, wp.data(), bias.data(), false, r, yt.get());
     });
-    linear_isa(xt.data(), k, w2, bias, false, yt.data(), width, pixels, k, o, isa);
-    float* yn = y + n * o * pixels;
-    parallel_for(0, (o + step - 1) / step, 1, [&](int64_t b0, int64_t b1) {
-      const int64_t c0 = b0 * step, c1 = std::min(o, b1 * step);
-      isa.transpose(yt.data() + c0, pixels, c1 - c0, width, yn + c0 * pixels, pixels);
-      // The activation in the direct kernel's order: PReLU, clamp, GELU.
-      for (int64_t c = c0; c < c1; ++c) {
-        float* row = yn + c * pixels;
-        if (clamp) {
-          const float s = slope ? slope[slopes == 1 ? 0 : c] : 1.0f;
-          for (int64_t p = 0; p < pixels; ++p) {
-            float v = row[p];
-            if (slope) v = std::max(v, 0.0f) + s * std::min(v, 0.0f);
-            row[p] = v < lo ? lo : (v > hi ? hi : v);
-          }
-        }
-        if (act.gelu) isa.gelu(row, row, pixels);
-      }
-    });
+    from_pixel_rows(yt.get(), c, c, pixels, act, y + n * c * pixels, isa);
   }
 }
 

@@ -74,3 +74,35 @@ TEST(ConvSmallMap, Float32ConvolutionsMatchFloat64) {
   whole.h = whole.ho = whole.w = whole.wo = 8;
   EXPECT_FALSE(ops::cpu::conv2d_small_map_applies(whole, *isa)) << "whole vectors of pixels";
 }
+
+// Depthwise convolutions of narrow maps through the channels-last kernel
+// (3x3 and 5x5 on 7x7, 14x13 and 1x5 maps, channels past the vector, a
+// batch of 2) against float64, and the geometries that keep the map kernel.
+TEST(ConvSmallMap, DepthwiseFloat32MatchesFloat64) {
+  const ops::cpu::direct::Isa* isa = ops::cpu::direct::best_isa();
+  if (!isa) GTEST_SKIP() << "no AVX2/FMA on this CPU";
+  struct Case {
+    int64_t c, h, w, k;
+  };
+  for (const Case& cs : {Case{20, 7, 7, 3}, Case{64, 14, 13, 5}, Case{37, 1, 5, 3}})
+    for (const bool with_bias : {false, true}) {
+      const Tensor x = cudaseg::testing::randn({2, cs.c, cs.h, cs.w}, 64);
+      const Tensor w = cudaseg::testing::uniform({cs.c, 1, cs.k, cs.k}, -0.5, 0.5, 65);
+      const Tensor b = with_bias ? cudaseg::testing::randn({cs.c}, 66) : Tensor();
+      ops::Conv2dParams p;
+      p.padding = {cs.k / 2, cs.k / 2};
+      p.groups = cs.c;
+      const Tensor got =
+          ops::conv2d(x.to(DType::f32), w.to(DType::f32), with_bias ? b.to(DType::f32) : Tensor(), p);
+      EXPECT_TRUE(cudaseg::testing::all_close(got, ops::conv2d(x, w, b, p), 1e-5, 1e-5)) << cs.c << " k" << cs.k;
+    }
+  ops::kernels::ConvGeom g;
+  g.n = 1, g.c = g.o = g.groups = 64, g.h = g.ho = g.w = g.wo = 7, g.kh = g.kw = 3, g.ph = g.pw = 1;
+  EXPECT_TRUE(ops::cpu::conv2d_small_map_depthwise_applies(g, *isa));
+  ops::kernels::ConvGeom wide = g;
+  wide.w = wide.wo = 56;
+  EXPECT_FALSE(ops::cpu::conv2d_small_map_depthwise_applies(wide, *isa)) << "rows of whole vectors";
+  ops::kernels::ConvGeom dilated = g;
+  dilated.dh = dilated.dw = 2, dilated.ph = dilated.pw = 2;
+  EXPECT_FALSE(ops::cpu::conv2d_small_map_depthwise_applies(dilated, *isa)) << "dilated";
+}
