@@ -40,7 +40,8 @@ const Isa* best_isa() {
                             gemm_nn_avx512,
                             softmax_block_avx512,
                             transpose_avx512,
-                            depthwise_tokens_row_avx512};
+                            depthwise_tokens_row_avx512,
+                            sigmoid_avx512};
     static const Isa avx2{"avx2",
                           kAvx2Block,
                           kAvx2Lanes,
@@ -61,7 +62,8 @@ const Isa* best_isa() {
                           gemm_nn_avx2,
                           softmax_block_avx2,
                           transpose_avx2,
-                          depthwise_tokens_row_avx2};
+                          depthwise_tokens_row_avx2,
+                          sigmoid_avx2};
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma")) return &avx512;
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return &avx2;

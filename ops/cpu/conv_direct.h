@@ -142,6 +142,10 @@ struct Isa {
   // `gelu` (depthwise_tokens_kernel.inc).
   void (*depthwise_tokens_row)(const float* x, int64_t h, int64_t w, int64_t c, int64_t k, const float* wt,
                                const float* bias, bool gelu, int64_t row, float* y);
+  // y[i] = sigmoid(x[i]), or x[i] sigmoid(x[i]) (SiLU) where `silu`, in
+  // float32 (x == y allowed): within 3 ulp of the double-computed value,
+  // sigmoids below float32's smallest normal number 0.
+  void (*sigmoid)(const float* x, float* y, int64_t n, bool silu);
 };
 
 // The best kernel this CPU runs, or null (no AVX2/FMA).
@@ -183,6 +187,8 @@ void depthwise_tokens_row_avx512(const float* x, int64_t h, int64_t w, int64_t c
                                  const float* bias, bool gelu, int64_t row, float* y);
 void depthwise_tokens_row_avx2(const float* x, int64_t h, int64_t w, int64_t c, int64_t k, const float* wt,
                                const float* bias, bool gelu, int64_t row, float* y);
+void sigmoid_avx512(const float* x, float* y, int64_t n, bool silu);
+void sigmoid_avx2(const float* x, float* y, int64_t n, bool silu);
 void transpose_avx512(const float* src, int64_t rows, int64_t cols, int64_t lds, float* dst, int64_t ldd);
 void transpose_avx2(const float* src, int64_t rows, int64_t cols, int64_t lds, float* dst, int64_t ldd);
 float softmax_block_avx512(float* s, int64_t n, int64_t n_pad, float scale, float* m, float* l);

@@ -143,6 +143,7 @@ void depthwise_tokens_row_avx2(const float* x, int64_t h, int64_t w, int64_t c, 
                          const float* bias, bool gelu, int64_t row, float* y) {
   depthwise_tokens_row<Avx2>(x, h, w, c, k, wt, bias, gelu, row, y);
 }
+void sigmoid_avx2(const float* x, float* y, int64_t n, bool silu) { sigmoid_array<Avx2>(x, y, n, silu); }
 void transpose_avx2(const float* src, int64_t rows, int64_t cols, int64_t lds, float* dst, int64_t ldd) {
   transpose_matrix<Avx2>(src, rows, cols, lds, dst, ldd);
 }

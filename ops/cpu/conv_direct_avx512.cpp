@@ -144,6 +144,7 @@ void depthwise_tokens_row_avx512(const float* x, int64_t h, int64_t w, int64_t c
                          const float* bias, bool gelu, int64_t row, float* y) {
   depthwise_tokens_row<Avx512>(x, h, w, c, k, wt, bias, gelu, row, y);
 }
+void sigmoid_avx512(const float* x, float* y, int64_t n, bool silu) { sigmoid_array<Avx512>(x, y, n, silu); }
 void transpose_avx512(const float* src, int64_t rows, int64_t cols, int64_t lds, float* dst, int64_t ldd) {
   transpose_matrix<Avx512>(src, rows, cols, lds, dst, ldd);
 }
