@@ -228,6 +228,9 @@ def main():
     p.add_argument("--spread", action="store_true",
                    help="also measure PyTorch float32 at 1 thread and in channels_last (logits)")
     args = p.parse_args()
+    unknown = [n for n in args.nets if n not in NETS]
+    if unknown:
+        p.error(f"--nets: unknown {', '.join(unknown)}; this tool's nets are {', '.join(sorted(NETS))}")
     for n in args.nets:
         repo = REPO_OF.get(NETS[n][0]["name"])
         if repo and getattr(args, repo) is None:
