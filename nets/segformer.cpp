@@ -132,7 +132,7 @@ class DWConv : public nn::Module {
   // GELU(apply(x)) convolving the tokens where they lie: for forwards that no
   // hook observes (a hook sees this module's and its conv's outputs as
   // upstream's, through the map).
-  Tensor apply_gelu_in_place(const Tensor& x, int64_t h, int64_t w) {
+  Tensor apply_gelu_on_tokens(const Tensor& x, int64_t h, int64_t w) {
     return fn::depthwise_conv2d_tokens(x, h, w, nn::like_input(dwconv->weight, x), nn::like_input(dwconv->bias, x),
                                       true);
   }
@@ -152,7 +152,7 @@ class MixFFN : public nn::Module {
   Tensor apply(const Tensor& x, int64_t h, int64_t w) {
     return observed_call({x}, [&] {
       const Tensor hidden = (*fc1)(x);
-      if (nn::active_forward_hook() == nullptr) return (*fc2)(dwconv->apply_gelu_in_place(hidden, h, w));
+      if (nn::active_forward_hook() == nullptr) return (*fc2)(dwconv->apply_gelu_on_tokens(hidden, h, w));
       return (*fc2)(fn::gelu(dwconv->apply(hidden, h, w)));
     });
   }

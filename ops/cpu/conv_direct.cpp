@@ -299,12 +299,39 @@ void conv2d_forward_direct(const Tensor& xt, const Tensor& wt, const Tensor& bt,
   // group's block is its og output channels.
   const int64_t block = depthwise ? og : isa.block, blocks = (og + block - 1) / block;
 
-  // Weights [groups][blocks][cg][taps][block], zero-padded past og, packed
-  // once per weight version (packed_weights); bias and slopes per call.
+  // The path, before any packing: the small-map paths keep their own
+  // packing (linear_isa's) and would leave this one cached unused.
   const bool winograd = !depthwise && conv2d_winograd_applies(g);
   const bool winograd_1d = !depthwise && !winograd && conv2d_winograd_1d_applies(g);
+  if (depthwise && conv2d_small_map_depthwise_applies(g, isa)) {
+    conv2d_small_map_depthwise(x, wt, bt, y, g, isa, act);
+    return;
+  }
+  // Output rows narrower than a strip of the widest kernel (3 vectors: the
+  // 28-, 14- and 7-pixel rows of a 224x224 input's strided downsamplings)
+  // and not a whole number of vectors would leave most of its lanes idle:
+  // the input is unfolded into [cg * taps][ho * wo] per image and group,
+  // whose rows are what the packed weights' [cg][taps] order expects, and
+  // run as a pointwise convolution over the flattened output. Rows of whole
+  // vectors (the 16- and 32-pixel rows of a 512x512 input's deep layers) fill
+  // a narrower strip and stay banded: 1.2x to 1.8x faster than unfolded,
+  // whose copy is nine times the input for a 3x3.
+  const int64_t unfolded = g.n * g.c * taps * g.ho * g.wo;
+  const bool unfold = !depthwise && !winograd && !winograd_1d && !g.pointwise() && g.wo < 3 * lanes &&
+                      g.wo % lanes != 0 && unfolded <= kMaxUnfoldedFloats;
+  ConvGeom flat;  // the unfolded product's geometry
+  flat.n = g.n;
+  flat.c = g.c * taps;
+  flat.h = flat.ho = 1;
+  flat.w = flat.wo = g.ho * g.wo;
+  flat.o = g.o;
+  flat.groups = g.groups;
+  const bool small_map = (!depthwise && g.pointwise() && conv2d_small_map_applies(g, isa)) ||
+                         (unfold && conv2d_small_map_applies(flat, isa));
+  // Weights [groups][blocks][cg][taps][block], zero-padded past og, packed
+  // once per weight version (packed_weights); bias and slopes per call.
   const std::shared_ptr<const std::vector<float>> packed =
-      depthwise || winograd || winograd_1d ? nullptr : packed_weights(wt, g, block, blocks);
+      depthwise || winograd || winograd_1d || small_map ? nullptr : packed_weights(wt, g, block, blocks);
   std::vector<float> bp(static_cast<size_t>(g.groups * blocks * block), 0.0f);
   std::vector<float> sp(act.slope.defined() ? bp.size() : 0, 0.0f);
   for (int64_t gr = 0; gr < g.groups; ++gr)
@@ -321,30 +348,16 @@ void conv2d_forward_direct(const Tensor& xt, const Tensor& wt, const Tensor& bt,
     conv2d_forward_winograd_1d(x, wt, bp.data(), sp.empty() ? nullptr : sp.data(), y, g, isa, act);
     return;
   }
-  if (depthwise && conv2d_small_map_depthwise_applies(g, isa)) {
-    conv2d_small_map_depthwise(x, wt, bt, y, g, isa, act);
-    return;
-  }
-  const float* wp = depthwise ? nullptr : packed->data();
-  if (!depthwise && g.pointwise() && conv2d_small_map_applies(g, isa)) {
+  if (!depthwise && g.pointwise() && small_map) {
     conv2d_small_map(x, wt, bt, y, g, isa, act);
     return;
   }
+  const float* wp = packed ? packed->data() : nullptr;
   if (!depthwise && g.pointwise()) {
     pointwise(x, wp, bp.data(), sp.empty() ? nullptr : sp.data(), y, g, isa, act, blocks);
     return;
   }
-  // Output rows narrower than a strip of the widest kernel (3 vectors: the
-  // 28-, 14- and 7-pixel rows of a 224x224 input's strided downsamplings)
-  // and not a whole number of vectors would leave most of its lanes idle:
-  // the input is unfolded into [cg * taps][ho * wo] per image and group,
-  // whose rows are what the packed weights' [cg][taps] order expects, and
-  // run as a pointwise convolution over the flattened output. Rows of whole
-  // vectors (the 16- and 32-pixel rows of a 512x512 input's deep layers) fill
-  // a narrower strip and stay banded: 1.2x to 1.8x faster than unfolded,
-  // whose copy is nine times the input for a 3x3.
-  const int64_t unfolded = g.n * g.c * taps * g.ho * g.wo;
-  if (!depthwise && g.wo < 3 * lanes && g.wo % lanes != 0 && unfolded <= kMaxUnfoldedFloats) {
+  if (unfold) {
     std::vector<float> cols(static_cast<size_t>(unfolded));
     const int64_t howo = g.ho * g.wo;
     parallel_for(0, g.n * g.c, 1, [&](int64_t p0, int64_t p1) {
@@ -369,14 +382,7 @@ void conv2d_forward_direct(const Tensor& xt, const Tensor& wt, const Tensor& bt,
             }
           }
     });
-    ConvGeom flat;
-    flat.n = g.n;
-    flat.c = g.c * taps;
-    flat.h = flat.ho = 1;
-    flat.w = flat.wo = howo;
-    flat.o = g.o;
-    flat.groups = g.groups;
-    if (conv2d_small_map_applies(flat, isa))
+    if (small_map)
       conv2d_small_map(cols.data(), wt, bt, y, flat, isa, act);
     else
       pointwise(cols.data(), wp, bp.data(), sp.empty() ? nullptr : sp.data(), y, flat, isa, act, blocks);

@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <cmath>
 #include <memory>
-#include <vector>
 
 #include "ops/cpu/conv.h"
 #include "ops/cpu/gemm.h"
@@ -93,20 +92,12 @@ bool conv2d_small_map_depthwise_applies(const ConvGeom& g, const direct::Isa& is
 
 void conv2d_small_map_depthwise(const float* x, const Tensor& wt, const Tensor& bt, float* y, const ConvGeom& g,
                                 const direct::Isa& isa, const ConvAct& act) {
-  const int64_t pixels = g.h * g.w, c = g.c, k = g.kh, taps = k * k;
-  // Weights [c][taps] -> [taps][c], bias [c] (zeros where undefined).
-  const float* pw = wt.data<float>();
-  std::vector<float> wp(static_cast<size_t>(taps * c)), bias(static_cast<size_t>(c), 0.0f);
-  for (int64_t ch = 0; ch < c; ++ch)
-    for (int64_t t = 0; t < taps; ++t) wp[t * c + ch] = pw[ch * taps + t];
-  if (bt.defined()) std::copy(bt.data<float>(), bt.data<float>() + c, bias.begin());
+  const int64_t pixels = g.h * g.w, c = g.c;
   const std::unique_ptr<float[]> xt = scratch(pixels * c), yt = scratch(pixels * c);
   for (int64_t n = 0; n < g.n; ++n) {
     to_pixel_rows(x + n * c * pixels, c, pixels, xt.get(), isa);
-    parallel_for(0, g.h, 1, [&](int64_t r0, int64_t r1) {
-      for (int64_t r = r0; r < r1; ++r)
-        isa.depthwise_tokens_row(xt.get(), g.h, g.w, c, k, wp.data(), bias.data(), false, r, yt.get());
-    });
+    depthwise_tokens_f32(xt.get(), 1, g.h, g.w, c, g.kh, wt.data<float>(), bt.defined() ? bt.data<float>() : nullptr,
+                         false, yt.get(), isa);
     from_pixel_rows(yt.get(), c, c, pixels, act, y + n * c * pixels, isa);
   }
 }

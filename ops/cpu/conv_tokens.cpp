@@ -2,10 +2,13 @@
 // rows of output pixels over the thread pool, float32 in the per-ISA row
 // kernel (depthwise_tokens_kernel.inc), float64 and CPUs without AVX2 in its
 // scalar twin below.
+#include <algorithm>
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
 #include "ops/common.h"
+#include "ops/cpu/conv.h"
 #include "ops/cpu/conv_direct.h"
 #include "ops/kernels/conv.h"
 #include "runtime/thread_pool.h"
@@ -29,35 +32,46 @@ void row_scalar(const T* x, int64_t h, int64_t w, int64_t c, int64_t k, const T*
     }
 }
 
+// Weights [c][taps] -> [taps][c] (a tap's weights for a vector of channels
+// side by side), then rows of output pixels over the pool; `isa` (float32
+// only) or the scalar twin.
+template <typename T>
+void convolve(const T* x, int64_t n, int64_t h, int64_t w, int64_t c, int64_t k, const T* weight, const T* bias,
+              bool gelu, T* y, const direct::Isa* isa) {
+  const int64_t taps = k * k;
+  std::vector<T> wt(static_cast<size_t>(taps * c)), b(static_cast<size_t>(c), T(0));
+  for (int64_t ch = 0; ch < c; ++ch)
+    for (int64_t t = 0; t < taps; ++t) wt[t * c + ch] = weight[ch * taps + t];
+  if (bias) std::copy(bias, bias + c, b.begin());
+  parallel_for(0, n * h, std::max<int64_t>(1, (int64_t{1} << 14) / (w * c * taps)), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const T* xi = x + r / h * h * w * c;
+      T* yi = y + r / h * h * w * c;
+      if constexpr (std::is_same_v<T, float>) {
+        if (isa) {
+          isa->depthwise_tokens_row(xi, h, w, c, k, wt.data(), b.data(), gelu, r % h, yi);
+          continue;
+        }
+      }
+      row_scalar(xi, h, w, c, k, wt.data(), b.data(), gelu, r % h, yi);
+    }
+  });
+}
+
 }  // namespace
+
+void depthwise_tokens_f32(const float* x, int64_t n, int64_t h, int64_t w, int64_t c, int64_t k, const float* weight,
+                          const float* bias, bool gelu, float* y, const direct::Isa& isa) {
+  convolve(x, n, h, w, c, k, weight, bias, gelu, y, &isa);
+}
 
 void depthwise_conv2d_tokens(const Tensor& x, int64_t h, int64_t w, const Tensor& weight, const Tensor& bias,
                              bool gelu, const Tensor& y) {
   dispatch_float("depthwise_conv2d_tokens", x.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    const int64_t n = x.size(0), c = x.size(2), k = weight.size(2), taps = k * k;
-    // Weights [c][taps] -> [taps][c]: a tap's weights for a vector of channels side by side.
-    std::vector<T> wt(static_cast<size_t>(taps * c)), b(static_cast<size_t>(c), T(0));
-    const T* pw = weight.data<T>();
-    for (int64_t ch = 0; ch < c; ++ch)
-      for (int64_t t = 0; t < taps; ++t) wt[t * c + ch] = pw[ch * taps + t];
-    if (bias.defined()) std::copy(bias.data<T>(), bias.data<T>() + c, b.begin());
-    const T* px = x.data<T>();
-    T* py = y.data<T>();
     const direct::Isa* isa = std::is_same_v<T, float> ? direct::best_isa() : nullptr;
-    parallel_for(0, n * h, std::max<int64_t>(1, (int64_t{1} << 14) / (w * c * taps)), [&](int64_t r0, int64_t r1) {
-      for (int64_t r = r0; r < r1; ++r) {
-        const T* xi = px + r / h * h * w * c;
-        T* yi = py + r / h * h * w * c;
-        if constexpr (std::is_same_v<T, float>) {
-          if (isa) {
-            isa->depthwise_tokens_row(xi, h, w, c, k, wt.data(), b.data(), gelu, r % h, yi);
-            continue;
-          }
-        }
-        row_scalar(xi, h, w, c, k, wt.data(), b.data(), gelu, r % h, yi);
-      }
-    });
+    convolve(x.data<T>(), x.size(0), h, w, x.size(2), weight.size(2), weight.data<T>(),
+             bias.defined() ? bias.data<T>() : nullptr, gelu, y.data<T>(), isa);
   });
 }
 

@@ -125,12 +125,13 @@ void linear_isa(const float* x, int64_t ld, const Tensor& weight, const float* b
       const int64_t n = std::min(width, j0 + panels_per_task * kPanel) - j0;
       if (n <= 0) continue;
       float* c = y + r0 * ldy + j0;
-      if (bias)
+      if (bias) {
+        const int64_t real = std::clamp<int64_t>(outf - j0, 0, n);  // columns with a bias; 0 past outf
         for (int64_t r = 0; r < m; ++r) {
-          const int64_t real = std::clamp<int64_t>(outf - j0, 0, n);
           std::copy(bias + j0, bias + j0 + real, c + r * ldy);
           std::fill(c + r * ldy + real, c + r * ldy + n, 0.0f);
         }
+      }
       for (int64_t p = 0; p < in; p += kc)
         isa.gemm_nn(m, n, std::min(kc, in - p), x + r0 * ld + p, ld, wt + p * width + j0, width, c, ldy,
                     bias || p > 0);
