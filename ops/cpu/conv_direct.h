@@ -13,8 +13,9 @@
 // FMAs as there are channels in the block, which GEMM-based convolution only
 // reaches for large channel counts. The bias, and a fused PReLU / relu /
 // relu6 / GELU (ops::ConvAct), are applied in registers before the one store.
-// Depthwise convolutions (stride 1) have a kernel of their own on the same
-// bands: one output channel, a strip of pixels, every tap in registers.
+// Depthwise convolutions have kernels of their own: strided ones on the same
+// bands (one output channel, a strip of pixels, every tap in registers),
+// stride-1 ones reading the input planes in place (DepthwisePlanes).
 //
 // The kernels are compiled once per instruction set (conv_direct_avx512.cpp,
 // conv_direct_avx2.cpp, each with its own -m flags) and chosen at run time.
@@ -74,6 +75,27 @@ struct WinogradTiles {
   float lo, hi;
   bool gelu;
 };
+
+// One image of a stride-1 depthwise convolution whose input planes are read
+// in place (depthwise_plane_kernel.inc): input x [c][h][w], output channel o
+// from input channel o / og, weights [o][kh * kw] with kw at most
+// kMaxDepthwiseKw, bias [o] (never null), then the activation as in Band;
+// output y [o][ho][wo].
+struct DepthwisePlanes {
+  const float* x;
+  int64_t h, w, kh, kw, ph, pw, dh, dw, og;
+  const float* weight;
+  const float* bias;
+  const float* slope;
+  float lo, hi;
+  bool gelu;
+  float* y;
+  int64_t ho, wo;
+};
+
+// depthwise_plane_kernel.inc: the widest kernel a DepthwisePlanes may have,
+// and the strip positions whose masks are kept for a whole call.
+constexpr int64_t kMaxDepthwiseKw = 16, kMaskedStrips = 2;
 
 // The instruction sets with a kernel, best first; `block` is the kernel's
 // output-channel block and `lanes` its vector width in floats.
@@ -146,6 +168,8 @@ struct Isa {
   // float32 (x == y allowed): within 3 ulp of the double-computed value,
   // sigmoids below float32's smallest normal number 0.
   void (*sigmoid)(const float* x, float* y, int64_t n, bool silu);
+  // Output channels [o0, o1) of a DepthwisePlanes convolution.
+  void (*depthwise_planes)(const DepthwisePlanes& a, int64_t o0, int64_t o1);
 };
 
 // The best kernel this CPU runs, or null (no AVX2/FMA).
@@ -188,6 +212,8 @@ void depthwise_tokens_row_avx512(const float* x, int64_t h, int64_t w, int64_t c
 void depthwise_tokens_row_avx2(const float* x, int64_t h, int64_t w, int64_t c, int64_t k, const float* wt,
                                const float* bias, bool gelu, int64_t row, float* y);
 void sigmoid_avx512(const float* x, float* y, int64_t n, bool silu);
+void depthwise_planes_avx512(const DepthwisePlanes& a, int64_t o0, int64_t o1);
+void depthwise_planes_avx2(const DepthwisePlanes& a, int64_t o0, int64_t o1);
 void sigmoid_avx2(const float* x, float* y, int64_t n, bool silu);
 void transpose_avx512(const float* src, int64_t rows, int64_t cols, int64_t lds, float* dst, int64_t ldd);
 void transpose_avx2(const float* src, int64_t rows, int64_t cols, int64_t lds, float* dst, int64_t ldd);

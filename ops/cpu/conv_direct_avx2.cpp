@@ -18,9 +18,26 @@ struct Avx2 {
   static constexpr int kDotRows = 3, kDotCols = 3;
   static V load(const float* p) { return _mm256_loadu_ps(p); }
   static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
+  // Lanes [0, n) of v to p[0, n), 0 <= n <= kLanes; nothing is touched past
+  // them (vmaskmovps does not fault on its masked lanes).
+  static void store_first(float* p, V v, int64_t n) {
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    _mm256_maskstore_ps(p, _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), lane), v);
+  }
   // A store past the caches, for a 32-byte aligned p.
   static void stream(float* p, V v) { _mm256_stream_ps(p, v); }
   static void fence() { _mm_sfence(); }
+  // The lanes k of a load at column c0 of a row of w floats with
+  // 0 <= c0 + k < w, and a load of them with zeros in the others, which are
+  // not read (vmaskmovps does not fault on them).
+  using M = __m256i;
+  static M window(int64_t c0, int64_t w) {
+    const int64_t lo = c0 < 0 ? -c0 : 0, hi = w - c0 < kLanes ? w - c0 : kLanes;
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_and_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(hi < lo ? lo : hi)), lane),
+                            _mm256_cmpgt_epi32(lane, _mm256_set1_epi32(static_cast<int>(lo) - 1)));
+  }
+  static V load_masked(const float* p, M m) { return _mm256_maskload_ps(p, m); }
   static V set1(float v) { return _mm256_set1_ps(v); }
   static V add(V a, V b) { return _mm256_add_ps(a, b); }
   static V mul(V a, V b) { return _mm256_mul_ps(a, b); }
@@ -97,6 +114,7 @@ struct Avx2 {
 #include "ops/cpu/attention_kernel.inc"
 #include "ops/cpu/transpose_kernel.inc"
 #include "ops/cpu/depthwise_tokens_kernel.inc"
+#include "ops/cpu/depthwise_plane_kernel.inc"
 
 }  // namespace
 
@@ -142,6 +160,11 @@ void gemm_nn_avx2(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, 
 void depthwise_tokens_row_avx2(const float* x, int64_t h, int64_t w, int64_t c, int64_t k, const float* wt,
                          const float* bias, bool gelu, int64_t row, float* y) {
   depthwise_tokens_row<Avx2>(x, h, w, c, k, wt, bias, gelu, row, y);
+}
+void depthwise_planes_avx2(const DepthwisePlanes& a, int64_t o0, int64_t o1) {
+  Avx2::M masks[(kMaskedStrips + 1) * kMaxDepthwiseKw * Avx2::kMaxDepthwisePV];
+  bool partial[(kMaskedStrips + 1) * kMaxDepthwiseKw * Avx2::kMaxDepthwisePV];
+  depthwise_planes<Avx2>(a, o0, o1, masks, partial);
 }
 void sigmoid_avx2(const float* x, float* y, int64_t n, bool silu) { sigmoid_array<Avx2>(x, y, n, silu); }
 void transpose_avx2(const float* src, int64_t rows, int64_t cols, int64_t lds, float* dst, int64_t ldd) {

@@ -18,9 +18,23 @@ struct Avx512 {
   static constexpr int kDotRows = 4, kDotCols = 4;
   static V load(const float* p) { return _mm512_loadu_ps(p); }
   static void store(float* p, V v) { _mm512_storeu_ps(p, v); }
+  // Lanes [0, n) of v to p[0, n), 0 <= n <= kLanes; nothing is touched past
+  // them (a masked store does not fault on its masked lanes).
+  static void store_first(float* p, V v, int64_t n) {
+    _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << n) - 1), v);
+  }
   // A store past the caches, for a 64-byte aligned p.
   static void stream(float* p, V v) { _mm512_stream_ps(p, v); }
   static void fence() { _mm_sfence(); }
+  // The lanes k of a load at column c0 of a row of w floats with
+  // 0 <= c0 + k < w, and a load of them with zeros in the others, which are
+  // not read (a masked load does not fault on them).
+  using M = __mmask16;
+  static M window(int64_t c0, int64_t w) {
+    const int64_t lo = c0 < 0 ? -c0 : 0, hi = w - c0 < kLanes ? w - c0 : kLanes;
+    return hi <= lo ? M(0) : static_cast<M>(((1u << hi) - 1) & ~((1u << lo) - 1));
+  }
+  static V load_masked(const float* p, M m) { return _mm512_maskz_loadu_ps(m, p); }
   static V set1(float v) { return _mm512_set1_ps(v); }
   static V add(V a, V b) { return _mm512_add_ps(a, b); }
   static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
@@ -98,6 +112,7 @@ struct Avx512 {
 #include "ops/cpu/attention_kernel.inc"
 #include "ops/cpu/transpose_kernel.inc"
 #include "ops/cpu/depthwise_tokens_kernel.inc"
+#include "ops/cpu/depthwise_plane_kernel.inc"
 
 }  // namespace
 
@@ -143,6 +158,11 @@ void gemm_nn_avx512(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda
 void depthwise_tokens_row_avx512(const float* x, int64_t h, int64_t w, int64_t c, int64_t k, const float* wt,
                          const float* bias, bool gelu, int64_t row, float* y) {
   depthwise_tokens_row<Avx512>(x, h, w, c, k, wt, bias, gelu, row, y);
+}
+void depthwise_planes_avx512(const DepthwisePlanes& a, int64_t o0, int64_t o1) {
+  Avx512::M masks[(kMaskedStrips + 1) * kMaxDepthwiseKw * Avx512::kMaxDepthwisePV];
+  bool partial[(kMaskedStrips + 1) * kMaxDepthwiseKw * Avx512::kMaxDepthwisePV];
+  depthwise_planes<Avx512>(a, o0, o1, masks, partial);
 }
 void sigmoid_avx512(const float* x, float* y, int64_t n, bool silu) { sigmoid_array<Avx512>(x, y, n, silu); }
 void transpose_avx512(const float* src, int64_t rows, int64_t cols, int64_t lds, float* dst, int64_t ldd) {

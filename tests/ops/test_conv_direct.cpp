@@ -112,6 +112,14 @@ const Case kCases[] = {
     {1, 6, 15, 131, 6, 3, 3, 2, 2, 1, 1, 1, 1, 6},     // stride 2 on rows of several vectors, odd width
     {1, 4, 12, 97, 4, 5, 5, 2, 2, 2, 2, 1, 1, 4},      // 5x5 stride 2
     {1, 4, 16, 140, 4, 3, 3, 1, 2, 2, 2, 2, 2, 4},     // stride 2 in width only, dilation 2
+    // stride-1 depthwise reads its planes in place (depthwise_plane_kernel.inc)
+    {1, 7, 23, 9, 7, 3, 3, 1, 1, 1, 1, 1, 1, 7},       // one-vector rows, 8 a call and a partial last block
+    {1, 5, 13, 20, 5, 3, 3, 1, 1, 1, 1, 1, 1, 5},      // one strip masked on both edges
+    {1, 4, 11, 37, 8, 3, 3, 1, 1, 1, 1, 1, 1, 4},      // channel multiplier 2, stride 1
+    {1, 5, 6, 40, 5, 3, 3, 1, 1, 3, 5, 1, 1, 5},       // padding wider than the kernel: rows and columns of bias
+    {1, 3, 10, 150, 3, 3, 3, 1, 1, 40, 40, 40, 40, 3}, // dilation 40: the middle strip reaches past the edge too
+    {2, 3, 9, 300, 3, 3, 3, 1, 1, 1, 1, 1, 1, 3},      // rows of more than two strips, one row a call
+    {1, 2, 5, 40, 2, 1, 17, 1, 1, 0, 8, 1, 1, 2},      // 1x17: wider than the in-place kernel takes, banded
     // outputs past 4 MB are stored past the caches, where aligned
     {1, 8, 128, 256, 40, 1, 1, 1, 1, 0, 0, 1, 1, 1},   // pointwise, every strip aligned
     {1, 16, 112, 256, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1},  // 3x3, every strip aligned
