@@ -104,26 +104,28 @@ void linear_isa(const float* x, int64_t ld, const Tensor& weight, const float* b
         return wt;
       });
   const float* wt = packed->data();
-  constexpr int64_t kKBlock = 256, kPanel = 64;
-  const int64_t kc = std::min(in, kKBlock);
-  // parallel_for gives each thread one run of consecutive tasks, so tasks
-  // are of one size (rows dealt evenly in multiples of 6, the tiles' rows)
-  // and their count a multiple of the threads where the panels allow (196
-  // rows in blocks of 96, 96 and 4 ran at 1.4x on two threads).
+  constexpr int64_t kKBlock = 256;
+  const int64_t kc = std::min(in, kKBlock), lanes = isa.lanes, vecs = width / lanes;
+  // parallel_for gives each thread one run of consecutive tasks, so the
+  // rows are dealt evenly in multiples of 6 (the tiles' rows: 196 rows in
+  // blocks of 96, 96 and 4 ran at 1.4x on two threads), and where their
+  // blocks do not divide among the threads each block's columns are dealt
+  // to as many tasks as there are threads, in whole vectors as evenly as
+  // they go (384 columns in 64-column panels dealt to 3 tasks kept one
+  // thread twice as long as the other; splitting the rows instead made every
+  // task read all of W, 1.4x the work on 7x7 maps).
   const int64_t max_rows = std::clamp<int64_t>((int64_t{24} << 10) / kc / 24 * 24, 24, 480);
+  const int64_t threads = num_threads();
   const int64_t row_tasks = (rows + max_rows - 1) / max_rows;
   const int64_t row_block = ((rows + row_tasks - 1) / row_tasks + 5) / 6 * 6;
-  const int64_t panels = (width + kPanel - 1) / kPanel, threads = num_threads();
-  int64_t col_tasks = std::min(panels, std::max<int64_t>(1, (2 * threads + row_tasks - 1) / row_tasks));
-  while (col_tasks < panels && (row_tasks * col_tasks) % threads != 0) ++col_tasks;
-  const int64_t panels_per_task = (panels + col_tasks - 1) / col_tasks;
+  // (Ten row blocks a thread or more leave at most a tenth idle.)
+  const int64_t col_tasks = row_tasks % threads == 0 || row_tasks >= 10 * threads ? 1 : std::min(vecs, threads);
   parallel_for(0, row_tasks * col_tasks, 1, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t r0 = t / col_tasks * row_block, m = std::min(row_block, rows - r0);
       if (m <= 0) continue;
-      const int64_t j0 = t % col_tasks * panels_per_task * kPanel;
-      const int64_t n = std::min(width, j0 + panels_per_task * kPanel) - j0;
-      if (n <= 0) continue;
+      const int64_t part = t % col_tasks;
+      const int64_t j0 = vecs * part / col_tasks * lanes, n = vecs * (part + 1) / col_tasks * lanes - j0;
       float* c = y + r0 * ldy + j0;
       if (bias) {
         const int64_t real = std::clamp<int64_t>(outf - j0, 0, n);  // columns with a bias; 0 past outf

@@ -10,6 +10,7 @@
 #include "ops/conv.h"
 #include "ops/cpu/conv.h"
 #include "runtime/rng.h"
+#include "runtime/thread_pool.h"
 
 using namespace cudaseg;
 using cudaseg::testing::isas_of_this_cpu;
@@ -57,9 +58,16 @@ TEST(ConvSmallMap, Float32ConvolutionsMatchFloat64) {
       p.stride = {cs.stride, cs.stride};
       p.padding = {cs.k / 2, cs.k / 2};
       const Tensor want = ops::conv2d(x, w, b, p);
-      const Tensor got =
-          ops::conv2d(x.to(DType::f32), w.to(DType::f32), with_bias ? b.to(DType::f32) : Tensor(), p);
-      EXPECT_TRUE(cudaseg::testing::all_close(got, want, 2e-5, 2e-5)) << cs.c << "->" << cs.o << " k" << cs.k;
+      // The transposes' channel ranges and the product's tasks per thread count.
+      const int before = num_threads();
+      for (int threads : {1, 2, 3}) {
+        set_num_threads(threads);
+        const Tensor got =
+            ops::conv2d(x.to(DType::f32), w.to(DType::f32), with_bias ? b.to(DType::f32) : Tensor(), p);
+        EXPECT_TRUE(cudaseg::testing::all_close(got, want, 2e-5, 2e-5))
+            << cs.c << "->" << cs.o << " k" << cs.k << ", " << threads << " threads";
+      }
+      set_num_threads(before);
     }
   ops::kernels::ConvGeom g;
   g.n = 1, g.c = 64, g.h = g.ho = 7, g.w = g.wo = 7, g.o = 64;

@@ -213,6 +213,20 @@ TEST(Linalg, LinearFloat32OnOddShapesAndUpdatedWeights) {
         }
         EXPECT_TRUE(all_close(ops::linear(f32(x), f32(w)), ops::linear(x, w), 2e-5, 2e-5));
       }
+  // The tasks' split among 1 and 3 threads: row blocks that do not divide
+  // among them have their columns dealt to one task a thread (7 vectors of
+  // 112 outputs, 9 of 144, 1 of 16 at AVX-512).
+  const int before = num_threads();
+  for (int threads : {1, 3}) {
+    set_num_threads(threads);
+    for (int64_t rows : {7, 49, 196, 1000})
+      for (int64_t outf : {16, 112, 144}) {
+        SCOPED_TRACE(std::to_string(threads) + " threads, " + std::to_string(rows) + "x300->" + std::to_string(outf));
+        const Tensor x = randn({rows, 300}, 56), w = randn({outf, 300}, 57), b = randn({outf}, 58);
+        EXPECT_TRUE(all_close(ops::linear(f32(x), f32(w), f32(b)), ops::linear(x, w, b), 2e-5, 2e-5));
+      }
+  }
+  set_num_threads(before);
   // One storage read as W [16, 16] and as its transpose: two packings.
   const Tensor w = randn({16, 16}, 53).to(DType::f32), x = randn({7, 16}, 54).to(DType::f32);
   const Tensor w64 = w.to(DType::f64), x64 = x.to(DType::f64);
