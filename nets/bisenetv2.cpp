@@ -3,6 +3,7 @@
 #include "autograd/arith.h"
 #include "autograd/resize.h"
 #include "autograd/shape.h"
+#include "nn/fuse.h"
 #include "nn/layers.h"
 #include "nn/registry.h"
 #include "nets/zh320_modules.h"
@@ -83,7 +84,7 @@ class GatherExpansionLayer : public nn::Module {
   Tensor forward(const Tensor& x) override {
     const Tensor res = (*left_branch_)(x);
     const Tensor shortcut = stride_ == 2 ? (*right_branch_)(x) : x;
-    return (*act_)(fn::add(shortcut, res));
+    return nn::activate_sum(*act_, shortcut, res);
   }
 
  private:

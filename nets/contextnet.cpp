@@ -1,6 +1,7 @@
 #include "nets/contextnet.h"
 
 #include "autograd/arith.h"
+#include "nn/fuse.h"
 #include "nn/layers.h"
 #include "nn/registry.h"
 #include "nets/zh320_modules.h"
@@ -80,7 +81,7 @@ class FeatureFusion : public nn::Module {
     return observed_call({branch_1_feat, branch_4_feat}, [&] {
       const Tensor detail = (*branch_1_conv_)(branch_1_feat);
       const Tensor context = (*branch_4_conv_)(zh320::resize_bilinear_ac(branch_4_feat, branch_1_feat));
-      return (*act_)(fn::add(detail, context));
+      return nn::activate_sum(*act_, detail, context);
     });
   }
 

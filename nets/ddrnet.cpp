@@ -7,6 +7,7 @@
 #include "autograd/arith.h"
 #include "autograd/resize.h"
 #include "autograd/shape.h"
+#include "nn/fuse.h"
 #include "nn/registry.h"
 #include "nets/zh320_modules.h"
 #include "runtime/error.h"
@@ -33,7 +34,7 @@ class RB : public nn::Module {
 
   Tensor forward(const Tensor& x) override {
     const Tensor out = (*conv2_)((*conv1_)(x));
-    return (*act_)(fn::add(out, conv_down_ ? (*conv_down_)(x) : x));
+    return nn::activate_sum(*act_, out, conv_down_ ? (*conv_down_)(x) : x);
   }
 
  private:
@@ -55,7 +56,7 @@ class RBB : public nn::Module {
 
   Tensor forward(const Tensor& x) override {
     const Tensor out = (*conv3_)((*conv2_)((*conv1_)(x)));
-    return (*act_)(fn::add(out, conv_down_ ? (*conv_down_)(x) : x));
+    return nn::activate_sum(*act_, out, conv_down_ ? (*conv_down_)(x) : x);
   }
 
  private:
@@ -89,8 +90,8 @@ class BilateralFusion : public nn::Module {
     return observed_call({x_low, x_high}, [&] {
       const Tensor fuse_low = (*conv_low_)(x_low);
       const Tensor fuse_high = (*conv_high_)(x_high);
-      Tensor low = (*act_)(fn::add(x_low, fuse_high));
-      Tensor high = (*act_)(fn::add(x_high, zh320::resize_bilinear_ac(fuse_low, x_high)));
+      Tensor low = nn::activate_sum(*act_, x_low, fuse_high);
+      Tensor high = nn::activate_sum(*act_, x_high, zh320::resize_bilinear_ac(fuse_low, x_high));
       return std::pair<Tensor, Tensor>{std::move(low), std::move(high)};
     });
   }

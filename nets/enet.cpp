@@ -6,6 +6,7 @@
 #include "autograd/arith.h"
 #include "autograd/pool.h"
 #include "autograd/shape.h"
+#include "nn/fuse.h"
 #include "nn/registry.h"
 #include "nets/zh320_modules.h"
 #include "runtime/error.h"
@@ -121,7 +122,7 @@ class Bottleneck : public nn::Module {
   // Regular, dilated and asymmetric bottlenecks: the identity shortcut.
   Tensor forward(const Tensor& x) override {
     CUDASEG_CHECK(!left_conv_, "ENet Bottleneck: a down/upsampling bottleneck needs forward_down / forward_up");
-    return (*act_)(fn::add(x, right(x)));
+    return nn::activate_sum(*act_, x, right(x));
   }
 
   // Downsampling: {output, max-pool indices of x}.
@@ -130,7 +131,7 @@ class Bottleneck : public nn::Module {
     return observed_call({x}, [&] {
       const Tensor x_right = right(x);
       auto [pooled, indices] = fn::max_pool2d_with_indices(x, pool2x2());
-      return std::pair<Tensor, Tensor>{(*act_)(fn::add((*left_conv_)(pooled), x_right)), indices};
+      return std::pair<Tensor, Tensor>{nn::activate_sum(*act_, (*left_conv_)(pooled), x_right), indices};
     });
   }
 
@@ -142,7 +143,7 @@ class Bottleneck : public nn::Module {
       const Tensor x_right = right(x);
       const Shape& s = x.shape();
       const Tensor x_left = fn::max_unpool2d((*left_conv_)(x), indices, {s[2] * 2, s[3] * 2});
-      return (*act_)(fn::add(x_left, x_right));
+      return nn::activate_sum(*act_, x_left, x_right);
     });
   }
 

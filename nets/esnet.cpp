@@ -5,6 +5,7 @@
 #include "autograd/arith.h"
 #include "nets/enet.h"
 #include "nets/zh320_modules.h"
+#include "nn/fuse.h"
 #include "nn/registry.h"
 #include "runtime/error.h"
 
@@ -39,7 +40,7 @@ class FCU : public nn::Module {
     act_ = register_module("act", std::make_shared<zh320::Activation>(act_type));
   }
 
-  Tensor forward(const Tensor& x) override { return (*act_)(fn::add((*conv_)(x), x)); }
+  Tensor forward(const Tensor& x) override { return nn::activate_sum(*act_, (*conv_)(x), x); }
 
  private:
   nn::ModulePtr conv_, act_;
@@ -69,8 +70,8 @@ class PFCU : public nn::Module {
 
   Tensor forward(const Tensor& x) override {
     const Tensor y = (*conv0_)(x);
-    const Tensor sum = fn::add(fn::add(fn::add((*conv_left_)(y), (*conv_mid_)(y)), (*conv_right_)(y)), x);
-    return (*act_)(sum);
+    const Tensor sum = fn::add(fn::add((*conv_left_)(y), (*conv_mid_)(y)), (*conv_right_)(y));
+    return nn::activate_sum(*act_, sum, x);
   }
 
  private:

@@ -3,6 +3,7 @@
 #include "autograd/arith.h"
 #include "autograd/resize.h"
 #include "autograd/shape.h"
+#include "nn/fuse.h"
 #include "nn/layers.h"
 #include "nn/registry.h"
 #include "nets/zh320_modules.h"
@@ -68,7 +69,7 @@ class FeatureFusionModule : public nn::Module {
       const Tensor high = (*higher_res_conv_)(higher_res_feat);
       const Tensor low = (*lower_res_conv_)(
           zh320::resize_bilinear_ac(lower_res_feat, higher_res_feat.size(2), higher_res_feat.size(3)));
-      return (*non_linear_)(fn::add(high, low));
+      return nn::activate_sum(*non_linear_, high, low);
     });
   }
 

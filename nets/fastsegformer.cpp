@@ -5,6 +5,7 @@
 #include "autograd/reduce.h"
 #include "autograd/resize.h"
 #include "autograd/shape.h"
+#include "nn/fuse.h"
 #include "nn/layers.h"
 #include "nn/registry.h"
 #include "runtime/error.h"
@@ -165,7 +166,7 @@ class FeatureFusionModule : public nn::Module {
                     "features x4 (", up.str(), ") must match the 1/8 features (", higher.str(),
                     "): input sides must be multiples of 32");
       const Tensor low = (*conv_lower_res_)((*dwconv_)(up));
-      return (*relu_)(fn::add((*conv_higher_res_)(higher), low));
+      return nn::activate_sum(*relu_, (*conv_higher_res_)(higher), low);
     });
   }
 

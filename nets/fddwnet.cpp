@@ -7,6 +7,7 @@
 #include "nets/enet.h"
 #include "nets/zh320_modules.h"
 #include "nets/zh320_separable.h"
+#include "nn/fuse.h"
 #include "nn/registry.h"
 #include "runtime/error.h"
 
@@ -33,7 +34,7 @@ class EERMUnit : public nn::Module {
     act_ = register_module("act", std::make_shared<zh320::Activation>(act_type));
   }
 
-  Tensor forward(const Tensor& x) override { return (*act_)(fn::add((*conv_)(x), x)); }
+  Tensor forward(const Tensor& x) override { return nn::activate_sum(*act_, (*conv_)(x), x); }
 
  private:
   nn::ModulePtr conv_, act_;

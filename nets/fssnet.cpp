@@ -6,6 +6,7 @@
 
 #include "autograd/arith.h"
 #include "autograd/resize.h"
+#include "nn/fuse.h"
 #include "nn/layers.h"
 #include "nn/registry.h"
 #include "nets/enet.h"
@@ -36,7 +37,7 @@ class FactorizedBlock : public nn::Module {
     conv_ = register_module("conv", conv);
     act_ = register_module("act", std::make_shared<zh320::Activation>(act));
   }
-  Tensor forward(const Tensor& x) override { return (*act_)(fn::add((*conv_)(x), x)); }
+  Tensor forward(const Tensor& x) override { return nn::activate_sum(*act_, (*conv_)(x), x); }
 
  private:
   nn::ModulePtr conv_, act_;
@@ -54,7 +55,7 @@ class DilatedBlock : public nn::Module {
     conv_ = register_module("conv", conv);
     act_ = register_module("act", std::make_shared<zh320::Activation>(act));
   }
-  Tensor forward(const Tensor& x) override { return (*act_)(fn::add((*conv_)(x), x)); }
+  Tensor forward(const Tensor& x) override { return nn::activate_sum(*act_, (*conv_)(x), x); }
 
  private:
   nn::ModulePtr conv_, act_;
@@ -80,7 +81,7 @@ class DownsamplingBlock : public nn::Module {
   }
   Tensor forward(const Tensor& x) override {
     const Tensor pooled = (*pool_)(x);
-    return (*act_)(fn::add((*conv_)(x), pooled));
+    return nn::activate_sum(*act_, (*conv_)(x), pooled);
   }
 
  private:
@@ -119,7 +120,7 @@ class UpsamplingBlock : public nn::Module {
       const Tensor x_deconv = (*deconv_)(x);
       const Tensor y = fn::interpolate((*conv_)(fn::add(x, pool_feat)), std::nullopt,
                                        std::array<double, 2>{2.0, 2.0}, "bilinear", true);
-      return (*act_)(fn::add(y, x_deconv));
+      return nn::activate_sum(*act_, y, x_deconv);
     });
   }
 

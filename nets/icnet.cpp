@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "autograd/arith.h"
+#include "nn/fuse.h"
 #include "nn/layers.h"
 #include "nn/registry.h"
 #include "nets/resnet.h"
@@ -32,7 +33,7 @@ class CascadeFeatureFusionUnit : public nn::Module {
       const Tensor up = zh320::scale_bilinear_ac(x1, 2.0);
       Tensor aux;
       if (with_aux) aux = (*classifier_)(up);
-      return std::make_pair((*act_)(fn::add((*conv1_)(up), (*conv2_)(x2))), aux);
+      return std::make_pair(nn::activate_sum(*act_, (*conv1_)(up), (*conv2_)(x2)), aux);
     };
     if (with_aux) return observed_call({x1, x2}, body);
     return std::make_pair(observed_call({x1, x2}, [&] { return body().first; }), Tensor());

@@ -6,6 +6,7 @@
 #include "autograd/arith.h"
 #include "autograd/resize.h"
 #include "autograd/shape.h"
+#include "nn/fuse.h"
 #include "nn/layers.h"
 #include "nn/registry.h"
 #include "nets/enet.h"
@@ -95,7 +96,7 @@ Tensor SSnbtUnit::forward(const Tensor& x) {
   const int64_t s = split_channels_;
   const Tensor left = (*left_branch_)(fn::slice(x, 1, 0, s));
   const Tensor right = (*right_branch_)(fn::slice(x, 1, s, 2 * s));
-  return fn::channel_shuffle((*act_)(fn::add(x, fn::cat({left, right}, 1))), 2);
+  return fn::channel_shuffle(nn::activate_sum(*act_, x, fn::cat({left, right}, 1)), 2);
 }
 
 }  // namespace lednet

@@ -5,6 +5,7 @@
 
 #include "autograd/arith.h"
 #include "autograd/shape.h"
+#include "nn/fuse.h"
 #include "nn/layers.h"
 #include "nn/registry.h"
 #include "nets/zh320_modules.h"
@@ -49,7 +50,7 @@ class ConvModule : public nn::Module {
 
   Tensor forward(const Tensor& x) override {
     const Tensor x1 = (*conv1_)(x);
-    return (*act_)(fn::add((*dropout_)(fn::add((*conv2_)(x1), x1)), x));
+    return nn::activate_sum(*act_, (*dropout_)(fn::add((*conv2_)(x1), x1)), x);
   }
 
  private:

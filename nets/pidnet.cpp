@@ -11,6 +11,7 @@
 #include "autograd/loss.h"
 #include "autograd/resize.h"
 #include "autograd/shape.h"
+#include "nn/fuse.h"
 #include "nn/layers.h"
 #include "nn/registry.h"
 #include "ops/compare.h"
@@ -81,8 +82,8 @@ class Block : public nn::Module {
       y = (*c.bn)((*c.conv)(y));
       if (c.act) y = (*c.act)(y);
     }
-    y = fn::add(y, downsample_ ? (*downsample_)(x) : x);
-    return relu_ ? (*relu_)(y) : y;
+    const Tensor residual = downsample_ ? (*downsample_)(x) : x;
+    return relu_ ? nn::activate_sum(*relu_, y, residual) : fn::add(y, residual);
   }
 
   std::vector<nn::FusableChain> fusable_chains() const override { return chains_; }

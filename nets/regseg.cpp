@@ -5,6 +5,7 @@
 #include "autograd/activation.h"
 #include "autograd/arith.h"
 #include "autograd/shape.h"
+#include "nn/fuse.h"
 #include "nn/layers.h"
 #include "nn/registry.h"
 #include "nets/zh320_modules.h"
@@ -83,7 +84,7 @@ class DBlock : public nn::Module {
       y = (*conv_left_)(y);
       residual = (*conv_skip_)(x);
     }
-    return (*act_)(fn::add((*conv2_)(y), residual));
+    return nn::activate_sum(*act_, (*conv2_)(y), residual);
   }
 
  private:

@@ -4,6 +4,7 @@
 #include <map>
 
 #include "autograd/arith.h"
+#include "nn/fuse.h"
 #include "nn/layers.h"
 #include "runtime/error.h"
 
@@ -55,7 +56,7 @@ class ResidualBlock : public nn::Module {
       y = (*c.bn)((*c.conv)(y));
       if (c.act) y = (*c.act)(y);
     }
-    return (*relu_)(fn::add(y, downsample_ ? (*downsample_)(x) : x));
+    return nn::activate_sum(*relu_, y, downsample_ ? (*downsample_)(x) : x);
   }
 
   std::vector<nn::FusableChain> fusable_chains() const override { return chains_; }

@@ -1,6 +1,7 @@
 #include "nets/shelfnet.h"
 
 #include "autograd/arith.h"
+#include "nn/fuse.h"
 #include "nn/layers.h"
 #include "nn/registry.h"
 #include "nets/resnet.h"
@@ -29,7 +30,7 @@ class SBlock : public nn::Module {
   }
 
  private:
-  Tensor block(const Tensor& x) { return (*act_)(fn::add((*conv2_)((*conv1_)(x)), x)); }
+  Tensor block(const Tensor& x) { return nn::activate_sum(*act_, (*conv2_)((*conv1_)(x)), x); }
 
   nn::ModulePtr conv1_, conv2_, act_;
 };

@@ -2,6 +2,7 @@
 
 #include "autograd/arith.h"
 #include "autograd/shape.h"
+#include "nn/fuse.h"
 #include "nn/registry.h"
 
 namespace cudaseg::nets {
@@ -64,7 +65,7 @@ class AttentionBlock : public nn::Module {
     return observed_call({g, x}, [&] {
       const Tensor g1 = (*W_g)(g);
       const Tensor x1 = (*W_x)(x);
-      return fn::mul(x, (*psi)((*act)(fn::add(g1, x1))));
+      return fn::mul(x, (*psi)(nn::activate_sum(*act, g1, x1)));
     });
   }
 

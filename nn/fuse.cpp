@@ -5,6 +5,7 @@
 #include <optional>
 #include <set>
 
+#include "autograd/arith.h"
 #include "autograd/engine.h"
 #include "nn/hooks.h"
 
@@ -118,6 +119,24 @@ void fold(nn::ConvTranspose2d& conv, const nn::BatchNorm2d& bn) {
 }  // namespace
 
 nn::Activation* activation_leaf(nn::Module& module) { return dynamic_cast<nn::Activation*>(leaf_of(module)); }
+
+Tensor activate_sum(nn::Module& act, const Tensor& a, const Tensor& b) {
+  nn::Module* leaf = leaf_of(act);
+  const bool plain = a.defined() && b.defined() && a.dim() >= 2 && a.shape() == b.shape() &&
+                     a.dtype() == b.dtype() && a.device() == b.device() && !leaf->bypassed() &&
+                     !act.bypassed() && nn::active_forward_hook() == nullptr;
+  if (plain) {
+    std::optional<ops::ConvAct> fused = store_act(*leaf, a.size(1));
+    const bool grad = autograd::grad_mode_enabled() &&
+                      (a.requires_grad() || b.requires_grad() ||
+                       (fused && fused->slope.defined() && fused->slope.requires_grad()));
+    if (fused && !fused->gelu && !grad) {
+      if (fused->slope.defined()) fused->slope = fused->slope.to(a.device(), a.dtype());
+      return ops::add_act(a, b, *fused);
+    }
+  }
+  return act(fn::add(a, b));
+}
 
 FuseReport fuse_for_inference(nn::Module& root, const FuseOptions& options) {
   FuseReport report;

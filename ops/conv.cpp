@@ -3,6 +3,7 @@
 #include <optional>
 
 #include "ops/activation.h"
+#include "ops/binary.h"
 #include "ops/common.h"
 #include "ops/kernels/conv.h"
 #include "ops/unary.h"
@@ -10,6 +11,7 @@
 namespace cudaseg::ops {
 Kernel<kernels::Conv2dForwardFn> kernels::conv2d_forward("conv2d");
 Kernel<kernels::Conv2dForwardActFn> kernels::conv2d_forward_act("conv2d_act");
+Kernel<kernels::AddActFn> kernels::add_act("add_act");
 Kernel<kernels::Conv2dBackwardInputFn> kernels::conv2d_backward_input("conv2d_backward_input");
 Kernel<kernels::Conv2dBackwardWeightFn> kernels::conv2d_backward_weight("conv2d_backward_weight");
 Kernel<kernels::Conv2dBackwardBiasFn> kernels::conv2d_backward_bias("conv2d_backward_bias");
@@ -155,6 +157,36 @@ Tensor conv2d_act(const Tensor& input, const Tensor& weight, const Tensor& bias,
     return out;
   }
   kernels::conv2d_forward(input.device(), x, w, b, out, g);
+  if (act.slope.defined()) out = prelu(out, act.slope);
+  const std::optional<double> lo = act.lo > -INFINITY ? std::optional<double>(act.lo) : std::nullopt;
+  const std::optional<double> hi = act.hi < INFINITY ? std::optional<double>(act.hi) : std::nullopt;
+  if (lo || hi) out = clamp(out, lo, hi);
+  return act.gelu ? gelu(out) : out;
+}
+
+Tensor add_act(const Tensor& a, const Tensor& b, const ConvAct& act) {
+  const char* op = "add_act";
+  check_defined(op, "input", a);
+  check_defined(op, "other", b);
+  check_operands(op, {{"input", &a}, {"other", &b}});
+  CUDASEG_CHECK(a.shape() == b.shape(), op, ": input ", shape_str(a.shape()), " and other ", shape_str(b.shape()),
+                " must have one shape");
+  CUDASEG_CHECK(!(act.lo > act.hi), op, ": clamp range [", act.lo, ", ", act.hi, "] is empty");
+  const int64_t channels = a.dim() >= 2 ? a.size(1) : 1;
+  if (act.slope.defined()) {
+    check_operands(op, {{"input", &a}, {"slope", &act.slope}});
+    CUDASEG_CHECK(act.slope.numel() == 1 || (a.dim() >= 2 && act.slope.numel() == channels), op, ": PReLU slope of ",
+                  act.slope.numel(), " values for ", channels, " channels (expected 1 or ", channels, ")");
+  }
+  if (!act.gelu && a.dim() >= 2 && kernels::add_act.has(a.device().type)) {
+    Tensor out = Tensor::empty(a.shape(), a.dtype(), a.device());
+    const Shape ncs{a.size(0), channels, a.numel() / std::max<int64_t>(a.size(0) * channels, 1)};
+    ConvAct contiguous = act;
+    if (act.slope.defined()) contiguous.slope = act.slope.contiguous();
+    kernels::add_act(a.device(), a.contiguous().view(ncs), b.contiguous().view(ncs), out.view(ncs), contiguous);
+    return out;
+  }
+  Tensor out = add(a, b);
   if (act.slope.defined()) out = prelu(out, act.slope);
   const std::optional<double> lo = act.lo > -INFINITY ? std::optional<double>(act.lo) : std::nullopt;
   const std::optional<double> hi = act.hi < INFINITY ? std::optional<double>(act.hi) : std::nullopt;

@@ -66,6 +66,14 @@ struct ConvAct {
 Tensor conv2d_act(const Tensor& input, const Tensor& weight, const Tensor& bias, const Conv2dParams& params,
                   const ConvAct& act);
 
+// act(a + b), a and b of one shape [N, C, *] and dtype, act as conv2d_act
+// applies it (a slope of 1 or C values): the residual joins that zh320's
+// nets end their blocks with. Where the device has the fused kernel (the CPU,
+// without GELU) one pass, three streams of memory, instead of five for the
+// sum and the activation apart; the same bits either way. No autograd (the
+// inference path of nn::activate_sum).
+Tensor add_act(const Tensor& a, const Tensor& b, const ConvAct& act);
+
 // Gradient of conv2d with respect to its input of shape `input_shape`, given
 // grad_output [N, O, Ho, Wo].
 Tensor conv2d_backward_input(const Tensor& grad_output, const Tensor& weight, const Shape& input_shape,

@@ -41,6 +41,10 @@ using Conv2dForwardFn = void(const Tensor& x, const Tensor& w, const Tensor& bia
 // activation separately on a device without it.
 using Conv2dForwardActFn = void(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& y,
                                 const ConvGeom& g, const ConvAct& act);
+// out = act(a + b), a, b and out contiguous [N, C, S] of one dtype, act
+// without GELU (slope contiguous, of out's dtype). Optional: ops::add_act runs
+// the sum and the activation ops on a device without it.
+using AddActFn = void(const Tensor& a, const Tensor& b, const Tensor& out, const ConvAct& act);
 // gx = the adjoint of conv applied to gy (col2im of w^T gy).
 using Conv2dBackwardInputFn = void(const Tensor& gy, const Tensor& w, const Tensor& gx, const ConvGeom& g);
 // gw = correlation of gy with x.
@@ -65,6 +69,7 @@ using DepthwiseTokensFn = void(const Tensor& x, int64_t h, int64_t w, const Tens
 
 extern Kernel<Conv2dForwardFn> conv2d_forward;
 extern Kernel<Conv2dForwardActFn> conv2d_forward_act;
+extern Kernel<AddActFn> add_act;
 extern Kernel<Conv2dBackwardInputFn> conv2d_backward_input;
 extern Kernel<Conv2dBackwardWeightFn> conv2d_backward_weight;
 extern Kernel<Conv2dBackwardBiasFn> conv2d_backward_bias;
