@@ -6,6 +6,7 @@
 #include "autograd/arith.h"
 #include "nets/enet.h"
 #include "nets/zh320_modules.h"
+#include "nn/fuse.h"
 #include "nn/registry.h"
 #include "runtime/error.h"
 
@@ -37,7 +38,7 @@ class NonBt1DBlock : public nn::Module {
     bn_act_ = register_module("bn_act", bn_act);
   }
 
-  Tensor forward(const Tensor& x) override { return (*bn_act_)(fn::add((*conv_)(x), x)); }
+  Tensor forward(const Tensor& x) override { return nn::activate_sum(*bn_act_, (*conv_)(x), x); }
 
  private:
   nn::ModulePtr conv_, bn_act_;

@@ -4,6 +4,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <typeinfo>
 
 #include "autograd/arith.h"
 #include "autograd/engine.h"
@@ -121,18 +122,31 @@ void fold(nn::ConvTranspose2d& conv, const nn::BatchNorm2d& bn) {
 nn::Activation* activation_leaf(nn::Module& module) { return dynamic_cast<nn::Activation*>(leaf_of(module)); }
 
 Tensor activate_sum(nn::Module& act, const Tensor& a, const Tensor& b) {
-  nn::Module* leaf = leaf_of(act);
   const bool plain = a.defined() && b.defined() && a.dim() >= 2 && a.shape() == b.shape() &&
-                     a.dtype() == b.dtype() && a.device() == b.device() && !leaf->bypassed() &&
-                     !act.bypassed() && nn::active_forward_hook() == nullptr;
-  if (plain) {
+                     a.dtype() == b.dtype() && a.device() == b.device() && !act.bypassed() &&
+                     nn::active_forward_hook() == nullptr && !act.is_training();
+  // act itself, or a BatchNorm2d (running statistics) and then act, the two
+  // children of a plain Sequential (ERFNet's bn_act).
+  nn::BatchNorm2d* bn = nullptr;
+  nn::Module* leaf = plain ? leaf_of(act) : nullptr;
+  if (plain && typeid(act) == typeid(nn::Sequential)) {
+    const auto children = act.named_children();
+    bn = children.size() == 2 ? dynamic_cast<nn::BatchNorm2d*>(children[0].second.get()) : nullptr;
+    leaf = bn && !bn->bypassed() && !bn->is_training() && bn->running_mean.defined() ? leaf_of(*children[1].second)
+                                                                                          : nullptr;
+  }
+  if (leaf && !leaf->bypassed()) {
     std::optional<ops::ConvAct> fused = store_act(*leaf, a.size(1));
     const bool grad = autograd::grad_mode_enabled() &&
                       (a.requires_grad() || b.requires_grad() ||
-                       (fused && fused->slope.defined() && fused->slope.requires_grad()));
+                       (fused && fused->slope.defined() && fused->slope.requires_grad()) ||
+                       (bn && ((bn->weight.defined() && bn->weight.requires_grad()) ||
+                               (bn->bias.defined() && bn->bias.requires_grad()))));
     if (fused && !fused->gelu && !grad) {
       if (fused->slope.defined()) fused->slope = fused->slope.to(a.device(), a.dtype());
-      return ops::add_act(a, b, *fused);
+      if (!bn) return ops::add_act(a, b, *fused);
+      return ops::add_batch_norm_act(a, b, bn->running_mean, bn->running_var, bn->weight, bn->bias, bn->eps(),
+                                     *fused);
     }
   }
   return act(fn::add(a, b));

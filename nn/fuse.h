@@ -54,9 +54,11 @@ nn::Activation* activation_leaf(nn::Module& module);
 
 // act(a + b), the residual join that ends many blocks: one pass
 // (ops::add_act) where `act` applies relu, relu6 or a PReLU (itself or
-// through parameter-free wrappers), a and b are of one shape, no gradient is
-// wanted and no forward hook observes (hooks see `act`'s output as before);
-// else act(fn::add(a, b)). The same bits either way.
+// through parameter-free wrappers), or is a Sequential of a BatchNorm2d with
+// running statistics and such an activation (ops::add_batch_norm_act), a and
+// b are of one shape, no gradient is wanted and no forward hook observes
+// (hooks see the modules' outputs as before); else act(fn::add(a, b)). The
+// same bits either way.
 Tensor activate_sum(nn::Module& act, const Tensor& a, const Tensor& b);
 
 }  // namespace cudaseg::nn

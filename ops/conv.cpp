@@ -1,11 +1,15 @@
 #include "ops/conv.h"
 
 #include <optional>
+#include <vector>
+#include <functional>
+#include <cmath>
 
 #include "ops/activation.h"
 #include "ops/binary.h"
 #include "ops/common.h"
 #include "ops/kernels/conv.h"
+#include "ops/norm.h"
 #include "ops/unary.h"
 
 namespace cudaseg::ops {
@@ -164,8 +168,14 @@ Tensor conv2d_act(const Tensor& input, const Tensor& weight, const Tensor& bias,
   return act.gelu ? gelu(out) : out;
 }
 
-Tensor add_act(const Tensor& a, const Tensor& b, const ConvAct& act) {
-  const char* op = "add_act";
+namespace {
+
+// act(a + b), after a per-channel scale and shift in double where `scale`
+// is not empty (add_batch_norm_act); `bn` runs the BatchNorm on a device
+// without the fused kernel.
+Tensor add_affine_act(const char* op, const Tensor& a, const Tensor& b, const ConvAct& act,
+                      const std::vector<double>& scale, const std::vector<double>& shift,
+                      const std::function<Tensor(const Tensor&)>& bn) {
   check_defined(op, "input", a);
   check_defined(op, "other", b);
   check_operands(op, {{"input", &a}, {"other", &b}});
@@ -183,15 +193,49 @@ Tensor add_act(const Tensor& a, const Tensor& b, const ConvAct& act) {
     const Shape ncs{a.size(0), channels, a.numel() / std::max<int64_t>(a.size(0) * channels, 1)};
     ConvAct contiguous = act;
     if (act.slope.defined()) contiguous.slope = act.slope.contiguous();
-    kernels::add_act(a.device(), a.contiguous().view(ncs), b.contiguous().view(ncs), out.view(ncs), contiguous);
+    kernels::add_act(a.device(), a.contiguous().view(ncs), b.contiguous().view(ncs), out.view(ncs), contiguous, scale,
+                     shift);
     return out;
   }
   Tensor out = add(a, b);
+  if (bn) out = bn(out);
   if (act.slope.defined()) out = prelu(out, act.slope);
   const std::optional<double> lo = act.lo > -INFINITY ? std::optional<double>(act.lo) : std::nullopt;
   const std::optional<double> hi = act.hi < INFINITY ? std::optional<double>(act.hi) : std::nullopt;
   if (lo || hi) out = clamp(out, lo, hi);
   return act.gelu ? gelu(out) : out;
+}
+
+}  // namespace
+
+Tensor add_act(const Tensor& a, const Tensor& b, const ConvAct& act) {
+  return add_affine_act("add_act", a, b, act, {}, {}, nullptr);
+}
+
+Tensor add_batch_norm_act(const Tensor& a, const Tensor& b, const Tensor& running_mean, const Tensor& running_var,
+                          const Tensor& weight, const Tensor& bias, double eps, const ConvAct& act) {
+  const char* op = "add_batch_norm_act";
+  check_defined(op, "input", a);
+  check_defined(op, "running_mean", running_mean);
+  check_defined(op, "running_var", running_var);
+  CUDASEG_CHECK(a.dim() >= 2, op, ": input ", shape_str(a.shape()), " has no channel dim");
+  const int64_t channels = a.size(1);
+  for (const auto& [name, t] : {std::pair<const char*, const Tensor*>{"running_mean", &running_mean},
+                                {"running_var", &running_var}, {"weight", &weight}, {"bias", &bias}})
+    CUDASEG_CHECK(!t->defined() || t->numel() == channels, op, ": ", name, " of ", t->numel(), " values for ",
+                  channels, " channels");
+  // batch_norm's evaluation: scale = w / sqrt(var + eps), shift = b - mean * scale, in double.
+  const std::vector<double> mean = running_mean.to_vector(), var = running_var.to_vector();
+  const std::vector<double> w = weight.defined() ? weight.to_vector() : std::vector<double>(channels, 1.0);
+  const std::vector<double> bb = bias.defined() ? bias.to_vector() : std::vector<double>(channels, 0.0);
+  std::vector<double> scale(channels), shift(channels);
+  for (int64_t c = 0; c < channels; ++c) {
+    scale[c] = 1.0 / std::sqrt(var[c] + eps) * w[c];
+    shift[c] = bb[c] - mean[c] * scale[c];
+  }
+  return add_affine_act(op, a, b, act, scale, shift, [&](const Tensor& x) {
+    return batch_norm(x, running_mean, running_var, weight, bias, false, 0.1, eps);
+  });
 }
 
 Tensor conv2d_backward_input(const Tensor& grad_output, const Tensor& weight, const Shape& input_shape,

@@ -73,6 +73,12 @@ Tensor conv2d_act(const Tensor& input, const Tensor& weight, const Tensor& bias,
 // sum and the activation apart; the same bits either way. No autograd (the
 // inference path of nn::activate_sum).
 Tensor add_act(const Tensor& a, const Tensor& b, const ConvAct& act);
+// act(batch_norm(a + b)) with the running statistics (evaluation), the
+// BatchNorm between the join and the activation that ERFNet's blocks have:
+// one pass where add_act has its kernel, the bits of add, batch_norm and the
+// activation ops in turn.
+Tensor add_batch_norm_act(const Tensor& a, const Tensor& b, const Tensor& running_mean, const Tensor& running_var,
+                          const Tensor& weight, const Tensor& bias, double eps, const ConvAct& act);
 
 // Gradient of conv2d with respect to its input of shape `input_shape`, given
 // grad_output [N, O, Ho, Wo].

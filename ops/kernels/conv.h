@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "ops/conv.h"
 #include "ops/dispatch.h"
@@ -41,10 +42,14 @@ using Conv2dForwardFn = void(const Tensor& x, const Tensor& w, const Tensor& bia
 // activation separately on a device without it.
 using Conv2dForwardActFn = void(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& y,
                                 const ConvGeom& g, const ConvAct& act);
-// out = act(a + b), a, b and out contiguous [N, C, S] of one dtype, act
-// without GELU (slope contiguous, of out's dtype). Optional: ops::add_act runs
-// the sum and the activation ops on a device without it.
-using AddActFn = void(const Tensor& a, const Tensor& b, const Tensor& out, const ConvAct& act);
+// out = act(a + b), or act(T((a + b) * scale[c] + shift[c])) with the
+// products and sums in double where scale and shift (C values) are not
+// empty: batch_norm's evaluation arithmetic. a, b and out contiguous
+// [N, C, S] of one dtype, act without GELU (slope contiguous, of out's
+// dtype). Optional: ops::add_act runs the sum, batch_norm and the
+// activation ops on a device without it.
+using AddActFn = void(const Tensor& a, const Tensor& b, const Tensor& out, const ConvAct& act,
+                      const std::vector<double>& scale, const std::vector<double>& shift);
 // gx = the adjoint of conv applied to gy (col2im of w^T gy).
 using Conv2dBackwardInputFn = void(const Tensor& gy, const Tensor& w, const Tensor& gx, const ConvGeom& g);
 // gw = correlation of gy with x.

@@ -17,6 +17,7 @@
 #include "nn/layers.h"
 #include "ops/activation.h"
 #include "ops/binary.h"
+#include "ops/unary.h"
 
 using namespace cudaseg;
 
@@ -71,6 +72,32 @@ TEST(ActivateSum, EqualsTheModuleOnTheSum) {
   // A bypassed activation (fused elsewhere) leaves the sum.
   relu->set_bypassed(true);
   expect_same_bits(nn::activate_sum(*relu, a, b), fn::add(a, b), "bypassed");
+}
+
+// ERFNet's join: a Sequential of a BatchNorm2d and the activation, one pass
+// in evaluation; in training the BatchNorm takes the batch's statistics.
+TEST(ActivateSum, TakesTheBatchNormBeforeTheActivation) {
+  const Tensor a = cudaseg::testing::randn({2, 4, 5, 6}, 8).to(DType::f32);
+  const Tensor b = cudaseg::testing::randn({2, 4, 5, 6}, 9).to(DType::f32);
+  auto bn = std::make_shared<nn::BatchNorm2d>(4);
+  {
+    autograd::NoGradGuard no_grad;
+    bn->running_mean.copy_(cudaseg::testing::randn({4}, 10));
+    bn->running_var.copy_(ops::add(ops::abs(cudaseg::testing::randn({4}, 11)), 0.5));
+    bn->weight.copy_(cudaseg::testing::randn({4}, 12));
+    bn->bias.copy_(cudaseg::testing::randn({4}, 13));
+  }
+  auto seq = std::make_shared<nn::Sequential>();
+  seq->push_back(bn);
+  seq->push_back(std::make_shared<Wrapper>(std::make_shared<nn::PReLU>(4, 0.1)));
+  seq->eval();
+  {
+    autograd::NoGradGuard no_grad;
+    expect_same_bits(nn::activate_sum(*seq, a, b), (*seq)(fn::add(a, b)), "eval");
+  }
+  seq->train();
+  autograd::NoGradGuard no_grad;
+  expect_same_bits(nn::activate_sum(*seq, a, b), (*seq)(fn::add(a, b)), "training");
 }
 
 TEST(ActivateSum, DifferentiatesWhereAGradientIsWanted) {

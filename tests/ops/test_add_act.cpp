@@ -13,20 +13,22 @@
 #include "ops/activation.h"
 #include "ops/binary.h"
 #include "ops/conv.h"
+#include "ops/norm.h"
 #include "ops/unary.h"
 
 using namespace cudaseg;
 
 namespace {
 
-Tensor reference(const Tensor& a, const Tensor& b, const ops::ConvAct& act) {
-  Tensor y = ops::add(a, b);
+Tensor activate(Tensor y, const ops::ConvAct& act) {
   if (act.slope.defined()) y = ops::prelu(y, act.slope);
   const std::optional<double> lo = act.lo > -INFINITY ? std::optional<double>(act.lo) : std::nullopt;
   const std::optional<double> hi = act.hi < INFINITY ? std::optional<double>(act.hi) : std::nullopt;
   if (lo || hi) y = ops::clamp(y, lo, hi);
   return act.gelu ? ops::gelu(y) : y;
 }
+
+Tensor reference(const Tensor& a, const Tensor& b, const ops::ConvAct& act) { return activate(ops::add(a, b), act); }
 
 // Equal bits (any NaN equals any NaN).
 void expect_identical(const Tensor& got, const Tensor& want, const std::string& what) {
@@ -73,6 +75,35 @@ TEST(AddAct, EqualsTheSumThenTheActivationOps) {
                          reference(a, b, act.act), what + " (strided input)");
       }
     }
+}
+
+// act(batch_norm(a + b)) with running statistics: the bits of add,
+// batch_norm and the activation ops in turn, with and without an affine
+// weight, float32 and float64.
+TEST(AddAct, WithABatchNormEqualsTheThreeOps) {
+  for (DType dtype : {DType::f32, DType::f64})
+    for (bool affine : {true, false}) {
+      const Shape shape{2, 6, 5, 11};
+      Tensor a = cudaseg::testing::randn(shape, 21).to(dtype), b = cudaseg::testing::randn(shape, 22).to(dtype);
+      a.view({a.numel()}).narrow(0, 3, 1).fill_(NAN);
+      const Tensor mean = cudaseg::testing::randn({6}, 23).to(dtype);
+      const Tensor var = ops::add(ops::mul(cudaseg::testing::randn({6}, 24), cudaseg::testing::randn({6}, 24)), 0.1).to(dtype);
+      const Tensor w = affine ? cudaseg::testing::randn({6}, 25).to(dtype) : Tensor();
+      const Tensor bias = affine ? cudaseg::testing::randn({6}, 26).to(dtype) : Tensor();
+      for (const ops::ConvAct& act : {ops::ConvAct{Tensor(), 0.0, INFINITY},
+                                      ops::ConvAct{cudaseg::testing::randn({6}, 27).to(dtype)},
+                                      ops::ConvAct{Tensor(), -INFINITY, INFINITY, true}}) {
+        const Tensor bn = ops::batch_norm(ops::add(a, b), mean, var, w, bias, false, 0.1, 1e-3);
+        const std::string what = std::string(dtype_name(dtype)) + (affine ? " affine" : "") +
+                                 (act.slope.defined() ? " prelu" : act.gelu ? " gelu" : " relu");
+        expect_identical(ops::add_batch_norm_act(a, b, mean, var, w, bias, 1e-3, act),
+                         activate(bn, act), what);
+      }
+    }
+  const Tensor a = cudaseg::testing::randn({1, 3, 2, 2}, 1);
+  EXPECT_TRUE(cudaseg::testing::throws_mentioning(
+      [&] { ops::add_batch_norm_act(a, a, cudaseg::testing::randn({2}, 2), cudaseg::testing::randn({3}, 3), Tensor(), Tensor(), 1e-5, {}); },
+      {"add_batch_norm_act", "running_mean of 2 values", "3 channels"}));
 }
 
 TEST(AddAct, ChecksItsArguments) {
