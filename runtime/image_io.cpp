@@ -133,9 +133,19 @@ Tensor read_image(const std::string& path, int channels) {
   const std::vector<unsigned char> bytes = read_file(path);
   check_complete(bytes, path);
   int w = 0, h = 0, file_channels = 0;
-  if (stbi_info_from_memory(bytes.data(), static_cast<int>(bytes.size()), &w, &h, &file_channels))
-    CUDASEG_CHECK(static_cast<int64_t>(w) * h <= kMaxImagePixels, "read_image: '", path, "' claims ", w, "x", h,
+  if (stbi_info_from_memory(bytes.data(), static_cast<int>(bytes.size()), &w, &h, &file_channels)) {
+    const int64_t claimed = static_cast<int64_t>(w) * h;
+    CUDASEG_CHECK(claimed <= kMaxImagePixels, "read_image: '", path, "' claims ", w, "x", h,
                   " pixels, over the limit of ", kMaxImagePixels, " (16384x16384)");
+    // A JPEG codes every 8x8 block of its full-resolution component with at
+    // least one bit (a Huffman code), so it holds at most 512 pixels a byte;
+    // stb_image fills what a crafted or cut file lacks, and a 783-byte file
+    // claiming 1549x40455 pixels took 34 s to decode under the fuzzer.
+    const bool jpeg = bytes.size() >= 2 && bytes[0] == 0xFF && bytes[1] == 0xD8;
+    CUDASEG_CHECK(!jpeg || claimed <= 512 * static_cast<int64_t>(bytes.size()), "read_image: '", path, "' claims ",
+                  w, "x", h, " pixels in ", bytes.size(),
+                  " bytes, more than a JPEG can code (512 pixels a byte): a corrupt or crafted file");
+  }
   unsigned char* pixels = stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &w, &h,
                                                 &file_channels, channels);
   CUDASEG_CHECK(pixels != nullptr, "read_image: cannot decode '", path, "': ", stbi_failure_reason());
