@@ -138,6 +138,36 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, con
   return out;
 }
 
+namespace {
+
+// A ConvAct's clamp range and PReLU slope (1 or `channels` values of the
+// input's dtype and device), for conv2d_act and add_act.
+void check_act(const char* op, const Tensor& input, const ConvAct& act, int64_t channels, const char* unit) {
+  CUDASEG_CHECK(!(act.lo > act.hi), op, ": clamp range [", act.lo, ", ", act.hi, "] is empty");
+  if (!act.slope.defined()) return;
+  check_operands(op, {{"input", &input}, {"slope", &act.slope}});
+  CUDASEG_CHECK(act.slope.numel() == 1 || act.slope.numel() == channels, op, ": PReLU slope of ", act.slope.numel(),
+                " values for ", channels, " ", unit, " (expected 1 or ", channels, ")");
+}
+
+// act with its slope contiguous, as the fused kernels take it.
+ConvAct contiguous_act(const ConvAct& act) {
+  ConvAct c = act;
+  if (act.slope.defined()) c.slope = act.slope.contiguous();
+  return c;
+}
+
+// act by the ops in turn, on devices without the fused kernels.
+Tensor apply_act(Tensor out, const ConvAct& act) {
+  if (act.slope.defined()) out = prelu(out, act.slope);
+  const std::optional<double> lo = act.lo > -INFINITY ? std::optional<double>(act.lo) : std::nullopt;
+  const std::optional<double> hi = act.hi < INFINITY ? std::optional<double>(act.hi) : std::nullopt;
+  if (lo || hi) out = clamp(out, lo, hi);
+  return act.gelu ? gelu(out) : out;
+}
+
+}  // namespace
+
 Tensor conv2d_act(const Tensor& input, const Tensor& weight, const Tensor& bias, const Conv2dParams& params,
                   const ConvAct& act) {
   const char* op = "conv2d_act";
@@ -146,26 +176,15 @@ Tensor conv2d_act(const Tensor& input, const Tensor& weight, const Tensor& bias,
   check_operands(op, {{"input", &input}, {"weight", &weight}, {"bias", &bias}});
   const ConvGeom g = conv_geom(op, input.shape(), weight.shape(), params);
   check_bias(op, bias, g.o, weight.shape());
-  CUDASEG_CHECK(!(act.lo > act.hi), op, ": clamp range [", act.lo, ", ", act.hi, "] is empty");
-  if (act.slope.defined()) {
-    check_operands(op, {{"input", &input}, {"slope", &act.slope}});
-    CUDASEG_CHECK(act.slope.numel() == 1 || act.slope.numel() == g.o, op, ": PReLU slope of ",
-                  act.slope.numel(), " values for ", g.o, " output channels (expected 1 or ", g.o, ")");
-  }
+  check_act(op, input, act, g.o, "output channels");
   const Tensor x = input.contiguous(), w = weight.contiguous(), b = bias.defined() ? bias.contiguous() : bias;
   Tensor out = Tensor::empty(output_shape(g), input.dtype(), input.device());
   if (kernels::conv2d_forward_act.has(input.device().type)) {
-    ConvAct contiguous = act;
-    if (act.slope.defined()) contiguous.slope = act.slope.contiguous();
-    kernels::conv2d_forward_act(input.device(), x, w, b, out, g, contiguous);
+    kernels::conv2d_forward_act(input.device(), x, w, b, out, g, contiguous_act(act));
     return out;
   }
   kernels::conv2d_forward(input.device(), x, w, b, out, g);
-  if (act.slope.defined()) out = prelu(out, act.slope);
-  const std::optional<double> lo = act.lo > -INFINITY ? std::optional<double>(act.lo) : std::nullopt;
-  const std::optional<double> hi = act.hi < INFINITY ? std::optional<double>(act.hi) : std::nullopt;
-  if (lo || hi) out = clamp(out, lo, hi);
-  return act.gelu ? gelu(out) : out;
+  return apply_act(out, act);
 }
 
 namespace {
@@ -181,29 +200,18 @@ Tensor add_affine_act(const char* op, const Tensor& a, const Tensor& b, const Co
   check_operands(op, {{"input", &a}, {"other", &b}});
   CUDASEG_CHECK(a.shape() == b.shape(), op, ": input ", shape_str(a.shape()), " and other ", shape_str(b.shape()),
                 " must have one shape");
-  CUDASEG_CHECK(!(act.lo > act.hi), op, ": clamp range [", act.lo, ", ", act.hi, "] is empty");
   const int64_t channels = a.dim() >= 2 ? a.size(1) : 1;
-  if (act.slope.defined()) {
-    check_operands(op, {{"input", &a}, {"slope", &act.slope}});
-    CUDASEG_CHECK(act.slope.numel() == 1 || (a.dim() >= 2 && act.slope.numel() == channels), op, ": PReLU slope of ",
-                  act.slope.numel(), " values for ", channels, " channels (expected 1 or ", channels, ")");
-  }
+  check_act(op, a, act, channels, "channels");
   if (!act.gelu && a.dim() >= 2 && kernels::add_act.has(a.device().type)) {
     Tensor out = Tensor::empty(a.shape(), a.dtype(), a.device());
     const Shape ncs{a.size(0), channels, a.numel() / std::max<int64_t>(a.size(0) * channels, 1)};
-    ConvAct contiguous = act;
-    if (act.slope.defined()) contiguous.slope = act.slope.contiguous();
-    kernels::add_act(a.device(), a.contiguous().view(ncs), b.contiguous().view(ncs), out.view(ncs), contiguous, scale,
-                     shift);
+    kernels::add_act(a.device(), a.contiguous().view(ncs), b.contiguous().view(ncs), out.view(ncs), contiguous_act(act),
+                     scale, shift);
     return out;
   }
   Tensor out = add(a, b);
   if (bn) out = bn(out);
-  if (act.slope.defined()) out = prelu(out, act.slope);
-  const std::optional<double> lo = act.lo > -INFINITY ? std::optional<double>(act.lo) : std::nullopt;
-  const std::optional<double> hi = act.hi < INFINITY ? std::optional<double>(act.hi) : std::nullopt;
-  if (lo || hi) out = clamp(out, lo, hi);
-  return act.gelu ? gelu(out) : out;
+  return apply_act(out, act);
 }
 
 }  // namespace

@@ -84,6 +84,13 @@ bool conv2d_winograd_1d_applies(const ConvGeom& g);
 void conv2d_forward_winograd_1d(const float* x, const Tensor& w, const float* bias, const float* slope, float* y,
                                 const ConvGeom& g, const direct::Isa& isa, const ConvAct& act);
 
+// Stride-1 depthwise float32 convolutions (kw at most
+// direct::kMaxDepthwiseKw) reading their input planes in place
+// (ops/cpu/conv_depthwise_planes.cpp), which conv2d_forward_direct hands
+// them: bias and slope per output channel (never null bias).
+void conv2d_forward_depthwise_planes(const float* x, const float* w, const float* bias, const float* slope, float* y,
+                                     const ConvGeom& g, const direct::Isa& isa, const ConvAct& act);
+
 // The output positions o in [0, out) whose input position o*stride + offset
 // lies in [0, in), as [*lo, *hi): the loops over them then need no bounds test.
 inline void valid_range(int64_t in, int64_t out, int64_t stride, int64_t offset, int64_t* lo, int64_t* hi) {
