@@ -87,9 +87,13 @@ void conv2d_forward_winograd_1d(const float* x, const Tensor& w, const float* bi
 // Stride-1 depthwise float32 convolutions (kw at most
 // direct::kMaxDepthwiseKw) reading their input planes in place
 // (ops/cpu/conv_depthwise_planes.cpp), which conv2d_forward_direct hands
-// them: bias and slope per output channel (never null bias).
+// them: bias and slope per output channel (never null bias). `divisor`, an
+// [ho][wo] map (readable for a vector past its end) or null, divides each
+// output's sum before the activation: avg_pool2d's stride-1 windows
+// (ops/cpu/pool.cpp) run as a convolution of ones.
 void conv2d_forward_depthwise_planes(const float* x, const float* w, const float* bias, const float* slope, float* y,
-                                     const ConvGeom& g, const direct::Isa& isa, const ConvAct& act);
+                                     const ConvGeom& g, const direct::Isa& isa, const ConvAct& act,
+                                     const float* divisor = nullptr);
 
 // The output positions o in [0, out) whose input position o*stride + offset
 // lies in [0, in), as [*lo, *hi): the loops over them then need no bounds test.

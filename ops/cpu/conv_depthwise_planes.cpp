@@ -11,8 +11,10 @@ namespace cudaseg::ops::cpu {
 // A task holds whole output channels of one image, at least 8192 outputs of
 // them, so that a 7x7 map's 49 pixels a channel still amortise the task.
 void conv2d_forward_depthwise_planes(const float* x, const float* w, const float* bp, const float* sp, float* y,
-                                     const ConvGeom& g, const direct::Isa& isa, const ConvAct& act) {
+                                     const ConvGeom& g, const direct::Isa& isa, const ConvAct& act,
+                                     const float* divisor) {
   direct::DepthwisePlanes a;
+  a.divisor = divisor;
   a.h = g.h;
   a.w = g.w;
   a.kh = g.kh;

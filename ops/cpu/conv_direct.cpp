@@ -17,8 +17,9 @@
 namespace cudaseg::ops::cpu {
 namespace direct {
 
-const Isa* best_isa() {
-  static const Isa* isa = []() -> const Isa* {
+const std::vector<const Isa*>& cpu_isas() {
+  static const std::vector<const Isa*> isas = [] {
+    std::vector<const Isa*> out;
 #if defined(__x86_64__)
     static const Isa avx512{"avx512",
                             kAvx512Block,
@@ -37,6 +38,8 @@ const Isa* best_isa() {
                             even_avx512,
                             softmax_row_avx512,
                             norm_row_avx512,
+                            moment_sum_avx512,
+                            affine_avx512,
                             gemm_nn_avx512,
                             softmax_block_avx512,
                             transpose_avx512,
@@ -60,6 +63,8 @@ const Isa* best_isa() {
                           even_avx2,
                           softmax_row_avx2,
                           norm_row_avx2,
+                          moment_sum_avx2,
+                          affine_avx2,
                           gemm_nn_avx2,
                           softmax_block_avx2,
                           transpose_avx2,
@@ -67,13 +72,15 @@ const Isa* best_isa() {
                           sigmoid_avx2,
                           depthwise_planes_avx2};
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma")) return &avx512;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return &avx2;
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma")) out.push_back(&avx512);
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) out.push_back(&avx2);
 #endif
-    return nullptr;
+    return out;
   }();
-  return isa;
+  return isas;
 }
+
+const Isa* best_isa() { return cpu_isas().empty() ? nullptr : cpu_isas().front(); }
 
 }  // namespace direct
 

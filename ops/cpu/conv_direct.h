@@ -25,6 +25,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 namespace cudaseg::ops::cpu::direct {
 
@@ -79,8 +80,10 @@ struct WinogradTiles {
 // One image of a stride-1 depthwise convolution whose input planes are read
 // in place (depthwise_plane_kernel.inc): input x [c][h][w], output channel o
 // from input channel o / og, weights [o][kh * kw] with kw at most
-// kMaxDepthwiseKw, bias [o] (never null), then the activation as in Band;
-// output y [o][ho][wo].
+// kMaxDepthwiseKw, bias [o] (never null), each sum divided by divisor
+// [ho][wo] where that is not null (average pooling as a convolution of
+// ones; the map readable for a vector past its end), then the activation as
+// in Band; output y [o][ho][wo].
 struct DepthwisePlanes {
   const float* x;
   int64_t h, w, kh, kw, ph, pw, dh, dw, og;
@@ -91,6 +94,7 @@ struct DepthwisePlanes {
   bool gelu;
   float* y;
   int64_t ho, wo;
+  const float* divisor = nullptr;
 };
 
 // depthwise_plane_kernel.inc: the widest kernel a DepthwisePlanes may have,
@@ -146,6 +150,12 @@ struct Isa {
   // float32 rows of one group and one pixel (ops/cpu/norm.cpp), w and b
   // per element or null for 1 and 0 (norm_row_kernel.inc).
   void (*norm_row)(const float* x, int64_t n, const float* w, const float* b, double eps, float* y);
+  // The sum of x[0, n), or of (x[i] - *mean)^2 where mean is not null, in
+  // double: a pass of group_norm's float32 moments (norm_row_kernel.inc).
+  double (*moment_sum)(const float* x, int64_t n, const double* mean);
+  // y[i] = float(x[i] * scale + shift) in double (x == y allowed):
+  // group_norm's float32 affine step of a channel's plane.
+  void (*affine)(const float* x, int64_t n, double scale, double shift, float* y);
   // C[m x n] = (accumulate ? C : 0) + A[m x k] B[k x n], row-major with row
   // strides lda, ldb, ldc; n a multiple of lanes (attention_kernel.inc).
   void (*gemm_nn)(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
@@ -172,10 +182,12 @@ struct Isa {
   void (*depthwise_planes)(const DepthwisePlanes& a, int64_t o0, int64_t o1);
 };
 
-// The best kernel this CPU runs, or null (no AVX2/FMA).
+// The kernels this CPU runs, best first (none without AVX2/FMA); the best,
+// or null.
+const std::vector<const Isa*>& cpu_isas();
 const Isa* best_isa();
 
-// The kernels, for best_isa() and for tests that compare them (x86-64 only).
+// The kernels of cpu_isas()' tables (x86-64 only).
 void run_avx512(const Band& b);
 void run_avx2(const Band& b);
 void run_depthwise_avx512(const Band& b);
@@ -203,6 +215,10 @@ void softmax_row_avx512(float* row, int64_t n, float scale);
 void softmax_row_avx2(float* row, int64_t n, float scale);
 void norm_row_avx512(const float* x, int64_t n, const float* w, const float* b, double eps, float* y);
 void norm_row_avx2(const float* x, int64_t n, const float* w, const float* b, double eps, float* y);
+double moment_sum_avx512(const float* x, int64_t n, const double* mean);
+double moment_sum_avx2(const float* x, int64_t n, const double* mean);
+void affine_avx512(const float* x, int64_t n, double scale, double shift, float* y);
+void affine_avx2(const float* x, int64_t n, double scale, double shift, float* y);
 void gemm_nn_avx512(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
                     int64_t ldc, bool accumulate);
 void gemm_nn_avx2(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,

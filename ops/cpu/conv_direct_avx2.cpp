@@ -153,6 +153,12 @@ void softmax_row_avx2(float* row, int64_t n, float scale) { softmax_row<Avx2>(ro
 void norm_row_avx2(const float* x, int64_t n, const float* w, const float* b, double eps, float* y) {
   norm_row<Avx2>(x, n, w, b, eps, y);
 }
+
+double moment_sum_avx2(const float* x, int64_t n, const double* mean) { return moment_sum<Avx2>(x, n, mean); }
+
+void affine_avx2(const float* x, int64_t n, double scale, double shift, float* y) {
+  affine<Avx2>(x, n, scale, shift, y);
+}
 void gemm_nn_avx2(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
                  int64_t ldc, bool accumulate) {
   gemm_nn<Avx2>(m, n, k, a, lda, b, ldb, c, ldc, accumulate);

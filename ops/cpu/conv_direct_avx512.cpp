@@ -151,6 +151,12 @@ void softmax_row_avx512(float* row, int64_t n, float scale) { softmax_row<Avx512
 void norm_row_avx512(const float* x, int64_t n, const float* w, const float* b, double eps, float* y) {
   norm_row<Avx512>(x, n, w, b, eps, y);
 }
+
+double moment_sum_avx512(const float* x, int64_t n, const double* mean) { return moment_sum<Avx512>(x, n, mean); }
+
+void affine_avx512(const float* x, int64_t n, double scale, double shift, float* y) {
+  affine<Avx512>(x, n, scale, shift, y);
+}
 void gemm_nn_avx512(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
                  int64_t ldc, bool accumulate) {
   gemm_nn<Avx512>(m, n, k, a, lda, b, ldb, c, ldc, accumulate);

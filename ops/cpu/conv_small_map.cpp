@@ -51,11 +51,15 @@ void from_pixel_rows(const float* yt, int64_t ld, int64_t c, int64_t pixels, con
     for (int64_t ch = c0; ch < c1; ++ch) {
       float* row = y + ch * pixels;
       if (clamp) {
-        const float s = slope ? slope[slopes == 1 ? 0 : ch] : 1.0f;
+        // Locals and two selects: with the captured bounds (which a store to
+        // the row might alias, to the compiler) or a nested ternary the loop
+        // stayed scalar and took longer than the product on a 14x14 map.
+        const float s = slope ? slope[slopes == 1 ? 0 : ch] : 1.0f, l = lo, h = hi;
+        if (slope)
+          for (int64_t p = 0; p < pixels; ++p) row[p] = std::max(row[p], 0.0f) + s * std::min(row[p], 0.0f);
         for (int64_t p = 0; p < pixels; ++p) {
-          float v = row[p];
-          if (slope) v = std::max(v, 0.0f) + s * std::min(v, 0.0f);
-          row[p] = v < lo ? lo : (v > hi ? hi : v);
+          const float v = row[p] < l ? l : row[p];
+          row[p] = v > h ? h : v;
         }
       }
       if (act.gelu) isa.gelu(row, row, pixels);
@@ -82,10 +86,16 @@ void conv2d_small_map(const float* x, const Tensor& wt, const Tensor& bt, float*
   const Tensor w2 = wt.reshape({o, k});
   const float* bias = bt.defined() ? bt.data<float>() : nullptr;
   const std::unique_ptr<float[]> xt = scratch(pixels * k), yt = scratch(pixels * width);
+  // A GELU alone goes on the pixel rows, whole vectors wide while they are
+  // in cache, not on the transposed channel rows (a 14x14 map's 196 pixels
+  // end in a partial vector).
+  const bool gelu_rows = act.gelu && !act.slope.defined() && act.lo == -INFINITY && act.hi == INFINITY;
+  ConvAct rest = act;
+  if (gelu_rows) rest.gelu = false;
   for (int64_t n = 0; n < g.n; ++n) {
     to_pixel_rows(x + n * k * pixels, k, pixels, xt.get(), isa);
-    linear_isa(xt.get(), k, w2, bias, false, yt.get(), width, pixels, k, o, isa);
-    from_pixel_rows(yt.get(), width, o, pixels, act, y + n * o * pixels, isa);
+    linear_isa(xt.get(), k, w2, bias, gelu_rows, yt.get(), width, pixels, k, o, isa);
+    from_pixel_rows(yt.get(), width, o, pixels, rest, y + n * o * pixels, isa);
   }
 }
 

@@ -209,9 +209,11 @@ void group_norm(const Tensor& x, int64_t groups, const Tensor& weight, const Ten
     using T = decltype(tag);
     const T* px = x.data<T>();
     T* po = out.data<T>();
+    // Float32 on a CPU with the direct kernels: vector passes in double
+    // (Isa::norm_row, moment_sum, affine), the arithmetic of the loops below.
+    const direct::Isa* isa = std::is_same_v<T, float> ? direct::best_isa() : nullptr;
     if constexpr (std::is_same_v<T, float>) {
       // One pixel per channel (LayerNorm over the last dim): a row kernel.
-      const direct::Isa* isa = direct::best_isa();
       if (S == 1 && isa) {
         const float *pw = optional_data<float>(weight), *pb = optional_data<float>(bias);
         parallel_for(0, N * groups, grain_for(L), [&](int64_t r0, int64_t r1) {
@@ -234,7 +236,14 @@ void group_norm(const Tensor& x, int64_t groups, const Tensor& weight, const Ten
       const T* row = px + r * L;
       auto pass = [&](const double* m) {
         auto channels = [&](int64_t j0, int64_t j1) {
-          for (int64_t j = j0; j < j1; ++j) partial[j] = lane_sum(row + j * S, S, m);
+          for (int64_t j = j0; j < j1; ++j) {
+            if constexpr (std::is_same_v<T, float>)
+              if (isa) {
+                partial[j] = isa->moment_sum(row + j * S, S, m);
+                continue;
+              }
+            partial[j] = lane_sum(row + j * S, S, m);
+          }
         };
         if (parallel) parallel_for(0, Cg, grain_for(S), channels);
         else channels(0, Cg);
@@ -250,6 +259,11 @@ void group_norm(const Tensor& x, int64_t groups, const Tensor& weight, const Ten
       for (int64_t j = j0; j < j1; ++j) {
         const int64_t c = (r % groups) * Cg + j;
         const double scale = rstd * w[c], shift = b[c] - mean * scale;
+        if constexpr (std::is_same_v<T, float>)
+          if (isa) {
+            isa->affine(row + j * S, S, scale, shift, po + r * L + j * S);
+            continue;
+          }
         for (int64_t i = 0; i < S; ++i) po[r * L + j * S + i] = static_cast<T>(row[j * S + i] * scale + shift);
       }
     };

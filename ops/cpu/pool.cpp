@@ -9,6 +9,8 @@
 #endif
 
 #include "ops/common.h"
+#include "ops/cpu/conv.h"
+#include "ops/cpu/conv_direct.h"
 #include "ops/kernels/pool.h"
 #include "runtime/thread_pool.h"
 
@@ -290,18 +292,62 @@ void avg_pool_separable_plane(const T* x, const PoolGeometry& g, bool count_incl
   }
 }
 
+// Float32 stride-1 windows of up to 3x3 (PoolFormer's token mixer: its 12
+// pools took 2.9 ms of FastSegFormer-P's 39 at 224x224 in the row loops
+// below, which are built for SSE2 and met 14- and 7-pixel rows) run as a
+// depthwise convolution of ones in the in-place plane kernel
+// (conv2d_forward_depthwise_planes): its fma(1, x, sum) over the window in
+// (i, j) order from a zero bias is the per-output loop's sum bit for bit (the
+// padding's zeros add nothing to a sum that starts at +0), then divided by the
+// window's divisor. False where it does not apply.
+bool avg_pool_planes(const Tensor& input, const PoolGeometry& g, bool count_include_pad, int64_t divisor_override,
+                     const Tensor& output) {
+  const direct::Isa* isa = direct::best_isa();
+  if (input.dtype() != DType::f32 || isa == nullptr || g.sh != 1 || g.sw != 1 || g.dh != 1 || g.dw != 1 ||
+      g.kh * g.kw > 9 || output.numel() == 0)
+    return false;
+  const int64_t planes = output.numel() / (g.oh * g.ow), taps = g.kh * g.kw;
+  // avg_window's divisor, one axis at a time: the window's extent clipped to
+  // the padded input, or to the input without count_include_pad.
+  auto extent = [&](int64_t o, int64_t pad, int64_t k, int64_t in) {
+    const int64_t a0 = o - pad, a1 = std::min(a0 + k, in + pad);
+    return count_include_pad ? a1 - a0 : std::min(a1, in) - std::max<int64_t>(a0, 0);
+  };
+  std::vector<float> divisor(static_cast<size_t>(g.oh * g.ow + isa->lanes), 1.0f);
+  for (int64_t oy = 0; oy < g.oh; ++oy)
+    for (int64_t ox = 0; ox < g.ow; ++ox)
+      divisor[static_cast<size_t>(oy * g.ow + ox)] = static_cast<float>(
+          divisor_override != 0 ? divisor_override : extent(oy, g.ph, g.kh, g.ih) * extent(ox, g.pw, g.kw, g.iw));
+  const std::vector<float> ones(static_cast<size_t>(planes * taps), 1.0f), zeros(static_cast<size_t>(planes), 0.0f);
+  ConvGeom cg;
+  cg.n = 1;
+  cg.c = cg.o = cg.groups = planes;
+  cg.h = g.ih;
+  cg.w = g.iw;
+  cg.ho = g.oh;
+  cg.wo = g.ow;
+  cg.kh = g.kh;
+  cg.kw = g.kw;
+  cg.ph = g.ph;
+  cg.pw = g.pw;
+  conv2d_forward_depthwise_planes(input.data<float>(), ones.data(), zeros.data(), nullptr, output.data<float>(), cg,
+                                  *isa, {}, divisor.data());
+  return true;
+}
+
 }  // namespace
 
 void avg_pool2d(const Tensor& input, const PoolGeometry& g, bool count_include_pad, int64_t divisor_override,
                 const Tensor& output) {
+  if (avg_pool_planes(input, g, count_include_pad, divisor_override, output)) return;
   dispatch_float("avg_pool2d", input.dtype(), [&](auto tag) {
     using T = decltype(tag);
     const T* in = input.data<T>();
     T* out = output.data<T>();
     const int64_t planes = output.numel() / (g.oh * g.ow);
-    // At stride and dilation 1 and up to 3x3, the outputs whose window lies
-    // inside the input (PoolFormer's token mixer: all but the border) are
-    // summed a row at a time, each output still from 0 in the window's row-major
+    // At stride and dilation 1 and up to 3x3 (float64, or a CPU without the
+    // direct kernels: avg_pool_planes takes the rest), the outputs whose
+    // window lies inside the input are summed a row at a time, each output still from 0 in the window's row-major
     // order, so they equal the per-output loop's bit for bit.
     // At stride 2 (STDC's 3x3 skip pool) the interior sums go a row at a time
     // too, over the even and odd columns of each input row; other strides one

@@ -59,6 +59,8 @@ TEST(ConvAct, EqualsTheActivationOpsAfterConv2dOnEveryCpuPath) {
                         {"depthwise f32", 7, 7, 7, 3, DType::f32},
                         {"im2col f64", 5, 9, 1, 3, DType::f64},
                         {"small map f32 pointwise", 20, 32, 1, 1, DType::f32, 7, 9},
+                        // 196 pixel rows: 32 tiles of 6 rows and one of 4.
+                        {"small map f32 pointwise 14x14", 20, 32, 1, 1, DType::f32, 14, 14},
                         {"small map f32 unfolded 3x3", 20, 32, 1, 3, DType::f32, 7, 9},
                         {"small map f32 depthwise 5x5", 24, 24, 24, 5, DType::f32, 7, 9}};
   for (const Path& path : paths) {

@@ -45,8 +45,9 @@ TEST(ConvSmallMap, Float32ConvolutionsMatchFloat64) {
   struct Case {
     int64_t c, o, h, w, k, stride;
   };
+  // (Pixel rows in tiles of 6, then of 4, 2 and 1: 49, 225 and 196 rows.)
   for (const Case& cs : {Case{40, 64, 7, 7, 1, 1}, Case{300, 32, 15, 15, 1, 1}, Case{24, 48, 14, 13, 3, 2},
-                         Case{24, 40, 7, 7, 5, 1}})
+                         Case{24, 40, 7, 7, 5, 1}, Case{64, 48, 14, 14, 1, 1}})
     for (const bool with_bias : {false, true}) {
       const Tensor x = cudaseg::testing::randn({2, cs.c, cs.h, cs.w}, 61);
       // Weights of a net's scale (std 1 / sqrt(fan-in)): outputs and partial

@@ -208,6 +208,26 @@ TEST(NormOps, GroupNormOfASampleDoesNotDependOnTheBatch) {
                         1e-5, 1e-5));
 }
 
+// Float32 group norms take their moments and affine step in double (on
+// AVX2/AVX-512 CPUs in vector passes, Isa::moment_sum and Isa::affine):
+// each output is the float64 result rounded (within half an ulp), on planes of 1,
+// 15, 49 and 3136 pixels (partial vectors of doubles, one group and several).
+TEST(NormOps, GroupNormFloat32IsTheFloat64ResultRounded) {
+  struct Case {
+    Shape shape;
+    int64_t groups;
+  };
+  for (const Case& cs : {Case{{1, 64, 7, 7}, 1}, Case{{2, 6, 3, 5}, 3}, Case{{1, 8, 56, 56}, 1}, Case{{3, 4, 1, 1}, 2},
+                         Case{{1, 20, 2, 9}, 4}}) {
+    const int64_t c = cs.shape[1];
+    const Tensor x = testing::randn(cs.shape, 31, DType::f32);
+    const Tensor w = testing::randn({c}, 32, DType::f32), b = testing::randn({c}, 33, DType::f32);
+    const Tensor y32 = ops::group_norm(x, cs.groups, w, b, 1e-5);
+    const Tensor y64 = ops::group_norm(x.to(DType::f64), cs.groups, w.to(DType::f64), b.to(DType::f64), 1e-5);
+    EXPECT_TRUE(all_close(y32, y64, 1e-12, 6e-8)) << cs.shape[2] << "x" << cs.shape[3] << ", " << cs.groups << " groups";
+  }
+}
+
 TEST(NormOps, NormalizeMatchesNaive) {
   const Shape shape{3, 5, 7};
   const Tensor x = testing::randn(shape, 25);

@@ -62,6 +62,9 @@ PoolRef ref_max_pool(const Tensor& x, const ops::MaxPool2dParams& p) {
           Tensor::from_vector(idx, {N, C, OH, OW}, DType::i64)};
 }
 
+// Sums and divides in Acc: float gives the float32 kernels' exact values
+// (each window summed from 0 in row-major order, then divided).
+template <typename Acc = double>
 Tensor ref_avg_pool(const Tensor& x, const ops::AvgPool2dParams& p) {
   const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
   const int64_t kh = p.kernel_size[0], kw = p.kernel_size[1];
@@ -73,7 +76,7 @@ Tensor ref_avg_pool(const Tensor& x, const ops::AvgPool2dParams& p) {
   for (int64_t n = 0; n < N * C; ++n)
     for (int64_t oy = 0; oy < OH; ++oy)
       for (int64_t ox = 0; ox < OW; ++ox) {
-        double sum = 0;
+        Acc sum = 0;
         int64_t inside = 0, in_padded = 0;
         for (int64_t ky = 0; ky < kh; ++ky)
           for (int64_t kx = 0; kx < kw; ++kx) {
@@ -82,12 +85,12 @@ Tensor ref_avg_pool(const Tensor& x, const ops::AvgPool2dParams& p) {
             // beyond it (a ceil-mode window hanging off) never do.
             if (iy < H + ph && ix < W + pw) ++in_padded;
             if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
-            sum += v[(n * H + iy) * W + ix];
+            sum += static_cast<Acc>(v[(n * H + iy) * W + ix]);
             ++inside;
           }
-        double div = p.count_include_pad ? in_padded : inside;
-        if (p.divisor_override) div = static_cast<double>(*p.divisor_override);
-        out.push_back(inside == 0 ? 0.0 : sum / div);
+        Acc div = static_cast<Acc>(p.count_include_pad ? in_padded : inside);
+        if (p.divisor_override) div = static_cast<Acc>(*p.divisor_override);
+        out.push_back(inside == 0 ? 0.0 : static_cast<double>(sum / div));
       }
   return Tensor::from_vector(out, {N, C, OH, OW}, DType::f64);
 }
@@ -302,6 +305,46 @@ TEST(PoolAvgPool2d, MatchesNaiveLoopForEveryOption) {
         << p.count_include_pad;
     EXPECT_TRUE(all_close(ops::avg_pool2d(noncontiguous(x), p), ref, 1e-12, 1e-12));
     EXPECT_TRUE(all_close(ops::avg_pool2d(x.to(DType::f32), p), ref, 1e-5, 1e-5));
+  }
+}
+
+// Float32 stride-1 windows of up to 3x3 run as a depthwise convolution of
+// ones in the in-place plane kernel, divided by a divisor map: bit for bit
+// the per-output float loop, NaN, infinities and -0 included, on 1-pixel
+// maps, 7-pixel rows, rows of several strips and channel counts off any
+// block.
+TEST(PoolAvgPool2d, FloatStrideOneWindowsEqualThePerOutputFloatLoop) {
+  std::vector<ops::AvgPool2dParams> configs;
+  for (bool include : {true, false}) {
+    configs.push_back({{3, 3}, {1, 1}, {1, 1}, false, include, std::nullopt});
+    configs.push_back({{3, 3}, {1, 1}, {0, 0}, false, include, std::nullopt});
+    configs.push_back({{2, 2}, {1, 1}, {1, 0}, true, include, std::nullopt});
+    configs.push_back({{1, 3}, {1, 1}, {0, 1}, false, include, std::nullopt});
+    configs.push_back({{3, 1}, {1, 1}, {1, 0}, false, include, std::nullopt});
+    configs.push_back({{3, 3}, {1, 1}, {1, 1}, false, include, 4});
+  }
+  for (const std::vector<int64_t>& shape : {std::vector<int64_t>{1, 5, 7, 7}, {2, 3, 14, 14}, {1, 2, 1, 1},
+                                            {1, 3, 5, 70}, {1, 2, 9, 150}, {1, 17, 3, 33}}) {
+    std::vector<double> v = randn(shape, 11).to_vector();
+    v[0] = -0.0;
+    if (v.size() > 40) {
+      v[17] = std::numeric_limits<double>::quiet_NaN();
+      v[31] = std::numeric_limits<double>::infinity();
+      v[39] = -std::numeric_limits<double>::infinity();
+    }
+    const Tensor x = Tensor::from_vector(v, shape, DType::f32);
+    for (const auto& p : configs) {
+      if (p.kernel_size[0] > shape[2] + 2 * p.padding[0] || p.kernel_size[1] > shape[3] + 2 * p.padding[1]) continue;
+      const std::vector<double> got = ops::avg_pool2d(x, p).to_vector(), want = ref_avg_pool<float>(x, p).to_vector();
+      ASSERT_EQ(got.size(), want.size());
+      for (size_t i = 0; i < got.size(); ++i) {
+        const bool same = std::isnan(want[i]) ? std::isnan(got[i])
+                                              : got[i] == want[i] && std::signbit(got[i]) == std::signbit(want[i]);
+        ASSERT_TRUE(same) << "kernel " << p.kernel_size[0] << "x" << p.kernel_size[1] << " include "
+                          << p.count_include_pad << " on " << shape[2] << "x" << shape[3] << " at " << i << ": "
+                          << got[i] << " vs " << want[i];
+      }
+    }
   }
 }
 
