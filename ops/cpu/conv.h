@@ -49,6 +49,11 @@ constexpr int64_t kSmallMapPixels = 256;
 bool conv2d_small_map_applies(const ConvGeom& g, const direct::Isa& isa);
 void conv2d_small_map(const float* x, const Tensor& wt, const Tensor& bt, float* y, const ConvGeom& g,
                       const direct::Isa& isa, const ConvAct& act);
+// The same product for a convolution unfolded by conv2d_forward_direct
+// (narrow output rows) whose flattened product conv2d_small_map_applies to:
+// each output pixel's window written as its pixel row.
+void conv2d_small_map_unfolded(const float* x, const Tensor& wt, const Tensor& bt, float* y, const ConvGeom& g,
+                               const direct::Isa& isa, const ConvAct& act);
 // The same for a depthwise k x k convolution (k odd, stride 1, "same"
 // padding) of rows narrower than kSmallMapDepthwiseWidth: the map as pixel
 // rows through the channels-last kernel (Isa::depthwise_tokens_row, channels

@@ -370,6 +370,10 @@ void conv2d_forward_direct(const Tensor& xt, const Tensor& wt, const Tensor& bt,
     pointwise(x, wp, bp.data(), sp.empty() ? nullptr : sp.data(), y, g, isa, act, blocks);
     return;
   }
+  if (unfold && small_map) {
+    conv2d_small_map_unfolded(x, wt, bt, y, g, isa, act);
+    return;
+  }
   if (unfold) {
     std::vector<float> cols(static_cast<size_t>(unfolded));
     const int64_t howo = g.ho * g.wo;
@@ -395,10 +399,7 @@ void conv2d_forward_direct(const Tensor& xt, const Tensor& wt, const Tensor& bt,
             }
           }
     });
-    if (small_map)
-      conv2d_small_map(cols.data(), wt, bt, y, flat, isa, act);
-    else
-      pointwise(cols.data(), wp, bp.data(), sp.empty() ? nullptr : sp.data(), y, flat, isa, act, blocks);
+    pointwise(cols.data(), wp, bp.data(), sp.empty() ? nullptr : sp.data(), y, flat, isa, act, blocks);
     return;
   }
 

@@ -35,19 +35,21 @@ TEST(ConvSmallMap, TransposeOfEveryKernelIsExact) {
       }
 }
 
-// The float32 convolutions that take the pixel rows (1x1 at 7x7 and 15x15,
-// a 3x3 stride-2 convolution unfolded to 7x7 outputs, a 5x5 one of 40
-// output channels, padded to the vector, a batch of 2, with and without
-// bias) against float64, and the geometries they refuse.
+// The float32 convolutions that take the pixel rows (1x1 at 7x7, 14x14 and
+// 15x15; unfolded, each pixel's window its row: a 3x3 stride-2 convolution
+// to 7x7 outputs, a 5x5 one of 40 output channels, padded to the vector, a
+// 3x3 one of dilation 2 on 9x11; a batch of 2, with and without bias)
+// against float64, and the geometries they refuse.
 TEST(ConvSmallMap, Float32ConvolutionsMatchFloat64) {
   const ops::cpu::direct::Isa* isa = ops::cpu::direct::best_isa();
   if (!isa) GTEST_SKIP() << "no AVX2/FMA on this CPU";
   struct Case {
-    int64_t c, o, h, w, k, stride;
+    int64_t c, o, h, w, k, stride, dilation = 1;
   };
-  // (Pixel rows in tiles of 6, then of 4, 2 and 1: 49, 225 and 196 rows.)
+  // (Pixel rows in tiles of 6, then of 4, 2 and 1: 49, 225 and 196 rows.
+  // The unfolded ones' rows are their windows: strided, 5x5, dilated.)
   for (const Case& cs : {Case{40, 64, 7, 7, 1, 1}, Case{300, 32, 15, 15, 1, 1}, Case{24, 48, 14, 13, 3, 2},
-                         Case{24, 40, 7, 7, 5, 1}, Case{64, 48, 14, 14, 1, 1}})
+                         Case{24, 40, 7, 7, 5, 1}, Case{64, 48, 14, 14, 1, 1}, Case{32, 32, 9, 11, 3, 1, 2}})
     for (const bool with_bias : {false, true}) {
       const Tensor x = cudaseg::testing::randn({2, cs.c, cs.h, cs.w}, 61);
       // Weights of a net's scale (std 1 / sqrt(fan-in)): outputs and partial
@@ -57,7 +59,8 @@ TEST(ConvSmallMap, Float32ConvolutionsMatchFloat64) {
       const Tensor b = with_bias ? cudaseg::testing::randn({cs.o}, 63) : Tensor();
       ops::Conv2dParams p;
       p.stride = {cs.stride, cs.stride};
-      p.padding = {cs.k / 2, cs.k / 2};
+      p.padding = {cs.k / 2 * cs.dilation, cs.k / 2 * cs.dilation};
+      p.dilation = {cs.dilation, cs.dilation};
       const Tensor want = ops::conv2d(x, w, b, p);
       // The transposes' channel ranges and the product's tasks per thread count.
       const int before = num_threads();
