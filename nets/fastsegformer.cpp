@@ -1,6 +1,7 @@
 #include "nets/fastsegformer.h"
 
 #include "autograd/arith.h"
+#include "autograd/engine.h"
 #include "autograd/pool.h"
 #include "autograd/reduce.h"
 #include "autograd/resize.h"
@@ -192,6 +193,24 @@ class Classifer : public nn::Module {
 
 constexpr int64_t kIrbSide = 112;  // upstream hard-codes the IRB at 112x112
 
+// The IRB's head: Upsample (2x, bilinear, align_corners) then a 1x1
+// convolution to the classes. Both are linear in each pixel's channels and
+// the interpolation's weights sum to 1, so at inference they run in the
+// other order: the convolution on the 112x112 map, then the upsampling of
+// its num_classes planes instead of 32 (8x less interpolation, a quarter of
+// the products; 1.0 ms of FastSegFormer-E's 15 at 1 thread). The logits
+// agree within float rounding. Training, a gradient or a forward hook (which
+// must see the upsampled map) keep upstream's order.
+Tensor irb_head(nn::Sequential& up, const Tensor& y) {
+  bool keep = up.is_training() || nn::active_forward_hook() != nullptr || up.bypassed();
+  if (autograd::grad_mode_enabled()) {
+    keep = keep || y.requires_grad();
+    for (const Tensor& p : up.parameters()) keep = keep || p.requires_grad();
+  }
+  if (keep) return up(y);
+  return (*up[0])((*up[1])(y));
+}
+
 }  // namespace
 
 FastSegFormer::FastSegFormer(int64_t num_classes, const std::string& backbone, const std::string& pyramid,
@@ -251,7 +270,7 @@ std::vector<Tensor> FastSegFormer::fork_features(const Tensor& x) {
     const Tensor half_input = resize_ac(x, kIrbSide, kIrbSide);
     y = (*cnn2_)(fn::add(resize_ac(y, kIrbSide, kIrbSide), (*cnn1_)(half_input)));
     outs.push_back(y);
-    outs.push_back((*cnn_up_)(y));
+    outs.push_back(irb_head(static_cast<nn::Sequential&>(*cnn_up_), y));
   } else {
     outs.push_back(resize_ac(y, x.size(2), x.size(3)));
   }

@@ -87,6 +87,24 @@ TEST(FastSegFormerGolden, AttentionBiasesLoadedAfterEvalTakeEffect) {
   EXPECT_NE((*net)(x).to_vector(), before);
 }
 
+// At inference the image branch's head convolves before it upsamples (the
+// two commute): the logits are those of upstream's order, which a forward
+// with gradients keeps, within float rounding.
+TEST(FastSegFormerGolden, TheImageBranchHeadConvolvesFirstAtInferenceWithTheSameLogits) {
+  auto net = nn::create_net({{"name", "fastsegformer"}, {"num_classes", 4}, {"cnn_branch", true}});
+  golden::fill_det_params(*net, 3);
+  net->eval();
+  const Tensor x = nn::det_uniform("input", {1, 3, 64, 96}, -1.0, 1.0, 3);
+  const Tensor upstream_order = (*net)(x);
+  Tensor reordered;
+  {
+    autograd::NoGradGuard no_grad;
+    reordered = (*net)(x);
+  }
+  ASSERT_EQ(reordered.shape(), (Shape{1, 4, 224, 224}));
+  EXPECT_TRUE(cudaseg::testing::all_close(reordered, upstream_order.detach(), 1e-6, 1e-5));
+}
+
 TEST(FastSegFormerGolden, ForkFeaturesAreClaimedByAZeroWeightTerm) {
   auto net = nn::create_net({{"name", "fastsegformer"}, {"num_classes", 4}, {"fork_feat", true}});
   const auto terms = net->net_losses({});
