@@ -160,6 +160,9 @@ struct Isa {
   // strides lda, ldb, ldc; n a multiple of lanes (attention_kernel.inc).
   void (*gemm_nn)(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
                   float* c, int64_t ldc, bool accumulate);
+  // The same with A stored k-major: element (i, p) of A at a[p * lda + i].
+  void (*gemm_tn)(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
+                  float* c, int64_t ldc, bool accumulate);
   // One key block of the fused attention's online softmax over the scores
   // s[0, n) of a row (s padded to n_pad, a multiple of lanes): s becomes the
   // block's exponentials, *m and *l the row's running maximum and sum;
@@ -221,7 +224,11 @@ void affine_avx512(const float* x, int64_t n, double scale, double shift, float*
 void affine_avx2(const float* x, int64_t n, double scale, double shift, float* y);
 void gemm_nn_avx512(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
                     int64_t ldc, bool accumulate);
+void gemm_tn_avx512(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
+                    int64_t ldc, bool accumulate);
 void gemm_nn_avx2(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
+                  int64_t ldc, bool accumulate);
+void gemm_tn_avx2(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
                   int64_t ldc, bool accumulate);
 void depthwise_tokens_row_avx512(const float* x, int64_t h, int64_t w, int64_t c, int64_t k, const float* wt,
                                  const float* bias, bool gelu, int64_t row, float* y);

@@ -70,15 +70,16 @@ void from_pixel_rows(const float* yt, int64_t ld, int64_t c, int64_t pixels, con
 // Scratch that every element of is written before it is read.
 std::unique_ptr<float[]> scratch(int64_t n) { return std::unique_ptr<float[]>(new float[static_cast<size_t>(n)]); }
 
-// Per image, the pixel rows `rows(n, xt)` writes into xt [pixels][k] times
-// the weights [o][k] into y [n][o][pixels], bias and act included.
+// Per image, the pixel rows `rows(n, xt)` writes into xt [pixels][k] (or,
+// where rows is null, x's [k][pixels] planes as they lie) times the weights
+// [o][k] into y [n][o][pixels], bias and act included.
 template <typename Rows>
-void small_map_product(const Rows& rows, int64_t images, int64_t pixels, int64_t k, const Tensor& wt,
-                       const Tensor& bt, float* y, const direct::Isa& isa, const ConvAct& act) {
+void small_map_product(const Rows* rows, const float* x, int64_t images, int64_t pixels, int64_t k,
+                       const Tensor& wt, const Tensor& bt, float* y, const direct::Isa& isa, const ConvAct& act) {
   const int64_t o = wt.size(0), width = (o + isa.lanes - 1) / isa.lanes * isa.lanes;
   const Tensor w2 = wt.reshape({o, k});
   const float* bias = bt.defined() ? bt.data<float>() : nullptr;
-  const std::unique_ptr<float[]> xt = scratch(pixels * k), yt = scratch(pixels * width);
+  const std::unique_ptr<float[]> xt = scratch(rows ? pixels * k : 0), yt = scratch(pixels * width);
   // A GELU alone goes on the pixel rows, whole vectors wide while they are
   // in cache, not on the transposed channel rows (a 14x14 map's 196 pixels
   // end in a partial vector).
@@ -86,8 +87,12 @@ void small_map_product(const Rows& rows, int64_t images, int64_t pixels, int64_t
   ConvAct rest = act;
   if (gelu_rows) rest.gelu = false;
   for (int64_t n = 0; n < images; ++n) {
-    rows(n, xt.get());
-    linear_isa(xt.get(), k, w2, bias, gelu_rows, yt.get(), width, pixels, k, o, isa);
+    if (rows) {
+      (*rows)(n, xt.get());
+      linear_isa(xt.get(), k, w2, bias, gelu_rows, yt.get(), width, pixels, k, o, isa);
+    } else {
+      linear_isa(x + n * k * pixels, pixels, w2, bias, gelu_rows, yt.get(), width, pixels, k, o, isa, true);
+    }
     from_pixel_rows(yt.get(), width, o, pixels, rest, y + n * o * pixels, isa);
   }
 }
@@ -105,9 +110,7 @@ bool conv2d_small_map_applies(const ConvGeom& g, const direct::Isa& isa) {
 
 void conv2d_small_map(const float* x, const Tensor& wt, const Tensor& bt, float* y, const ConvGeom& g,
                       const direct::Isa& isa, const ConvAct& act) {
-  const int64_t pixels = g.h * g.w, k = g.c;
-  small_map_product([&](int64_t n, float* xt) { to_pixel_rows(x + n * k * pixels, k, pixels, xt, isa); }, g.n,
-                    pixels, k, wt, bt, y, isa, act);
+  small_map_product<void(int64_t, float*)>(nullptr, x, g.n, g.h * g.w, g.c, wt, bt, y, isa, act);
 }
 
 // Each output pixel's row is its window, [c][kh][kw] as the weights are
@@ -155,7 +158,7 @@ void conv2d_small_map_unfolded(const float* x, const Tensor& wt, const Tensor& b
       }
     });
   };
-  small_map_product(rows, g.n, pixels, k, wt, bt, y, isa, act);
+  small_map_product(&rows, nullptr, g.n, pixels, k, wt, bt, y, isa, act);
 }
 
 bool conv2d_small_map_depthwise_applies(const ConvGeom& g, const direct::Isa& isa) {

@@ -89,7 +89,7 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double al
 }
 
 void linear_isa(const float* x, int64_t ld, const Tensor& weight, const float* bias, bool gelu, float* y,
-                int64_t ldy, int64_t rows, int64_t in, int64_t outf, const direct::Isa& isa) {
+                int64_t ldy, int64_t rows, int64_t in, int64_t outf, const direct::Isa& isa, bool k_major) {
   // The transpose [in][width], zero past outf; keyed by its width and by
   // whether the weight is stored transposed (a view of the same storage).
   const int64_t width = (outf + isa.lanes - 1) / isa.lanes * isa.lanes;
@@ -135,8 +135,8 @@ void linear_isa(const float* x, int64_t ld, const Tensor& weight, const float* b
         }
       }
       for (int64_t p = 0; p < in; p += kc)
-        isa.gemm_nn(m, n, std::min(kc, in - p), x + r0 * ld + p, ld, wt + p * width + j0, width, c, ldy,
-                    bias || p > 0);
+        (k_major ? isa.gemm_tn : isa.gemm_nn)(m, n, std::min(kc, in - p), k_major ? x + p * ld + r0 : x + r0 * ld + p,
+                                              ld, wt + p * width + j0, width, c, ldy, bias || p > 0);
       if (gelu)
         for (int64_t r = 0; r < m; ++r) isa.gelu(c + r * ldy, c + r * ldy, n);
     }

@@ -32,8 +32,9 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double al
 // plus GELU of 0). Tasks of up to 480 rows x a range of 64-column panels,
 // over k-blocks of 256, so a task's A block and B panel stay in the L2; the
 // bias is C's first value and the GELU runs while the task's block is in
-// cache.
+// cache. With k_major, x is stored [in][rows], its k rows ld apart (a small
+// map's [c][pixels] planes, read as they lie: Isa::gemm_tn).
 void linear_isa(const float* x, int64_t ld, const Tensor& weight, const float* bias, bool gelu, float* y,
-                int64_t ldy, int64_t rows, int64_t in, int64_t outf, const direct::Isa& isa);
+                int64_t ldy, int64_t rows, int64_t in, int64_t outf, const direct::Isa& isa, bool k_major = false);
 
 }  // namespace cudaseg::ops::cpu

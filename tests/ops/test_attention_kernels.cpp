@@ -1,5 +1,5 @@
 // The fused CPU attention's per-ISA kernels (ops/cpu/conv_direct.h,
-// Isa::gemm_nn and Isa::softmax_block) of every instruction set this CPU
+// Isa::gemm_nn, gemm_tn and softmax_block) of every instruction set this CPU
 // runs, against float64.
 #include <gtest/gtest.h>
 
@@ -25,36 +25,41 @@ std::vector<float> normal(Generator& gen, int64_t n) {
 // Every panel width (1 to 5 vectors and more), row counts around every
 // tile (1, 5, 6, 7, 13, 25), k from 1 to 70, row strides wider than the
 // rows, overwrite and accumulate: within float32's rounding of the
-// float64 product (|error| <= 1e-6 * sum |a b| + 1e-6 * |c|).
-TEST(AttentionKernels, GemmNnOfEveryKernelMatchesFloat64) {
+// float64 product (|error| <= 1e-6 * sum |a b| + 1e-6 * |c|); gemm_tn the
+// same with A stored k-major (its k rows lda apart, wider than m).
+TEST(AttentionKernels, GemmNnAndTnOfEveryKernelMatchFloat64) {
   const auto isas = isas_of_this_cpu();
   if (isas.empty()) GTEST_SKIP() << "no AVX2/FMA on this CPU";
   Generator gen(93);
   for (const auto& isa : isas)
-    for (int64_t vecs : {1, 2, 3, 4, 5, 9})
-      for (int64_t m : {1, 5, 6, 7, 13, 25})
-        for (int64_t k : {1, 3, 32, 70})
-          for (const bool accumulate : {false, true}) {
-            const int64_t n = vecs * isa.lanes, lda = k + 3, ldb = n + isa.lanes, ldc = n + 2 * isa.lanes;
-            const std::vector<float> a = normal(gen, m * lda), b = normal(gen, k * ldb), c0 = normal(gen, m * ldc);
-            std::vector<float> c = c0;
-            isa.gemm_nn(m, n, k, a.data(), lda, b.data(), ldb, c.data(), ldc, accumulate);
-            for (int64_t i = 0; i < m; ++i)
-              for (int64_t j = 0; j < ldc; ++j) {
-                if (j >= n) {
-                  ASSERT_EQ(c[i * ldc + j], c0[i * ldc + j]) << isa.name << ": wrote past n";
-                  continue;
+    for (const bool tn : {false, true})
+      for (int64_t vecs : {1, 2, 3, 4, 5, 9})
+        for (int64_t m : {1, 5, 6, 7, 13, 25})
+          for (int64_t k : {1, 3, 32, 70})
+            for (const bool accumulate : {false, true}) {
+              const int64_t n = vecs * isa.lanes, ldb = n + isa.lanes, ldc = n + 2 * isa.lanes;
+              const int64_t lda = tn ? m + 3 : k + 3, a_rows = tn ? k : m;
+              const std::vector<float> a = normal(gen, a_rows * lda), b = normal(gen, k * ldb);
+              const std::vector<float> c0 = normal(gen, m * ldc);
+              auto at = [&](int64_t i, int64_t p) { return static_cast<double>(tn ? a[p * lda + i] : a[i * lda + p]); };
+              std::vector<float> c = c0;
+              (tn ? isa.gemm_tn : isa.gemm_nn)(m, n, k, a.data(), lda, b.data(), ldb, c.data(), ldc, accumulate);
+              for (int64_t i = 0; i < m; ++i)
+                for (int64_t j = 0; j < ldc; ++j) {
+                  if (j >= n) {
+                    ASSERT_EQ(c[i * ldc + j], c0[i * ldc + j]) << isa.name << ": wrote past n";
+                    continue;
+                  }
+                  double want = accumulate ? c0[i * ldc + j] : 0.0, mag = std::fabs(want);
+                  for (int64_t p = 0; p < k; ++p) {
+                    want += at(i, p) * b[p * ldb + j];
+                    mag += std::fabs(at(i, p) * b[p * ldb + j]);
+                  }
+                  ASSERT_NEAR(c[i * ldc + j], want, 1e-6 * mag + 1e-30)
+                      << isa.name << (tn ? " tn" : " nn") << " m=" << m << " n=" << n << " k=" << k
+                      << " acc=" << accumulate << " at " << i << "," << j;
                 }
-                double want = accumulate ? c0[i * ldc + j] : 0.0, mag = std::fabs(want);
-                for (int64_t p = 0; p < k; ++p) {
-                  want += static_cast<double>(a[i * lda + p]) * b[p * ldb + j];
-                  mag += std::fabs(static_cast<double>(a[i * lda + p]) * b[p * ldb + j]);
-                }
-                ASSERT_NEAR(c[i * ldc + j], want, 1e-6 * mag + 1e-30)
-                    << isa.name << " m=" << m << " n=" << n << " k=" << k << " acc=" << accumulate << " at " << i
-                    << "," << j;
-              }
-          }
+            }
 }
 
 // A row's scores in blocks of every length around the vector (a first block

@@ -70,6 +70,39 @@ TEST(NormRow, EveryKernelMatchesGroupNormsFormula) {
 // The float32 ops that reach the row kernel (layer norm over the last dim,
 // group norm of one pixel per channel with several groups, layer norm over
 // channels) against their float64 results.
+// group_norm's plane passes of every kernel of this CPU: the sums of x and
+// of (x - mean)^2 within double rounding of a plain double loop's (another
+// order of the same double adds), the affine step exactly its scalar
+// arithmetic, in place too; lengths around the double vector and a plane
+// far from zero.
+TEST(NormRow, EveryKernelsPlaneMomentsAndAffineStep) {
+  const auto isas = isas_of_this_cpu();
+  if (isas.empty()) GTEST_SKIP() << "no AVX2/FMA on this CPU";
+  Generator gen(92);
+  for (const auto& isa : isas)
+    for (int64_t n : {1, 3, 4, 5, 8, 9, 15, 16, 17, 49, 196, 3136}) {
+      const Tensor xs = gen.normal({n}, 0.0, 1.0);
+      for (double offset : {0.0, 1000.0}) {
+        std::vector<float> x(n);
+        for (int64_t i = 0; i < n; ++i) x[i] = static_cast<float>(xs.data<float>()[i] + offset);
+        double sum = 0, sq = 0;
+        for (float v : x) sum += v;
+        const double mean = sum / static_cast<double>(n);
+        for (float v : x) sq += (v - mean) * (v - mean);
+        EXPECT_NEAR(isa.moment_sum(x.data(), n, nullptr), sum, 1e-12 * (std::abs(sum) + n)) << isa.name << " n=" << n;
+        EXPECT_NEAR(isa.moment_sum(x.data(), n, &mean), sq, 1e-12 * (sq + n)) << isa.name << " n=" << n;
+        const double scale = 0.37, shift = -1.5;
+        std::vector<float> got(n), in_place = x;
+        isa.affine(x.data(), n, scale, shift, got.data());
+        isa.affine(in_place.data(), n, scale, shift, in_place.data());
+        for (int64_t i = 0; i < n; ++i) {
+          ASSERT_EQ(got[i], static_cast<float>(x[i] * scale + shift)) << isa.name << " n=" << n << " i=" << i;
+          ASSERT_EQ(in_place[i], got[i]) << isa.name << " n=" << n << " i=" << i;
+        }
+      }
+    }
+}
+
 TEST(NormRow, Float32OpsOfOnePixelPerChannelMatchFloat64) {
   const Tensor x = cudaseg::testing::randn({5, 6, 1}, 31), w = cudaseg::testing::randn({6}, 32), b = cudaseg::testing::randn({6}, 33);
   auto f32 = [](const Tensor& t) { return t.to(DType::f32); };
