@@ -56,11 +56,12 @@ void from_pixel_rows(const float* yt, int64_t ld, int64_t c, int64_t pixels, con
         // Locals and two selects: with the captured bounds (which a store to
         // the row might alias, to the compiler) or a nested ternary the loop
         // stayed scalar and took longer than the product on a 14x14 map.
-        const float s = slope ? slope[slopes == 1 ? 0 : ch] : 1.0f, l = lo, h = hi;
-        if (slope)
-          for (int64_t p = 0; p < pixels; ++p) row[p] = std::max(row[p], 0.0f) + s * std::min(row[p], 0.0f);
+        const bool prelu = slope != nullptr;
+        const float s = prelu ? slope[slopes == 1 ? 0 : ch] : 1.0f, l = lo, h = hi;
         for (int64_t p = 0; p < pixels; ++p) {
-          const float v = row[p] < l ? l : row[p];
+          float v = row[p];
+          if (prelu) v = std::max(v, 0.0f) + s * std::min(v, 0.0f);
+          v = v < l ? l : v;
           row[p] = v > h ? h : v;
         }
       }
@@ -72,16 +73,24 @@ void from_pixel_rows(const float* yt, int64_t ld, int64_t c, int64_t pixels, con
 // Scratch that every element of is written before it is read.
 std::unique_ptr<float[]> scratch(int64_t n) { return std::unique_ptr<float[]>(new float[static_cast<size_t>(n)]); }
 
-// Per image, the pixel rows `rows(n, xt)` writes into xt [pixels][k] (or,
-// where rows is null, x's [k][pixels] planes as they lie) times the weights
-// [o][k] into y [n][o][pixels], bias and act included.
+// An image's pixel rows [pixels][k] as the product's A: at `a`, rows ld
+// apart, or stored k-major (its k rows ld apart).
+struct PixelRows {
+  const float* a;
+  int64_t ld;
+  bool k_major;
+};
+
+// Per image, the PixelRows `rows(n, scratch)` gives (scratch: scratch_floats
+// floats it may write them into) times the weights [o][k] into y
+// [n][o][pixels], bias and act included.
 template <typename Rows>
-void small_map_product(const Rows* rows, const float* x, int64_t images, int64_t pixels, int64_t k,
+void small_map_product(const Rows& rows, int64_t scratch_floats, int64_t images, int64_t pixels, int64_t k,
                        const Tensor& wt, const Tensor& bt, float* y, const direct::Isa& isa, const ConvAct& act) {
   const int64_t o = wt.size(0), width = (o + isa.lanes - 1) / isa.lanes * isa.lanes;
   const Tensor w2 = wt.reshape({o, k});
   const float* bias = bt.defined() ? bt.data<float>() : nullptr;
-  const std::unique_ptr<float[]> xt = scratch(rows ? pixels * k : 0), yt = scratch(pixels * width);
+  const std::unique_ptr<float[]> xt = scratch(scratch_floats), yt = scratch(pixels * width);
   // A GELU alone goes on the pixel rows, whole vectors wide while they are
   // in cache, not on the transposed channel rows (a 14x14 map's 196 pixels
   // end in a partial vector).
@@ -89,12 +98,8 @@ void small_map_product(const Rows* rows, const float* x, int64_t images, int64_t
   ConvAct rest = act;
   if (gelu_rows) rest.gelu = false;
   for (int64_t n = 0; n < images; ++n) {
-    if (rows) {
-      (*rows)(n, xt.get());
-      linear_isa(xt.get(), k, w2, bias, gelu_rows, yt.get(), width, pixels, k, o, isa);
-    } else {
-      linear_isa(x + n * k * pixels, pixels, w2, bias, gelu_rows, yt.get(), width, pixels, k, o, isa, true);
-    }
+    const PixelRows a = rows(n, xt.get());
+    linear_isa(a.a, a.ld, w2, bias, gelu_rows, yt.get(), width, pixels, k, o, isa, a.k_major);
     from_pixel_rows(yt.get(), width, o, pixels, rest, y + n * o * pixels, isa);
   }
 }
@@ -109,10 +114,11 @@ bool conv2d_small_map_applies(const ConvGeom& g, const direct::Isa& isa) {
          g.c >= isa.lanes;
 }
 
-
 void conv2d_small_map(const float* x, const Tensor& wt, const Tensor& bt, float* y, const ConvGeom& g,
                       const direct::Isa& isa, const ConvAct& act) {
-  small_map_product<void(int64_t, float*)>(nullptr, x, g.n, g.h * g.w, g.c, wt, bt, y, isa, act);
+  const int64_t pixels = g.h * g.w;
+  small_map_product([&](int64_t n, float*) { return PixelRows{x + n * g.c * pixels, pixels, true}; }, 0, g.n,
+                    pixels, g.c, wt, bt, y, isa, act);
 }
 
 // Each output pixel's row is its window, [c][kh][kw] as the weights are
@@ -130,7 +136,7 @@ void conv2d_small_map_unfolded(const float* x, const Tensor& wt, const Tensor& b
   const int64_t plane = hp * wp;
   const int64_t c_lo = std::clamp<int64_t>(g.pw, 0, wp), c_hi = std::clamp<int64_t>(g.pw + g.w, c_lo, wp);
   const std::unique_ptr<float[]> padded = scratch(g.c * plane);
-  auto rows = [&](int64_t n, float* xt) {
+  auto rows = [&](int64_t n, float* xt) -> PixelRows {
     const float* xn = x + n * g.c * g.h * g.w;
     parallel_for(0, g.c, std::max<int64_t>(1, 4096 / plane), [&](int64_t c0, int64_t c1) {
       for (int64_t c = c0; c < c1; ++c)
@@ -159,8 +165,9 @@ void conv2d_small_map_unfolded(const float* x, const Tensor& wt, const Tensor& b
           }
       }
     });
+    return {xt, k, false};
   };
-  small_map_product(&rows, nullptr, g.n, pixels, k, wt, bt, y, isa, act);
+  small_map_product(rows, pixels * k, g.n, pixels, k, wt, bt, y, isa, act);
 }
 
 bool conv2d_small_map_depthwise_applies(const ConvGeom& g, const direct::Isa& isa) {

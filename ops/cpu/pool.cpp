@@ -307,17 +307,20 @@ bool avg_pool_planes(const Tensor& input, const PoolGeometry& g, bool count_incl
       g.kh * g.kw > 9 || output.numel() == 0)
     return false;
   const int64_t planes = output.numel() / (g.oh * g.ow), taps = g.kh * g.kw;
-  // avg_window's divisor, one axis at a time: the window's extent clipped to
-  // the padded input, or to the input without count_include_pad.
-  auto extent = [&](int64_t o, int64_t pad, int64_t k, int64_t in) {
-    const int64_t a0 = o - pad, a1 = std::min(a0 + k, in + pad);
-    return count_include_pad ? a1 - a0 : std::min(a1, in) - std::max<int64_t>(a0, 0);
+  // avg_window's divisor is a row's extent times a column's (or the override,
+  // everywhere): the map from its first row and column, oh + ow calls.
+  auto divisor_at = [&](int64_t oy, int64_t ox) {
+    return avg_window(g, oy, ox, count_include_pad, divisor_override).divisor;
   };
+  const int64_t corner = divisor_at(0, 0);
+  std::vector<int64_t> column(static_cast<size_t>(g.ow));
+  for (int64_t ox = 0; ox < g.ow; ++ox) column[static_cast<size_t>(ox)] = divisor_at(0, ox);
   std::vector<float> divisor(static_cast<size_t>(g.oh * g.ow + isa->lanes), 1.0f);
-  for (int64_t oy = 0; oy < g.oh; ++oy)
+  for (int64_t oy = 0; oy < g.oh; ++oy) {
+    const int64_t row = divisor_at(oy, 0);
     for (int64_t ox = 0; ox < g.ow; ++ox)
-      divisor[static_cast<size_t>(oy * g.ow + ox)] = static_cast<float>(
-          divisor_override != 0 ? divisor_override : extent(oy, g.ph, g.kh, g.ih) * extent(ox, g.pw, g.kw, g.iw));
+      divisor[static_cast<size_t>(oy * g.ow + ox)] = static_cast<float>(row * column[static_cast<size_t>(ox)] / corner);
+  }
   const std::vector<float> ones(static_cast<size_t>(planes * taps), 1.0f), zeros(static_cast<size_t>(planes), 0.0f);
   ConvGeom cg;
   cg.n = 1;
@@ -347,8 +350,9 @@ void avg_pool2d(const Tensor& input, const PoolGeometry& g, bool count_include_p
     const int64_t planes = output.numel() / (g.oh * g.ow);
     // At stride and dilation 1 and up to 3x3 (float64, or a CPU without the
     // direct kernels: avg_pool_planes takes the rest), the outputs whose
-    // window lies inside the input are summed a row at a time, each output still from 0 in the window's row-major
-    // order, so they equal the per-output loop's bit for bit.
+    // window lies inside the input are summed a row at a time, each output
+    // still from 0 in the window's row-major order, so they equal the
+    // per-output loop's bit for bit.
     // At stride 2 (STDC's 3x3 skip pool) the interior sums go a row at a time
     // too, over the even and odd columns of each input row; other strides one
     // output at a time, without the window arithmetic. Interior: outputs whose
