@@ -101,6 +101,22 @@ void check_jpeg_tables(const std::vector<unsigned char>& b, const std::string& p
 }
 
 uint32_t le32(const unsigned char* p) { return p[0] | p[1] << 8 | p[2] << 16 | static_cast<uint32_t>(p[3]) << 24; }
+uint32_t be32(const unsigned char* p) { return static_cast<uint32_t>(p[0]) << 24 | p[1] << 16 | p[2] << 8 | p[3]; }
+
+// stb_image 2.27 grows its IDAT buffer to a chunk's claimed length before it
+// reads the chunk: a 215-byte PNG claiming a 1.3 GB IDAT made it allocate
+// 2 GB (found by tests/fuzz/fuzz_image.cpp). Each chunk up to IEND, walked
+// as stb does, must fit in the file.
+void check_png_chunks(const std::vector<unsigned char>& b, const std::string& path) {
+  for (size_t i = 8; i + 8 <= b.size();) {
+    const uint64_t length = be32(&b[i]), left = b.size() - i - 8;
+    const std::string type(reinterpret_cast<const char*>(&b[i + 4]), 4);
+    CUDASEG_CHECK(length + 4 <= left, "read_image: '", path, "' is a corrupt PNG (its ", type, " chunk claims ",
+                  length, " bytes, ", left >= 4 ? left - 4 : 0, " left in the file)");
+    if (type == "IEND") return;
+    i += 12 + static_cast<size_t>(length);
+  }
+}
 
 // stb_image decodes some truncated files without complaint (it pads a cut
 // JPEG scan or BMP pixel array), so the container is checked for its end first.
@@ -118,6 +134,7 @@ void check_complete(const std::vector<unsigned char>& b, const std::string& path
     bool found = false;
     for (size_t i = n >= 12 ? n - 12 : 0; i + 4 <= n && !found; ++i) found = std::memcmp(&b[i], iend, 4) == 0;
     CUDASEG_CHECK(found, "read_image: '", path, "' is a truncated PNG (no IEND chunk)");
+    check_png_chunks(b, path);
   } else if (n >= 2 && b[0] == 'B' && b[1] == 'M') {
     CUDASEG_CHECK(n >= 14 && le32(&b[2]) <= n, "read_image: '", path, "' is a truncated BMP (header says ",
                   n >= 14 ? le32(&b[2]) : 0, " bytes, file has ", n, ")");

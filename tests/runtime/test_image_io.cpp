@@ -117,6 +117,9 @@ TEST(ImageIO, BadFilesNameTheFileAndTheReason) {
   // Found by the fuzzer too: 783 bytes whose frame claims 1549x40455 pixels,
   // which stb_image filled in for 34 s (sanitised).
   expect_error(fixture("tiny_jpeg_huge_frame.jpg"), "claims 1549x40455 pixels in 783 bytes");
+  // And 215 bytes whose second IDAT chunk claims 1.3 GB, for which stb_image
+  // allocated 2 GB before reading it.
+  expect_error(fixture("png_idat_past_end.png"), "corrupt PNG (its IDAT chunk claims 1291845687 bytes, 103 left");
   EXPECT_THROW(write_png("/nonexistent-dir/x.png", Tensor::zeros({2, 2}, DType::u8)), Error);
   EXPECT_THROW(write_png(testing::TempDir() + "f.png", Tensor::zeros({2, 2})), Error);
 }
