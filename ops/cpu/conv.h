@@ -83,7 +83,7 @@ std::shared_ptr<const std::vector<float>> cached_weights(const Tensor& wt, int64
 bool conv2d_winograd_applies(const ConvGeom& g);
 void conv2d_forward_winograd(const float* x, const Tensor& w, const float* bias, const float* slope, float* y,
                              const ConvGeom& g, const direct::Isa& isa, const ConvAct& act);
-// And F(2, 3) for the factorised 3x1 (any vertical dilation) and 1x3
+// And F(4, 3) for the factorised 3x1 (any vertical dilation) and 1x3
 // (undilated) stride-1 ones, with the same channel bounds.
 bool conv2d_winograd_1d_applies(const ConvGeom& g);
 void conv2d_forward_winograd_1d(const float* x, const Tensor& w, const float* bias, const float* slope, float* y,

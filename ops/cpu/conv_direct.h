@@ -124,18 +124,21 @@ struct Isa {
   // lanes) + 8 floats; the output transform from m [16][o][same].
   void (*winograd_input)(const WinogradTiles& a, int64_t tile_row, int64_t t0, int64_t tiles, float* v, float* row);
   void (*winograd_output)(const WinogradTiles& a, int64_t tile_row, int64_t t0, int64_t tiles, const float* m);
-  // F(2, 3) of a 3x1 kernel (any vertical dilation): tiles of output rows
-  // (r, r + dilation) for the `count` r of `rows`, each row's columns at
-  // slot * row_width (wo rounded up to lanes) of v [4][c][count * row_width]
-  // and m [4][o][same].
+  // F(4, 3) of a 3x1 kernel (any vertical dilation): tiles of output rows
+  // r + i * dilation (i < 4) for the `count` r of `rows`, each row's columns
+  // at slot * row_width (wo rounded up to lanes) of v [6][c][count *
+  // row_width] and m [6][o][same].
   void (*winograd_rows_input)(const WinogradTiles& a, const int64_t* rows, int64_t count, int64_t row_width, float* v);
   void (*winograd_rows_output)(const WinogradTiles& a, const int64_t* rows, int64_t count, int64_t row_width,
                                const float* m);
-  // F(2, 3) of a 1x3 kernel (dilation 1): output row `row`, column-pair tiles
-  // as winograd_input's, v [4][c][tiles rounded up to lanes]; `row` scratch of
-  // 2 * (tiles + lanes) + 2 floats.
-  void (*winograd_cols_input)(const WinogradTiles& a, int64_t row, int64_t t0, int64_t tiles, float* v, float* buf);
-  void (*winograd_cols_output)(const WinogradTiles& a, int64_t row, int64_t t0, int64_t tiles, const float* m);
+  // F(4, 3) of a 1x3 kernel (dilation 1): output row `row`, tiles [t0, t0 +
+  // tiles) of four columns, at v [6][c][width] (and m [6][o][width]) from
+  // the pointer given; `buf` scratch of 12 * (tiles rounded up to lanes,
+  // plus lanes) floats.
+  void (*winograd_cols_input)(const WinogradTiles& a, int64_t row, int64_t t0, int64_t tiles, float* v,
+                              int64_t width, float* buf);
+  void (*winograd_cols_output)(const WinogradTiles& a, int64_t row, int64_t t0, int64_t tiles, const float* m,
+                               int64_t width);
   // C[m x n] += A[m x k] B[n x k]^T, row-major with row strides lda, ldb,
   // ldc: the convolution weight gradient's product (gemm_nt_kernel.inc).
   void (*gemm_nt)(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
@@ -206,13 +209,17 @@ void winograd_output_avx2(const WinogradTiles& a, int64_t tile_row, int64_t t0, 
 void winograd_rows_input_avx512(const WinogradTiles& a, const int64_t* rows, int64_t count, int64_t row_width, float* v);
 void winograd_rows_output_avx512(const WinogradTiles& a, const int64_t* rows, int64_t count, int64_t row_width,
                                 const float* m);
-void winograd_cols_input_avx512(const WinogradTiles& a, int64_t row, int64_t t0, int64_t tiles, float* v, float* buf);
-void winograd_cols_output_avx512(const WinogradTiles& a, int64_t row, int64_t t0, int64_t tiles, const float* m);
+void winograd_cols_input_avx512(const WinogradTiles& a, int64_t row, int64_t t0, int64_t tiles, float* v,
+                              int64_t width, float* buf);
+void winograd_cols_output_avx512(const WinogradTiles& a, int64_t row, int64_t t0, int64_t tiles, const float* m,
+                               int64_t width);
 void winograd_rows_input_avx2(const WinogradTiles& a, const int64_t* rows, int64_t count, int64_t row_width, float* v);
 void winograd_rows_output_avx2(const WinogradTiles& a, const int64_t* rows, int64_t count, int64_t row_width,
                                 const float* m);
-void winograd_cols_input_avx2(const WinogradTiles& a, int64_t row, int64_t t0, int64_t tiles, float* v, float* buf);
-void winograd_cols_output_avx2(const WinogradTiles& a, int64_t row, int64_t t0, int64_t tiles, const float* m);
+void winograd_cols_input_avx2(const WinogradTiles& a, int64_t row, int64_t t0, int64_t tiles, float* v,
+                              int64_t width, float* buf);
+void winograd_cols_output_avx2(const WinogradTiles& a, int64_t row, int64_t t0, int64_t tiles, const float* m,
+                               int64_t width);
 void even_avx512(const float* src, int64_t n, float* dst);
 void softmax_row_avx512(float* row, int64_t n, float scale);
 void softmax_row_avx2(float* row, int64_t n, float scale);

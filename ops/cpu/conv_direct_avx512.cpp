@@ -135,11 +135,13 @@ void winograd_rows_output_avx512(const WinogradTiles& a, const int64_t* rows, in
                                 const float* m) {
   winograd_rows_output<Avx512>(a, rows, count, row_width, m);
 }
-void winograd_cols_input_avx512(const WinogradTiles& a, int64_t row, int64_t t0, int64_t tiles, float* v, float* buf) {
-  winograd_cols_input<Avx512>(a, row, t0, tiles, v, buf);
+void winograd_cols_input_avx512(const WinogradTiles& a, int64_t row, int64_t t0, int64_t tiles, float* v,
+                              int64_t width, float* buf) {
+  winograd_cols_input<Avx512>(a, row, t0, tiles, v, width, buf);
 }
-void winograd_cols_output_avx512(const WinogradTiles& a, int64_t row, int64_t t0, int64_t tiles, const float* m) {
-  winograd_cols_output<Avx512>(a, row, t0, tiles, m);
+void winograd_cols_output_avx512(const WinogradTiles& a, int64_t row, int64_t t0, int64_t tiles, const float* m,
+                               int64_t width) {
+  winograd_cols_output<Avx512>(a, row, t0, tiles, m, width);
 }
 void gemm_nt_avx512(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
                     float* c, int64_t ldc) {

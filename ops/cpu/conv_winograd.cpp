@@ -13,6 +13,12 @@
 //
 // The tiles go by ranges of a tile row, sized so that V and M of a range
 // (16 x channels x tiles floats each) stay in the core's L2 cache.
+//
+// The factorised 3x1 and 1x3 convolutions take the one-dimensional F(4, 3)
+// (four outputs from six inputs, 6 products instead of 12; its matrices in
+// conv_winograd_kernel.inc) the same way, six positions. Against F(2, 3),
+// which it replaced, a 64-channel 3x1 at 128x256 went from 4.2 to 2.9 ms and
+// a 1x3 from 4.0 to 3.2 at one thread (onnxruntime's in ERFNet: 3.4-3.5).
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -36,6 +42,11 @@ constexpr int64_t kMaxChannelProduct = 512 * 512;
 constexpr int64_t kMinWidth = 32, kMinHeight = 8;
 // The direct kernel's partial-sum length (conv_direct.cpp, kChunkTerms).
 constexpr int64_t kChunkChannels = 128;
+// F(4, 3)'s: its output transform multiplies M's rounding by up to 8, and
+// sums of 128 channels came to 2.6x the float32 GEMM path's error against
+// float64 (a 128->64 3x1), 2.0x in sums of 64 (0.1 ms more of a 2.1 ms
+// 128-channel 3x1 at 64x128).
+constexpr int64_t kChunkChannels1d = 64;
 // V and M of a tile range: about 1 MiB together.
 constexpr int64_t kRangeFloats = int64_t{1} << 18;
 // cached_weights' layout of U (the direct kernel's packings use groups >= 1).
@@ -65,22 +76,26 @@ std::vector<float> transformed_weights(const float* w, const ConvGeom& g, int64_
   return u;
 }
 
-// U[p][blocks][c][block] of F(2, 3) (G g for the kernel's three taps), zero past o.
+// U[p][blocks][c][block] of F(4, 3) (G g for the kernel's three taps,
+// conv_winograd_kernel.inc), zero past o. G = [1/4 0 0; -1/6 -1/6 -1/6;
+// -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1], in double and then rounded.
 std::vector<float> transformed_weights_1d(const float* w, const ConvGeom& g, int64_t block, int64_t blocks) {
-  std::vector<float> u(static_cast<size_t>(4 * blocks * g.c * block), 0.0f);
+  std::vector<float> u(static_cast<size_t>(6 * blocks * g.c * block), 0.0f);
   for (int64_t o = 0; o < g.o; ++o)
     for (int64_t c = 0; c < g.c; ++c) {
       const float* k = w + (o * g.c + c) * 3;  // 3x1 or 1x3: three taps in a row either way
-      const float row[4] = {k[0], 0.5f * (k[0] + k[1] + k[2]), 0.5f * (k[0] - k[1] + k[2]), k[2]};
-      for (int p = 0; p < 4; ++p)
-        u[static_cast<size_t>(((p * blocks + o / block) * g.c + c) * block + o % block)] = row[p];
+      const double a = k[0], b = k[1], d = k[2];
+      const double row[6] = {a / 4, -(a + b + d) / 6, -(a - b + d) / 6, a / 24 + b / 12 + d / 6,
+                             a / 24 - b / 12 + d / 6, d};
+      for (int p = 0; p < 6; ++p)
+        u[static_cast<size_t>(((p * blocks + o / block) * g.c + c) * block + o % block)] = static_cast<float>(row[p]);
     }
   return u;
 }
 
 // The GEMMs of `positions` transform positions: M[p] = U[p] V[p] over width columns.
 void winograd_products(const float* v, const float* u, float* m, int64_t positions, int64_t width, const ConvGeom& g,
-                       const direct::Isa& isa, const float* zero_bias) {
+                       const direct::Isa& isa, const float* zero_bias, int64_t chunk) {
   const int64_t block = isa.block, blocks = (g.o + block - 1) / block;
   const int64_t zero_offset = 0;
   for (int64_t p = 0; p < positions; ++p) {
@@ -90,7 +105,7 @@ void winograd_products(const float* v, const float* u, float* m, int64_t positio
     b.tap_offset = &zero_offset;
     b.taps = 1;
     b.cg = g.c;
-    b.chunk = kChunkChannels;
+    b.chunk = chunk;
     b.sh = 1;
     b.w = u + p * blocks * g.c * block;
     b.bias = zero_bias;
@@ -139,50 +154,64 @@ void conv2d_forward_winograd_1d(const float* x, const Tensor& wt, const float* b
   const std::shared_ptr<const std::vector<float>> u = cached_weights(
       wt, kWinograd1dLayout, block, [&] { return transformed_weights_1d(wt.data<float>(), g, block, blocks); });
   const std::vector<float> zero_bias(static_cast<size_t>(blocks * block), 0.0f);
-  // A quarter of the 2D ranges' floats: measured faster on ERFNet's shapes
-  // than the same size (64->64 3x1 at 128x256: 4.3 vs 4.6 ms).
-  const int64_t budget = std::max<int64_t>(16, kRangeFloats / 4 / (4 * std::max(g.c, g.o)) / 16 * 16);
+  // A sixth of the 2D ranges' floats for each of V and M (six positions
+  // instead of sixteen): a quarter of them measured faster on ERFNet's
+  // shapes than the 2D size.
+  const int64_t budget = std::max<int64_t>(16, kRangeFloats / 4 / (6 * std::max(g.c, g.o)) / 16 * 16);
   if (vertical(g)) {
-    // Tile rows r with r mod 2d < d pair with r + d; several rows a GEMM.
+    // Tile rows r with r mod 4d < d group with r + d, r + 2d and r + 3d; several rows a GEMM.
     std::vector<int64_t> rows;
     for (int64_t r = 0; r < g.ho; ++r)
-      if (r % (2 * g.dh) < g.dh) rows.push_back(r);
+      if (r % (4 * g.dh) < g.dh) rows.push_back(r);
     const int64_t row_width = (g.wo + lanes - 1) / lanes * lanes;
     const int64_t per_item = std::max<int64_t>(1, budget / row_width);
     const int64_t count = static_cast<int64_t>(rows.size()), items_per_image = (count + per_item - 1) / per_item;
     parallel_for(0, g.n * items_per_image, 1, [&](int64_t i0, int64_t i1) {
       thread_local std::vector<float> v, m;
       const size_t width = static_cast<size_t>(per_item * row_width);
-      if (v.size() < 4 * static_cast<size_t>(g.c) * width) v.resize(4 * static_cast<size_t>(g.c) * width);
-      if (m.size() < 4 * static_cast<size_t>(g.o) * width) m.resize(4 * static_cast<size_t>(g.o) * width);
+      if (v.size() < 6 * static_cast<size_t>(g.c) * width) v.resize(6 * static_cast<size_t>(g.c) * width);
+      if (m.size() < 6 * static_cast<size_t>(g.o) * width) m.resize(6 * static_cast<size_t>(g.o) * width);
       for (int64_t item = i0; item < i1; ++item) {
         const int64_t n = item / items_per_image, first = item % items_per_image * per_item;
         const int64_t k = std::min(per_item, count - first);
         const direct::WinogradTiles a = tiles_of(x, y, n, g, bias, slope, act);
         isa.winograd_rows_input(a, rows.data() + first, k, row_width, v.data());
-        winograd_products(v.data(), u->data(), m.data(), 4, k * row_width, g, isa, zero_bias.data());
+        winograd_products(v.data(), u->data(), m.data(), 6, k * row_width, g, isa, zero_bias.data(), kChunkChannels1d);
         isa.winograd_rows_output(a, rows.data() + first, k, row_width, m.data());
       }
     });
     return;
   }
-  const int64_t tiles_per_row = (g.wo + 1) / 2;
-  const int64_t range = std::min(budget, (tiles_per_row + 15) / 16 * 16);
+  // 1x3: segments of `range` tiles of one output row (rows of more tiles
+  // than the budget in several), several segments a GEMM, so that a short
+  // row's few vectors still make full strips.
+  const int64_t tiles_per_row = (g.wo + 3) / 4;
+  const int64_t range = std::min(budget, (tiles_per_row + lanes - 1) / lanes * lanes);
   const int64_t ranges = (tiles_per_row + range - 1) / range;
-  parallel_for(0, g.n * g.ho * ranges, 1, [&](int64_t i0, int64_t i1) {
+  const int64_t padded = (range + lanes - 1) / lanes * lanes;
+  const int64_t per_item = std::max<int64_t>(1, budget / padded);
+  const int64_t segments = g.ho * ranges, items_per_image = (segments + per_item - 1) / per_item;
+  parallel_for(0, g.n * items_per_image, 1, [&](int64_t i0, int64_t i1) {
     thread_local std::vector<float> v, m, buf;
-    const size_t padded = static_cast<size_t>((range + lanes - 1) / lanes * lanes);
-    if (v.size() < 4 * static_cast<size_t>(g.c) * padded) v.resize(4 * static_cast<size_t>(g.c) * padded);
-    if (m.size() < 4 * static_cast<size_t>(g.o) * padded) m.resize(4 * static_cast<size_t>(g.o) * padded);
-    if (buf.size() < 2 * padded + 2) buf.resize(2 * padded + 2);
+    const size_t width = static_cast<size_t>(per_item * padded);
+    if (v.size() < 6 * static_cast<size_t>(g.c) * width) v.resize(6 * static_cast<size_t>(g.c) * width);
+    if (m.size() < 6 * static_cast<size_t>(g.o) * width) m.resize(6 * static_cast<size_t>(g.o) * width);
+    if (buf.size() < static_cast<size_t>(12 * (padded + lanes))) buf.resize(static_cast<size_t>(12 * (padded + lanes)));
     for (int64_t item = i0; item < i1; ++item) {
-      const int64_t n = item / (g.ho * ranges), row = item / ranges % g.ho;
-      const int64_t t0 = item % ranges * range, tiles = std::min(range, tiles_per_row - t0);
+      const int64_t n = item / items_per_image, first = item % items_per_image * per_item;
+      const int64_t k = std::min(per_item, segments - first);
       const direct::WinogradTiles a = tiles_of(x, y, n, g, bias, slope, act);
-      isa.winograd_cols_input(a, row, t0, tiles, v.data(), buf.data());
-      winograd_products(v.data(), u->data(), m.data(), 4, (tiles + lanes - 1) / lanes * lanes, g, isa,
-                        zero_bias.data());
-      isa.winograd_cols_output(a, row, t0, tiles, m.data());
+      for (int64_t slot = 0; slot < k; ++slot) {
+        const int64_t row = (first + slot) / ranges, t0 = (first + slot) % ranges * range;
+        isa.winograd_cols_input(a, row, t0, std::min(range, tiles_per_row - t0), v.data() + slot * padded,
+                                k * padded, buf.data());
+      }
+      winograd_products(v.data(), u->data(), m.data(), 6, k * padded, g, isa, zero_bias.data(), kChunkChannels1d);
+      for (int64_t slot = 0; slot < k; ++slot) {
+        const int64_t row = (first + slot) / ranges, t0 = (first + slot) % ranges * range;
+        isa.winograd_cols_output(a, row, t0, std::min(range, tiles_per_row - t0), m.data() + slot * padded,
+                                 k * padded);
+      }
     }
   });
 }
@@ -218,7 +247,7 @@ void conv2d_forward_winograd(const float* x, const Tensor& wt, const float* bias
       const int64_t width = (tiles + lanes - 1) / lanes * lanes;
       const direct::WinogradTiles a = tiles_of(x, y, n, g, bias, slope, act);
       isa.winograd_input(a, tile_row, t0, tiles, v.data(), row.data());
-      winograd_products(v.data(), u.data(), m.data(), 16, width, g, isa, zero_bias.data());
+      winograd_products(v.data(), u.data(), m.data(), 16, width, g, isa, zero_bias.data(), kChunkChannels);
       isa.winograd_output(a, tile_row, t0, tiles, m.data());
     }
   });

@@ -513,15 +513,16 @@ TEST(ConvDirect, WinogradIsAsAccurateAsTheGemmPath) {
       {1, 50, 16, 70, 130, 3, 3, 1, 1, 2, 2, 1, 1, 1},   // padding 2: border outputs from one row or column
       {1, 512, 8, 32, 512, 3, 3, 1, 1, 1, 1, 1, 1, 1},   // the largest channel product it takes
   };
-  // F(2, 3) of the factorised 3x1 (dilated too: row pairs r, r + d) and 1x3 kernels.
+  // F(4, 3) of the factorised 3x1 (dilated too: rows r, r + d, r + 2d, r + 3d) and 1x3 kernels.
   const Case cases_1d[] = {
       // n  c   h   w    o   kh kw sh sw ph pw dh dw groups
       {1, 48, 13, 40, 56, 3, 1, 1, 1, 1, 0, 1, 1, 1},    // 3x1: an odd row count, a partial vector
-      {2, 64, 30, 37, 64, 3, 1, 1, 1, 4, 0, 4, 1, 1},    // 3x1 dilated 4: 30 rows, pairs (r, r + 4)
+      {2, 64, 30, 37, 64, 3, 1, 1, 1, 4, 0, 4, 1, 1},    // 3x1 dilated 4: 30 rows, tiles (r, r + 4, r + 8, r + 12), the last partial
       {1, 64, 9, 80, 48, 3, 1, 1, 1, 5, 0, 5, 5, 1},     // dilation past the map, (5, 5) as ERFNet gives its 3x1
       {1, 128, 6, 260, 64, 3, 1, 1, 1, 1, 0, 1, 1, 1},   // rows of 260: several rows are not one GEMM
-      {1, 48, 7, 33, 50, 1, 3, 1, 1, 0, 1, 1, 1, 1},     // 1x3: odd width
-      {2, 64, 5, 600, 64, 1, 3, 1, 1, 0, 1, 1, 1, 1},    // 300 tiles a row: two ranges, batch 2
+      {1, 48, 2, 33, 50, 1, 3, 1, 1, 0, 1, 1, 1, 1},     // 1x3: odd width, 9 tiles
+      {2, 64, 3, 1300, 64, 1, 3, 1, 1, 0, 1, 1, 1, 1},   // 325 tiles a row: ranges of 160, 160 and 5, batch 2
+      {1, 48, 7, 33, 50, 1, 3, 1, 1, 0, 1, 1, 1, 1},     // 1x3: seven short rows in one product
       {1, 64, 4, 70, 64, 1, 3, 1, 1, 0, 2, 3, 1, 1},     // padding 2; a dilation of the 1-tap axis
   };
   uint64_t seed = 100;
