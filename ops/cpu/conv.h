@@ -54,17 +54,19 @@ void conv2d_small_map(const float* x, const Tensor& wt, const Tensor& bt, float*
 // each output pixel's window written as its pixel row.
 void conv2d_small_map_unfolded(const float* x, const Tensor& wt, const Tensor& bt, float* y, const ConvGeom& g,
                                const direct::Isa& isa, const ConvAct& act);
-// The same for a depthwise k x k convolution (k odd, stride 1, "same"
+// The same for a depthwise k x k convolution (k odd, stride 1 or 2, "same"
 // padding) of rows narrower than kSmallMapDepthwiseWidth: the map as pixel
 // rows through the channels-last kernel (Isa::depthwise_tokens_row, channels
 // across the lanes) between the transposes.
 constexpr int64_t kSmallMapDepthwiseWidth = 24;
-// The depthwise k x k convolution (stride 1, padding k / 2) of channels-last
-// float32 tokens x [n][h * w][c] by weight [c][k * k] (+ bias [c], or null),
-// then GELU where `gelu`, into y of x's layout: rows over the pool in
-// Isa::depthwise_tokens_row (conv_tokens.cpp, kernels::depthwise_conv2d_tokens).
-void depthwise_tokens_f32(const float* x, int64_t n, int64_t h, int64_t w, int64_t c, int64_t k, const float* weight,
-                          const float* bias, bool gelu, float* y, const direct::Isa& isa);
+// The depthwise k x k convolution (padding k / 2, stride >= 1) of
+// channels-last float32 tokens x [n][h * w][ld] (c channels, ld >= c) by
+// weight [c][k * k] (+ bias [c], or null), then GELU where `gelu`, into y
+// [n][ho * wo][ld]: rows over the pool in Isa::depthwise_tokens_row
+// (conv_tokens.cpp, kernels::depthwise_conv2d_tokens).
+void depthwise_tokens_f32(const float* x, int64_t n, int64_t h, int64_t w, int64_t c, int64_t ld, int64_t k,
+                          int64_t stride, const float* weight, const float* bias, bool gelu, float* y,
+                          const direct::Isa& isa);
 bool conv2d_small_map_depthwise_applies(const ConvGeom& g, const direct::Isa& isa);
 void conv2d_small_map_depthwise(const float* x, const Tensor& wt, const Tensor& bt, float* y, const ConvGeom& g,
                                 const direct::Isa& isa, const ConvAct& act);

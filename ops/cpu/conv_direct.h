@@ -174,11 +174,14 @@ struct Isa {
   // dst[j * ldd + i] = src[i * lds + j] for i < rows, j < cols (no overlap):
   // blocks of lanes x lanes transposed in registers (transpose_kernel.inc).
   void (*transpose)(const float* src, int64_t rows, int64_t cols, int64_t lds, float* dst, int64_t ldd);
-  // Output row `row` of a depthwise k x k convolution (stride 1, padding
-  // k / 2) of one image's channels-last tokens x [h][w][c] into y (same
-  // layout), weights wt [k * k][c], bias [c] (never null), then GELU where
-  // `gelu` (depthwise_tokens_kernel.inc).
-  void (*depthwise_tokens_row)(const float* x, int64_t h, int64_t w, int64_t c, int64_t k, const float* wt,
+  // Output row `row` of a depthwise k x k convolution (k odd, padding k /
+  // 2, stride >= 1) of one image's channels-last tokens x [h][w][c] into y
+  // (same layout, (h - 1) / stride + 1 rows of (w - 1) / stride + 1 pixels),
+  // each pixel's c channels ld >= c floats after the last's,
+  // weights wt [k * k][c], bias [c] (never null), then GELU where `gelu`
+  // (depthwise_tokens_kernel.inc).
+  void (*depthwise_tokens_row)(const float* x, int64_t h, int64_t w, int64_t c, int64_t ld, int64_t k, int64_t stride,
+                                 const float* wt,
                                const float* bias, bool gelu, int64_t row, float* y);
   // y[i] = sigmoid(x[i]), or x[i] sigmoid(x[i]) (SiLU) where `silu`, in
   // float32 (x == y allowed): within 3 ulp of the double-computed value,
@@ -237,9 +240,11 @@ void gemm_nn_avx2(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, 
                   int64_t ldc, bool accumulate);
 void gemm_tn_avx2(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
                   int64_t ldc, bool accumulate);
-void depthwise_tokens_row_avx512(const float* x, int64_t h, int64_t w, int64_t c, int64_t k, const float* wt,
+void depthwise_tokens_row_avx512(const float* x, int64_t h, int64_t w, int64_t c, int64_t ld, int64_t k, int64_t stride,
+                                 const float* wt,
                                  const float* bias, bool gelu, int64_t row, float* y);
-void depthwise_tokens_row_avx2(const float* x, int64_t h, int64_t w, int64_t c, int64_t k, const float* wt,
+void depthwise_tokens_row_avx2(const float* x, int64_t h, int64_t w, int64_t c, int64_t ld, int64_t k, int64_t stride,
+                                 const float* wt,
                                const float* bias, bool gelu, int64_t row, float* y);
 void sigmoid_avx512(const float* x, float* y, int64_t n, bool silu);
 void depthwise_planes_avx512(const DepthwisePlanes& a, int64_t o0, int64_t o1);

@@ -88,25 +88,34 @@ TEST(ConvSmallMap, Float32ConvolutionsMatchFloat64) {
 }
 
 // Depthwise convolutions of narrow maps through the channels-last kernel
-// (3x3 and 5x5 on 7x7, 14x13 and 1x5 maps, channels past the vector, a
-// batch of 2) against float64, and the geometries that keep the map kernel.
+// (3x3 and 5x5 on 7x7, 14x13 and 1x5 maps, channels past the vector, 128
+// and 512 channels whose pixel rows are padded, stride 2 on odd and even
+// sizes, a batch of 2) against float64, and the geometries that keep the
+// map kernel.
 TEST(ConvSmallMap, DepthwiseFloat32MatchesFloat64) {
   const ops::cpu::direct::Isa* isa = ops::cpu::direct::best_isa();
   if (!isa) GTEST_SKIP() << "no AVX2/FMA on this CPU";
   struct Case {
-    int64_t c, h, w, k;
+    int64_t c, h, w, k, stride;
   };
-  for (const Case& cs : {Case{20, 7, 7, 3}, Case{64, 14, 13, 5}, Case{37, 1, 5, 3}})
+  for (const Case& cs : {Case{20, 7, 7, 3, 1}, Case{64, 14, 13, 5, 1}, Case{37, 1, 5, 3, 1}, Case{128, 7, 7, 3, 1},
+                         Case{512, 14, 14, 3, 2}, Case{40, 13, 9, 5, 2}, Case{16, 2, 3, 3, 2}})
     for (const bool with_bias : {false, true}) {
       const Tensor x = cudaseg::testing::randn({2, cs.c, cs.h, cs.w}, 64);
       const Tensor w = cudaseg::testing::uniform({cs.c, 1, cs.k, cs.k}, -0.5, 0.5, 65);
       const Tensor b = with_bias ? cudaseg::testing::randn({cs.c}, 66) : Tensor();
       ops::Conv2dParams p;
       p.padding = {cs.k / 2, cs.k / 2};
+      p.stride = {cs.stride, cs.stride};
       p.groups = cs.c;
+      ops::kernels::ConvGeom g;
+      g.n = 2, g.c = g.o = g.groups = cs.c, g.h = cs.h, g.w = cs.w, g.kh = g.kw = cs.k, g.ph = g.pw = cs.k / 2;
+      g.sh = g.sw = cs.stride, g.ho = (cs.h - 1) / cs.stride + 1, g.wo = (cs.w - 1) / cs.stride + 1;
+      EXPECT_TRUE(ops::cpu::conv2d_small_map_depthwise_applies(g, *isa)) << cs.c << " k" << cs.k << " s" << cs.stride;
       const Tensor got =
           ops::conv2d(x.to(DType::f32), w.to(DType::f32), with_bias ? b.to(DType::f32) : Tensor(), p);
-      EXPECT_TRUE(cudaseg::testing::all_close(got, ops::conv2d(x, w, b, p), 1e-5, 1e-5)) << cs.c << " k" << cs.k;
+      EXPECT_TRUE(cudaseg::testing::all_close(got, ops::conv2d(x, w, b, p), 1e-5, 1e-5))
+          << cs.c << " k" << cs.k << " s" << cs.stride;
     }
   ops::kernels::ConvGeom g;
   g.n = 1, g.c = g.o = g.groups = 64, g.h = g.ho = g.w = g.wo = 7, g.kh = g.kw = 3, g.ph = g.pw = 1;
@@ -117,4 +126,7 @@ TEST(ConvSmallMap, DepthwiseFloat32MatchesFloat64) {
   ops::kernels::ConvGeom dilated = g;
   dilated.dh = dilated.dw = 2, dilated.ph = dilated.pw = 2;
   EXPECT_FALSE(ops::cpu::conv2d_small_map_depthwise_applies(dilated, *isa)) << "dilated";
+  ops::kernels::ConvGeom stride3 = g;
+  stride3.sh = stride3.sw = 3, stride3.ho = stride3.wo = 3;
+  EXPECT_FALSE(ops::cpu::conv2d_small_map_depthwise_applies(stride3, *isa)) << "stride 3";
 }

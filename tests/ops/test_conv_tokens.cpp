@@ -3,6 +3,8 @@
 // against the map path it stands for, and its argument checks.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <string>
 #include <vector>
 
 #include "common/cpu_isas.h"
@@ -15,10 +17,12 @@ namespace ct = cudaseg::testing;
 namespace {
 
 // Transposed into the map, conv2d_act, transposed back: the definition.
-Tensor through_map(const Tensor& x, int64_t h, int64_t w, const Tensor& weight, const Tensor& bias, bool gelu) {
+Tensor through_map(const Tensor& x, int64_t h, int64_t w, const Tensor& weight, const Tensor& bias, bool gelu,
+                   int64_t stride = 1) {
   const int64_t c = x.size(2), k = weight.size(2);
   ops::Conv2dParams p;
   p.padding = {k / 2, k / 2};
+  p.stride = {stride, stride};
   p.groups = c;
   ops::ConvAct act;
   act.gelu = gelu;
@@ -51,25 +55,49 @@ TEST(ConvTokens, DepthwiseMatchesTheMapPath) {
 }
 
 // Every instruction set's row kernel (not only the best one) on a map whose
-// rows and columns all meet the padding, channels past the last vector.
+// rows and columns all meet the padding, channels past the last vector: 21
+// channels (one vector of 16 or two of 8 and the rest one by one) and 75
+// (groups of four vectors, then single vectors, then the rest), pixels c or
+// c + 5 floats apart (ld), stride 1 and 2 (the small-map strided depthwise
+// of conv_small_map.cpp; 4x6 -> 2x3).
 TEST(ConvTokens, EveryKernelsRowsMatchTheMapPath) {
   const auto isas = ct::isas_of_this_cpu();
   if (isas.empty()) GTEST_SKIP() << "no AVX2/FMA on this CPU";
-  const int64_t h = 4, w = 6, c = 21, k = 5;
-  const Tensor x = ct::randn({1, h * w, c}, 74, DType::f32), weight = ct::randn({c, 1, k, k}, 75, DType::f32);
-  const Tensor bias = ct::randn({c}, 76, DType::f32);
-  std::vector<float> wt(k * k * c);
-  for (int64_t ch = 0; ch < c; ++ch)
-    for (int64_t t = 0; t < k * k; ++t) wt[t * c + ch] = weight.data<float>()[ch * k * k + t];
-  for (const bool gelu : {false, true}) {
-    const Tensor want = through_map(x.to(DType::f64), h, w, weight.to(DType::f64), bias.to(DType::f64), gelu);
-    for (const auto& isa : isas) {
-      Tensor got = Tensor::empty({1, h * w, c}, DType::f32);
-      for (int64_t row = 0; row < h; ++row)
-        isa.depthwise_tokens_row(x.data<float>(), h, w, c, k, wt.data(), bias.data<float>(), gelu, row,
-                                 got.data<float>());
-      EXPECT_TRUE(ct::all_close(got, want, 1e-5, 1e-5)) << isa.name << " gelu=" << gelu;
-    }
+  const int64_t h = 4, w = 6, k = 5;
+  for (const int64_t c : {21, 75}) {
+    const Tensor x = ct::randn({1, h * w, c}, 74 + c, DType::f32), weight = ct::randn({c, 1, k, k}, 75, DType::f32);
+    const Tensor bias = ct::randn({c}, 76, DType::f32);
+    std::vector<float> wt(k * k * c);
+    for (int64_t ch = 0; ch < c; ++ch)
+      for (int64_t t = 0; t < k * k; ++t) wt[t * c + ch] = weight.data<float>()[ch * k * k + t];
+    for (const int64_t ld : {c, c + 5})
+      for (const int64_t stride : {1, 2}) {
+        const int64_t ho = (h - 1) / stride + 1, wo = (w - 1) / stride + 1;
+        // x and the result with pixels ld apart; the 5 floats between stay as they were.
+        std::vector<float> xs(static_cast<size_t>(h * w * ld), 7.0f), ys(static_cast<size_t>(ho * wo * ld));
+        for (int64_t p = 0; p < h * w; ++p)
+          std::copy(x.data<float>() + p * c, x.data<float>() + (p + 1) * c, xs.begin() + p * ld);
+        for (const bool gelu : {false, true}) {
+          const Tensor want =
+              through_map(x.to(DType::f64), h, w, weight.to(DType::f64), bias.to(DType::f64), gelu, stride);
+          for (const auto& isa : isas) {
+            std::fill(ys.begin(), ys.end(), -3.0f);
+            for (int64_t row = 0; row < ho; ++row)
+              isa.depthwise_tokens_row(xs.data(), h, w, c, ld, k, stride, wt.data(), bias.data<float>(), gelu, row,
+                                       ys.data());
+            Tensor got = Tensor::empty({1, ho * wo, c}, DType::f32);
+            bool gaps_kept = true;
+            for (int64_t p = 0; p < ho * wo; ++p) {
+              std::copy(ys.begin() + p * ld, ys.begin() + p * ld + c, got.data<float>() + p * c);
+              for (int64_t e = c; e < ld; ++e) gaps_kept = gaps_kept && ys[p * ld + e] == -3.0f;
+            }
+            const std::string what = std::string(isa.name) + " c=" + std::to_string(c) + " ld=" + std::to_string(ld) +
+                                     " stride=" + std::to_string(stride) + " gelu=" + std::to_string(gelu);
+            EXPECT_TRUE(ct::all_close(got, want, 1e-5, 1e-5)) << what;
+            EXPECT_TRUE(gaps_kept) << what;
+          }
+        }
+      }
   }
 }
 
