@@ -181,8 +181,7 @@ struct Isa {
   // weights wt [k * k][c], bias [c] (never null), then GELU where `gelu`
   // (depthwise_tokens_kernel.inc).
   void (*depthwise_tokens_row)(const float* x, int64_t h, int64_t w, int64_t c, int64_t ld, int64_t k, int64_t stride,
-                                 const float* wt,
-                               const float* bias, bool gelu, int64_t row, float* y);
+                               const float* wt, const float* bias, bool gelu, int64_t row, float* y);
   // y[i] = sigmoid(x[i]), or x[i] sigmoid(x[i]) (SiLU) where `silu`, in
   // float32 (x == y allowed): within 3 ulp of the double-computed value,
   // sigmoids below float32's smallest normal number 0.
@@ -241,11 +240,9 @@ void gemm_nn_avx2(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, 
 void gemm_tn_avx2(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
                   int64_t ldc, bool accumulate);
 void depthwise_tokens_row_avx512(const float* x, int64_t h, int64_t w, int64_t c, int64_t ld, int64_t k, int64_t stride,
-                                 const float* wt,
-                                 const float* bias, bool gelu, int64_t row, float* y);
+                                 const float* wt, const float* bias, bool gelu, int64_t row, float* y);
 void depthwise_tokens_row_avx2(const float* x, int64_t h, int64_t w, int64_t c, int64_t ld, int64_t k, int64_t stride,
-                                 const float* wt,
-                               const float* bias, bool gelu, int64_t row, float* y);
+                               const float* wt, const float* bias, bool gelu, int64_t row, float* y);
 void sigmoid_avx512(const float* x, float* y, int64_t n, bool silu);
 void depthwise_planes_avx512(const DepthwisePlanes& a, int64_t o0, int64_t o1);
 void depthwise_planes_avx2(const DepthwisePlanes& a, int64_t o0, int64_t o1);

@@ -170,8 +170,7 @@ void gemm_tn_avx2(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, 
   gemm_nn<Avx2, true>(m, n, k, a, lda, b, ldb, c, ldc, accumulate);
 }
 void depthwise_tokens_row_avx2(const float* x, int64_t h, int64_t w, int64_t c, int64_t ld, int64_t k, int64_t stride,
-                                 const float* wt,
-                         const float* bias, bool gelu, int64_t row, float* y) {
+                               const float* wt, const float* bias, bool gelu, int64_t row, float* y) {
   depthwise_tokens_row<Avx2>(x, h, w, c, ld, k, stride, wt, bias, gelu, row, y);
 }
 void depthwise_planes_avx2(const DepthwisePlanes& a, int64_t o0, int64_t o1) {

@@ -81,8 +81,8 @@ const Case kCases[] = {
     {2, 6, 17, 40, 10, 3, 1, 1, 1, 1, 0, 1, 1, 1},     // 3x1, batch 2
     {1, 8, 20, 70, 9, 1, 3, 1, 1, 0, 2, 1, 2, 1},      // dilated 1x3
     {1, 16, 40, 100, 16, 3, 1, 1, 1, 5, 0, 5, 1, 1},   // dilated 3x1, halo of 10 rows
-    {2, 5, 60, 37, 7, 3, 1, 1, 1, 0, 0, 2, 1, 1},      // unpadded 3x1: bands read in place, but the last reads past the input's end
-    {1, 4, 50, 70, 6, 3, 3, 1, 1, 0, 0, 2, 2, 1},      // unpadded dilated 3x3 read in place, 6-column reach past each row
+    {2, 5, 60, 37, 7, 3, 1, 1, 1, 0, 0, 2, 1, 1},      // unpadded 3x1 in place; the last band copies
+    {1, 4, 50, 70, 6, 3, 3, 1, 1, 0, 0, 2, 2, 1},      // unpadded dilated 3x3 read in place
     {1, 4, 9, 11, 3, 3, 3, 2, 2, 1, 1, 1, 1, 1},       // stride 2, odd sizes
     {1, 6, 31, 33, 12, 3, 3, 2, 2, 0, 0, 1, 1, 2},     // stride 2, groups
     {1, 12, 16, 50, 8, 5, 5, 1, 1, 4, 4, 2, 2, 4},     // dilated 5x5, 4 groups of 2 outputs
@@ -519,7 +519,7 @@ TEST(ConvDirect, WinogradIsAsAccurateAsTheGemmPath) {
   const Case cases_1d[] = {
       // n  c   h   w    o   kh kw sh sw ph pw dh dw groups
       {1, 48, 13, 40, 56, 3, 1, 1, 1, 1, 0, 1, 1, 1},    // 3x1: an odd row count, a partial vector
-      {2, 64, 30, 37, 64, 3, 1, 1, 1, 4, 0, 4, 1, 1},    // 3x1 dilated 4: 30 rows, tiles (r, r + 4, r + 8, r + 12), the last partial
+      {2, 64, 30, 37, 64, 3, 1, 1, 1, 4, 0, 4, 1, 1},    // dilated 4: tiles of rows r + 4i, the last partial
       {1, 64, 9, 80, 48, 3, 1, 1, 1, 5, 0, 5, 5, 1},     // dilation past the map, (5, 5) as ERFNet gives its 3x1
       {1, 128, 6, 260, 64, 3, 1, 1, 1, 1, 0, 1, 1, 1},   // rows of 260: several rows are not one GEMM
       {1, 48, 2, 33, 50, 1, 3, 1, 1, 0, 1, 1, 1, 1},     // 1x3: odd width, 9 tiles
