@@ -308,23 +308,14 @@ TEST(PoolAvgPool2d, MatchesNaiveLoopForEveryOption) {
   }
 }
 
-// Float32 stride-1 windows of up to 3x3 run as a depthwise convolution of
-// ones in the in-place plane kernel, divided by a divisor map: bit for bit
-// the per-output float loop, NaN, infinities and -0 included, on 1-pixel
-// maps, 7-pixel rows, rows of several strips and channel counts off any
-// block.
-TEST(PoolAvgPool2d, FloatStrideOneWindowsEqualThePerOutputFloatLoop) {
-  std::vector<ops::AvgPool2dParams> configs;
-  for (bool include : {true, false}) {
-    configs.push_back({{3, 3}, {1, 1}, {1, 1}, false, include, std::nullopt});
-    configs.push_back({{3, 3}, {1, 1}, {0, 0}, false, include, std::nullopt});
-    configs.push_back({{2, 2}, {1, 1}, {1, 0}, true, include, std::nullopt});
-    configs.push_back({{1, 3}, {1, 1}, {0, 1}, false, include, std::nullopt});
-    configs.push_back({{3, 1}, {1, 1}, {1, 0}, false, include, std::nullopt});
-    configs.push_back({{3, 3}, {1, 1}, {1, 1}, false, include, 4});
-  }
+namespace {
+
+// Bit for bit the per-output float loop, NaN, infinities and -0 included,
+// on 1-pixel maps, 7-pixel rows, rows of several strips and vectors,
+// channel counts off any block.
+void expect_float_windows_equal_the_per_output_loop(const std::vector<ops::AvgPool2dParams>& configs) {
   for (const std::vector<int64_t>& shape : {std::vector<int64_t>{1, 5, 7, 7}, {2, 3, 14, 14}, {1, 2, 1, 1},
-                                            {1, 3, 5, 70}, {1, 2, 9, 150}, {1, 17, 3, 33}}) {
+                                            {1, 3, 5, 70}, {1, 2, 9, 150}, {1, 17, 3, 33}, {1, 2, 6, 129}}) {
     std::vector<double> v = randn(shape, 11).to_vector();
     v[0] = -0.0;
     if (v.size() > 40) {
@@ -340,12 +331,45 @@ TEST(PoolAvgPool2d, FloatStrideOneWindowsEqualThePerOutputFloatLoop) {
       for (size_t i = 0; i < got.size(); ++i) {
         const bool same = std::isnan(want[i]) ? std::isnan(got[i])
                                               : got[i] == want[i] && std::signbit(got[i]) == std::signbit(want[i]);
-        ASSERT_TRUE(same) << "kernel " << p.kernel_size[0] << "x" << p.kernel_size[1] << " include "
-                          << p.count_include_pad << " on " << shape[2] << "x" << shape[3] << " at " << i << ": "
-                          << got[i] << " vs " << want[i];
+        ASSERT_TRUE(same) << "kernel " << p.kernel_size[0] << "x" << p.kernel_size[1] << " stride " << p.stride[0]
+                          << "x" << p.stride[1] << " include " << p.count_include_pad << " on " << shape[2] << "x"
+                          << shape[3] << " at " << i << ": " << got[i] << " vs " << want[i];
       }
     }
   }
+}
+
+}  // namespace
+
+// Float32 stride-1 windows of up to 3x3 run as a depthwise convolution of
+// ones in the in-place plane kernel, divided by a divisor map.
+TEST(PoolAvgPool2d, FloatStrideOneWindowsEqualThePerOutputFloatLoop) {
+  std::vector<ops::AvgPool2dParams> configs;
+  for (bool include : {true, false}) {
+    configs.push_back({{3, 3}, {1, 1}, {1, 1}, false, include, std::nullopt});
+    configs.push_back({{3, 3}, {1, 1}, {0, 0}, false, include, std::nullopt});
+    configs.push_back({{2, 2}, {1, 1}, {1, 0}, true, include, std::nullopt});
+    configs.push_back({{1, 3}, {1, 1}, {0, 1}, false, include, std::nullopt});
+    configs.push_back({{3, 1}, {1, 1}, {1, 0}, false, include, std::nullopt});
+    configs.push_back({{3, 3}, {1, 1}, {1, 1}, false, include, 4});
+  }
+  expect_float_windows_equal_the_per_output_loop(configs);
+}
+
+// Stride 2 in width (ADSCNet's and STDC's 3x3 downsampling pools): each
+// input row split into its even and odd columns by the vector kernel
+// (Isa::even), the sums in the per-output loop's order; odd widths end with
+// an even column alone.
+TEST(PoolAvgPool2d, FloatStrideTwoWindowsEqualThePerOutputFloatLoop) {
+  std::vector<ops::AvgPool2dParams> configs;
+  for (bool include : {true, false})
+    for (bool ceil_mode : {false, true}) {
+      configs.push_back({{3, 3}, {2, 2}, {1, 1}, ceil_mode, include, std::nullopt});
+      configs.push_back({{2, 2}, {2, 2}, {0, 0}, ceil_mode, include, std::nullopt});
+      configs.push_back({{3, 3}, {1, 2}, {0, 1}, ceil_mode, include, std::nullopt});
+      configs.push_back({{5, 5}, {2, 2}, {2, 2}, ceil_mode, include, std::nullopt});
+    }
+  expect_float_windows_equal_the_per_output_loop(configs);
 }
 
 // Windows past 3x3 sum their interior separably (ADSCNet's 13x13 and 9x9 at
