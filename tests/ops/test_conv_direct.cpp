@@ -570,8 +570,10 @@ TEST(ConvDirect, EveryKernelsEluIsWithinTwoUlpOfDouble) {
 }
 
 // A strided depthwise convolution takes the direct kernel with the loops'
-// rounding (Band::unfused): its results equal conv_depthwise.cpp's bit for
-// bit, so a training step's ReLU6 masks do not move with the kernel.
+// rounding (Band::unfused), or on a narrow map the channels-last kernel with
+// the same rounding: its results equal conv_depthwise.cpp's bit for bit, so
+// a training step's ReLU6 masks do not move with the kernel (a fused small
+// map path moved a two-rank CGNet run off the one-process run by 7e-4).
 TEST(ConvDirect, StridedDepthwiseEqualsTheLoopsItReplaces) {
   const auto isas = isas_of_this_cpu();
   if (isas.empty()) GTEST_SKIP() << "no AVX2/FMA on this CPU";
@@ -581,10 +583,14 @@ TEST(ConvDirect, StridedDepthwiseEqualsTheLoopsItReplaces) {
       {1, 16, 33, 131, 16, 3, 3, 2, 2, 1, 1, 1, 1, 16},   // 3x3 stride 2, odd sizes
       {1, 8, 20, 97, 16, 5, 5, 2, 2, 2, 2, 1, 1, 8},      // 5x5, channel multiplier 2
       {1, 6, 18, 140, 6, 3, 3, 1, 2, 2, 2, 2, 2, 6},      // stride 2 in width only, dilated
+      {2, 40, 32, 32, 40, 3, 3, 2, 2, 1, 1, 1, 1, 40},    // CGNet's 3x3 stride 2 on a narrow map (pixel rows)
+      {1, 75, 13, 9, 75, 5, 5, 2, 2, 2, 2, 1, 1, 75},     // 5x5 of groups of four vectors and a remainder
   };
   uint64_t seed = 300;
   for (const Case& k : cases) {
     const ConvGeom g = geometry(k);
+    if (k.c >= 40)
+      EXPECT_TRUE(ops::cpu::conv2d_small_map_depthwise_applies(g, isas.front())) << k.c << " channels";
     const Tensor x = uniform({g.n, g.c, g.h, g.w}, seed++), w = uniform({g.o, g.cg(), g.kh, g.kw}, seed++),
                  b = uniform({g.o}, seed++);
     Tensor loops = Tensor::empty({g.n, g.o, g.ho, g.wo}, DType::f32, Device::cpu());
