@@ -2,13 +2,10 @@
 
 #include <cmath>
 #include <map>
-#include <memory>
-#include <mutex>
 #include <optional>
 #include <utility>
 
 #include "autograd/arith.h"
-#include "autograd/engine.h"
 #include "autograd/linalg.h"
 #include "autograd/shape.h"
 #include "autograd/softmax.h"
@@ -54,37 +51,6 @@ Tensor check_grid(const Tensor& x, int64_t res, const char* what) {
                 " (the net takes inputs of its fixed resolution only, as upstream)");
   return x;
 }
-
-// The bias table [heads, offsets] gathered into [heads, queries, keys] by
-// the index buffer. Kept between calls that record no gradient while the
-// table's storage and version (bumped by every in-place write: an optimizer
-// step, a checkpoint loaded) and the input's device and dtype stay the same:
-// upstream keeps `self.ab` from .eval() on, stale if the weights change
-// after. The gather at every call was 1.4% of FastSegFormer-E's time.
-class GatheredBias {
- public:
-  Tensor get(const Tensor& table, const Tensor& idxs, const Tensor& x, int64_t heads, int64_t queries, int64_t keys) {
-    auto gather = [&] {
-      return fn::reshape(fn::index_select(nn::like_input(table, x), 1, fn::flatten(idxs)), {heads, queries, keys});
-    };
-    if (autograd::grad_mode_enabled() && table.requires_grad()) return gather();
-    std::lock_guard<std::mutex> lock(mutex_);
-    const uint64_t version = table.storage()->version();
-    if (!cached_.defined() || storage_.lock() != table.storage() || version_ != version ||
-        cached_.device() != x.device() || cached_.dtype() != x.dtype()) {
-      cached_ = gather();
-      storage_ = table.storage();
-      version_ = version;
-    }
-    return cached_;
-  }
-
- private:
-  std::mutex mutex_;
-  Tensor cached_;
-  std::weak_ptr<Storage> storage_;
-  uint64_t version_ = 0;
-};
 
 // Upstream's (attn @ v).transpose(2, 3) for v the map v_full [b, heads * d,
 // h, w] and attn [b, heads, n_out, n]: computed as v [d, n] times attn^T per
@@ -138,7 +104,13 @@ class Attention4D : public nn::Module {
     const Tensor k = fn::reshape((*k_)(x), {b, heads_, key_dim_, n});
     const Tensor v_full = (*v_)(x);
     const Tensor v_local = (*v_local_)(v_full);
-    const Tensor bias = bias_.get(attention_biases_, idxs_, x, heads_, n, n);
+    // Gathered at every call: upstream caches it when .eval() is called
+    // (`self.ab`), so weights loaded after eval() run with stale biases there.
+    // (Kept across calls, it made a session's memory plan record again at
+    // the second and third calls: FastSegFormer-E's took 29 and 18 ms
+    // against 12.)
+    const Tensor bias = fn::reshape(fn::index_select(nn::like_input(attention_biases_, x), 1, fn::flatten(idxs_)),
+                                    {heads_, n, n});
     Tensor attn = fn::add(fn::mul(fn::matmul(q, k), scale_), bias);
     attn = (*talking_head2_)(fn::softmax((*talking_head1_)(attn), -1));
     Tensor out = fn::reshape(value_product(v_full, attn, heads_, d_), {b, heads_ * d_, res_, res_});
@@ -151,7 +123,6 @@ class Attention4D : public nn::Module {
   int64_t heads_, key_dim_, d_, res_, in_res_;
   double scale_;
   Tensor attention_biases_, idxs_;
-  GatheredBias bias_;
   nn::ModulePtr stride_conv_, upsample_, q_, k_, v_, v_local_, talking_head1_, talking_head2_, proj_;
 };
 
@@ -205,7 +176,8 @@ class Attention4DDownsample : public nn::Module {
     const Tensor k = fn::reshape((*k_)(x), {b, heads_, key_dim_, n});
     const Tensor v_full = (*v_)(x);
     const Tensor v_local = (*v_local_)(v_full);
-    const Tensor bias = bias_.get(attention_biases_, idxs_, x, heads_, n2, n);
+    const Tensor bias = fn::reshape(fn::index_select(nn::like_input(attention_biases_, x), 1, fn::flatten(idxs_)),
+                                    {heads_, n2, n});
     const Tensor attn = fn::softmax(fn::add(fn::mul(fn::matmul(q, k), scale_), bias), -1);
     const Tensor out = fn::reshape(value_product(v_full, attn, heads_, d_), {b, heads_ * d_, res2_, res2_});
     return (*proj_)(fn::add(out, v_local));
@@ -215,7 +187,6 @@ class Attention4DDownsample : public nn::Module {
   int64_t heads_, key_dim_, d_, res_, res2_;
   double scale_;
   Tensor attention_biases_, idxs_;
-  GatheredBias bias_;
   nn::ModulePtr q_, k_, v_, v_local_, proj_;
 };
 

@@ -66,6 +66,22 @@ TEST(SessionPlan, EveryRegisteredNetPlannedEqualsUnplannedAndAllocatesNothing) {
   }
 }
 
+// FastSegFormer-E takes its 224x224 only (the registry loop above runs the
+// default -P at 64x64): its attention biases are gathered inside every call,
+// so the second call replays the plan (biases kept across calls made it
+// record again at the second and third).
+TEST(SessionPlan, FastSegFormerEReplaysFromTheSecondCall) {
+  const nn::Json model = {{"name", "fastsegformer"}, {"num_classes", 4}, {"backbone", "efficientformerV2_s0"}};
+  InferenceSession planned = session(model, true), plain = session(model, false);
+  const Tensor a = det_input({1, 3, 224, 224}, 5), b = det_input({1, 3, 224, 224}, 6);
+  planned.forward(a);
+  EXPECT_TRUE(planned.last_forward().recorded);
+  const Tensor second = planned.forward(b);
+  EXPECT_FALSE(planned.last_forward().recorded);
+  EXPECT_EQ(planned.last_forward().heap_allocations, 0);
+  EXPECT_EQ(second.to_vector(), plain.forward(b).to_vector());
+}
+
 TEST(SessionPlan, PredictAndLogitsReplayThePlan) {
   const auto model = it::test_model();
   InferenceSession s = session(model, true), plain = session(model, false);

@@ -73,11 +73,10 @@ TEST(FastSegFormerGolden, EfficientFormerTakesOnlyItsResolution) {
 
 // Upstream caches the gathered attention biases at .eval(); weights loaded
 // afterwards must still take effect here.
-// Upstream gathers its attention biases once at .eval(); cudaseg keeps the
-// gathered biases between inference calls (nets/efficientformer_v2.cpp,
-// GatheredBias) until the table is written: biases loaded after a forward
-// (those of a block and of the downsampling attention) give the logits of
-// a net that never ran before them.
+// Upstream gathers its attention biases once at .eval(), stale if the
+// weights change after; cudaseg gathers them at every call: biases loaded
+// after a forward (those of a block and of the downsampling attention) give
+// the logits of a net that never ran before them.
 TEST(FastSegFormerGolden, AttentionBiasesLoadedAfterEvalTakeEffect) {
   autograd::NoGradGuard no_grad;
   const nn::Json config = {{"name", "fastsegformer"}, {"num_classes", 4}, {"backbone", "efficientformerV2_s0"}};
