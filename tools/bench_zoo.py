@@ -31,7 +31,10 @@ Each round runs the three runtimes back to back, in an order that rotates
 from round to round, each with --warmup untimed and --iters timed forwards:
 
   * PyTorch eager: torch.set_num_threads(N), torch.inference_mode();
-  * onnxruntime: CPUExecutionProvider, ORT_ENABLE_ALL, intra_op N, inter_op 1;
+  * onnxruntime: CPUExecutionProvider, ORT_ENABLE_ALL, intra_op N, inter_op 1,
+    a session made for each round's forwards and dropped after them (its
+    intra-op workers spin on after its last call, and would share the cores
+    with the runtime timed next);
   * cudaseg: build/rtseg_bench --weights W.json --threads N --json, W being
     the PyTorch model's weights converted by build/rtseg_convert (with
     --cudaseg-random-weights: --config nets/<net>.json, cudaseg's own init);
@@ -315,6 +318,8 @@ def bench_net(a, entry, workdir):
         except Exception as e:  # noqa: BLE001
             r["onnx_error"] = f"onnxruntime: {type(e).__name__}: {str(e).strip().splitlines()[0][:200]}"
             sess = None
+    ort_ok = sess is not None
+    sess = None  # the check's session and its workers go (see the rounds)
 
     def torch_fwd():
         with torch.inference_mode():
@@ -330,8 +335,16 @@ def bench_net(a, entry, workdir):
         for rt in order:
             if rt == "pytorch":
                 ms[rt].append(time_calls(torch_fwd, a.warmup, a.iters, a.clock))
-            elif rt == "onnxruntime" and sess is not None:
-                ms[rt].append(time_calls(lambda: sess.run(None, xin), a.warmup, a.iters, a.clock))
+            elif rt == "onnxruntime" and ort_ok:
+                # A session of its own for each round, gone before the next
+                # runtime: its intra-op workers spin on after its last call
+                # (allow_spinning, its default and its best), and timed by
+                # the wall clock, a runtime after it shared the cores with
+                # them (FastSegFormer-E at 2 threads: cudaseg 11 ms beside a
+                # live session, 7.5 alone).
+                timed = ort_session(onnx_path, a.threads)
+                ms[rt].append(time_calls(lambda: timed.run(None, xin), a.warmup, a.iters, a.clock))
+                del timed
             elif rt == "cudaseg":
                 last_cudaseg = run_cudaseg(a, config_path, weights, size)
                 ms[rt].append(last_cudaseg["cpu_ms" if a.clock == "cpu" else "latency_ms"]["p50"])
